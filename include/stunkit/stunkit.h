@@ -1,0 +1,11 @@
+/* stunkit/stunkit.h - everything public in one include. */
+#ifndef STUNKIT_H
+#define STUNKIT_H
+
+#include "stunkit/export.h"
+#include "stunkit/error.h"
+#include "stunkit/addr.h"
+#include "stunkit/msg.h"
+#include "stunkit/integrity.h"
+
+#endif

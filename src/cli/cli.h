@@ -1,0 +1,20 @@
+/* cli.h - the stunkit command's subcommands and their shared helpers. */
+#ifndef STUNKIT_CLI_H
+#define STUNKIT_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary; /* one line for `stunkit help` */
+} cli_cmd;
+
+int cmd_decode(int argc, char **argv);
+
+/* JSON string output: quotes, backslashes and control bytes escaped. */
+void json_string(FILE *f, const char *s, size_t n);
+
+#endif
