@@ -8,6 +8,7 @@
 #   make install    install (PREFIX=/usr/local, DESTDIR honoured)
 #   make asan       unit tests under AddressSanitizer + UBSan (build-asan/)
 
+MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 PREFIX     ?= /usr/local
 BUILD_TYPE ?= RelWithDebInfo

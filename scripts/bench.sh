@@ -1,0 +1,9 @@
+#!/bin/sh
+# bench.sh BUILD_DIR - the benchmarks: codec micro-benchmarks, then the server
+# comparison (scripts/bench-servers.sh) when it is present.
+set -eu
+build=$1
+"$build/bin/bench_codec"
+if [ -x "$(dirname "$0")/bench-servers.sh" ]; then
+    "$(dirname "$0")/bench-servers.sh" "$build"
+fi
