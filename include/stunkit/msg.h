@@ -224,7 +224,8 @@ STUNKIT_API int stunkit_writer_init(stunkit_writer *w, uint8_t *buf, size_t cap,
 /* Starts an RFC 3489 message: a 16-byte transaction ID in place of cookie + ID. */
 STUNKIT_API int stunkit_writer_init_rfc3489(stunkit_writer *w, uint8_t *buf, size_t cap, uint16_t method,
                                             stunkit_class k, const uint8_t tid[STUNKIT_TID_LEN_RFC3489]);
-/* Any attribute, copied and zero-padded to 4 bytes. */
+/* Any attribute, copied and zero-padded to 4 bytes; value NULL writes len
+ * zero bytes (PADDING). */
 STUNKIT_API int stunkit_put(stunkit_writer *w, uint16_t type, const void *value, size_t len);
 STUNKIT_API int stunkit_put_u32(stunkit_writer *w, uint16_t type, uint32_t v);
 STUNKIT_API int stunkit_put_u64(stunkit_writer *w, uint16_t type, uint64_t v);

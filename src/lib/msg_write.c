@@ -107,8 +107,10 @@ int stunkit_put(stunkit_writer *w, uint16_t type, const void *value, size_t len)
     uint8_t *v = reserve(w, type, len);
     if (!v)
         return w->err;
-    if (len)
+    if (len && value)
         memcpy(v, value, len);
+    else if (len)
+        memset(v, 0, len);
     return 0;
 }
 

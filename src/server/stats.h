@@ -1,0 +1,47 @@
+/*
+ * stats.h - per-worker counters. Each worker writes only its own block with
+ * relaxed atomic stores (plain moves on x86); the main thread sums them with
+ * relaxed loads when asked (SIGUSR1, exit). No locks, no shared cache lines.
+ */
+#ifndef STUNKITD_STATS_H
+#define STUNKITD_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define SKD_STATS_MAP(X)                                                                                               \
+    X(udp_rx, "UDP datagrams received")                                                                                \
+    X(udp_tx, "UDP datagrams sent")                                                                                    \
+    X(tcp_rx, "TCP messages received")                                                                                 \
+    X(tcp_tx, "TCP messages sent")                                                                                     \
+    X(success, "success responses")                                                                                    \
+    X(err_400, "400 Bad Request responses")                                                                            \
+    X(err_420, "420 Unknown Attribute responses")                                                                      \
+    X(redirected, "answers sent elsewhere (CHANGE-REQUEST, RESPONSE-PORT)")                                            \
+    X(rfc3489, "RFC 3489 requests answered")                                                                           \
+    X(drop_not_stun, "dropped: not STUN")                                                                              \
+    X(drop_malformed, "dropped: malformed header or bad FINGERPRINT")                                                  \
+    X(drop_not_request, "dropped: indications and responses")                                                          \
+    X(drop_method, "dropped: unsupported method")                                                                      \
+    X(drop_rate, "dropped: rate limited")                                                                              \
+    X(drop_rate_redirect, "dropped: redirect budget exhausted")                                                        \
+    X(send_errors, "send errors")                                                                                      \
+    X(tcp_accepted, "TCP connections accepted")                                                                        \
+    X(tcp_rejected, "TCP connections refused (limit)")                                                                 \
+    X(tcp_idle_closed, "TCP connections closed idle")                                                                  \
+    X(tcp_bad_framing, "TCP connections closed: not STUN or too large")
+
+typedef struct skd_stats {
+#define SKD__FIELD(name, desc) uint64_t name;
+    SKD_STATS_MAP(SKD__FIELD)
+#undef SKD__FIELD
+    char pad[64];
+} skd_stats;
+
+#define SKD_STAT_ADD(st, field, n) __atomic_store_n(&(st)->field, (st)->field + (uint64_t)(n), __ATOMIC_RELAXED)
+#define SKD_STAT_INC(st, field) SKD_STAT_ADD(st, field, 1)
+
+void skd_stats_sum(skd_stats *total, const skd_stats *per_worker, int n);
+void skd_stats_print(FILE *f, const skd_stats *s);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * worker.h - one server thread: its own SO_REUSEPORT sockets, an epoll loop,
+ * batched UDP receive and send (recvmmsg/sendmmsg), TCP connections, a rate
+ * limiter and counters. Workers share nothing but the read-only config.
+ */
+#ifndef STUNKITD_WORKER_H
+#define STUNKITD_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "handler.h"
+#include "ratelimit.h"
+#include "stats.h"
+
+#define SKD_MAX_SOCKS 32
+
+typedef struct skd_worker skd_worker;
+
+typedef struct skd_server {
+    const skd_config *cfg;
+    skd_handler_cfg hcfg;
+    skd_sock_spec specs[SKD_MAX_SOCKS];
+    int n_specs;
+    int stop_fd; /* eventfd: readable once the server is stopping */
+    int n_workers;
+    skd_worker **workers;
+    skd_stats *stats; /* one block per worker */
+} skd_server;
+
+/* Binds every worker's sockets; on failure prints why and returns -1. */
+int skd_server_open(skd_server *srv, const skd_config *cfg);
+int skd_server_start(skd_server *srv);
+void skd_server_stop(skd_server *srv); /* signals the workers and joins them */
+void skd_server_close(skd_server *srv);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * server_util.h - helpers for tests that run a real stunkitd on loopback:
+ * start it by path (and stop it by PID), UDP/TCP sockets, request building.
+ */
+#ifndef STUNKIT_SERVER_UTIL_H
+#define STUNKIT_SERVER_UTIL_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stunkit/stunkit.h"
+#include "test.h"
+
+static const char *su_stunkitd; /* path, from argv */
+
+static void su_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double su_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A UDP socket bound to ip (port 0: any). */
+static int su_udp(const char *ip, uint16_t port)
+{
+    stunkit_addr a;
+    struct sockaddr_storage ss;
+    if (stunkit_addr_parse(ip, port, &a) != 0)
+        return -1;
+    int len = stunkit_addr_to_sockaddr(&a, &ss);
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static stunkit_addr su_local(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    stunkit_addr a;
+    memset(&a, 0, sizeof(a));
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        stunkit_addr_from_sockaddr(&a, (struct sockaddr *)&ss);
+    return a;
+}
+
+static int su_sendto(int fd, const uint8_t *buf, size_t len, const char *to)
+{
+    stunkit_addr a;
+    struct sockaddr_storage ss;
+    if (stunkit_addr_parse(to, 3478, &a) != 0)
+        return -1;
+    int slen = stunkit_addr_to_sockaddr(&a, &ss);
+    return sendto(fd, buf, len, 0, (struct sockaddr *)&ss, (socklen_t)slen) == (ssize_t)len ? 0 : -1;
+}
+
+/* Waits up to ms for a datagram; returns its length or -1. from may be NULL. */
+static int su_recv(int fd, uint8_t *buf, size_t cap, int ms, stunkit_addr *from)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, ms) <= 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t slen = sizeof(ss);
+    ssize_t n = recvfrom(fd, buf, cap, 0, (struct sockaddr *)&ss, &slen);
+    if (n >= 0 && from)
+        stunkit_addr_from_sockaddr(from, (struct sockaddr *)&ss);
+    return (int)n;
+}
+
+static void su_tid(uint8_t tid[12])
+{
+    static uint32_t counter = 0x5eed;
+    for (int i = 0; i < 12; i++)
+        tid[i] = (uint8_t)((counter * 2654435761u) >> (i % 4 * 8)) ^ (uint8_t)i;
+    counter++;
+}
+
+/* Starts stunkitd with the given NULL-terminated arguments; waits until it
+ * answers a Binding request on probe (UDP) or gives up after 5 s. */
+static pid_t su_start(const char *const *args, const char *probe)
+{
+    char *argv[40];
+    int n = 0;
+    argv[n++] = (char *)su_stunkitd;
+    for (; args[n - 1] && n < 39; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(su_stunkitd, argv);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -1;
+    int fd = su_udp(strchr(probe, '[') ? "::1" : "127.0.0.1", 0);
+    for (int i = 0; i < 100; i++) {
+        uint8_t req[20], resp[512], tid[12];
+        stunkit_writer w;
+        su_tid(tid);
+        stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+        su_sendto(fd, req, 20, probe);
+        if (su_recv(fd, resp, sizeof(resp), 50, NULL) > 0) {
+            close(fd);
+            return pid;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            close(fd);
+            return -1;
+        }
+    }
+    close(fd);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* SIGTERM, then the exit status (or -1 if it had to be killed). */
+static int su_stop(pid_t pid)
+{
+    int status;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        su_sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+#endif
