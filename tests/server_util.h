@@ -21,13 +21,13 @@
 
 static const char *su_stunkitd; /* path, from argv */
 
-static void su_sleep_ms(int ms)
+static inline void su_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static double su_now(void)
+static inline double su_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -35,7 +35,7 @@ static double su_now(void)
 }
 
 /* A UDP socket bound to ip (port 0: any). */
-static int su_udp(const char *ip, uint16_t port)
+static inline int su_udp(const char *ip, uint16_t port)
 {
     stunkit_addr a;
     struct sockaddr_storage ss;
@@ -51,7 +51,7 @@ static int su_udp(const char *ip, uint16_t port)
     return fd;
 }
 
-static stunkit_addr su_local(int fd)
+static inline stunkit_addr su_local(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -62,7 +62,7 @@ static stunkit_addr su_local(int fd)
     return a;
 }
 
-static int su_sendto(int fd, const uint8_t *buf, size_t len, const char *to)
+static inline int su_sendto(int fd, const uint8_t *buf, size_t len, const char *to)
 {
     stunkit_addr a;
     struct sockaddr_storage ss;
@@ -73,7 +73,7 @@ static int su_sendto(int fd, const uint8_t *buf, size_t len, const char *to)
 }
 
 /* Waits up to ms for a datagram; returns its length or -1. from may be NULL. */
-static int su_recv(int fd, uint8_t *buf, size_t cap, int ms, stunkit_addr *from)
+static inline int su_recv(int fd, uint8_t *buf, size_t cap, int ms, stunkit_addr *from)
 {
     struct pollfd p = {fd, POLLIN, 0};
     if (poll(&p, 1, ms) <= 0)
@@ -86,7 +86,7 @@ static int su_recv(int fd, uint8_t *buf, size_t cap, int ms, stunkit_addr *from)
     return (int)n;
 }
 
-static void su_tid(uint8_t tid[12])
+static inline void su_tid(uint8_t tid[12])
 {
     static uint32_t counter = 0x5eed;
     for (int i = 0; i < 12; i++)
@@ -96,7 +96,7 @@ static void su_tid(uint8_t tid[12])
 
 /* Starts stunkitd with the given NULL-terminated arguments; waits until it
  * answers a Binding request on probe (UDP) or gives up after 5 s. */
-static pid_t su_start(const char *const *args, const char *probe)
+static inline pid_t su_start(const char *const *args, const char *probe)
 {
     char *argv[40];
     int n = 0;
@@ -111,7 +111,7 @@ static pid_t su_start(const char *const *args, const char *probe)
     }
     if (pid < 0)
         return -1;
-    int fd = su_udp(strchr(probe, '[') ? "::1" : "127.0.0.1", 0);
+    int fd = su_udp(strchr(probe, '[') ? "::1" : "127.0.0.5", 0);
     for (int i = 0; i < 100; i++) {
         uint8_t req[20], resp[512], tid[12];
         stunkit_writer w;
@@ -135,7 +135,7 @@ static pid_t su_start(const char *const *args, const char *probe)
 }
 
 /* SIGTERM, then the exit status (or -1 if it had to be killed). */
-static int su_stop(pid_t pid)
+static inline int su_stop(pid_t pid)
 {
     int status;
     kill(pid, SIGTERM);

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int t_failures;
-static int t_checks;
+static int t_failures __attribute__((unused));
+static int t_checks __attribute__((unused));
 
 #define CHECK(cond)                                                                                                    \
     do {                                                                                                               \

@@ -13,6 +13,7 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 int cmd_decode(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* JSON string output: quotes, backslashes and control bytes escaped. */
 void json_string(FILE *f, const char *s, size_t n);

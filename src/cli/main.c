@@ -13,6 +13,7 @@ static int cmd_version(int argc, char **argv);
 
 static const cli_cmd commands[] = {
     {"decode", cmd_decode, "decode a STUN message (hex or raw) from stdin and verify it"},
+    {"bench", cmd_bench, "closed-loop load against a STUN server, every answer checked"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };

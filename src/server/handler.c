@@ -38,10 +38,28 @@ static void start(stunkit_writer *w, uint8_t *out, size_t cap, const uint8_t *re
         stunkit_writer_init_rfc3489(w, out, cap, STUNKIT_METHOD_BINDING, k, req + 4);
 }
 
-static void put_software(stunkit_writer *w, const skd_handler_cfg *cfg)
+/*
+ * RFC 3489 has no attribute padding: every attribute's length "MUST be a
+ * multiple of 4" (11.2.11 SERVER, 11.2.9 ERROR-CODE's reason phrase), so for
+ * RFC 3489 clients text is padded with spaces inside the value.
+ */
+static void put_text(stunkit_writer *w, uint16_t type, const char *text, size_t len, int rfc3489)
+{
+    char padded[768];
+    if (rfc3489 && (len & 3u) && len < sizeof(padded) - 3) {
+        size_t plen = (len + 3u) & ~(size_t)3u;
+        memcpy(padded, text, len);
+        memset(padded + len, ' ', plen - len);
+        text = padded;
+        len = plen;
+    }
+    stunkit_put(w, type, text, len);
+}
+
+static void put_software(stunkit_writer *w, const skd_handler_cfg *cfg, int rfc3489)
 {
     if (cfg->software)
-        stunkit_put(w, STUNKIT_ATTR_SOFTWARE, cfg->software, cfg->software_len);
+        put_text(w, STUNKIT_ATTR_SOFTWARE, cfg->software, cfg->software_len, rfc3489);
 }
 
 /* An error response back to the sender, from the socket it arrived on. */
@@ -50,13 +68,35 @@ static skd_verdict error_reply(const skd_handler_cfg *cfg, const skd_request *rq
                                skd_reply *r)
 {
     stunkit_writer w;
+    int rfc3489 = !has_cookie(rq->data);
     start(&w, out, cap, rq->data, STUNKIT_CLASS_ERROR);
-    stunkit_put_error_code(&w, code, reason);
-    if (n_unknown)
+    if (!reason)
+        reason = stunkit_code_reason(code);
+    if (rfc3489) {
+        /* ERROR-CODE by hand: the reason phrase padded with spaces */
+        uint8_t v[4 + 64];
+        size_t rlen = strlen(reason), plen = (rlen + 3u) & ~(size_t)3u;
+        memset(v, 0, 4);
+        v[2] = (uint8_t)(code / 100);
+        v[3] = (uint8_t)(code % 100);
+        memcpy(v + 4, reason, rlen);
+        memset(v + 4 + rlen, ' ', plen - rlen);
+        stunkit_put(&w, STUNKIT_ATTR_ERROR_CODE, v, 4 + plen);
+    } else {
+        stunkit_put_error_code(&w, code, reason);
+    }
+    if (n_unknown) {
         /* RFC 8489 14.9: UNKNOWN-ATTRIBUTES "is present within an error
-         * response if the response code in the ERROR-CODE attribute is 420". */
-        stunkit_put_unknown_attributes(&w, unknown, n_unknown);
-    put_software(&w, cfg);
+         * response if the response code in the ERROR-CODE attribute is 420".
+         * RFC 3489 11.2.10: "if the number of unknown attributes is an odd
+         * number, one of the attributes MUST be repeated in the list". */
+        uint16_t list[STUNKIT_MAX_UNKNOWN + 1];
+        memcpy(list, unknown, n_unknown * sizeof(uint16_t));
+        if (rfc3489 && (n_unknown & 1u))
+            list[n_unknown++] = unknown[0];
+        stunkit_put_unknown_attributes(&w, list, n_unknown);
+    }
+    put_software(&w, cfg, rfc3489);
     if (fingerprint)
         stunkit_put_fingerprint(&w);
     int len = stunkit_writer_finish(&w);
@@ -190,7 +230,7 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_
             stunkit_put_addr(&w, STUNKIT_ATTR_OTHER_ADDRESS, &other);
         }
     }
-    put_software(&w, cfg);
+    put_software(&w, cfg, m.rfc3489);
     if (have_padding) {
         /* RFC 5780 6.1: "If the Request contained a PADDING attribute,
          * PADDING MUST be included in the Binding Response. The server SHOULD

@@ -1,0 +1,429 @@
+/*
+ * cmd_bench.c - `stunkit bench`: a closed-loop STUN load generator.
+ *
+ * Each socket keeps `window` Binding requests in flight; every answer is
+ * checked (its transaction ID must be one we are waiting for, and its
+ * XOR-MAPPED-ADDRESS must equal the socket's own address: on loopback there
+ * is no NAT) before the slot sends its next request. A request unanswered
+ * after --timeout is counted lost and replaced. Sends and receives are
+ * batched with sendmmsg/recvmmsg so the generator is not the bottleneck.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "stunkit/stunkit.h"
+
+#define BATCH 64
+#define HIST_BUCKETS (64 * 16)
+
+typedef struct slot {
+    uint8_t tid[12];
+    uint64_t sent_ns;
+    int busy;
+} slot;
+
+typedef struct bsock {
+    int fd;
+    stunkit_addr self;
+    slot *slots;
+    uint32_t seq;
+} bsock;
+
+typedef struct bench_thread {
+    pthread_t th;
+    const struct bench_opts *o;
+    bsock *socks;
+    int n_socks;
+    uint64_t ok, bad, lost, late, sent;
+    uint64_t hist[HIST_BUCKETS];
+    uint64_t max_ns;
+    int error;
+} bench_thread;
+
+typedef struct bench_opts {
+    stunkit_addr server;
+    double duration, timeout;
+    int sockets, window, threads, json;
+    uint64_t deadline_ns;
+} bench_opts;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Log-linear histogram: 16 sub-buckets per power of two (~6% resolution). */
+static int hist_bucket(uint64_t ns)
+{
+    if (ns < 16)
+        return (int)ns;
+    int msb = 63 - __builtin_clzll(ns);
+    int sub = (int)((ns >> (msb - 4)) & 15u);
+    int b = (msb - 3) * 16 + sub;
+    return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
+}
+
+static uint64_t hist_value(int b)
+{
+    if (b < 16)
+        return (uint64_t)b;
+    int msb = b / 16 + 3, sub = b % 16;
+    return ((uint64_t)(16 + sub) << (msb - 4)) + ((uint64_t)1 << (msb - 4)) / 2;
+}
+
+static void fill_request(bsock *s, int i, uint8_t *buf)
+{
+    slot *sl = &s->slots[i];
+    /* slot index in the first two bytes, then a sequence number and noise */
+    uint32_t seq = ++s->seq;
+    sl->tid[0] = (uint8_t)(i >> 8);
+    sl->tid[1] = (uint8_t)i;
+    memcpy(sl->tid + 2, &seq, 4);
+    sl->tid[6] = (uint8_t)(seq * 2654435761u >> 24);
+    /* bytes 7..11 keep their random initial value */
+    stunkit_writer w;
+    stunkit_writer_init(&w, buf, 20, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, sl->tid);
+}
+
+static void *bench_run(void *arg)
+{
+    bench_thread *t = arg;
+    const bench_opts *o = t->o;
+    int W = o->window;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    static __thread uint8_t bufs[BATCH][2048];
+    uint8_t (*out)[20] = calloc((size_t)W, 20);
+    struct mmsghdr *outm = calloc((size_t)W, sizeof(*outm));
+    struct iovec *outv = calloc((size_t)W, sizeof(*outv));
+
+    if (ep < 0 || !out || !outm || !outv) {
+        t->error = 1;
+        return NULL;
+    }
+    for (int k = 0; k < t->n_socks; k++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)k};
+        epoll_ctl(ep, EPOLL_CTL_ADD, t->socks[k].fd, &ev);
+    }
+    /* Fill every window. */
+    uint64_t now = mono_ns();
+    for (int k = 0; k < t->n_socks; k++) {
+        bsock *s = &t->socks[k];
+        for (int i = 0; i < W; i++) {
+            fill_request(s, i, out[i]);
+            s->slots[i].sent_ns = now;
+            s->slots[i].busy = 1;
+            outv[i] = (struct iovec){out[i], 20};
+            memset(&outm[i], 0, sizeof(outm[i]));
+            outm[i].msg_hdr.msg_iov = &outv[i];
+            outm[i].msg_hdr.msg_iovlen = 1;
+        }
+        int sent = sendmmsg(s->fd, outm, (unsigned)W, 0);
+        if (sent > 0)
+            t->sent += (uint64_t)sent;
+    }
+    uint64_t timeout_ns = (uint64_t)(o->timeout * 1e9), next_sweep = now + timeout_ns / 4;
+    struct epoll_event evs[64];
+    while ((now = mono_ns()) < o->deadline_ns) {
+        int n = epoll_wait(ep, evs, 64, 20);
+        for (int e = 0; e < n; e++) {
+            bsock *s = &t->socks[evs[e].data.u32];
+            for (int i = 0; i < BATCH; i++) {
+                iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+                memset(&msgs[i], 0, sizeof(msgs[i]));
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+            }
+            int got = recvmmsg(s->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+            if (got <= 0)
+                continue;
+            now = mono_ns();
+            int nout = 0;
+            for (int r = 0; r < got; r++) {
+                stunkit_msg m;
+                stunkit_attr a;
+                stunkit_addr mapped;
+                const uint8_t *p = bufs[r];
+                if (stunkit_msg_parse(&m, p, msgs[r].msg_len) != 0 || m.rfc3489 || m.klass != STUNKIT_CLASS_SUCCESS) {
+                    t->bad++;
+                    continue;
+                }
+                int i = m.tid[0] << 8 | m.tid[1];
+                if (i >= W || !s->slots[i].busy || memcmp(s->slots[i].tid, m.tid, 12) != 0) {
+                    t->late++; /* an answer to a request already counted lost */
+                    continue;
+                }
+                if (stunkit_msg_find(&m, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, &a) != 0 ||
+                    stunkit_attr_addr(&m, &a, &mapped) != 0 || !stunkit_addr_equal(&mapped, &s->self)) {
+                    t->bad++;
+                } else {
+                    uint64_t lat = now - s->slots[i].sent_ns;
+                    t->ok++;
+                    t->hist[hist_bucket(lat)]++;
+                    if (lat > t->max_ns)
+                        t->max_ns = lat;
+                }
+                fill_request(s, i, out[nout]);
+                s->slots[i].sent_ns = now;
+                outv[nout] = (struct iovec){out[nout], 20};
+                memset(&outm[nout], 0, sizeof(outm[nout]));
+                outm[nout].msg_hdr.msg_iov = &outv[nout];
+                outm[nout].msg_hdr.msg_iovlen = 1;
+                nout++;
+            }
+            if (nout > 0) {
+                int sent = sendmmsg(s->fd, outm, (unsigned)nout, 0);
+                if (sent > 0)
+                    t->sent += (uint64_t)sent;
+            }
+        }
+        if (now >= next_sweep) {
+            /* Requests older than the timeout are lost: send fresh ones. */
+            next_sweep = now + timeout_ns / 4;
+            for (int k = 0; k < t->n_socks; k++) {
+                bsock *s = &t->socks[k];
+                int nout = 0;
+                for (int i = 0; i < W; i++) {
+                    if (now - s->slots[i].sent_ns < timeout_ns)
+                        continue;
+                    t->lost++;
+                    fill_request(s, i, out[nout]);
+                    s->slots[i].sent_ns = now;
+                    outv[nout] = (struct iovec){out[nout], 20};
+                    memset(&outm[nout], 0, sizeof(outm[nout]));
+                    outm[nout].msg_hdr.msg_iov = &outv[nout];
+                    outm[nout].msg_hdr.msg_iovlen = 1;
+                    nout++;
+                }
+                if (nout > 0) {
+                    int sent = sendmmsg(s->fd, outm, (unsigned)nout, 0);
+                    if (sent > 0)
+                        t->sent += (uint64_t)sent;
+                }
+            }
+        }
+    }
+    close(ep);
+    free(out);
+    free(outm);
+    free(outv);
+    return NULL;
+}
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f, "Usage: stunkit bench [options] SERVER\n"
+               "\n"
+               "Closed-loop load against a STUN server (ADDR, ADDR:PORT or [V6ADDR]:PORT;\n"
+               "port 3478 by default). Every answer is checked: transaction ID, and\n"
+               "XOR-MAPPED-ADDRESS equal to the socket's own address (so run it where there is\n"
+               "no NAT in between, e.g. on loopback).\n"
+               "\n"
+               "  -d, --duration S   how long to run (default 5, at most 600)\n"
+               "  -s, --sockets N    UDP sockets (default 32)\n"
+               "  -w, --window W     requests in flight per socket (default 8)\n"
+               "  -t, --threads T    generator threads (default 1)\n"
+               "      --timeout S    a request unanswered this long is lost (default 1)\n"
+               "      --json         one JSON object instead of text\n");
+}
+
+static int parse_pos(const char *opt, const char *arg, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(arg, &end);
+    if (end == arg || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "stunkit bench: %s '%s': expected a number from %g to %g\n", opt, arg, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static double percentile(const uint64_t *hist, uint64_t total, double q)
+{
+    uint64_t want = (uint64_t)ceil((double)total * q), acc = 0;
+    for (int b = 0; b < HIST_BUCKETS; b++) {
+        acc += hist[b];
+        if (acc >= want && acc > 0)
+            return (double)hist_value(b);
+    }
+    return 0;
+}
+
+static void fmt_dur(char *buf, size_t cap, double ns)
+{
+    if (ns < 1e3)
+        snprintf(buf, cap, "%.0f ns", ns);
+    else if (ns < 1e6)
+        snprintf(buf, cap, "%.0f us", ns / 1e3);
+    else
+        snprintf(buf, cap, "%.2f ms", ns / 1e6);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const struct option opts[] = {{"duration", required_argument, NULL, 'd'},
+                                         {"sockets", required_argument, NULL, 's'},
+                                         {"window", required_argument, NULL, 'w'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bench_opts o = {.duration = 5, .timeout = 1, .sockets = 32, .window = 8, .threads = 1};
+    double v;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":d:s:w:t:h", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        switch (c) {
+        case 'd':
+            if (parse_pos("--duration", optarg, 0.1, 600, &o.duration))
+                return 2;
+            break;
+        case 's':
+            if (parse_pos("--sockets", optarg, 1, 4096, &v))
+                return 2;
+            o.sockets = (int)v;
+            break;
+        case 'w':
+            if (parse_pos("--window", optarg, 1, 1024, &v))
+                return 2;
+            o.window = (int)v;
+            break;
+        case 't':
+            if (parse_pos("--threads", optarg, 1, 64, &v))
+                return 2;
+            o.threads = (int)v;
+            break;
+        case 'T':
+            if (parse_pos("--timeout", optarg, 0.01, 60, &o.timeout))
+                return 2;
+            break;
+        case 'j': o.json = 1; break;
+        case 'h': bench_usage(stdout); return 0;
+        case ':': fprintf(stderr, "stunkit bench: option %s needs a value\n", opt); return 2;
+        default: fprintf(stderr, "stunkit bench: unknown option '%s' (try --help)\n", opt); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "stunkit bench: name one SERVER (try --help)\n");
+        return 2;
+    }
+    if (stunkit_addr_parse(argv[optind], 3478, &o.server) != 0) {
+        fprintf(stderr, "stunkit bench: '%s' is not a numeric address (ADDR, ADDR:PORT or [V6ADDR]:PORT)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (o.threads > o.sockets)
+        o.threads = o.sockets;
+
+    /* Open and connect every socket first, so the clock measures load only. */
+    bench_thread *threads = calloc((size_t)o.threads, sizeof(*threads));
+    bsock *socks = calloc((size_t)o.sockets, sizeof(*socks));
+    if (!threads || !socks) {
+        fprintf(stderr, "stunkit bench: out of memory\n");
+        return 2;
+    }
+    struct sockaddr_storage ss;
+    int slen = stunkit_addr_to_sockaddr(&o.server, &ss);
+    for (int k = 0; k < o.sockets; k++) {
+        bsock *s = &socks[k];
+        struct sockaddr_storage ls;
+        socklen_t llen = sizeof(ls);
+        s->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int size = 1 << 20;
+        if (s->fd >= 0)
+            setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&ss, (socklen_t)slen) != 0 ||
+            getsockname(s->fd, (struct sockaddr *)&ls, &llen) != 0) {
+            fprintf(stderr, "stunkit bench: cannot open a socket to %s: %s\n", argv[optind], strerror(errno));
+            return 2;
+        }
+        stunkit_addr_from_sockaddr(&s->self, (struct sockaddr *)&ls);
+        s->slots = calloc((size_t)o.window, sizeof(slot));
+        if (!s->slots)
+            return 2;
+        for (int i = 0; i < o.window; i++)
+            if (getrandom(s->slots[i].tid, 12, 0) != 12)
+                memset(s->slots[i].tid, 0x5a, 12);
+    }
+    uint64_t start = mono_ns();
+    o.deadline_ns = start + (uint64_t)(o.duration * 1e9);
+    for (int i = 0; i < o.threads; i++) {
+        threads[i].o = &o;
+        threads[i].socks = socks + (size_t)i * (size_t)o.sockets / (size_t)o.threads;
+        threads[i].n_socks = (int)((size_t)(i + 1) * (size_t)o.sockets / (size_t)o.threads -
+                                   (size_t)i * (size_t)o.sockets / (size_t)o.threads);
+        pthread_create(&threads[i].th, NULL, bench_run, &threads[i]);
+    }
+    bench_thread sum;
+    memset(&sum, 0, sizeof(sum));
+    for (int i = 0; i < o.threads; i++) {
+        pthread_join(threads[i].th, NULL);
+        sum.ok += threads[i].ok;
+        sum.bad += threads[i].bad;
+        sum.lost += threads[i].lost;
+        sum.late += threads[i].late;
+        sum.sent += threads[i].sent;
+        sum.error |= threads[i].error;
+        if (threads[i].max_ns > sum.max_ns)
+            sum.max_ns = threads[i].max_ns;
+        for (int b = 0; b < HIST_BUCKETS; b++)
+            sum.hist[b] += threads[i].hist[b];
+    }
+    double elapsed = (double)(mono_ns() - start) / 1e9;
+    double rps = (double)sum.ok / elapsed;
+    double p50 = percentile(sum.hist, sum.ok, 0.50), p90 = percentile(sum.hist, sum.ok, 0.90);
+    double p99 = percentile(sum.hist, sum.ok, 0.99), p999 = percentile(sum.hist, sum.ok, 0.999);
+    char server[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format(&o.server, server, sizeof(server));
+    if (o.json) {
+        printf("{\"server\": \"%s\", \"duration_s\": %.3f, \"sockets\": %d, \"window\": %d, \"threads\": %d, "
+               "\"answered\": %llu, \"requests_per_s\": %.0f, \"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, "
+               "\"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}, \"lost\": %llu, \"bad\": %llu, \"late\": %llu}\n",
+               server, elapsed, o.sockets, o.window, o.threads, (unsigned long long)sum.ok, rps, p50 / 1e3,
+               p90 / 1e3, p99 / 1e3, p999 / 1e3, (double)sum.max_ns / 1e3, (unsigned long long)sum.lost,
+               (unsigned long long)sum.bad, (unsigned long long)sum.late);
+    } else {
+        char a[32], b[32], cc[32], d[32], e[32];
+        fmt_dur(a, sizeof(a), p50);
+        fmt_dur(b, sizeof(b), p90);
+        fmt_dur(cc, sizeof(cc), p99);
+        fmt_dur(d, sizeof(d), p999);
+        fmt_dur(e, sizeof(e), (double)sum.max_ns);
+        printf("stunkit bench %s: %.1f s, %d socket%s x window %d, %d thread%s\n", server, elapsed, o.sockets,
+               o.sockets == 1 ? "" : "s", o.window, o.threads, o.threads == 1 ? "" : "s");
+        printf("  answered   %llu (%.0f requests/s)\n", (unsigned long long)sum.ok, rps);
+        printf("  latency    p50 %s   p90 %s   p99 %s   p99.9 %s   max %s\n", a, b, cc, d, e);
+        printf("  lost %llu   bad %llu   late %llu\n", (unsigned long long)sum.lost, (unsigned long long)sum.bad,
+               (unsigned long long)sum.late);
+        if (sum.lost > sum.ok)
+            printf("  (most requests were lost: is the server up, and is its rate limit off?)\n");
+    }
+    for (int k = 0; k < o.sockets; k++) {
+        close(socks[k].fd);
+        free(socks[k].slots);
+    }
+    free(socks);
+    free(threads);
+    if (sum.error)
+        return 2;
+    return sum.ok > 0 ? 0 : 1;
+}

@@ -1,0 +1,108 @@
+/*
+ * server_ratelimit_test.c STUNKITD - the per-source rate limiter bites for
+ * one hot source and leaves others alone; answers sent elsewhere
+ * (CHANGE-REQUEST) have their own, stricter budget. Bounded in count and time.
+ *
+ * One worker thread, so the per-thread table sees every request.
+ */
+#include "server_util.h"
+
+#define PORT "34790"
+
+static size_t make_request(uint8_t *buf, uint32_t change)
+{
+    uint8_t tid[12];
+    stunkit_writer w;
+    su_tid(tid);
+    stunkit_writer_init(&w, buf, 64, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    if (change)
+        stunkit_put_change_request(&w, change);
+    return (size_t)stunkit_writer_finish(&w);
+}
+
+/* Sends n requests as fast as it can, then counts answers for 300 ms. */
+static int blast(int fd, int n, uint32_t change, const char *to)
+{
+    uint8_t req[64], resp[512];
+    for (int i = 0; i < n; i++) {
+        size_t len = make_request(req, change);
+        su_sendto(fd, req, len, to);
+    }
+    int answers = 0;
+    while (su_recv(fd, resp, sizeof(resp), 300, NULL) > 0)
+        answers++;
+    return answers;
+}
+
+static void test_hot_source(void)
+{
+    const char *args[] = {"--listen", "127.0.0.1:" PORT, "--alternate", "127.0.0.2", "--threads", "1",
+                          "--rate-limit", "50", "--rate-burst", "50", "--redirect-rate-limit", "5", "--log-level",
+                          "warn", NULL};
+    pid_t pid = su_start(args, "127.0.0.1:" PORT);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    /* the start-up probe came from 127.0.0.5: not a source under test */
+
+    int hot = su_udp("127.0.0.1", 0), calm = su_udp("127.0.0.3", 0), redir = su_udp("127.0.0.4", 0);
+    CHECK(hot >= 0 && calm >= 0 && redir >= 0);
+
+    double t0 = su_now();
+    int hot_answers = blast(hot, 400, 0, "127.0.0.1:" PORT);
+    double elapsed = su_now() - t0;
+    /* burst 50, plus 50/s refill while the test ran, plus slack */
+    int ceiling = 50 + (int)(50 * elapsed) + 5;
+    fprintf(stderr, "hot source: %d of 400 answered in %.2f s (ceiling %d)\n", hot_answers, elapsed, ceiling);
+    CHECK(hot_answers >= 45);
+    CHECK(hot_answers <= ceiling);
+
+    /* Another source, right after the flood: every request answered. */
+    int calm_answers = blast(calm, 20, 0, "127.0.0.1:" PORT);
+    fprintf(stderr, "calm source: %d of 20 answered\n", calm_answers);
+    CHECK_EQ(calm_answers, 20);
+
+    /* Redirect budget: 5/s with a burst of 10, independent of the general one. */
+    t0 = su_now();
+    int redir_answers = blast(redir, 60, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT, "127.0.0.1:" PORT);
+    elapsed = su_now() - t0;
+    fprintf(stderr, "redirecting source: %d of 60 answered in %.2f s\n", redir_answers, elapsed);
+    CHECK(redir_answers >= 9);
+    CHECK(redir_answers <= 10 + (int)(5 * elapsed) + 2);
+    /* ...while its plain requests still get through */
+    int plain = blast(redir, 20, 0, "127.0.0.1:" PORT);
+    CHECK_EQ(plain, 20);
+
+    close(hot);
+    close(calm);
+    close(redir);
+    CHECK_EQ(su_stop(pid), 0);
+}
+
+static void test_limiter_off(void)
+{
+    const char *args[] = {"--listen", "127.0.0.1:34791", "--threads", "1", "--rate-limit", "0", "--log-level",
+                          "warn", NULL};
+    pid_t pid = su_start(args, "127.0.0.1:34791");
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    int fd = su_udp("127.0.0.1", 0);
+    int got = 0;
+    /* in rounds of 100 so the socket buffers never overflow */
+    for (int round = 0; round < 5; round++)
+        got += blast(fd, 100, 0, "127.0.0.1:34791");
+    CHECK_EQ(got, 500);
+    close(fd);
+    CHECK_EQ(su_stop(pid), 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    su_stunkitd = argv[1];
+    RUN(test_hot_source);
+    RUN(test_limiter_off);
+    TEST_END();
+}
