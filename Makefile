@@ -6,7 +6,7 @@
 #   make fuzz       build the libFuzzer targets (clang) and run each a while
 #   make bench      build and run the benchmarks
 #   make install    install (PREFIX=/usr/local, DESTDIR honoured)
-#   make asan       unit tests under AddressSanitizer + UBSan (build-asan/)
+#   make asan       every test under AddressSanitizer + UBSan (build-asan/)
 
 MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
@@ -42,7 +42,7 @@ demo: build
 asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTUNKIT_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+	@ctest --test-dir build-asan --output-on-failure -j $(JOBS)
 
 tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSTUNKIT_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null

@@ -1,0 +1,63 @@
+/*
+ * fuzz_handler.c - libFuzzer target for stunkitd's request handler, in
+ * process: any datagram, as UDP or TCP, basic or RFC 5780 mode. Whatever the
+ * input, an answer must parse, fit the buffer, never be larger than the
+ * request unless it is a fixed-size success or error answer, and only go to
+ * the sender's IP.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handler.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t out[SKD_REPLY_MAX];
+    skd_handler_cfg cfg;
+    skd_request rq;
+    skd_reply r;
+
+    if (size < 1)
+        return 0;
+    uint8_t mode = data[0];
+    data++;
+    size--;
+    memset(&cfg, 0, sizeof(cfg));
+    stunkit_addr_parse("198.51.100.1", 3478, &cfg.v4.ip[0]);
+    stunkit_addr_parse("198.51.100.2", 3479, &cfg.v4.ip[1]);
+    cfg.v4.advertise[0] = cfg.v4.ip[0];
+    cfg.v4.advertise[1] = cfg.v4.ip[1];
+    cfg.v4.port[0] = 3478;
+    cfg.v4.port[1] = 3479;
+    cfg.v4.rfc5780 = mode & 1;
+    if (mode & 2) {
+        cfg.software = "fuzz";
+        cfg.software_len = 4;
+    }
+    memset(&rq, 0, sizeof(rq));
+    rq.data = data;
+    rq.len = size;
+    stunkit_addr_parse("192.0.2.7:40000", 0, &rq.src);
+    rq.dst = cfg.v4.ip[(mode >> 2) & 1];
+    rq.transport = (mode & 8) ? SKD_TCP : SKD_UDP;
+    rq.ip_index = (mode >> 2) & 1;
+    rq.port_index = (mode >> 4) & 1;
+    size_t cap = (mode & 32) ? 4096 : sizeof(out);
+
+    if (skd_handle(&cfg, &rq, out, cap, &r) != SKD_REPLY)
+        return 0;
+    stunkit_msg m;
+    if (r.len > cap || stunkit_msg_parse(&m, out, r.len) != 0)
+        abort();
+    if (!stunkit_addr_ip_equal(&r.to, &rq.src))
+        abort(); /* never aimed at a third party */
+    if (r.redirect && rq.transport != SKD_UDP)
+        abort();
+    /* no amplification beyond a fixed bound: the largest fixed answer is a
+     * 5780 success with SOFTWARE and FINGERPRINT, or a 420 listing 16 types */
+    if (r.len > size && r.len > 20 + 4 * 24 + 12 + 8 + 64)
+        abort();
+    return 0;
+}
