@@ -7,5 +7,7 @@
 #include "stunkit/addr.h"
 #include "stunkit/msg.h"
 #include "stunkit/integrity.h"
+#include "stunkit/client.h"
+#include "stunkit/nat.h"
 
 #endif

@@ -14,6 +14,8 @@ typedef struct cli_cmd {
 
 int cmd_decode(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_addr(int argc, char **argv);
+int cmd_nat(int argc, char **argv);
 
 /* JSON string output: quotes, backslashes and control bytes escaped. */
 void json_string(FILE *f, const char *s, size_t n);

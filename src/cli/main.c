@@ -12,6 +12,8 @@ static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const cli_cmd commands[] = {
+    {"addr", cmd_addr, "print your public address and port as a STUN server sees it"},
+    {"nat", cmd_nat, "name your NAT: mapping, filtering, hairpinning, lifetime (RFC 5780)"},
     {"decode", cmd_decode, "decode a STUN message (hex or raw) from stdin and verify it"},
     {"bench", cmd_bench, "closed-loop load against a STUN server, every answer checked"},
     {"version", cmd_version, "print the version"},

@@ -1,0 +1,106 @@
+/*
+ * stunkit/nat.h - NAT behaviour discovery (RFC 5780 section 4, RFC 4787
+ * terms, the RFC 3489 classic names) as a state machine: it owns no socket
+ * and reads no clock. The driver opens the numbered local sockets the
+ * machine asks for, sends what it is told to, and feeds back every datagram
+ * received, with the time.
+ *
+ * Independent tests run in parallel; waits derive from the measured round
+ * trip; a verdict that rests on "no answer came" is only reached after
+ * several redundant probes went unanswered, so ordinary loss does not change
+ * it. Filtering is tested from fresh sockets that the mapping tests never
+ * touched, and a CHANGE-REQUEST answer only counts if it really comes from
+ * the changed address and port.
+ */
+#ifndef STUNKIT_NAT_H
+#define STUNKIT_NAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stunkit/addr.h"
+#include "stunkit/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STUNKIT_NAT_MAX_SOCKETS 64
+
+typedef enum stunkit_behavior {
+    STUNKIT_BEHAVIOR_UNKNOWN = 0,
+    STUNKIT_BEHAVIOR_ENDPOINT_INDEPENDENT,
+    STUNKIT_BEHAVIOR_ADDRESS_DEPENDENT,
+    STUNKIT_BEHAVIOR_ADDRESS_AND_PORT_DEPENDENT
+} stunkit_behavior;
+
+typedef enum stunkit_classic {
+    STUNKIT_CLASSIC_UNKNOWN = 0,
+    STUNKIT_CLASSIC_OPEN_INTERNET,
+    STUNKIT_CLASSIC_FULL_CONE,
+    STUNKIT_CLASSIC_RESTRICTED_CONE,
+    STUNKIT_CLASSIC_PORT_RESTRICTED_CONE,
+    STUNKIT_CLASSIC_SYMMETRIC,
+    STUNKIT_CLASSIC_SYMMETRIC_UDP_FIREWALL,
+    STUNKIT_CLASSIC_UDP_BLOCKED
+} stunkit_classic;
+
+typedef struct stunkit_nat_config {
+    stunkit_addr server;     /* primary address of an RFC 5780 server */
+    int lifetime;            /* also measure the binding lifetime (slow) */
+    uint32_t first_timeout_ms; /* give up on the server after this (default 3000) */
+    uint32_t lifetime_max_s; /* longest lifetime searched (default 120) */
+    unsigned redundancy;     /* probes behind a "no answer" verdict (default 5) */
+} stunkit_nat_config;
+
+typedef struct stunkit_nat_result {
+    int done;
+    stunkit_addr local;  /* socket 0's local address */
+    stunkit_addr mapped; /* socket 0's mapped address */
+    stunkit_addr other;  /* the server's OTHER-ADDRESS (or CHANGED-ADDRESS) */
+    uint32_t rtt_ms;
+    int udp_blocked;     /* the server never answered */
+    int behavior_discovery; /* the server gave an alternate address */
+    int server_ignores_change; /* CHANGE-REQUEST answered from the wrong place */
+    int nat;             /* mapped != local */
+    stunkit_behavior mapping, filtering;
+    int hairpinning;       /* 1, 0, or -1: not tested / not applicable */
+    int port_preservation; /* 1, 0, or -1 */
+    const char *allocation; /* "preserved", "sequential", "random" or NULL */
+    int lifetime_s;         /* longest lifetime seen alive, -1 if not measured */
+    int lifetime_dead_s;    /* shortest seen expired, -1 if none */
+    stunkit_classic classic;
+} stunkit_nat_result;
+
+typedef struct stunkit_nat_send {
+    int sock;               /* 0..STUNKIT_NAT_MAX_SOCKETS-1; open it on first use */
+    stunkit_addr to;
+    const uint8_t *data;
+    size_t len;
+} stunkit_nat_send;
+
+typedef struct stunkit_nat stunkit_nat;
+
+STUNKIT_API stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms);
+STUNKIT_API void stunkit_nat_free(stunkit_nat *n);
+/* The driver reports each socket's local address when it opens it. Socket 0
+ * must be bound to a specific local IP (the one the route to the server
+ * uses) so "mapped == local" can tell that there is no NAT. */
+STUNKIT_API void stunkit_nat_set_local(stunkit_nat *n, int sock, const stunkit_addr *local);
+/* 1: send *out now (and call again); 0: wait until stunkit_nat_next() or a
+ * datagram; -1: finished, read the result. */
+STUNKIT_API int stunkit_nat_poll(stunkit_nat *n, uint64_t now_ms, stunkit_nat_send *out);
+STUNKIT_API uint64_t stunkit_nat_next(const stunkit_nat *n);
+STUNKIT_API void stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const uint8_t *data,
+                                   size_t len, uint64_t now_ms);
+STUNKIT_API const stunkit_nat_result *stunkit_nat_get_result(const stunkit_nat *n);
+/* Sockets in use so far (the driver can close the rest). */
+STUNKIT_API int stunkit_nat_sockets(const stunkit_nat *n);
+
+STUNKIT_API const char *stunkit_behavior_name(stunkit_behavior b);  /* "endpoint-independent", ... */
+STUNKIT_API const char *stunkit_classic_name(stunkit_classic c);    /* "full-cone", ... */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,343 @@
+/*
+ * cmd_nat.c - `stunkit nat`: the UDP socket driver around the NAT discovery
+ * machine of libstunkit (stunkit/nat.h), and the verdict in words a P2P
+ * developer can act on.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "stunkit/nat.h"
+#include "stunkit/stunkit.h"
+
+static void nat_usage(FILE *f)
+{
+    fprintf(f, "Usage: stunkit nat [--json] [--lifetime] [--local ADDR[:PORT]] SERVER\n"
+               "\n"
+               "Names your NAT with RFC 5780 behaviour discovery against a server that has\n"
+               "two addresses (OTHER-ADDRESS, or CHANGED-ADDRESS from an RFC 3489 server):\n"
+               "whether there is a NAT, its mapping and filtering behaviour, hairpinning,\n"
+               "port preservation, optionally the binding lifetime, and the classic RFC 3489\n"
+               "name. Tests run in parallel with redundant probes, so the verdict is fast\n"
+               "(well under a second on a good path) and survives ordinary packet loss.\n"
+               "\n"
+               "  -l, --local A[:P]  test from this local address (and port for the first socket)\n"
+               "      --lifetime     also measure how long an idle UDP binding lives (slow:\n"
+               "                     about twice the lifetime, up to a few minutes)\n"
+               "      --max-lifetime S  longest lifetime searched (default 120)\n"
+               "  -t, --timeout MS   give up when the server does not answer (default 3000)\n"
+               "      --json         one JSON object\n"
+               "\n"
+               "Exit status: 0 a verdict was reached (UDP blocked is a verdict), 1 no\n"
+               "verdict (the server cannot do behaviour discovery, or too much was lost),\n"
+               "2 bad usage.\n");
+}
+
+static const char *meaning(stunkit_classic c)
+{
+    switch (c) {
+    case STUNKIT_CLASSIC_OPEN_INTERNET:
+        return "No NAT and no filtering: any peer can reach you directly at your public address.";
+    case STUNKIT_CLASSIC_FULL_CONE:
+        return "Any peer that learns your public address can send to you: direct connections\n"
+               "work with everyone, no hole punching needed.";
+    case STUNKIT_CLASSIC_RESTRICTED_CONE:
+        return "Peers can reach you once you have sent a packet to their IP: hole punching\n"
+               "works with almost every peer, including those behind symmetric NATs.";
+    case STUNKIT_CLASSIC_PORT_RESTRICTED_CONE:
+        return "Peers can reach you once you have sent to their exact IP:port: hole punching\n"
+               "works, except with peers behind a symmetric NAT; those need a relay (TURN).";
+    case STUNKIT_CLASSIC_SYMMETRIC:
+        return "Your public port changes with every destination, so the address a server sees\n"
+               "is not the one a peer will see: direct connections fail with peers behind\n"
+               "port-restricted or symmetric NATs. Plan for a relay (TURN).";
+    case STUNKIT_CLASSIC_SYMMETRIC_UDP_FIREWALL:
+        return "No NAT, but a firewall drops unsolicited inbound UDP: peers reach you once you\n"
+               "have sent to them (hole punching works; full-cone style inbound does not).";
+    case STUNKIT_CLASSIC_UDP_BLOCKED:
+        return "No UDP got through to the server: peer-to-peer UDP is out of the question here;\n"
+               "use a relay over TCP or TLS (TURN on 443).";
+    default:
+        return "Not enough was learnt to name the NAT.";
+    }
+}
+
+typedef struct nat_io {
+    int fd[STUNKIT_NAT_MAX_SOCKETS];
+    stunkit_addr local_ip;
+    uint16_t first_port;
+} nat_io;
+
+static int open_sock(nat_io *io, stunkit_nat *nat, int k)
+{
+    if (io->fd[k] >= 0)
+        return 0;
+    stunkit_addr bind_addr = io->local_ip;
+    bind_addr.port = k == 0 ? io->first_port : 0;
+    struct sockaddr_storage ss;
+    int len = stunkit_addr_to_sockaddr(&bind_addr, &ss);
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0) {
+        fprintf(stderr, "stunkit nat: cannot open a UDP socket on the local address: %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    socklen_t slen = sizeof(ss);
+    stunkit_addr local;
+    getsockname(fd, (struct sockaddr *)&ss, &slen);
+    stunkit_addr_from_sockaddr(&local, (struct sockaddr *)&ss);
+    stunkit_nat_set_local(nat, k, &local);
+    io->fd[k] = fd;
+    return 0;
+}
+
+/* The local IP the route to the server uses, via a connected UDP socket. */
+static int route_source(const stunkit_addr *server, stunkit_addr *out)
+{
+    struct sockaddr_storage ss;
+    int len = stunkit_addr_to_sockaddr(server, &ss);
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int rv = connect(fd, (struct sockaddr *)&ss, (socklen_t)len);
+    socklen_t slen = sizeof(ss);
+    if (rv == 0)
+        rv = getsockname(fd, (struct sockaddr *)&ss, &slen);
+    if (rv == 0)
+        stunkit_addr_from_sockaddr(out, (struct sockaddr *)&ss);
+    close(fd);
+    return rv;
+}
+
+static void json_addr(const char *key, const stunkit_addr *a, int comma)
+{
+    char text[STUNKIT_ADDRSTRLEN];
+    if (a->family && stunkit_addr_format(a, text, sizeof(text)) > 0)
+        printf("\"%s\": \"%s\"%s", key, text, comma ? ", " : "");
+    else
+        printf("\"%s\": null%s", key, comma ? ", " : "");
+}
+
+static const char *tri(int v)
+{
+    return v < 0 ? "null" : v ? "true" : "false";
+}
+
+int cmd_nat(int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"lifetime", no_argument, NULL, 'L'},
+                                         {"max-lifetime", required_argument, NULL, 'M'},
+                                         {"local", required_argument, NULL, 'l'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int json = 0, c, have_local = 0;
+    stunkit_nat_config cfg;
+    stunkit_addr local;
+    memset(&cfg, 0, sizeof(cfg));
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":l:t:h", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        char *end;
+        long v;
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'L': cfg.lifetime = 1; break;
+        case 'M':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 2 || v > 3600) {
+                fprintf(stderr, "stunkit nat: --max-lifetime '%s': expected seconds from 2 to 3600\n", optarg);
+                return 2;
+            }
+            cfg.lifetime_max_s = (uint32_t)v;
+            break;
+        case 'l':
+            if (stunkit_addr_parse(optarg, 0, &local) != 0) {
+                fprintf(stderr, "stunkit nat: --local '%s': not a numeric address (ADDR or ADDR:PORT)\n", optarg);
+                return 2;
+            }
+            have_local = 1;
+            break;
+        case 't':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 10 || v > 600000) {
+                fprintf(stderr, "stunkit nat: --timeout '%s': expected milliseconds from 10 to 600000\n", optarg);
+                return 2;
+            }
+            cfg.first_timeout_ms = (uint32_t)v;
+            break;
+        case 'h': nat_usage(stdout); return 0;
+        case ':': fprintf(stderr, "stunkit nat: option %s needs a value\n", opt); return 2;
+        default: fprintf(stderr, "stunkit nat: unknown option '%s' (try --help)\n", opt); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "stunkit nat: name one SERVER (try --help)\n");
+        return 2;
+    }
+    stunkit_server srv;
+    stunkit_addr addrs[4];
+    if (stunkit_server_parse(argv[optind], &srv) != 0) {
+        fprintf(stderr, "stunkit nat: '%s' is not a server (host, host:port, [v6]:port or stun:host[:port])\n",
+                argv[optind]);
+        return 2;
+    }
+    int n = stunkit_server_resolve(&srv, STUNKIT_UDP, have_local ? local.family : 0, addrs, 4);
+    if (n <= 0) {
+        fprintf(stderr, "stunkit nat: cannot resolve %s\n", srv.host);
+        return 1;
+    }
+    cfg.server = addrs[0];
+
+    nat_io io;
+    for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++)
+        io.fd[k] = -1;
+    if (have_local) {
+        io.local_ip = local;
+        io.first_port = local.port;
+    } else if (route_source(&cfg.server, &io.local_ip) != 0) {
+        fprintf(stderr, "stunkit nat: no route to %s: %s\n", argv[optind], strerror(errno));
+        return 1;
+    } else {
+        io.first_port = 0;
+    }
+    if (cfg.lifetime && !json)
+        fprintf(stderr, "stunkit nat: measuring the binding lifetime: this takes about twice as long as the "
+                        "lifetime itself\n");
+
+    stunkit_nat *nat = stunkit_nat_new(&cfg, stunkit_now_ms());
+    if (!nat)
+        return 1;
+    uint64_t t0 = stunkit_now_ms();
+    int rv = 0;
+    for (;;) {
+        stunkit_nat_send out;
+        int st = stunkit_nat_poll(nat, stunkit_now_ms(), &out);
+        if (st < 0)
+            break;
+        if (st == 1) {
+            if (open_sock(&io, nat, out.sock) != 0) {
+                rv = 1;
+                break;
+            }
+            struct sockaddr_storage ss;
+            int len = stunkit_addr_to_sockaddr(&out.to, &ss);
+            /* errors (ICMP unreachable surfacing) are like loss: ignored */
+            (void)sendto(io.fd[out.sock], out.data, out.len, 0, (struct sockaddr *)&ss, (socklen_t)len);
+            continue;
+        }
+        struct pollfd pfd[STUNKIT_NAT_MAX_SOCKETS];
+        int idx[STUNKIT_NAT_MAX_SOCKETS], np = 0;
+        for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++)
+            if (io.fd[k] >= 0) {
+                pfd[np] = (struct pollfd){io.fd[k], POLLIN, 0};
+                idx[np++] = k;
+            }
+        uint64_t next = stunkit_nat_next(nat), now = stunkit_now_ms();
+        int wait = next == UINT64_MAX ? 1000 : next > now ? (int)(next - now) : 0;
+        if (wait > 1000)
+            wait = 1000;
+        if (poll(pfd, (nfds_t)np, wait) <= 0)
+            continue;
+        for (int i = 0; i < np; i++) {
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            uint8_t buf[2048];
+            struct sockaddr_storage from;
+            socklen_t flen;
+            for (;;) {
+                flen = sizeof(from);
+                ssize_t got = recvfrom(pfd[i].fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+                if (got < 0)
+                    break;
+                stunkit_addr fa;
+                if (stunkit_addr_from_sockaddr(&fa, (struct sockaddr *)&from) == 0)
+                    stunkit_nat_input(nat, idx[i], &fa, buf, (size_t)got, stunkit_now_ms());
+            }
+        }
+    }
+    double elapsed = (double)(stunkit_now_ms() - t0) / 1000.0;
+    const stunkit_nat_result *r = stunkit_nat_get_result(nat);
+    char server[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format(&cfg.server, server, sizeof(server));
+    if (rv == 0 && json) {
+        printf("{\"server\": ");
+        json_string(stdout, argv[optind], strlen(argv[optind]));
+        printf(", \"server_address\": \"%s\", ", server);
+        json_addr("local", &r->local, 1);
+        json_addr("mapped", r->udp_blocked ? &(stunkit_addr){0} : &r->mapped, 1);
+        json_addr("other_address", &r->other, 1);
+        printf("\"nat\": %s, \"mapping\": \"%s\", \"filtering\": \"%s\", \"hairpinning\": %s, "
+               "\"port_preservation\": %s, ",
+               r->udp_blocked ? "null" : r->nat ? "true" : "false", stunkit_behavior_name(r->mapping),
+               stunkit_behavior_name(r->filtering), tri(r->hairpinning), tri(r->port_preservation));
+        if (r->allocation)
+            printf("\"allocation\": \"%s\", ", r->allocation);
+        else
+            printf("\"allocation\": null, ");
+        if (r->lifetime_s >= 0)
+            printf("\"lifetime_s\": %d, ", r->lifetime_s);
+        else
+            printf("\"lifetime_s\": null, ");
+        if (r->lifetime_dead_s >= 0)
+            printf("\"lifetime_expired_s\": %d, ", r->lifetime_dead_s);
+        printf("\"classic\": \"%s\", \"behavior_discovery\": %s, \"server_ignores_change_request\": %s, "
+               "\"rtt_ms\": %u, \"elapsed_s\": %.3f}\n",
+               stunkit_classic_name(r->classic), r->behavior_discovery ? "true" : "false",
+               r->server_ignores_change ? "true" : "false", r->rtt_ms, elapsed);
+    } else if (rv == 0) {
+        char a[STUNKIT_ADDRSTRLEN], b[STUNKIT_ADDRSTRLEN];
+        stunkit_addr_format(&r->local, a, sizeof(a));
+        printf("stunkit nat %s: verdict in %.2f s\n", argv[optind], elapsed);
+        printf("  local address      %s\n", a);
+        if (r->udp_blocked) {
+            printf("  UDP                blocked: no answer from %s\n", server);
+        } else {
+            stunkit_addr_format(&r->mapped, b, sizeof(b));
+            printf("  public address     %s (round trip %u ms)\n", b, r->rtt_ms);
+            printf("  NAT                %s\n", r->nat ? "yes" : "no (your public address is your local one)");
+            printf("  mapping            %s\n", stunkit_behavior_name(r->mapping));
+            printf("  filtering          %s\n", stunkit_behavior_name(r->filtering));
+            printf("  hairpinning        %s\n", r->hairpinning < 0 ? "not applicable" : r->hairpinning ? "yes" : "no");
+            if (r->port_preservation >= 0)
+                printf("  port preservation  %s%s%s%s\n", r->port_preservation ? "yes" : "no",
+                       r->allocation ? " (ports: " : "", r->allocation ? r->allocation : "", r->allocation ? ")" : "");
+            if (cfg.lifetime) {
+                if (r->lifetime_s >= 0 && r->lifetime_dead_s >= 0)
+                    printf("  binding lifetime   %d s (alive after %d s, gone after %d s)\n", r->lifetime_s,
+                           r->lifetime_s, r->lifetime_dead_s);
+                else if (r->lifetime_s >= 0)
+                    printf("  binding lifetime   more than %d s\n", r->lifetime_s);
+                else if (r->lifetime_dead_s >= 0)
+                    printf("  binding lifetime   less than %d s\n", r->lifetime_dead_s);
+                else
+                    printf("  binding lifetime   not measured%s\n", r->nat ? "" : " (no NAT)");
+            }
+            if (!r->behavior_discovery)
+                printf("  note               %s gave no alternate address (OTHER-ADDRESS): it cannot\n"
+                       "                     do behaviour discovery; use an RFC 5780 server\n",
+                       server);
+            if (r->server_ignores_change)
+                printf("  note               the server answered CHANGE-REQUEST from the wrong address:\n"
+                       "                     its answers say nothing about filtering\n");
+        }
+        printf("  classic type       %s\n\n%s\n", stunkit_classic_name(r->classic), meaning(r->classic));
+    }
+    if (rv == 0 && r->classic == STUNKIT_CLASSIC_UNKNOWN)
+        rv = 1;
+    for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++)
+        if (io.fd[k] >= 0)
+            close(io.fd[k]);
+    stunkit_nat_free(nat);
+    return rv;
+}
