@@ -405,6 +405,48 @@ static void test_wildcard_pktinfo(void)
     CHECK_EQ(su_stop(pid), 0);
 }
 
+static void test_advertise_and_idle(void)
+{
+    /* Behind a 1:1 NAT the server names its public addresses; idle TCP
+     * connections are closed after --tcp-idle seconds. */
+    const char *args[] = {"--listen", "127.0.0.1:34788", "--alternate", "127.0.0.2:34789", "--advertise",
+                          "203.0.113.7", "--advertise-alternate", "203.0.113.8", "--tcp-idle", "1", "--threads",
+                          "1", NULL};
+    pid_t pid = su_start(args, "127.0.0.1:34788");
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    int fd = su_udp("127.0.0.1", 0);
+    uint8_t req[64], resp[512], tid[12];
+    stunkit_msg m;
+    char text[STUNKIT_ADDRSTRLEN];
+    size_t len = binding(req, sizeof(req), tid, STUNKIT_CHANGE_PORT, 0);
+    int n = ask(fd, req, len, "127.0.0.1:34788", resp, sizeof(resp), &m, NULL);
+    CHECK(n > 0);
+    CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_RESPONSE_ORIGIN, text, sizeof(text)), 0);
+    CHECK_STR(text, "203.0.113.7:34789");
+    CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_OTHER_ADDRESS, text, sizeof(text)), 0);
+    CHECK_STR(text, "203.0.113.8:34789");
+    close(fd);
+
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(34788);
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    CHECK_EQ(connect(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    double t0 = su_now();
+    struct pollfd p = {s, POLLIN, 0};
+    int closed = poll(&p, 1, 5000) == 1 && recv(s, resp, sizeof(resp), 0) == 0;
+    double waited = su_now() - t0;
+    fprintf(stderr, "idle TCP connection closed after %.1f s\n", waited);
+    CHECK(closed);
+    CHECK(waited >= 0.9); /* not before the idle time */
+    close(s);
+    CHECK_EQ(su_stop(pid), 0);
+}
+
 static void test_bad_flags(void)
 {
     static const char *const cases[][4] = {
@@ -451,6 +493,7 @@ int main(int argc, char **argv)
     RUN(test_rfc5780);
     RUN(test_ipv6);
     RUN(test_wildcard_pktinfo);
+    RUN(test_advertise_and_idle);
     RUN(test_bad_flags);
     TEST_END();
 }
