@@ -298,7 +298,10 @@ int cmd_nat(int argc, char **argv)
     } else if (rv == 0) {
         char a[STUNKIT_ADDRSTRLEN], b[STUNKIT_ADDRSTRLEN];
         stunkit_addr_format(&r->local, a, sizeof(a));
-        printf("stunkit nat %s: verdict in %.2f s\n", argv[optind], elapsed);
+        if (elapsed < 1.0)
+            printf("stunkit nat %s: verdict in %.0f ms\n", argv[optind], elapsed * 1000.0);
+        else
+            printf("stunkit nat %s: verdict in %.1f s\n", argv[optind], elapsed);
         printf("  local address      %s\n", a);
         if (r->udp_blocked) {
             printf("  UDP                blocked: no answer from %s\n", server);

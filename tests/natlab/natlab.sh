@@ -163,10 +163,15 @@ echo "$scenarios" | while IFS='|' read -r name kind hairpin loss udp_to classic 
     fi
     extra=""
     [ "$name" = lifetime ] && extra="--lifetime --max-lifetime 16"
+    if [ -n "${NATLAB_SHOW:-}" ]; then
+        # for people (make demo): the human verdict first
+        echo "  \$ stunkit nat 198.51.100.1   # from 192.0.2.2, behind the NAT"
+        ip netns exec "$C" "$stunkit" nat $extra 198.51.100.1 | sed 's/^/  /'
+    fi
     ip netns exec "$C" "$stunkit" nat --json $extra 198.51.100.1 >"$tmp/out.json" 2>"$tmp/out.err"
     rc=$?
     before=$fails
-    cat "$tmp/out.json"
+    [ -n "${NATLAB_SHOW:-}" ] || cat "$tmp/out.json"
     [ $rc -eq 0 ] || { echo "  FAIL stunkit nat exit $rc"; cat "$tmp/out.err"; fails=$((fails + 1)); }
     check_field "$tmp/out.json" classic "$classic" "$name"
     check_field "$tmp/out.json" mapping "$mapping" "$name"

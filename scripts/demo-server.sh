@@ -1,0 +1,30 @@
+#!/bin/sh
+# demo-server.sh BUILD_DIR - the server and the client at work: on loopback
+# always, and behind real Linux NATs (network namespaces) when run as root.
+set -eu
+build=$1
+bin="$build/bin"
+root=$(cd "$(dirname "$0")/.." && pwd)
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+"$bin/stunkitd" --listen 127.0.0.1:34850 --alternate 127.0.0.2 --software stunkit-demo --rate-limit 0 --log-level warn 2>/dev/null &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+sleep 0.3
+
+say "stunkitd --listen 127.0.0.1:34850 --alternate 127.0.0.2 --rate-limit 0 &    # RFC 5780 mode on loopback"
+say "stunkit addr 127.0.0.1:34850"
+"$bin/stunkit" addr 127.0.0.1:34850
+say "stunkit nat 127.0.0.1:34850"
+"$bin/stunkit" nat 127.0.0.1:34850 || true
+say "stunkit bench --duration 2 127.0.0.1:34850    # every answer checked"
+"$bin/stunkit" bench --duration 2 127.0.0.1:34850 || true
+
+if [ "$(id -u)" -eq 0 ] && command -v nft >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then
+    say "tests/natlab/natlab.sh: real Linux NATs in network namespaces"
+    NATLAB_SHOW=1 bash "$root/tests/natlab/natlab.sh" "$bin/stunkitd" "$bin/stunkit" \
+        full-cone-hairpin port-restricted-cone symmetric firewall
+else
+    echo
+    echo "(run 'make demo' as root to see verdicts behind real Linux NATs in network namespaces)"
+fi
