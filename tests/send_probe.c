@@ -59,13 +59,8 @@ int main(int argc, char **argv)
     close(fd);
 
     /* TCP: a plain request and a CHANGE-REQUEST (-> 400) in one segment */
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)atoi(argv[2]));
-    inet_pton(AF_INET, argv[1], &sin.sin_addr);
-    if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+    int s = su_tcp(to);
+    if (s >= 0) {
         su_tid(tid);
         stunkit_writer_init(&w, buf, sizeof(buf), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
         len = (size_t)stunkit_writer_finish(&w);
@@ -79,6 +74,7 @@ int main(int argc, char **argv)
                 perror("recv");
         }
     }
-    close(s);
+    if (s >= 0)
+        close(s);
     return 0;
 }

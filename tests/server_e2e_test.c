@@ -276,13 +276,8 @@ static void test_rfc5780(void)
 
     /* TCP: framing by the length field, several messages per segment and
      * one split across segments; CHANGE-REQUEST over TCP is a 400. */
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(P1);
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    CHECK_EQ(connect(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    int s = su_tcp("127.0.0.1:34781");
+    CHECK(s >= 0);
     int one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     uint8_t tids[3][12];
@@ -361,13 +356,8 @@ static void test_ipv6(void)
     CHECK_STR(text, mine);
     close(fd);
 
-    int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in6 sin6;
-    memset(&sin6, 0, sizeof(sin6));
-    sin6.sin6_family = AF_INET6;
-    sin6.sin6_port = htons(34786);
-    inet_pton(AF_INET6, "::1", &sin6.sin6_addr);
-    CHECK_EQ(connect(s, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
+    int s = su_tcp("[::1]:34786");
+    CHECK(s >= 0);
     self = su_local(s);
     stunkit_addr_format(&self, mine, sizeof(mine));
     len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 0);
@@ -429,13 +419,8 @@ static void test_advertise_and_idle(void)
     CHECK_STR(text, "203.0.113.8:34789");
     close(fd);
 
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(34788);
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    CHECK_EQ(connect(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    int s = su_tcp("127.0.0.1:34788");
+    CHECK(s >= 0);
     double t0 = su_now();
     struct pollfd p = {s, POLLIN, 0};
     int closed = poll(&p, 1, 5000) == 1 && recv(s, resp, sizeof(resp), 0) == 0;

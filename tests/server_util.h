@@ -51,6 +51,23 @@ static inline int su_udp(const char *ip, uint16_t port)
     return fd;
 }
 
+/* A TCP connection to "ADDR:PORT" (or "[V6]:PORT"), or -1. */
+static inline int su_tcp(const char *to)
+{
+    stunkit_addr a;
+    struct sockaddr_storage ss;
+    if (stunkit_addr_parse(to, 3478, &a) != 0)
+        return -1;
+    int len = stunkit_addr_to_sockaddr(&a, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static inline stunkit_addr su_local(int fd)
 {
     struct sockaddr_storage ss;

@@ -99,6 +99,35 @@ static void fill_request(bsock *s, int i, uint8_t *buf)
     stunkit_writer_init(&w, buf, 20, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, sl->tid);
 }
 
+/* Requests waiting for one sendmmsg on a socket. */
+typedef struct outq {
+    uint8_t (*out)[20];
+    struct mmsghdr *m;
+    struct iovec *v;
+    int n;
+} outq;
+
+static void queue_request(outq *q, bsock *s, int i, uint64_t now)
+{
+    fill_request(s, i, q->out[q->n]);
+    s->slots[i].sent_ns = now;
+    q->v[q->n] = (struct iovec){q->out[q->n], 20};
+    memset(&q->m[q->n], 0, sizeof(q->m[q->n]));
+    q->m[q->n].msg_hdr.msg_iov = &q->v[q->n];
+    q->m[q->n].msg_hdr.msg_iovlen = 1;
+    q->n++;
+}
+
+static void flush_requests(outq *q, bsock *s, bench_thread *t)
+{
+    if (q->n > 0) {
+        int sent = sendmmsg(s->fd, q->m, (unsigned)q->n, 0);
+        if (sent > 0)
+            t->sent += (uint64_t)sent;
+    }
+    q->n = 0;
+}
+
 static void *bench_run(void *arg)
 {
     bench_thread *t = arg;
@@ -108,11 +137,12 @@ static void *bench_run(void *arg)
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     static __thread uint8_t bufs[BATCH][2048];
-    uint8_t (*out)[20] = calloc((size_t)W, 20);
-    struct mmsghdr *outm = calloc((size_t)W, sizeof(*outm));
-    struct iovec *outv = calloc((size_t)W, sizeof(*outv));
-
-    if (ep < 0 || !out || !outm || !outv) {
+    outq q;
+    q.n = 0;
+    q.out = calloc((size_t)W, 20);
+    q.m = calloc((size_t)W, sizeof(*q.m));
+    q.v = calloc((size_t)W, sizeof(*q.v));
+    if (ep < 0 || !q.out || !q.m || !q.v) {
         t->error = 1;
         return NULL;
     }
@@ -125,17 +155,10 @@ static void *bench_run(void *arg)
     for (int k = 0; k < t->n_socks; k++) {
         bsock *s = &t->socks[k];
         for (int i = 0; i < W; i++) {
-            fill_request(s, i, out[i]);
-            s->slots[i].sent_ns = now;
             s->slots[i].busy = 1;
-            outv[i] = (struct iovec){out[i], 20};
-            memset(&outm[i], 0, sizeof(outm[i]));
-            outm[i].msg_hdr.msg_iov = &outv[i];
-            outm[i].msg_hdr.msg_iovlen = 1;
+            queue_request(&q, s, i, now);
         }
-        int sent = sendmmsg(s->fd, outm, (unsigned)W, 0);
-        if (sent > 0)
-            t->sent += (uint64_t)sent;
+        flush_requests(&q, s, t);
     }
     uint64_t timeout_ns = (uint64_t)(o->timeout * 1e9), next_sweep = now + timeout_ns / 4;
     struct epoll_event evs[64];
@@ -153,7 +176,6 @@ static void *bench_run(void *arg)
             if (got <= 0)
                 continue;
             now = mono_ns();
-            int nout = 0;
             for (int r = 0; r < got; r++) {
                 stunkit_msg m;
                 stunkit_attr a;
@@ -178,50 +200,29 @@ static void *bench_run(void *arg)
                     if (lat > t->max_ns)
                         t->max_ns = lat;
                 }
-                fill_request(s, i, out[nout]);
-                s->slots[i].sent_ns = now;
-                outv[nout] = (struct iovec){out[nout], 20};
-                memset(&outm[nout], 0, sizeof(outm[nout]));
-                outm[nout].msg_hdr.msg_iov = &outv[nout];
-                outm[nout].msg_hdr.msg_iovlen = 1;
-                nout++;
+                queue_request(&q, s, i, now);
             }
-            if (nout > 0) {
-                int sent = sendmmsg(s->fd, outm, (unsigned)nout, 0);
-                if (sent > 0)
-                    t->sent += (uint64_t)sent;
-            }
+            flush_requests(&q, s, t);
         }
         if (now >= next_sweep) {
             /* Requests older than the timeout are lost: send fresh ones. */
             next_sweep = now + timeout_ns / 4;
             for (int k = 0; k < t->n_socks; k++) {
                 bsock *s = &t->socks[k];
-                int nout = 0;
                 for (int i = 0; i < W; i++) {
                     if (now - s->slots[i].sent_ns < timeout_ns)
                         continue;
                     t->lost++;
-                    fill_request(s, i, out[nout]);
-                    s->slots[i].sent_ns = now;
-                    outv[nout] = (struct iovec){out[nout], 20};
-                    memset(&outm[nout], 0, sizeof(outm[nout]));
-                    outm[nout].msg_hdr.msg_iov = &outv[nout];
-                    outm[nout].msg_hdr.msg_iovlen = 1;
-                    nout++;
+                    queue_request(&q, s, i, now);
                 }
-                if (nout > 0) {
-                    int sent = sendmmsg(s->fd, outm, (unsigned)nout, 0);
-                    if (sent > 0)
-                        t->sent += (uint64_t)sent;
-                }
+                flush_requests(&q, s, t);
             }
         }
     }
     close(ep);
-    free(out);
-    free(outm);
-    free(outv);
+    free(q.out);
+    free(q.m);
+    free(q.v);
     return NULL;
 }
 

@@ -184,6 +184,16 @@ static void check(const stunkit_msg *m, const char *password, const char *userna
         v->failed = 1;
 }
 
+/* The RFC's name of an attribute type, or its number in hex. */
+static const char *attr_label(uint16_t type, char *buf, size_t cap)
+{
+    const char *name = stunkit_attr_name(type);
+    if (name)
+        return name;
+    snprintf(buf, cap, "0x%04x", type);
+    return buf;
+}
+
 static void hex_tid(const stunkit_msg *m, char *out)
 {
     for (size_t i = 0; i < m->tid_len; i++)
@@ -210,12 +220,8 @@ static void print_human(const stunkit_msg *m, const verdicts *v)
     stunkit_attr a;
     stunkit_attr_iter_init(&it, m, 1);
     while (stunkit_attr_next(&it, &a)) {
-        const char *name = stunkit_attr_name(a.type);
         char namebuf[16];
-        if (!name) {
-            snprintf(namebuf, sizeof(namebuf), "0x%04x", a.type);
-            name = namebuf;
-        }
+        const char *name = attr_label(a.type, namebuf, sizeof(namebuf));
         int rv = stunkit_attr_format(m, &a, val, sizeof(val));
         printf("    %-25s ", name);
         if (rv >= 0 && (a.type == STUNKIT_ATTR_USERNAME || a.type == STUNKIT_ATTR_REALM ||
@@ -257,12 +263,8 @@ static void print_json(const stunkit_msg *m, const verdicts *v)
     int first = 1;
     stunkit_attr_iter_init(&it, m, 1);
     while (stunkit_attr_next(&it, &a)) {
-        const char *name = stunkit_attr_name(a.type);
         char namebuf[16];
-        if (!name) {
-            snprintf(namebuf, sizeof(namebuf), "0x%04x", a.type);
-            name = namebuf;
-        }
+        const char *name = attr_label(a.type, namebuf, sizeof(namebuf));
         int rv = stunkit_attr_format(m, &a, val, sizeof(val));
         printf("%s{\"type\": \"%s\", \"value\": ", first ? "" : ", ", name);
         json_string(stdout, val, strlen(val));
