@@ -115,21 +115,33 @@ static inline void su_tid(uint8_t tid[12])
  * answers a Binding request on probe (UDP) or gives up after 5 s. */
 static inline pid_t su_start(const char *const *args, const char *probe)
 {
-    char *argv[40];
+    /* STUNKIT_TEST_WRAPPER runs the server under a tool, e.g.
+     * "valgrind --error-exitcode=99 -q": its words go before the program. */
+    char *argv[64], wrapper[512];
     int n = 0;
+    const char *wrap = getenv("STUNKIT_TEST_WRAPPER");
+    if (wrap && *wrap) {
+        snprintf(wrapper, sizeof(wrapper), "%s", wrap);
+        for (char *tok = strtok(wrapper, " "); tok && n < 20; tok = strtok(NULL, " "))
+            argv[n++] = tok;
+    }
+    int first = n;
     argv[n++] = (char *)su_stunkitd;
-    for (; args[n - 1] && n < 39; n++)
-        argv[n] = (char *)args[n - 1];
+    for (int i = 0; args[i] && n < 63; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
-        execv(su_stunkitd, argv);
+        if (first > 0)
+            execvp(argv[0], argv);
+        else
+            execv(su_stunkitd, argv);
         _exit(127);
     }
     if (pid < 0)
         return -1;
     int fd = su_udp(strchr(probe, '[') ? "::1" : "127.0.0.5", 0);
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 400; i++) {
         uint8_t req[20], resp[512], tid[12];
         stunkit_writer w;
         su_tid(tid);
@@ -156,7 +168,7 @@ static inline int su_stop(pid_t pid)
 {
     int status;
     kill(pid, SIGTERM);
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 500; i++) {
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         su_sleep_ms(20);
