@@ -41,17 +41,23 @@ static void usage(FILE *f)
             "      --tcp-idle S             close idle TCP connections after S seconds (30)\n"
             "      --tcp-max-conns N        TCP connections at once (default 4096)\n"
             "      --log-level LEVEL        error, warn, info (default) or debug\n"
+            "  -c, --config FILE            read options from FILE: one 'key = value' per line,\n"
+            "                               keys named as the long options (listen = ...)\n"
+            "      --user NAME              drop to this user (and its groups) after binding\n"
+            "      --metrics ADDR[:PORT]    serve the counters as Prometheus text over HTTP\n"
+            "                               (port 9478 by default; opt-in)\n"
             "  -h, --help                   this text\n"
             "  -V, --version                the version\n");
 }
 
-static int bad(const char *opt, const char *arg, const char *why)
+/* `where` names the option ("--listen") or the config line ("FILE:12: listen"). */
+static int bad(const char *where, const char *arg, const char *why)
 {
-    fprintf(stderr, "stunkitd: %s '%s': %s\n", opt, arg, why);
+    fprintf(stderr, "stunkitd: %s '%s': %s\n", where, arg, why);
     return -1;
 }
 
-static int parse_num(const char *opt, const char *arg, double lo, double hi, double *out)
+static int parse_num(const char *where, const char *arg, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
@@ -59,18 +65,18 @@ static int parse_num(const char *opt, const char *arg, double lo, double hi, dou
     if (errno || end == arg || *end || v < lo || v > hi) {
         char why[96];
         snprintf(why, sizeof(why), "expected a number from %g to %g", lo, hi);
-        return bad(opt, arg, why);
+        return bad(where, arg, why);
     }
     *out = v;
     return 0;
 }
 
-static int parse_addr(const char *opt, const char *arg, uint16_t def_port, stunkit_addr *a)
+static int parse_addr(const char *where, const char *arg, uint16_t def_port, stunkit_addr *a)
 {
     if (stunkit_addr_parse(arg, def_port, a) != 0)
-        return bad(opt, arg, "not a numeric address (ADDR, ADDR:PORT or [V6ADDR]:PORT)");
+        return bad(where, arg, "not a numeric address (ADDR, ADDR:PORT or [V6ADDR]:PORT)");
     if (a->port == 0 && def_port != 0)
-        return bad(opt, arg, "port 0 is not a port to serve on");
+        return bad(where, arg, "port 0 is not a port to serve on");
     return 0;
 }
 
@@ -92,34 +98,224 @@ enum {
     OPT_RATE_TABLE,
     OPT_TCP_IDLE,
     OPT_TCP_MAX,
-    OPT_LOG_LEVEL
+    OPT_LOG_LEVEL,
+    OPT_USER,
+    OPT_METRICS
 };
+
+/* Every option; the config file's keys are the same names. */
+static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                     {"alternate", required_argument, NULL, 'a'},
+                                     {"advertise", required_argument, NULL, OPT_ADVERTISE},
+                                     {"advertise-alternate", required_argument, NULL, OPT_ADVERTISE_ALT},
+                                     {"threads", required_argument, NULL, 't'},
+                                     {"no-udp", no_argument, NULL, OPT_NO_UDP},
+                                     {"no-tcp", no_argument, NULL, OPT_NO_TCP},
+                                     {"software", required_argument, NULL, OPT_SOFTWARE},
+                                     {"rate-limit", required_argument, NULL, OPT_RATE},
+                                     {"rate-burst", required_argument, NULL, OPT_BURST},
+                                     {"redirect-rate-limit", required_argument, NULL, OPT_RATE_REDIR},
+                                     {"rate-table", required_argument, NULL, OPT_RATE_TABLE},
+                                     {"tcp-idle", required_argument, NULL, OPT_TCP_IDLE},
+                                     {"tcp-max-conns", required_argument, NULL, OPT_TCP_MAX},
+                                     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+                                     {"user", required_argument, NULL, OPT_USER},
+                                     {"metrics", required_argument, NULL, OPT_METRICS},
+                                     {"config", required_argument, NULL, 'c'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {"version", no_argument, NULL, 'V'},
+                                     {NULL, 0, NULL, 0}};
+
+typedef struct pstate {
+    stunkit_addr alt[4];
+    int n_alt, burst_set, depth;
+} pstate;
+
+static int load_file(skd_config *cfg, pstate *st, const char *path);
+
+/* Applies one option (from the command line or a config line). */
+static int apply(skd_config *cfg, pstate *st, int c, const char *arg, const char *where)
+{
+    double v;
+    switch (c) {
+    case 'l':
+        if (cfg->n_listen == SKD_MAX_LISTEN)
+            return bad(where, arg, "too many listen addresses");
+        if (parse_addr(where, arg, SKD_DEFAULT_PORT, &cfg->listen[cfg->n_listen]) != 0)
+            return -1;
+        cfg->n_listen++;
+        return 0;
+    case 'a':
+        if (st->n_alt == 4)
+            return bad(where, arg, "one alternate per address family");
+        /* port 0 here means "primary port + 1", filled in later */
+        if (stunkit_addr_parse(arg, 0, &st->alt[st->n_alt]) != 0)
+            return bad(where, arg, "not a numeric address (ADDR, ADDR:PORT or [V6ADDR]:PORT)");
+        st->n_alt++;
+        return 0;
+    case OPT_ADVERTISE:
+    case OPT_ADVERTISE_ALT: {
+        stunkit_addr a;
+        if (stunkit_addr_parse(arg, 0, &a) != 0 || a.port != 0)
+            return bad(where, arg, "expected an IP address without a port");
+        stunkit_addr *slot = c == OPT_ADVERTISE ? cfg->advertise : cfg->advertise_alt;
+        slot[a.family == STUNKIT_AF_INET6] = a;
+        return 0;
+    }
+    case 't':
+        if (parse_num(where, arg, 1, 256, &v) != 0)
+            return -1;
+        cfg->threads = (int)v;
+        return 0;
+    case OPT_NO_UDP: cfg->udp = 0; return 0;
+    case OPT_NO_TCP: cfg->tcp = 0; return 0;
+    case OPT_SOFTWARE:
+        if (strlen(arg) > 763)
+            return bad(where, arg, "longer than 763 bytes (RFC 8489 14.14)");
+        cfg->software = arg;
+        return 0;
+    case OPT_RATE: return parse_num(where, arg, 0, 1e9, &cfg->rate);
+    case OPT_BURST:
+        st->burst_set = 1;
+        return parse_num(where, arg, 1, 1e9, &cfg->burst);
+    case OPT_RATE_REDIR: return parse_num(where, arg, 0, 1e9, &cfg->rate_redir);
+    case OPT_RATE_TABLE:
+        if (parse_num(where, arg, 16, 1 << 26, &v) != 0)
+            return -1;
+        cfg->rate_slots = (size_t)v;
+        return 0;
+    case OPT_TCP_IDLE:
+        if (parse_num(where, arg, 1, 86400, &v) != 0)
+            return -1;
+        cfg->tcp_idle_s = (int)v;
+        return 0;
+    case OPT_TCP_MAX:
+        if (parse_num(where, arg, 1, 1000000, &v) != 0)
+            return -1;
+        cfg->tcp_max_conns = (int)v;
+        return 0;
+    case OPT_LOG_LEVEL:
+        if ((cfg->log_level = skd_log_level_parse(arg)) < 0)
+            return bad(where, arg, "expected error, warn, info or debug");
+        return 0;
+    case OPT_USER:
+        if (!*arg)
+            return bad(where, arg, "expected a user name");
+        cfg->user = arg;
+        return 0;
+    case OPT_METRICS:
+        if (parse_addr(where, arg, 9478, &cfg->metrics) != 0)
+            return -1;
+        return 0;
+    case 'c': return load_file(cfg, st, arg);
+    default: return bad(where, arg, "unknown option");
+    }
+}
+
+/* Keeps config file text alive as long as the config (strings point in it). */
+static char *keep(skd_config *cfg, const char *text)
+{
+    if (cfg->n_strings == SKD_MAX_STRINGS)
+        return NULL;
+    char *copy = strdup(text);
+    if (copy)
+        cfg->strings[cfg->n_strings++] = copy;
+    return copy;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/*
+ * The config file: one `key = value` per line, keys named as the long
+ * options (listen, alternate, rate-limit, ...); `#` starts a comment;
+ * a value may be quoted with "". Flags without a value (no-udp, no-tcp) take
+ * yes or no. Errors name the file and line.
+ */
+static int load_file(skd_config *cfg, pstate *st, const char *path)
+{
+    if (++st->depth > 4) {
+        fprintf(stderr, "stunkitd: %s: config files include each other too deeply\n", path);
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "stunkitd: cannot read config file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0, rv = 0;
+    while (rv == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char where[512];
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "stunkitd: %s:%d: line longer than %zu bytes\n", path, lineno, sizeof(line) - 2);
+            rv = -1;
+            break;
+        }
+        char *hash = strchr(line, '#');
+        if (hash && !memchr(line, '"', (size_t)(hash - line)))
+            *hash = '\0';
+        char *l = trim(line);
+        if (!*l)
+            continue;
+        char *eq = strchr(l, '=');
+        if (!eq) {
+            fprintf(stderr, "stunkitd: %s:%d: expected 'key = value', got '%s'\n", path, lineno, l);
+            rv = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(l), *val = trim(eq + 1);
+        size_t vlen = strlen(val);
+        if (vlen >= 2 && val[0] == '"' && val[vlen - 1] == '"') {
+            val[vlen - 1] = '\0';
+            val++;
+        }
+        const struct option *o = NULL;
+        for (const struct option *k = opts; k->name; k++)
+            if (!strcmp(k->name, key))
+                o = k;
+        snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, key);
+        if (!o || o->val == 'h' || o->val == 'V') {
+            fprintf(stderr, "stunkitd: %s:%d: unknown key '%s'\n", path, lineno, key);
+            rv = -1;
+        } else if (o->has_arg == no_argument) {
+            if (!strcmp(val, "yes") || !strcmp(val, "true"))
+                rv = apply(cfg, st, o->val, val, where);
+            else if (strcmp(val, "no") && strcmp(val, "false"))
+                rv = bad(where, val, "expected yes or no");
+        } else {
+            char *kept = keep(cfg, val);
+            rv = kept ? apply(cfg, st, o->val, kept, where) : bad(where, val, "too many string values");
+        }
+    }
+    fclose(f);
+    st->depth--;
+    return rv;
+}
+
+void skd_config_free(skd_config *cfg)
+{
+    for (int i = 0; i < cfg->n_strings; i++)
+        free(cfg->strings[i]);
+    cfg->n_strings = 0;
+}
 
 int skd_config_parse(skd_config *cfg, int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"alternate", required_argument, NULL, 'a'},
-                                         {"advertise", required_argument, NULL, OPT_ADVERTISE},
-                                         {"advertise-alternate", required_argument, NULL, OPT_ADVERTISE_ALT},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"no-udp", no_argument, NULL, OPT_NO_UDP},
-                                         {"no-tcp", no_argument, NULL, OPT_NO_TCP},
-                                         {"software", required_argument, NULL, OPT_SOFTWARE},
-                                         {"rate-limit", required_argument, NULL, OPT_RATE},
-                                         {"rate-burst", required_argument, NULL, OPT_BURST},
-                                         {"redirect-rate-limit", required_argument, NULL, OPT_RATE_REDIR},
-                                         {"rate-table", required_argument, NULL, OPT_RATE_TABLE},
-                                         {"tcp-idle", required_argument, NULL, OPT_TCP_IDLE},
-                                         {"tcp-max-conns", required_argument, NULL, OPT_TCP_MAX},
-                                         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    stunkit_addr alt[4];
-    int n_alt = 0, burst_set = 0, c;
-    double v;
+    pstate st;
+    int c;
 
     memset(cfg, 0, sizeof(*cfg));
+    memset(&st, 0, sizeof(st));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = cores > 0 ? (int)cores : 1;
     cfg->udp = cfg->tcp = 1;
@@ -131,82 +327,24 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
     cfg->log_level = SKD_LOG_INFO;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":l:a:t:hV", opts, NULL)) != -1) {
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":l:a:t:c:hV", opts, NULL)) != -1) {
         const char *opt = argv[optind - 1];
         switch (c) {
-        case 'l':
-            if (cfg->n_listen == SKD_MAX_LISTEN)
-                return bad("--listen", optarg, "too many listen addresses");
-            if (parse_addr("--listen", optarg, SKD_DEFAULT_PORT, &cfg->listen[cfg->n_listen]) != 0)
-                return -1;
-            cfg->n_listen++;
-            break;
-        case 'a':
-            if (n_alt == 4)
-                return bad("--alternate", optarg, "one alternate per address family");
-            /* port 0 here means "primary port + 1", filled in below */
-            if (stunkit_addr_parse(optarg, 0, &alt[n_alt]) != 0)
-                return bad("--alternate", optarg, "not a numeric address (ADDR, ADDR:PORT or [V6ADDR]:PORT)");
-            n_alt++;
-            break;
-        case OPT_ADVERTISE:
-        case OPT_ADVERTISE_ALT: {
-            stunkit_addr a;
-            const char *name = c == OPT_ADVERTISE ? "--advertise" : "--advertise-alternate";
-            if (stunkit_addr_parse(optarg, 0, &a) != 0 || a.port != 0)
-                return bad(name, optarg, "expected an IP address without a port");
-            stunkit_addr *slot = c == OPT_ADVERTISE ? cfg->advertise : cfg->advertise_alt;
-            slot[a.family == STUNKIT_AF_INET6] = a;
-            break;
-        }
-        case 't':
-            if (parse_num("--threads", optarg, 1, 256, &v) != 0)
-                return -1;
-            cfg->threads = (int)v;
-            break;
-        case OPT_NO_UDP: cfg->udp = 0; break;
-        case OPT_NO_TCP: cfg->tcp = 0; break;
-        case OPT_SOFTWARE:
-            if (strlen(optarg) > 763)
-                return bad("--software", optarg, "longer than 763 bytes (RFC 8489 14.14)");
-            cfg->software = optarg;
-            break;
-        case OPT_RATE:
-            if (parse_num("--rate-limit", optarg, 0, 1e9, &cfg->rate) != 0)
-                return -1;
-            break;
-        case OPT_BURST:
-            if (parse_num("--rate-burst", optarg, 1, 1e9, &cfg->burst) != 0)
-                return -1;
-            burst_set = 1;
-            break;
-        case OPT_RATE_REDIR:
-            if (parse_num("--redirect-rate-limit", optarg, 0, 1e9, &cfg->rate_redir) != 0)
-                return -1;
-            break;
-        case OPT_RATE_TABLE:
-            if (parse_num("--rate-table", optarg, 16, 1 << 26, &v) != 0)
-                return -1;
-            cfg->rate_slots = (size_t)v;
-            break;
-        case OPT_TCP_IDLE:
-            if (parse_num("--tcp-idle", optarg, 1, 86400, &v) != 0)
-                return -1;
-            cfg->tcp_idle_s = (int)v;
-            break;
-        case OPT_TCP_MAX:
-            if (parse_num("--tcp-max-conns", optarg, 1, 1000000, &v) != 0)
-                return -1;
-            cfg->tcp_max_conns = (int)v;
-            break;
-        case OPT_LOG_LEVEL:
-            if ((cfg->log_level = skd_log_level_parse(optarg)) < 0)
-                return bad("--log-level", optarg, "expected error, warn, info or debug");
-            break;
         case 'h': usage(stdout); return 1;
         case 'V': printf("stunkitd %s\n", STUNKIT_VERSION); return 1;
         case ':': fprintf(stderr, "stunkitd: option %s needs a value (try --help)\n", opt); return -1;
-        default: fprintf(stderr, "stunkitd: unknown option '%s' (try --help)\n", opt); return -1;
+        case '?': fprintf(stderr, "stunkitd: unknown option '%s' (try --help)\n", opt); return -1;
+        default: {
+            char where[64];
+            const char *name = opt;
+            for (const struct option *k = opts; k->name; k++)
+                if (k->val == c)
+                    name = k->name;
+            snprintf(where, sizeof(where), "--%s", name);
+            if (apply(cfg, &st, c, optarg ? optarg : "", where) != 0)
+                return -1;
+        }
         }
     }
     if (optind < argc) {
@@ -217,20 +355,21 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
         fprintf(stderr, "stunkitd: --no-udp and --no-tcp leave nothing to serve\n");
         return -1;
     }
-    if (!burst_set)
+    if (!st.burst_set)
         cfg->burst = cfg->rate * 2;
     cfg->burst_redir = cfg->rate_redir * 2;
 
     /* Each --alternate pairs with the one --listen address of its family. */
-    for (int i = 0; i < n_alt; i++) {
-        int fi = alt[i].family == STUNKIT_AF_INET6;
+    for (int i = 0; i < st.n_alt; i++) {
+        stunkit_addr *alt = &st.alt[i];
+        int fi = alt->family == STUNKIT_AF_INET6;
         char text[STUNKIT_ADDRSTRLEN];
-        stunkit_addr_format(&alt[i], text, sizeof(text));
+        stunkit_addr_format(alt, text, sizeof(text));
         if (cfg->alternate[fi].family)
             return bad("--alternate", text, "only one alternate per address family");
         const stunkit_addr *primary = NULL;
         for (int k = 0; k < cfg->n_listen; k++) {
-            if (cfg->listen[k].family != alt[i].family)
+            if (cfg->listen[k].family != alt->family)
                 continue;
             if (primary)
                 return bad("--alternate", text, "RFC 5780 mode takes exactly one --listen address of this family");
@@ -238,15 +377,15 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
         }
         if (!primary)
             return bad("--alternate", text, "needs a --listen address of the same family");
-        if (is_wildcard(primary) || is_wildcard(&alt[i]))
+        if (is_wildcard(primary) || is_wildcard(alt))
             return bad("--alternate", text, "RFC 5780 mode needs specific addresses, not a wildcard");
-        if (stunkit_addr_ip_equal(primary, &alt[i]))
+        if (stunkit_addr_ip_equal(primary, alt))
             return bad("--alternate", text, "the alternate IP must differ from the --listen IP");
-        if (alt[i].port == 0)
-            alt[i].port = (uint16_t)(primary->port + 1);
-        if (alt[i].port == primary->port || alt[i].port == 0)
+        if (alt->port == 0)
+            alt->port = (uint16_t)(primary->port + 1);
+        if (alt->port == primary->port || alt->port == 0)
             return bad("--alternate", text, "the alternate port must differ from the primary port");
-        cfg->alternate[fi] = alt[i];
+        cfg->alternate[fi] = *alt;
     }
     for (int fi = 0; fi < 2; fi++)
         if (cfg->advertise_alt[fi].family && !cfg->alternate[fi].family)

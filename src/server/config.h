@@ -9,6 +9,7 @@
 
 #define SKD_MAX_LISTEN 16
 #define SKD_DEFAULT_PORT 3478
+#define SKD_MAX_STRINGS 64
 
 typedef struct skd_config {
     stunkit_addr listen[SKD_MAX_LISTEN];
@@ -23,11 +24,16 @@ typedef struct skd_config {
     int tcp_idle_s;
     int tcp_max_conns;
     int log_level;
+    const char *user;     /* drop privileges to this user after binding */
+    stunkit_addr metrics; /* Prometheus endpoint, family 0: off */
+    char *strings[SKD_MAX_STRINGS]; /* config file values the fields point into */
+    int n_strings;
 } skd_config;
 
 /* Returns 0 to run, 1 when --help/--version printed, -1 after printing one
  * line saying what is wrong. */
 int skd_config_parse(skd_config *cfg, int argc, char **argv);
+void skd_config_free(skd_config *cfg);
 
 /* One socket the server binds (per worker, with SO_REUSEPORT). */
 typedef struct skd_sock_spec {

@@ -9,8 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 static void dump_stats(const skd_server *srv, const char *why)
@@ -21,13 +26,42 @@ static void dump_stats(const skd_server *srv, const char *why)
     skd_stats_print(stderr, &total);
 }
 
+/* --user: after the sockets are bound, become NAME (its uid, gid and
+ * supplementary groups) and make sure there is no way back to root. */
+static int drop_privileges(const char *name)
+{
+    struct passwd *pw = getpwnam(name);
+    if (!pw) {
+        skd_error("--user %s: no such user", name);
+        return -1;
+    }
+    if (getuid() != 0 && geteuid() != 0) {
+        if (pw->pw_uid == getuid())
+            return 0; /* already that user */
+        skd_error("--user %s: only root can change user", name);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        skd_error("--user %s: cannot drop privileges: %s", name, strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        skd_error("--user %s: root could be regained; refusing to run", name);
+        return -1;
+    }
+    skd_info("running as %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     skd_config cfg;
     skd_server srv;
     int rv = skd_config_parse(&cfg, argc, argv);
-    if (rv != 0)
+    if (rv != 0) {
+        skd_config_free(&cfg);
         return rv > 0 ? 0 : 2;
+    }
     skd_log_level = cfg.log_level;
 
     /* Signals go to the main thread only: block them before any worker
@@ -42,13 +76,22 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
 
-    if (skd_server_open(&srv, &cfg) != 0) {
+    skd_metrics metrics;
+    metrics.fd = -1;
+    metrics.running = 0;
+    if (skd_server_open(&srv, &cfg) != 0 ||
+        (cfg.metrics.family && skd_metrics_open(&metrics, &cfg.metrics, &srv) != 0) ||
+        (cfg.user && drop_privileges(cfg.user) != 0)) {
+        skd_metrics_close(&metrics);
         skd_server_close(&srv);
+        skd_config_free(&cfg);
         return 1;
     }
-    if (skd_server_start(&srv) != 0) {
+    if (skd_server_start(&srv) != 0 || (metrics.fd >= 0 && skd_metrics_start(&metrics) != 0)) {
         skd_server_stop(&srv);
+        skd_metrics_close(&metrics);
         skd_server_close(&srv);
+        skd_config_free(&cfg);
         return 1;
     }
     skd_info("stunkitd %s running: %d thread%s, rate limit %s", STUNKIT_VERSION, srv.n_workers,
@@ -58,14 +101,16 @@ int main(int argc, char **argv)
         if (sig == SIGUSR1) {
             dump_stats(&srv, "SIGUSR1");
         } else if (sig == SIGHUP) {
-            skd_info("SIGHUP: nothing to reload in this version");
+            skd_info("SIGHUP: nothing to reload in this version (no credentials or certificates yet)");
         } else if (sig == SIGINT || sig == SIGTERM) {
             skd_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;
         }
     }
     skd_server_stop(&srv);
+    skd_metrics_close(&metrics);
     dump_stats(&srv, "exit");
     skd_server_close(&srv);
+    skd_config_free(&cfg);
     return 0;
 }

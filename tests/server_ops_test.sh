@@ -1,0 +1,104 @@
+#!/bin/bash
+# server_ops_test.sh STUNKITD STUNKIT - running stunkitd as an operator does:
+# a config file (and its line-numbered errors), the Prometheus endpoint,
+# SIGUSR1 counters, --user and running with only CAP_NET_BIND_SERVICE (root
+# parts are skipped without root).
+set -u
+stunkitd=$1
+stunkit=$2
+tmp=$(mktemp -d)
+pids=""
+fails=0
+trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+wait_up() { # addr
+    for _ in $(seq 50); do "$stunkit" addr --timeout 100 "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+
+cat >"$tmp/stunkitd.conf" <<'CONF'
+# stunkitd test configuration
+listen = 127.0.0.1:34870
+alternate = 127.0.0.2          # RFC 5780 mode
+software = "stunkit ops test"  # quoted, spaces kept
+rate-limit = 1000
+no-tcp = yes
+threads = 2
+log-level = info
+metrics = 127.0.0.1:34879
+CONF
+"$stunkitd" --config "$tmp/stunkitd.conf" 2>"$tmp/server.err" &
+pid=$!
+pids="$pids $pid"
+if wait_up 127.0.0.1:34870; then ok "starts from a config file"; else fail "did not start"; cat "$tmp/server.err"; exit 1; fi
+"$stunkit" nat --json 127.0.0.1:34870 >"$tmp/nat.json"
+grep -q '"other_address": "127.0.0.2:34871"' "$tmp/nat.json" && ok "alternate from the config file" || fail "alternate: $(cat "$tmp/nat.json")"
+"$stunkit" addr --tcp --timeout 500 127.0.0.1:34870 >/dev/null 2>&1 && fail "no-tcp = yes ignored" || ok "no-tcp = yes"
+
+exec 3<>/dev/tcp/127.0.0.1/34879
+printf 'GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n' >&3
+cat <&3 >"$tmp/metrics.txt"
+exec 3<&-
+head -1 "$tmp/metrics.txt" | grep -q "HTTP/1.0 200 OK" && ok "metrics endpoint answers" || fail "metrics: $(head -3 "$tmp/metrics.txt")"
+success=$(sed -n 's/^stunkitd_success_total \([0-9]*\).*/\1/p' "$tmp/metrics.txt")
+[ -n "$success" ] && [ "$success" -ge 5 ] && ok "metrics count the answers ($success)" || fail "stunkitd_success_total is '$success'"
+grep -q "^# TYPE stunkitd_udp_rx_total counter" "$tmp/metrics.txt" && ok "Prometheus TYPE lines" || fail "no TYPE lines"
+
+kill -USR1 $pid
+sleep 0.3
+grep -q "counters (SIGUSR1)" "$tmp/server.err" && grep -q "success" "$tmp/server.err" && ok "SIGUSR1 prints the counters" || fail "no counters on SIGUSR1"
+kill -TERM $pid
+wait $pid
+rc=$?
+[ $rc -eq 0 ] && ok "stops on SIGTERM" || fail "exit $rc on SIGTERM"
+pids=""
+
+# config errors name the file and the line, and exit 2
+conf_error() { # description, expected stderr fragment, file content
+    printf '%s\n' "$3" >"$tmp/bad.conf"
+    "$stunkitd" --config "$tmp/bad.conf" >/dev/null 2>"$tmp/err"
+    rc=$?
+    if [ $rc -eq 2 ] && grep -qF -- "$2" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok "$1"; else
+        fail "$1: exit $rc, stderr: $(cat "$tmp/err")"; fi
+}
+conf_error "unknown key" "bad.conf:2: unknown key 'bogus'" "listen = 127.0.0.1
+bogus = 1"
+conf_error "bad value" "bad.conf:3: rate-limit 'fast': expected a number" "# comment
+
+rate-limit = fast"
+conf_error "no equals sign" "bad.conf:1: expected 'key = value'" "listen 127.0.0.1"
+conf_error "bad flag value" "bad.conf:1: no-udp 'maybe': expected yes or no" "no-udp = maybe"
+"$stunkitd" --config "$tmp/missing.conf" 2>"$tmp/err" >/dev/null
+[ $? -eq 2 ] && grep -q "cannot read config file" "$tmp/err" && ok "missing config file" || fail "missing file: $(cat "$tmp/err")"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "skip --user and CAP_NET_BIND_SERVICE checks: not root"
+else
+    nobody_uid=$(id -u nobody)
+    "$stunkitd" --listen 127.0.0.1:345 --user nobody --no-tcp --log-level warn 2>"$tmp/user.err" &
+    pid=$!
+    pids="$pids $pid"
+    if wait_up 127.0.0.1:345; then
+        uid=$(awk '/^Uid:/ {print $2, $3, $4, $5}' /proc/$pid/status)
+        [ "$uid" = "$nobody_uid $nobody_uid $nobody_uid $nobody_uid" ] && ok "--user nobody: uid $nobody_uid, port 345 still served" || fail "--user: Uid is $uid"
+        caps=$(awk '/^CapEff:/ {print $2}' /proc/$pid/status)
+        [ "$caps" = "0000000000000000" ] && ok "--user leaves no capabilities" || fail "CapEff $caps"
+    else
+        fail "--user nobody: no answer"; cat "$tmp/user.err"
+    fi
+    kill $pid; wait $pid; pids=""
+    if command -v setpriv >/dev/null 2>&1; then
+        setpriv --reuid="$nobody_uid" --regid="$(id -g nobody)" --clear-groups --inh-caps=-all,+net_bind_service \
+            --ambient-caps=-all,+net_bind_service --bounding-set=-all,+net_bind_service \
+            "$stunkitd" --listen 127.0.0.1:346 --no-tcp --log-level warn 2>"$tmp/cap.err" &
+        pid=$!
+        pids="$pids $pid"
+        wait_up 127.0.0.1:346 && ok "runs as nobody with only CAP_NET_BIND_SERVICE on port 346" || { fail "CAP_NET_BIND_SERVICE run"; cat "$tmp/cap.err"; }
+        kill $pid; wait $pid; pids=""
+    else
+        echo "skip CAP_NET_BIND_SERVICE check: setpriv not installed"
+    fi
+fi
+echo "$fails failed"
+[ $fails -eq 0 ]
