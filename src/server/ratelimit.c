@@ -43,6 +43,23 @@ static uint32_t hash_ip(const skd_ratelimit *rl, const stunkit_addr *a)
     return h ^ (h >> 15);
 }
 
+/*
+ * Which entry of the probe window to give up for a new source: an empty
+ * slot; else the one with the most tokens left (a source that spent its
+ * budget is the state worth keeping: evicting it would hand it a fresh burst,
+ * so spoofed floods could launder a hot source); among equals the oldest.
+ */
+static int better_victim(const skd_bucket *s, const skd_bucket *v)
+{
+    if (v->family == 0)
+        return 0;
+    if (s->family == 0)
+        return 1;
+    if (s->tokens != v->tokens)
+        return s->tokens > v->tokens;
+    return (int32_t)(s->last_ms - v->last_ms) < 0;
+}
+
 static float refill(float tokens, float rate, float burst, uint32_t elapsed_ms)
 {
     tokens += rate * (float)elapsed_ms / 1000.0f;
@@ -62,7 +79,7 @@ int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_
             b = s;
             break;
         }
-        if (!victim || s->family == 0 || (victim->family != 0 && (int32_t)(s->last_ms - victim->last_ms) < 0))
+        if (!victim || better_victim(s, victim))
             victim = s;
     }
     if (!b) {

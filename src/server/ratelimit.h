@@ -1,8 +1,10 @@
 /*
  * ratelimit.h - per-source-IP token buckets in a fixed-size table.
  *
- * Memory is fixed at creation: a flood of spoofed sources evicts the least
- * recently seen entry of a small probe window instead of growing the table.
+ * Memory is fixed at creation: a flood of spoofed sources evicts an entry of
+ * a small probe window (the one with the most budget left, then the oldest)
+ * instead of growing the table, so sources that spent their budget stay
+ * limited.
  * One table per worker thread, touched by that thread only: no locks.
  */
 #ifndef STUNKITD_RATELIMIT_H
