@@ -46,6 +46,15 @@ static void usage(FILE *f)
             "      --user NAME              drop to this user (and its groups) after binding\n"
             "      --metrics ADDR[:PORT]    serve the counters as Prometheus text over HTTP\n"
             "                               (port 9478 by default; opt-in)\n"
+            "\n"
+            "Authentication (off unless credentials or a secret are given):\n"
+            "      --credential NAME:PASSWORD  a user (repeatable; better in the config file)\n"
+            "      --auth-secret SECRET     accept time-limited credentials made from SECRET:\n"
+            "                               username \"EXPIRY:NAME\" (Unix time), password\n"
+            "                               base64(HMAC-SHA1(SECRET, username)), as coturn's REST API\n"
+            "      --realm REALM            long-term credential realm (default stunkit)\n"
+            "      --nonce-lifetime S       stateless NONCE lifetime (default 600); then 438\n"
+            "      --short-term             credentials are short-term (no REALM or NONCE)\n"
             "  -h, --help                   this text\n"
             "  -V, --version                the version\n");
 }
@@ -100,7 +109,12 @@ enum {
     OPT_TCP_MAX,
     OPT_LOG_LEVEL,
     OPT_USER,
-    OPT_METRICS
+    OPT_METRICS,
+    OPT_REALM,
+    OPT_CREDENTIAL,
+    OPT_AUTH_SECRET,
+    OPT_SHORT_TERM,
+    OPT_NONCE_LIFETIME
 };
 
 /* Every option; the config file's keys are the same names. */
@@ -121,6 +135,11 @@ static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                      {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
                                      {"user", required_argument, NULL, OPT_USER},
                                      {"metrics", required_argument, NULL, OPT_METRICS},
+                                     {"realm", required_argument, NULL, OPT_REALM},
+                                     {"credential", required_argument, NULL, OPT_CREDENTIAL},
+                                     {"auth-secret", required_argument, NULL, OPT_AUTH_SECRET},
+                                     {"short-term", no_argument, NULL, OPT_SHORT_TERM},
+                                     {"nonce-lifetime", required_argument, NULL, OPT_NONCE_LIFETIME},
                                      {"config", required_argument, NULL, 'c'},
                                      {"help", no_argument, NULL, 'h'},
                                      {"version", no_argument, NULL, 'V'},
@@ -207,6 +226,39 @@ static int apply(skd_config *cfg, pstate *st, int c, const char *arg, const char
         if (parse_addr(where, arg, 9478, &cfg->metrics) != 0)
             return -1;
         return 0;
+    case OPT_REALM:
+    case OPT_CREDENTIAL:
+    case OPT_AUTH_SECRET:
+    case OPT_SHORT_TERM:
+    case OPT_NONCE_LIFETIME: {
+        if (!cfg->auth && !(cfg->auth = calloc(1, sizeof(*cfg->auth))))
+            return bad(where, arg, "out of memory");
+        skd_auth *a = cfg->auth;
+        const char *why;
+        if (c == OPT_REALM) {
+            size_t n = strlen(arg);
+            if (n == 0 || n >= sizeof(a->realm))
+                return bad(where, arg, "expected 1 to 127 bytes");
+            memcpy(a->realm, arg, n);
+            a->realm_len = n;
+        } else if (c == OPT_CREDENTIAL) {
+            if (skd_auth_add_user(a, arg, &why) != 0)
+                return bad(where, "NAME:...", why);
+        } else if (c == OPT_AUTH_SECRET) {
+            size_t n = strlen(arg);
+            if (n < 8 || n > sizeof(a->secret))
+                return bad(where, "...", "expected a secret of 8 to 128 bytes");
+            memcpy(a->secret, arg, n);
+            a->secret_len = n;
+        } else if (c == OPT_SHORT_TERM) {
+            a->short_term = 1;
+        } else {
+            if (parse_num(where, arg, 10, 86400, &v) != 0)
+                return -1;
+            a->nonce_lifetime_s = (uint32_t)v;
+        }
+        return 0;
+    }
     case 'c': return load_file(cfg, st, arg);
     default: return bad(where, arg, "unknown option");
     }
@@ -304,6 +356,14 @@ static int load_file(skd_config *cfg, pstate *st, const char *path)
 
 void skd_config_free(skd_config *cfg)
 {
+    if (cfg->auth) {
+        /* credentials do not linger in freed memory */
+        volatile uint8_t *p = (volatile uint8_t *)cfg->auth;
+        for (size_t i = 0; i < sizeof(*cfg->auth); i++)
+            p[i] = 0;
+        free(cfg->auth);
+        cfg->auth = NULL;
+    }
     for (int i = 0; i < cfg->n_strings; i++)
         free(cfg->strings[i]);
     cfg->n_strings = 0;
@@ -390,6 +450,21 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
     for (int fi = 0; fi < 2; fi++)
         if (cfg->advertise_alt[fi].family && !cfg->alternate[fi].family)
             return bad("--advertise-alternate", fi ? "IPv6" : "IPv4", "there is no --alternate of this family");
+    if (cfg->auth) {
+        skd_auth *a = cfg->auth;
+        if (!a->n_users && !a->secret_len) {
+            fprintf(stderr, "stunkitd: authentication options need --credential or --auth-secret\n");
+            return -1;
+        }
+        if (a->short_term && a->secret_len) {
+            fprintf(stderr, "stunkitd: --auth-secret gives long-term credentials: drop --short-term\n");
+            return -1;
+        }
+        if (skd_auth_finish(a) != 0) {
+            fprintf(stderr, "stunkitd: cannot set up authentication (crypto library failure)\n");
+            return -1;
+        }
+    }
     return 0;
 }
 

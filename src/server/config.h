@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "auth.h"
 #include "handler.h"
 #include "stunkit/stunkit.h"
 
@@ -26,6 +27,7 @@ typedef struct skd_config {
     int log_level;
     const char *user;     /* drop privileges to this user after binding */
     stunkit_addr metrics; /* Prometheus endpoint, family 0: off */
+    skd_auth *auth;       /* NULL: no authentication */
     char *strings[SKD_MAX_STRINGS]; /* config file values the fields point into */
     int n_strings;
 } skd_config;

@@ -63,9 +63,69 @@ static void put_software(stunkit_writer *w, const skd_handler_cfg *cfg, int rfc3
 }
 
 /* An error response back to the sender, from the socket it arrived on. */
+/* Integrity on an answer to an authenticated request: the same MAC the
+ * request used, with the same key (RFC 8489 9.1.4, 9.2.5). */
+static void put_integrity(stunkit_writer *w, const skd_auth_verdict *av)
+{
+    if (!av || !av->key_len)
+        return;
+    if (av->sha256)
+        stunkit_put_integrity_sha256(w, av->key, av->key_len, 0);
+    else
+        stunkit_put_integrity(w, av->key, av->key_len);
+}
+
+static skd_verdict finish_reply(stunkit_writer *w, const skd_request *rq, int code, skd_reply *r)
+{
+    int len = stunkit_writer_finish(w);
+    if (len < 0)
+        return SKD_DROP_MALFORMED; /* cannot happen with SKD_REPLY_MAX-sized buffers */
+    r->len = (size_t)len;
+    r->to = rq->src;
+    r->ip_index = rq->ip_index;
+    r->port_index = rq->port_index;
+    r->code = code;
+    r->redirect = 0;
+    return SKD_REPLY;
+}
+
+/* 401 or 438 for long-term credentials: REALM, a fresh NONCE and the
+ * password algorithms we offer (RFC 8489 9.2.4). */
+static skd_verdict challenge_reply(const skd_handler_cfg *cfg, const skd_request *rq, int code, int fingerprint,
+                                   uint8_t *out, size_t cap, skd_reply *r)
+{
+    static const uint16_t algs[] = {STUNKIT_PWALG_MD5, STUNKIT_PWALG_SHA256};
+    const skd_auth *a = cfg->auth;
+    char nonce[SKD_NONCE_LEN];
+    stunkit_writer w;
+    start(&w, out, cap, rq->data, STUNKIT_CLASS_ERROR);
+    stunkit_put_error_code(&w, code, NULL);
+    stunkit_put(&w, STUNKIT_ATTR_REALM, a->realm, a->realm_len);
+    skd_auth_nonce(a, &rq->src, rq->now_s, nonce);
+    stunkit_put(&w, STUNKIT_ATTR_NONCE, nonce, sizeof(nonce));
+    stunkit_put_password_algorithms(&w, algs, 2);
+    put_software(&w, cfg, 0);
+    if (fingerprint)
+        stunkit_put_fingerprint(&w);
+    skd_verdict v = finish_reply(&w, rq, code, r);
+    r->challenge = 1;
+    return v;
+}
+
+static skd_verdict error_reply_auth(const skd_handler_cfg *cfg, const skd_request *rq, int code, const char *reason,
+                                    const uint16_t *unknown, size_t n_unknown, int fingerprint,
+                                    const skd_auth_verdict *av, uint8_t *out, size_t cap, skd_reply *r);
+
 static skd_verdict error_reply(const skd_handler_cfg *cfg, const skd_request *rq, int code, const char *reason,
                                const uint16_t *unknown, size_t n_unknown, int fingerprint, uint8_t *out, size_t cap,
                                skd_reply *r)
+{
+    return error_reply_auth(cfg, rq, code, reason, unknown, n_unknown, fingerprint, NULL, out, cap, r);
+}
+
+static skd_verdict error_reply_auth(const skd_handler_cfg *cfg, const skd_request *rq, int code, const char *reason,
+                                    const uint16_t *unknown, size_t n_unknown, int fingerprint,
+                                    const skd_auth_verdict *av, uint8_t *out, size_t cap, skd_reply *r)
 {
     stunkit_writer w;
     int rfc3489 = !has_cookie(rq->data);
@@ -97,18 +157,10 @@ static skd_verdict error_reply(const skd_handler_cfg *cfg, const skd_request *rq
         stunkit_put_unknown_attributes(&w, list, n_unknown);
     }
     put_software(&w, cfg, rfc3489);
+    put_integrity(&w, av);
     if (fingerprint)
         stunkit_put_fingerprint(&w);
-    int len = stunkit_writer_finish(&w);
-    if (len < 0)
-        return SKD_DROP_MALFORMED; /* cannot happen with SKD_REPLY_MAX-sized buffers */
-    r->len = (size_t)len;
-    r->to = rq->src;
-    r->ip_index = rq->ip_index;
-    r->port_index = rq->port_index;
-    r->code = code;
-    r->redirect = 0;
-    return SKD_REPLY;
+    return finish_reply(&w, rq, code, r);
 }
 
 skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_t *out, size_t cap, skd_reply *r)
@@ -148,6 +200,23 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_
     if (fingerprint && stunkit_check_fingerprint(&m) != 0)
         return SKD_DROP_MALFORMED;
 
+    /* Authentication first (RFC 8489 6.3.1 runs the checks of section 9
+     * before looking at unknown attributes). */
+    skd_auth_verdict av;
+    const skd_auth_verdict *authed = NULL;
+    if (cfg->auth && cfg->auth->enabled) {
+        if (m.rfc3489)
+            return error_reply(cfg, rq, 401, "Authentication required", NULL, 0, 0, out, cap, r);
+        if (skd_auth_check(cfg->auth, &m, &rq->src, rq->now_s, &av) != 0) {
+            if (av.challenge)
+                return challenge_reply(cfg, rq, av.code, fingerprint, out, cap, r);
+            skd_verdict v = error_reply(cfg, rq, av.code, av.reason, NULL, 0, fingerprint, out, cap, r);
+            r->challenge = av.code == 401;
+            return v;
+        }
+        authed = &av;
+    }
+
     /* RFC 8489 6.3.1: "If the request contains one or more unknown
      * comprehension-required attributes, the server replies with an error
      * response with an error code of 420 (Unknown Attribute) and includes an
@@ -155,7 +224,8 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_
      * comprehension-required attributes." */
     if (m.n_unknown) {
         size_t n = m.n_unknown < STUNKIT_MAX_UNKNOWN ? m.n_unknown : STUNKIT_MAX_UNKNOWN;
-        return error_reply(cfg, rq, STUNKIT_CODE_UNKNOWN_ATTRIBUTE, NULL, m.unknown, n, fingerprint, out, cap, r);
+        return error_reply_auth(cfg, rq, STUNKIT_CODE_UNKNOWN_ATTRIBUTE, NULL, m.unknown, n, fingerprint, authed, out,
+                                cap, r);
     }
 
     const skd_family *fam = rq->dst.family == STUNKIT_AF_INET6 ? &cfg->v6 : &cfg->v4;
@@ -166,24 +236,24 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_
 
     if (stunkit_msg_find(&m, STUNKIT_ATTR_CHANGE_REQUEST, &a) == 0) {
         if (stunkit_attr_change_request(&a, &change) != 0)
-            return error_reply(cfg, rq, 400, "Bad CHANGE-REQUEST", NULL, 0, fingerprint, out, cap, r);
+            return error_reply_auth(cfg, rq, 400, "Bad CHANGE-REQUEST", NULL, 0, fingerprint, authed, out, cap, r);
         change &= STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT;
         if (change && rq->transport != SKD_UDP)
-            return error_reply(cfg, rq, 400, "CHANGE-REQUEST needs UDP", NULL, 0, fingerprint, out, cap, r);
+            return error_reply_auth(cfg, rq, 400, "CHANGE-REQUEST needs UDP", NULL, 0, fingerprint, authed, out, cap, r);
         /* RFC 5780 6.1: "If the Request contains the CHANGE-REQUEST attribute
          * and the server does not have an alternate address and port as
          * described above, the server MUST generate an error response of
          * type 420." */
         if (change && !fam->rfc5780) {
             static const uint16_t cr[] = {STUNKIT_ATTR_CHANGE_REQUEST};
-            return error_reply(cfg, rq, 420, NULL, cr, 1, fingerprint, out, cap, r);
+            return error_reply_auth(cfg, rq, 420, NULL, cr, 1, fingerprint, authed, out, cap, r);
         }
     }
     if (stunkit_msg_find(&m, STUNKIT_ATTR_RESPONSE_PORT, &a) == 0) {
         if (stunkit_attr_response_port(&a, &rport) != 0 || rport == 0)
-            return error_reply(cfg, rq, 400, "Bad RESPONSE-PORT", NULL, 0, fingerprint, out, cap, r);
+            return error_reply_auth(cfg, rq, 400, "Bad RESPONSE-PORT", NULL, 0, fingerprint, authed, out, cap, r);
         if (rq->transport != SKD_UDP)
-            return error_reply(cfg, rq, 400, "RESPONSE-PORT needs UDP", NULL, 0, fingerprint, out, cap, r);
+            return error_reply_auth(cfg, rq, 400, "RESPONSE-PORT needs UDP", NULL, 0, fingerprint, authed, out, cap, r);
         have_rport = 1;
     }
     if (stunkit_msg_find(&m, STUNKIT_ATTR_PADDING, &a) == 0) {
@@ -193,7 +263,7 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_
          * also contains the RESPONSE-PORT attribute the server MUST return an
          * error response of type 400." */
         if (have_rport)
-            return error_reply(cfg, rq, 400, "PADDING with RESPONSE-PORT", NULL, 0, fingerprint, out, cap, r);
+            return error_reply_auth(cfg, rq, 400, "PADDING with RESPONSE-PORT", NULL, 0, fingerprint, authed, out, cap, r);
     }
     /* RESPONSE-ADDRESS (RFC 3489) is parsed and never honoured: it would let
      * anyone aim our answers at a third party. */
@@ -238,11 +308,12 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_
          * interface". We pad the answer to the size of the request instead
          * (the client pads its request to its MTU, RFC 5780 5): the fragment
          * test still works and the server never amplifies. */
-        size_t used = w.len + 4 + (fingerprint ? 8 : 0);
+        size_t used = w.len + 4 + (fingerprint ? 8 : 0) + (authed ? (authed->sha256 ? 36 : 24) : 0);
         size_t target = len < cap ? len : cap;
         padding_len = target > used ? (target - used) & ~(size_t)3 : 0;
         stunkit_put(&w, STUNKIT_ATTR_PADDING, NULL, padding_len);
     }
+    put_integrity(&w, authed);
     /* RFC 8489 7.3: FINGERPRINT in the answer when the request had one (a
      * sign the client multiplexes STUN with other traffic). */
     if (fingerprint)

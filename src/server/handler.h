@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "stunkit/stunkit.h"
 
 /* The server's addresses for one IP family. In RFC 5780 mode there are two
@@ -26,6 +27,7 @@ typedef struct skd_handler_cfg {
     skd_family v4, v6;
     const char *software; /* SOFTWARE attribute, NULL for none */
     size_t software_len;
+    const skd_auth *auth; /* NULL or disabled: no authentication */
 } skd_handler_cfg;
 
 enum { SKD_UDP = 0, SKD_TCP = 1 };
@@ -39,6 +41,7 @@ typedef struct skd_request {
     int transport;      /* SKD_UDP or SKD_TCP */
     int ip_index;       /* which of the family's IPs / ports received it */
     int port_index;
+    uint64_t now_s;     /* Unix time: nonces and time-limited credentials */
 } skd_request;
 
 /* What to do. */
@@ -57,6 +60,7 @@ typedef struct skd_reply {
     int ip_index, port_index; /* the socket to answer from */
     int code;                 /* 0 for a success response, else the error code sent */
     int redirect;             /* answered elsewhere (CHANGE-REQUEST or RESPONSE-PORT) */
+    int challenge;            /* an unauthenticated 401/438: the strict budget applies */
 } skd_reply;
 
 /* Room for the largest answer we build: a PADDING echo is capped at the

@@ -16,7 +16,9 @@
     X(tcp_tx, "TCP messages sent")                                                                                     \
     X(success, "success responses")                                                                                    \
     X(err_400, "400 Bad Request responses")                                                                            \
+    X(err_401, "401 Unauthenticated responses")                                                                        \
     X(err_420, "420 Unknown Attribute responses")                                                                      \
+    X(err_438, "438 Stale Nonce responses")                                                                            \
     X(redirected, "answers sent elsewhere (CHANGE-REQUEST, RESPONSE-PORT)")                                            \
     X(rfc3489, "RFC 3489 requests answered")                                                                           \
     X(drop_not_stun, "dropped: not STUN")                                                                              \
@@ -24,7 +26,7 @@
     X(drop_not_request, "dropped: indications and responses")                                                          \
     X(drop_method, "dropped: unsupported method")                                                                      \
     X(drop_rate, "dropped: rate limited")                                                                              \
-    X(drop_rate_redirect, "dropped: redirect budget exhausted")                                                        \
+    X(drop_rate_redirect, "dropped: strict budget exhausted (redirects, 401/438)")                                                        \
     X(send_errors, "send errors")                                                                                      \
     X(tcp_accepted, "TCP connections accepted")                                                                        \
     X(tcp_rejected, "TCP connections refused (limit)")                                                                 \

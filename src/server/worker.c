@@ -90,6 +90,13 @@ struct skd_worker {
     uint8_t tcp_answer[TX_SIZE];
 };
 
+static uint64_t unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
 static uint32_t now_ms(void)
 {
     struct timespec ts;
@@ -236,8 +243,10 @@ static int serve(skd_worker *w, const skd_request *rq, uint8_t *out, skd_reply *
         count_verdict(w->st, v);
         return 0;
     }
-    if (!skd_ratelimit_take(&w->rl, &rq->src, now, reply->redirect)) {
-        if (reply->redirect)
+    /* answers sent elsewhere and unauthenticated challenges draw on the
+     * strict budget as well */
+    if (!skd_ratelimit_take(&w->rl, &rq->src, now, reply->redirect || reply->challenge)) {
+        if (reply->redirect || reply->challenge)
             SKD_STAT_INC(w->st, drop_rate_redirect);
         else
             SKD_STAT_INC(w->st, drop_rate);
@@ -245,8 +254,12 @@ static int serve(skd_worker *w, const skd_request *rq, uint8_t *out, skd_reply *
     }
     if (reply->code == 0)
         SKD_STAT_INC(w->st, success);
+    else if (reply->code == 401)
+        SKD_STAT_INC(w->st, err_401);
     else if (reply->code == 420)
         SKD_STAT_INC(w->st, err_420);
+    else if (reply->code == 438)
+        SKD_STAT_INC(w->st, err_438);
     else
         SKD_STAT_INC(w->st, err_400);
     if (reply->redirect)
@@ -287,6 +300,7 @@ static void udp_drain(skd_worker *w, skd_sock *s)
         if (n <= 0)
             return;
         uint32_t now = now_ms();
+        uint64_t unix_s = unix_now();
         int ntx = 0;
         SKD_STAT_ADD(w->st, udp_rx, n);
         for (int i = 0; i < n; i++) {
@@ -307,6 +321,7 @@ static void udp_drain(skd_worker *w, skd_sock *s)
             rq.transport = SKD_UDP;
             rq.ip_index = s->ip_index;
             rq.port_index = s->port_index;
+            rq.now_s = unix_s;
             if (!serve(w, &rq, w->tx_buf[ntx], &reply, now))
                 continue;
             skd_sock *out = s;
@@ -457,7 +472,7 @@ static int conn_read(skd_worker *w, skd_conn *c)
                 break;
             SKD_STAT_INC(w->st, tcp_rx);
             skd_request rq = {c->in, need, c->peer, c->local, SKD_TCP, c->listener->ip_index,
-                              c->listener->port_index};
+                              c->listener->port_index, unix_now()};
             skd_reply reply;
             if (serve(w, &rq, w->tcp_answer, &reply, now)) {
                 if (TCP_OUT - c->out_len < reply.len)
@@ -601,6 +616,7 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
     srv->n_specs = skd_config_sockets(cfg, srv->specs, SKD_MAX_SOCKS, &srv->hcfg);
+    srv->hcfg.auth = cfg->auth;
     srv->n_workers = cfg->threads;
     srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     srv->stats = calloc((size_t)srv->n_workers, sizeof(skd_stats));
