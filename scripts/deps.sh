@@ -7,7 +7,7 @@ job=${1:-build}
 
 pkgs="cmake gcc make pkg-config libssl-dev"
 case "$job" in
-test) pkgs="iproute2 nftables tshark coturn stun-client" ;;
+test) pkgs="iproute2 nftables tshark coturn stun-client openssl valgrind" ;;
 fuzz) pkgs="clang libclang-rt-14-dev" ;;
 esac
 

@@ -55,6 +55,11 @@ static void usage(FILE *f)
             "      --realm REALM            long-term credential realm (default stunkit)\n"
             "      --nonce-lifetime S       stateless NONCE lifetime (default 600); then 438\n"
             "      --short-term             credentials are short-term (no REALM or NONCE)\n"
+            "\n"
+            "STUN over TLS (TLS 1.2 or later; SIGHUP reloads the files):\n"
+            "      --tls-cert FILE          certificate chain (PEM)\n"
+            "      --tls-key FILE           private key (PEM)\n"
+            "      --tls-port PORT          TLS port on each --listen address (default 5349)\n"
             "  -h, --help                   this text\n"
             "  -V, --version                the version\n");
 }
@@ -114,7 +119,10 @@ enum {
     OPT_CREDENTIAL,
     OPT_AUTH_SECRET,
     OPT_SHORT_TERM,
-    OPT_NONCE_LIFETIME
+    OPT_NONCE_LIFETIME,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_PORT
 };
 
 /* Every option; the config file's keys are the same names. */
@@ -140,6 +148,9 @@ static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                      {"auth-secret", required_argument, NULL, OPT_AUTH_SECRET},
                                      {"short-term", no_argument, NULL, OPT_SHORT_TERM},
                                      {"nonce-lifetime", required_argument, NULL, OPT_NONCE_LIFETIME},
+                                     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+                                     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+                                     {"tls-port", required_argument, NULL, OPT_TLS_PORT},
                                      {"config", required_argument, NULL, 'c'},
                                      {"help", no_argument, NULL, 'h'},
                                      {"version", no_argument, NULL, 'V'},
@@ -259,6 +270,13 @@ static int apply(skd_config *cfg, pstate *st, int c, const char *arg, const char
         }
         return 0;
     }
+    case OPT_TLS_CERT: cfg->tls_cert = arg; return 0;
+    case OPT_TLS_KEY: cfg->tls_key = arg; return 0;
+    case OPT_TLS_PORT:
+        if (parse_num(where, arg, 1, 65535, &v) != 0)
+            return -1;
+        cfg->tls_port = (uint16_t)v;
+        return 0;
     case 'c': return load_file(cfg, st, arg);
     default: return bad(where, arg, "unknown option");
     }
@@ -385,6 +403,7 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
     cfg->tcp_idle_s = 30;
     cfg->tcp_max_conns = 4096;
     cfg->log_level = SKD_LOG_INFO;
+    cfg->tls_port = 5349;
 
     opterr = 0;
     optind = 1;
@@ -450,6 +469,14 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
     for (int fi = 0; fi < 2; fi++)
         if (cfg->advertise_alt[fi].family && !cfg->alternate[fi].family)
             return bad("--advertise-alternate", fi ? "IPv6" : "IPv4", "there is no --alternate of this family");
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(stderr, "stunkitd: TLS needs both --tls-cert and --tls-key\n");
+        return -1;
+    }
+    if (cfg->tls_cert && !cfg->tcp) {
+        fprintf(stderr, "stunkitd: TLS runs over TCP: drop --no-tcp\n");
+        return -1;
+    }
     if (cfg->auth) {
         skd_auth *a = cfg->auth;
         if (!a->n_users && !a->secret_len) {
@@ -491,7 +518,13 @@ int skd_config_sockets(const skd_config *cfg, skd_sock_spec *specs, int cap, skd
         fam->ip[0] = *l;
         fam->port[0] = l->port;
         fam->advertise[0] = cfg->advertise[fi].family ? cfg->advertise[fi] : *l;
-        specs[n++] = (skd_sock_spec){*l, is_wildcard(l), 0, 0};
+        specs[n++] = (skd_sock_spec){*l, is_wildcard(l), 0, 0, 0};
+        if (cfg->tls_cert && n < cap) {
+            /* STUN over TLS on the primary address (RFC 8489 default port 5349) */
+            skd_sock_spec t = {*l, is_wildcard(l), 0, 0, 1};
+            t.addr.port = cfg->tls_port;
+            specs[n++] = t;
+        }
         if (!cfg->alternate[fi].family)
             continue;
         const stunkit_addr *alt = &cfg->alternate[fi];
@@ -503,7 +536,7 @@ int skd_config_sockets(const skd_config *cfg, skd_sock_spec *specs, int cap, skd
             for (int pi = 0; pi < 2; pi++) {
                 if ((ipi == 0 && pi == 0) || n >= cap)
                     continue;
-                skd_sock_spec s = {fam->ip[ipi], 0, ipi, pi};
+                skd_sock_spec s = {fam->ip[ipi], 0, ipi, pi, 0};
                 s.addr.port = fam->port[pi];
                 specs[n++] = s;
             }

@@ -28,6 +28,8 @@ typedef struct skd_config {
     const char *user;     /* drop privileges to this user after binding */
     stunkit_addr metrics; /* Prometheus endpoint, family 0: off */
     skd_auth *auth;       /* NULL: no authentication */
+    const char *tls_cert, *tls_key; /* STUN over TLS when both are set */
+    uint16_t tls_port;              /* default 5349 */
     char *strings[SKD_MAX_STRINGS]; /* config file values the fields point into */
     int n_strings;
 } skd_config;
@@ -42,6 +44,7 @@ typedef struct skd_sock_spec {
     stunkit_addr addr; /* IP and port to bind */
     int wildcard;      /* 0.0.0.0 or :: : use PKTINFO to learn/set the local IP */
     int ip_index, port_index;
+    int tls;           /* a TLS listener (TCP only) */
 } skd_sock_spec;
 
 /* Expands the listen/alternate options into sockets and fills the handler's

@@ -101,7 +101,10 @@ int main(int argc, char **argv)
         if (sig == SIGUSR1) {
             dump_stats(&srv, "SIGUSR1");
         } else if (sig == SIGHUP) {
-            skd_info("SIGHUP: nothing to reload in this version (no credentials or certificates yet)");
+            if (srv.tls_on)
+                skd_tls_reload(&srv.tls); /* logs either way; traffic goes on */
+            else
+                skd_info("SIGHUP: no TLS certificate to reload");
         } else if (sig == SIGINT || sig == SIGTERM) {
             skd_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;

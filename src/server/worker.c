@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
 
 #include "log.h"
 
@@ -40,6 +43,7 @@ typedef struct skd_sock {
     int kind; /* EV_UDP or EV_LISTEN; first, like skd_conn's */
     int fd;
     int wildcard;
+    int tls;
     int ip_index, port_index;
     stunkit_addr bound;
 } skd_sock;
@@ -48,6 +52,7 @@ typedef struct skd_conn {
     int kind; /* EV_CONN */
     int fd;
     const skd_sock *listener;
+    SSL *ssl; /* STUN over TLS */
     stunkit_addr peer, local;
     uint32_t last_ms;
     size_t in_len, out_len;
@@ -381,6 +386,8 @@ static void lru_append(skd_worker *w, skd_conn *c)
 static void conn_close(skd_worker *w, skd_conn *c)
 {
     lru_unlink(w, c);
+    if (c->ssl)
+        SSL_free(c->ssl);
     close(c->fd); /* also removes it from the epoll set */
     free(c);
     w->n_conns--;
@@ -410,6 +417,19 @@ static void tcp_accept(skd_worker *w, skd_sock *l)
         c->kind = EV_CONN;
         c->fd = fd;
         c->listener = l;
+        int one = 1; /* answers are small and must not wait for Nagle */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (l->tls) {
+            c->ssl = SSL_new(skd_tls_current(&w->srv->tls));
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                if (c->ssl)
+                    SSL_free(c->ssl);
+                free(c);
+                close(fd);
+                continue;
+            }
+            SSL_set_accept_state(c->ssl);
+        }
         c->last_ms = now_ms();
         if (epoll_add(w->epfd, fd, EPOLLIN | EPOLLRDHUP, c) != 0) {
             free(c);
@@ -422,22 +442,47 @@ static void tcp_accept(skd_worker *w, skd_sock *l)
     }
 }
 
+/* Plain or TLS I/O: >0 bytes, 0 closed, -1 try later (*want set to the
+ * epoll event to wait for), -2 broken. */
+static ssize_t conn_io(skd_conn *c, int writing, void *buf, size_t len, uint32_t *want)
+{
+    if (!c->ssl) {
+        ssize_t n = writing ? send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) : recv(c->fd, buf, len, MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *want = writing ? EPOLLOUT : EPOLLIN;
+            return -1;
+        }
+        return -2;
+    }
+    int n = writing ? SSL_write(c->ssl, buf, (int)len) : SSL_read(c->ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ: *want = EPOLLIN; return -1;
+    case SSL_ERROR_WANT_WRITE: *want = EPOLLOUT; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    default: ERR_clear_error(); return -2; /* failed handshake, bad record, reset */
+    }
+}
+
 /* Writes what is queued; returns -1 when the connection must go. */
 static int conn_flush(skd_worker *w, skd_conn *c)
 {
+    uint32_t want = 0;
     while (c->out_len) {
-        ssize_t n = send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
+        ssize_t n = conn_io(c, 1, c->out, c->out_len, &want);
+        if (n == -1)
+            break;
+        if (n <= 0)
             return -1;
-        }
         memmove(c->out, c->out + n, c->out_len - (size_t)n);
         c->out_len -= (size_t)n;
     }
     struct epoll_event ev;
     memset(&ev, 0, sizeof(ev));
-    ev.events = EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0u);
+    ev.events = EPOLLIN | EPOLLRDHUP | ((c->out_len || want == EPOLLOUT) ? EPOLLOUT : 0u);
     ev.data.ptr = c;
     epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
     return 0;
@@ -448,14 +493,12 @@ static int conn_read(skd_worker *w, skd_conn *c)
 {
     uint32_t now = now_ms();
     for (;;) {
-        ssize_t n = recv(c->fd, c->in + c->in_len, TCP_IN - c->in_len, MSG_DONTWAIT);
-        if (n == 0)
+        uint32_t want = 0;
+        ssize_t n = conn_io(c, 0, c->in + c->in_len, TCP_IN - c->in_len, &want);
+        if (n == -1)
+            break;
+        if (n <= 0)
             return -1;
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            return -1;
-        }
         c->in_len += (size_t)n;
         /* RFC 8489 6.2.2: over TCP "the STUN length field [...] is used
          * for framing". */
@@ -527,7 +570,9 @@ static void *worker_main(void *arg)
                     rv = -1;
                 if (rv == 0 && (evs[i].events & EPOLLOUT))
                     rv = conn_flush(w, c);
-                if (rv == 0 && (evs[i].events & (EPOLLIN | EPOLLRDHUP)))
+                /* TLS may need a read to finish a handshake step that
+                 * waited for the socket to be writable */
+                if (rv == 0 && ((evs[i].events & (EPOLLIN | EPOLLRDHUP)) || c->ssl))
                     rv = conn_read(w, c);
                 if (rv != 0)
                     conn_close(w, c);
@@ -587,7 +632,7 @@ static int worker_open(skd_server *srv, skd_worker *w, int id)
     for (int i = 0; i < srv->n_specs; i++) {
         const skd_sock_spec *spec = &srv->specs[i];
         for (int tcp = 0; tcp < 2; tcp++) {
-            if ((tcp && !cfg->tcp) || (!tcp && !cfg->udp))
+            if ((tcp && !cfg->tcp) || (!tcp && !cfg->udp) || (spec->tls && !tcp))
                 continue;
             int fd = open_socket(spec, tcp ? SOCK_STREAM : SOCK_DGRAM, 1, why, sizeof(why));
             if (fd < 0) {
@@ -599,10 +644,11 @@ static int worker_open(skd_server *srv, skd_worker *w, int id)
             s->kind = tcp ? EV_LISTEN : EV_UDP;
             s->fd = fd;
             s->wildcard = spec->wildcard;
+            s->tls = spec->tls;
             s->ip_index = spec->ip_index;
             s->port_index = spec->port_index;
             s->bound = spec->addr;
-            if (!tcp)
+            if (!tcp && !spec->tls)
                 w->by_index[spec->addr.family == STUNKIT_AF_INET6][spec->ip_index][spec->port_index] = s;
             if (epoll_add(w->epfd, fd, EPOLLIN, s) != 0)
                 return -1;
@@ -641,8 +687,13 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
             i--;
         }
     }
+    if (cfg->tls_cert) {
+        if (skd_tls_open(&srv->tls, cfg->tls_cert, cfg->tls_key) != 0)
+            return -1;
+        srv->tls_on = 1;
+    }
     for (int i = 0; i < srv->n_specs; i++) {
-        if ((cfg->udp && probe_free(&srv->specs[i], SOCK_DGRAM) != 0) ||
+        if ((cfg->udp && !srv->specs[i].tls && probe_free(&srv->specs[i], SOCK_DGRAM) != 0) ||
             (cfg->tcp && probe_free(&srv->specs[i], SOCK_STREAM) != 0))
             return -1;
     }
@@ -654,7 +705,9 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     }
     for (int i = 0; i < srv->n_specs; i++) {
         char name[96];
-        describe(&srv->specs[i], cfg->udp && cfg->tcp ? "udp+tcp" : cfg->udp ? "udp" : "tcp", name, sizeof(name));
+        describe(&srv->specs[i],
+                 srv->specs[i].tls ? "tls" : cfg->udp && cfg->tcp ? "udp+tcp" : cfg->udp ? "udp" : "tcp", name,
+                 sizeof(name));
         const skd_family *fam = srv->specs[i].addr.family == STUNKIT_AF_INET6 ? &srv->hcfg.v6 : &srv->hcfg.v4;
         skd_info("listening on %s%s", name,
                  fam->rfc5780 ? (srv->specs[i].ip_index || srv->specs[i].port_index ? " (RFC 5780 alternate)"
@@ -707,6 +760,8 @@ void skd_server_close(skd_server *srv)
     }
     free(srv->workers);
     free(srv->stats);
+    if (srv->tls_on)
+        skd_tls_close(&srv->tls);
     if (srv->stop_fd >= 0)
         close(srv->stop_fd);
     memset(srv, 0, sizeof(*srv));

@@ -13,6 +13,7 @@
 #include "handler.h"
 #include "ratelimit.h"
 #include "stats.h"
+#include "tls.h"
 
 #define SKD_MAX_SOCKS 32
 
@@ -27,6 +28,8 @@ typedef struct skd_server {
     int n_workers;
     skd_worker **workers;
     skd_stats *stats; /* one block per worker */
+    int tls_on;
+    skd_tls tls;
 } skd_server;
 
 /* Binds every worker's sockets; on failure prints why and returns -1. */

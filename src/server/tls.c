@@ -1,0 +1,75 @@
+/*
+ * tls.c - STUN over TLS (RFC 8489 6.2.3: "TLS version 1.2 or later"): a
+ * server context with OpenSSL's defaults for ciphers, no compression, no
+ * renegotiation, and the certificate and key checked to match.
+ */
+#include "tls.h"
+
+#include <openssl/err.h>
+#include <string.h>
+
+#include "log.h"
+
+static SSL_CTX *load(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        unsigned long e = ERR_get_error();
+        skd_error("cannot load the TLS certificate %s: %s", cert, ERR_reason_error_string(e));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        unsigned long e = ERR_get_error();
+        skd_error("cannot load the TLS key %s (or it does not match the certificate): %s", key,
+                  ERR_reason_error_string(e));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    ERR_clear_error();
+    return ctx;
+}
+
+int skd_tls_open(skd_tls *t, const char *cert, const char *key)
+{
+    memset(t, 0, sizeof(*t));
+    t->cert = cert;
+    t->key = key;
+    t->ctx = load(cert, key);
+    return t->ctx ? 0 : -1;
+}
+
+int skd_tls_reload(skd_tls *t)
+{
+    SSL_CTX *fresh = load(t->cert, t->key);
+    if (!fresh)
+        return -1;
+    if (t->n_retired == (int)(sizeof(t->retired) / sizeof(t->retired[0]))) {
+        skd_warn("TLS reloaded too often: the oldest context stays in memory");
+        SSL_CTX_free(fresh);
+        return -1;
+    }
+    t->retired[t->n_retired++] = t->ctx;
+    __atomic_store_n(&t->ctx, fresh, __ATOMIC_RELEASE);
+    skd_info("TLS certificate %s reloaded", t->cert);
+    return 0;
+}
+
+SSL_CTX *skd_tls_current(skd_tls *t)
+{
+    return __atomic_load_n(&t->ctx, __ATOMIC_ACQUIRE);
+}
+
+void skd_tls_close(skd_tls *t)
+{
+    for (int i = 0; i < t->n_retired; i++)
+        SSL_CTX_free(t->retired[i]);
+    if (t->ctx)
+        SSL_CTX_free(t->ctx);
+    memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,23 @@
+/* tls.h - the server's TLS context: loaded at start, swapped on SIGHUP. */
+#ifndef STUNKITD_TLS_H
+#define STUNKITD_TLS_H
+
+#include <openssl/ssl.h>
+
+typedef struct skd_tls {
+    const char *cert, *key;
+    SSL_CTX *ctx;         /* current; read by workers with an atomic load */
+    SSL_CTX *retired[16]; /* replaced contexts, freed at exit (a worker may
+                             still be about to use one) */
+    int n_retired;
+} skd_tls;
+
+/* Loads cert and key; logs and returns -1 on failure. */
+int skd_tls_open(skd_tls *t, const char *cert, const char *key);
+/* Loads the files again; on success new connections use them, on failure
+ * the old ones stay. Returns 0 or -1 (logged). */
+int skd_tls_reload(skd_tls *t);
+SSL_CTX *skd_tls_current(skd_tls *t);
+void skd_tls_close(skd_tls *t);
+
+#endif

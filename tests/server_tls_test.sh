@@ -1,0 +1,65 @@
+#!/bin/bash
+# server_tls_test.sh STUNKITD STUNKIT - STUN over TLS: a self-signed
+# certificate made here, `stunkit addr --tls` against it, certificate checking
+# on by default, reload on SIGHUP, and a broken key refused at start.
+set -u
+stunkitd=$1
+stunkit=$2
+command -v openssl >/dev/null 2>&1 || { echo "skip: the openssl program is not installed"; exit 77; }
+tmp=$(mktemp -d)
+pid=""
+fails=0
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+mkcert() { # CN
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+        -addext "subjectAltName=DNS:$1" -days 1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+}
+subject() {
+    openssl s_client -connect 127.0.0.1:34901 -servername localhost </dev/null 2>/dev/null |
+        sed -n 's/^subject=.*CN *= *\([^,]*\).*/\1/p'
+}
+mkcert localhost
+
+"$stunkitd" --listen 127.0.0.1:34900 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --tls-port 34901 \
+    --log-level info 2>"$tmp/server.err" &
+pid=$!
+for _ in $(seq 50); do "$stunkit" addr --timeout 100 127.0.0.1:34900 >/dev/null 2>&1 && break; sleep 0.1; done
+
+out=$("$stunkit" addr --tls --insecure --json 127.0.0.1:34901)
+case $out in *'"transport": "tls"'*'"mapped": "127.0.0.1:'*) ok "Binding over TLS: $out" ;; *) fail "TLS binding: $out" ;; esac
+"$stunkit" addr --tls --timeout 2000 stuns:localhost:34901 >/dev/null 2>"$tmp/verify.err"
+[ $? -eq 1 ] && ok "an untrusted certificate is refused without --insecure" || fail "no certificate check"
+"$stunkit" addr --tcp --json 127.0.0.1:34900 | grep -q '"transport": "tcp"' && ok "plain TCP beside TLS" || fail "plain TCP"
+grep -q "127.0.0.1:34901/tls" "$tmp/server.err" && ok "the TLS listener is logged" || fail "no TLS listener in the log"
+
+# TLS 1.1 is refused (RFC 8489 6.2.3 wants 1.2 or later)
+if openssl s_client -tls1_1 -connect 127.0.0.1:34901 </dev/null >/dev/null 2>&1; then
+    fail "TLS 1.1 accepted"
+else
+    ok "TLS 1.1 refused"
+fi
+
+[ "$(subject)" = localhost ] && ok "serves the first certificate" || fail "subject is '$(subject)'"
+mkcert reloaded.example
+kill -HUP $pid
+sleep 0.5
+[ "$(subject)" = reloaded.example ] && ok "SIGHUP loads the new certificate" || fail "after SIGHUP subject is '$(subject)'"
+"$stunkit" addr --tls --insecure 127.0.0.1:34901 >/dev/null && ok "still serving after the reload" || fail "not serving after reload"
+echo "garbage" >"$tmp/key.pem"
+kill -HUP $pid
+sleep 0.3
+grep -q "cannot load the TLS" "$tmp/server.err" && ok "a broken reload is logged" || fail "broken reload not logged"
+"$stunkit" addr --tls --insecure 127.0.0.1:34901 >/dev/null && ok "a broken reload keeps the old certificate" || fail "broken reload broke serving"
+kill -TERM $pid
+wait $pid
+pid=""
+
+"$stunkitd" --listen 127.0.0.1:34902 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" 2>"$tmp/bad.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "cannot load the TLS key" "$tmp/bad.err" && ok "a bad key stops the start (exit 1)" || fail "bad key: exit $rc"
+"$stunkitd" --tls-cert "$tmp/cert.pem" 2>"$tmp/bad.err"
+[ $? -eq 2 ] && grep -q "needs both --tls-cert and --tls-key" "$tmp/bad.err" && ok "--tls-cert alone is a usage error" || fail "cert alone"
+echo "$fails failed"
+[ $fails -eq 0 ]
