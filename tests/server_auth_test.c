@@ -251,6 +251,59 @@ static void test_short_term_and_budget(void)
     CHECK_EQ(su_stop(pid), 0);
 }
 
+static void write_conf(const char *path, const char *password)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fprintf(f, "listen = 127.0.0.1:34884\nrealm = example.org\ncredential = alice:%s\nlog-level = warn\n", password);
+    fclose(f);
+}
+
+static void test_reload_on_sighup(void)
+{
+    /* New credentials on SIGHUP, without a restart; nonces already handed
+     * out stay valid. */
+    char path[] = "/tmp/stunkitd-auth-XXXXXX";
+    int tfd = mkstemp(path);
+    CHECK(tfd >= 0);
+    close(tfd);
+    write_conf(path, "one");
+    const char *args[] = {"--config", path, NULL};
+    pid_t pid = su_start(args, "127.0.0.1:34884");
+    CHECK(pid > 0);
+    if (pid <= 0) {
+        unlink(path);
+        return;
+    }
+    int fd = su_udp("127.0.0.1", 0);
+    const char *to = "127.0.0.1:34884";
+    char nonce[128];
+    uint8_t resp[1024];
+    stunkit_msg m;
+    CHECK_EQ(challenge(fd, to, nonce, sizeof(nonce)), 0);
+    creds one = {"alice", NULL, "one", "example.org", 0, 0, 0}, two = {"alice", NULL, "two", "example.org", 0, 0, 0};
+    CHECK_EQ(try(fd, to, &one, nonce, &m, resp, sizeof(resp), NULL), 200);
+    CHECK_EQ(try(fd, to, &two, nonce, &m, resp, sizeof(resp), NULL), 401);
+    write_conf(path, "two");
+    kill(pid, SIGHUP);
+    su_sleep_ms(300);
+    CHECK_EQ(try(fd, to, &two, nonce, &m, resp, sizeof(resp), NULL), 200);
+    CHECK_EQ(try(fd, to, &one, nonce, &m, resp, sizeof(resp), NULL), 401);
+    /* a broken file is refused and the credentials stay */
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "credential = nocolon\n");
+        fclose(f);
+    }
+    kill(pid, SIGHUP);
+    su_sleep_ms(300);
+    CHECK_EQ(try(fd, to, &two, nonce, &m, resp, sizeof(resp), NULL), 200);
+    close(fd);
+    CHECK_EQ(su_stop(pid), 0);
+    unlink(path);
+}
+
 static void test_bad_auth_flags(void)
 {
     static const char *const cases[][4] = {
@@ -283,6 +336,7 @@ int main(int argc, char **argv)
     su_stunkitd = argv[1];
     RUN(test_short_term_and_budget);
     RUN(test_bad_auth_flags);
+    RUN(test_reload_on_sighup);
     RUN(test_long_term);
     TEST_END();
 }

@@ -91,11 +91,10 @@ static skd_verdict finish_reply(stunkit_writer *w, const skd_request *rq, int co
 
 /* 401 or 438 for long-term credentials: REALM, a fresh NONCE and the
  * password algorithms we offer (RFC 8489 9.2.4). */
-static skd_verdict challenge_reply(const skd_handler_cfg *cfg, const skd_request *rq, int code, int fingerprint,
-                                   uint8_t *out, size_t cap, skd_reply *r)
+static skd_verdict challenge_reply(const skd_handler_cfg *cfg, const skd_auth *a, const skd_request *rq, int code,
+                                   int fingerprint, uint8_t *out, size_t cap, skd_reply *r)
 {
     static const uint16_t algs[] = {STUNKIT_PWALG_MD5, STUNKIT_PWALG_SHA256};
-    const skd_auth *a = cfg->auth;
     char nonce[SKD_NONCE_LEN];
     stunkit_writer w;
     start(&w, out, cap, rq->data, STUNKIT_CLASS_ERROR);
@@ -204,12 +203,13 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_
      * before looking at unknown attributes). */
     skd_auth_verdict av;
     const skd_auth_verdict *authed = NULL;
-    if (cfg->auth && cfg->auth->enabled) {
+    const skd_auth *auth = __atomic_load_n(&cfg->auth, __ATOMIC_ACQUIRE); /* SIGHUP swaps it */
+    if (auth && auth->enabled) {
         if (m.rfc3489)
             return error_reply(cfg, rq, 401, "Authentication required", NULL, 0, 0, out, cap, r);
-        if (skd_auth_check(cfg->auth, &m, &rq->src, rq->now_s, &av) != 0) {
+        if (skd_auth_check(auth, &m, &rq->src, rq->now_s, &av) != 0) {
             if (av.challenge)
-                return challenge_reply(cfg, rq, av.code, fingerprint, out, cap, r);
+                return challenge_reply(cfg, auth, rq, av.code, fingerprint, out, cap, r);
             skd_verdict v = error_reply(cfg, rq, av.code, av.reason, NULL, 0, fingerprint, out, cap, r);
             r->challenge = av.code == 401;
             return v;

@@ -53,6 +53,56 @@ static int drop_privileges(const char *name)
     return 0;
 }
 
+/*
+ * SIGHUP: read the options (and the config file) again and swap in the new
+ * credentials; workers pick them up with an atomic load, nothing is dropped.
+ * Replaced credential sets are freed at exit, since a worker may still be
+ * reading one. Addresses, ports and limits need a restart.
+ */
+static skd_auth *retired_auth[32];
+static int n_retired_auth;
+
+static void auth_free(skd_auth *a)
+{
+    if (!a)
+        return;
+    volatile uint8_t *p = (volatile uint8_t *)a; /* no credentials left in freed memory */
+    for (size_t i = 0; i < sizeof(*a); i++)
+        p[i] = 0;
+    free(a);
+}
+
+static void reload_credentials(skd_server *srv, int argc, char **argv)
+{
+    skd_config fresh;
+    int saved = skd_log_level;
+    if (skd_config_parse(&fresh, argc, argv) != 0) {
+        skd_config_free(&fresh);
+        skd_error("SIGHUP: the configuration no longer parses; keeping the old credentials");
+        return;
+    }
+    skd_log_level = saved;
+    if (n_retired_auth == (int)(sizeof(retired_auth) / sizeof(retired_auth[0]))) {
+        skd_config_free(&fresh);
+        skd_warn("SIGHUP: reloaded too often; restart to reload credentials again");
+        return;
+    }
+    skd_auth *old = (skd_auth *)srv->hcfg.auth;
+    skd_auth *next = fresh.auth;
+    fresh.auth = NULL; /* now the server's */
+    if (next && old && !next->secret_len)
+        memcpy(next->nonce_key, old->nonce_key, sizeof(next->nonce_key)); /* outstanding nonces stay valid */
+    __atomic_store_n(&srv->hcfg.auth, next, __ATOMIC_RELEASE);
+    if (old)
+        retired_auth[n_retired_auth++] = old;
+    skd_config_free(&fresh);
+    if (next)
+        skd_info("SIGHUP: credentials reloaded (%zu user%s%s)", next->n_users, next->n_users == 1 ? "" : "s",
+                 next->secret_len ? ", shared secret" : "");
+    else
+        skd_info("SIGHUP: reloaded: authentication is off");
+}
+
 int main(int argc, char **argv)
 {
     skd_config cfg;
@@ -76,6 +126,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
 
+    /* the credentials now belong to the server (reloads swap them) */
     skd_metrics metrics;
     metrics.fd = -1;
     metrics.running = 0;
@@ -94,6 +145,7 @@ int main(int argc, char **argv)
         skd_config_free(&cfg);
         return 1;
     }
+    cfg.auth = NULL; /* the server owns the credentials now; SIGHUP may swap them */
     skd_info("stunkitd %s running: %d thread%s, rate limit %s", STUNKIT_VERSION, srv.n_workers,
              srv.n_workers == 1 ? "" : "s", cfg.rate > 0 ? "on" : "off");
     for (;;) {
@@ -101,10 +153,9 @@ int main(int argc, char **argv)
         if (sig == SIGUSR1) {
             dump_stats(&srv, "SIGUSR1");
         } else if (sig == SIGHUP) {
+            reload_credentials(&srv, argc, argv);
             if (srv.tls_on)
                 skd_tls_reload(&srv.tls); /* logs either way; traffic goes on */
-            else
-                skd_info("SIGHUP: no TLS certificate to reload");
         } else if (sig == SIGINT || sig == SIGTERM) {
             skd_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;
@@ -113,7 +164,11 @@ int main(int argc, char **argv)
     skd_server_stop(&srv);
     skd_metrics_close(&metrics);
     dump_stats(&srv, "exit");
+    skd_auth *current = (skd_auth *)srv.hcfg.auth;
     skd_server_close(&srv);
     skd_config_free(&cfg);
+    auth_free(current);
+    for (int i = 0; i < n_retired_auth; i++)
+        auth_free(retired_auth[i]);
     return 0;
 }

@@ -662,7 +662,7 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
     srv->n_specs = skd_config_sockets(cfg, srv->specs, SKD_MAX_SOCKS, &srv->hcfg);
-    srv->hcfg.auth = cfg->auth;
+    srv->hcfg.auth = cfg->auth; /* main hands ownership over after open */
     srv->n_workers = cfg->threads;
     srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     srv->stats = calloc((size_t)srv->n_workers, sizeof(skd_stats));
