@@ -1,7 +1,7 @@
 #!/bin/bash
-# server_tls_test.sh STUNKITD STUNKIT - STUN over TLS: a self-signed
-# certificate made here, `stunkit addr --tls` against it, certificate checking
-# on by default, reload on SIGHUP, and a broken key refused at start.
+# server_tls_test.sh STUNKITD STUNKIT - STUN over TLS and DTLS: a self-signed
+# certificate made here, `stunkit addr --tls/--dtls` against it, certificate
+# checking on by default, reload on SIGHUP, and a broken key refused at start.
 set -u
 stunkitd=$1
 stunkit=$2
@@ -32,7 +32,11 @@ case $out in *'"transport": "tls"'*'"mapped": "127.0.0.1:'*) ok "Binding over TL
 "$stunkit" addr --tls --timeout 2000 stuns:localhost:34901 >/dev/null 2>"$tmp/verify.err"
 [ $? -eq 1 ] && ok "an untrusted certificate is refused without --insecure" || fail "no certificate check"
 "$stunkit" addr --tcp --json 127.0.0.1:34900 | grep -q '"transport": "tcp"' && ok "plain TCP beside TLS" || fail "plain TCP"
-grep -q "127.0.0.1:34901/tls" "$tmp/server.err" && ok "the TLS listener is logged" || fail "no TLS listener in the log"
+out=$("$stunkit" addr --dtls --insecure --json 127.0.0.1:34901)
+case $out in *'"transport": "dtls"'*'"mapped": "127.0.0.1:'*) ok "Binding over DTLS: $out" ;; *) fail "DTLS binding: $out" ;; esac
+"$stunkit" addr --dtls --timeout 2000 stuns:localhost:34901 >/dev/null 2>&1
+[ $? -eq 1 ] && ok "DTLS: an untrusted certificate is refused without --insecure" || fail "DTLS: no certificate check"
+grep -q "127.0.0.1:34901/tls+dtls" "$tmp/server.err" && ok "the TLS and DTLS listeners are logged" || fail "no TLS listener in the log"
 
 # TLS 1.1 is refused (RFC 8489 6.2.3 wants 1.2 or later)
 if openssl s_client -tls1_1 -connect 127.0.0.1:34901 </dev/null >/dev/null 2>&1; then
@@ -47,6 +51,7 @@ kill -HUP $pid
 sleep 0.5
 [ "$(subject)" = reloaded.example ] && ok "SIGHUP loads the new certificate" || fail "after SIGHUP subject is '$(subject)'"
 "$stunkit" addr --tls --insecure 127.0.0.1:34901 >/dev/null && ok "still serving after the reload" || fail "not serving after reload"
+"$stunkit" addr --dtls --insecure 127.0.0.1:34901 >/dev/null && ok "DTLS still serving after the reload" || fail "DTLS not serving after reload"
 echo "garbage" >"$tmp/key.pem"
 kill -HUP $pid
 sleep 0.3

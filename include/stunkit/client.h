@@ -68,7 +68,12 @@ STUNKIT_API int stunkit_msg_mapped(const stunkit_msg *m, stunkit_addr *out);
 
 /* ---- server names ---- */
 
-typedef enum stunkit_transport { STUNKIT_UDP = 0, STUNKIT_TCP = 1, STUNKIT_TLS = 2 } stunkit_transport;
+typedef enum stunkit_transport {
+    STUNKIT_UDP = 0,
+    STUNKIT_TCP = 1,
+    STUNKIT_TLS = 2,
+    STUNKIT_DTLS = 3
+} stunkit_transport;
 
 typedef struct stunkit_server {
     char host[256]; /* a name or a numeric address, without brackets */
@@ -102,9 +107,9 @@ typedef struct stunkit_binding_result {
 } stunkit_binding_result;
 
 /*
- * One Binding transaction over UDP, TCP or TLS to server, from local (NULL:
- * any), giving up after timeout_ms (0: the RFC's 39.5 s). For TLS,
- * tls_name is the name to verify the certificate against (NULL: no
+ * One Binding transaction over UDP, TCP, TLS or DTLS to server, from local
+ * (NULL: any), giving up after timeout_ms (0: the RFC's 39.5 s). For TLS and
+ * DTLS, tls_name is the name to verify the certificate against (NULL: no
  * verification; say so to users). Returns 0, STUNKIT_ERR_TIMEOUT,
  * STUNKIT_ERR_SYSCALL (errno set) or another error.
  */

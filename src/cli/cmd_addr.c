@@ -22,7 +22,7 @@ static const char *const public_servers[] = {
 
 static void addr_usage(FILE *f)
 {
-    fprintf(f, "Usage: stunkit addr [--json] [-4|-6] [--tcp|--tls] [--local ADDR[:PORT]] [SERVER]\n"
+    fprintf(f, "Usage: stunkit addr [--json] [-4|-6] [--tcp|--tls|--dtls] [--local ADDR[:PORT]] [SERVER]\n"
                "\n"
                "Prints your public (mapped) address and port as a STUN server sees it, the\n"
                "local address used, and the server that answered.\n"
@@ -36,7 +36,8 @@ static void addr_usage(FILE *f)
                "      --tcp         STUN over TCP\n"
                "      --tls         STUN over TLS (the default with stuns: URIs); the\n"
                "                    certificate is checked against the server name\n"
-               "      --insecure    with --tls: do not check the certificate\n"
+               "      --dtls        STUN over DTLS (UDP, port 5349)\n"
+               "      --insecure    with --tls or --dtls: do not check the certificate\n"
                "  -l, --local A[:P] send from this local address (and port)\n"
                "  -t, --timeout MS  give up on a server after MS milliseconds (default 10000;\n"
                "                    retransmissions follow RFC 8489: 500 ms, doubling)\n"
@@ -47,7 +48,7 @@ static void addr_usage(FILE *f)
 
 static const char *transport_name(stunkit_transport tr)
 {
-    return tr == STUNKIT_UDP ? "udp" : tr == STUNKIT_TCP ? "tcp" : "tls";
+    return tr == STUNKIT_UDP ? "udp" : tr == STUNKIT_TCP ? "tcp" : tr == STUNKIT_TLS ? "tls" : "dtls";
 }
 
 int cmd_addr(int argc, char **argv)
@@ -55,6 +56,7 @@ int cmd_addr(int argc, char **argv)
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
                                          {"tcp", no_argument, NULL, 'T'},
                                          {"tls", no_argument, NULL, 'S'},
+                                         {"dtls", no_argument, NULL, 'D'},
                                          {"insecure", no_argument, NULL, 'k'},
                                          {"local", required_argument, NULL, 'l'},
                                          {"timeout", required_argument, NULL, 't'},
@@ -76,6 +78,7 @@ int cmd_addr(int argc, char **argv)
         case '6': family = STUNKIT_AF_INET6; break;
         case 'T': tr = STUNKIT_TCP; tr_set = 1; break;
         case 'S': tr = STUNKIT_TLS; tr_set = 1; break;
+        case 'D': tr = STUNKIT_DTLS; tr_set = 1; break;
         case 'k': insecure = 1; break;
         case 'l':
             if (stunkit_addr_parse(optarg, 0, &local) != 0) {
@@ -139,7 +142,7 @@ int cmd_addr(int argc, char **argv)
                 l2 = local;
                 lp = &l2;
             }
-            const char *tls_name = use == STUNKIT_TLS && !insecure ? srv.host : NULL;
+            const char *tls_name = (use == STUNKIT_TLS || use == STUNKIT_DTLS) && !insecure ? srv.host : NULL;
             int rv = stunkit_binding(&addrs[k], use, lp, tls_name, (uint32_t)timeout, &res);
             if (rv != 0) {
                 fprintf(stderr, "stunkit addr: %s (%s/%s): %s%s%s\n", names[i], where, transport_name(use),
@@ -166,7 +169,7 @@ int cmd_addr(int argc, char **argv)
                     printf("NAT             yes: peers see %s, not your local address\n", mapped);
                 else
                     printf("NAT             none seen between you and this server\n");
-                if (use == STUNKIT_TLS && insecure)
+                if ((use == STUNKIT_TLS || use == STUNKIT_DTLS) && insecure)
                     printf("warning         the server's certificate was not checked (--insecure)\n");
             }
             return 0;

@@ -237,6 +237,101 @@ out:
     return rv;
 }
 
+/* DTLS: a connected UDP socket under OpenSSL's datagram BIO; the handshake
+ * and then the request, resent on the RFC 8489 schedule (DTLS does not
+ * retransmit application data). */
+static int binding_dtls(int fd, const stunkit_addr *server, const char *tls_name, uint64_t deadline,
+                        stunkit_binding_result *res)
+{
+    SSL_CTX *ctx = SSL_CTX_new(DTLS_client_method());
+    if (!ctx)
+        return STUNKIT_ERR_CRYPTO;
+    SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
+    SSL *ssl = SSL_new(ctx);
+    BIO *bio = BIO_new_dgram(fd, BIO_NOCLOSE);
+    int rv = STUNKIT_ERR_CRYPTO;
+    if (!ssl || !bio) {
+        BIO_free(bio);
+        goto out;
+    }
+    struct sockaddr_storage ss;
+    stunkit_addr_to_sockaddr(server, &ss);
+    BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &ss);
+    SSL_set_bio(ssl, bio, bio);
+    if (tls_name) {
+        SSL_CTX_set_default_verify_paths(ctx);
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+        SSL_set1_host(ssl, tls_name);
+        SSL_set_tlsext_host_name(ssl, tls_name);
+    }
+    for (;;) {
+        int r = SSL_connect(ssl);
+        if (r == 1)
+            break;
+        int e = SSL_get_error(ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            goto out;
+        struct timeval tv;
+        uint64_t until = deadline;
+        if (DTLSv1_get_timeout(ssl, &tv) == 1) {
+            uint64_t t = stunkit_now_ms() + (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+            if (t < until)
+                until = t;
+        }
+        int ready = wait_fd(fd, POLLIN, until);
+        if (stunkit_now_ms() >= deadline) {
+            rv = STUNKIT_ERR_TIMEOUT;
+            goto out;
+        }
+        if (ready <= 0)
+            DTLSv1_handle_timeout(ssl); /* resend the flight */
+    }
+    uint8_t req[20], buf[2048], tid[12];
+    stunkit_writer w;
+    stunkit_txn t;
+    if (getrandom(tid, sizeof(tid), 0) != (ssize_t)sizeof(tid)) {
+        rv = STUNKIT_ERR_SYSCALL;
+        goto out;
+    }
+    stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_txn_start(&t, NULL, 0, tid, stunkit_now_ms());
+    for (;;) {
+        uint64_t now = stunkit_now_ms();
+        stunkit_txn_action act = stunkit_txn_poll(&t, now);
+        if (act == STUNKIT_TXN_TIMEOUT || now >= deadline) {
+            rv = STUNKIT_ERR_TIMEOUT;
+            goto out;
+        }
+        if (act == STUNKIT_TXN_SEND && SSL_write(ssl, req, sizeof(req)) <= 0) {
+            rv = STUNKIT_ERR_CRYPTO;
+            goto out;
+        }
+        uint64_t until = stunkit_txn_next(&t) < deadline ? stunkit_txn_next(&t) : deadline;
+        while (wait_fd(fd, POLLIN, until) > 0) {
+            int n = SSL_read(ssl, buf, sizeof(buf));
+            if (n <= 0) {
+                int e = SSL_get_error(ssl, n);
+                if (e == SSL_ERROR_WANT_READ)
+                    continue;
+                rv = STUNKIT_ERR_CRYPTO;
+                goto out;
+            }
+            stunkit_msg m;
+            if (stunkit_txn_match(&t, buf, (size_t)n, &m) != 0)
+                continue;
+            res->rtt_ms = (uint32_t)(stunkit_now_ms() - t.last_send_ms);
+            rv = judge(&m, res);
+            SSL_shutdown(ssl);
+            goto out;
+        }
+    }
+out:
+    ERR_clear_error();
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    return rv;
+}
+
 int stunkit_binding(const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local, const char *tls_name,
                     uint32_t timeout_ms, stunkit_binding_result *res)
 {
@@ -244,10 +339,11 @@ int stunkit_binding(const stunkit_addr *server, stunkit_transport tr, const stun
     stunkit_rto_default(&rto);
     memset(res, 0, sizeof(*res));
     uint64_t deadline = stunkit_now_ms() + (timeout_ms ? timeout_ms : rto.tcp_timeout_ms);
-    int fd, rv = open_connected(server, tr == STUNKIT_UDP ? SOCK_DGRAM : SOCK_STREAM, local, &fd);
+    int datagram = tr == STUNKIT_UDP || tr == STUNKIT_DTLS;
+    int fd, rv = open_connected(server, datagram ? SOCK_DGRAM : SOCK_STREAM, local, &fd);
     if (rv != 0)
         return rv;
-    if (tr != STUNKIT_UDP) {
+    if (!datagram) {
         /* wait for the connection */
         int err = 0;
         socklen_t elen = sizeof(err);
@@ -269,6 +365,8 @@ int stunkit_binding(const stunkit_addr *server, stunkit_transport tr, const stun
         rv = binding_udp(fd, &rto, deadline, res);
     else if (tr == STUNKIT_TCP)
         rv = stream_exchange(fd, NULL, deadline, res);
+    else if (tr == STUNKIT_DTLS)
+        rv = binding_dtls(fd, server, tls_name, deadline, res);
     else
         rv = binding_tls(fd, tls_name, deadline, res);
     close(fd);

@@ -143,7 +143,7 @@ static int srv_lookup(const char *name, srv_rr *rr, int cap)
 
 int stunkit_server_resolve(const stunkit_server *s, stunkit_transport tr, int family, stunkit_addr *out, size_t cap)
 {
-    int secure = s->secure || tr == STUNKIT_TLS;
+    int secure = s->secure || tr == STUNKIT_TLS || tr == STUNKIT_DTLS;
     uint16_t def_port = secure ? 5349 : 3478;
     stunkit_addr a;
     /* a numeric address needs no DNS */
@@ -159,8 +159,11 @@ int stunkit_server_resolve(const stunkit_server *s, stunkit_transport tr, int fa
     if (!s->port) {
         char name[300];
         srv_rr rr[16];
-        snprintf(name, sizeof(name), "%s.%s", secure ? "_stuns._tcp" : tr == STUNKIT_UDP ? "_stun._udp" : "_stun._tcp",
-                 s->host);
+        const char *service = tr == STUNKIT_DTLS  ? "_stuns._udp"
+                              : secure             ? "_stuns._tcp"
+                              : tr == STUNKIT_UDP ? "_stun._udp"
+                                                  : "_stun._tcp";
+        snprintf(name, sizeof(name), "%s.%s", service, s->host);
         int k = srv_lookup(name, rr, 16);
         for (int i = 0; i < k && (size_t)n < cap; i++)
             n = add_host(rr[i].target, rr[i].port, family, out, cap, (size_t)n);

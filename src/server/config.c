@@ -56,10 +56,11 @@ static void usage(FILE *f)
             "      --nonce-lifetime S       stateless NONCE lifetime (default 600); then 438\n"
             "      --short-term             credentials are short-term (no REALM or NONCE)\n"
             "\n"
-            "STUN over TLS (TLS 1.2 or later; SIGHUP reloads the files):\n"
+            "STUN over TLS and DTLS (1.2 or later; SIGHUP reloads the files):\n"
             "      --tls-cert FILE          certificate chain (PEM)\n"
             "      --tls-key FILE           private key (PEM)\n"
-            "      --tls-port PORT          TLS port on each --listen address (default 5349)\n"
+            "      --tls-port PORT          TLS (TCP) and DTLS (UDP) port on each --listen\n"
+            "                               address (default 5349)\n"
             "  -h, --help                   this text\n"
             "  -V, --version                the version\n");
 }
@@ -473,10 +474,7 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
         fprintf(stderr, "stunkitd: TLS needs both --tls-cert and --tls-key\n");
         return -1;
     }
-    if (cfg->tls_cert && !cfg->tcp) {
-        fprintf(stderr, "stunkitd: TLS runs over TCP: drop --no-tcp\n");
-        return -1;
-    }
+
     if (cfg->auth) {
         skd_auth *a = cfg->auth;
         if (!a->n_users && !a->secret_len) {
@@ -520,7 +518,8 @@ int skd_config_sockets(const skd_config *cfg, skd_sock_spec *specs, int cap, skd
         fam->advertise[0] = cfg->advertise[fi].family ? cfg->advertise[fi] : *l;
         specs[n++] = (skd_sock_spec){*l, is_wildcard(l), 0, 0, 0};
         if (cfg->tls_cert && n < cap) {
-            /* STUN over TLS on the primary address (RFC 8489 default port 5349) */
+            /* STUN over TLS (TCP) and DTLS (UDP) on the primary address
+             * (RFC 8489: port 5349 for both) */
             skd_sock_spec t = {*l, is_wildcard(l), 0, 0, 1};
             t.addr.port = cfg->tls_port;
             specs[n++] = t;

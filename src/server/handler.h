@@ -30,7 +30,7 @@ typedef struct skd_handler_cfg {
     const skd_auth *auth; /* NULL or disabled: no authentication */
 } skd_handler_cfg;
 
-enum { SKD_UDP = 0, SKD_TCP = 1 };
+enum { SKD_UDP = 0, SKD_TCP = 1, SKD_DTLS = 2 }; /* TLS counts as TCP */
 
 /* Where a request came from and arrived. */
 typedef struct skd_request {

@@ -14,6 +14,8 @@
     X(udp_tx, "UDP datagrams sent")                                                                                    \
     X(tcp_rx, "TCP messages received")                                                                                 \
     X(tcp_tx, "TCP messages sent")                                                                                     \
+    X(dtls_rx, "DTLS messages received")                                                                               \
+    X(dtls_tx, "DTLS messages sent")                                                                                   \
     X(success, "success responses")                                                                                    \
     X(err_400, "400 Bad Request responses")                                                                            \
     X(err_401, "401 Unauthenticated responses")                                                                        \

@@ -8,14 +8,17 @@
 #include <openssl/err.h>
 #include <string.h>
 
+#include "dtls.h"
 #include "log.h"
 
-static SSL_CTX *load(const char *cert, const char *key)
+static SSL_CTX *load(const char *cert, const char *key, int dtls)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = SSL_CTX_new(dtls ? DTLS_server_method() : TLS_server_method());
     if (!ctx)
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(ctx, dtls ? DTLS1_2_VERSION : TLS1_2_VERSION);
+    if (dtls)
+        skd_dtls_setup_ctx(ctx);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
@@ -40,22 +43,27 @@ int skd_tls_open(skd_tls *t, const char *cert, const char *key)
     memset(t, 0, sizeof(*t));
     t->cert = cert;
     t->key = key;
-    t->ctx = load(cert, key);
-    return t->ctx ? 0 : -1;
+    t->ctx = load(cert, key, 0);
+    t->dtls_ctx = t->ctx ? load(cert, key, 1) : NULL;
+    return t->ctx && t->dtls_ctx ? 0 : -1;
 }
 
 int skd_tls_reload(skd_tls *t)
 {
-    SSL_CTX *fresh = load(t->cert, t->key);
-    if (!fresh)
+    if (t->n_retired + 2 > (int)(sizeof(t->retired) / sizeof(t->retired[0]))) {
+        skd_warn("TLS reloaded too often: restart to load new certificates");
         return -1;
-    if (t->n_retired == (int)(sizeof(t->retired) / sizeof(t->retired[0]))) {
-        skd_warn("TLS reloaded too often: the oldest context stays in memory");
+    }
+    SSL_CTX *fresh = load(t->cert, t->key, 0);
+    SSL_CTX *fresh_dtls = fresh ? load(t->cert, t->key, 1) : NULL;
+    if (!fresh || !fresh_dtls) {
         SSL_CTX_free(fresh);
         return -1;
     }
     t->retired[t->n_retired++] = t->ctx;
+    t->retired[t->n_retired++] = t->dtls_ctx;
     __atomic_store_n(&t->ctx, fresh, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->dtls_ctx, fresh_dtls, __ATOMIC_RELEASE);
     skd_info("TLS certificate %s reloaded", t->cert);
     return 0;
 }
@@ -65,11 +73,16 @@ SSL_CTX *skd_tls_current(skd_tls *t)
     return __atomic_load_n(&t->ctx, __ATOMIC_ACQUIRE);
 }
 
+SSL_CTX *skd_dtls_current(skd_tls *t)
+{
+    return __atomic_load_n(&t->dtls_ctx, __ATOMIC_ACQUIRE);
+}
+
 void skd_tls_close(skd_tls *t)
 {
     for (int i = 0; i < t->n_retired; i++)
         SSL_CTX_free(t->retired[i]);
-    if (t->ctx)
-        SSL_CTX_free(t->ctx);
+    SSL_CTX_free(t->ctx);
+    SSL_CTX_free(t->dtls_ctx);
     memset(t, 0, sizeof(*t));
 }

@@ -7,7 +7,8 @@
 typedef struct skd_tls {
     const char *cert, *key;
     SSL_CTX *ctx;         /* current; read by workers with an atomic load */
-    SSL_CTX *retired[16]; /* replaced contexts, freed at exit (a worker may
+    SSL_CTX *dtls_ctx;    /* the same certificate for DTLS */
+    SSL_CTX *retired[32]; /* replaced contexts, freed at exit (a worker may
                              still be about to use one) */
     int n_retired;
 } skd_tls;
@@ -18,6 +19,7 @@ int skd_tls_open(skd_tls *t, const char *cert, const char *key);
  * the old ones stay. Returns 0 or -1 (logged). */
 int skd_tls_reload(skd_tls *t);
 SSL_CTX *skd_tls_current(skd_tls *t);
+SSL_CTX *skd_dtls_current(skd_tls *t);
 void skd_tls_close(skd_tls *t);
 
 #endif

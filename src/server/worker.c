@@ -27,6 +27,7 @@
 
 #include <openssl/err.h>
 
+#include "dtls.h"
 #include "log.h"
 
 #define BATCH 32
@@ -37,7 +38,7 @@
 #define TCP_OUT 8192 /* answers waiting for a slow reader */
 #define MAX_DRAIN 8  /* batches per socket per wake, to stay fair */
 
-enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP };
+enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS };
 
 typedef struct skd_sock {
     int kind; /* EV_UDP or EV_LISTEN; first, like skd_conn's */
@@ -77,6 +78,8 @@ struct skd_worker {
     skd_ratelimit rl;
     skd_conn *conn_head, *conn_tail;
     int n_conns, max_conns;
+    skd_dtls dtls;
+    int dtls_on;
     uint32_t idle_ms;
 
     struct mmsghdr rx[BATCH];
@@ -357,6 +360,52 @@ static void udp_drain(skd_worker *w, skd_sock *s)
     }
 }
 
+/* ---- DTLS ---- */
+
+typedef struct dtls_ctx {
+    skd_worker *w;
+    const skd_sock *s;
+    uint32_t now;
+    uint64_t unix_s;
+} dtls_ctx;
+
+/* One decrypted STUN message from a DTLS session: the same handler, with
+ * transport DTLS (no CHANGE-REQUEST or RESPONSE-PORT). */
+static size_t dtls_message(void *arg, const stunkit_addr *peer, const uint8_t *msg, size_t len, uint8_t *out,
+                           size_t cap)
+{
+    dtls_ctx *d = arg;
+    skd_reply reply;
+    skd_request rq = {msg, len, *peer, d->s->bound, SKD_DTLS, 0, 0, d->unix_s};
+    (void)cap; /* the DTLS layer's buffer is TX_SIZE too */
+    SKD_STAT_INC(d->w->st, dtls_rx);
+    if (!serve(d->w, &rq, out, &reply, d->now))
+        return 0;
+    SKD_STAT_INC(d->w->st, dtls_tx);
+    return reply.len;
+}
+
+static void dtls_drain(skd_worker *w, skd_sock *s)
+{
+    for (int round = 0; round < MAX_DRAIN; round++) {
+        rx_reset(w);
+        int n = recvmmsg(s->fd, w->rx, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return;
+        dtls_ctx ctx = {w, s, now_ms(), unix_now()};
+        SSL_CTX *ssl_ctx = skd_dtls_current(&w->srv->tls);
+        for (int i = 0; i < n; i++) {
+            stunkit_addr peer;
+            if (stunkit_addr_from_sockaddr(&peer, (struct sockaddr *)&w->rx_addr[i]) != 0)
+                continue;
+            skd_dtls_input(&w->dtls, ssl_ctx, s->fd, &peer, w->rx_buf[i], w->rx[i].msg_len, ctx.now, dtls_message,
+                           &ctx);
+        }
+        if (n < BATCH)
+            return;
+    }
+}
+
 /* ---- TCP ---- */
 
 static void lru_unlink(skd_worker *w, skd_conn *c)
@@ -552,7 +601,8 @@ static void *worker_main(void *arg)
     skd_worker *w = arg;
     struct epoll_event evs[64];
     for (;;) {
-        int n = epoll_wait(w->epfd, evs, 64, w->n_conns ? 1000 : -1);
+        int timers = w->n_conns || (w->dtls_on && w->dtls.n_live);
+        int n = epoll_wait(w->epfd, evs, 64, timers ? 1000 : -1);
         if (n < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n; i++) {
@@ -563,6 +613,8 @@ static void *worker_main(void *arg)
                 udp_drain(w, evs[i].data.ptr);
             } else if (kind == EV_LISTEN) {
                 tcp_accept(w, evs[i].data.ptr);
+            } else if (kind == EV_DTLS) {
+                dtls_drain(w, evs[i].data.ptr);
             } else {
                 skd_conn *c = evs[i].data.ptr;
                 int rv = 0;
@@ -580,6 +632,8 @@ static void *worker_main(void *arg)
         }
         if (w->n_conns)
             tcp_sweep_idle(w);
+        if (w->dtls_on)
+            skd_dtls_tick(&w->dtls, now_ms(), w->idle_ms);
     }
     return NULL;
 }
@@ -626,13 +680,18 @@ static int worker_open(skd_server *srv, skd_worker *w, int id)
     if (skd_ratelimit_init(&w->rl, cfg->rate_slots, (float)cfg->rate, (float)cfg->burst, (float)cfg->rate_redir,
                            (float)cfg->burst_redir, (uint32_t)random()) != 0)
         return -1;
+    if (srv->tls_on && cfg->udp) {
+        if (skd_dtls_init(&w->dtls) != 0)
+            return -1;
+        w->dtls_on = 1;
+    }
     w->stop_kind = EV_STOP;
     if (epoll_add(w->epfd, srv->stop_fd, EPOLLIN, &w->stop_kind) != 0)
         return -1;
     for (int i = 0; i < srv->n_specs; i++) {
         const skd_sock_spec *spec = &srv->specs[i];
         for (int tcp = 0; tcp < 2; tcp++) {
-            if ((tcp && !cfg->tcp) || (!tcp && !cfg->udp) || (spec->tls && !tcp))
+            if ((tcp && !cfg->tcp) || (!tcp && !cfg->udp))
                 continue;
             int fd = open_socket(spec, tcp ? SOCK_STREAM : SOCK_DGRAM, 1, why, sizeof(why));
             if (fd < 0) {
@@ -641,7 +700,7 @@ static int worker_open(skd_server *srv, skd_worker *w, int id)
                 return -1;
             }
             skd_sock *s = tcp ? &w->listeners[w->n_listeners++] : &w->udp[w->n_udp++];
-            s->kind = tcp ? EV_LISTEN : EV_UDP;
+            s->kind = tcp ? EV_LISTEN : spec->tls ? EV_DTLS : EV_UDP;
             s->fd = fd;
             s->wildcard = spec->wildcard;
             s->tls = spec->tls;
@@ -693,7 +752,7 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
         srv->tls_on = 1;
     }
     for (int i = 0; i < srv->n_specs; i++) {
-        if ((cfg->udp && !srv->specs[i].tls && probe_free(&srv->specs[i], SOCK_DGRAM) != 0) ||
+        if ((cfg->udp && probe_free(&srv->specs[i], SOCK_DGRAM) != 0) ||
             (cfg->tcp && probe_free(&srv->specs[i], SOCK_STREAM) != 0))
             return -1;
     }
@@ -706,7 +765,10 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     for (int i = 0; i < srv->n_specs; i++) {
         char name[96];
         describe(&srv->specs[i],
-                 srv->specs[i].tls ? "tls" : cfg->udp && cfg->tcp ? "udp+tcp" : cfg->udp ? "udp" : "tcp", name,
+                 srv->specs[i].tls ? (cfg->udp ? "tls+dtls" : "tls") : cfg->udp && cfg->tcp ? "udp+tcp"
+                                                    : cfg->udp                 ? "udp"
+                                                                               : "tcp",
+                 name,
                  sizeof(name));
         const skd_family *fam = srv->specs[i].addr.family == STUNKIT_AF_INET6 ? &srv->hcfg.v6 : &srv->hcfg.v4;
         skd_info("listening on %s%s", name,
@@ -756,6 +818,8 @@ void skd_server_close(skd_server *srv)
         if (w->epfd >= 0)
             close(w->epfd);
         skd_ratelimit_free(&w->rl);
+        if (w->dtls_on)
+            skd_dtls_free(&w->dtls);
         free(w);
     }
     free(srv->workers);

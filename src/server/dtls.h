@@ -1,0 +1,53 @@
+/*
+ * dtls.h - STUN over DTLS (RFC 8489 6.2.3, UDP port 5349): per-client DTLS
+ * sessions on one shared UDP socket, in a fixed-size table per worker.
+ */
+#ifndef STUNKITD_DTLS_H
+#define STUNKITD_DTLS_H
+
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "stunkit/stunkit.h"
+
+#define SKD_DTLS_SLOTS 1024
+
+typedef struct skd_dtls_session {
+    SSL *ssl;
+    stunkit_addr peer;
+    struct sockaddr_storage peer_sa;
+    socklen_t peer_len;
+    int fd;                /* the shared UDP socket */
+    const uint8_t *in;     /* the datagram being fed to OpenSSL */
+    size_t in_len;
+    uint32_t last_ms;
+    unsigned long sent;    /* datagrams sent (for the counters) */
+} skd_dtls_session;
+
+typedef struct skd_dtls {
+    skd_dtls_session *slots; /* SKD_DTLS_SLOTS, allocated once */
+    int n_live;
+} skd_dtls;
+
+int skd_dtls_init(skd_dtls *d);
+void skd_dtls_free(skd_dtls *d);
+
+/* Hands one datagram from peer to its session (creating one for a
+ * ClientHello). Each decrypted STUN message is passed to on_message, whose
+ * answer (if it returns a length > 0 in *out) goes back encrypted. Returns the
+ * number of STUN messages handled. */
+typedef size_t (*skd_dtls_handler)(void *ctx, const stunkit_addr *peer, const uint8_t *msg, size_t len,
+                                   uint8_t *out, size_t cap);
+int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, const uint8_t *data, size_t len,
+                   uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx);
+
+/* Handshake retransmissions and idle expiry; call about once a second. */
+void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms);
+
+/* The cookie callbacks for the DTLS SSL_CTX (stateless HelloVerifyRequest);
+ * also prepares the shared BIO method. Call from the main thread before the
+ * workers start. */
+void skd_dtls_setup_ctx(SSL_CTX *ctx);
+
+#endif
