@@ -3,7 +3,7 @@
  * process: any datagram, as UDP or TCP, basic or RFC 5780 mode. Whatever the
  * input, an answer must parse, fit the buffer, never be larger than the
  * request unless it is a fixed-size success or error answer, and only go to
- * the sender's IP.
+ * the sender's IP. Half the runs have authentication on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +45,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rq.ip_index = (mode >> 2) & 1;
     rq.port_index = (mode >> 4) & 1;
     size_t cap = (mode & 32) ? 4096 : sizeof(out);
+    static skd_auth auth;
+    static int auth_ready;
+    if (!auth_ready) {
+        const char *why;
+        skd_auth_add_user(&auth, "alice:s3cret", &why);
+        memcpy(auth.secret, "fuzz-secret-123", 15);
+        auth.secret_len = 15;
+        skd_auth_finish(&auth);
+        auth_ready = 1;
+    }
+    if (mode & 64)
+        cfg.auth = &auth; /* long-term credentials, REST-API secret, nonces */
+    rq.now_s = 1795470000;
 
     if (skd_handle(&cfg, &rq, out, cap, &r) != SKD_REPLY)
         return 0;
