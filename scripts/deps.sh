@@ -7,7 +7,7 @@ job=${1:-build}
 
 pkgs="cmake gcc make pkg-config libssl-dev"
 case "$job" in
-test) pkgs="iproute2 nftables tshark coturn stun-client openssl valgrind" ;;
+test) pkgs="iproute2 nftables tshark coturn stun-client stun-server openssl valgrind dnsmasq-base" ;;
 fuzz) pkgs="clang libclang-rt-14-dev" ;;
 esac
 

@@ -5,7 +5,9 @@
 #
 #   client ns            nat ns                                 server ns
 #   192.0.2.2/24 --- 192.0.2.1 | 198.51.100.254/24 --- 198.51.100.1 + .2/24
-#                      nftables: masquerade, DNAT, sets, loss    stunkitd (RFC 5780)
+#                      nftables: masquerade, DNAT, sets, loss    stunkitd (RFC 5780),
+#                                                                or the Vovida stund
+#                                                                (RFC 3489 fallback)
 #
 # Documentation addresses only; every namespace is created here with a unique
 # name and removed on exit, failure included. Needs root, ip and nft; exits 77
@@ -32,8 +34,8 @@ trap cleanup EXIT INT TERM
 tmp=$(mktemp -d)
 trap 'cleanup; rm -rf "$tmp"' EXIT
 
-lab_up() { # kind hairpin loss_percent udp_timeout
-    local kind=$1 hairpin=$2 loss=$3 udp_timeout=$4
+lab_up() { # kind hairpin loss_percent udp_timeout server
+    local kind=$1 hairpin=$2 loss=$3 udp_timeout=$4 server=${5:-stunkitd}
     ip netns add "$C" && ip netns add "$N" && ip netns add "$S" || return 1
     ip link add c0 netns "$C" type veth peer name nin netns "$N" || return 1
     ip link add nout netns "$N" type veth peer name s0 netns "$S" || return 1
@@ -103,8 +105,13 @@ NFT
         ip netns exec "$N" sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$udp_timeout" \
             net.netfilter.nf_conntrack_udp_timeout_stream="$udp_timeout" || return 1
     fi
-    ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --threads 1 \
-        --log-level warn 2>"$tmp/server.err" &
+    if [ "$server" = stund ]; then
+        # the Vovida RFC 3489 server: CHANGED-ADDRESS, no OTHER-ADDRESS
+        ip netns exec "$S" stund -h 198.51.100.1 -a 198.51.100.2 >"$tmp/server.err" 2>&1 &
+    else
+        ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --threads 1 \
+            --log-level warn 2>"$tmp/server.err" &
+    fi
     server_pid=$!
     pids="$pids $server_pid"
     for _ in $(seq 50); do
@@ -151,6 +158,8 @@ restricted-cone-loss|restricted-cone|0|10||restricted-cone|endpoint-independent|
 port-restricted-cone-loss|port-restricted-cone|1|10||port-restricted-cone|endpoint-independent|address-and-port-dependent|true|true|
 symmetric-loss|symmetric|0|10||symmetric|address-and-port-dependent|address-and-port-dependent|true|false|
 lifetime|port-restricted-cone|0|0|3|port-restricted-cone|endpoint-independent|address-and-port-dependent|true|false|
+stund-port-restricted-cone|port-restricted-cone|0|0||port-restricted-cone|endpoint-independent|address-and-port-dependent|true|false|
+stund-symmetric|symmetric|0|0||symmetric|address-and-port-dependent|address-and-port-dependent|true|false|
 '
 
 want_list=" $* "
@@ -158,7 +167,12 @@ echo "$scenarios" | while IFS='|' read -r name kind hairpin loss udp_to classic 
     [ -n "$name" ] || continue
     if [ $# -gt 0 ] && [[ "$want_list" != *" $name "* ]]; then continue; fi
     echo "== $name (${kind}, hairpin ${hairpin}, loss ${loss}%${udp_to:+, udp timeout ${udp_to}s})"
-    if ! lab_up "$kind" "$hairpin" "$loss" "$udp_to"; then
+    server=stunkitd
+    case $name in stund-*)
+        command -v stund >/dev/null 2>&1 || { echo "  skip: stund (stun-server) not installed"; continue; }
+        server=stund ;;
+    esac
+    if ! lab_up "$kind" "$hairpin" "$loss" "$udp_to" "$server"; then
         echo "  FAIL lab setup"; echo fail >>"$tmp/fails"; lab_down; continue
     fi
     extra=""
