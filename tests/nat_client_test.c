@@ -114,6 +114,31 @@ static void test_against_stunkitd(void)
     CHECK(strstr(out, "\"classic\": \"udp-blocked\"") != NULL);
 }
 
+static void test_ipv6_client(void)
+{
+    int probe = su_udp("::1", 0);
+    if (probe < 0) {
+        fprintf(stderr, "skip test_ipv6_client: no ::1 on this host\n");
+        return;
+    }
+    close(probe);
+    const char *sargs[] = {"--listen", "[::1]:34836", "--log-level", "warn", NULL};
+    pid_t pid = su_start(sargs, "[::1]:34836");
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    char out[4096];
+    const char *udp[] = {"addr", "--json", "-6", "[::1]:34836", NULL};
+    CHECK_EQ(run_cli(udp, out, sizeof(out), -1, -1, 0), 0);
+    CHECK(strstr(out, "\"mapped\": \"[::1]:") != NULL);
+    const char *tcp[] = {"addr", "--json", "--tcp", "stun:[::1]:34836", NULL};
+    CHECK_EQ(run_cli(tcp, out, sizeof(out), -1, -1, 0), 0);
+    CHECK(strstr(out, "\"transport\": \"tcp\"") && strstr(out, "\"mapped\": \"[::1]:"));
+    const char *wrong[] = {"addr", "-4", "[::1]:34836", NULL}; /* an IPv6 server with -4 */
+    CHECK_EQ(run_cli(wrong, out, sizeof(out), -1, -1, 0), 1);
+    CHECK_EQ(su_stop(pid), 0);
+}
+
 static void test_basic_server(void)
 {
     /* No alternate address: no behaviour discovery, no verdict, exit 1. */
@@ -153,6 +178,7 @@ int main(int argc, char **argv)
     su_stunkitd = argv[1];
     stunkit_cli = argv[2];
     RUN(test_against_stunkitd);
+    RUN(test_ipv6_client);
     RUN(test_basic_server);
     RUN(test_server_ignoring_change_request);
     TEST_END();
