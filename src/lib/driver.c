@@ -196,6 +196,18 @@ static int stream_exchange(int fd, SSL *ssl, uint64_t deadline, stunkit_binding_
     }
 }
 
+/* Certificate checking against the system's CAs and the server's name (and
+ * SNI); none when name is NULL (--insecure). */
+static void verify_server(SSL_CTX *ctx, SSL *ssl, const char *name)
+{
+    if (!name)
+        return;
+    SSL_CTX_set_default_verify_paths(ctx);
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+    SSL_set1_host(ssl, name);
+    SSL_set_tlsext_host_name(ssl, name);
+}
+
 static int binding_tls(int fd, const char *tls_name, uint64_t deadline, stunkit_binding_result *res)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -207,12 +219,7 @@ static int binding_tls(int fd, const char *tls_name, uint64_t deadline, stunkit_
     int rv = STUNKIT_ERR_CRYPTO;
     if (!ssl)
         goto out;
-    if (tls_name) {
-        SSL_CTX_set_default_verify_paths(ctx);
-        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-        SSL_set1_host(ssl, tls_name);
-        SSL_set_tlsext_host_name(ssl, tls_name);
-    }
+    verify_server(ctx, ssl, tls_name);
     SSL_set_fd(ssl, fd);
     for (;;) {
         int r = SSL_connect(ssl);
@@ -258,12 +265,7 @@ static int binding_dtls(int fd, const stunkit_addr *server, const char *tls_name
     stunkit_addr_to_sockaddr(server, &ss);
     BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &ss);
     SSL_set_bio(ssl, bio, bio);
-    if (tls_name) {
-        SSL_CTX_set_default_verify_paths(ctx);
-        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-        SSL_set1_host(ssl, tls_name);
-        SSL_set_tlsext_host_name(ssl, tls_name);
-    }
+    verify_server(ctx, ssl, tls_name);
     for (;;) {
         int r = SSL_connect(ssl);
         if (r == 1)
