@@ -146,8 +146,8 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg.auth = NULL; /* the server owns the credentials now; SIGHUP may swap them */
-    skd_info("stunkitd %s running: %d thread%s, rate limit %s", STUNKIT_VERSION, srv.n_workers,
-             srv.n_workers == 1 ? "" : "s", cfg.rate > 0 ? "on" : "off");
+    skd_info("stunkitd %s running: %d UDP and %d TCP/TLS/DTLS worker thread%s, rate limit %s", STUNKIT_VERSION,
+             srv.n_dgram, srv.n_stream, srv.n_stream == 1 ? "" : "s", cfg.rate > 0 ? "on" : "off");
     for (;;) {
         int sig = sigwaitinfo(&set, NULL);
         if (sig == SIGUSR1) {

@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +81,8 @@ struct skd_worker {
     int n_conns, max_conns;
     skd_dtls dtls;
     int dtls_on;
+    int stream_role; /* 0: plain UDP; 1: TCP, TLS and DTLS */
+    int blocking;    /* one UDP socket and nothing else: no epoll on it */
     uint32_t idle_ms;
 
     struct mmsghdr rx[BATCH];
@@ -300,11 +303,12 @@ static void udp_flush(skd_worker *w, int n)
     }
 }
 
-static void udp_drain(skd_worker *w, skd_sock *s)
+static void udp_drain(skd_worker *w, skd_sock *s, int blocking)
 {
     for (int round = 0; round < MAX_DRAIN; round++) {
         rx_reset(w);
-        int n = recvmmsg(s->fd, w->rx, BATCH, MSG_DONTWAIT, NULL);
+        /* blocking: wait for the first datagram, then take what is there */
+        int n = recvmmsg(s->fd, w->rx, BATCH, blocking ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
         if (n <= 0)
             return;
         uint32_t now = now_ms();
@@ -355,7 +359,7 @@ static void udp_drain(skd_worker *w, skd_sock *s)
             ntx++;
         }
         udp_flush(w, ntx);
-        if (n < BATCH)
+        if (n < BATCH || blocking)
             return;
     }
 }
@@ -596,9 +600,29 @@ static void tcp_sweep_idle(skd_worker *w)
 
 /* ---- the loop ---- */
 
+/*
+ * A worker whose only socket is one UDP socket does not use epoll: it blocks
+ * in recvmmsg. A socket watched by epoll pays for a wake-up callback on
+ * every datagram received and every one sent (sock_def_readable,
+ * sock_wfree), which profiling showed to be most of the distance to a bare
+ * recvmmsg/sendmmsg loop. SO_RCVTIMEO bounds the wait so a stop is noticed.
+ */
+static void *worker_blocking(skd_worker *w)
+{
+    skd_sock *s = &w->udp[0];
+    struct timeval tv = {0, 200000};
+    setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK);
+    while (!__atomic_load_n(&w->srv->stopping, __ATOMIC_ACQUIRE))
+        udp_drain(w, s, 1);
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     skd_worker *w = arg;
+    if (w->blocking)
+        return worker_blocking(w);
     struct epoll_event evs[64];
     for (;;) {
         int timers = w->n_conns || (w->dtls_on && w->dtls.n_live);
@@ -610,7 +634,7 @@ static void *worker_main(void *arg)
             if (kind == EV_STOP)
                 return NULL;
             if (kind == EV_UDP) {
-                udp_drain(w, evs[i].data.ptr);
+                udp_drain(w, evs[i].data.ptr, 0);
             } else if (kind == EV_LISTEN) {
                 tcp_accept(w, evs[i].data.ptr);
             } else if (kind == EV_DTLS) {
@@ -663,15 +687,16 @@ static int probe_free(const skd_sock_spec *spec, int type)
     return 0;
 }
 
-static int worker_open(skd_server *srv, skd_worker *w, int id)
+static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
 {
     const skd_config *cfg = srv->cfg;
     char why[128], name[96];
     w->srv = srv;
     w->id = id;
+    w->stream_role = stream_role;
     w->st = &srv->stats[id];
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->max_conns = cfg->tcp_max_conns / srv->n_workers;
+    w->max_conns = cfg->tcp_max_conns / (srv->n_stream ? srv->n_stream : 1);
     if (w->max_conns < 1)
         w->max_conns = 1;
     w->idle_ms = (uint32_t)cfg->tcp_idle_s * 1000u;
@@ -680,7 +705,7 @@ static int worker_open(skd_server *srv, skd_worker *w, int id)
     if (skd_ratelimit_init(&w->rl, cfg->rate_slots, (float)cfg->rate, (float)cfg->burst, (float)cfg->rate_redir,
                            (float)cfg->burst_redir, (uint32_t)random()) != 0)
         return -1;
-    if (srv->tls_on && cfg->udp) {
+    if (stream_role && srv->tls_on && cfg->udp) {
         if (skd_dtls_init(&w->dtls) != 0)
             return -1;
         w->dtls_on = 1;
@@ -692,6 +717,9 @@ static int worker_open(skd_server *srv, skd_worker *w, int id)
         const skd_sock_spec *spec = &srv->specs[i];
         for (int tcp = 0; tcp < 2; tcp++) {
             if ((tcp && !cfg->tcp) || (!tcp && !cfg->udp))
+                continue;
+            /* plain UDP for datagram workers; TCP, TLS and DTLS for stream workers */
+            if (stream_role != (tcp || spec->tls))
                 continue;
             int fd = open_socket(spec, tcp ? SOCK_STREAM : SOCK_DGRAM, 1, why, sizeof(why));
             if (fd < 0) {
@@ -713,6 +741,10 @@ static int worker_open(skd_server *srv, skd_worker *w, int id)
                 return -1;
         }
     }
+    if (!stream_role && w->n_udp == 1) {
+        w->blocking = 1;
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->udp[0].fd, NULL);
+    }
     return 0;
 }
 
@@ -722,7 +754,12 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     srv->cfg = cfg;
     srv->n_specs = skd_config_sockets(cfg, srv->specs, SKD_MAX_SOCKS, &srv->hcfg);
     srv->hcfg.auth = cfg->auth; /* main hands ownership over after open */
-    srv->n_workers = cfg->threads;
+    /* Datagram workers serve plain UDP; stream workers TCP, TLS and DTLS,
+     * so that a datagram worker with one socket can block in recvmmsg. */
+    int has_udp = cfg->udp, has_stream = cfg->tcp || (cfg->tls_cert && cfg->udp);
+    srv->n_dgram = has_udp ? cfg->threads : 0;
+    srv->n_stream = has_stream ? cfg->threads : 0;
+    srv->n_workers = srv->n_dgram + srv->n_stream;
     srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     srv->stats = calloc((size_t)srv->n_workers, sizeof(skd_stats));
     srv->workers = calloc((size_t)srv->n_workers, sizeof(skd_worker *));
@@ -759,7 +796,7 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     for (int i = 0; i < srv->n_workers; i++) {
         /* Each worker holds ~300 KiB of batch buffers: allocated once here. */
         srv->workers[i] = calloc(1, sizeof(skd_worker));
-        if (!srv->workers[i] || worker_open(srv, srv->workers[i], i) != 0)
+        if (!srv->workers[i] || worker_open(srv, srv->workers[i], i, i >= srv->n_dgram) != 0)
             return -1;
     }
     for (int i = 0; i < srv->n_specs; i++) {
@@ -794,6 +831,7 @@ int skd_server_start(skd_server *srv)
 void skd_server_stop(skd_server *srv)
 {
     uint64_t one = 1;
+    __atomic_store_n(&srv->stopping, 1, __ATOMIC_RELEASE);
     if (write(srv->stop_fd, &one, sizeof(one)) < 0)
         skd_warn("cannot signal workers: %s", strerror(errno));
     for (int i = 0; i < srv->n_workers; i++)

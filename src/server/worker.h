@@ -25,7 +25,9 @@ typedef struct skd_server {
     skd_sock_spec specs[SKD_MAX_SOCKS];
     int n_specs;
     int stop_fd; /* eventfd: readable once the server is stopping */
-    int n_workers;
+    int n_workers;       /* n_dgram + n_stream */
+    int n_dgram, n_stream;
+    int stopping;        /* atomic; blocking workers poll it */
     skd_worker **workers;
     skd_stats *stats; /* one block per worker */
     int tls_on;
