@@ -1,9 +1,10 @@
 /*
  * worker.c - where packets enter and answers leave.
  *
- *   epoll_wait -> udp_drain(): recvmmsg a batch -> skd_handle() each into a
- *   preallocated answer slot -> rate limit -> sendmmsg the batch, grouped by
- *   the socket each answer leaves from (CHANGE-REQUEST picks another one).
+ *   udp_drain(): recvmmsg a batch (blocking, or after epoll_wait when the
+ *   worker owns several sockets) -> skd_handle() each into a preallocated
+ *   answer slot -> rate limit -> sendmmsg the batch, grouped by the socket
+ *   each answer leaves from (CHANGE-REQUEST picks another one).
  *   TCP: accept -> conn_read(): frame by the STUN length -> skd_handle() ->
  *   conn_flush().
  *

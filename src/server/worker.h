@@ -1,7 +1,10 @@
 /*
- * worker.h - one server thread: its own SO_REUSEPORT sockets, an epoll loop,
- * batched UDP receive and send (recvmmsg/sendmmsg), TCP connections, a rate
- * limiter and counters. Workers share nothing but the read-only config.
+ * worker.h - one server thread: its own SO_REUSEPORT sockets, a rate limiter
+ * and counters. UDP workers receive and send in batches (recvmmsg/sendmmsg),
+ * blocking in recvmmsg when they own a single socket and using epoll when
+ * they own several (RFC 5780 mode); stream workers serve TCP, TLS and DTLS
+ * with epoll. Workers share nothing but the read-only config (credentials and
+ * TLS contexts are swapped atomically on SIGHUP).
  */
 #ifndef STUNKITD_WORKER_H
 #define STUNKITD_WORKER_H
