@@ -34,6 +34,10 @@ case $out in *'"transport": "tls"'*'"mapped": "127.0.0.1:'*) ok "Binding over TL
 "$stunkit" addr --tcp --json 127.0.0.1:34900 | grep -q '"transport": "tcp"' && ok "plain TCP beside TLS" || fail "plain TCP"
 out=$("$stunkit" addr --dtls --insecure --json 127.0.0.1:34901)
 case $out in *'"transport": "dtls"'*'"mapped": "127.0.0.1:'*) ok "Binding over DTLS: $out" ;; *) fail "DTLS binding: $out" ;; esac
+# DTLS starts with the stateless cookie exchange (HelloVerifyRequest)
+timeout 5 openssl s_client -dtls -trace -connect 127.0.0.1:34901 </dev/null >"$tmp/dtls.trace" 2>&1
+grep -q "HelloVerifyRequest" "$tmp/dtls.trace" && grep -q "cookie (len=16)" "$tmp/dtls.trace" &&
+    ok "DTLS handshakes begin with a cookie exchange" || fail "no HelloVerifyRequest in the DTLS handshake"
 "$stunkit" addr --dtls --timeout 2000 stuns:localhost:34901 >/dev/null 2>&1
 [ $? -eq 1 ] && ok "DTLS: an untrusted certificate is refused without --insecure" || fail "DTLS: no certificate check"
 grep -q "127.0.0.1:34901/tls+dtls" "$tmp/server.err" && ok "the TLS and DTLS listeners are logged" || fail "no TLS listener in the log"
