@@ -104,7 +104,16 @@ typedef struct stunkit_binding_result {
     stunkit_addr server;  /* the address that answered */
     stunkit_addr other;   /* OTHER-ADDRESS / CHANGED-ADDRESS, family 0 if absent */
     uint32_t rtt_ms;
+    int error_code;       /* the server's ERROR-CODE when it refused (401, ...) */
 } stunkit_binding_result;
+
+/* Credentials for stunkit_binding_auth: long-term (the server's 401 gives the
+ * REALM and NONCE; SHA-256 is used when offered) or short-term. */
+typedef struct stunkit_credentials {
+    const char *username;
+    const char *password;
+    int short_term;
+} stunkit_credentials;
 
 /*
  * One Binding transaction over UDP, TCP, TLS or DTLS to server, from local
@@ -115,6 +124,12 @@ typedef struct stunkit_binding_result {
  */
 STUNKIT_API int stunkit_binding(const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local,
                                 const char *tls_name, uint32_t timeout_ms, stunkit_binding_result *res);
+
+/* The same with credentials (cred may be NULL). A refusal returns
+ * STUNKIT_ERR_UNEXPECTED with res->error_code set. */
+STUNKIT_API int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local,
+                                     const char *tls_name, uint32_t timeout_ms, const stunkit_credentials *cred,
+                                     stunkit_binding_result *res);
 
 /* Monotonic milliseconds, for drivers. */
 STUNKIT_API uint64_t stunkit_now_ms(void);

@@ -39,6 +39,11 @@ static void addr_usage(FILE *f)
                "      --dtls        STUN over DTLS (UDP, port 5349)\n"
                "      --insecure    with --tls or --dtls: do not check the certificate\n"
                "  -l, --local A[:P] send from this local address (and port)\n"
+               "      --username U  authenticate as U (RFC 8489 long-term credentials: the\n"
+               "                    server's 401 gives realm and nonce; SHA-256 when offered)\n"
+               "      --password P  the password (or STUNKIT_PASSWORD in the environment, which\n"
+               "                    other users cannot read in the process list)\n"
+               "      --short-term  the credentials are short-term (RFC 8489 9.1)\n"
                "  -t, --timeout MS  give up on a server after MS milliseconds (default 10000;\n"
                "                    retransmissions follow RFC 8489: 500 ms, doubling)\n"
                "      --json        one JSON object\n"
@@ -57,12 +62,16 @@ int cmd_addr(int argc, char **argv)
                                          {"tcp", no_argument, NULL, 'T'},
                                          {"tls", no_argument, NULL, 'S'},
                                          {"dtls", no_argument, NULL, 'D'},
+                                         {"username", required_argument, NULL, 'u'},
+                                         {"password", required_argument, NULL, 'p'},
+                                         {"short-term", no_argument, NULL, 's'},
                                          {"insecure", no_argument, NULL, 'k'},
                                          {"local", required_argument, NULL, 'l'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int json = 0, family = 0, insecure = 0, c;
+    stunkit_credentials cred = {NULL, getenv("STUNKIT_PASSWORD"), 0};
     stunkit_transport tr = STUNKIT_UDP;
     int tr_set = 0;
     stunkit_addr local;
@@ -79,6 +88,9 @@ int cmd_addr(int argc, char **argv)
         case 'T': tr = STUNKIT_TCP; tr_set = 1; break;
         case 'S': tr = STUNKIT_TLS; tr_set = 1; break;
         case 'D': tr = STUNKIT_DTLS; tr_set = 1; break;
+        case 'u': cred.username = optarg; break;
+        case 'p': cred.password = optarg; break;
+        case 's': cred.short_term = 1; break;
         case 'k': insecure = 1; break;
         case 'l':
             if (stunkit_addr_parse(optarg, 0, &local) != 0) {
@@ -100,6 +112,10 @@ int cmd_addr(int argc, char **argv)
         case ':': fprintf(stderr, "stunkit addr: option %s needs a value\n", opt); return 2;
         default: fprintf(stderr, "stunkit addr: unknown option '%s' (try --help)\n", opt); return 2;
         }
+    }
+    if (cred.username && !cred.password) {
+        fprintf(stderr, "stunkit addr: --username needs --password (or STUNKIT_PASSWORD in the environment)\n");
+        return 2;
     }
     if (argc - optind > 1) {
         fprintf(stderr, "stunkit addr: name at most one SERVER (try --help)\n");
@@ -143,7 +159,15 @@ int cmd_addr(int argc, char **argv)
                 lp = &l2;
             }
             const char *tls_name = (use == STUNKIT_TLS || use == STUNKIT_DTLS) && !insecure ? srv.host : NULL;
-            int rv = stunkit_binding(&addrs[k], use, lp, tls_name, (uint32_t)timeout, &res);
+            int rv = stunkit_binding_auth(&addrs[k], use, lp, tls_name, (uint32_t)timeout,
+                                          cred.username ? &cred : NULL, &res);
+            if (rv == STUNKIT_ERR_UNEXPECTED && res.error_code) {
+                const char *why = stunkit_code_reason(res.error_code);
+                fprintf(stderr, "stunkit addr: %s (%s/%s) answered %d %s%s\n", names[i], where, transport_name(use),
+                        res.error_code, why ? why : "",
+                        res.error_code == 401 && !cred.username ? " (try --username and --password)" : "");
+                continue;
+            }
             if (rv != 0) {
                 fprintf(stderr, "stunkit addr: %s (%s/%s): %s%s%s\n", names[i], where, transport_name(use),
                         stunkit_strerror(rv), rv == STUNKIT_ERR_SYSCALL ? ": " : "",
