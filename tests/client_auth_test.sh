@@ -6,13 +6,7 @@
 set -u
 stunkitd=$1
 stunkit=$2
-tmp=$(mktemp -d)
-pids=""
-fails=0
-trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-up() { for _ in $(seq 50); do "$stunkit" addr --timeout 100 "$1" 2>&1 | grep -q "answered\|public" && return 0; sleep 0.1; done; return 1; }
+. "$(dirname "$0")/testlib.sh"
 
 "$stunkitd" --listen 127.0.0.1:34960 --realm example.org --credential alice:s3cret --log-level warn 2>"$tmp/lt.err" &
 pids="$pids $!"
@@ -38,5 +32,4 @@ out=$("$stunkit" addr --json --short-term --username bob --password pw 127.0.0.1
 case $out in *'"mapped": "127.0.0.1:'*) ok "short-term credentials" ;; *) fail "short-term: $out" ;; esac
 "$stunkit" addr --short-term --username bob --password nope 127.0.0.1:34962 >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] && grep -q "answered 401" "$tmp/err" && ok "short-term, wrong password: 401" || fail "short-term wrong: $(cat "$tmp/err")"
-echo "$fails failed"
-[ $fails -eq 0 ]
+finish

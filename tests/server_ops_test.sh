@@ -6,16 +6,7 @@
 set -u
 stunkitd=$1
 stunkit=$2
-tmp=$(mktemp -d)
-pids=""
-fails=0
-trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-wait_up() { # addr
-    for _ in $(seq 50); do "$stunkit" addr --timeout 100 "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
+. "$(dirname "$0")/testlib.sh"
 
 cat >"$tmp/stunkitd.conf" <<'CONF'
 # stunkitd test configuration
@@ -31,7 +22,7 @@ CONF
 "$stunkitd" --config "$tmp/stunkitd.conf" 2>"$tmp/server.err" &
 pid=$!
 pids="$pids $pid"
-if wait_up 127.0.0.1:34870; then ok "starts from a config file"; else fail "did not start"; cat "$tmp/server.err"; exit 1; fi
+if up 127.0.0.1:34870; then ok "starts from a config file"; else fail "did not start"; cat "$tmp/server.err"; exit 1; fi
 "$stunkit" nat --json 127.0.0.1:34870 >"$tmp/nat.json"
 grep -q '"other_address": "127.0.0.2:34871"' "$tmp/nat.json" && ok "alternate from the config file" || fail "alternate: $(cat "$tmp/nat.json")"
 "$stunkit" addr --tcp --timeout 500 127.0.0.1:34870 >/dev/null 2>&1 && fail "no-tcp = yes ignored" || ok "no-tcp = yes"
@@ -79,7 +70,7 @@ else
     "$stunkitd" --listen 127.0.0.1:345 --user nobody --no-tcp --log-level warn 2>"$tmp/user.err" &
     pid=$!
     pids="$pids $pid"
-    if wait_up 127.0.0.1:345; then
+    if up 127.0.0.1:345; then
         uid=$(awk '/^Uid:/ {print $2, $3, $4, $5}' /proc/$pid/status)
         [ "$uid" = "$nobody_uid $nobody_uid $nobody_uid $nobody_uid" ] && ok "--user nobody: uid $nobody_uid, port 345 still served" || fail "--user: Uid is $uid"
         caps=$(awk '/^CapEff:/ {print $2}' /proc/$pid/status)
@@ -94,11 +85,10 @@ else
             "$stunkitd" --listen 127.0.0.1:346 --no-tcp --log-level warn 2>"$tmp/cap.err" &
         pid=$!
         pids="$pids $pid"
-        wait_up 127.0.0.1:346 && ok "runs as nobody with only CAP_NET_BIND_SERVICE on port 346" || { fail "CAP_NET_BIND_SERVICE run"; cat "$tmp/cap.err"; }
+        up 127.0.0.1:346 && ok "runs as nobody with only CAP_NET_BIND_SERVICE on port 346" || { fail "CAP_NET_BIND_SERVICE run"; cat "$tmp/cap.err"; }
         kill $pid; wait $pid; pids=""
     else
         echo "skip CAP_NET_BIND_SERVICE check: setpriv not installed"
     fi
 fi
-echo "$fails failed"
-[ $fails -eq 0 ]
+finish

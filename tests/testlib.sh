@@ -1,0 +1,27 @@
+# testlib.sh - shared by the shell tests: verdict lines, a scratch directory,
+# and the processes a test starts (stopped by PID on exit, never by name).
+# Source it after `set -u`; it sets tmp, pids and fails.
+tmp=$(mktemp -d)
+pids=""
+fails=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+testlib_cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    pids=""
+    rm -rf "$tmp"
+}
+trap testlib_cleanup EXIT
+# up ADDR: wait until a STUN server answers there (any answer, even a 401)
+up() {
+    for _ in $(seq 50); do
+        "$stunkit" addr --timeout 100 "$1" 2>&1 | grep -q "answered\|public" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# finish: the summary line and the exit status
+finish() {
+    echo "$fails failed"
+    [ "$fails" -eq 0 ]
+}
