@@ -15,9 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t out[SKD_REPLY_MAX];
+    static skd_out slots[4];
     skd_handler_cfg cfg;
     skd_request rq;
-    skd_reply r;
+    skd_outbox ob;
 
     if (size < 1)
         return 0;
@@ -41,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rq.len = size;
     stunkit_addr_parse("192.0.2.7:40000", 0, &rq.src);
     rq.dst = cfg.v4.ip[(mode >> 2) & 1];
-    rq.transport = (mode & 8) ? SKD_TCP : SKD_UDP;
+    rq.transport = (mode & 8) ? STUNKIT_TCP : STUNKIT_UDP;
     rq.ip_index = (mode >> 2) & 1;
     rq.port_index = (mode >> 4) & 1;
     size_t cap = (mode & 32) ? 4096 : sizeof(out);
@@ -59,18 +60,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.auth = &auth; /* long-term credentials, REST-API secret, nonces */
     rq.now_s = 1795470000;
 
-    if (skd_handle(&cfg, &rq, out, cap, &r) != SKD_REPLY)
+    skd_outbox_init(&ob, out, cap, slots, 4);
+    if (skd_handle(&cfg, &rq, &ob) != SKD_ANSWERED)
         return 0;
-    stunkit_msg m;
-    if (r.len > cap || stunkit_msg_parse(&m, out, r.len) != 0)
-        abort();
-    if (!stunkit_addr_ip_equal(&r.to, &rq.src))
-        abort(); /* never aimed at a third party */
-    if (r.redirect && rq.transport != SKD_UDP)
-        abort();
-    /* no amplification beyond a fixed bound: the largest fixed answer is a
-     * 5780 success with SOFTWARE and FINGERPRINT, or a 420 listing 16 types */
-    if (r.len > size && r.len > 20 + 4 * 24 + 12 + 8 + 64)
-        abort();
+    if (ob.n > 1)
+        abort(); /* Binding answers once */
+    for (size_t i = 0; i < ob.n; i++) {
+        const skd_out *r = &ob.out[i];
+        stunkit_msg m;
+        if (r->len > cap || stunkit_msg_parse(&m, r->data, r->len) != 0)
+            abort();
+        if (!stunkit_addr_ip_equal(&r->to, &rq.src))
+            abort(); /* never aimed at a third party */
+        if ((r->flags & SKD_OUT_REDIRECT) && rq.transport != STUNKIT_UDP)
+            abort();
+        if ((r->flags & SKD_OUT_REDIRECT) && r->to.port != rq.src.port && r->to.port < 1024)
+            abort(); /* RESPONSE-PORT never below 1024 */
+        /* no amplification beyond a fixed bound: the largest fixed answer is a
+         * 5780 success with SOFTWARE and FINGERPRINT, or a 420 listing 16 types */
+        if (r->len > size && r->len > 20 + 4 * 24 + 12 + 8 + 64)
+            abort();
+    }
     return 0;
 }

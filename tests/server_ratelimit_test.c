@@ -1,13 +1,19 @@
 /*
  * server_ratelimit_test.c STUNKITD - the per-source rate limiter bites for
  * one hot source and leaves others alone; answers sent elsewhere
- * (CHANGE-REQUEST) have their own, stricter budget. Bounded in count and time.
+ * (CHANGE-REQUEST) and answers over twice their request's size (a bare
+ * 20-byte request in RFC 5780 mode draws 68 bytes) have their own, stricter
+ * budget. Bounded in count and time.
  *
  * One worker thread, so the per-thread table sees every request.
  */
 #include "server_util.h"
 
 #define PORT "34790"
+
+/* bare: 20 bytes, answered with 68 (strict); else with a 16-byte SOFTWARE,
+ * so the answer is within twice the request (general budget) */
+static int bare;
 
 static size_t make_request(uint8_t *buf, uint32_t change)
 {
@@ -17,6 +23,8 @@ static size_t make_request(uint8_t *buf, uint32_t change)
     stunkit_writer_init(&w, buf, 64, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
     if (change)
         stunkit_put_change_request(&w, change);
+    if (!bare)
+        stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, "ratelimit test..", 16);
     return (size_t)stunkit_writer_finish(&w);
 }
 
@@ -64,14 +72,29 @@ static void test_hot_source(void)
 
     /* Redirect budget: 5/s with a burst of 10, independent of the general one. */
     t0 = su_now();
-    int redir_answers = blast(redir, 60, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT, "127.0.0.1:" PORT);
+    /* 30 requests: within the general burst (taken before parsing), far
+     * beyond the strict one */
+    int redir_answers = blast(redir, 30, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT, "127.0.0.1:" PORT);
     elapsed = su_now() - t0;
-    fprintf(stderr, "redirecting source: %d of 60 answered in %.2f s\n", redir_answers, elapsed);
+    fprintf(stderr, "redirecting source: %d of 30 answered in %.2f s\n", redir_answers, elapsed);
     CHECK(redir_answers >= 9);
     CHECK(redir_answers <= 10 + (int)(5 * elapsed) + 2);
     /* ...while its plain requests still get through */
     int plain = blast(redir, 20, 0, "127.0.0.1:" PORT);
     CHECK_EQ(plain, 20);
+
+    /* Amplification: a bare request draws 3.4x its size in RFC 5780 mode,
+     * so it is on the strict budget (5/s, burst 10) too. */
+    int amp = su_udp("127.0.0.6", 0);
+    bare = 1;
+    t0 = su_now();
+    int amp_answers = blast(amp, 60, 0, "127.0.0.1:" PORT);
+    elapsed = su_now() - t0;
+    bare = 0;
+    fprintf(stderr, "bare 20-byte requests: %d of 60 answered in %.2f s\n", amp_answers, elapsed);
+    CHECK(amp_answers >= 9);
+    CHECK(amp_answers <= 10 + (int)(5 * elapsed) + 2);
+    close(amp);
 
     close(hot);
     close(calm);

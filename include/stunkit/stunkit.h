@@ -9,5 +9,6 @@
 #include "stunkit/integrity.h"
 #include "stunkit/client.h"
 #include "stunkit/nat.h"
+#include "stunkit/responder.h"
 
 #endif

@@ -15,46 +15,89 @@
 
 /* ---- HMAC ---- */
 
+/*
+ * One HMAC context per digest and thread, made on first use and re-keyed
+ * for each MAC (EVP_MAC_init with a key reuses it): no allocation per check.
+ * A thread-exit destructor frees them.
+ */
 static EVP_MAC *hmac_algo;
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t hmac_key;
+
+typedef struct hmac_ctxs {
+    EVP_MAC_CTX *sha1, *sha256;
+} hmac_ctxs;
+
+static void hmac_ctxs_free(void *p)
+{
+    hmac_ctxs *c = p;
+    EVP_MAC_CTX_free(c->sha1);
+    EVP_MAC_CTX_free(c->sha256);
+    OPENSSL_free(c);
+}
 
 static void hmac_fetch(void)
 {
     hmac_algo = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (pthread_key_create(&hmac_key, hmac_ctxs_free) != 0) {
+        EVP_MAC_free(hmac_algo);
+        hmac_algo = NULL;
+    }
 }
 
-static int hmac(const char *digest, const uint8_t *key, size_t key_len, const uint8_t *p1, size_t n1,
-                const uint8_t *p2, size_t n2, uint8_t *out, size_t out_len)
+static EVP_MAC_CTX *hmac_ctx(int sha256)
+{
+    hmac_ctxs *c = pthread_getspecific(hmac_key);
+    if (!c) {
+        c = OPENSSL_zalloc(sizeof(*c));
+        if (!c || pthread_setspecific(hmac_key, c) != 0) {
+            OPENSSL_free(c);
+            return NULL;
+        }
+    }
+    EVP_MAC_CTX **slot = sha256 ? &c->sha256 : &c->sha1;
+    if (!*slot) {
+        EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_algo);
+        OSSL_PARAM params[2];
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, sha256 ? "SHA256" : "SHA1", 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (!ctx || EVP_MAC_CTX_set_params(ctx, params) != 1) {
+            EVP_MAC_CTX_free(ctx);
+            return NULL;
+        }
+        *slot = ctx;
+    }
+    return *slot;
+}
+
+static int hmac(int sha256, const uint8_t *key, size_t key_len, const uint8_t *p1, size_t n1, const uint8_t *p2,
+                size_t n2, uint8_t *out, size_t out_len)
 {
     pthread_once(&hmac_once, hmac_fetch);
     if (!hmac_algo)
         return STUNKIT_ERR_CRYPTO;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_algo);
+    EVP_MAC_CTX *ctx = hmac_ctx(sha256);
     if (!ctx)
         return STUNKIT_ERR_CRYPTO;
-    OSSL_PARAM params[2];
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
     /* An empty key is legal HMAC; OpenSSL wants a non-NULL pointer. */
     static const uint8_t empty_key[1];
     size_t got = 0;
-    int ok = EVP_MAC_init(ctx, key_len ? key : empty_key, key_len, params) == 1 &&
+    int ok = EVP_MAC_init(ctx, key_len ? key : empty_key, key_len, NULL) == 1 &&
              (n1 == 0 || EVP_MAC_update(ctx, p1, n1) == 1) && (n2 == 0 || EVP_MAC_update(ctx, p2, n2) == 1) &&
              EVP_MAC_final(ctx, out, &got, out_len) == 1 && got == out_len;
-    EVP_MAC_CTX_free(ctx);
     return ok ? 0 : STUNKIT_ERR_CRYPTO;
 }
 
 int stunkit_hmac_sha1(const uint8_t *key, size_t key_len, const uint8_t *p1, size_t n1, const uint8_t *p2,
                       size_t n2, uint8_t out[20])
 {
-    return hmac("SHA1", key, key_len, p1, n1, p2, n2, out, 20);
+    return hmac(0, key, key_len, p1, n1, p2, n2, out, 20);
 }
 
 int stunkit_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *p1, size_t n1, const uint8_t *p2,
                         size_t n2, uint8_t out[32])
 {
-    return hmac("SHA256", key, key_len, p1, n1, p2, n2, out, 32);
+    return hmac(1, key, key_len, p1, n1, p2, n2, out, 32);
 }
 
 int stunkit_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)

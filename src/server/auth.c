@@ -55,6 +55,20 @@ int skd_auth_add_user(skd_auth *a, const char *spec, const char **why)
     return 0;
 }
 
+static int derive_keys(const skd_auth *a, skd_credential *c)
+{
+    int n = stunkit_key_short_term(c->password, c->password_len, c->key_short, sizeof(c->key_short));
+    if (n < 0)
+        return -1;
+    c->key_short_len = (size_t)n;
+    if (stunkit_key_long_term(STUNKIT_PWALG_MD5, c->name, c->name_len, a->realm, a->realm_len, c->password,
+                              c->password_len, c->key_md5, sizeof(c->key_md5)) < 0 ||
+        stunkit_key_long_term(STUNKIT_PWALG_SHA256, c->name, c->name_len, a->realm, a->realm_len, c->password,
+                              c->password_len, c->key_sha256, sizeof(c->key_sha256)) < 0)
+        return -1;
+    return stunkit_userhash(c->name, c->name_len, a->realm, a->realm_len, c->userhash) != 0 ? -1 : 0;
+}
+
 int skd_auth_finish(skd_auth *a)
 {
     if (!a->realm_len) {
@@ -72,10 +86,19 @@ int skd_auth_finish(skd_auth *a)
         return -1;
     }
     for (size_t i = 0; i < a->n_users; i++)
-        if (stunkit_userhash(a->users[i].name, a->users[i].name_len, a->realm, a->realm_len, a->users[i].userhash) !=
-            0)
+        if (derive_keys(a, &a->users[i]) != 0)
             return -1;
-    return 0;
+    /* the stand-in for unknown users: a random password nobody knows */
+    uint8_t rnd[16];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return -1;
+    memset(&a->dummy, 0, sizeof(a->dummy));
+    memcpy(a->dummy.name, "unknown", 7);
+    a->dummy.name_len = 7;
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(a->dummy.password + 2 * i, 3, "%02x", rnd[i]);
+    a->dummy.password_len = 2 * sizeof(rnd);
+    return derive_keys(a, &a->dummy);
 }
 
 static void nonce_mac(const skd_auth *a, uint32_t ts, const stunkit_addr *client, char hex[17])
@@ -138,51 +161,53 @@ static int verdict(skd_auth_verdict *v, int code, int challenge, const char *rea
     return code;
 }
 
-/* Finds the password for the request's USERNAME or USERHASH; 0 or -1. */
-static int lookup(const skd_auth *a, const stunkit_msg *m, uint64_t now_s, char *user, size_t *user_len,
-                  char *password, size_t *pw_len)
+/*
+ * The credential for the request's USERNAME or USERHASH: a static user (keys
+ * derived at load), or a REST-API user whose password and keys are derived
+ * now into *tmp. NULL when there is none.
+ */
+static const skd_credential *lookup(const skd_auth *a, const stunkit_msg *m, uint64_t now_s, skd_credential *tmp)
 {
     stunkit_attr u;
     if (stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &u) == 0) {
-        if (u.len >= 128)
-            return -1;
-        memcpy(user, u.value, u.len);
-        *user_len = u.len;
+        if (u.len >= sizeof(tmp->name))
+            return NULL;
         for (size_t i = 0; i < a->n_users; i++)
-            if (a->users[i].name_len == u.len && memcmp(a->users[i].name, u.value, u.len) == 0) {
-                memcpy(password, a->users[i].password, a->users[i].password_len);
-                *pw_len = a->users[i].password_len;
-                return 0;
-            }
+            if (a->users[i].name_len == u.len && memcmp(a->users[i].name, u.value, u.len) == 0)
+                return &a->users[i];
         if (a->secret_len && !a->short_term) {
             /* "expiry:name" (or just "expiry"), expiry in Unix seconds */
-            char tmp[128];
-            memcpy(tmp, u.value, u.len);
-            tmp[u.len] = '\0';
+            char text[128];
+            memcpy(text, u.value, u.len);
+            text[u.len] = '\0';
             char *end;
-            unsigned long long expiry = strtoull(tmp, &end, 10);
-            if (end == tmp || (*end != ':' && *end != '\0') || expiry < now_s)
-                return -1;
-            int n = skd_auth_rest_password(a->secret, a->secret_len, tmp, u.len, password, 128);
+            unsigned long long expiry = strtoull(text, &end, 10);
+            if (end == text || (*end != ':' && *end != '\0') || expiry < now_s)
+                return NULL;
+            memset(tmp, 0, sizeof(*tmp));
+            memcpy(tmp->name, u.value, u.len);
+            tmp->name_len = u.len;
+            int n = skd_auth_rest_password(a->secret, a->secret_len, text, u.len, tmp->password,
+                                           sizeof(tmp->password));
             if (n < 0)
-                return -1;
-            *pw_len = (size_t)n;
-            return 0;
+                return NULL;
+            tmp->password_len = (size_t)n;
+            if (stunkit_key_long_term(STUNKIT_PWALG_MD5, tmp->name, tmp->name_len, a->realm, a->realm_len,
+                                      tmp->password, tmp->password_len, tmp->key_md5, sizeof(tmp->key_md5)) < 0 ||
+                stunkit_key_long_term(STUNKIT_PWALG_SHA256, tmp->name, tmp->name_len, a->realm, a->realm_len,
+                                      tmp->password, tmp->password_len, tmp->key_sha256, sizeof(tmp->key_sha256)) < 0)
+                return NULL;
+            return tmp;
         }
-        return -1;
+        return NULL;
     }
     /* RFC 8489 14.4 USERHASH: only static credentials can be found by hash */
     if (stunkit_msg_find(m, STUNKIT_ATTR_USERHASH, &u) == 0 && u.len == 32) {
         for (size_t i = 0; i < a->n_users; i++)
-            if (stunkit_ct_equal(a->users[i].userhash, u.value, 32)) {
-                memcpy(user, a->users[i].name, a->users[i].name_len);
-                *user_len = a->users[i].name_len;
-                memcpy(password, a->users[i].password, a->users[i].password_len);
-                *pw_len = a->users[i].password_len;
-                return 0;
-            }
+            if (stunkit_ct_equal(a->users[i].userhash, u.value, 32))
+                return &a->users[i];
     }
-    return -1;
+    return NULL;
 }
 
 static int check_mac(const stunkit_msg *m, const uint8_t *key, size_t klen, skd_auth_verdict *v)
@@ -199,8 +224,7 @@ int skd_auth_check(const skd_auth *a, const stunkit_msg *m, const stunkit_addr *
                    skd_auth_verdict *v)
 {
     stunkit_attr attr;
-    char user[128], password[128];
-    size_t user_len = 0, pw_len = 0;
+    skd_credential tmp;
     memset(v, 0, sizeof(*v));
     int has_mi = m->mi_off || m->mi256_off;
 
@@ -209,15 +233,19 @@ int skd_auth_check(const skd_auth *a, const stunkit_msg *m, const stunkit_addr *
          * INTEGRITY or a MESSAGE-INTEGRITY-SHA256 attribute and 2) a USERNAME
          * attribute: the server MUST reject the request with an error response.
          * This response MUST use an error code of 400 (Bad Request)." Then an
-         * unknown username or a wrong MAC: 401. */
+         * unknown username or a wrong MAC: 401. Both 401s are the same answer
+         * after the same work (a MAC with a stand-in key for an unknown
+         * user), so the answer does not tell which names exist. */
         if (!has_mi || stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &attr) != 0)
             return verdict(v, 400, 0, "Credentials required");
-        if (lookup(a, m, now_s, user, &user_len, password, &pw_len) != 0)
-            return verdict(v, 401, 0, "Unknown user");
-        uint8_t key[STUNKIT_KEY_MAX];
-        int klen = stunkit_key_short_term(password, pw_len, key, sizeof(key));
-        if (klen < 0 || check_mac(m, key, (size_t)klen, v) != 0)
+        const skd_credential *c = lookup(a, m, now_s, &tmp);
+        int known = c != NULL;
+        if (!c)
+            c = &a->dummy;
+        if (check_mac(m, c->key_short, c->key_short_len, v) != 0 || !known) {
+            v->key_len = 0;
             return verdict(v, 401, 0, "Integrity check failed");
+        }
         return 0;
     }
 
@@ -271,12 +299,20 @@ int skd_auth_check(const skd_auth *a, const stunkit_msg *m, const stunkit_addr *
     /* 5. REALM must be ours; the user must be known */
     if (realm.len != a->realm_len || memcmp(realm.value, a->realm, a->realm_len) != 0)
         return verdict(v, 401, 1, "Wrong realm");
-    if (lookup(a, m, now_s, user, &user_len, password, &pw_len) != 0)
-        return verdict(v, 401, 1, "Unknown or expired credentials");
-    /* 6. the key and the MAC */
-    uint8_t key[32];
-    int klen = stunkit_key_long_term(alg, user, user_len, a->realm, a->realm_len, password, pw_len, key, sizeof(key));
-    if (klen < 0 || check_mac(m, key, (size_t)klen, v) != 0)
+    /* 6. the key and the MAC. An unknown user gets the same answer after the
+     * same work: a MAC check with a stand-in key. */
+    const skd_credential *c = lookup(a, m, now_s, &tmp);
+    int known = c != NULL;
+    if (!c)
+        c = &a->dummy;
+    const uint8_t *key = alg == STUNKIT_PWALG_SHA256 ? c->key_sha256 : c->key_md5;
+    size_t klen = alg == STUNKIT_PWALG_SHA256 ? sizeof(c->key_sha256) : sizeof(c->key_md5);
+    int bad = check_mac(m, key, klen, v) != 0;
+    if (c == &tmp)
+        memset(&tmp, 0, sizeof(tmp));
+    if (bad || !known) {
+        v->key_len = 0;
         return verdict(v, 401, 1, "Integrity check failed");
+    }
     return 0;
 }

@@ -22,6 +22,12 @@ typedef struct skd_credential {
     char password[128];
     size_t password_len;
     uint8_t userhash[32];
+    /* keys derived once, at load (RFC 8489 9.1.2 short-term, 9.2.2
+     * long-term MD5 and SHA-256): no key derivation per request */
+    uint8_t key_short[64];
+    size_t key_short_len;
+    uint8_t key_md5[16];
+    uint8_t key_sha256[32];
 } skd_credential;
 
 typedef struct skd_auth {
@@ -35,6 +41,7 @@ typedef struct skd_auth {
     size_t secret_len;
     uint8_t nonce_key[32];
     uint32_t nonce_lifetime_s;
+    skd_credential dummy; /* unknown users cost the same work as known ones */
 } skd_auth;
 
 /* Adds "NAME:PASSWORD". Returns 0, or -1 with why set. */
@@ -46,7 +53,7 @@ typedef struct skd_auth_verdict {
     int code;        /* 0: authenticated; else 400, 401 or 438 */
     int challenge;   /* a 401/438 that carries REALM, NONCE, PASSWORD-ALGORITHMS */
     const char *reason;
-    uint8_t key[32]; /* the key for the answer's integrity */
+    uint8_t key[STUNKIT_KEY_MAX]; /* the key for the answer's integrity */
     size_t key_len;
     int sha256;      /* answer with MESSAGE-INTEGRITY-SHA256 */
 } skd_auth_verdict;

@@ -1,8 +1,17 @@
-/* config.c - command-line options of stunkitd (see man/stunkitd.8). */
+/*
+ * config.c - stunkitd's options. One table below names every option once:
+ * it generates --help, the long options for getopt and the config-file keys,
+ * and says how each value is checked. Numbers are strict: integers take
+ * digits only, every value has a range, and a bad one is one line naming
+ * the flag (or FILE:LINE) and exit 2.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,60 +19,136 @@
 
 #include "log.h"
 
+typedef enum opt_id {
+    O_LISTEN, O_ALTERNATE, O_ADVERTISE, O_ADVERTISE_ALT, O_THREADS, O_NO_UDP, O_NO_TCP, O_SOFTWARE,
+    O_RATE, O_BURST, O_RATE_REDIR, O_RATE_TABLE, O_TCP_IDLE, O_REQUEST_TIMEOUT, O_TCP_MAX, O_TLS_MAX,
+    O_TCP_PER_SOURCE, O_DTLS_PER_SOURCE, O_LOG_LEVEL, O_CONFIG, O_USER, O_METRICS, O_METRICS_MAX,
+    O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
+    O_HELP, O_VERSION
+} opt_id;
+
+typedef enum { T_FLAG, T_INT, T_NUM, T_TEXT } opt_type;
+
+typedef struct opt_def {
+    opt_id id;
+    const char *name;
+    char short_name;
+    opt_type type;
+    const char *arg;  /* the value's name in --help */
+    double lo, hi;    /* T_INT / T_NUM range */
+    const char *help; /* lines separated by \n */
+    const char *section;
+} opt_def;
+
+/* Every option; the config file's keys are the same names. */
+static const opt_def options[] = {
+    {O_LISTEN, "listen", 'l', T_TEXT, "ADDR[:PORT]", 0, 0,
+     "listen here (repeatable, at most 16; default: 0.0.0.0 and ::)", "Addresses"},
+    {O_ALTERNATE, "alternate", 'a', T_TEXT, "ADDR[:PORT]", 0, 0,
+     "RFC 5780 mode: the second IP (and port; default the primary port + 1)\n"
+     "for the --listen address of the same family; the server then listens\n"
+     "on all four IP/port pairs",
+     NULL},
+    {O_ADVERTISE, "advertise", 0, T_TEXT, "ADDR", 0, 0,
+     "public IP of the primary address (1:1 NAT), used in OTHER-ADDRESS and\nRESPONSE-ORIGIN", NULL},
+    {O_ADVERTISE_ALT, "advertise-alternate", 0, T_TEXT, "ADDR", 0, 0, "public IP of the alternate address", NULL},
+    {O_THREADS, "threads", 't', T_INT, "N", 1, 256,
+     "UDP worker threads, 1-256 (default: one per core), and as many for\nTCP/TLS/DTLS when those are served",
+     "Serving"},
+    {O_NO_UDP, "no-udp", 0, T_FLAG, NULL, 0, 0, "serve only TCP (and TLS)", NULL},
+    {O_NO_TCP, "no-tcp", 0, T_FLAG, NULL, 0, 0, "serve only UDP (and DTLS)", NULL},
+    {O_SOFTWARE, "software", 0, T_TEXT, "TEXT", 0, 0, "send a SOFTWARE attribute, at most 64 bytes (default: none)",
+     NULL},
+    {O_RATE, "rate-limit", 0, T_NUM, "N", 0, 1e7,
+     "requests per second per source IP and thread, 0-1e7 (default 200;\n0 turns the limiter off)", "Limits"},
+    {O_BURST, "rate-burst", 0, T_NUM, "N", 1, 1e7, "bucket size, 1-1e7 (default 2 x rate)", NULL},
+    {O_RATE_REDIR, "redirect-rate-limit", 0, T_NUM, "N", 0, 1e7,
+     "the strict budget per source IP, 0-1e7 (default 20): answers sent\n"
+     "elsewhere (CHANGE-REQUEST, RESPONSE-PORT), unauthenticated 401/438 and\n"
+     "any answer over twice the request's size",
+     NULL},
+    {O_RATE_TABLE, "rate-table", 0, T_INT, "N", 16, 1 << 26, "sources tracked per thread, 16-67108864 (default 65536)",
+     NULL},
+    {O_TCP_IDLE, "tcp-idle", 0, T_INT, "S", 1, 86400,
+     "close TCP/TLS connections without a complete request for S seconds,\n1-86400 (default 30)", NULL},
+    {O_REQUEST_TIMEOUT, "request-timeout", 0, T_INT, "S", 1, 300,
+     "a TCP/TLS request must be complete S seconds after its first byte, and\n"
+     "a TLS or DTLS handshake S seconds after it starts, 1-300 (default 5)",
+     NULL},
+    {O_TCP_MAX, "tcp-max-conns", 0, T_INT, "N", 1, 1000000,
+     "TCP connections at once, 1-1000000 (default 4096); when full, the least\n"
+     "recently useful connection makes room for a newcomer",
+     NULL},
+    {O_TLS_MAX, "tls-max-conns", 0, T_INT, "N", 1, 1000000, "TLS connections at once, likewise (default 1024)",
+     NULL},
+    {O_TCP_PER_SOURCE, "tcp-per-source", 0, T_INT, "N", 1, 1000000,
+     "TCP+TLS connections per source IP and thread, 1-1000000 (default 64)", NULL},
+    {O_DTLS_PER_SOURCE, "dtls-per-source", 0, T_INT, "N", 1, 1024,
+     "DTLS sessions per source IP and thread, 1-1024 (default 16)", NULL},
+    {O_LOG_LEVEL, "log-level", 0, T_TEXT, "LEVEL", 0, 0, "error, warn, info (default) or debug", "Operation"},
+    {O_CONFIG, "config", 'c', T_TEXT, "FILE", 0, 0,
+     "read options from FILE: one 'key = value' per line, keys named as the\n"
+     "long options; '#' comments; \"quoted\" values kept exactly",
+     NULL},
+    {O_USER, "user", 0, T_TEXT, "NAME", 0, 0, "drop to this user (and its groups) after binding", NULL},
+    {O_METRICS, "metrics", 0, T_TEXT, "ADDR[:PORT]", 0, 0,
+     "serve the counters as Prometheus text over HTTP (port 9478 by default;\nopt-in; meant for loopback)", NULL},
+    {O_METRICS_MAX, "metrics-max-conns", 0, T_INT, "N", 1, 1024,
+     "metrics connections at once, 1-1024 (default 8); each request has 2 s", NULL},
+    {O_CREDENTIAL, "credential", 0, T_TEXT, "NAME:PASSWORD", 0, 0,
+     "a user (repeatable, at most 256; better in the config file)", "Authentication (off unless credentials or a secret are given)"},
+    {O_AUTH_SECRET, "auth-secret", 0, T_TEXT, "SECRET", 0, 0,
+     "accept time-limited credentials made from SECRET (8-128 bytes):\n"
+     "username \"EXPIRY:NAME\" (Unix time), password\n"
+     "base64(HMAC-SHA1(SECRET, username)), as coturn's REST API",
+     NULL},
+    {O_REALM, "realm", 0, T_TEXT, "REALM", 0, 0, "long-term credential realm, 1-127 bytes (default stunkit)", NULL},
+    {O_NONCE_LIFETIME, "nonce-lifetime", 0, T_INT, "S", 10, 86400,
+     "stateless NONCE lifetime, 10-86400 (default 600); then 438", NULL},
+    {O_SHORT_TERM, "short-term", 0, T_FLAG, NULL, 0, 0, "credentials are short-term (no REALM or NONCE)", NULL},
+    {O_TLS_CERT, "tls-cert", 0, T_TEXT, "FILE", 0, 0, "certificate chain (PEM)",
+     "STUN over TLS and DTLS (1.2 or later; SIGHUP reloads the files)"},
+    {O_TLS_KEY, "tls-key", 0, T_TEXT, "FILE", 0, 0, "private key (PEM)", NULL},
+    {O_TLS_PORT, "tls-port", 0, T_INT, "PORT", 1, 65535,
+     "TLS (TCP) and DTLS (UDP) port on each --listen address (default 5349)", NULL},
+    {O_HELP, "help", 'h', T_FLAG, NULL, 0, 0, "this text", "Other"},
+    {O_VERSION, "version", 'V', T_FLAG, NULL, 0, 0, "the version", NULL},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: stunkitd [options]\n"
-            "\n"
-            "A STUN server (RFC 8489, RFC 5780 behaviour discovery, RFC 3489 clients).\n"
-            "Runs in the foreground and logs to stderr; SIGINT/SIGTERM stop it,\n"
-            "SIGUSR1 prints the counters, SIGHUP reloads credentials and TLS files.\n"
-            "\n"
-            "Addresses: ADDR, ADDR:PORT or [V6ADDR]:PORT; the default port is 3478.\n"
-            "\n"
-            "  -l, --listen ADDR[:PORT]     listen here (repeatable; default: 0.0.0.0 and ::)\n"
-            "  -a, --alternate ADDR[:PORT]  RFC 5780 mode: the second IP (and port; default\n"
-            "                               the primary port + 1) for the --listen address of\n"
-            "                               the same family; the server then listens on all\n"
-            "                               four IP/port pairs (one per family)\n"
-            "      --advertise ADDR         public IP of the primary address (1:1 NAT), used\n"
-            "                               in OTHER-ADDRESS and RESPONSE-ORIGIN\n"
-            "      --advertise-alternate ADDR  public IP of the alternate address\n"
-            "  -t, --threads N              UDP worker threads (default: one per core), and as\n"
-            "                               many for TCP/TLS/DTLS when those are served\n"
-            "      --no-udp, --no-tcp       serve only TCP, only UDP\n"
-            "      --software TEXT          send a SOFTWARE attribute (default: none)\n"
-            "      --rate-limit N           requests per second per source IP (default 200;\n"
-            "                               0 turns the limiter off)\n"
-            "      --rate-burst N           bucket size (default 2 x rate)\n"
-            "      --redirect-rate-limit N  per-source budget for answers sent elsewhere\n"
-            "                               (CHANGE-REQUEST, RESPONSE-PORT; default 20)\n"
-            "      --rate-table N           sources tracked per thread (default 65536)\n"
-            "      --tcp-idle S             close idle TCP connections after S seconds (30)\n"
-            "      --tcp-max-conns N        TCP connections at once (default 4096)\n"
-            "      --log-level LEVEL        error, warn, info (default) or debug\n"
-            "  -c, --config FILE            read options from FILE: one 'key = value' per line,\n"
-            "                               keys named as the long options (listen = ...)\n"
-            "      --user NAME              drop to this user (and its groups) after binding\n"
-            "      --metrics ADDR[:PORT]    serve the counters as Prometheus text over HTTP\n"
-            "                               (port 9478 by default; opt-in)\n"
-            "\n"
-            "Authentication (off unless credentials or a secret are given):\n"
-            "      --credential NAME:PASSWORD  a user (repeatable; better in the config file)\n"
-            "      --auth-secret SECRET     accept time-limited credentials made from SECRET:\n"
-            "                               username \"EXPIRY:NAME\" (Unix time), password\n"
-            "                               base64(HMAC-SHA1(SECRET, username)), as coturn's REST API\n"
-            "      --realm REALM            long-term credential realm (default stunkit)\n"
-            "      --nonce-lifetime S       stateless NONCE lifetime (default 600); then 438\n"
-            "      --short-term             credentials are short-term (no REALM or NONCE)\n"
-            "\n"
-            "STUN over TLS and DTLS (1.2 or later; SIGHUP reloads the files):\n"
-            "      --tls-cert FILE          certificate chain (PEM)\n"
-            "      --tls-key FILE           private key (PEM)\n"
-            "      --tls-port PORT          TLS (TCP) and DTLS (UDP) port on each --listen\n"
-            "                               address (default 5349)\n"
-            "  -h, --help                   this text\n"
-            "  -V, --version                the version\n");
+    fprintf(f, "Usage: stunkitd [options]\n"
+               "\n"
+               "A STUN server (RFC 8489, RFC 5780 behaviour discovery, RFC 3489 clients).\n"
+               "Runs in the foreground and logs to stderr; SIGINT/SIGTERM stop it,\n"
+               "SIGUSR1 prints the counters, SIGHUP reloads credentials and TLS files.\n"
+               "Addresses: ADDR, ADDR:PORT or [V6ADDR]:PORT; the default port is 3478.\n"
+               "Every option is also a config-file key (without the dashes).\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const opt_def *o = &options[i];
+        char head[64];
+        if (o->section)
+            fprintf(f, "\n%s:\n", o->section);
+        int n = o->short_name ? snprintf(head, sizeof(head), "  -%c, --%s", o->short_name, o->name)
+                              : snprintf(head, sizeof(head), "      --%s", o->name);
+        if (o->arg)
+            snprintf(head + n, sizeof(head) - (size_t)n, " %s", o->arg);
+        const char *h = o->help;
+        int first = 1;
+        while (*h) {
+            const char *nl = strchr(h, '\n');
+            int len = nl ? (int)(nl - h) : (int)strlen(h);
+            if (first && strlen(head) < 31)
+                fprintf(f, "%-31s%.*s\n", head, len, h);
+            else if (first)
+                fprintf(f, "%s\n%31s%.*s\n", head, "", len, h);
+            else
+                fprintf(f, "%31s%.*s\n", "", len, h);
+            first = 0;
+            h += len + (nl ? 1 : 0);
+        }
+    }
 }
 
 /* `where` names the option ("--listen") or the config line ("FILE:12: listen"). */
@@ -73,12 +158,34 @@ static int bad(const char *where, const char *arg, const char *why)
     return -1;
 }
 
+/* Integers: optional sign and digits only ("8", not "8.0", "nan" or "1e3"). */
+static int parse_int(const char *where, const char *arg, double lo, double hi, long *out)
+{
+    char why[96];
+    snprintf(why, sizeof(why), "expected a whole number from %.0f to %.0f", lo, hi);
+    const char *p = arg;
+    if (*p == '-' || *p == '+')
+        p++;
+    if (!*p)
+        return bad(where, arg, why);
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            return bad(where, arg, why);
+    errno = 0;
+    long v = strtol(arg, NULL, 10);
+    if (errno || (double)v < lo || (double)v > hi)
+        return bad(where, arg, why);
+    *out = v;
+    return 0;
+}
+
+/* Decimal numbers: finite, in range ("nan" and "inf" are not numbers here). */
 static int parse_num(const char *where, const char *arg, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(arg, &end);
-    if (errno || end == arg || *end || v < lo || v > hi) {
+    if (errno || end == arg || *end || !isfinite(v) || v < lo || v > hi) {
         char why[96];
         snprintf(why, sizeof(why), "expected a number from %g to %g", lo, hi);
         return bad(where, arg, why);
@@ -96,88 +203,54 @@ static int parse_addr(const char *where, const char *arg, uint16_t def_port, stu
     return 0;
 }
 
-static int is_wildcard(const stunkit_addr *a)
+int skd_is_wildcard(const stunkit_addr *a)
 {
     static const uint8_t zero[16];
     return memcmp(a->ip, zero, a->family == STUNKIT_AF_INET ? 4 : 16) == 0;
 }
 
-enum {
-    OPT_ADVERTISE = 256,
-    OPT_ADVERTISE_ALT,
-    OPT_NO_UDP,
-    OPT_NO_TCP,
-    OPT_SOFTWARE,
-    OPT_RATE,
-    OPT_BURST,
-    OPT_RATE_REDIR,
-    OPT_RATE_TABLE,
-    OPT_TCP_IDLE,
-    OPT_TCP_MAX,
-    OPT_LOG_LEVEL,
-    OPT_USER,
-    OPT_METRICS,
-    OPT_REALM,
-    OPT_CREDENTIAL,
-    OPT_AUTH_SECRET,
-    OPT_SHORT_TERM,
-    OPT_NONCE_LIFETIME,
-    OPT_TLS_CERT,
-    OPT_TLS_KEY,
-    OPT_TLS_PORT
-};
-
-/* Every option; the config file's keys are the same names. */
-static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                     {"alternate", required_argument, NULL, 'a'},
-                                     {"advertise", required_argument, NULL, OPT_ADVERTISE},
-                                     {"advertise-alternate", required_argument, NULL, OPT_ADVERTISE_ALT},
-                                     {"threads", required_argument, NULL, 't'},
-                                     {"no-udp", no_argument, NULL, OPT_NO_UDP},
-                                     {"no-tcp", no_argument, NULL, OPT_NO_TCP},
-                                     {"software", required_argument, NULL, OPT_SOFTWARE},
-                                     {"rate-limit", required_argument, NULL, OPT_RATE},
-                                     {"rate-burst", required_argument, NULL, OPT_BURST},
-                                     {"redirect-rate-limit", required_argument, NULL, OPT_RATE_REDIR},
-                                     {"rate-table", required_argument, NULL, OPT_RATE_TABLE},
-                                     {"tcp-idle", required_argument, NULL, OPT_TCP_IDLE},
-                                     {"tcp-max-conns", required_argument, NULL, OPT_TCP_MAX},
-                                     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-                                     {"user", required_argument, NULL, OPT_USER},
-                                     {"metrics", required_argument, NULL, OPT_METRICS},
-                                     {"realm", required_argument, NULL, OPT_REALM},
-                                     {"credential", required_argument, NULL, OPT_CREDENTIAL},
-                                     {"auth-secret", required_argument, NULL, OPT_AUTH_SECRET},
-                                     {"short-term", no_argument, NULL, OPT_SHORT_TERM},
-                                     {"nonce-lifetime", required_argument, NULL, OPT_NONCE_LIFETIME},
-                                     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-                                     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-                                     {"tls-port", required_argument, NULL, OPT_TLS_PORT},
-                                     {"config", required_argument, NULL, 'c'},
-                                     {"help", no_argument, NULL, 'h'},
-                                     {"version", no_argument, NULL, 'V'},
-                                     {NULL, 0, NULL, 0}};
-
 typedef struct pstate {
+    skd_config *cfg;
     stunkit_addr alt[4];
     int n_alt, burst_set, depth;
 } pstate;
 
-static int load_file(skd_config *cfg, pstate *st, const char *path);
+static const opt_def *find_option(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (!strcmp(options[i].name, name))
+            return &options[i];
+    return NULL;
+}
+
+static skd_auth *auth_of(skd_config *cfg)
+{
+    if (!cfg->auth)
+        cfg->auth = calloc(1, sizeof(*cfg->auth));
+    return cfg->auth;
+}
+
+static int read_file(pstate *st, const char *path);
 
 /* Applies one option (from the command line or a config line). */
-static int apply(skd_config *cfg, pstate *st, int c, const char *arg, const char *where)
+static int apply(pstate *st, const opt_def *o, const char *arg, const char *where)
 {
-    double v;
-    switch (c) {
-    case 'l':
+    skd_config *cfg = st->cfg;
+    long iv = 0;
+    double dv = 0;
+    if (o->type == T_INT && parse_int(where, arg, o->lo, o->hi, &iv) != 0)
+        return -1;
+    if (o->type == T_NUM && parse_num(where, arg, o->lo, o->hi, &dv) != 0)
+        return -1;
+    switch (o->id) {
+    case O_LISTEN:
         if (cfg->n_listen == SKD_MAX_LISTEN)
-            return bad(where, arg, "too many listen addresses");
+            return bad(where, arg, "more than 16 listen addresses");
         if (parse_addr(where, arg, SKD_DEFAULT_PORT, &cfg->listen[cfg->n_listen]) != 0)
             return -1;
         cfg->n_listen++;
         return 0;
-    case 'a':
+    case O_ALTERNATE:
         if (st->n_alt == 4)
             return bad(where, arg, "one alternate per address family");
         /* port 0 here means "primary port + 1", filled in later */
@@ -185,191 +258,145 @@ static int apply(skd_config *cfg, pstate *st, int c, const char *arg, const char
             return bad(where, arg, "not a numeric address (ADDR, ADDR:PORT or [V6ADDR]:PORT)");
         st->n_alt++;
         return 0;
-    case OPT_ADVERTISE:
-    case OPT_ADVERTISE_ALT: {
+    case O_ADVERTISE:
+    case O_ADVERTISE_ALT: {
         stunkit_addr a;
         if (stunkit_addr_parse(arg, 0, &a) != 0 || a.port != 0)
             return bad(where, arg, "expected an IP address without a port");
-        stunkit_addr *slot = c == OPT_ADVERTISE ? cfg->advertise : cfg->advertise_alt;
+        stunkit_addr *slot = o->id == O_ADVERTISE ? cfg->advertise : cfg->advertise_alt;
         slot[a.family == STUNKIT_AF_INET6] = a;
         return 0;
     }
-    case 't':
-        if (parse_num(where, arg, 1, 256, &v) != 0)
-            return -1;
-        cfg->threads = (int)v;
-        return 0;
-    case OPT_NO_UDP: cfg->udp = 0; return 0;
-    case OPT_NO_TCP: cfg->tcp = 0; return 0;
-    case OPT_SOFTWARE:
-        if (strlen(arg) > 763)
-            return bad(where, arg, "longer than 763 bytes (RFC 8489 14.14)");
+    case O_THREADS: cfg->threads = (int)iv; return 0;
+    case O_NO_UDP: cfg->udp = 0; return 0;
+    case O_NO_TCP: cfg->tcp = 0; return 0;
+    case O_SOFTWARE: {
+        size_t n = strlen(arg);
+        if (n == 0 || n > SKD_SOFTWARE_MAX)
+            return bad(where, arg, "expected 1 to 64 bytes (every byte is sent in each answer)");
+        char prepared[128];
+        if (stunkit_opaque_string(arg, n, prepared, sizeof(prepared)) < 0)
+            return bad(where, arg, "not valid UTF-8 text");
         cfg->software = arg;
         return 0;
-    case OPT_RATE: return parse_num(where, arg, 0, 1e9, &cfg->rate);
-    case OPT_BURST:
+    }
+    case O_RATE: cfg->rate = dv; return 0;
+    case O_BURST:
         st->burst_set = 1;
-        return parse_num(where, arg, 1, 1e9, &cfg->burst);
-    case OPT_RATE_REDIR: return parse_num(where, arg, 0, 1e9, &cfg->rate_redir);
-    case OPT_RATE_TABLE:
-        if (parse_num(where, arg, 16, 1 << 26, &v) != 0)
-            return -1;
-        cfg->rate_slots = (size_t)v;
+        cfg->burst = dv;
         return 0;
-    case OPT_TCP_IDLE:
-        if (parse_num(where, arg, 1, 86400, &v) != 0)
-            return -1;
-        cfg->tcp_idle_s = (int)v;
-        return 0;
-    case OPT_TCP_MAX:
-        if (parse_num(where, arg, 1, 1000000, &v) != 0)
-            return -1;
-        cfg->tcp_max_conns = (int)v;
-        return 0;
-    case OPT_LOG_LEVEL:
+    case O_RATE_REDIR: cfg->rate_redir = dv; return 0;
+    case O_RATE_TABLE: cfg->rate_slots = (size_t)iv; return 0;
+    case O_TCP_IDLE: cfg->tcp_idle_s = (int)iv; return 0;
+    case O_REQUEST_TIMEOUT: cfg->request_timeout_s = (int)iv; return 0;
+    case O_TCP_MAX: cfg->tcp_max_conns = (int)iv; return 0;
+    case O_TLS_MAX: cfg->tls_max_conns = (int)iv; return 0;
+    case O_TCP_PER_SOURCE: cfg->tcp_per_source = (int)iv; return 0;
+    case O_DTLS_PER_SOURCE: cfg->dtls_per_source = (int)iv; return 0;
+    case O_LOG_LEVEL:
         if ((cfg->log_level = skd_log_level_parse(arg)) < 0)
             return bad(where, arg, "expected error, warn, info or debug");
         return 0;
-    case OPT_USER:
+    case O_CONFIG: return read_file(st, arg);
+    case O_USER:
+        /* checked now, so a typo fails before anything binds */
         if (!*arg)
             return bad(where, arg, "expected a user name");
+        if (!getpwnam(arg))
+            return bad(where, arg, "no such user");
         cfg->user = arg;
         return 0;
-    case OPT_METRICS:
-        if (parse_addr(where, arg, 9478, &cfg->metrics) != 0)
-            return -1;
-        return 0;
-    case OPT_REALM:
-    case OPT_CREDENTIAL:
-    case OPT_AUTH_SECRET:
-    case OPT_SHORT_TERM:
-    case OPT_NONCE_LIFETIME: {
-        if (!cfg->auth && !(cfg->auth = calloc(1, sizeof(*cfg->auth))))
-            return bad(where, arg, "out of memory");
-        skd_auth *a = cfg->auth;
+    case O_METRICS: return parse_addr(where, arg, 9478, &cfg->metrics);
+    case O_METRICS_MAX: cfg->metrics_max_conns = (int)iv; return 0;
+    case O_CREDENTIAL:
+    case O_AUTH_SECRET:
+    case O_REALM:
+    case O_NONCE_LIFETIME:
+    case O_SHORT_TERM: {
+        skd_auth *a = auth_of(cfg);
         const char *why;
-        if (c == OPT_REALM) {
+        if (!a)
+            return bad(where, arg, "out of memory");
+        if (o->id == O_REALM) {
             size_t n = strlen(arg);
             if (n == 0 || n >= sizeof(a->realm))
                 return bad(where, arg, "expected 1 to 127 bytes");
             memcpy(a->realm, arg, n);
             a->realm_len = n;
-        } else if (c == OPT_CREDENTIAL) {
+        } else if (o->id == O_CREDENTIAL) {
             if (skd_auth_add_user(a, arg, &why) != 0)
                 return bad(where, "NAME:...", why);
-        } else if (c == OPT_AUTH_SECRET) {
+        } else if (o->id == O_AUTH_SECRET) {
             size_t n = strlen(arg);
             if (n < 8 || n > sizeof(a->secret))
                 return bad(where, "...", "expected a secret of 8 to 128 bytes");
             memcpy(a->secret, arg, n);
             a->secret_len = n;
-        } else if (c == OPT_SHORT_TERM) {
+        } else if (o->id == O_SHORT_TERM) {
             a->short_term = 1;
         } else {
-            if (parse_num(where, arg, 10, 86400, &v) != 0)
-                return -1;
-            a->nonce_lifetime_s = (uint32_t)v;
+            a->nonce_lifetime_s = (uint32_t)iv;
         }
         return 0;
     }
-    case OPT_TLS_CERT: cfg->tls_cert = arg; return 0;
-    case OPT_TLS_KEY: cfg->tls_key = arg; return 0;
-    case OPT_TLS_PORT:
-        if (parse_num(where, arg, 1, 65535, &v) != 0)
-            return -1;
-        cfg->tls_port = (uint16_t)v;
-        return 0;
-    case 'c': return load_file(cfg, st, arg);
-    default: return bad(where, arg, "unknown option");
+    case O_TLS_CERT: cfg->tls_cert = arg; return 0;
+    case O_TLS_KEY: cfg->tls_key = arg; return 0;
+    case O_TLS_PORT: cfg->tls_port = (uint16_t)iv; return 0;
+    case O_HELP:
+    case O_VERSION: return bad(where, arg, "not a config-file key");
     }
+    return bad(where, arg, "unknown option");
 }
 
-/* Keeps config file text alive as long as the config (strings point in it). */
+/* Keeps config file text alive as long as the config (fields point in it). */
 static char *keep(skd_config *cfg, const char *text)
 {
-    if (cfg->n_strings == SKD_MAX_STRINGS)
-        return NULL;
+    if (cfg->n_strings == cfg->cap_strings) {
+        int cap = cfg->cap_strings ? cfg->cap_strings * 2 : 32;
+        char **grown = realloc(cfg->strings, (size_t)cap * sizeof(char *));
+        if (!grown)
+            return NULL;
+        cfg->strings = grown;
+        cfg->cap_strings = cap;
+    }
     char *copy = strdup(text);
     if (copy)
         cfg->strings[cfg->n_strings++] = copy;
     return copy;
 }
 
-static char *trim(char *s)
+static int file_line(void *ctx, const char *key, const char *value, int has_value, const char *where)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
+    pstate *st = ctx;
+    (void)has_value;
+    const opt_def *o = find_option(key);
+    if (!o || o->id == O_HELP || o->id == O_VERSION) {
+        char w[600];
+        snprintf(w, sizeof(w), "%s", where);
+        char *colon = strrchr(w, ':'); /* "FILE:LINE: key" -> "FILE:LINE" */
+        if (colon)
+            *colon = '\0';
+        fprintf(stderr, "stunkitd: %s: unknown key '%s'\n", w, key);
+        return -1;
+    }
+    if (o->type == T_FLAG) {
+        if (!strcmp(value, "yes") || !strcmp(value, "true"))
+            return apply(st, o, value, where);
+        if (!strcmp(value, "no") || !strcmp(value, "false"))
+            return 0;
+        return bad(where, value, "expected yes or no");
+    }
+    char *kept = keep(st->cfg, value);
+    return kept ? apply(st, o, kept, where) : bad(where, value, "out of memory");
 }
 
-/*
- * The config file: one `key = value` per line, keys named as the long
- * options (listen, alternate, rate-limit, ...); `#` starts a comment;
- * a value may be quoted with "". Flags without a value (no-udp, no-tcp) take
- * yes or no. Errors name the file and line.
- */
-static int load_file(skd_config *cfg, pstate *st, const char *path)
+static int read_file(pstate *st, const char *path)
 {
     if (++st->depth > 4) {
         fprintf(stderr, "stunkitd: %s: config files include each other too deeply\n", path);
         return -1;
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "stunkitd: cannot read config file %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    char line[1024];
-    int lineno = 0, rv = 0;
-    while (rv == 0 && fgets(line, sizeof(line), f)) {
-        lineno++;
-        char where[512];
-        if (!strchr(line, '\n') && !feof(f)) {
-            fprintf(stderr, "stunkitd: %s:%d: line longer than %zu bytes\n", path, lineno, sizeof(line) - 2);
-            rv = -1;
-            break;
-        }
-        char *hash = strchr(line, '#');
-        if (hash && !memchr(line, '"', (size_t)(hash - line)))
-            *hash = '\0';
-        char *l = trim(line);
-        if (!*l)
-            continue;
-        char *eq = strchr(l, '=');
-        if (!eq) {
-            fprintf(stderr, "stunkitd: %s:%d: expected 'key = value', got '%s'\n", path, lineno, l);
-            rv = -1;
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(l), *val = trim(eq + 1);
-        size_t vlen = strlen(val);
-        if (vlen >= 2 && val[0] == '"' && val[vlen - 1] == '"') {
-            val[vlen - 1] = '\0';
-            val++;
-        }
-        const struct option *o = NULL;
-        for (const struct option *k = opts; k->name; k++)
-            if (!strcmp(k->name, key))
-                o = k;
-        snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, key);
-        if (!o || o->val == 'h' || o->val == 'V') {
-            fprintf(stderr, "stunkitd: %s:%d: unknown key '%s'\n", path, lineno, key);
-            rv = -1;
-        } else if (o->has_arg == no_argument) {
-            if (!strcmp(val, "yes") || !strcmp(val, "true"))
-                rv = apply(cfg, st, o->val, val, where);
-            else if (strcmp(val, "no") && strcmp(val, "false"))
-                rv = bad(where, val, "expected yes or no");
-        } else {
-            char *kept = keep(cfg, val);
-            rv = kept ? apply(cfg, st, o->val, kept, where) : bad(where, val, "too many string values");
-        }
-    }
-    fclose(f);
+    int rv = skd_config_read_file(path, file_line, st);
     st->depth--;
     return rv;
 }
@@ -386,63 +413,44 @@ void skd_config_free(skd_config *cfg)
     }
     for (int i = 0; i < cfg->n_strings; i++)
         free(cfg->strings[i]);
-    cfg->n_strings = 0;
+    free(cfg->strings);
+    cfg->strings = NULL;
+    cfg->n_strings = cfg->cap_strings = 0;
 }
 
-int skd_config_parse(skd_config *cfg, int argc, char **argv)
+static void defaults(skd_config *cfg)
 {
-    pstate st;
-    int c;
-
     memset(cfg, 0, sizeof(*cfg));
-    memset(&st, 0, sizeof(st));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->threads = cores > 0 ? (int)cores : 1;
+    cfg->threads = cores > 0 ? (int)(cores > 256 ? 256 : cores) : 1;
     cfg->udp = cfg->tcp = 1;
     cfg->rate = 200;
     cfg->rate_redir = 20;
     cfg->rate_slots = 65536;
     cfg->tcp_idle_s = 30;
+    cfg->request_timeout_s = 5;
     cfg->tcp_max_conns = 4096;
+    cfg->tls_max_conns = 1024;
+    cfg->tcp_per_source = 64;
+    cfg->dtls_per_source = 16;
+    cfg->metrics_max_conns = 8;
     cfg->log_level = SKD_LOG_INFO;
     cfg->tls_port = 5349;
+}
 
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":l:a:t:c:hV", opts, NULL)) != -1) {
-        const char *opt = argv[optind - 1];
-        switch (c) {
-        case 'h': usage(stdout); return 1;
-        case 'V': printf("stunkitd %s\n", STUNKIT_VERSION); return 1;
-        case ':': fprintf(stderr, "stunkitd: option %s needs a value (try --help)\n", opt); return -1;
-        case '?': fprintf(stderr, "stunkitd: unknown option '%s' (try --help)\n", opt); return -1;
-        default: {
-            char where[64];
-            const char *name = opt;
-            for (const struct option *k = opts; k->name; k++)
-                if (k->val == c)
-                    name = k->name;
-            snprintf(where, sizeof(where), "--%s", name);
-            if (apply(cfg, &st, c, optarg ? optarg : "", where) != 0)
-                return -1;
-        }
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "stunkitd: unexpected argument '%s' (try --help)\n", argv[optind]);
-        return -1;
-    }
+static int finish(skd_config *cfg, pstate *st)
+{
     if (!cfg->udp && !cfg->tcp) {
         fprintf(stderr, "stunkitd: --no-udp and --no-tcp leave nothing to serve\n");
         return -1;
     }
-    if (!st.burst_set)
+    if (!st->burst_set)
         cfg->burst = cfg->rate * 2;
     cfg->burst_redir = cfg->rate_redir * 2;
 
     /* Each --alternate pairs with the one --listen address of its family. */
-    for (int i = 0; i < st.n_alt; i++) {
-        stunkit_addr *alt = &st.alt[i];
+    for (int i = 0; i < st->n_alt; i++) {
+        stunkit_addr *alt = &st->alt[i];
         int fi = alt->family == STUNKIT_AF_INET6;
         char text[STUNKIT_ADDRSTRLEN];
         stunkit_addr_format(alt, text, sizeof(text));
@@ -458,7 +466,7 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
         }
         if (!primary)
             return bad("--alternate", text, "needs a --listen address of the same family");
-        if (is_wildcard(primary) || is_wildcard(alt))
+        if (skd_is_wildcard(primary) || skd_is_wildcard(alt))
             return bad("--alternate", text, "RFC 5780 mode needs specific addresses, not a wildcard");
         if (stunkit_addr_ip_equal(primary, alt))
             return bad("--alternate", text, "the alternate IP must differ from the --listen IP");
@@ -475,7 +483,6 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
         fprintf(stderr, "stunkitd: TLS needs both --tls-cert and --tls-key\n");
         return -1;
     }
-
     if (cfg->auth) {
         skd_auth *a = cfg->auth;
         if (!a->n_users && !a->secret_len) {
@@ -494,52 +501,67 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
     return 0;
 }
 
-int skd_config_sockets(const skd_config *cfg, skd_sock_spec *specs, int cap, skd_handler_cfg *h)
+int skd_config_parse(skd_config *cfg, int argc, char **argv)
 {
-    int n = 0;
-    memset(h, 0, sizeof(*h));
-    h->software = cfg->software;
-    h->software_len = cfg->software ? strlen(cfg->software) : 0;
+    struct option longopts[N_OPTIONS + 1];
+    char shortopts[3 * N_OPTIONS + 2];
+    size_t ns = 0;
+    pstate st;
+    int c, idx;
 
-    stunkit_addr defaults[2];
-    const stunkit_addr *listen = cfg->listen;
-    int n_listen = cfg->n_listen;
-    if (n_listen == 0) {
-        stunkit_addr_parse("0.0.0.0", SKD_DEFAULT_PORT, &defaults[0]);
-        stunkit_addr_parse("::", SKD_DEFAULT_PORT, &defaults[1]);
-        listen = defaults;
-        n_listen = 2;
-    }
-    for (int i = 0; i < n_listen && n < cap; i++) {
-        const stunkit_addr *l = &listen[i];
-        int fi = l->family == STUNKIT_AF_INET6;
-        skd_family *fam = fi ? &h->v6 : &h->v4;
-        fam->ip[0] = *l;
-        fam->port[0] = l->port;
-        fam->advertise[0] = cfg->advertise[fi].family ? cfg->advertise[fi] : *l;
-        specs[n++] = (skd_sock_spec){*l, is_wildcard(l), 0, 0, 0};
-        if (cfg->tls_cert && n < cap) {
-            /* STUN over TLS (TCP) and DTLS (UDP) on the primary address
-             * (RFC 8489: port 5349 for both) */
-            skd_sock_spec t = {*l, is_wildcard(l), 0, 0, 1};
-            t.addr.port = cfg->tls_port;
-            specs[n++] = t;
+    defaults(cfg);
+    memset(&st, 0, sizeof(st));
+    st.cfg = cfg;
+    shortopts[ns++] = ':';
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        longopts[i] = (struct option){options[i].name, options[i].type == T_FLAG ? no_argument : required_argument,
+                                      NULL, 1000 + (int)i};
+        if (options[i].short_name) {
+            shortopts[ns++] = options[i].short_name;
+            if (options[i].type != T_FLAG)
+                shortopts[ns++] = ':';
         }
-        if (!cfg->alternate[fi].family)
-            continue;
-        const stunkit_addr *alt = &cfg->alternate[fi];
-        fam->rfc5780 = 1;
-        fam->ip[1] = *alt;
-        fam->port[1] = alt->port;
-        fam->advertise[1] = cfg->advertise_alt[fi].family ? cfg->advertise_alt[fi] : *alt;
-        for (int ipi = 0; ipi < 2; ipi++)
-            for (int pi = 0; pi < 2; pi++) {
-                if ((ipi == 0 && pi == 0) || n >= cap)
-                    continue;
-                skd_sock_spec s = {fam->ip[ipi], 0, ipi, pi, 0};
-                s.addr.port = fam->port[pi];
-                specs[n++] = s;
-            }
     }
-    return n;
+    shortopts[ns] = '\0';
+    memset(&longopts[N_OPTIONS], 0, sizeof(longopts[0]));
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+        const char *opt = argv[optind - 1];
+        const opt_def *o = NULL;
+        if (c == ':') {
+            fprintf(stderr, "stunkitd: option %s needs a value (try --help)\n", opt);
+            return -1;
+        }
+        if (c == '?') {
+            fprintf(stderr, "stunkitd: unknown option '%s' (try --help)\n", opt);
+            return -1;
+        }
+        if (c >= 1000)
+            o = &options[c - 1000];
+        else
+            for (size_t i = 0; i < N_OPTIONS; i++)
+                if (options[i].short_name == c)
+                    o = &options[i];
+        if (!o)
+            return bad("option", opt, "not understood");
+        if (o->id == O_HELP) {
+            usage(stdout);
+            return 1;
+        }
+        if (o->id == O_VERSION) {
+            printf("stunkitd %s\n", STUNKIT_VERSION);
+            return 1;
+        }
+        char where[64];
+        snprintf(where, sizeof(where), "--%s", o->name);
+        if (apply(&st, o, optarg ? optarg : "", where) != 0)
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "stunkitd: unexpected argument '%s' (try --help)\n", argv[optind]);
+        return -1;
+    }
+    return finish(cfg, &st);
 }

@@ -1,4 +1,11 @@
-/* config.h - stunkitd's options, parsed and validated before anything binds. */
+/*
+ * config.h - stunkitd's options, parsed and validated before anything binds.
+ *
+ *   config.c       the option table (which generates --help, the long
+ *                  options and the config-file keys) and the checks
+ *   config_file.c  the config file's lexer
+ *   listeners.c    the options turned into sockets to bind
+ */
 #ifndef STUNKITD_CONFIG_H
 #define STUNKITD_CONFIG_H
 
@@ -10,7 +17,6 @@
 
 #define SKD_MAX_LISTEN 16
 #define SKD_DEFAULT_PORT 3478
-#define SKD_MAX_STRINGS 64
 
 typedef struct skd_config {
     stunkit_addr listen[SKD_MAX_LISTEN];
@@ -23,19 +29,25 @@ typedef struct skd_config {
     double rate, burst, rate_redir, burst_redir;
     size_t rate_slots;
     int tcp_idle_s;
+    int request_timeout_s; /* a TCP/TLS request from its first byte, a TLS or DTLS handshake */
     int tcp_max_conns;
+    int tls_max_conns;
+    int tcp_per_source;    /* TCP+TLS connections per source IP and worker */
+    int dtls_per_source;   /* DTLS sessions per source IP and worker */
     int log_level;
     const char *user;     /* drop privileges to this user after binding */
     stunkit_addr metrics; /* Prometheus endpoint, family 0: off */
+    int metrics_max_conns;
     skd_auth *auth;       /* NULL: no authentication */
     const char *tls_cert, *tls_key; /* STUN over TLS when both are set */
     uint16_t tls_port;              /* default 5349 */
-    char *strings[SKD_MAX_STRINGS]; /* config file values the fields point into */
-    int n_strings;
+    uint32_t seed;                  /* hash seeds (filled by main from the OS) */
+    char **strings;       /* config file values the fields point into */
+    int n_strings, cap_strings;
 } skd_config;
 
 /* Returns 0 to run, 1 when --help/--version printed, -1 after printing one
- * line saying what is wrong. */
+ * line saying what is wrong (the caller exits 2). */
 int skd_config_parse(skd_config *cfg, int argc, char **argv);
 void skd_config_free(skd_config *cfg);
 
@@ -50,5 +62,15 @@ typedef struct skd_sock_spec {
 /* Expands the listen/alternate options into sockets and fills the handler's
  * view of the addresses. Returns the number of specs. */
 int skd_config_sockets(const skd_config *cfg, skd_sock_spec *specs, int cap, skd_handler_cfg *hcfg);
+
+/* ---- config_file.c ---- */
+
+/* Calls apply(key, value, where) for each `key = value` line of path; where
+ * is "FILE:LINE: key". Prints one line and returns -1 on a syntax error;
+ * returns apply's first non-zero result otherwise. */
+typedef int (*skd_config_apply_fn)(void *ctx, const char *key, const char *value, int has_value, const char *where);
+int skd_config_read_file(const char *path, skd_config_apply_fn apply, void *ctx);
+
+int skd_is_wildcard(const stunkit_addr *a);
 
 #endif

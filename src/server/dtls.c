@@ -4,11 +4,16 @@
  * the one datagram being fed in, writes go straight out with sendto() to
  * that session's peer, one DTLS datagram each.
  *
- * A ClientHello from an unknown address gets a session only in the fixed
- * table (the least recently active entry of a probe window is evicted), and
- * the handshake starts with a cookie exchange (HelloVerifyRequest, cookie =
- * HMAC of the client's address): a spoofed ClientHello gets one
- * HelloVerifyRequest back, smaller than itself, and nothing more.
+ * Every ClientHello (epoch 0) goes first to the worker's one listener
+ * object, DTLSv1_listen(): without a valid cookie (HMAC of the client's
+ * address and port) it answers a HelloVerifyRequest and keeps nothing, so a
+ * flood of ClientHellos costs no memory (RFC 6347 4.2.1: "the server
+ * [...] SHOULD NOT allocate state until the client demonstrates
+ * reachability"). With a valid cookie the listener object itself becomes the
+ * session, and a fresh listener is made. A valid ClientHello from an address
+ * that already has a session starts a new handshake (RFC 6347 4.2.8: the
+ * client "demonstrated reachability" by the cookie exchange), unless it is a
+ * retransmission of the one that session is answering.
  */
 #include "dtls.h"
 
@@ -124,9 +129,10 @@ void skd_dtls_setup_ctx(SSL_CTX *ctx)
 
 /* ---- sessions ---- */
 
-int skd_dtls_init(skd_dtls *d)
+int skd_dtls_init(skd_dtls *d, int per_source)
 {
     memset(d, 0, sizeof(*d));
+    d->per_source = per_source > 0 ? per_source : 1;
     d->slots = calloc(SKD_DTLS_SLOTS, sizeof(skd_dtls_session));
     return d->slots ? 0 : -1;
 }
@@ -140,12 +146,21 @@ static void session_end(skd_dtls *d, skd_dtls_session *s)
     memset(s, 0, sizeof(*s));
 }
 
+static void listener_free(skd_dtls *d)
+{
+    if (d->listener)
+        SSL_free(d->listener);
+    d->listener = NULL;
+    d->listener_ctx = NULL;
+}
+
 void skd_dtls_free(skd_dtls *d)
 {
     if (!d->slots)
         return;
     for (size_t i = 0; i < SKD_DTLS_SLOTS; i++)
         session_end(d, &d->slots[i]);
+    listener_free(d);
     free(d->slots);
     d->slots = NULL;
 }
@@ -159,59 +174,164 @@ static size_t slot_of(const stunkit_addr *a)
     return h & (SKD_DTLS_SLOTS - 1);
 }
 
-static skd_dtls_session *find(skd_dtls *d, const stunkit_addr *peer, int create, uint32_t now)
+#define PROBE 8
+
+static skd_dtls_session *find(skd_dtls *d, const stunkit_addr *peer)
 {
     size_t base = slot_of(peer);
-    skd_dtls_session *victim = NULL;
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = 0; i < PROBE; i++) {
         skd_dtls_session *s = &d->slots[(base + i) & (SKD_DTLS_SLOTS - 1)];
         if (s->ssl && stunkit_addr_equal(&s->peer, peer))
             return s;
-        if (!victim || !s->ssl || (victim->ssl && (int32_t)(s->last_ms - victim->last_ms) < 0))
-            victim = s;
     }
-    if (!create)
+    return NULL;
+}
+
+/* A slot for a new session: an empty one of the probe window, else the one
+ * still handshaking, else the least recently active. */
+static skd_dtls_session *victim(skd_dtls *d, const stunkit_addr *peer)
+{
+    size_t base = slot_of(peer);
+    skd_dtls_session *v = NULL;
+    for (size_t i = 0; i < PROBE; i++) {
+        skd_dtls_session *s = &d->slots[(base + i) & (SKD_DTLS_SLOTS - 1)];
+        if (!s->ssl)
+            return s;
+        int s_hs = !SSL_is_init_finished(s->ssl), v_hs = v && !SSL_is_init_finished(v->ssl);
+        if (!v || (s_hs && !v_hs) || (s_hs == v_hs && (int32_t)(s->last_ms - v->last_ms) < 0))
+            v = s;
+    }
+    session_end(d, v);
+    return v;
+}
+
+static int sessions_of(const skd_dtls *d, const stunkit_addr *peer)
+{
+    int n = 0;
+    for (size_t i = 0; i < SKD_DTLS_SLOTS; i++)
+        n += d->slots[i].ssl && stunkit_addr_ip_equal(&d->slots[i].peer, peer);
+    return n;
+}
+
+static void point_at(skd_dtls_session *s, const stunkit_addr *peer, int fd)
+{
+    s->peer = *peer;
+    s->peer_len = (socklen_t)stunkit_addr_to_sockaddr(peer, &s->peer_sa);
+    s->fd = fd;
+}
+
+static int listener_ready(skd_dtls *d, SSL_CTX *ctx)
+{
+    if (d->listener && d->listener_ctx == ctx)
+        return 0;
+    listener_free(d); /* first use, or the context was reloaded */
+    SSL *ssl = SSL_new(ctx);
+    BIO *bio = BIO_new(dgram_method());
+    if (!ssl || !bio) {
+        BIO_free(bio);
+        SSL_free(ssl);
+        return -1;
+    }
+    BIO_set_data(bio, &d->lsess);
+    SSL_set_bio(ssl, bio, bio);
+    SSL_set_app_data(ssl, &d->lsess);
+    d->listener = ssl;
+    d->listener_ctx = ctx;
+    return 0;
+}
+
+/*
+ * RFC 6347 4.1 / 4.2.2: a DTLS record header is 13 bytes (type, version,
+ * epoch, sequence number, length); a ClientHello is handshake record (22)
+ * in epoch 0 whose handshake message type is 1. Its body starts after the
+ * 12-byte handshake header with client_version (2) and random (32).
+ */
+static int is_client_hello(const uint8_t *p, size_t len)
+{
+    return len >= 13 + 12 + 2 + 32 && p[0] == 22 && p[3] == 0 && p[4] == 0 && p[13] == 1;
+}
+
+static const uint8_t *client_random(const uint8_t *p)
+{
+    return p + 13 + 12 + 2;
+}
+
+/* A ClientHello: through the listener. Returns the session to feed it to
+ * (a new one, or a known one retransmitting), or NULL when it is done. */
+static skd_dtls_session *hello(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, const uint8_t *data,
+                               size_t len, uint32_t now_ms, int *fresh)
+{
+    *fresh = 0;
+    skd_dtls_session *known = find(d, peer);
+    if (known && !SSL_is_init_finished(known->ssl) &&
+        memcmp(known->client_random, client_random(data), sizeof(known->client_random)) == 0)
+        return known; /* the handshake under way: a retransmission */
+    if (listener_ready(d, ctx) != 0)
         return NULL;
-    session_end(d, victim);
-    (void)now;
-    return victim;
+    point_at(&d->lsess, peer, fd);
+    d->lsess.in = data;
+    d->lsess.in_len = len;
+    d->lsess.sent = 0;
+    BIO_ADDR *client = BIO_ADDR_new();
+    int rv = client ? DTLSv1_listen(d->listener, client) : -1;
+    BIO_ADDR_free(client);
+    d->lsess.in = NULL;
+    d->hello_verify += d->lsess.sent;
+    if (rv <= 0) {
+        ERR_clear_error();
+        if (rv < 0)
+            listener_free(d); /* a fatal error: start over with a fresh one */
+        else
+            SSL_clear(d->listener);
+        return NULL;
+    }
+    /* A valid cookie: the client is reachable at this address. */
+    if (known) {
+        session_end(d, known); /* it starts over (RFC 6347 4.2.8) */
+    } else if (sessions_of(d, peer) >= d->per_source) {
+        d->refused++;
+        SSL_clear(d->listener);
+        return NULL;
+    }
+    skd_dtls_session *s = victim(d, peer);
+    s->ssl = d->listener;
+    d->listener = NULL;
+    d->listener_ctx = NULL;
+    point_at(s, peer, fd);
+    BIO_set_data(SSL_get_rbio(s->ssl), s);
+    SSL_set_app_data(s->ssl, s);
+    memcpy(s->client_random, client_random(data), sizeof(s->client_random));
+    s->created_ms = now_ms;
+    d->n_live++;
+    d->created++;
+    *fresh = 1; /* DTLSv1_listen keeps the ClientHello for the handshake */
+    return s;
 }
 
 int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, const uint8_t *data, size_t len,
                    uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx)
 {
-    /* RFC 7983: DTLS records start with 20..63; a new session needs a
-     * handshake record (22). */
+    /* RFC 7983: DTLS records start with 20..63. */
     if (len < 13 || data[0] < 20 || data[0] > 63)
         return 0;
-    skd_dtls_session *s = find(d, peer, data[0] == 22, now_ms);
-    if (!s)
-        return 0;
-    if (!s->ssl) {
-        s->ssl = SSL_new(ctx);
-        BIO *bio = BIO_new(dgram_method());
-        if (!s->ssl || !bio) {
-            if (bio)
-                BIO_free(bio);
-            if (s->ssl)
-                SSL_free(s->ssl);
-            memset(s, 0, sizeof(*s));
+    skd_dtls_session *s;
+    int fresh = 0;
+    if (is_client_hello(data, len)) {
+        s = hello(d, ctx, fd, peer, data, len, now_ms, &fresh);
+        if (!s)
             return 0;
-        }
-        d->n_live++;
-        s->peer = *peer;
-        s->peer_len = (socklen_t)stunkit_addr_to_sockaddr(peer, &s->peer_sa);
-        s->fd = fd;
-        BIO_set_data(bio, s);
-        SSL_set_bio(s->ssl, bio, bio);
-        SSL_set_app_data(s->ssl, s);
-        SSL_set_accept_state(s->ssl);
+    } else {
+        s = find(d, peer);
+        if (!s)
+            return 0; /* no session and not a ClientHello: nothing to do */
     }
     s->last_ms = now_ms;
-    s->in = data;
-    s->in_len = len;
+    if (!fresh) {
+        s->in = data;
+        s->in_len = len;
+    }
     int handled = 0;
-    uint8_t msg[4096], out[4096]; /* out: the handler may use up to 4096 (worker.c TX_SIZE) */
+    uint8_t msg[4096], out[4096]; /* out: the handler may use up to 4096 (worker TX_SIZE) */
     for (;;) {
         int n = SSL_read(s->ssl, msg, sizeof(msg));
         if (n > 0) {
@@ -225,13 +345,15 @@ int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, 
         if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
             ERR_clear_error();
             session_end(d, s); /* failed handshake, alert, close_notify */
+            return handled;
         }
         break;
     }
+    s->in = NULL;
     return handled;
 }
 
-void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms)
+void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms, uint32_t handshake_ms)
 {
     if (!d->n_live)
         return;
@@ -239,11 +361,14 @@ void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms)
         skd_dtls_session *s = &d->slots[i];
         if (!s->ssl)
             continue;
-        if (now_ms - s->last_ms > idle_ms) {
+        int handshaking = !SSL_is_init_finished(s->ssl);
+        if (now_ms - s->last_ms > idle_ms || (handshaking && now_ms - s->created_ms > handshake_ms)) {
             session_end(d, s);
             continue;
         }
-        if (!SSL_is_init_finished(s->ssl) && DTLSv1_handle_timeout(s->ssl) < 0)
+        if (handshaking && DTLSv1_handle_timeout(s->ssl) < 0) {
+            ERR_clear_error();
             session_end(d, s);
+        }
     }
 }

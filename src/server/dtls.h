@@ -1,6 +1,12 @@
 /*
  * dtls.h - STUN over DTLS (RFC 8489 6.2.3, UDP port 5349): per-client DTLS
  * sessions on one shared UDP socket, in a fixed-size table per worker.
+ *
+ * No per-peer state exists before a client has returned a valid cookie
+ * (RFC 6347 4.2.1): every ClientHello first goes to one listener object per
+ * worker (DTLSv1_listen), which answers a HelloVerifyRequest and forgets.
+ * Only a ClientHello with a valid cookie gets a table slot, and a source IP
+ * holds at most per_source sessions.
  */
 #ifndef STUNKITD_DTLS_H
 #define STUNKITD_DTLS_H
@@ -22,18 +28,25 @@ typedef struct skd_dtls_session {
     const uint8_t *in;     /* the datagram being fed to OpenSSL */
     size_t in_len;
     uint32_t last_ms;
+    uint32_t created_ms;
+    uint8_t client_random[8]; /* the start of the ClientHello's random: tells a retransmission from a new handshake */
     unsigned long sent;    /* datagrams sent (for the counters) */
 } skd_dtls_session;
 
 typedef struct skd_dtls {
     skd_dtls_session *slots; /* SKD_DTLS_SLOTS, allocated once */
     int n_live;
+    int per_source;          /* sessions per source IP */
+    SSL *listener;           /* stateless cookie exchange */
+    SSL_CTX *listener_ctx;   /* the context it was made from */
+    skd_dtls_session lsess;  /* the listener's BIO target: the datagram's sender */
+    unsigned long hello_verify, created, refused; /* counters, read by the worker */
 } skd_dtls;
 
-int skd_dtls_init(skd_dtls *d);
+int skd_dtls_init(skd_dtls *d, int per_source);
 void skd_dtls_free(skd_dtls *d);
 
-/* Hands one datagram from peer to its session (creating one for a
+/* Hands one datagram from peer to its session (or to the listener for a
  * ClientHello). Each decrypted STUN message is passed to on_message, whose
  * answer (if it returns a length > 0 in *out) goes back encrypted. Returns the
  * number of STUN messages handled. */
@@ -42,8 +55,9 @@ typedef size_t (*skd_dtls_handler)(void *ctx, const stunkit_addr *peer, const ui
 int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, const uint8_t *data, size_t len,
                    uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx);
 
-/* Handshake retransmissions and idle expiry; call about once a second. */
-void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms);
+/* Handshake retransmissions, handshake deadlines and idle expiry; call about
+ * once a second. */
+void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms, uint32_t handshake_ms);
 
 /* The cookie callbacks for the DTLS SSL_CTX (stateless HelloVerifyRequest);
  * also prepares the shared BIO method. Call from the main thread before the

@@ -1,8 +1,14 @@
 /*
- * handler.h - the server's request handler: one datagram (or one framed TCP
- * message) in, at most one answer out. It owns no socket and no clock, so it
- * is tested and fuzzed in-process; the worker decides what to do with the
- * verdict (send, count, rate-limit).
+ * handler.h - the server's request handler: one datagram (or one framed
+ * stream message) in, zero or more datagrams out, each to any destination
+ * from any of the server's sockets. It owns no socket and no clock, so it is
+ * tested and fuzzed in-process; the worker sends what it produced (after the
+ * rate limiter has had its say).
+ *
+ *   skd_handle()  checks the header (RFC 8489 6.3), parses, checks
+ *                 FINGERPRINT and credentials, then dispatches by method
+ *                 through a table (handler.c); each method appends its
+ *                 datagrams to an skd_outbox.
  */
 #ifndef STUNKITD_HANDLER_H
 #define STUNKITD_HANDLER_H
@@ -27,10 +33,8 @@ typedef struct skd_handler_cfg {
     skd_family v4, v6;
     const char *software; /* SOFTWARE attribute, NULL for none */
     size_t software_len;
-    const skd_auth *auth; /* NULL or disabled: no authentication */
+    const skd_auth *auth; /* NULL or disabled: no authentication; swapped on SIGHUP */
 } skd_handler_cfg;
-
-enum { SKD_UDP = 0, SKD_TCP = 1, SKD_DTLS = 2 }; /* TLS counts as TCP */
 
 /* Where a request came from and arrived. */
 typedef struct skd_request {
@@ -38,36 +42,62 @@ typedef struct skd_request {
     size_t len;
     stunkit_addr src;   /* the client */
     stunkit_addr dst;   /* the local address it arrived on */
-    int transport;      /* SKD_UDP or SKD_TCP */
+    stunkit_transport transport;
     int ip_index;       /* which of the family's IPs / ports received it */
     int port_index;
     uint64_t now_s;     /* Unix time: nonces and time-limited credentials */
 } skd_request;
 
-/* What to do. */
+/* One datagram to send. */
+typedef struct skd_out {
+    uint8_t *data;
+    size_t len;
+    stunkit_addr to;
+    int ip_index, port_index; /* the socket it leaves from */
+    int code;                 /* 0 for a success response, else the error code sent */
+    unsigned flags;           /* SKD_OUT_* */
+} skd_out;
+
+enum {
+    SKD_OUT_REDIRECT = 1u,  /* sent elsewhere than the request came from (CHANGE-REQUEST, RESPONSE-PORT) */
+    SKD_OUT_CHALLENGE = 2u, /* an unauthenticated 401/438 */
+};
+
+/* The datagrams one request produced, in caller-owned memory. */
+typedef struct skd_outbox {
+    uint8_t *buf;
+    size_t cap, used;
+    skd_out *out;
+    size_t max, n;
+} skd_outbox;
+
+void skd_outbox_init(skd_outbox *ob, uint8_t *buf, size_t cap, skd_out *slots, size_t max);
+static inline void skd_outbox_clear(skd_outbox *ob)
+{
+    ob->used = 0;
+    ob->n = 0;
+}
+
+/* What became of the request. */
 typedef enum skd_verdict {
-    SKD_REPLY = 0,        /* send out[0..len) to `to` from (ip_index, port_index) */
+    SKD_ANSWERED = 0,     /* the outbox holds what to send (possibly nothing) */
     SKD_DROP_NOT_STUN,    /* not a STUN message: no answer */
     SKD_DROP_MALFORMED,   /* header broken or FINGERPRINT wrong: silently discarded */
     SKD_DROP_NOT_REQUEST, /* indication or response: no answer */
     SKD_DROP_METHOD,      /* a method we do not serve: silently discarded (RFC 8489 6.3) */
+    SKD_DROP_NOBUF,       /* the outbox was too small (a bug, counted) */
     SKD_VERDICT_COUNT
 } skd_verdict;
-
-typedef struct skd_reply {
-    size_t len;
-    stunkit_addr to;
-    int ip_index, port_index; /* the socket to answer from */
-    int code;                 /* 0 for a success response, else the error code sent */
-    int redirect;             /* answered elsewhere (CHANGE-REQUEST or RESPONSE-PORT) */
-    int challenge;            /* an unauthenticated 401/438: the strict budget applies */
-} skd_reply;
 
 /* Room for the largest answer we build: a PADDING echo is capped at the
  * request's size, so a 64 KiB datagram bound is enough. */
 #define SKD_REPLY_MAX 65536
 
-skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, uint8_t *out, size_t cap,
-                       skd_reply *reply);
+skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, skd_outbox *ob);
+
+/* Longest SOFTWARE value stunkitd sends (RFC 8489 allows 763 bytes; every
+ * byte is amplification). Answers over twice their request's size draw on the
+ * strict budget in any case. */
+#define SKD_SOFTWARE_MAX 64
 
 #endif

@@ -4,6 +4,8 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,14 +58,14 @@ static int drop_privileges(const char *name)
 /*
  * SIGHUP: read the options (and the config file) again and swap in the new
  * credentials; workers pick them up with an atomic load, nothing is dropped.
- * Replaced credential sets are freed at exit, since a worker may still be
- * reading one. Addresses, ports and limits need a restart.
+ * The replaced set is retired and freed once no worker can be reading it
+ * (worker.c, skd_server_reclaim), so any number of reloads keeps memory flat
+ * and a revoked password stops working at once. Addresses, ports and limits
+ * need a restart.
  */
-static skd_auth *retired_auth[32];
-static int n_retired_auth;
-
-static void auth_free(skd_auth *a)
+static void auth_free(void *ptr)
 {
+    skd_auth *a = ptr;
     if (!a)
         return;
     volatile uint8_t *p = (volatile uint8_t *)a; /* no credentials left in freed memory */
@@ -82,11 +84,6 @@ static void reload_credentials(skd_server *srv, int argc, char **argv)
         return;
     }
     skd_log_level = saved;
-    if (n_retired_auth == (int)(sizeof(retired_auth) / sizeof(retired_auth[0]))) {
-        skd_config_free(&fresh);
-        skd_warn("SIGHUP: reloaded too often; restart to reload credentials again");
-        return;
-    }
     skd_auth *old = (skd_auth *)srv->hcfg.auth;
     skd_auth *next = fresh.auth;
     fresh.auth = NULL; /* now the server's */
@@ -94,13 +91,30 @@ static void reload_credentials(skd_server *srv, int argc, char **argv)
         memcpy(next->nonce_key, old->nonce_key, sizeof(next->nonce_key)); /* outstanding nonces stay valid */
     __atomic_store_n(&srv->hcfg.auth, next, __ATOMIC_RELEASE);
     if (old)
-        retired_auth[n_retired_auth++] = old;
+        skd_server_retire(srv, old, auth_free);
     skd_config_free(&fresh);
     if (next)
         skd_info("SIGHUP: credentials reloaded (%zu user%s%s)", next->n_users, next->n_users == 1 ? "" : "s",
                  next->secret_len ? ", shared secret" : "");
     else
         skd_info("SIGHUP: reloaded: authentication is off");
+}
+
+static void ssl_ctx_free(void *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
+/* Descriptors: take the hard limit (each TCP/TLS connection needs one). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        skd_debug("descriptor limit raised from %lu to %lu", (unsigned long)was, (unsigned long)rl.rlim_max);
 }
 
 int main(int argc, char **argv)
@@ -113,6 +127,9 @@ int main(int argc, char **argv)
         return rv > 0 ? 0 : 2;
     }
     skd_log_level = cfg.log_level;
+    raise_nofile();
+    if (getrandom(&cfg.seed, sizeof(cfg.seed), 0) != (ssize_t)sizeof(cfg.seed))
+        cfg.seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 
     /* Signals go to the main thread only: block them before any worker
      * starts, then wait for them synchronously. */
@@ -124,7 +141,6 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    srandom((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
 
     /* the credentials now belong to the server (reloads swap them) */
     skd_metrics metrics;
@@ -148,14 +164,20 @@ int main(int argc, char **argv)
     cfg.auth = NULL; /* the server owns the credentials now; SIGHUP may swap them */
     skd_info("stunkitd %s running: %d UDP and %d TCP/TLS/DTLS worker thread%s, rate limit %s", STUNKIT_VERSION,
              srv.n_dgram, srv.n_stream, srv.n_stream == 1 ? "" : "s", cfg.rate > 0 ? "on" : "off");
+    struct timespec tick = {1, 0};
     for (;;) {
-        int sig = sigwaitinfo(&set, NULL);
+        int sig = sigtimedwait(&set, NULL, &tick);
+        skd_server_reclaim(&srv);
         if (sig == SIGUSR1) {
             dump_stats(&srv, "SIGUSR1");
         } else if (sig == SIGHUP) {
             reload_credentials(&srv, argc, argv);
-            if (srv.tls_on)
-                skd_tls_reload(&srv.tls); /* logs either way; traffic goes on */
+            SSL_CTX *old[2];
+            if (srv.tls_on && skd_tls_reload(&srv.tls, old) == 0) { /* logs either way; traffic goes on */
+                skd_server_retire(&srv, old[0], ssl_ctx_free);
+                skd_server_retire(&srv, old[1], ssl_ctx_free);
+            }
+            skd_server_reclaim(&srv);
         } else if (sig == SIGINT || sig == SIGTERM) {
             skd_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;
@@ -165,10 +187,8 @@ int main(int argc, char **argv)
     skd_metrics_close(&metrics);
     dump_stats(&srv, "exit");
     skd_auth *current = (skd_auth *)srv.hcfg.auth;
-    skd_server_close(&srv);
+    skd_server_close(&srv); /* frees what was retired */
     skd_config_free(&cfg);
     auth_free(current);
-    for (int i = 0; i < n_retired_auth; i++)
-        auth_free(retired_auth[i]);
     return 0;
 }

@@ -66,9 +66,12 @@ static float refill(float tokens, float rate, float burst, uint32_t elapsed_ms)
     return tokens > burst ? burst : tokens;
 }
 
-int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int redirect)
+/* 0: general (and strict when redirect), 2: strict alone */
+static int take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int redirect)
 {
-    if (rl->rate <= 0.0f && (!redirect || rl->rate_redir <= 0.0f))
+    int general_on = redirect != 2 && rl->rate > 0.0f;
+    int redir_on = redirect && rl->rate_redir > 0.0f;
+    if (!general_on && !redir_on)
         return 1;
     size_t mask = rl->n_slots - 1, base = hash_ip(rl, src) & mask;
     size_t iplen = src->family == STUNKIT_AF_INET ? 4 : 16;
@@ -98,8 +101,6 @@ int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_
         b->tokens_redir = refill(b->tokens_redir, rl->rate_redir, rl->burst_redir, elapsed);
     }
     b->last_ms = now_ms;
-    int general_on = rl->rate > 0.0f;
-    int redir_on = redirect && rl->rate_redir > 0.0f;
     if ((general_on && b->tokens < 1.0f) || (redir_on && b->tokens_redir < 1.0f))
         return 0;
     if (general_on)
@@ -107,4 +108,14 @@ int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_
     if (redir_on)
         b->tokens_redir -= 1.0f;
     return 1;
+}
+
+int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int redirect)
+{
+    return take(rl, src, now_ms, redirect ? 1 : 0);
+}
+
+int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms)
+{
+    return take(rl, src, now_ms, 2);
 }

@@ -40,5 +40,8 @@ void skd_ratelimit_free(skd_ratelimit *rl);
  * its redirect budget too). Returns 1 allowed, 0 limited. now_ms: any
  * monotonic millisecond clock. */
 int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int redirect);
+/* Takes one token from the strict budget alone (the general one was taken
+ * before the request was parsed). Returns 1 allowed, 0 limited. */
+int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms);
 
 #endif

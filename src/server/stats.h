@@ -33,6 +33,12 @@
     X(tcp_accepted, "TCP connections accepted")                                                                        \
     X(tcp_rejected, "TCP connections refused (limit)")                                                                 \
     X(tcp_idle_closed, "TCP connections closed idle")                                                                  \
+    X(tcp_timeout_closed, "TCP/TLS connections closed: request or handshake not complete in time")                     \
+    X(tcp_evicted, "TCP/TLS connections evicted to make room for a newcomer")                                          \
+    X(tcp_paused, "TCP/TLS reads paused: answers not read fast enough")                                                \
+    X(dtls_hello_verify, "DTLS HelloVerifyRequests sent (stateless)")                                                  \
+    X(dtls_sessions, "DTLS sessions created (after a valid cookie)")                                                   \
+    X(dtls_refused, "DTLS sessions refused: per-source cap")                                                           \
     X(tcp_bad_framing, "TCP connections closed: not STUN or too large")
 
 typedef struct skd_stats {
@@ -44,6 +50,7 @@ typedef struct skd_stats {
 
 #define SKD_STAT_ADD(st, field, n) __atomic_store_n(&(st)->field, (st)->field + (uint64_t)(n), __ATOMIC_RELAXED)
 #define SKD_STAT_INC(st, field) SKD_STAT_ADD(st, field, 1)
+#define SKD_STAT_SET(st, field, v) __atomic_store_n(&(st)->field, (uint64_t)(v), __ATOMIC_RELAXED)
 
 void skd_stats_sum(skd_stats *total, const skd_stats *per_worker, int n);
 void skd_stats_print(FILE *f, const skd_stats *s);

@@ -48,20 +48,16 @@ int skd_tls_open(skd_tls *t, const char *cert, const char *key)
     return t->ctx && t->dtls_ctx ? 0 : -1;
 }
 
-int skd_tls_reload(skd_tls *t)
+int skd_tls_reload(skd_tls *t, SSL_CTX *old[2])
 {
-    if (t->n_retired + 2 > (int)(sizeof(t->retired) / sizeof(t->retired[0]))) {
-        skd_warn("TLS reloaded too often: restart to load new certificates");
-        return -1;
-    }
     SSL_CTX *fresh = load(t->cert, t->key, 0);
     SSL_CTX *fresh_dtls = fresh ? load(t->cert, t->key, 1) : NULL;
     if (!fresh || !fresh_dtls) {
         SSL_CTX_free(fresh);
         return -1;
     }
-    t->retired[t->n_retired++] = t->ctx;
-    t->retired[t->n_retired++] = t->dtls_ctx;
+    old[0] = t->ctx;
+    old[1] = t->dtls_ctx;
     __atomic_store_n(&t->ctx, fresh, __ATOMIC_RELEASE);
     __atomic_store_n(&t->dtls_ctx, fresh_dtls, __ATOMIC_RELEASE);
     skd_info("TLS certificate %s reloaded", t->cert);
@@ -80,8 +76,6 @@ SSL_CTX *skd_dtls_current(skd_tls *t)
 
 void skd_tls_close(skd_tls *t)
 {
-    for (int i = 0; i < t->n_retired; i++)
-        SSL_CTX_free(t->retired[i]);
     SSL_CTX_free(t->ctx);
     SSL_CTX_free(t->dtls_ctx);
     memset(t, 0, sizeof(*t));

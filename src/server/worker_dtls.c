@@ -1,0 +1,60 @@
+/*
+ * worker_dtls.c - the glue between the UDP socket on the TLS port and the
+ * DTLS sessions of dtls.c: datagrams in, each decrypted STUN message through
+ * skd_serve() (transport DTLS: no CHANGE-REQUEST or RESPONSE-PORT), the
+ * answer back encrypted.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "worker_int.h"
+
+typedef struct dtls_ctx {
+    skd_worker *w;
+    const skd_sock *s;
+    uint32_t now;
+    uint64_t unix_s;
+} dtls_ctx;
+
+static size_t dtls_message(void *arg, const stunkit_addr *peer, const uint8_t *msg, size_t len, uint8_t *out,
+                           size_t cap)
+{
+    dtls_ctx *d = arg;
+    skd_worker *w = d->w;
+    skd_request rq = {msg, len, *peer, d->s->bound, STUNKIT_DTLS, 0, 0, d->unix_s};
+    skd_outbox ob;
+    skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
+    SKD_STAT_INC(w->st, dtls_rx);
+    if (!skd_serve(w, &rq, &ob, d->now))
+        return 0;
+    /* over DTLS every answer goes back to the peer on its session */
+    const skd_out *o = &ob.out[0];
+    if (o->len > cap || !stunkit_addr_equal(&o->to, peer))
+        return 0;
+    memcpy(out, o->data, o->len);
+    SKD_STAT_INC(w->st, dtls_tx);
+    return o->len;
+}
+
+void skd_dtls_drain(skd_worker *w, skd_sock *s)
+{
+    for (int round = 0; round < MAX_DRAIN; round++) {
+        struct sockaddr_storage ss;
+        uint8_t buf[RX_SIZE];
+        int n = 0;
+        dtls_ctx ctx = {w, s, skd_now_ms(), skd_unix_now()};
+        SSL_CTX *ssl_ctx = skd_dtls_current(&w->srv->tls);
+        for (; n < BATCH; n++) {
+            socklen_t slen = sizeof(ss);
+            ssize_t len = recvfrom(s->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &slen);
+            if (len < 0)
+                break;
+            stunkit_addr peer;
+            if (stunkit_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) != 0)
+                continue;
+            skd_dtls_input(&w->dtls, ssl_ctx, s->fd, &peer, buf, (size_t)len, ctx.now, dtls_message, &ctx);
+        }
+        if (n < BATCH)
+            return;
+    }
+}

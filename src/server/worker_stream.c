@@ -1,0 +1,458 @@
+/*
+ * worker_stream.c - STUN over TCP and TLS (RFC 8489 6.2.2, 6.2.3).
+ *
+ *   accept -> (TLS handshake) -> conn_read(): frame by the STUN length ->
+ *   skd_serve() -> answers appended to the output buffer -> conn_flush().
+ *
+ * What keeps a hostile client from holding the pool:
+ *   - only a complete request counts as activity: bytes trickled one at a
+ *     time do not keep a connection alive;
+ *   - a request must be complete within the request timeout from its first
+ *     byte, and a TLS handshake within the same time from accept;
+ *   - TCP and TLS have separate pools; a source has at most per_source
+ *     connections per worker;
+ *   - when a pool is full, the newcomer evicts the least useful connection
+ *     (the one whose last complete request, or accept, is oldest) instead of
+ *     being refused;
+ *   - a client that pipelines requests (RFC 8489 6.2.2 allows it) gets its
+ *     answers as they are made; when they pile up faster than it reads,
+ *     reading pauses until the output drains (backpressure, never a close);
+ *   - when accept() fails for lack of descriptors, a reserved descriptor is
+ *     given up to accept and close the connection, so the listener does not
+ *     spin; one log line per minute says so.
+ * Timers cost O(expired): both lists are kept in time order.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "log.h"
+#include "worker_int.h"
+
+/* ---- lists ---- */
+
+#define LIST_OPS(name, prev, next)                                                                                     \
+    static void name##_unlink(skd_conn_list *l, skd_conn *c)                                                           \
+    {                                                                                                                  \
+        if (c->prev)                                                                                                   \
+            c->prev->next = c->next;                                                                                   \
+        else                                                                                                           \
+            l->head = c->next;                                                                                         \
+        if (c->next)                                                                                                   \
+            c->next->prev = c->prev;                                                                                   \
+        else                                                                                                           \
+            l->tail = c->prev;                                                                                         \
+        c->prev = c->next = NULL;                                                                                      \
+    }                                                                                                                  \
+    static void name##_append(skd_conn_list *l, skd_conn *c)                                                           \
+    {                                                                                                                  \
+        c->prev = l->tail;                                                                                             \
+        c->next = NULL;                                                                                                \
+        if (l->tail)                                                                                                   \
+            l->tail->next = c;                                                                                         \
+        else                                                                                                           \
+            l->head = c;                                                                                               \
+        l->tail = c;                                                                                                   \
+    }
+LIST_OPS(lru, prev, next)
+LIST_OPS(dl, dprev, dnext)
+
+static skd_pool *pool_of(skd_worker *w, const skd_conn *c)
+{
+    return &w->pools[c->ssl != NULL];
+}
+
+static void deadline_start(skd_worker *w, skd_conn *c, uint32_t now)
+{
+    if (c->on_deadline)
+        return;
+    c->started_ms = now;
+    c->on_deadline = 1;
+    dl_append(&pool_of(w, c)->deadline, c);
+}
+
+static void deadline_stop(skd_worker *w, skd_conn *c)
+{
+    if (!c->on_deadline)
+        return;
+    c->on_deadline = 0;
+    dl_unlink(&pool_of(w, c)->deadline, c);
+}
+
+static void mark_useful(skd_worker *w, skd_conn *c, uint32_t now)
+{
+    skd_pool *p = pool_of(w, c);
+    c->useful_ms = now;
+    lru_unlink(&p->lru, c);
+    lru_append(&p->lru, c);
+}
+
+/* ---- the per-source chains ---- */
+
+static size_t source_bucket(const stunkit_addr *a)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < (a->family == STUNKIT_AF_INET ? 4u : 16u); i++)
+        h = (h ^ a->ip[i]) * 16777619u;
+    return (h ^ (h >> 13)) & (SRC_BUCKETS - 1);
+}
+
+static int source_count(const skd_worker *w, const stunkit_addr *a)
+{
+    int n = 0;
+    for (const skd_conn *c = w->by_source[source_bucket(a)]; c; c = c->hnext)
+        n += stunkit_addr_ip_equal(&c->peer, a);
+    return n;
+}
+
+static void source_add(skd_worker *w, skd_conn *c)
+{
+    skd_conn **head = &w->by_source[source_bucket(&c->peer)];
+    c->hprev = NULL;
+    c->hnext = *head;
+    if (*head)
+        (*head)->hprev = c;
+    *head = c;
+}
+
+static void source_remove(skd_worker *w, skd_conn *c)
+{
+    if (c->hprev)
+        c->hprev->hnext = c->hnext;
+    else
+        w->by_source[source_bucket(&c->peer)] = c->hnext;
+    if (c->hnext)
+        c->hnext->hprev = c->hprev;
+}
+
+/* ---- connections ---- */
+
+static void conn_close(skd_worker *w, skd_conn *c)
+{
+    skd_pool *p = pool_of(w, c);
+    deadline_stop(w, c);
+    lru_unlink(&p->lru, c);
+    source_remove(w, c);
+    if (c->ssl)
+        SSL_free(c->ssl);
+    close(c->fd); /* also removes it from the epoll set */
+    free(c);
+    p->n--;
+}
+
+int skd_stream_pending(const skd_worker *w)
+{
+    return w->pools[0].n + w->pools[1].n;
+}
+
+void skd_stream_close_all(skd_worker *w)
+{
+    for (int i = 0; i < 2; i++)
+        while (w->pools[i].lru.head)
+            conn_close(w, w->pools[i].lru.head);
+}
+
+static void set_events(skd_worker *w, skd_conn *c, uint32_t events)
+{
+    if (events == c->events)
+        return;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.ptr = c;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->events = events;
+}
+
+/* accept() found no descriptor: give up the reserve to take the connection
+ * off the queue and close it, so epoll does not report it again and again. */
+static void out_of_descriptors(skd_worker *w, skd_sock *l, int err)
+{
+    uint32_t now = skd_now_ms();
+    SKD_STAT_INC(w->st, tcp_rejected);
+    if (!w->emfile_logged_ms || now - w->emfile_logged_ms > 60000u) {
+        w->emfile_logged_ms = now ? now : 1;
+        skd_warn("accept: %s; closing new connections until descriptors free up (raise LimitNOFILE or lower "
+                 "--tcp-max-conns); this is logged once a minute",
+                 strerror(err));
+    }
+    if (w->reserve_fd >= 0) {
+        close(w->reserve_fd);
+        w->reserve_fd = -1;
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (w->reserve_fd < 0 && !l->paused) {
+        /* not even the reserve: stop listening for a moment */
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+        l->paused = 1;
+        w->listeners_paused_ms = now ? now : 1;
+    }
+}
+
+/* Makes room in a full pool: the least useful connection goes. */
+static void evict_one(skd_worker *w, skd_pool *p)
+{
+    if (!p->lru.head)
+        return;
+    SKD_STAT_INC(w->st, tcp_evicted);
+    conn_close(w, p->lru.head);
+}
+
+void skd_stream_accept(skd_worker *w, skd_sock *l)
+{
+    const skd_config *cfg = w->srv->cfg;
+    skd_pool *p = &w->pools[l->tls != 0];
+    (void)cfg;
+    for (int k = 0; k < 64; k++) {
+        struct sockaddr_storage ss, ls;
+        socklen_t slen = sizeof(ss), llen = sizeof(ls);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                out_of_descriptors(w, l, errno);
+            return; /* EAGAIN, or a connection that died in the queue */
+        }
+        stunkit_addr peer;
+        if (stunkit_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) != 0) {
+            close(fd);
+            continue;
+        }
+        if (w->per_source && source_count(w, &peer) >= w->per_source) {
+            SKD_STAT_INC(w->st, tcp_rejected);
+            close(fd);
+            continue;
+        }
+        if (p->n >= p->max)
+            evict_one(w, p);
+        skd_conn *c = calloc(1, sizeof(*c)); /* per connection, not per packet */
+        if (!c || getsockname(fd, (struct sockaddr *)&ls, &llen) != 0 ||
+            stunkit_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls) != 0) {
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->kind = EV_CONN;
+        c->fd = fd;
+        c->peer = peer;
+        c->listener = l;
+        int one = 1; /* answers are small and must not wait for Nagle */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (l->tls) {
+            c->ssl = SSL_new(skd_tls_current(&w->srv->tls));
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                if (c->ssl)
+                    SSL_free(c->ssl);
+                free(c);
+                close(fd);
+                continue;
+            }
+            SSL_set_accept_state(c->ssl);
+            c->handshaking = 1;
+        }
+        c->events = EPOLLIN | EPOLLRDHUP;
+        if (skd_epoll_add(w->epfd, fd, c->events, c) != 0) {
+            if (c->ssl)
+                SSL_free(c->ssl);
+            free(c);
+            close(fd);
+            continue;
+        }
+        uint32_t now = skd_now_ms();
+        c->useful_ms = now;
+        lru_append(&p->lru, c);
+        source_add(w, c);
+        p->n++;
+        if (c->ssl)
+            deadline_start(w, c, now); /* the handshake must finish in time */
+        SKD_STAT_INC(w->st, tcp_accepted);
+    }
+}
+
+/* Plain or TLS I/O: >0 bytes, 0 closed, -1 try later (*want set to the
+ * epoll event to wait for), -2 broken. */
+static ssize_t conn_io(skd_conn *c, int writing, void *buf, size_t len, uint32_t *want)
+{
+    if (!c->ssl) {
+        ssize_t n = writing ? send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) : recv(c->fd, buf, len, MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *want = writing ? EPOLLOUT : EPOLLIN;
+            return -1;
+        }
+        return -2;
+    }
+    int n = writing ? SSL_write(c->ssl, buf, (int)len) : SSL_read(c->ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ: *want = EPOLLIN; return -1;
+    case SSL_ERROR_WANT_WRITE: *want = EPOLLOUT; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    default: ERR_clear_error(); return -2; /* failed handshake, bad record, reset */
+    }
+}
+
+/* Writes what is queued; returns -1 when the connection must go. */
+static int conn_flush(skd_conn *c, uint32_t *want)
+{
+    while (c->out_len) {
+        ssize_t n = conn_io(c, 1, c->out, c->out_len, want);
+        if (n == -1)
+            return 0;
+        if (n <= 0)
+            return -1;
+        memmove(c->out, c->out + n, c->out_len - (size_t)n);
+        c->out_len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Frames and answers the complete requests in c->in while there is room
+ * for their answers. Returns -1 when the connection must go. */
+static int conn_process(skd_worker *w, skd_conn *c, uint32_t now)
+{
+    size_t off = 0;
+    int done = 0;
+    while (c->in_len - off >= 4) {
+        if (TCP_OUT - c->out_len < TX_SIZE)
+            break; /* backpressure: wait for the client to read */
+        size_t need;
+        /* RFC 8489 6.2.2: over TCP "the STUN length field [...] is used
+         * for framing". */
+        int rv = stunkit_msg_frame(c->in + off, c->in_len - off, &need);
+        if (rv == STUNKIT_ERR_TRUNCATED)
+            break;
+        if (rv != 0 || need > TCP_IN) {
+            SKD_STAT_INC(w->st, tcp_bad_framing);
+            return -1;
+        }
+        if (c->in_len - off < need)
+            break;
+        SKD_STAT_INC(w->st, tcp_rx);
+        skd_request rq = {c->in + off, need, c->peer, c->local, c->ssl ? STUNKIT_TLS : STUNKIT_TCP,
+                          c->listener->ip_index, c->listener->port_index, skd_unix_now()};
+        skd_outbox ob;
+        skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
+        if (skd_serve(w, &rq, &ob, now)) {
+            for (size_t k = 0; k < ob.n; k++) {
+                const skd_out *o = &ob.out[k];
+                if (!stunkit_addr_equal(&o->to, &c->peer) || o->len > TCP_OUT - c->out_len)
+                    continue; /* a stream answers only its own client */
+                memcpy(c->out + c->out_len, o->data, o->len);
+                c->out_len += o->len;
+                SKD_STAT_INC(w->st, tcp_tx);
+            }
+        }
+        off += need;
+        done++;
+    }
+    if (off) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    if (done) {
+        mark_useful(w, c, now);
+        deadline_stop(w, c);
+    }
+    if (c->in_len)
+        deadline_start(w, c, now); /* a request under way: its clock runs from its first byte */
+    return 0;
+}
+
+/* Reads what the socket has (unless paused), answers, flushes, and asks
+ * epoll for what is needed next. Returns -1 when the connection must go. */
+static int conn_run(skd_worker *w, skd_conn *c)
+{
+    uint32_t now = skd_now_ms();
+    uint32_t want_r = 0, want_w = 0;
+    for (int rounds = 0; rounds < 16; rounds++) {
+        if (conn_process(w, c, now) != 0)
+            return -1;
+        if (conn_flush(c, &want_w) != 0)
+            return -1;
+        if (TCP_OUT - c->out_len < TX_SIZE || c->in_len == TCP_IN)
+            break; /* paused until the client reads its answers */
+        ssize_t n = conn_io(c, 0, c->in + c->in_len, TCP_IN - c->in_len, &want_r);
+        if (n == -1)
+            break;
+        if (n <= 0)
+            return -1;
+        if (c->handshaking) {
+            c->handshaking = 0;
+            deadline_stop(w, c);
+        }
+        c->in_len += (size_t)n;
+    }
+    if (c->handshaking && SSL_is_init_finished(c->ssl)) {
+        c->handshaking = 0;
+        deadline_stop(w, c);
+        if (c->in_len)
+            deadline_start(w, c, now);
+    }
+    int paused = TCP_OUT - c->out_len < TX_SIZE;
+    if (paused != c->reading_paused) {
+        c->reading_paused = paused;
+        if (paused)
+            SKD_STAT_INC(w->st, tcp_paused);
+    }
+    uint32_t ev = EPOLLRDHUP;
+    if (!paused)
+        ev |= EPOLLIN;
+    if (c->out_len || want_w == EPOLLOUT || want_r == EPOLLOUT)
+        ev |= EPOLLOUT;
+    set_events(w, c, ev);
+    return 0;
+}
+
+void skd_stream_event(skd_worker *w, skd_conn *c, uint32_t events)
+{
+    int rv = 0;
+    if (events & EPOLLERR)
+        rv = -1;
+    else if ((events & EPOLLHUP) && !c->out_len)
+        rv = -1;
+    if (rv == 0)
+        rv = conn_run(w, c);
+    if (rv != 0)
+        conn_close(w, c);
+}
+
+void skd_stream_timers(skd_worker *w)
+{
+    uint32_t now = skd_now_ms();
+    for (int i = 0; i < 2; i++) {
+        skd_pool *p = &w->pools[i];
+        /* a request (or TLS handshake) not complete in time */
+        while (p->deadline.head && now - p->deadline.head->started_ms > w->request_ms) {
+            SKD_STAT_INC(w->st, tcp_timeout_closed);
+            conn_close(w, p->deadline.head);
+        }
+        /* no complete request for the idle time */
+        while (p->lru.head && now - p->lru.head->useful_ms > w->idle_ms) {
+            SKD_STAT_INC(w->st, tcp_idle_closed);
+            conn_close(w, p->lru.head);
+        }
+    }
+    /* listeners paused for lack of descriptors: try again after a second */
+    if (w->listeners_paused_ms && now - w->listeners_paused_ms > 1000u) {
+        w->listeners_paused_ms = 0;
+        if (w->reserve_fd < 0)
+            w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        for (int i = 0; i < w->n_listeners; i++) {
+            skd_sock *l = &w->listeners[i];
+            if (l->paused && skd_epoll_add(w->epfd, l->fd, EPOLLIN, l) == 0)
+                l->paused = 0;
+        }
+    }
+}
