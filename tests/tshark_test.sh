@@ -18,7 +18,7 @@ tshark -i lo -f "port 34810 or port 34811" -w "$tmp/cap.pcapng" -q 2>"$tmp/tshar
 tpid=$!
 pids="$tpid"
 for _ in $(seq 50); do grep -q "Capturing on" "$tmp/tshark.err" && break; sleep 0.1; done
-"$stunkitd" --listen 127.0.0.1:34810 --alternate 127.0.0.2 --software stunkit --log-level warn 2>"$tmp/server.err" &
+"$stunkitd" --listen 127.0.0.1:34810 --alternate 127.0.0.2 --software stunkit --rate-limit 0 --redirect-rate-limit 0 --log-level warn 2>"$tmp/server.err" &
 spid=$!
 pids="$spid $pids"
 sleep 0.3
