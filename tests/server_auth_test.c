@@ -191,13 +191,7 @@ static void test_long_term(void)
     creds expired = {user, NULL, password, "example.org", 0, 0, 0};
     CHECK_EQ(try(fd, to, &expired, nonce, &m, resp, sizeof(resp), NULL), 401);
 
-    /* the nonce goes stale after --nonce-lifetime: 438 with a new one */
-    fprintf(stderr, "waiting 11 s for the nonce to go stale\n");
-    su_sleep_ms(11200);
-    CHECK_EQ(try(fd, to, &c, nonce, &m, resp, sizeof(resp), NULL), 438);
-    char fresh[128];
-    CHECK(text_attr(&m, STUNKIT_ATTR_NONCE, fresh, sizeof(fresh)) > 0 && strcmp(fresh, nonce) != 0);
-    CHECK_EQ(try(fd, to, &c, fresh, &m, resp, sizeof(resp), NULL), 200);
+    /* nonces going stale (438) are checked on a fake clock in handler_test.c */
     close(fd);
     CHECK_EQ(su_stop(pid), 0);
 }
