@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,27 @@
 #include "test.h"
 
 static const char *su_stunkitd; /* path, from argv */
+
+/* Test ports: STUNKIT_TEST_PORT_BASE (CMake sets one per build tree, so two
+ * checkouts can run `make check` side by side) plus a per-test offset. */
+static inline uint16_t su_port(int offset)
+{
+    const char *b = getenv("STUNKIT_TEST_PORT_BASE");
+    int base = b ? atoi(b) : 0;
+    if (base < 1024 || base > 60000)
+        base = 34000;
+    return (uint16_t)(base + offset);
+}
+
+/* "IP:PORT" for su_port(offset), in one of 8 rotating buffers. */
+static inline const char *su_at(const char *ip, int offset)
+{
+    static char bufs[8][64];
+    static int next;
+    char *b = bufs[next++ & 7];
+    snprintf(b, 64, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, (unsigned)su_port(offset));
+    return b;
+}
 
 static inline void su_sleep_ms(int ms)
 {
