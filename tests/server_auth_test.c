@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "server_util.h"
+#include "test_cert.h"
 
 typedef struct creds {
     const char *user; /* NULL: send USERHASH of hash_user */
@@ -298,6 +299,95 @@ static void test_reload_on_sighup(void)
     unlink(path);
 }
 
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* 1,000 reloads, each with a new password (and the TLS files): every one
+ * takes effect, the previous password stops working, memory stays flat. */
+static void test_many_reloads(void)
+{
+    char path[] = "/tmp/stunkit-reloads-XXXXXX", tls_port[16];
+    int tfd = mkstemp(path);
+    CHECK(tfd >= 0);
+    close(tfd);
+    CHECK_EQ(make_cert(), 0);
+    const char *to = su_at("127.0.0.1", 320);
+    snprintf(tls_port, sizeof(tls_port), "%u", (unsigned)su_port(321));
+    FILE *f;
+#define WRITE_CONF(i)                                                                                                  \
+    do {                                                                                                               \
+        f = fopen(path, "w");                                                                                          \
+        if (f) {                                                                                                       \
+            fprintf(f, "listen = %s\nrealm = example.org\ncredential = alice:pw%d\nno-tcp = yes\nthreads = 2\n", to,  \
+                    (i));                                                                                              \
+            fprintf(f, "tls-cert = %s\ntls-key = %s\ntls-port = %s\n", cert_path, key_path, tls_port);              \
+            fprintf(f, "log-level = warn\nrate-limit = 0\nredirect-rate-limit = 0\n");                                \
+            fclose(f);                                                                                                 \
+        }                                                                                                              \
+    } while (0)
+    WRITE_CONF(0);
+    const char *args[] = {"--config", path, NULL};
+    pid_t pid = su_start(args, to);
+    CHECK(pid > 0);
+    if (pid <= 0) {
+        unlink(path);
+        remove_cert();
+        return;
+    }
+    int fd = su_udp("127.0.0.1", 0);
+    char nonce[128], pw[32], old[32];
+    uint8_t resp[1024];
+    stunkit_msg m;
+    CHECK_EQ(challenge(fd, to, nonce, sizeof(nonce)), 0);
+    long rss100 = 0;
+    int took = 0, revoked = 0, checks = 0;
+    double t0 = su_now();
+    for (int i = 1; i <= 1000 && su_now() - t0 < 60; i++) {
+        WRITE_CONF(i);
+        kill(pid, SIGHUP);
+        snprintf(pw, sizeof(pw), "pw%d", i);
+        creds now = {"alice", NULL, pw, "example.org", 0, 0, 0};
+        int ok = 0;
+        for (int k = 0; k < 200 && !ok; k++) {
+            ok = try(fd, to, &now, nonce, &m, resp, sizeof(resp), NULL) == 200;
+            if (!ok)
+                su_sleep_ms(2);
+        }
+        took += ok;
+        if (i % 100 == 0) {
+            snprintf(old, sizeof(old), "pw%d", i - 1);
+            creds prev = {"alice", NULL, old, "example.org", 0, 0, 0};
+            revoked += try(fd, to, &prev, nonce, &m, resp, sizeof(resp), NULL) == 401;
+            checks++;
+        }
+        if (i == 100)
+            rss100 = rss_kb(pid);
+    }
+    long rss1000 = rss_kb(pid);
+    fprintf(stderr, "1000 reloads in %.1f s: %d took effect, old password refused %d of %d; RSS %ld kB at 100, %ld kB "
+                    "at 1000\n",
+            su_now() - t0, took, revoked, checks, rss100, rss1000);
+    CHECK_EQ(took, 1000);
+    CHECK_EQ(revoked, checks);
+    CHECK(rss1000 - rss100 < 1024);
+    close(fd);
+    CHECK_EQ(su_stop(pid), 0);
+    unlink(path);
+    remove_cert();
+#undef WRITE_CONF
+}
+
 static void test_bad_auth_flags(void)
 {
     static const char *const cases[][4] = {
@@ -330,6 +420,7 @@ int main(int argc, char **argv)
     su_stunkitd = argv[1];
     RUN(test_short_term_and_budget);
     RUN(test_bad_auth_flags);
+    RUN(test_many_reloads);
     RUN(test_reload_on_sighup);
     RUN(test_long_term);
     TEST_END();

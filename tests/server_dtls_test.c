@@ -12,44 +12,13 @@
  */
 #include <fcntl.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "server_util.h"
-
-static char cert_path[64], key_path[64];
-
-static int make_cert(void)
-{
-    EVP_PKEY *pk = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    if (!pk || !x)
-        return -1;
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -60);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_set_pubkey(x, pk);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    X509_sign(x, pk, EVP_sha256());
-    snprintf(cert_path, sizeof(cert_path), "/tmp/stunkit-dtls-cert-%d.pem", (int)getpid());
-    snprintf(key_path, sizeof(key_path), "/tmp/stunkit-dtls-key-%d.pem", (int)getpid());
-    FILE *c = fopen(cert_path, "w"), *k = fopen(key_path, "w");
-    int ok = c && k && PEM_write_X509(c, x) == 1 && PEM_write_PrivateKey(k, pk, NULL, NULL, 0, NULL, NULL) == 1;
-    if (c)
-        fclose(c);
-    if (k)
-        fclose(k);
-    X509_free(x);
-    EVP_PKEY_free(pk);
-    return ok ? 0 : -1;
-}
+#include "test_cert.h"
 
 static SSL_CTX *client_ctx;
 

@@ -171,13 +171,17 @@ int main(int argc, char **argv)
         if (sig == SIGUSR1) {
             dump_stats(&srv, "SIGUSR1");
         } else if (sig == SIGHUP) {
+            skd_debug("SIGHUP: reloading");
             reload_credentials(&srv, argc, argv);
             SSL_CTX *old[2];
             if (srv.tls_on && skd_tls_reload(&srv.tls, old) == 0) { /* logs either way; traffic goes on */
                 skd_server_retire(&srv, old[0], ssl_ctx_free);
                 skd_server_retire(&srv, old[1], ssl_ctx_free);
             }
-            skd_server_reclaim(&srv);
+            /* Bounded memory however fast reloads come: past a few
+             * waiting, wait (at most a second) for the workers to pass. */
+            for (int i = 0; i < 100 && skd_server_reclaim(&srv) > 16; i++)
+                nanosleep(&(struct timespec){0, 10000000}, NULL);
         } else if (sig == SIGINT || sig == SIGTERM) {
             skd_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;

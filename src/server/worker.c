@@ -123,9 +123,19 @@ size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint32_t 
 
 /* ---- the loop ---- */
 
-static void quiescent(skd_worker *w)
+/* Holding no pointer to shared configuration: at the top of the loop. */
+void skd_worker_quiescent(skd_worker *w)
 {
     __atomic_store_n(&w->epoch, __atomic_load_n(&w->srv->epoch, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+}
+
+/* About to block: holding nothing until skd_worker_quiescent() again, so a
+ * reload does not wait for this worker to wake up. (Sequentially
+ * consistent stores and loads: if the reclaimer sees OFFLINE, the worker's
+ * next pointer load comes after the swap and sees the new value.) */
+void skd_worker_offline(skd_worker *w)
+{
+    __atomic_store_n(&w->epoch, UINT64_MAX, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -142,10 +152,8 @@ static void *worker_blocking(skd_worker *w)
     struct timeval tv = {0, 200000};
     setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK);
-    while (!__atomic_load_n(&w->srv->stopping, __ATOMIC_ACQUIRE)) {
-        quiescent(w);
-        skd_udp_drain(w, s, 1);
-    }
+    while (!__atomic_load_n(&w->srv->stopping, __ATOMIC_ACQUIRE))
+        skd_udp_drain(w, s, 1); /* offline while blocked in recvmmsg */
     return NULL;
 }
 
@@ -156,12 +164,12 @@ static void *worker_main(void *arg)
         return worker_blocking(w);
     struct epoll_event evs[64];
     for (;;) {
-        quiescent(w);
-        /* a bounded wait: timers, and the epoch for reclamation */
+        skd_worker_offline(w);
+        /* a bounded wait: the timers */
         int n = epoll_wait(w->epfd, evs, 64, 1000);
         if (n < 0 && errno != EINTR)
             break;
-        quiescent(w);
+        skd_worker_quiescent(w);
         for (int i = 0; i < n; i++) {
             int kind = *(int *)evs[i].data.ptr;
             switch (kind) {

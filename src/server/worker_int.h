@@ -136,4 +136,8 @@ int skd_stream_pending(const skd_worker *w);
 
 int skd_epoll_add(int epfd, int fd, uint32_t events, void *ptr);
 
+/* Reclamation (worker.c): no shared pointer held / about to block. */
+void skd_worker_quiescent(skd_worker *w);
+void skd_worker_offline(skd_worker *w);
+
 #endif

@@ -135,7 +135,11 @@ void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
     for (int round = 0; round < MAX_DRAIN; round++) {
         rx_reset(w);
         /* blocking: wait for the first datagram, then take what is there */
+        if (blocking)
+            skd_worker_offline(w);
         int n = recvmmsg(s->fd, w->rx, BATCH, blocking ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
+        if (blocking)
+            skd_worker_quiescent(w);
         if (n <= 0)
             return;
         uint32_t now = skd_now_ms();
