@@ -1,6 +1,8 @@
 /*
  * send_probe.c - sends hand-made requests to a server for the capture tests
  * and waits briefly for each answer. Usage: send_probe IPV4 PORT
+ * With --answer: one plain Binding request, its raw answer on stdout (for
+ * `stunkit decode`).
  */
 #include "server_util.h"
 
@@ -11,8 +13,25 @@ static void send_and_wait(int fd, const uint8_t *buf, size_t len, const char *to
     su_recv(fd, resp, sizeof(resp), 300, NULL);
 }
 
+static int answer(const char *ip, const char *port)
+{
+    char to[64];
+    uint8_t req[20], resp[2048], tid[12];
+    stunkit_writer w;
+    snprintf(to, sizeof(to), "%s:%s", ip, port);
+    int fd = su_udp("127.0.0.1", 0);
+    su_tid(tid);
+    stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    su_sendto(fd, req, (size_t)stunkit_writer_finish(&w), to);
+    int n = su_recv(fd, resp, sizeof(resp), 1000, NULL);
+    close(fd);
+    return n > 0 && fwrite(resp, 1, (size_t)n, stdout) == (size_t)n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--answer"))
+        return answer(argv[2], argv[3]);
     if (argc != 3)
         return 2;
     char to[64];
