@@ -36,6 +36,26 @@ success=$(sed -n 's/^stunkitd_success_total \([0-9]*\).*/\1/p' "$tmp/metrics.txt
 [ -n "$success" ] && [ "$success" -ge 5 ] && ok "metrics count the answers ($success)" || fail "stunkitd_success_total is '$success'"
 grep -q "^# TYPE stunkitd_udp_rx_total counter" "$tmp/metrics.txt" && ok "Prometheus TYPE lines" || fail "no TYPE lines"
 
+# a slow client (a byte every 0.9 s) and ten idle connections do not hold a
+# scrape up: each connection has 2 s for its request, and they are polled
+# together (before: 1 s per recv, one connection at a time)
+exec 4<>/dev/tcp/127.0.0.1/34879
+( for i in 1 2 3 4 5 6; do printf 'G' >&4 || break; sleep 0.9; done ) 2>/dev/null &
+trickler=$!
+for fdn in 5 6 7 8 9 10 11 12 13 14; do eval "exec $fdn<>/dev/tcp/127.0.0.1/34879"; done
+sleep 0.2
+t0=$(date +%s%N)
+exec 3<>/dev/tcp/127.0.0.1/34879
+printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+cat <&3 >"$tmp/metrics2.txt"
+exec 3<&-
+ms=$((($(date +%s%N) - t0) / 1000000))
+head -1 "$tmp/metrics2.txt" | grep -q "200 OK" && [ "$ms" -lt 1500 ] &&
+    ok "a scrape beside a trickling client and 10 idle connections: ${ms} ms" ||
+    fail "scrape with slow neighbours took ${ms} ms: $(head -1 "$tmp/metrics2.txt")"
+kill $trickler 2>/dev/null; wait $trickler 2>/dev/null
+for fdn in 4 5 6 7 8 9 10 11 12 13 14; do eval "exec $fdn<&-"; done
+
 kill -USR1 $pid
 sleep 0.3
 grep -q "counters (SIGUSR1)" "$tmp/server.err" && grep -q "success" "$tmp/server.err" && ok "SIGUSR1 prints the counters" || fail "no counters on SIGUSR1"
@@ -44,6 +64,15 @@ wait $pid
 rc=$?
 [ $rc -eq 0 ] && ok "stops on SIGTERM" || fail "exit $rc on SIGTERM"
 pids=""
+
+# the metrics endpoint off loopback: a warning
+"$stunkitd" --listen 127.0.0.1:34872 --no-tcp --metrics 0.0.0.0:34878 --log-level warn 2>"$tmp/wild.err" &
+pid=$!
+pids="$pid"
+up 127.0.0.1:34872 || fail "server with a wildcard metrics address did not start"
+grep -q "metrics endpoint 0.0.0.0:34878 is not on loopback" "$tmp/wild.err" && ok "warns when metrics are not on loopback" ||
+    fail "no warning: $(cat "$tmp/wild.err")"
+kill $pid; wait $pid; pids=""
 
 # config errors name the file and the line, and exit 2
 conf_error() { # description, expected stderr fragment, file content

@@ -144,10 +144,10 @@ int main(int argc, char **argv)
 
     /* the credentials now belong to the server (reloads swap them) */
     skd_metrics metrics;
+    memset(&metrics, 0, sizeof(metrics));
     metrics.fd = -1;
-    metrics.running = 0;
     if (skd_server_open(&srv, &cfg) != 0 ||
-        (cfg.metrics.family && skd_metrics_open(&metrics, &cfg.metrics, &srv) != 0) ||
+        (cfg.metrics.family && skd_metrics_open(&metrics, &cfg.metrics, cfg.metrics_max_conns, &srv) != 0) ||
         (cfg.user && drop_privileges(cfg.user) != 0)) {
         skd_metrics_close(&metrics);
         skd_server_close(&srv);
