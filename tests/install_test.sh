@@ -3,6 +3,8 @@
 # DESTDIR, then build the example against the installed pkg-config file and
 # run it against a real stunkitd on loopback.
 set -eu
+# ports: a base per build tree (CMake sets it), so two checkouts can test at once
+base=${STUNKIT_TEST_PORT_BASE:-34000}
 build=$1
 src=$2
 stunkitd=$3
@@ -19,10 +21,10 @@ echo "ok   files installed under DESTDIR/opt/stunkit"
 flags=$(PKG_CONFIG_PATH="$dest/opt/stunkit/lib/pkgconfig" pkg-config --define-prefix --cflags --libs stunkit)
 cc "$src/examples/public_address.c" $flags -o "$dest/public_address"
 echo "ok   the example builds against the installed pkg-config file"
-"$stunkitd" --listen 127.0.0.1:34840 --log-level warn 2>/dev/null &
+"$stunkitd" --listen 127.0.0.1:$((base + 840)) --log-level warn 2>/dev/null &
 pid=$!
 sleep 0.3
-out=$(LD_LIBRARY_PATH="$dest/opt/stunkit/lib" "$dest/public_address" 127.0.0.1:34840)
+out=$(LD_LIBRARY_PATH="$dest/opt/stunkit/lib" "$dest/public_address" 127.0.0.1:$((base + 840)))
 case $out in
 "public address: 127.0.0.1:"*) echo "ok   the installed library answers: $out" ;;
 *) echo "FAIL example printed: $out"; exit 1 ;;

@@ -82,34 +82,34 @@ static int run_cli(const char *const *args, char *out, size_t cap, int fake_a, i
 
 static void test_against_stunkitd(void)
 {
-    const char *sargs[] = {"--listen", "127.0.0.1:34830", "--alternate", "127.0.0.2", "--log-level", "warn", NULL};
-    pid_t pid = su_start(sargs, "127.0.0.1:34830");
+    const char *sargs[] = {"--listen", su_at("127.0.0.1", 830), "--alternate", "127.0.0.2", "--log-level", "warn", NULL};
+    pid_t pid = su_start(sargs, su_at("127.0.0.1", 830));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
     char out[4096];
-    const char *nat[] = {"nat", "--json", "127.0.0.1:34830", NULL};
+    const char *nat[] = {"nat", "--json", su_at("127.0.0.1", 830), NULL};
     CHECK_EQ(run_cli(nat, out, sizeof(out), -1, -1, 0), 0);
     CHECK(strstr(out, "\"nat\": false") != NULL);
     CHECK(strstr(out, "\"filtering\": \"endpoint-independent\"") != NULL);
     CHECK(strstr(out, "\"classic\": \"open-internet\"") != NULL);
-    CHECK(strstr(out, "\"other_address\": \"127.0.0.2:34831\"") != NULL);
+    CHECK(strstr(out, su_fmt("\"other_address\": \"%s\"", su_at("127.0.0.2", 831))) != NULL);
 
-    const char *addr[] = {"addr", "--json", "127.0.0.1:34830", NULL};
+    const char *addr[] = {"addr", "--json", su_at("127.0.0.1", 830), NULL};
     CHECK_EQ(run_cli(addr, out, sizeof(out), -1, -1, 0), 0);
     CHECK(strstr(out, "\"transport\": \"udp\"") && strstr(out, "\"nat\": false"));
-    const char *addr_tcp[] = {"addr", "--json", "--tcp", "stun:127.0.0.1:34830", NULL};
+    const char *addr_tcp[] = {"addr", "--json", "--tcp", su_fmt("stun:%s", su_at("127.0.0.1", 830)), NULL};
     CHECK_EQ(run_cli(addr_tcp, out, sizeof(out), -1, -1, 0), 0);
     CHECK(strstr(out, "\"transport\": \"tcp\"") && strstr(out, "\"mapped\": \"127.0.0.1:"));
-    const char *addr_local[] = {"addr", "--json", "--local", "127.0.0.9:34839", "127.0.0.1:34830", NULL};
+    const char *addr_local[] = {"addr", "--json", "--local", su_at("127.0.0.9", 839), su_at("127.0.0.1", 830), NULL};
     CHECK_EQ(run_cli(addr_local, out, sizeof(out), -1, -1, 0), 0);
-    CHECK(strstr(out, "\"mapped\": \"127.0.0.9:34839\"") != NULL);
+    CHECK(strstr(out, su_fmt("\"mapped\": \"%s\"", su_at("127.0.0.9", 839))) != NULL);
     CHECK_EQ(su_stop(pid), 0);
 
     /* nobody there: addr gives up (1), nat calls it UDP blocked (a verdict) */
-    const char *addr_none[] = {"addr", "--timeout", "300", "127.0.0.1:34838", NULL};
+    const char *addr_none[] = {"addr", "--timeout", "300", su_at("127.0.0.1", 838), NULL};
     CHECK_EQ(run_cli(addr_none, out, sizeof(out), -1, -1, 0), 1);
-    const char *nat_none[] = {"nat", "--json", "--timeout", "300", "127.0.0.1:34838", NULL};
+    const char *nat_none[] = {"nat", "--json", "--timeout", "300", su_at("127.0.0.1", 838), NULL};
     CHECK_EQ(run_cli(nat_none, out, sizeof(out), -1, -1, 0), 0);
     CHECK(strstr(out, "\"classic\": \"udp-blocked\"") != NULL);
 }
@@ -122,19 +122,19 @@ static void test_ipv6_client(void)
         return;
     }
     close(probe);
-    const char *sargs[] = {"--listen", "[::1]:34836", "--log-level", "warn", NULL};
-    pid_t pid = su_start(sargs, "[::1]:34836");
+    const char *sargs[] = {"--listen", su_at("::1", 836), "--log-level", "warn", NULL};
+    pid_t pid = su_start(sargs, su_at("::1", 836));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
     char out[4096];
-    const char *udp[] = {"addr", "--json", "-6", "[::1]:34836", NULL};
+    const char *udp[] = {"addr", "--json", "-6", su_at("::1", 836), NULL};
     CHECK_EQ(run_cli(udp, out, sizeof(out), -1, -1, 0), 0);
     CHECK(strstr(out, "\"mapped\": \"[::1]:") != NULL);
-    const char *tcp[] = {"addr", "--json", "--tcp", "stun:[::1]:34836", NULL};
+    const char *tcp[] = {"addr", "--json", "--tcp", su_fmt("stun:%s", su_at("::1", 836)), NULL};
     CHECK_EQ(run_cli(tcp, out, sizeof(out), -1, -1, 0), 0);
     CHECK(strstr(out, "\"transport\": \"tcp\"") && strstr(out, "\"mapped\": \"[::1]:"));
-    const char *wrong[] = {"addr", "-4", "[::1]:34836", NULL}; /* an IPv6 server with -4 */
+    const char *wrong[] = {"addr", "-4", su_at("::1", 836), NULL}; /* an IPv6 server with -4 */
     CHECK_EQ(run_cli(wrong, out, sizeof(out), -1, -1, 0), 1);
     CHECK_EQ(su_stop(pid), 0);
 }
@@ -142,13 +142,13 @@ static void test_ipv6_client(void)
 static void test_basic_server(void)
 {
     /* No alternate address: no behaviour discovery, no verdict, exit 1. */
-    const char *sargs[] = {"--listen", "127.0.0.1:34832", "--log-level", "warn", NULL};
-    pid_t pid = su_start(sargs, "127.0.0.1:34832");
+    const char *sargs[] = {"--listen", su_at("127.0.0.1", 832), "--log-level", "warn", NULL};
+    pid_t pid = su_start(sargs, su_at("127.0.0.1", 832));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
     char out[4096];
-    const char *nat[] = {"nat", "--json", "127.0.0.1:34832", NULL};
+    const char *nat[] = {"nat", "--json", su_at("127.0.0.1", 832), NULL};
     CHECK_EQ(run_cli(nat, out, sizeof(out), -1, -1, 0), 1);
     CHECK(strstr(out, "\"behavior_discovery\": false") != NULL);
     CHECK(strstr(out, "\"classic\": \"unknown\"") != NULL);
@@ -157,11 +157,11 @@ static void test_basic_server(void)
 
 static void test_server_ignoring_change_request(void)
 {
-    int a = su_udp("127.0.0.1", 34834), b = su_udp("127.0.0.2", 34835);
+    int a = su_udp("127.0.0.1", su_port(834)), b = su_udp("127.0.0.2", su_port(835));
     CHECK(a >= 0 && b >= 0);
     char out[4096];
-    const char *nat[] = {"nat", "--json", "127.0.0.1:34834", NULL};
-    int rc = run_cli(nat, out, sizeof(out), a, b, 34835);
+    const char *nat[] = {"nat", "--json", su_at("127.0.0.1", 834), NULL};
+    int rc = run_cli(nat, out, sizeof(out), a, b, su_port(835));
     fprintf(stderr, "%s", out);
     CHECK_EQ(rc, 1);
     CHECK(strstr(out, "\"server_ignores_change_request\": true") != NULL);

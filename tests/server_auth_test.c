@@ -126,15 +126,15 @@ static int try(int fd, const char *to, const creds *c, const char *nonce, stunki
 
 static void test_long_term(void)
 {
-    const char *args[] = {"--listen", "127.0.0.1:34880", "--realm", "example.org", "--credential", "alice:s3cret",
+    const char *args[] = {"--listen", su_at("127.0.0.1", 880), "--realm", "example.org", "--credential", "alice:s3cret",
                           "--auth-secret", "fleet-secret-42", "--nonce-lifetime", "10", "--log-level", "warn",
                           NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34880");
+    pid_t pid = su_start(args, su_at("127.0.0.1", 880));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
     int fd = su_udp("127.0.0.1", 0);
-    const char *to = "127.0.0.1:34880";
+    const char *to = su_at("127.0.0.1", 880);
     char nonce[128];
     uint8_t resp[1024];
     stunkit_msg m;
@@ -199,14 +199,14 @@ static void test_long_term(void)
 
 static void test_short_term_and_budget(void)
 {
-    const char *args[] = {"--listen",          "127.0.0.1:34882", "--short-term", "--credential", "evtj:h6vY",
+    const char *args[] = {"--listen",          su_at("127.0.0.1", 882), "--short-term", "--credential", "evtj:h6vY",
                           "--redirect-rate-limit", "5", "--log-level", "warn", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34882");
+    pid_t pid = su_start(args, su_at("127.0.0.1", 882));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
     int fd = su_udp("127.0.0.1", 0);
-    const char *to = "127.0.0.1:34882";
+    const char *to = su_at("127.0.0.1", 882);
     uint8_t req[256], resp[512], tid[12];
     stunkit_msg m;
     stunkit_writer w;
@@ -251,7 +251,7 @@ static void write_conf(const char *path, const char *password)
     FILE *f = fopen(path, "w");
     if (!f)
         return;
-    fprintf(f, "listen = 127.0.0.1:34884\nrealm = example.org\ncredential = alice:%s\nlog-level = warn\n", password);
+    fprintf(f, "listen = %s\nrealm = example.org\ncredential = alice:%s\nlog-level = warn\n", su_at("127.0.0.1", 884), password);
     fclose(f);
 }
 
@@ -265,14 +265,14 @@ static void test_reload_on_sighup(void)
     close(tfd);
     write_conf(path, "one");
     const char *args[] = {"--config", path, NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34884");
+    pid_t pid = su_start(args, su_at("127.0.0.1", 884));
     CHECK(pid > 0);
     if (pid <= 0) {
         unlink(path);
         return;
     }
     int fd = su_udp("127.0.0.1", 0);
-    const char *to = "127.0.0.1:34884";
+    const char *to = su_at("127.0.0.1", 884);
     char nonce[128];
     uint8_t resp[1024];
     stunkit_msg m;

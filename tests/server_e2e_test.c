@@ -10,9 +10,9 @@
 
 #include "server_util.h"
 
-#define P1 34781
-#define P2 34782
-#define BASIC_PORT 34785
+#define P1 (su_port(781))
+#define P2 (su_port(782))
+#define BASIC_PORT (su_port(785))
 
 static int parse_reply(const uint8_t *buf, int n, const uint8_t *tid, stunkit_msg *m)
 {
@@ -68,8 +68,8 @@ static size_t binding(uint8_t *buf, size_t cap, uint8_t *tid, uint32_t change, i
 
 static void test_basic_udp(void)
 {
-    const char *args[] = {"--listen", "127.0.0.1:34785", "--threads", "2", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34785");
+    const char *args[] = {"--listen", su_at("127.0.0.1", 785), "--threads", "2", NULL};
+    pid_t pid = su_start(args, su_at("127.0.0.1", 785));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -82,7 +82,7 @@ static void test_basic_udp(void)
 
     /* A plain Binding request: XOR-MAPPED-ADDRESS only, 32 bytes. */
     size_t len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 0);
-    int n = ask(fd, req, len, "127.0.0.1:34785", resp, sizeof(resp), &m, NULL);
+    int n = ask(fd, req, len, su_at("127.0.0.1", 785), resp, sizeof(resp), &m, NULL);
     CHECK_EQ(n, 32);
     CHECK_EQ(m.klass, STUNKIT_CLASS_SUCCESS);
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, text, sizeof(text)), 0);
@@ -92,18 +92,18 @@ static void test_basic_udp(void)
 
     /* With FINGERPRINT: the answer carries a valid one. */
     len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 1);
-    n = ask(fd, req, len, "127.0.0.1:34785", resp, sizeof(resp), &m, NULL);
+    n = ask(fd, req, len, su_at("127.0.0.1", 785), resp, sizeof(resp), &m, NULL);
     CHECK_EQ(n, 40);
     CHECK_EQ(stunkit_check_fingerprint(&m), 0);
 
     /* A request whose FINGERPRINT is wrong is not STUN: no answer. */
     req[len - 1] ^= 1;
-    CHECK_EQ(su_sendto(fd, req, len, "127.0.0.1:34785"), 0);
+    CHECK_EQ(su_sendto(fd, req, len, su_at("127.0.0.1", 785)), 0);
     CHECK_EQ(su_recv(fd, resp, sizeof(resp), 300, NULL), -1);
 
     /* CHANGE-REQUEST without an alternate address: 420 (RFC 5780 6.1). */
     len = binding(req, sizeof(req), tid, STUNKIT_CHANGE_IP, 0);
-    n = ask(fd, req, len, "127.0.0.1:34785", resp, sizeof(resp), &m, NULL);
+    n = ask(fd, req, len, su_at("127.0.0.1", 785), resp, sizeof(resp), &m, NULL);
     CHECK(n > 0);
     CHECK_EQ(m.klass, STUNKIT_CLASS_ERROR);
     CHECK_EQ(error_code(&m), 420);
@@ -115,7 +115,7 @@ static void test_basic_udp(void)
     stunkit_put(&w, 0x7f01, "abcd", 4);
     stunkit_put(&w, 0xff01, "abcd", 4); /* comprehension-optional: not listed */
     len = (size_t)stunkit_writer_finish(&w);
-    n = ask(fd, req, len, "127.0.0.1:34785", resp, sizeof(resp), &m, NULL);
+    n = ask(fd, req, len, su_at("127.0.0.1", 785), resp, sizeof(resp), &m, NULL);
     CHECK(n > 0);
     CHECK_EQ(error_code(&m), 420);
     stunkit_attr a;
@@ -128,21 +128,21 @@ static void test_basic_udp(void)
     len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 0);
     memcpy(req + 20, "\x80\x22\x00\x09" "abcd", 8); /* length 9 in a 4-byte body */
     req[3] = 8;
-    n = ask(fd, req, 28, "127.0.0.1:34785", resp, sizeof(resp), &m, NULL);
+    n = ask(fd, req, 28, su_at("127.0.0.1", 785), resp, sizeof(resp), &m, NULL);
     CHECK(n > 0);
     CHECK_EQ(error_code(&m), 400);
 
     /* Silence: garbage, a truncated header, an indication, a response,
      * an unknown method. Then the server still answers. */
     static const uint8_t garbage[] = "GET / HTTP/1.0\r\n\r\n";
-    CHECK_EQ(su_sendto(fd, garbage, sizeof(garbage), "127.0.0.1:34785"), 0);
-    CHECK_EQ(su_sendto(fd, req, 10, "127.0.0.1:34785"), 0);
+    CHECK_EQ(su_sendto(fd, garbage, sizeof(garbage), su_at("127.0.0.1", 785)), 0);
+    CHECK_EQ(su_sendto(fd, req, 10, su_at("127.0.0.1", 785)), 0);
     static const uint16_t quiet[] = {0x0011 /* indication */, 0x0101 /* success */, 0x0003 /* Allocate */};
     for (size_t i = 0; i < 3; i++) {
         len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 0);
         req[0] = (uint8_t)(quiet[i] >> 8);
         req[1] = (uint8_t)quiet[i];
-        CHECK_EQ(su_sendto(fd, req, len, "127.0.0.1:34785"), 0);
+        CHECK_EQ(su_sendto(fd, req, len, su_at("127.0.0.1", 785)), 0);
     }
     CHECK_EQ(su_recv(fd, resp, sizeof(resp), 300, NULL), -1);
 
@@ -153,7 +153,7 @@ static void test_basic_udp(void)
     stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
     stunkit_put_addr(&w, STUNKIT_ATTR_RESPONSE_ADDRESS, &there);
     len = (size_t)stunkit_writer_finish(&w);
-    n = ask(fd, req, len, "127.0.0.1:34785", resp, sizeof(resp), &m, NULL);
+    n = ask(fd, req, len, su_at("127.0.0.1", 785), resp, sizeof(resp), &m, NULL);
     CHECK(n > 0);
     CHECK_EQ(m.klass, STUNKIT_CLASS_SUCCESS);
     CHECK_EQ(su_recv(other, resp, sizeof(resp), 200, NULL), -1);
@@ -164,14 +164,14 @@ static void test_basic_udp(void)
     static const uint8_t id16[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     stunkit_writer_init_rfc3489(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, id16);
     len = (size_t)stunkit_writer_finish(&w);
-    CHECK_EQ(su_sendto(fd, req, len, "127.0.0.1:34785"), 0);
+    CHECK_EQ(su_sendto(fd, req, len, su_at("127.0.0.1", 785)), 0);
     n = su_recv(fd, resp, sizeof(resp), 1000, NULL);
     CHECK(n > 0 && stunkit_msg_parse(&m, resp, (size_t)n) == 0);
     CHECK(m.rfc3489 && m.tid_len == 16 && memcmp(m.tid, id16, 16) == 0);
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_MAPPED_ADDRESS, text, sizeof(text)), 0);
     CHECK_STR(text, mine);
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_SOURCE_ADDRESS, text, sizeof(text)), 0);
-    CHECK_STR(text, "127.0.0.1:34785");
+    CHECK_STR(text, su_at("127.0.0.1", 785));
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_CHANGED_ADDRESS, text, sizeof(text)), -1);
 
     close(fd);
@@ -180,8 +180,8 @@ static void test_basic_udp(void)
 
 static void test_rfc5780(void)
 {
-    const char *args[] = {"--listen", "127.0.0.1:34781", "--alternate", "127.0.0.2", "--threads", "2", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34781");
+    const char *args[] = {"--listen", su_at("127.0.0.1", 781), "--alternate", "127.0.0.2", "--threads", "2", NULL};
+    pid_t pid = su_start(args, su_at("127.0.0.1", 781));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -194,7 +194,7 @@ static void test_rfc5780(void)
     stunkit_addr_format(&self, mine, sizeof(mine));
 
     /* Table 1 of RFC 5780, from each of the four addresses. */
-    static const char *const dests[] = {"127.0.0.1:34781", "127.0.0.1:34782", "127.0.0.2:34781", "127.0.0.2:34782"};
+    const char *const dests[] = {su_at("127.0.0.1", 781), su_at("127.0.0.1", 782), su_at("127.0.0.2", 781), su_at("127.0.0.2", 782)};
     for (int d = 0; d < 4; d++) {
         for (uint32_t flags = 0; flags <= 6; flags += 2) {
             if (flags == 2 || flags == 6 || flags == 0 || flags == 4) {
@@ -230,7 +230,7 @@ static void test_rfc5780(void)
     stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
     stunkit_put_response_port(&w, tgt.port);
     size_t len = (size_t)stunkit_writer_finish(&w);
-    CHECK_EQ(su_sendto(fd, req, len, "127.0.0.1:34781"), 0);
+    CHECK_EQ(su_sendto(fd, req, len, su_at("127.0.0.1", 781)), 0);
     int n = su_recv(target, resp, sizeof(resp), 1000, NULL);
     CHECK(n > 0 && parse_reply(resp, n, tid, &m) == 0);
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, text, sizeof(text)), 0);
@@ -243,7 +243,7 @@ static void test_rfc5780(void)
     stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
     stunkit_put(&w, STUNKIT_ATTR_PADDING, NULL, 1400);
     len = (size_t)stunkit_writer_finish(&w);
-    n = ask(fd, req, len, "127.0.0.1:34781", resp, sizeof(resp), &m, NULL);
+    n = ask(fd, req, len, su_at("127.0.0.1", 781), resp, sizeof(resp), &m, NULL);
     CHECK(n > 1300 && (size_t)n <= len);
     stunkit_attr a;
     CHECK_EQ(stunkit_msg_find(&m, STUNKIT_ATTR_PADDING, &a), 0);
@@ -253,7 +253,7 @@ static void test_rfc5780(void)
     stunkit_put(&w, STUNKIT_ATTR_PADDING, NULL, 100);
     stunkit_put_response_port(&w, self.port);
     len = (size_t)stunkit_writer_finish(&w);
-    n = ask(fd, req, len, "127.0.0.1:34781", resp, sizeof(resp), &m, NULL);
+    n = ask(fd, req, len, su_at("127.0.0.1", 781), resp, sizeof(resp), &m, NULL);
     CHECK(n > 0);
     CHECK_EQ(error_code(&m), 400);
 
@@ -263,20 +263,20 @@ static void test_rfc5780(void)
     stunkit_writer_init_rfc3489(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, id16);
     stunkit_put_change_request(&w, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT);
     len = (size_t)stunkit_writer_finish(&w);
-    CHECK_EQ(su_sendto(fd, req, len, "127.0.0.1:34781"), 0);
+    CHECK_EQ(su_sendto(fd, req, len, su_at("127.0.0.1", 781)), 0);
     n = su_recv(fd, resp, sizeof(resp), 1000, &from);
     CHECK(n > 0 && stunkit_msg_parse(&m, resp, (size_t)n) == 0 && m.rfc3489);
     stunkit_addr_format(&from, src, sizeof(src));
-    CHECK_STR(src, "127.0.0.2:34782");
+    CHECK_STR(src, su_at("127.0.0.2", 782));
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_CHANGED_ADDRESS, text, sizeof(text)), 0);
-    CHECK_STR(text, "127.0.0.2:34782");
+    CHECK_STR(text, su_at("127.0.0.2", 782));
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_SOURCE_ADDRESS, text, sizeof(text)), 0);
-    CHECK_STR(text, "127.0.0.2:34782");
+    CHECK_STR(text, su_at("127.0.0.2", 782));
     close(fd);
 
     /* TCP: framing by the length field, several messages per segment and
      * one split across segments; CHANGE-REQUEST over TCP is a 400. */
-    int s = su_tcp("127.0.0.1:34781");
+    int s = su_tcp(su_at("127.0.0.1", 781));
     CHECK(s >= 0);
     int one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -338,8 +338,8 @@ static void test_ipv6(void)
         return;
     }
     close(probe);
-    const char *args[] = {"--listen", "[::1]:34786", "--threads", "1", NULL};
-    pid_t pid = su_start(args, "[::1]:34786");
+    const char *args[] = {"--listen", su_at("::1", 786), "--threads", "1", NULL};
+    pid_t pid = su_start(args, su_at("::1", 786));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -350,13 +350,13 @@ static void test_ipv6(void)
     stunkit_addr self = su_local(fd);
     stunkit_addr_format(&self, mine, sizeof(mine));
     size_t len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 0);
-    int n = ask(fd, req, len, "[::1]:34786", resp, sizeof(resp), &m, NULL);
+    int n = ask(fd, req, len, su_at("::1", 786), resp, sizeof(resp), &m, NULL);
     CHECK_EQ(n, 44);
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, text, sizeof(text)), 0);
     CHECK_STR(text, mine);
     close(fd);
 
-    int s = su_tcp("[::1]:34786");
+    int s = su_tcp(su_at("::1", 786));
     CHECK(s >= 0);
     self = su_local(s);
     stunkit_addr_format(&self, mine, sizeof(mine));
@@ -376,8 +376,8 @@ static void test_wildcard_pktinfo(void)
 {
     /* Bound to 0.0.0.0, the server must answer from the address the client
      * reached (here 127.0.0.3), which only PKTINFO tells it. */
-    const char *args[] = {"--listen", "0.0.0.0:34787", "--threads", "1", "--no-tcp", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34787");
+    const char *args[] = {"--listen", su_at("0.0.0.0", 787), "--threads", "1", "--no-tcp", NULL};
+    pid_t pid = su_start(args, su_at("127.0.0.1", 787));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -387,10 +387,10 @@ static void test_wildcard_pktinfo(void)
     stunkit_addr from;
     char src[STUNKIT_ADDRSTRLEN];
     size_t len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 0);
-    int n = ask(fd, req, len, "127.0.0.3:34787", resp, sizeof(resp), &m, &from);
+    int n = ask(fd, req, len, su_at("127.0.0.3", 787), resp, sizeof(resp), &m, &from);
     CHECK(n > 0);
     stunkit_addr_format(&from, src, sizeof(src));
-    CHECK_STR(src, "127.0.0.3:34787");
+    CHECK_STR(src, su_at("127.0.0.3", 787));
     close(fd);
     CHECK_EQ(su_stop(pid), 0);
 }
@@ -399,10 +399,10 @@ static void test_advertise_and_idle(void)
 {
     /* Behind a 1:1 NAT the server names its public addresses; idle TCP
      * connections are closed after --tcp-idle seconds. */
-    const char *args[] = {"--listen", "127.0.0.1:34788", "--alternate", "127.0.0.2:34789", "--advertise",
+    const char *args[] = {"--listen", su_at("127.0.0.1", 788), "--alternate", su_at("127.0.0.2", 789), "--advertise",
                           "203.0.113.7", "--advertise-alternate", "203.0.113.8", "--tcp-idle", "1", "--threads",
                           "1", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34788");
+    pid_t pid = su_start(args, su_at("127.0.0.1", 788));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -411,15 +411,15 @@ static void test_advertise_and_idle(void)
     stunkit_msg m;
     char text[STUNKIT_ADDRSTRLEN];
     size_t len = binding(req, sizeof(req), tid, STUNKIT_CHANGE_PORT, 0);
-    int n = ask(fd, req, len, "127.0.0.1:34788", resp, sizeof(resp), &m, NULL);
+    int n = ask(fd, req, len, su_at("127.0.0.1", 788), resp, sizeof(resp), &m, NULL);
     CHECK(n > 0);
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_RESPONSE_ORIGIN, text, sizeof(text)), 0);
-    CHECK_STR(text, "203.0.113.7:34789");
+    CHECK_STR(text, su_at("203.0.113.7", 789));
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_OTHER_ADDRESS, text, sizeof(text)), 0);
-    CHECK_STR(text, "203.0.113.8:34789");
+    CHECK_STR(text, su_at("203.0.113.8", 789));
     close(fd);
 
-    int s = su_tcp("127.0.0.1:34788");
+    int s = su_tcp(su_at("127.0.0.1", 788));
     CHECK(s >= 0);
     double t0 = su_now();
     struct pollfd p = {s, POLLIN, 0};

@@ -10,7 +10,7 @@
 
 #include "server_util.h"
 
-#define PORT "34860"
+#define TO su_at("127.0.0.1", 860)
 
 static int flood_stop; /* atomic */
 static unsigned long flood_sent;
@@ -21,7 +21,7 @@ static void *flood(void *arg)
     int fd = su_udp("127.0.0.1", 0);
     stunkit_addr to;
     struct sockaddr_storage ss;
-    stunkit_addr_parse("127.0.0.1:" PORT, 0, &to);
+    stunkit_addr_parse(TO, 0, &to);
     int slen = stunkit_addr_to_sockaddr(&to, &ss);
     connect(fd, (struct sockaddr *)&ss, (socklen_t)slen);
     static uint8_t bufs[64][256];
@@ -80,8 +80,8 @@ static void *flood(void *arg)
 
 static void test_flood(void)
 {
-    const char *args[] = {"--listen", "127.0.0.1:" PORT, "--log-level", "warn", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:" PORT);
+    const char *args[] = {"--listen", TO, "--log-level", "warn", NULL};
+    pid_t pid = su_start(args, TO);
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -97,7 +97,7 @@ static void test_flood(void)
         stunkit_writer w;
         su_tid(tid);
         stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
-        su_sendto(fd, req, 20, "127.0.0.1:" PORT);
+        su_sendto(fd, req, 20, TO);
         sent++;
         int n = su_recv(fd, resp, sizeof(resp), 1000, NULL);
         stunkit_msg m;

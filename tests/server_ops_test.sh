@@ -4,30 +4,33 @@
 # SIGUSR1 counters, --user and running with only CAP_NET_BIND_SERVICE (root
 # parts are skipped without root).
 set -u
+# ports: a base per build tree (CMake sets it), so two checkouts can test at once
+base=${STUNKIT_TEST_PORT_BASE:-34000}
+priv1=$((300 + 2 * (base / 1000 % 40))) priv2=$((301 + 2 * (base / 1000 % 40))) # below 1024
 stunkitd=$1
 stunkit=$2
 . "$(dirname "$0")/testlib.sh"
 
-cat >"$tmp/stunkitd.conf" <<'CONF'
+cat >"$tmp/stunkitd.conf" <<CONF
 # stunkitd test configuration
-listen = 127.0.0.1:34870
+listen = 127.0.0.1:$((base + 870))
 alternate = 127.0.0.2          # RFC 5780 mode
 software = "stunkit ops test"  # quoted, spaces kept
 rate-limit = 1000
 no-tcp = yes
 threads = 2
 log-level = info
-metrics = 127.0.0.1:34879
+metrics = 127.0.0.1:$((base + 879))
 CONF
 "$stunkitd" --config "$tmp/stunkitd.conf" 2>"$tmp/server.err" &
 pid=$!
 pids="$pids $pid"
-if up 127.0.0.1:34870; then ok "starts from a config file"; else fail "did not start"; cat "$tmp/server.err"; exit 1; fi
-"$stunkit" nat --json 127.0.0.1:34870 >"$tmp/nat.json"
-grep -q '"other_address": "127.0.0.2:34871"' "$tmp/nat.json" && ok "alternate from the config file" || fail "alternate: $(cat "$tmp/nat.json")"
-"$stunkit" addr --tcp --timeout 500 127.0.0.1:34870 >/dev/null 2>&1 && fail "no-tcp = yes ignored" || ok "no-tcp = yes"
+if up 127.0.0.1:$((base + 870)); then ok "starts from a config file"; else fail "did not start"; cat "$tmp/server.err"; exit 1; fi
+"$stunkit" nat --json 127.0.0.1:$((base + 870)) >"$tmp/nat.json"
+grep -q "\"other_address\": \"127.0.0.2:$((base + 871))\"" "$tmp/nat.json" && ok "alternate from the config file" || fail "alternate: $(cat "$tmp/nat.json")"
+"$stunkit" addr --tcp --timeout 500 127.0.0.1:$((base + 870)) >/dev/null 2>&1 && fail "no-tcp = yes ignored" || ok "no-tcp = yes"
 
-exec 3<>/dev/tcp/127.0.0.1/34879
+exec 3<>/dev/tcp/127.0.0.1/$((base + 879))
 printf 'GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n' >&3
 cat <&3 >"$tmp/metrics.txt"
 exec 3<&-
@@ -39,13 +42,13 @@ grep -q "^# TYPE stunkitd_udp_rx_total counter" "$tmp/metrics.txt" && ok "Promet
 # a slow client (a byte every 0.9 s) and ten idle connections do not hold a
 # scrape up: each connection has 2 s for its request, and they are polled
 # together (before: 1 s per recv, one connection at a time)
-exec 4<>/dev/tcp/127.0.0.1/34879
+exec 4<>/dev/tcp/127.0.0.1/$((base + 879))
 ( for i in 1 2 3 4 5 6; do printf 'G' >&4 || break; sleep 0.9; done ) 2>/dev/null &
 trickler=$!
-for fdn in 5 6 7 8 9 10 11 12 13 14; do eval "exec $fdn<>/dev/tcp/127.0.0.1/34879"; done
+for fdn in 5 6 7 8 9 10 11 12 13 14; do eval "exec $fdn<>/dev/tcp/127.0.0.1/$((base + 879))"; done
 sleep 0.2
 t0=$(date +%s%N)
-exec 3<>/dev/tcp/127.0.0.1/34879
+exec 3<>/dev/tcp/127.0.0.1/$((base + 879))
 printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
 cat <&3 >"$tmp/metrics2.txt"
 exec 3<&-
@@ -66,11 +69,11 @@ rc=$?
 pids=""
 
 # the metrics endpoint off loopback: a warning
-"$stunkitd" --listen 127.0.0.1:34872 --no-tcp --metrics 0.0.0.0:34878 --log-level warn 2>"$tmp/wild.err" &
+"$stunkitd" --listen 127.0.0.1:$((base + 872)) --no-tcp --metrics 0.0.0.0:$((base + 878)) --log-level warn 2>"$tmp/wild.err" &
 pid=$!
 pids="$pid"
-up 127.0.0.1:34872 || fail "server with a wildcard metrics address did not start"
-grep -q "metrics endpoint 0.0.0.0:34878 is not on loopback" "$tmp/wild.err" && ok "warns when metrics are not on loopback" ||
+up 127.0.0.1:$((base + 872)) || fail "server with a wildcard metrics address did not start"
+grep -q "metrics endpoint 0.0.0.0:$((base + 878)) is not on loopback" "$tmp/wild.err" && ok "warns when metrics are not on loopback" ||
     fail "no warning: $(cat "$tmp/wild.err")"
 kill $pid; wait $pid; pids=""
 
@@ -96,12 +99,12 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "skip --user and CAP_NET_BIND_SERVICE checks: not root"
 else
     nobody_uid=$(id -u nobody)
-    "$stunkitd" --listen 127.0.0.1:345 --user nobody --no-tcp --log-level warn 2>"$tmp/user.err" &
+    "$stunkitd" --listen 127.0.0.1:$priv1 --user nobody --no-tcp --log-level warn 2>"$tmp/user.err" &
     pid=$!
     pids="$pids $pid"
-    if up 127.0.0.1:345; then
+    if up 127.0.0.1:$priv1; then
         uid=$(awk '/^Uid:/ {print $2, $3, $4, $5}' /proc/$pid/status)
-        [ "$uid" = "$nobody_uid $nobody_uid $nobody_uid $nobody_uid" ] && ok "--user nobody: uid $nobody_uid, port 345 still served" || fail "--user: Uid is $uid"
+        [ "$uid" = "$nobody_uid $nobody_uid $nobody_uid $nobody_uid" ] && ok "--user nobody: uid $nobody_uid, port $priv1 still served" || fail "--user: Uid is $uid"
         caps=$(awk '/^CapEff:/ {print $2}' /proc/$pid/status)
         [ "$caps" = "0000000000000000" ] && ok "--user leaves no capabilities" || fail "CapEff $caps"
     else
@@ -111,10 +114,10 @@ else
     if command -v setpriv >/dev/null 2>&1; then
         setpriv --reuid="$nobody_uid" --regid="$(id -g nobody)" --clear-groups --inh-caps=-all,+net_bind_service \
             --ambient-caps=-all,+net_bind_service --bounding-set=-all,+net_bind_service \
-            "$stunkitd" --listen 127.0.0.1:346 --no-tcp --log-level warn 2>"$tmp/cap.err" &
+            "$stunkitd" --listen 127.0.0.1:$priv2 --no-tcp --log-level warn 2>"$tmp/cap.err" &
         pid=$!
         pids="$pids $pid"
-        up 127.0.0.1:346 && ok "runs as nobody with only CAP_NET_BIND_SERVICE on port 346" || { fail "CAP_NET_BIND_SERVICE run"; cat "$tmp/cap.err"; }
+        up 127.0.0.1:$priv2 && ok "runs as nobody with only CAP_NET_BIND_SERVICE on port $priv2" || { fail "CAP_NET_BIND_SERVICE run"; cat "$tmp/cap.err"; }
         kill $pid; wait $pid; pids=""
     else
         echo "skip CAP_NET_BIND_SERVICE check: setpriv not installed"

@@ -9,7 +9,7 @@
  */
 #include "server_util.h"
 
-#define PORT "34790"
+#define TO su_at("127.0.0.1", 790)
 
 /* bare: 20 bytes, answered with 68 (strict); else with a 16-byte SOFTWARE,
  * so the answer is within twice the request (general budget) */
@@ -44,10 +44,10 @@ static int blast(int fd, int n, uint32_t change, const char *to)
 
 static void test_hot_source(void)
 {
-    const char *args[] = {"--listen", "127.0.0.1:" PORT, "--alternate", "127.0.0.2", "--threads", "1",
+    const char *args[] = {"--listen", TO, "--alternate", "127.0.0.2", "--threads", "1",
                           "--rate-limit", "50", "--rate-burst", "50", "--redirect-rate-limit", "5", "--log-level",
                           "warn", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:" PORT);
+    pid_t pid = su_start(args, TO);
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -57,7 +57,7 @@ static void test_hot_source(void)
     CHECK(hot >= 0 && calm >= 0 && redir >= 0);
 
     double t0 = su_now();
-    int hot_answers = blast(hot, 400, 0, "127.0.0.1:" PORT);
+    int hot_answers = blast(hot, 400, 0, TO);
     double elapsed = su_now() - t0;
     /* burst 50, plus 50/s refill while the test ran, plus slack */
     int ceiling = 50 + (int)(50 * elapsed) + 5;
@@ -66,7 +66,7 @@ static void test_hot_source(void)
     CHECK(hot_answers <= ceiling);
 
     /* Another source, right after the flood: every request answered. */
-    int calm_answers = blast(calm, 20, 0, "127.0.0.1:" PORT);
+    int calm_answers = blast(calm, 20, 0, TO);
     fprintf(stderr, "calm source: %d of 20 answered\n", calm_answers);
     CHECK_EQ(calm_answers, 20);
 
@@ -74,13 +74,13 @@ static void test_hot_source(void)
     t0 = su_now();
     /* 30 requests: within the general burst (taken before parsing), far
      * beyond the strict one */
-    int redir_answers = blast(redir, 30, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT, "127.0.0.1:" PORT);
+    int redir_answers = blast(redir, 30, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT, TO);
     elapsed = su_now() - t0;
     fprintf(stderr, "redirecting source: %d of 30 answered in %.2f s\n", redir_answers, elapsed);
     CHECK(redir_answers >= 9);
     CHECK(redir_answers <= 10 + (int)(5 * elapsed) + 2);
     /* ...while its plain requests still get through */
-    int plain = blast(redir, 20, 0, "127.0.0.1:" PORT);
+    int plain = blast(redir, 20, 0, TO);
     CHECK_EQ(plain, 20);
 
     /* Amplification: a bare request draws 3.4x its size in RFC 5780 mode,
@@ -88,7 +88,7 @@ static void test_hot_source(void)
     int amp = su_udp("127.0.0.6", 0);
     bare = 1;
     t0 = su_now();
-    int amp_answers = blast(amp, 60, 0, "127.0.0.1:" PORT);
+    int amp_answers = blast(amp, 60, 0, TO);
     elapsed = su_now() - t0;
     bare = 0;
     fprintf(stderr, "bare 20-byte requests: %d of 60 answered in %.2f s\n", amp_answers, elapsed);
@@ -104,9 +104,9 @@ static void test_hot_source(void)
 
 static void test_limiter_off(void)
 {
-    const char *args[] = {"--listen", "127.0.0.1:34791", "--threads", "1", "--rate-limit", "0", "--log-level",
+    const char *args[] = {"--listen", su_at("127.0.0.1", 791), "--threads", "1", "--rate-limit", "0", "--log-level",
                           "warn", NULL};
-    pid_t pid = su_start(args, "127.0.0.1:34791");
+    pid_t pid = su_start(args, su_at("127.0.0.1", 791));
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -114,7 +114,7 @@ static void test_limiter_off(void)
     int got = 0;
     /* in rounds of 100 so the socket buffers never overflow */
     for (int round = 0; round < 5; round++)
-        got += blast(fd, 100, 0, "127.0.0.1:34791");
+        got += blast(fd, 100, 0, su_at("127.0.0.1", 791));
     CHECK_EQ(got, 500);
     close(fd);
     CHECK_EQ(su_stop(pid), 0);

@@ -3,6 +3,8 @@
 # certificate made here, `stunkit addr --tls/--dtls` against it, certificate
 # checking on by default, reload on SIGHUP, and a broken key refused at start.
 set -u
+# ports: a base per build tree (CMake sets it), so two checkouts can test at once
+base=${STUNKIT_TEST_PORT_BASE:-34000}
 stunkitd=$1
 stunkit=$2
 command -v openssl >/dev/null 2>&1 || { echo "skip: the openssl program is not installed"; exit 77; }
@@ -17,33 +19,33 @@ mkcert() { # CN
         -addext "subjectAltName=DNS:$1" -days 1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
 }
 subject() {
-    openssl s_client -connect 127.0.0.1:34901 -servername localhost </dev/null 2>/dev/null |
+    openssl s_client -connect 127.0.0.1:$((base + 901)) -servername localhost </dev/null 2>/dev/null |
         sed -n 's/^subject=.*CN *= *\([^,]*\).*/\1/p'
 }
 mkcert localhost
 
-"$stunkitd" --listen 127.0.0.1:34900 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --tls-port 34901 \
+"$stunkitd" --listen 127.0.0.1:$((base + 900)) --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --tls-port $((base + 901)) \
     --log-level info 2>"$tmp/server.err" &
 pid=$!
-for _ in $(seq 50); do "$stunkit" addr --timeout 100 127.0.0.1:34900 >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 50); do "$stunkit" addr --timeout 100 127.0.0.1:$((base + 900)) >/dev/null 2>&1 && break; sleep 0.1; done
 
-out=$("$stunkit" addr --tls --insecure --json 127.0.0.1:34901)
+out=$("$stunkit" addr --tls --insecure --json 127.0.0.1:$((base + 901)))
 case $out in *'"transport": "tls"'*'"mapped": "127.0.0.1:'*) ok "Binding over TLS: $out" ;; *) fail "TLS binding: $out" ;; esac
-"$stunkit" addr --tls --timeout 2000 stuns:localhost:34901 >/dev/null 2>"$tmp/verify.err"
+"$stunkit" addr --tls --timeout 2000 stuns:localhost:$((base + 901)) >/dev/null 2>"$tmp/verify.err"
 [ $? -eq 1 ] && ok "an untrusted certificate is refused without --insecure" || fail "no certificate check"
-"$stunkit" addr --tcp --json 127.0.0.1:34900 | grep -q '"transport": "tcp"' && ok "plain TCP beside TLS" || fail "plain TCP"
-out=$("$stunkit" addr --dtls --insecure --json 127.0.0.1:34901)
+"$stunkit" addr --tcp --json 127.0.0.1:$((base + 900)) | grep -q '"transport": "tcp"' && ok "plain TCP beside TLS" || fail "plain TCP"
+out=$("$stunkit" addr --dtls --insecure --json 127.0.0.1:$((base + 901)))
 case $out in *'"transport": "dtls"'*'"mapped": "127.0.0.1:'*) ok "Binding over DTLS: $out" ;; *) fail "DTLS binding: $out" ;; esac
 # DTLS starts with the stateless cookie exchange (HelloVerifyRequest)
-timeout 5 openssl s_client -dtls -trace -connect 127.0.0.1:34901 </dev/null >"$tmp/dtls.trace" 2>&1
+timeout 5 openssl s_client -dtls -trace -connect 127.0.0.1:$((base + 901)) </dev/null >"$tmp/dtls.trace" 2>&1
 grep -q "HelloVerifyRequest" "$tmp/dtls.trace" && grep -q "cookie (len=16)" "$tmp/dtls.trace" &&
     ok "DTLS handshakes begin with a cookie exchange" || fail "no HelloVerifyRequest in the DTLS handshake"
-"$stunkit" addr --dtls --timeout 2000 stuns:localhost:34901 >/dev/null 2>&1
+"$stunkit" addr --dtls --timeout 2000 stuns:localhost:$((base + 901)) >/dev/null 2>&1
 [ $? -eq 1 ] && ok "DTLS: an untrusted certificate is refused without --insecure" || fail "DTLS: no certificate check"
-grep -q "127.0.0.1:34901/tls+dtls" "$tmp/server.err" && ok "the TLS and DTLS listeners are logged" || fail "no TLS listener in the log"
+grep -q "127.0.0.1:$((base + 901))/tls+dtls" "$tmp/server.err" && ok "the TLS and DTLS listeners are logged" || fail "no TLS listener in the log"
 
 # TLS 1.1 is refused (RFC 8489 6.2.3 wants 1.2 or later)
-if openssl s_client -tls1_1 -connect 127.0.0.1:34901 </dev/null >/dev/null 2>&1; then
+if openssl s_client -tls1_1 -connect 127.0.0.1:$((base + 901)) </dev/null >/dev/null 2>&1; then
     fail "TLS 1.1 accepted"
 else
     ok "TLS 1.1 refused"
@@ -54,18 +56,18 @@ mkcert reloaded.example
 kill -HUP $pid
 sleep 0.5
 [ "$(subject)" = reloaded.example ] && ok "SIGHUP loads the new certificate" || fail "after SIGHUP subject is '$(subject)'"
-"$stunkit" addr --tls --insecure 127.0.0.1:34901 >/dev/null && ok "still serving after the reload" || fail "not serving after reload"
-"$stunkit" addr --dtls --insecure 127.0.0.1:34901 >/dev/null && ok "DTLS still serving after the reload" || fail "DTLS not serving after reload"
+"$stunkit" addr --tls --insecure 127.0.0.1:$((base + 901)) >/dev/null && ok "still serving after the reload" || fail "not serving after reload"
+"$stunkit" addr --dtls --insecure 127.0.0.1:$((base + 901)) >/dev/null && ok "DTLS still serving after the reload" || fail "DTLS not serving after reload"
 echo "garbage" >"$tmp/key.pem"
 kill -HUP $pid
 sleep 0.3
 grep -q "cannot load the TLS" "$tmp/server.err" && ok "a broken reload is logged" || fail "broken reload not logged"
-"$stunkit" addr --tls --insecure 127.0.0.1:34901 >/dev/null && ok "a broken reload keeps the old certificate" || fail "broken reload broke serving"
+"$stunkit" addr --tls --insecure 127.0.0.1:$((base + 901)) >/dev/null && ok "a broken reload keeps the old certificate" || fail "broken reload broke serving"
 kill -TERM $pid
 wait $pid
 pid=""
 
-"$stunkitd" --listen 127.0.0.1:34902 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" 2>"$tmp/bad.err"
+"$stunkitd" --listen 127.0.0.1:$((base + 902)) --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" 2>"$tmp/bad.err"
 rc=$?
 [ $rc -eq 1 ] && grep -q "cannot load the TLS key" "$tmp/bad.err" && ok "a bad key stops the start (exit 1)" || fail "bad key: exit $rc"
 "$stunkitd" --tls-cert "$tmp/cert.pem" 2>"$tmp/bad.err"

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -33,14 +34,24 @@ static inline uint16_t su_port(int offset)
     return (uint16_t)(base + offset);
 }
 
-/* "IP:PORT" for su_port(offset), in one of 8 rotating buffers. */
+/* Formatted text in one of 64 rotating buffers (test arguments). */
+static inline const char *su_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline const char *su_fmt(const char *fmt, ...)
+{
+    static char bufs[64][128];
+    static int next;
+    char *b = bufs[next++ & 63];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, 128, fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+/* "IP:PORT" (or "[V6]:PORT") for su_port(offset). */
 static inline const char *su_at(const char *ip, int offset)
 {
-    static char bufs[8][64];
-    static int next;
-    char *b = bufs[next++ & 7];
-    snprintf(b, 64, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, (unsigned)su_port(offset));
-    return b;
+    return su_fmt(strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, (unsigned)su_port(offset));
 }
 
 static inline void su_sleep_ms(int ms)

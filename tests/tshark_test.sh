@@ -4,6 +4,8 @@
 # and the answers it should see (success, 400, 420, FINGERPRINT ok).
 # Needs root (or capture rights) and tshark; exit 77 (skipped) otherwise.
 set -u
+# ports: a base per build tree (CMake sets it), so two checkouts can test at once
+base=${STUNKIT_TEST_PORT_BASE:-34000}
 stunkitd=$1
 stunkit=$2
 probe=$3
@@ -14,25 +16,25 @@ fails=0
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; [ -n "${KEEP_CAPTURE:-}" ] && cp "$tmp/cap.pcapng" "$KEEP_CAPTURE"; rm -rf "$tmp"' EXIT
 
-tshark -i lo -f "port 34810 or port 34811" -w "$tmp/cap.pcapng" -q 2>"$tmp/tshark.err" &
+tshark -i lo -f "port $((base + 810)) or port $((base + 811))" -w "$tmp/cap.pcapng" -q 2>"$tmp/tshark.err" &
 tpid=$!
 pids="$tpid"
 for _ in $(seq 50); do grep -q "Capturing on" "$tmp/tshark.err" && break; sleep 0.1; done
-"$stunkitd" --listen 127.0.0.1:34810 --alternate 127.0.0.2 --software stunkit --rate-limit 0 --redirect-rate-limit 0 --log-level warn 2>"$tmp/server.err" &
+"$stunkitd" --listen 127.0.0.1:$((base + 810)) --alternate 127.0.0.2 --software stunkit --rate-limit 0 --redirect-rate-limit 0 --log-level warn 2>"$tmp/server.err" &
 spid=$!
 pids="$spid $pids"
 sleep 0.3
 
 # traffic: our load generator, the real peers, and hand-made requests
-"$stunkit" bench -d 0.3 -s 2 -w 2 127.0.0.1:34810 >/dev/null
-command -v turnutils_stunclient >/dev/null && turnutils_stunclient -p 34810 127.0.0.1 >/dev/null 2>&1
-command -v stun >/dev/null && stun 127.0.0.1:34810 >/dev/null 2>&1
-"$probe" 127.0.0.1 34810
+"$stunkit" bench -d 0.3 -s 2 -w 2 127.0.0.1:$((base + 810)) >/dev/null
+command -v turnutils_stunclient >/dev/null && turnutils_stunclient -p $((base + 810)) 127.0.0.1 >/dev/null 2>&1
+command -v stun >/dev/null && stun 127.0.0.1:$((base + 810)) >/dev/null 2>&1
+"$probe" 127.0.0.1 $((base + 810))
 sleep 0.5
 kill -INT $tpid
 wait $tpid 2>/dev/null
 
-decode="-d udp.port==34810,stun -d udp.port==34811,stun -d tcp.port==34810,stun"
+decode="-d udp.port==$((base + 810)),stun -d udp.port==$((base + 811)),stun -d tcp.port==$((base + 810)),stun"
 count() { tshark -r "$tmp/cap.pcapng" $decode -Y "$1" 2>/dev/null | wc -l; }
 expect_min() { # description, filter, minimum
     n=$(count "$2")
