@@ -44,6 +44,15 @@ STUNKIT_API int stunkit_addr_parse(const char *text, uint16_t default_port, stun
 STUNKIT_API int stunkit_addr_equal(const stunkit_addr *a, const stunkit_addr *b);
 STUNKIT_API int stunkit_addr_ip_equal(const stunkit_addr *a, const stunkit_addr *b);
 
+/* The transports STUN runs over: one enum for the library, the machines and
+ * the server. */
+typedef enum stunkit_transport {
+    STUNKIT_UDP = 0,
+    STUNKIT_TCP = 1,
+    STUNKIT_TLS = 2,
+    STUNKIT_DTLS = 3
+} stunkit_transport;
+
 /* sockaddr conversion. An IPv4-mapped IPv6 sockaddr (::ffff:a.b.c.d) becomes
  * an IPv4 address. */
 STUNKIT_API int stunkit_addr_from_sockaddr(stunkit_addr *out, const struct sockaddr *sa);

@@ -51,6 +51,11 @@ typedef struct stunkit_nat_config {
     uint32_t first_timeout_ms; /* give up on the server after this (default 3000) */
     uint32_t lifetime_max_s; /* longest lifetime searched (default 120) */
     unsigned redundancy;     /* probes behind a "no answer" verdict (default 5) */
+    /* Randomness for transaction IDs (required): fills buf with len
+     * unpredictable bytes. The machine never reads the OS's randomness
+     * itself; stunkit_random_os is one to pass. */
+    void (*random)(void *ctx, uint8_t *buf, size_t len);
+    void *random_ctx;
 } stunkit_nat_config;
 
 typedef struct stunkit_nat_result {
@@ -81,6 +86,7 @@ typedef struct stunkit_nat_send {
 
 typedef struct stunkit_nat stunkit_nat;
 
+/* NULL when cfg lacks random or no memory. */
 STUNKIT_API stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms);
 STUNKIT_API void stunkit_nat_free(stunkit_nat *n);
 /* The driver reports each socket's local address when it opens it. Socket 0
@@ -91,8 +97,11 @@ STUNKIT_API void stunkit_nat_set_local(stunkit_nat *n, int sock, const stunkit_a
  * datagram; -1: finished, read the result. */
 STUNKIT_API int stunkit_nat_poll(stunkit_nat *n, uint64_t now_ms, stunkit_nat_send *out);
 STUNKIT_API uint64_t stunkit_nat_next(const stunkit_nat *n);
-STUNKIT_API void stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const uint8_t *data,
-                                   size_t len, uint64_t now_ms);
+/* A datagram that arrived on sock. Returns 1 when it was the machine's (an
+ * answer to one of its transactions, or its own hairpinned request), 0 when
+ * it is not: a socket shared with other traffic hands that on. */
+STUNKIT_API int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const uint8_t *data,
+                                  size_t len, uint64_t now_ms);
 STUNKIT_API const stunkit_nat_result *stunkit_nat_get_result(const stunkit_nat *n);
 /* Sockets in use so far (the driver can close the rest). */
 STUNKIT_API int stunkit_nat_sockets(const stunkit_nat *n);

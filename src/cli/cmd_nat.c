@@ -215,6 +215,7 @@ int cmd_nat(int argc, char **argv)
         fprintf(stderr, "stunkit nat: measuring the binding lifetime: this takes about twice as long as the "
                         "lifetime itself\n");
 
+    cfg.random = stunkit_random_os;
     stunkit_nat *nat = stunkit_nat_new(&cfg, stunkit_now_ms());
     if (!nat)
         return 1;

@@ -329,11 +329,25 @@ typedef struct auth_state {
     int sha256;
 } auth_state;
 
+void stunkit_random_os(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    while (len) {
+        ssize_t n = getrandom(buf, len, 0);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            abort(); /* no randomness: never send predictable transaction IDs */
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
 static int build_request(auth_state *st, uint8_t *buf, size_t cap, uint8_t tid[STUNKIT_TID_LEN])
 {
     stunkit_writer w;
-    if (getrandom(tid, STUNKIT_TID_LEN, 0) != STUNKIT_TID_LEN)
-        return STUNKIT_ERR_SYSCALL;
+    stunkit_random_os(NULL, tid, STUNKIT_TID_LEN);
     stunkit_writer_init(&w, buf, cap, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
     const stunkit_credentials *c = st->cred;
     if (c && c->short_term) {

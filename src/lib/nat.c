@@ -22,9 +22,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include "stunkit/client.h"
+#include "stunkit/txn.h"
 #include "stunkit/integrity.h"
 #include "stunkit/nat.h"
 
@@ -39,6 +38,16 @@ enum probe_kind {
     P_HAIR_PRIME,
     P_LIFE_X,
     P_LIFE_Y
+};
+
+/* The phases, in order (see the top of this file). */
+enum nat_phase {
+    PHASE_TEST1 = 1,      /* test I: is there a server, what is OTHER-ADDRESS */
+    PHASE_BEHAVIOUR,      /* mapping and filtering tests in parallel */
+    PHASE_HAIRPIN,        /* hairpinning both ways */
+    PHASE_LIFETIME_START, /* decide whether to measure the lifetime */
+    PHASE_LIFETIME,       /* lifetime rounds */
+    PHASE_DONE
 };
 
 #define MAX_PROBES 96
@@ -114,9 +123,9 @@ static probe *add_probe(stunkit_nat *n, int kind, int sock, const stunkit_addr *
     p->dst = *dst;
     p->arrived_on = -1;
     p->partner = -1;
-    if (getrandom(p->tid, sizeof(p->tid), 0) != (ssize_t)sizeof(p->tid))
-        for (size_t i = 0; i < sizeof(p->tid); i++)
-            p->tid[i] = (uint8_t)(rand() >> 3);
+    /* transaction IDs from the caller's randomness (RFC 8489 6: "uniformly
+     * and randomly chosen from the interval 0 .. 2**96-1") */
+    n->cfg.random(n->cfg.random_ctx, p->tid, sizeof(p->tid));
     stunkit_writer w;
     stunkit_writer_init(&w, p->req, sizeof(p->req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, p->tid);
     if (change)
@@ -148,6 +157,8 @@ static int settled(const probe *p)
 
 stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms)
 {
+    if (!cfg->random)
+        return NULL;
     stunkit_nat *n = calloc(1, sizeof(*n));
     if (!n)
         return NULL;
@@ -164,7 +175,7 @@ stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms)
     n->res.lifetime_dead_s = -1;
     n->life_alive = -1;
     n->life_dead = -1;
-    n->phase = 1;
+    n->phase = PHASE_TEST1;
     /* Test I: RFC 8489-style backoff from 100 ms until first_timeout_ms. */
     probe *p = add_probe(n, P_TEST1, 0, &cfg->server, 0, 0, 1, 100, n->cfg.first_timeout_ms, now_ms);
     if (p) {
@@ -199,14 +210,14 @@ const stunkit_nat_result *stunkit_nat_get_result(const stunkit_nat *n)
     return &n->res;
 }
 
-void stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const uint8_t *data, size_t len,
-                       uint64_t now_ms)
+int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const uint8_t *data, size_t len,
+                      uint64_t now_ms)
 {
     stunkit_msg m;
     if (stunkit_msg_parse(&m, data, len) != 0 || m.rfc3489)
-        return;
+        return 0;
     if (m.fp_off && stunkit_check_fingerprint(&m) != 0)
-        return;
+        return 0;
     for (int i = 0; i < n->n_probes; i++) {
         probe *p = &n->probes[i];
         if (memcmp(p->tid, m.tid, STUNKIT_TID_LEN) != 0)
@@ -217,13 +228,13 @@ void stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const
                 p->answered = 1;
                 p->arrived_on = sock;
             }
-            return;
+            return 1;
         }
         if (m.klass != STUNKIT_CLASS_SUCCESS || p->answered)
-            return;
+            return 1;
         stunkit_addr mapped;
         if (stunkit_msg_mapped(&m, &mapped) != 0)
-            return;
+            return 1;
         p->from = *from;
         p->mapped = mapped;
         p->arrived_on = sock;
@@ -242,7 +253,7 @@ void stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const
             if (!stunkit_addr_equal(from, &want)) {
                 p->wrong_source = 1;
                 n->res.server_ignores_change = 1;
-                return; /* keep waiting: a right one may still come */
+                return 1; /* keep waiting: a right one may still come */
             }
         }
         /* (a P_LIFE_Y answer arriving on Y itself means X's public port was
@@ -250,8 +261,9 @@ void stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const
         p->answered = 1;
         if (p->kind == P_TEST1 && !n->rtt_ms)
             n->rtt_ms = (uint32_t)(now_ms - p->last_sent);
-        return;
+        return 1;
     }
+    return 0; /* not a transaction of ours */
 }
 
 /* ---- verdicts ---- */
@@ -325,7 +337,7 @@ static void derive_classic(stunkit_nat *n)
 
 /* ---- phases ---- */
 
-static void start_phase2(stunkit_nat *n, uint64_t now)
+static void start_behaviour(stunkit_nat *n, uint64_t now)
 {
     probe *t1 = find_kind(n, P_TEST1);
     stunkit_nat_result *r = &n->res;
@@ -336,7 +348,7 @@ static void start_phase2(stunkit_nat *n, uint64_t now)
     if (!t1->has_other || t1->other.family != n->cfg.server.family ||
         stunkit_addr_ip_equal(&t1->other, &n->cfg.server) || t1->other.port == n->cfg.server.port) {
         r->behavior_discovery = 0;
-        n->phase = 9; /* nothing more can be learnt from this server */
+        n->phase = PHASE_DONE; /* nothing more can be learnt from this server */
         return;
     }
     r->behavior_discovery = 1;
@@ -353,10 +365,10 @@ static void start_phase2(stunkit_nat *n, uint64_t now)
     add_probe(n, P_FILT_PORT, 2, &n->cfg.server, STUNKIT_CHANGE_PORT, 0, red, iv, linger, now);
     /* a second mapping, for hairpinning and the port allocation pattern */
     add_probe(n, P_BIND3, 3, &n->cfg.server, 0, 0, red, iv, linger, now);
-    n->phase = 2;
+    n->phase = PHASE_BEHAVIOUR;
 }
 
-static void finish_phase2(stunkit_nat *n, uint64_t now)
+static void finish_behaviour(stunkit_nat *n, uint64_t now)
 {
     stunkit_nat_result *r = &n->res;
     probe *t1 = find_kind(n, P_TEST1), *m2 = find_kind(n, P_MAP2), *m3 = find_kind(n, P_MAP3),
@@ -399,17 +411,17 @@ static void finish_phase2(stunkit_nat *n, uint64_t now)
         uint32_t iv = probe_interval(n), linger = 4 * n->rtt_ms + 100;
         add_probe(n, P_HAIR, 3, &t1->mapped, 0, 0, n->cfg.redundancy, iv, linger, now);
         add_probe(n, P_HAIR_PRIME, 0, &b3->mapped, 0, 0, n->cfg.redundancy, iv, linger, now);
-        n->phase = 3;
+        n->phase = PHASE_HAIRPIN;
     } else {
-        n->phase = 4;
+        n->phase = PHASE_LIFETIME_START;
     }
 }
 
-static void finish_phase3(stunkit_nat *n)
+static void finish_hairpin(stunkit_nat *n)
 {
     probe *h = find_kind(n, P_HAIR), *hp = find_kind(n, P_HAIR_PRIME);
     n->res.hairpinning = (h->answered || hp->answered) ? 1 : 0;
-    n->phase = 4;
+    n->phase = PHASE_LIFETIME_START;
 }
 
 /* ---- lifetime ---- */
@@ -437,7 +449,7 @@ static void life_round(stunkit_nat *n, uint64_t now)
     if (k == 0) {
         n->res.lifetime_s = n->life_alive;
         n->res.lifetime_dead_s = n->life_dead;
-        n->phase = 9;
+        n->phase = PHASE_DONE;
         return;
     }
     uint32_t iv = probe_interval(n);
@@ -452,7 +464,7 @@ static void life_round(stunkit_nat *n, uint64_t now)
         x->partner = ys;
     }
     n->life_round++;
-    n->phase = 5;
+    n->phase = PHASE_LIFETIME;
 }
 
 static void life_step(stunkit_nat *n, uint64_t now)
@@ -513,7 +525,7 @@ static void life_step(stunkit_nat *n, uint64_t now)
         (hi >= 0 && hi <= 1) || (hi < 0 && lo >= 0 && lo * 2 > (int)n->cfg.lifetime_max_s)) {
         n->res.lifetime_s = lo;
         n->res.lifetime_dead_s = hi;
-        n->phase = 9;
+        n->phase = PHASE_DONE;
         return;
     }
     life_round(n, now);
@@ -551,54 +563,54 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         /* a Y probe whose answer reached Y (port reused) is settled */
     }
     switch (n->phase) {
-    case 1: {
+    case PHASE_TEST1: {
         probe *t1 = find_kind(n, P_TEST1);
         if (t1->answered) {
-            start_phase2(n, now);
+            start_behaviour(n, now);
             return stunkit_nat_poll(n, now, out);
         }
         if (t1->failed) {
             n->res.udp_blocked = 1;
             n->res.local = n->local[0];
-            n->phase = 9;
+            n->phase = PHASE_DONE;
         }
         break;
     }
-    case 2: {
+    case PHASE_BEHAVIOUR: {
         int all = 1;
         for (int k = P_MAP2; k <= P_BIND3; k++)
             all = all && settled(find_kind(n, k));
         /* the mapping tests may end early once they decide */
         if (all) {
-            finish_phase2(n, now);
+            finish_behaviour(n, now);
             return stunkit_nat_poll(n, now, out);
         }
         break;
     }
-    case 3: {
+    case PHASE_HAIRPIN: {
         probe *h = find_kind(n, P_HAIR), *hp = find_kind(n, P_HAIR_PRIME);
         if ((h->answered || hp->answered) || (settled(h) && settled(hp))) {
-            finish_phase3(n);
+            finish_hairpin(n);
             return stunkit_nat_poll(n, now, out);
         }
         break;
     }
-    case 4:
+    case PHASE_LIFETIME_START:
         if (n->cfg.lifetime && n->res.nat) {
             life_round(n, now);
             return stunkit_nat_poll(n, now, out);
         }
-        n->phase = 9;
+        n->phase = PHASE_DONE;
         break;
-    case 5:
+    case PHASE_LIFETIME:
         life_step(n, now);
-        if (n->phase == 5 || n->phase == 9)
+        if (n->phase == PHASE_LIFETIME || n->phase == PHASE_DONE)
             break;
         return stunkit_nat_poll(n, now, out);
     default:
         break;
     }
-    if (n->phase == 9) {
+    if (n->phase == PHASE_DONE) {
         if (!n->res.done) {
             derive_classic(n);
             n->res.done = 1;

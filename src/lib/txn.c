@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cursor.h"
-#include "stunkit/client.h"
+#include "stunkit/txn.h"
 #include "stunkit/integrity.h"
 
 void stunkit_rto_default(stunkit_rto *r)
