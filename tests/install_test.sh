@@ -23,7 +23,8 @@ cc "$src/examples/public_address.c" $flags -o "$dest/public_address"
 echo "ok   the example builds against the installed pkg-config file"
 "$stunkitd" --listen 127.0.0.1:$((base + 840)) --log-level warn 2>/dev/null &
 pid=$!
-sleep 0.3
+# readiness: the example itself retries until the server answers (at most 5 s)
+for _ in $(seq 50); do LD_LIBRARY_PATH="$dest/opt/stunkit/lib" "$dest/public_address" 127.0.0.1:$((base + 840)) >/dev/null 2>&1 && break; sleep 0.1; done
 out=$(LD_LIBRARY_PATH="$dest/opt/stunkit/lib" "$dest/public_address" 127.0.0.1:$((base + 840)))
 case $out in
 "public address: 127.0.0.1:"*) echo "ok   the installed library answers: $out" ;;

@@ -18,7 +18,8 @@ tmp=$(mktemp -d)
     --log-level warn 2>"$tmp/server.err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-sleep 0.3
+# readiness: wait until the UDP socket is bound (at most 5 s)
+for _ in $(seq 50); do ss -Hlun "sport = :$((base + 800))" 2>/dev/null | grep -q . && break; sleep 0.1; done
 if ! kill -0 $pid 2>/dev/null; then
     echo "FAIL stunkitd did not start:"; cat "$tmp/server.err"; exit 1
 fi

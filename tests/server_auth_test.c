@@ -282,8 +282,13 @@ static void test_reload_on_sighup(void)
     CHECK_EQ(try(fd, to, &two, nonce, &m, resp, sizeof(resp), NULL), 401);
     write_conf(path, "two");
     kill(pid, SIGHUP);
-    su_sleep_ms(300);
-    CHECK_EQ(try(fd, to, &two, nonce, &m, resp, sizeof(resp), NULL), 200);
+    int code = 0;
+    for (int i = 0; i < 100 && code != 200; i++) { /* readiness: until the reload took */
+        code = try(fd, to, &two, nonce, &m, resp, sizeof(resp), NULL);
+        if (code != 200)
+            su_sleep_ms(20);
+    }
+    CHECK_EQ(code, 200);
     CHECK_EQ(try(fd, to, &one, nonce, &m, resp, sizeof(resp), NULL), 401);
     /* a broken file is refused and the credentials stay */
     FILE *f = fopen(path, "w");

@@ -54,13 +54,13 @@ fi
 [ "$(subject)" = localhost ] && ok "serves the first certificate" || fail "subject is '$(subject)'"
 mkcert reloaded.example
 kill -HUP $pid
-sleep 0.5
+for _ in $(seq 50); do grep -q "TLS certificate .* reloaded" "$tmp/server.err" && break; sleep 0.1; done
 [ "$(subject)" = reloaded.example ] && ok "SIGHUP loads the new certificate" || fail "after SIGHUP subject is '$(subject)'"
 "$stunkit" addr --tls --insecure 127.0.0.1:$((base + 901)) >/dev/null && ok "still serving after the reload" || fail "not serving after reload"
 "$stunkit" addr --dtls --insecure 127.0.0.1:$((base + 901)) >/dev/null && ok "DTLS still serving after the reload" || fail "DTLS not serving after reload"
 echo "garbage" >"$tmp/key.pem"
 kill -HUP $pid
-sleep 0.3
+for _ in $(seq 50); do grep -q "cannot load the TLS" "$tmp/server.err" && break; sleep 0.1; done
 grep -q "cannot load the TLS" "$tmp/server.err" && ok "a broken reload is logged" || fail "broken reload not logged"
 "$stunkit" addr --tls --insecure 127.0.0.1:$((base + 901)) >/dev/null && ok "a broken reload keeps the old certificate" || fail "broken reload broke serving"
 kill -TERM $pid

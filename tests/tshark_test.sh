@@ -23,7 +23,7 @@ for _ in $(seq 50); do grep -q "Capturing on" "$tmp/tshark.err" && break; sleep 
 "$stunkitd" --listen 127.0.0.1:$((base + 810)) --alternate 127.0.0.2 --software stunkit --rate-limit 0 --redirect-rate-limit 0 --log-level warn 2>"$tmp/server.err" &
 spid=$!
 pids="$spid $pids"
-sleep 0.3
+for _ in $(seq 50); do "$stunkit" addr --timeout 100 127.0.0.1:$((base + 810)) >/dev/null 2>&1 && break; sleep 0.1; done
 
 # traffic: our load generator, the real peers, and hand-made requests
 "$stunkit" bench -d 0.3 -s 2 -w 2 127.0.0.1:$((base + 810)) >/dev/null
