@@ -57,7 +57,12 @@ typedef struct bench_opts {
     double duration, timeout;
     int sockets, window, threads, json;
     uint64_t deadline_ns;
+    const char *username;        /* short-term credentials (RFC 8489 9.1): */
+    uint8_t key[STUNKIT_KEY_MAX]; /* USERNAME, MESSAGE-INTEGRITY, FINGERPRINT */
+    size_t key_len;
 } bench_opts;
+
+#define REQ_MAX 192 /* a request with USERNAME (<= 128), MESSAGE-INTEGRITY and FINGERPRINT */
 
 static uint64_t mono_ns(void)
 {
@@ -85,7 +90,7 @@ static uint64_t hist_value(int b)
     return ((uint64_t)(16 + sub) << (msb - 4)) + ((uint64_t)1 << (msb - 4)) / 2;
 }
 
-static void fill_request(bsock *s, int i, uint8_t *buf)
+static size_t fill_request(const bench_opts *o, bsock *s, int i, uint8_t *buf)
 {
     slot *sl = &s->slots[i];
     /* slot index in the first two bytes, then a sequence number and noise */
@@ -96,22 +101,28 @@ static void fill_request(bsock *s, int i, uint8_t *buf)
     sl->tid[6] = (uint8_t)(seq * 2654435761u >> 24);
     /* bytes 7..11 keep their random initial value */
     stunkit_writer w;
-    stunkit_writer_init(&w, buf, 20, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, sl->tid);
+    stunkit_writer_init(&w, buf, REQ_MAX, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, sl->tid);
+    if (o->username) {
+        stunkit_put(&w, STUNKIT_ATTR_USERNAME, o->username, strlen(o->username));
+        stunkit_put_integrity(&w, o->key, o->key_len);
+        stunkit_put_fingerprint(&w);
+    }
+    return (size_t)stunkit_writer_finish(&w);
 }
 
 /* Requests waiting for one sendmmsg on a socket. */
 typedef struct outq {
-    uint8_t (*out)[20];
+    uint8_t (*out)[REQ_MAX];
     struct mmsghdr *m;
     struct iovec *v;
     int n;
 } outq;
 
-static void queue_request(outq *q, bsock *s, int i, uint64_t now)
+static void queue_request(const bench_opts *o, outq *q, bsock *s, int i, uint64_t now)
 {
-    fill_request(s, i, q->out[q->n]);
+    size_t len = fill_request(o, s, i, q->out[q->n]);
     s->slots[i].sent_ns = now;
-    q->v[q->n] = (struct iovec){q->out[q->n], 20};
+    q->v[q->n] = (struct iovec){q->out[q->n], len};
     memset(&q->m[q->n], 0, sizeof(q->m[q->n]));
     q->m[q->n].msg_hdr.msg_iov = &q->v[q->n];
     q->m[q->n].msg_hdr.msg_iovlen = 1;
@@ -139,7 +150,7 @@ static void *bench_run(void *arg)
     static __thread uint8_t bufs[BATCH][2048];
     outq q;
     q.n = 0;
-    q.out = calloc((size_t)W, 20);
+    q.out = calloc((size_t)W, REQ_MAX);
     q.m = calloc((size_t)W, sizeof(*q.m));
     q.v = calloc((size_t)W, sizeof(*q.v));
     if (ep < 0 || !q.out || !q.m || !q.v) {
@@ -156,7 +167,7 @@ static void *bench_run(void *arg)
         bsock *s = &t->socks[k];
         for (int i = 0; i < W; i++) {
             s->slots[i].busy = 1;
-            queue_request(&q, s, i, now);
+            queue_request(t->o, &q, s, i, now);
         }
         flush_requests(&q, s, t);
     }
@@ -200,7 +211,7 @@ static void *bench_run(void *arg)
                     if (lat > t->max_ns)
                         t->max_ns = lat;
                 }
-                queue_request(&q, s, i, now);
+                queue_request(t->o, &q, s, i, now);
             }
             flush_requests(&q, s, t);
         }
@@ -213,7 +224,7 @@ static void *bench_run(void *arg)
                     if (now - s->slots[i].sent_ns < timeout_ns)
                         continue;
                     t->lost++;
-                    queue_request(&q, s, i, now);
+                    queue_request(t->o, &q, s, i, now);
                 }
                 flush_requests(&q, s, t);
             }
@@ -240,7 +251,10 @@ static void bench_usage(FILE *f)
                "  -w, --window W     requests in flight per socket (default 8)\n"
                "  -t, --threads T    generator threads (default 1)\n"
                "      --timeout S    a request unanswered this long is lost (default 1)\n"
-               "      --json         one JSON object instead of text\n");
+               "      --json         one JSON object instead of text\n"
+               "      --username U, --password P\n"
+               "                     send short-term credentials (USERNAME, MESSAGE-INTEGRITY,\n"
+               "                     FINGERPRINT): measures a server's authenticated path\n");
 }
 
 static int parse_pos(const char *opt, const char *arg, double lo, double hi, double *out)
@@ -284,6 +298,8 @@ int cmd_bench(int argc, char **argv)
                                          {"threads", required_argument, NULL, 't'},
                                          {"timeout", required_argument, NULL, 'T'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"username", required_argument, NULL, 'u'},
+                                         {"password", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     bench_opts o = {.duration = 5, .timeout = 1, .sockets = 32, .window = 8, .threads = 1};
@@ -318,10 +334,30 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             break;
         case 'j': o.json = 1; break;
+        case 'u':
+            if (!*optarg || strlen(optarg) > 128) {
+                fprintf(stderr, "stunkit bench: --username '%s': expected 1 to 128 bytes\n", optarg);
+                return 2;
+            }
+            o.username = optarg;
+            break;
+        case 'p': {
+            int n = stunkit_key_short_term(optarg, strlen(optarg), o.key, sizeof(o.key));
+            if (n < 0) {
+                fprintf(stderr, "stunkit bench: --password: not valid UTF-8 text\n");
+                return 2;
+            }
+            o.key_len = (size_t)n;
+            break;
+        }
         case 'h': bench_usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit bench: option %s needs a value\n", opt); return 2;
         default: fprintf(stderr, "stunkit bench: unknown option '%s' (try --help)\n", opt); return 2;
         }
+    }
+    if (!o.username != !o.key_len) {
+        fprintf(stderr, "stunkit bench: --username and --password go together\n");
+        return 2;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "stunkit bench: name one SERVER (try --help)\n");
