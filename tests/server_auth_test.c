@@ -304,20 +304,6 @@ static void test_reload_on_sighup(void)
     unlink(path);
 }
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 /* 1,000 reloads, each with a new password (and the TLS files): every one
  * takes effect, the previous password stops working, memory stays flat. */
 static void test_many_reloads(void)
@@ -377,9 +363,9 @@ static void test_many_reloads(void)
             checks++;
         }
         if (i == 100)
-            rss100 = rss_kb(pid);
+            rss100 = su_rss_kb(pid);
     }
-    long rss1000 = rss_kb(pid);
+    long rss1000 = su_rss_kb(pid);
     fprintf(stderr, "1000 reloads in %.1f s: %d took effect, old password refused %d of %d; RSS %ld kB at 100, %ld kB "
                     "at 1000\n",
             su_now() - t0, took, revoked, checks, rss100, rss1000);

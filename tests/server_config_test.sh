@@ -44,13 +44,6 @@ rc=$?
     fail "--user with the port taken: exit $rc: $(cat "$tmp/err")"
 kill $pid; wait $pid 2>/dev/null; pids=""
 
-conf_error() { # description, expected stderr fragment, file content
-    printf '%s\n' "$3" >"$tmp/bad.conf"
-    "$stunkitd" --config "$tmp/bad.conf" >/dev/null 2>"$tmp/err"
-    rc=$?
-    if [ $rc -eq 2 ] && grep -qF -- "$2" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok "$1"; else
-        fail "$1: exit $rc, stderr: $(cat "$tmp/err")"; fi
-}
 conf_error "unterminated quote names its line" "bad.conf:2: unterminated quoted value" "listen = 127.0.0.1:$port
 realm = \"unterminated"
 conf_error "text after a closing quote" "bad.conf:1: text after the closing quote" 'software = "a" b'

@@ -119,20 +119,6 @@ static size_t client_hello(uint8_t *out, size_t cap)
     return n > 0 ? (size_t)n : 0;
 }
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 #define FLOOD_PORTS 3000
 
 static void test_dtls_attacks(void)
@@ -158,7 +144,7 @@ static void test_dtls_attacks(void)
         return;
     }
     su_sleep_ms(200);
-    long rss0 = rss_kb(pid);
+    long rss0 = su_rss_kb(pid);
 
     /* the flood: 5,000 ClientHellos/s from 127.0.0.3, 3,000 source ports */
     uint8_t hello[2048];
@@ -185,7 +171,7 @@ static void test_dtls_attacks(void)
         su_sleep_ms(2);
     }
     su_sleep_ms(300);
-    long rss1 = rss_kb(pid);
+    long rss1 = su_rss_kb(pid);
     fprintf(stderr, "ClientHello flood: %d sent; established session %d of %d answered; RSS %ld -> %ld kB\n", sent,
             answered, asked, rss0, rss1);
     CHECK(sent >= 7000);
@@ -230,12 +216,9 @@ int main(int argc, char **argv)
         return 2;
     }
     su_stunkitd = argv[1];
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < FLOOD_PORTS + 100) {
-        fprintf(stderr, "skip: descriptor limit %lu\n", (unsigned long)rl.rlim_cur);
+    unsigned long limit = su_raise_nofile();
+    if (limit < FLOOD_PORTS + 100) {
+        fprintf(stderr, "skip: descriptor limit %lu\n", limit);
         return 77;
     }
     client_ctx = SSL_CTX_new(DTLS_client_method());

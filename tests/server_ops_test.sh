@@ -78,13 +78,6 @@ grep -q "metrics endpoint 0.0.0.0:$((base + 878)) is not on loopback" "$tmp/wild
 kill $pid; wait $pid; pids=""
 
 # config errors name the file and the line, and exit 2
-conf_error() { # description, expected stderr fragment, file content
-    printf '%s\n' "$3" >"$tmp/bad.conf"
-    "$stunkitd" --config "$tmp/bad.conf" >/dev/null 2>"$tmp/err"
-    rc=$?
-    if [ $rc -eq 2 ] && grep -qF -- "$2" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok "$1"; else
-        fail "$1: exit $rc, stderr: $(cat "$tmp/err")"; fi
-}
 conf_error "unknown key" "bad.conf:2: unknown key 'bogus'" "listen = 127.0.0.1
 bogus = 1"
 conf_error "bad value" "bad.conf:3: rate-limit 'fast': expected a number" "# comment

@@ -222,12 +222,9 @@ static void test_slowloris(void)
     const char *to = su_at("127.0.0.1", 303);
     const char *args[] = {"--listen", to, "--threads", "1", "--tcp-max-conns", "1000", "--tcp-idle", "60",
                           "--request-timeout", "30", "--log-level", "warn", NULL};
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < ATTACKERS + 200) {
-        fprintf(stderr, "skip slowloris: descriptor limit %lu\n", (unsigned long)rl.rlim_cur);
+    unsigned long limit = su_raise_nofile();
+    if (limit < ATTACKERS + 200) {
+        fprintf(stderr, "skip slowloris: descriptor limit %lu\n", limit);
         return;
     }
     pid_t pid = su_start(args, to);

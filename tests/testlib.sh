@@ -20,6 +20,15 @@ up() {
     done
     return 1
 }
+# conf_error DESCRIPTION FRAGMENT CONTENT: stunkitd refuses a config file
+# with CONTENT: exit 2 and one line containing FRAGMENT
+conf_error() { # description, expected stderr fragment, file content
+    printf '%s\n' "$3" >"$tmp/bad.conf"
+    "$stunkitd" --config "$tmp/bad.conf" >/dev/null 2>"$tmp/err"
+    rc=$?
+    if [ $rc -eq 2 ] && grep -qF -- "$2" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok "$1"; else
+        fail "$1: exit $rc, stderr: $(cat "$tmp/err")"; fi
+}
 # finish: the summary line and the exit status
 finish() {
     echo "$fails failed"
