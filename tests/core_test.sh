@@ -1,5 +1,5 @@
 #!/bin/sh
-# core_test.sh LIBSTUNKIT_CORE_A CC INCLUDE_DIR - the core library holds the
+# core_test.sh LIBSTUNKIT_CORE_A CC INCLUDE_DIR [CFLAGS] - the core library holds the
 # codec and the state machines and nothing that touches the platform: no
 # socket, DNS, clock or OS randomness calls among its undefined symbols; and
 # a program using every core header links against it (and libcrypto) alone.
@@ -7,6 +7,7 @@ set -u
 lib=$1
 cc=$2
 inc=$3
+cflags=${4:-}
 fails=0
 bad=$(nm -u "$lib" | awk '{print $2}' | grep -E '^(socket|connect|bind|send|sendto|sendmsg|recv|recvfrom|recvmsg|getaddrinfo|res_n?query|res_n?search|__res_.*|getrandom|clock_gettime|time|gettimeofday|rand|random|poll|epoll_.*|SSL_.*)$' | sort -u)
 if [ -z "$bad" ]; then echo "ok   no platform calls in libstunkit-core"; else
@@ -36,7 +37,8 @@ int main(void)
     return rv == 1 && x > 0 ? 0 : 1;
 }
 C
-if "$cc" -I"$inc" "$tmp/use.c" "$lib" -lcrypto -lpthread -o "$tmp/use" 2>"$tmp/cc.err" && "$tmp/use" >/dev/null; then
+# shellcheck disable=SC2086
+if "$cc" $cflags -I"$inc" "$tmp/use.c" "$lib" -lcrypto -lpthread -o "$tmp/use" 2>"$tmp/cc.err" && "$tmp/use" >/dev/null; then
     echo "ok   a program on core.h links against libstunkit-core and libcrypto alone, and runs"
 else
     echo "FAIL core link: $(cat "$tmp/cc.err")"; fails=1
