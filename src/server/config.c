@@ -24,6 +24,8 @@ typedef enum opt_id {
     O_RATE, O_BURST, O_RATE_REDIR, O_RATE_TABLE, O_TCP_IDLE, O_REQUEST_TIMEOUT, O_TCP_MAX, O_TLS_MAX,
     O_TCP_PER_SOURCE, O_DTLS_PER_SOURCE, O_LOG_LEVEL, O_CONFIG, O_USER, O_METRICS, O_METRICS_MAX,
     O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
+    O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
+    O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME,
     O_HELP, O_VERSION
 } opt_id;
 
@@ -111,6 +113,24 @@ static const opt_def options[] = {
     {O_TLS_KEY, "tls-key", 0, T_TEXT, "FILE", 0, 0, "private key (PEM)", NULL},
     {O_TLS_PORT, "tls-port", 0, T_INT, "PORT", 1, 65535,
      "TLS (TCP) and DTLS (UDP) port on each --listen address (default 5349)", NULL},
+    {O_TURN, "turn", 0, T_FLAG, NULL, 0, 0,
+     "relay for TURN clients over UDP (RFC 8656); needs long-term credentials", "TURN relay"},
+    {O_RELAY_IP, "relay-ip", 0, T_TEXT, "ADDR", 0, 0,
+     "the relayed address (repeatable, one per family; default: the address\nthe client reached)", NULL},
+    {O_RELAY_PORTS, "relay-ports", 0, T_TEXT, "MIN-MAX", 0, 0, "relay ports (default 49152-65535)", NULL},
+    {O_ALLOWED_PEER, "allowed-peer", 0, T_TEXT, "CIDR", 0, 0,
+     "open a peer range that is refused by default (repeatable, at most 64)", NULL},
+    {O_DENIED_PEER, "denied-peer", 0, T_TEXT, "CIDR", 0, 0, "refuse a peer range (repeatable, at most 64)", NULL},
+    {O_TURN_MAX_ALLOC, "turn-max-allocations", 0, T_INT, "N", 1, 1000000,
+     "allocations in total, 1-1000000 (default 10000)", NULL},
+    {O_TURN_USER_QUOTA, "turn-user-quota", 0, T_INT, "N", 1, 1000000,
+     "allocations per username, 1-1000000 (default 100)", NULL},
+    {O_TURN_MAX_PERMS, "turn-max-permissions", 0, T_INT, "N", 1, 1024,
+     "permissions per allocation, 1-1024 (default 32)", NULL},
+    {O_TURN_MAX_CHANNELS, "turn-max-channels", 0, T_INT, "N", 1, 4096,
+     "channels per allocation, 1-4096 (default 64)", NULL},
+    {O_TURN_MAX_LIFETIME, "turn-max-lifetime", 0, T_INT, "S", 600, 3600,
+     "longest allocation lifetime, 600-3600 (default 3600)", NULL},
     {O_HELP, "help", 'h', T_FLAG, NULL, 0, 0, "this text", "Other"},
     {O_VERSION, "version", 'V', T_FLAG, NULL, 0, 0, "the version", NULL},
 };
@@ -342,6 +362,43 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_TLS_CERT: cfg->tls_cert = arg; return 0;
     case O_TLS_KEY: cfg->tls_key = arg; return 0;
     case O_TLS_PORT: cfg->tls_port = (uint16_t)iv; return 0;
+    case O_TURN: cfg->turn.enabled = 1; return 0;
+    case O_RELAY_IP: {
+        stunkit_addr a;
+        if (stunkit_addr_parse(arg, 0, &a) != 0 || a.port != 0 || skd_is_wildcard(&a))
+            return bad(where, arg, "expected a specific IP address without a port");
+        if (cfg->turn.n_relay_ip == 4)
+            return bad(where, arg, "at most 4 relay addresses");
+        cfg->turn.relay_ip[cfg->turn.n_relay_ip++] = a;
+        return 0;
+    }
+    case O_RELAY_PORTS: {
+        unsigned lo, hi;
+        char tail;
+        if (sscanf(arg, "%u-%u%c", &lo, &hi, &tail) != 2 || lo < 1024 || hi > 65535 || lo > hi)
+            return bad(where, arg, "expected MIN-MAX within 1024-65535");
+        cfg->turn.port_min = (uint16_t)lo;
+        cfg->turn.port_max = (uint16_t)hi;
+        return 0;
+    }
+    case O_ALLOWED_PEER:
+    case O_DENIED_PEER: {
+        skd_peer_policy *p = &cfg->turn.policy;
+        const char *why;
+        int *n = o->id == O_ALLOWED_PEER ? &p->n_allowed : &p->n_denied;
+        skd_cidr *list = o->id == O_ALLOWED_PEER ? p->allowed : p->denied;
+        if (*n == SKD_POLICY_MAX)
+            return bad(where, arg, "at most 64 ranges");
+        if (skd_cidr_parse(arg, &list[*n], &why) != 0)
+            return bad(where, arg, why);
+        (*n)++;
+        return 0;
+    }
+    case O_TURN_MAX_ALLOC: cfg->turn.max_allocations = (int)iv; return 0;
+    case O_TURN_USER_QUOTA: cfg->turn.user_quota = (int)iv; return 0;
+    case O_TURN_MAX_PERMS: cfg->turn.max_permissions = (int)iv; return 0;
+    case O_TURN_MAX_CHANNELS: cfg->turn.max_channels = (int)iv; return 0;
+    case O_TURN_MAX_LIFETIME: cfg->turn.max_lifetime_s = (uint32_t)iv; return 0;
     case O_HELP:
     case O_VERSION: return bad(where, arg, "not a config-file key");
     }
@@ -436,6 +493,16 @@ static void defaults(skd_config *cfg)
     cfg->metrics_max_conns = 8;
     cfg->log_level = SKD_LOG_INFO;
     cfg->tls_port = 5349;
+    cfg->turn.port_min = 49152;
+    cfg->turn.port_max = 65535;
+    cfg->turn.max_lifetime_s = 3600;
+    cfg->turn.default_lifetime_s = 600;
+    cfg->turn.permission_s = 300;
+    cfg->turn.channel_s = 600;
+    cfg->turn.max_allocations = 10000;
+    cfg->turn.user_quota = 100;
+    cfg->turn.max_permissions = 32;
+    cfg->turn.max_channels = 64;
 }
 
 static int finish(skd_config *cfg, pstate *st)
@@ -481,6 +548,15 @@ static int finish(skd_config *cfg, pstate *st)
             return bad("--advertise-alternate", fi ? "IPv6" : "IPv4", "there is no --alternate of this family");
     if (!cfg->tls_cert != !cfg->tls_key) {
         fprintf(stderr, "stunkitd: TLS needs both --tls-cert and --tls-key\n");
+        return -1;
+    }
+    if (cfg->turn.enabled && (!cfg->auth || cfg->auth->short_term)) {
+        fprintf(stderr, "stunkitd: --turn needs long-term credentials (--credential or --auth-secret, not "
+                        "--short-term): RFC 8656 5\n");
+        return -1;
+    }
+    if (cfg->turn.enabled && !cfg->udp) {
+        fprintf(stderr, "stunkitd: --turn relays for clients over UDP: drop --no-udp\n");
         return -1;
     }
     if (cfg->auth) {

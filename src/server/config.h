@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "handler.h"
 #include "stunkit/stunkit.h"
+#include "turn.h"
 
 #define SKD_MAX_LISTEN 16
 #define SKD_DEFAULT_PORT 3478
@@ -42,6 +43,7 @@ typedef struct skd_config {
     const char *tls_cert, *tls_key; /* STUN over TLS when both are set */
     uint16_t tls_port;              /* default 5349 */
     uint32_t seed;                  /* hash seeds (filled by main from the OS) */
+    skd_turn_cfg turn;              /* TURN relay (--turn) */
     char **strings;       /* config file values the fields point into */
     int n_strings, cap_strings;
 } skd_config;

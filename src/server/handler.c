@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "methods.h"
+#include "turn.h"
 
 void skd_outbox_init(skd_outbox *ob, uint8_t *buf, size_t cap, skd_out *slots, size_t max)
 {
@@ -51,6 +52,7 @@ skd_out *skd_outbox_commit(skd_outbox *ob, int len, const stunkit_addr *to, int 
     o->port_index = port_index;
     o->code = code;
     o->flags = flags;
+    o->relay_fd = -1;
     ob->used += ((size_t)len + 7u) & ~(size_t)7u;
     if (ob->used > ob->cap)
         ob->used = ob->cap;
@@ -115,15 +117,19 @@ static skd_verdict challenge(const skd_handler_cfg *cfg, const skd_auth *auth, c
     return SKD_ANSWERED;
 }
 
-/* The methods served: a row per method (TURN adds its own). */
+/* The methods served: a row per method; TURN's only where it is on. */
 static const skd_method methods[] = {
-    {STUNKIT_METHOD_BINDING, skd_binding},
+    {STUNKIT_METHOD_BINDING, skd_binding, 0},
+    {STUNKIT_METHOD_ALLOCATE, skd_turn_allocate, 1},
+    {STUNKIT_METHOD_REFRESH, skd_turn_refresh, 1},
+    {STUNKIT_METHOD_CREATE_PERMISSION, skd_turn_create_permission, 1},
+    {STUNKIT_METHOD_CHANNEL_BIND, skd_turn_channel_bind, 1},
 };
 
-static const skd_method *find_method(uint16_t method)
+static const skd_method *find_method(uint16_t method, int turn)
 {
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (methods[i].method == method)
+        if (methods[i].method == method && (!methods[i].turn || turn))
             return &methods[i];
     return NULL;
 }
@@ -149,7 +155,7 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, skd_ou
     uint16_t type = (uint16_t)(p[0] << 8 | p[1]);
     stunkit_class k = (stunkit_class)((type >> 4 & 1u) | (type >> 7 & 2u));
     uint16_t method = (uint16_t)((type & 0x000Fu) | ((type & 0x00E0u) >> 1) | ((type & 0x3E00u) >> 2));
-    const skd_method *mt = find_method(method);
+    const skd_method *mt = find_method(method, rq->turn != NULL);
     if (k != STUNKIT_CLASS_REQUEST)
         return SKD_DROP_NOT_REQUEST;
     if (!mt)
@@ -170,6 +176,8 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, skd_ou
     skd_auth_verdict av;
     const skd_auth_verdict *authed = NULL;
     const skd_auth *auth = __atomic_load_n(&cfg->auth, __ATOMIC_ACQUIRE); /* SIGHUP swaps it */
+    /* RFC 8656 5: TURN "MUST" use long-term credentials; stunkitd refuses
+     * --turn without them (config.c), so auth is on whenever TURN is. */
     if (auth && auth->enabled) {
         if (m.rfc3489) {
             skd_verdict v = skd_reply_error(cfg, rq, &m, NULL, 401, "Authentication required", NULL, 0, ob);

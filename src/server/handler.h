@@ -36,6 +36,8 @@ typedef struct skd_handler_cfg {
     const skd_auth *auth; /* NULL or disabled: no authentication; swapped on SIGHUP */
 } skd_handler_cfg;
 
+struct skd_turn;
+
 /* Where a request came from and arrived. */
 typedef struct skd_request {
     const uint8_t *data;
@@ -46,6 +48,8 @@ typedef struct skd_request {
     int ip_index;       /* which of the family's IPs / ports received it */
     int port_index;
     uint64_t now_s;     /* Unix time: nonces and time-limited credentials */
+    uint64_t now_ms;    /* monotonic: TURN lifetimes */
+    struct skd_turn *turn; /* the worker's TURN state, NULL when TURN is off */
 } skd_request;
 
 /* One datagram to send. */
@@ -56,11 +60,13 @@ typedef struct skd_out {
     int ip_index, port_index; /* the socket it leaves from */
     int code;                 /* 0 for a success response, else the error code sent */
     unsigned flags;           /* SKD_OUT_* */
+    int relay_fd;             /* >= 0: leaves from this TURN relay socket instead */
 } skd_out;
 
 enum {
     SKD_OUT_REDIRECT = 1u,  /* sent elsewhere than the request came from (CHANGE-REQUEST, RESPONSE-PORT) */
     SKD_OUT_CHALLENGE = 2u, /* an unauthenticated 401/438 */
+    SKD_OUT_RELAYED = 4u,   /* relayed data (TURN), not an answer */
 };
 
 /* The datagrams one request produced, in caller-owned memory. */

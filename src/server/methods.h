@@ -16,6 +16,7 @@ typedef skd_verdict (*skd_method_fn)(const skd_handler_cfg *cfg, const skd_reque
 typedef struct skd_method {
     uint16_t method;
     skd_method_fn fn;
+    int turn; /* served only when TURN is on */
 } skd_method;
 
 /* The free space in the outbox (NULL when it holds its maximum). */

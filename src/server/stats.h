@@ -39,7 +39,14 @@
     X(dtls_hello_verify, "DTLS HelloVerifyRequests sent (stateless)")                                                  \
     X(dtls_sessions, "DTLS sessions created (after a valid cookie)")                                                   \
     X(dtls_refused, "DTLS sessions refused: per-source cap")                                                           \
-    X(tcp_bad_framing, "TCP connections closed: not STUN or too large")
+    X(tcp_bad_framing, "TCP connections closed: not STUN or too large")                                                \
+    X(turn_allocations, "TURN allocations made")                                                                       \
+    X(turn_expired, "TURN allocations expired")                                                                        \
+    X(turn_live, "TURN allocations now (a gauge)")                                                                     \
+    X(turn_to_peer, "TURN datagrams relayed to peers")                                                                 \
+    X(turn_to_client, "TURN datagrams relayed to clients")                                                             \
+    X(turn_peer_refused, "TURN peers refused by policy (403)")                                                         \
+    X(turn_no_permission, "TURN datagrams dropped: no permission")
 
 typedef struct skd_stats {
 #define SKD__FIELD(name, desc) uint64_t name;

@@ -82,6 +82,14 @@ static void count_answer(skd_stats *st, const skd_out *o)
 
 size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint32_t now)
 {
+    /* TURN data from an allocation's client (ChannelData, Send indications)
+     * is relayed traffic, not requests: the allocation's own checks apply,
+     * not the request budget. */
+    if (rq->turn) {
+        size_t before = ob->n;
+        if (skd_turn_from_client(rq->turn, rq, ob))
+            return ob->n - before;
+    }
     /* The general budget first, before any parsing or HMAC: a flood costs
      * a table lookup per datagram and nothing more. Only things that look
      * like STUN draw on it (RFC 7983's first byte), so other protocols on a
@@ -177,8 +185,19 @@ static void *worker_main(void *arg)
             case EV_UDP: skd_udp_drain(w, evs[i].data.ptr, 0); break;
             case EV_LISTEN: skd_stream_accept(w, evs[i].data.ptr); break;
             case EV_DTLS: skd_dtls_drain(w, evs[i].data.ptr); break;
+            case EV_RELAY: skd_relay_drain(w, evs[i].data.ptr); break;
             default: skd_stream_event(w, evs[i].data.ptr, evs[i].events); break;
             }
+        }
+        if (w->turn_on) {
+            skd_turn_tick(&w->turn, skd_now_ms());
+            SKD_STAT_SET(w->st, turn_allocations, w->turn.allocations_made);
+            SKD_STAT_SET(w->st, turn_expired, w->turn.allocations_expired);
+            SKD_STAT_SET(w->st, turn_to_peer, w->turn.relayed_to_peer);
+            SKD_STAT_SET(w->st, turn_to_client, w->turn.relayed_to_client);
+            SKD_STAT_SET(w->st, turn_peer_refused, w->turn.peer_refused);
+            SKD_STAT_SET(w->st, turn_no_permission, w->turn.no_permission);
+            SKD_STAT_SET(w->st, turn_live, (uint64_t)w->turn.n_allocs);
         }
         if (w->stream_role) {
             skd_stream_timers(w);
@@ -328,7 +347,13 @@ static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
                 return -1;
         }
     }
-    if (!stream_role && w->n_udp == 1) {
+    if (!stream_role && cfg->turn.enabled) {
+        /* relay sockets join this worker's epoll set: no blocking mode */
+        if (skd_turn_init(&w->turn, &cfg->turn, w->epfd, srv->n_dgram, srv->seed ^ (uint32_t)id, skd_now_ms()) != 0)
+            return -1;
+        w->turn_on = 1;
+    }
+    if (!stream_role && w->n_udp == 1 && !w->turn_on) {
         w->blocking = 1;
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->udp[0].fd, NULL);
     }
@@ -492,6 +517,8 @@ void skd_server_close(skd_server *srv)
         skd_ratelimit_free(&w->rl);
         if (w->dtls_on)
             skd_dtls_free(&w->dtls);
+        if (w->turn_on)
+            skd_turn_free(&w->turn);
         free(w);
         srv->workers[i] = NULL;
     }

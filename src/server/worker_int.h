@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "dtls.h"
+#include "turn.h"
 #include "worker.h"
 
 #define BATCH 32
@@ -28,7 +29,7 @@
 #define MAX_DRAIN 8   /* batches per socket per wake, to stay fair */
 #define SRC_BUCKETS 4096
 
-enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS };
+enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS, EV_RELAY }; /* EV_RELAY: turn.c's relay sockets */
 
 typedef struct skd_sock {
     int kind; /* EV_UDP, EV_LISTEN or EV_DTLS; first, like skd_conn's */
@@ -94,6 +95,8 @@ struct skd_worker {
     uint32_t listeners_paused_ms;
     skd_dtls dtls;
     int dtls_on;
+    skd_turn turn;
+    int turn_on;
     int stream_role; /* 0: plain UDP; 1: TCP, TLS and DTLS */
     int blocking;    /* one UDP socket and nothing else: no epoll on it */
     uint32_t idle_ms, request_ms;
@@ -109,7 +112,7 @@ struct skd_worker {
     struct iovec tx_iov[BATCH];
     struct sockaddr_storage tx_addr[BATCH];
     uint8_t tx_ctl[BATCH][CTL_SIZE];
-    skd_sock *tx_sock[BATCH];
+    int tx_fd[BATCH];
     skd_out tx_out[BATCH];
     uint8_t tx_buf[BATCH * TX_SIZE];
 
@@ -127,6 +130,7 @@ uint64_t skd_unix_now(void);
 size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint32_t now);
 
 void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking);
+void skd_relay_drain(skd_worker *w, skd_relay *r);
 void skd_dtls_drain(skd_worker *w, skd_sock *s);
 void skd_stream_accept(skd_worker *w, skd_sock *l);
 void skd_stream_event(skd_worker *w, skd_conn *c, uint32_t events);

@@ -80,9 +80,9 @@ static void udp_flush(skd_worker *w, int n)
     int i = 0;
     while (i < n) {
         int j = i;
-        while (j < n && w->tx_sock[j] == w->tx_sock[i])
+        while (j < n && w->tx_fd[j] == w->tx_fd[i])
             j++;
-        int fd = w->tx_sock[i]->fd;
+        int fd = w->tx_fd[i];
         while (i < j) {
             int sent = sendmmsg(fd, &w->tx[i], (unsigned)(j - i), MSG_DONTWAIT);
             if (sent > 0) {
@@ -104,9 +104,9 @@ static int queue_out(skd_worker *w, skd_sock *s, const stunkit_addr *dst, skd_ou
     for (size_t k = from; k < ob->n; k++) {
         skd_out *o = &ob->out[k];
         skd_sock *out = s;
-        if (o->ip_index != s->ip_index || o->port_index != s->port_index)
+        if (o->relay_fd < 0 && (o->ip_index != s->ip_index || o->port_index != s->port_index || s->kind != EV_UDP))
             out = w->by_index[dst->family == STUNKIT_AF_INET6][o->ip_index][o->port_index];
-        if (!out) {
+        if (!out && o->relay_fd < 0) {
             SKD_STAT_INC(w->st, send_errors);
             continue;
         }
@@ -118,14 +118,46 @@ static int queue_out(skd_worker *w, skd_sock *s, const stunkit_addr *dst, skd_ou
         t->msg_iovlen = 1;
         t->msg_name = &w->tx_addr[ntx];
         t->msg_namelen = (socklen_t)stunkit_addr_to_sockaddr(&o->to, &w->tx_addr[ntx]);
-        if (out->wildcard) {
+        if (o->relay_fd < 0 && out->wildcard) {
             t->msg_control = w->tx_ctl[ntx];
             t->msg_controllen = pktinfo_src(w->tx_ctl[ntx], dst);
         }
-        w->tx_sock[ntx] = out;
+        w->tx_fd[ntx] = o->relay_fd >= 0 ? o->relay_fd : out->fd;
         ntx++;
     }
     return ntx;
+}
+
+/* Datagrams from peers on a TURN relay socket: each becomes ChannelData or
+ * a Data indication for the allocation's client, sent from the listening
+ * socket the client uses. */
+void skd_relay_drain(skd_worker *w, skd_relay *r)
+{
+    skd_outbox ob;
+    skd_outbox_init(&ob, w->tx_buf, sizeof(w->tx_buf), w->tx_out, BATCH);
+    for (int round = 0; round < MAX_DRAIN; round++) {
+        rx_reset(w);
+        int n = recvmmsg(r->fd, w->rx, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return;
+        uint64_t now = skd_now_ms();
+        skd_outbox_clear(&ob);
+        for (int i = 0; i < n; i++) {
+            stunkit_addr peer;
+            if ((w->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+                stunkit_addr_from_sockaddr(&peer, (struct sockaddr *)&w->rx_addr[i]) != 0)
+                continue;
+            skd_turn_from_peer(&w->turn, r, &peer, w->rx_buf[i], w->rx[i].msg_len, now, &ob);
+        }
+        skd_alloc *a = r->alloc;
+        skd_sock *via = w->by_index[a->server.family == STUNKIT_AF_INET6][a->ip_index][a->port_index];
+        if (via) {
+            int ntx = queue_out(w, via, &a->server, &ob, 0, 0);
+            udp_flush(w, ntx);
+        }
+        if (n < BATCH)
+            return;
+    }
 }
 
 void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
@@ -165,6 +197,8 @@ void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
             rq.ip_index = s->ip_index;
             rq.port_index = s->port_index;
             rq.now_s = unix_s;
+            rq.now_ms = now;
+            rq.turn = w->turn_on ? &w->turn : NULL;
             /* one answer per request today, so a batch's outbox never
              * overflows; a request whose answers do not fit is dropped */
             size_t before = ob.n;

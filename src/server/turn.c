@@ -1,0 +1,729 @@
+/*
+ * turn.c - the TURN relay (RFC 8656), see turn.h. Section numbers below are
+ * RFC 8656's.
+ *
+ *   ChannelData (11.4):
+ *     0                   1                   2                   3
+ *     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |         Channel Number        |            Length             |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    /                       Application Data                        /
+ *    +-------------------------------+
+ */
+#define _GNU_SOURCE
+#include "turn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "methods.h"
+
+#define EV_RELAY_KIND 6 /* worker_int.h's EV_RELAY */
+/* RFC 8656 11: channels 0x4000-0x4FFF. RFC 5766 allowed up to 0x7FFF, and
+ * clients still use that range (coturn's turnutils_uclient does): accepted,
+ * as coturn accepts it, for interoperability. */
+#define CHANNEL_MIN 0x4000
+#define CHANNEL_MAX 0x7FFF
+
+/* ---- the 5-tuple table and the wheel ---- */
+
+static size_t tuple_hash(const skd_turn *t, const stunkit_addr *client, const stunkit_addr *server)
+{
+    uint32_t h = 2166136261u ^ t->seed;
+    for (size_t i = 0; i < 16; i++)
+        h = (h ^ client->ip[i] ^ (uint32_t)(server->ip[i] << 8)) * 16777619u;
+    h = (h ^ client->port ^ ((uint32_t)server->port << 16)) * 16777619u;
+    return (h ^ (h >> 15)) & (SKD_TURN_BUCKETS - 1);
+}
+
+static skd_alloc *find(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server)
+{
+    for (skd_alloc *a = t->by_tuple[tuple_hash(t, client, server)]; a; a = a->hnext)
+        if (stunkit_addr_equal(&a->client, client) && stunkit_addr_equal(&a->server, server))
+            return a;
+    return NULL;
+}
+
+static void wheel_unlink(skd_alloc *a)
+{
+    if (!a->wprev)
+        return;
+    *a->wprev = a->wnext;
+    if (a->wnext)
+        a->wnext->wprev = a->wprev;
+    a->wnext = NULL;
+    a->wprev = NULL;
+}
+
+static void wheel_put(skd_turn *t, skd_alloc *a)
+{
+    wheel_unlink(a);
+    uint64_t s = (a->expires_ms + 999) / 1000;
+    if (s < t->wheel_s)
+        s = t->wheel_s;
+    skd_alloc **slot = &t->wheel[s % SKD_TURN_WHEEL];
+    a->wnext = *slot;
+    if (*slot)
+        (*slot)->wprev = &a->wnext;
+    a->wprev = slot;
+    *slot = a;
+}
+
+static void alloc_free(skd_turn *t, skd_alloc *a)
+{
+    skd_alloc **pp = &t->by_tuple[tuple_hash(t, &a->client, &a->server)];
+    while (*pp && *pp != a)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = a->hnext;
+    wheel_unlink(a);
+    if (a->relay.fd >= 0)
+        close(a->relay.fd); /* leaves the epoll set too */
+    free(a->perms);
+    free(a->chans);
+    free(a);
+    t->n_allocs--;
+}
+
+int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, uint32_t seed, uint64_t now_ms)
+{
+    memset(t, 0, sizeof(*t));
+    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++)
+        t->reservations[i].fd = -1;
+    t->cfg = cfg;
+    t->epfd = epfd;
+    t->seed = seed;
+    t->max_allocations = cfg->max_allocations / (workers > 0 ? workers : 1);
+    if (t->max_allocations < 1)
+        t->max_allocations = 1;
+    t->wheel_s = now_ms / 1000;
+    return 0;
+}
+
+void skd_turn_free(skd_turn *t)
+{
+    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++)
+        if (t->reservations[i].fd >= 0)
+            close(t->reservations[i].fd);
+    for (size_t i = 0; i < SKD_TURN_BUCKETS; i++)
+        while (t->by_tuple[i])
+            alloc_free(t, t->by_tuple[i]);
+}
+
+void skd_turn_tick(skd_turn *t, uint64_t now_ms)
+{
+    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++) {
+        skd_reservation *r = &t->reservations[i];
+        if (r->fd >= 0 && r->expires_ms <= now_ms) {
+            close(r->fd);
+            r->fd = -1;
+        }
+    }
+    uint64_t now_s = now_ms / 1000;
+    /* a long pause (no events) must not walk more than the wheel once */
+    if (now_s > t->wheel_s + SKD_TURN_WHEEL)
+        t->wheel_s = now_s - SKD_TURN_WHEEL;
+    for (; t->wheel_s <= now_s; t->wheel_s++) {
+        skd_alloc *a = t->wheel[t->wheel_s % SKD_TURN_WHEEL];
+        while (a) {
+            skd_alloc *next = a->wnext;
+            if (a->expires_ms <= now_ms) {
+                t->allocations_expired++;
+                alloc_free(t, a);
+            } else if ((a->expires_ms + 999) / 1000 != t->wheel_s) {
+                wheel_put(t, a); /* refreshed since: a later second */
+            }
+            a = next;
+        }
+    }
+}
+
+/* ---- permissions and channels (checked lazily against now) ---- */
+
+static skd_perm *perm_find(skd_alloc *a, const stunkit_addr *peer, uint64_t now)
+{
+    for (int i = 0; i < a->n_perms; i++)
+        if (a->perms[i].expires_ms > now && stunkit_addr_ip_equal(&a->perms[i].ip, peer))
+            return &a->perms[i];
+    return NULL;
+}
+
+/* Installs or refreshes a permission; -1 when the allocation has its maximum. */
+static int perm_set(skd_turn *t, skd_alloc *a, const stunkit_addr *peer, uint64_t now)
+{
+    skd_perm *p = NULL;
+    for (int i = 0; i < a->n_perms && !p; i++)
+        if (stunkit_addr_ip_equal(&a->perms[i].ip, peer) || a->perms[i].expires_ms <= now)
+            p = &a->perms[i];
+    if (!p) {
+        if (a->n_perms >= t->cfg->max_permissions)
+            return -1;
+        p = &a->perms[a->n_perms++];
+    }
+    p->ip = *peer;
+    p->ip.port = 0;
+    p->expires_ms = now + (uint64_t)t->cfg->permission_s * 1000u;
+    return 0;
+}
+
+static skd_channel *chan_by_number(skd_alloc *a, uint16_t n, uint64_t now)
+{
+    for (int i = 0; i < a->n_chans; i++)
+        if (a->chans[i].number == n && a->chans[i].expires_ms > now)
+            return &a->chans[i];
+    return NULL;
+}
+
+static skd_channel *chan_by_peer(skd_alloc *a, const stunkit_addr *peer, uint64_t now)
+{
+    for (int i = 0; i < a->n_chans; i++)
+        if (a->chans[i].expires_ms > now && stunkit_addr_equal(&a->chans[i].peer, peer))
+            return &a->chans[i];
+    return NULL;
+}
+
+/* ---- answers ---- */
+
+/* A success answer with the given address attributes and LIFETIME. */
+static skd_verdict success(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                           const skd_auth_verdict *authed, skd_outbox *ob, const skd_alloc *a, int lifetime,
+                           int with_mapped, const uint8_t *token)
+{
+    stunkit_writer w;
+    size_t room;
+    uint8_t *out = skd_outbox_room(ob, &room);
+    if (!out)
+        return SKD_DROP_NOBUF;
+    stunkit_writer_init(&w, out, room, m->method, STUNKIT_CLASS_SUCCESS, m->tid);
+    if (a && with_mapped) {
+        stunkit_put_addr(&w, STUNKIT_ATTR_XOR_RELAYED_ADDRESS, &a->relay.addr);
+        stunkit_put_addr(&w, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, &rq->src);
+    }
+    if (lifetime >= 0)
+        stunkit_put_u32(&w, STUNKIT_ATTR_LIFETIME, (uint32_t)lifetime);
+    if (token)
+        stunkit_put(&w, STUNKIT_ATTR_RESERVATION_TOKEN, token, 8);
+    if (cfg->software)
+        stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, cfg->software, cfg->software_len);
+    if (authed && authed->key_len) {
+        if (authed->sha256)
+            stunkit_put_integrity_sha256(&w, authed->key, authed->key_len, 0);
+        else
+            stunkit_put_integrity(&w, authed->key, authed->key_len);
+    }
+    if (m->fp_off)
+        stunkit_put_fingerprint(&w);
+    if (!skd_outbox_commit(ob, stunkit_writer_finish(&w), &rq->src, rq->ip_index, rq->port_index, 0, 0))
+        return SKD_DROP_NOBUF;
+    return SKD_ANSWERED;
+}
+
+#define FAIL(code, reason) skd_reply_error(cfg, rq, m, authed, (code), (reason), NULL, 0, ob)
+
+static int same_user(const skd_alloc *a, const stunkit_msg *m)
+{
+    stunkit_attr u;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &u) != 0)
+        return 1; /* USERHASH: the integrity check already tied it to a user */
+    return u.len == a->username_len && memcmp(u.value, a->username, u.len) == 0;
+}
+
+static uint32_t lifetime_of(const skd_turn_cfg *c, const stunkit_msg *m)
+{
+    stunkit_attr at;
+    uint32_t want = c->default_lifetime_s;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_LIFETIME, &at) == 0 && stunkit_attr_u32(&at, &want) != 0)
+        want = c->default_lifetime_s;
+    /* 7.2: "the server [...] computes [...] the minimum of the client's
+     * requested lifetime and the server's maximum allowed lifetime", and at
+     * least the default */
+    if (want > c->max_lifetime_s)
+        want = c->max_lifetime_s;
+    if (want < c->default_lifetime_s && want != 0)
+        want = c->default_lifetime_s;
+    return want;
+}
+
+/* A UDP socket bound to ip:port, or -1. */
+static int bind_udp(const stunkit_addr *ip, uint16_t port)
+{
+    int af = ip->family == STUNKIT_AF_INET6 ? AF_INET6 : AF_INET;
+    int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (af == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    stunkit_addr bind_to = *ip;
+    bind_to.port = port;
+    struct sockaddr_storage ss;
+    int len = stunkit_addr_to_sockaddr(&bind_to, &ss);
+    if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int watch(skd_turn *t, skd_alloc *a, int fd, const stunkit_addr *ip, uint16_t port)
+{
+    a->relay.kind = EV_RELAY_KIND;
+    a->relay.fd = fd;
+    a->relay.addr = *ip;
+    a->relay.addr.port = port;
+    a->relay.alloc = a;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.ptr = &a->relay;
+    if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+        return 0;
+    a->relay.fd = -1;
+    close(fd);
+    return -1;
+}
+
+/* Opens a relay socket on ip in the configured port range; even: an even
+ * port, and with reserve also the next one, kept under a new token. */
+static int open_relay(skd_turn *t, const stunkit_addr *ip, skd_alloc *a, int even, int reserve, uint8_t token[8],
+                      uint64_t now)
+{
+    const skd_turn_cfg *c = t->cfg;
+    uint32_t span = (uint32_t)(c->port_max - c->port_min) + 1u;
+    uint32_t start = (t->seed ^ (uint32_t)t->allocations_made * 2654435761u) % span;
+    skd_reservation *slot = NULL;
+    if (reserve) {
+        for (int i = 0; i < SKD_TURN_RESERVATIONS && !slot; i++)
+            if (t->reservations[i].fd < 0)
+                slot = &t->reservations[i];
+        if (!slot)
+            return -1;
+    }
+    for (uint32_t k = 0; k < span && k < 128; k++) {
+        /* RFC 8656 recommends randomized ports (RFC 6056): a seeded walk */
+        uint16_t port = (uint16_t)(c->port_min + (start + k * 7919u) % span);
+        if (even && ((port & 1u) || port == 65535 || port + 1u > c->port_max))
+            continue;
+        int fd = bind_udp(ip, port);
+        if (fd < 0) {
+            if (errno != EADDRINUSE && errno != EACCES)
+                return -1;
+            continue;
+        }
+        if (reserve) {
+            int fd2 = bind_udp(ip, (uint16_t)(port + 1));
+            if (fd2 < 0) {
+                close(fd);
+                continue;
+            }
+            slot->fd = fd2;
+            slot->addr = *ip;
+            slot->addr.port = (uint16_t)(port + 1);
+            slot->expires_ms = now + SKD_TURN_RESERVATION_MS;
+            uint64_t x = (t->allocations_made + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)t->seed << 32 | port);
+            x ^= x >> 29;
+            x *= 0xBF58476D1CE4E5B9ull;
+            memcpy(slot->token, &x, 8);
+            memcpy(token, slot->token, 8);
+        }
+        return watch(t, a, fd, ip, port);
+    }
+    return -1;
+}
+
+/* The port kept under token, handed to a: 0, or -1 when there is none. */
+static int claim_reservation(skd_turn *t, const uint8_t *token, skd_alloc *a, uint64_t now)
+{
+    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++) {
+        skd_reservation *r = &t->reservations[i];
+        if (r->fd >= 0 && r->expires_ms > now && !memcmp(r->token, token, 8)) {
+            int fd = r->fd;
+            r->fd = -1;
+            return watch(t, a, fd, &r->addr, r->addr.port);
+        }
+    }
+    return -1;
+}
+
+/* ---- the methods ---- */
+
+/* 7.2 Receiving an Allocate Request */
+skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                              const skd_auth_verdict *authed, skd_outbox *ob)
+{
+    skd_turn *t = rq->turn;
+    const skd_turn_cfg *c = t->cfg;
+    stunkit_attr at, u0;
+    if (rq->transport != STUNKIT_UDP)
+        return FAIL(442, "TURN over UDP only in this version");
+    skd_alloc *a = find(t, &rq->src, &rq->dst);
+    if (a) {
+        /* "If the 5-tuple is currently in use by an existing allocation
+         * [...] the server rejects the request with a 437 (Allocation
+         * Mismatch) error" - unless it is a retransmission of the request
+         * that made it, which gets the same success again. */
+        if (!memcmp(a->tid, m->tid, STUNKIT_TID_LEN) && same_user(a, m))
+            return success(cfg, rq, m, authed, ob, a, (int)((a->expires_ms - rq->now_ms) / 1000), 1, NULL);
+        return FAIL(437, NULL);
+    }
+    /* "The server checks if the request contains a REQUESTED-TRANSPORT
+     * attribute. If the REQUESTED-TRANSPORT attribute is not included or is
+     * malformed, the server rejects the request with a 400 (Bad Request)
+     * error. Otherwise, if the attribute indicates an unsupported transport
+     * protocol, the server rejects the request with a 442" */
+    if (stunkit_msg_find(m, STUNKIT_ATTR_REQUESTED_TRANSPORT, &at) != 0 || at.len != 4)
+        return FAIL(400, "REQUESTED-TRANSPORT missing");
+    if (at.value[0] != 17)
+        return FAIL(442, NULL);
+    /* DONT-FRAGMENT is accepted: Linux sets DF on UDP by default (path MTU
+     * discovery), so the relayed datagrams go out unfragmented. */
+    int even = 0, reserve = 0;
+    const uint8_t *token = NULL;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_EVEN_PORT, &at) == 0) {
+        if (at.len < 1)
+            return FAIL(400, "Bad EVEN-PORT");
+        even = 1;
+        reserve = (at.value[0] & 0x80) != 0;
+    }
+    if (stunkit_msg_find(m, STUNKIT_ATTR_RESERVATION_TOKEN, &at) == 0) {
+        /* "If the request contains a RESERVATION-TOKEN attribute and [...]
+         * EVEN-PORT [or REQUESTED-ADDRESS-FAMILY], the server rejects the
+         * request with a 400" */
+        if (at.len != 8 || even || stunkit_msg_find(m, STUNKIT_ATTR_REQUESTED_ADDRESS_FAMILY, &u0) == 0)
+            return FAIL(400, "RESERVATION-TOKEN with EVEN-PORT or REQUESTED-ADDRESS-FAMILY");
+        token = at.value;
+    }
+    /* REQUESTED-ADDRESS-FAMILY: 0x01 IPv4 (the default), 0x02 IPv6 */
+    int family = STUNKIT_AF_INET;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_REQUESTED_ADDRESS_FAMILY, &at) == 0) {
+        if (at.len != 4)
+            return FAIL(400, "Bad REQUESTED-ADDRESS-FAMILY");
+        if (at.value[0] == 0x01)
+            family = STUNKIT_AF_INET;
+        else if (at.value[0] == 0x02)
+            family = STUNKIT_AF_INET6;
+        else
+            return FAIL(440, NULL);
+    }
+    if (stunkit_msg_find(m, STUNKIT_ATTR_ADDITIONAL_ADDRESS_FAMILY, &at) == 0)
+        return FAIL(440, "Dual allocations are not offered yet");
+    /* the relay address: the configured one of the family, else the address
+     * the client reached when it is of that family */
+    stunkit_addr ip;
+    memset(&ip, 0, sizeof(ip));
+    for (int i = 0; i < c->n_relay_ip; i++)
+        if (c->relay_ip[i].family == family) {
+            ip = c->relay_ip[i];
+            break;
+        }
+    if (!ip.family && rq->dst.family == family && !skd_is_wildcard(&rq->dst))
+        ip = rq->dst;
+    if (!ip.family)
+        return FAIL(440, NULL);
+    /* quotas: 486 per user, 508 in total */
+    stunkit_attr u;
+    int has_user = stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &u) == 0;
+    if (has_user && c->user_quota > 0) {
+        int mine = 0;
+        for (size_t i = 0; i < SKD_TURN_BUCKETS; i++)
+            for (skd_alloc *x = t->by_tuple[i]; x; x = x->hnext)
+                mine += x->username_len == u.len && !memcmp(x->username, u.value, u.len);
+        if (mine >= c->user_quota)
+            return FAIL(486, NULL);
+    }
+    if (t->n_allocs >= t->max_allocations)
+        return FAIL(508, NULL);
+    a = calloc(1, sizeof(*a));
+    if (!a)
+        return FAIL(508, NULL);
+    a->relay.fd = -1;
+    a->perms = calloc((size_t)c->max_permissions, sizeof(skd_perm));
+    a->chans = calloc((size_t)c->max_channels, sizeof(skd_channel));
+    uint8_t new_token[8];
+    int opened = token ? claim_reservation(t, token, a, rq->now_ms)
+                       : open_relay(t, &ip, a, even, reserve, new_token, rq->now_ms);
+    if (!a->perms || !a->chans || opened != 0) {
+        free(a->perms);
+        free(a->chans);
+        if (a->relay.fd >= 0)
+            close(a->relay.fd);
+        free(a);
+        return FAIL(508, NULL);
+    }
+    a->client = rq->src;
+    a->server = rq->dst;
+    a->ip_index = rq->ip_index;
+    a->port_index = rq->port_index;
+    if (has_user && u.len < sizeof(a->username)) {
+        memcpy(a->username, u.value, u.len);
+        a->username_len = u.len;
+    }
+    memcpy(a->tid, m->tid, STUNKIT_TID_LEN);
+    uint32_t life = lifetime_of(c, m);
+    if (life == 0)
+        life = c->default_lifetime_s;
+    a->expires_ms = rq->now_ms + (uint64_t)life * 1000u;
+    size_t h = tuple_hash(t, &a->client, &a->server);
+    a->hnext = t->by_tuple[h];
+    t->by_tuple[h] = a;
+    t->n_allocs++;
+    t->allocations_made++;
+    wheel_put(t, a);
+    return success(cfg, rq, m, authed, ob, a, (int)life, 1, reserve ? new_token : NULL);
+}
+
+/* 7.5 Receiving a Refresh Request */
+skd_verdict skd_turn_refresh(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                             const skd_auth_verdict *authed, skd_outbox *ob)
+{
+    skd_turn *t = rq->turn;
+    skd_alloc *a = find(t, &rq->src, &rq->dst);
+    if (!a)
+        return FAIL(437, NULL);
+    if (!same_user(a, m))
+        return FAIL(441, NULL);
+    stunkit_attr at;
+    uint32_t want = t->cfg->default_lifetime_s;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_LIFETIME, &at) == 0 && stunkit_attr_u32(&at, &want) != 0)
+        return FAIL(400, "Bad LIFETIME");
+    if (want == 0) {
+        /* "If the requested lifetime is zero, then the server MUST delete
+         * the allocation" (and answers with LIFETIME 0) */
+        alloc_free(t, a);
+        return success(cfg, rq, m, authed, ob, NULL, 0, 0, NULL);
+    }
+    uint32_t life = lifetime_of(t->cfg, m);
+    a->expires_ms = rq->now_ms + (uint64_t)life * 1000u;
+    wheel_put(t, a);
+    return success(cfg, rq, m, authed, ob, NULL, (int)life, 0, NULL);
+}
+
+/* Checks a peer address for an allocation: 0, or the error code. */
+static int peer_check(const skd_turn *t, const skd_alloc *a, const stunkit_addr *peer, const skd_handler_cfg *cfg)
+{
+    stunkit_addr canon;
+    skd_peer_canonical(peer, &canon);
+    /* 9.1: "If a XOR-PEER-ADDRESS attribute contains an address of an
+     * address family that is not the same as that of a relayed transport
+     * address for the allocation, the server MUST generate an error
+     * response with the 443 (Peer Address Family Mismatch) response code." */
+    if (peer->family != a->relay.addr.family)
+        return 443;
+    if (!skd_peer_allowed(&t->cfg->policy, peer))
+        return 403;
+    /* never to the server's own listening sockets */
+    const skd_family *fam = canon.family == STUNKIT_AF_INET6 ? &cfg->v6 : &cfg->v4;
+    for (int i = 0; i < 2; i++)
+        for (int p = 0; p < 2; p++)
+            if (fam->ip[i].family && canon.port == fam->port[p] &&
+                (stunkit_addr_ip_equal(&fam->ip[i], &canon) || skd_is_wildcard(&fam->ip[i])))
+                return 403;
+    return 0;
+}
+
+/* 9.2 Receiving a CreatePermission Request */
+skd_verdict skd_turn_create_permission(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                                       const skd_auth_verdict *authed, skd_outbox *ob)
+{
+    skd_turn *t = rq->turn;
+    skd_alloc *a = find(t, &rq->src, &rq->dst);
+    if (!a)
+        return FAIL(437, NULL);
+    if (!same_user(a, m))
+        return FAIL(441, NULL);
+    /* "each XOR-PEER-ADDRESS [...] checked [...] If any of them fail, the
+     * server MUST NOT install any permission": check all, then install */
+    stunkit_addr peers[16];
+    int n = 0;
+    stunkit_attr_iter it;
+    stunkit_attr at;
+    stunkit_attr_iter_init(&it, m, 0);
+    while (stunkit_attr_next(&it, &at) == 1) {
+        if (at.type != STUNKIT_ATTR_XOR_PEER_ADDRESS)
+            continue;
+        if (n == 16 || stunkit_attr_addr(m, &at, &peers[n]) != 0)
+            return FAIL(400, "Bad XOR-PEER-ADDRESS");
+        int code = peer_check(t, a, &peers[n], cfg);
+        if (code) {
+            if (code == 403)
+                t->peer_refused++;
+            return FAIL(code, NULL);
+        }
+        n++;
+    }
+    if (n == 0)
+        return FAIL(400, "XOR-PEER-ADDRESS missing");
+    for (int i = 0; i < n; i++)
+        if (perm_set(t, a, &peers[i], rq->now_ms) != 0)
+            return FAIL(508, "Too many permissions");
+    return success(cfg, rq, m, authed, ob, NULL, -1, 0, NULL);
+}
+
+/* 11.2 Receiving a ChannelBind Request */
+skd_verdict skd_turn_channel_bind(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                                  const skd_auth_verdict *authed, skd_outbox *ob)
+{
+    skd_turn *t = rq->turn;
+    skd_alloc *a = find(t, &rq->src, &rq->dst);
+    if (!a)
+        return FAIL(437, NULL);
+    if (!same_user(a, m))
+        return FAIL(441, NULL);
+    stunkit_attr at;
+    stunkit_addr peer;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_CHANNEL_NUMBER, &at) != 0 || at.len != 4)
+        return FAIL(400, "CHANNEL-NUMBER missing");
+    uint16_t number = (uint16_t)(at.value[0] << 8 | at.value[1]);
+    /* "The request contains both a CHANNEL-NUMBER and an XOR-PEER-ADDRESS
+     * attribute; The channel number is in the range 0x4000 through 0x4FFF"
+     * (0x7FFF here, see CHANNEL_MAX) */
+    if (number < CHANNEL_MIN || number > CHANNEL_MAX)
+        return FAIL(400, "Channel number out of range");
+    if (stunkit_msg_find(m, STUNKIT_ATTR_XOR_PEER_ADDRESS, &at) != 0 || stunkit_attr_addr(m, &at, &peer) != 0)
+        return FAIL(400, "XOR-PEER-ADDRESS missing");
+    int code = peer_check(t, a, &peer, cfg);
+    if (code) {
+        if (code == 403)
+            t->peer_refused++;
+        return FAIL(code, NULL);
+    }
+    /* "The channel number is not currently bound to a different transport
+     * address (same transport address is OK); The transport address is not
+     * currently bound to a different channel number." */
+    skd_channel *byn = chan_by_number(a, number, rq->now_ms), *byp = chan_by_peer(a, &peer, rq->now_ms);
+    if ((byn && !stunkit_addr_equal(&byn->peer, &peer)) || (byp && byp->number != number))
+        return FAIL(400, "Channel or peer bound otherwise");
+    skd_channel *ch = byn;
+    if (!ch) {
+        for (int i = 0; i < a->n_chans && !ch; i++)
+            if (a->chans[i].expires_ms <= rq->now_ms)
+                ch = &a->chans[i]; /* an expired binding's slot */
+        if (!ch) {
+            if (a->n_chans >= t->cfg->max_channels)
+                return FAIL(508, "Too many channels");
+            ch = &a->chans[a->n_chans++];
+        }
+    }
+    /* the binding and the permission are installed or refreshed together */
+    if (perm_set(t, a, &peer, rq->now_ms) != 0)
+        return FAIL(508, "Too many permissions");
+    ch->number = number;
+    ch->peer = peer;
+    ch->expires_ms = rq->now_ms + (uint64_t)t->cfg->channel_s * 1000u;
+    return success(cfg, rq, m, authed, ob, NULL, -1, 0, NULL);
+}
+
+/* ---- data ---- */
+
+static int relay_out(skd_turn *t, skd_alloc *a, const stunkit_addr *peer, const uint8_t *data, size_t len,
+                     skd_outbox *ob)
+{
+    size_t room;
+    uint8_t *out = skd_outbox_room(ob, &room);
+    if (!out || len > room)
+        return 1;
+    memcpy(out, data, len);
+    skd_out *o = skd_outbox_commit(ob, (int)len, peer, 0, 0, 0, SKD_OUT_RELAYED);
+    if (o) {
+        o->relay_fd = a->relay.fd;
+        a->to_peer++;
+        t->relayed_to_peer++;
+    }
+    return 1;
+}
+
+int skd_turn_from_client(skd_turn *t, const skd_request *rq, skd_outbox *ob)
+{
+    const uint8_t *p = rq->data;
+    if (rq->len < 4)
+        return 0;
+    if (p[0] >= 0x40 && p[0] <= 0x7F) {
+        /* ChannelData: a channel of this 5-tuple's allocation, else dropped */
+        skd_alloc *a = find(t, &rq->src, &rq->dst);
+        if (!a)
+            return 1;
+        uint16_t number = (uint16_t)(p[0] << 8 | p[1]), dlen = (uint16_t)(p[2] << 8 | p[3]);
+        skd_channel *ch = chan_by_number(a, number, rq->now_ms);
+        /* 11.5: over UDP the length may be shorter than the datagram
+         * (padding); longer is malformed */
+        if (!ch || (size_t)dlen + 4 > rq->len)
+            return 1;
+        if (!perm_find(a, &ch->peer, rq->now_ms)) {
+            t->no_permission++;
+            return 1;
+        }
+        return relay_out(t, a, &ch->peer, p + 4, dlen, ob);
+    }
+    /* a Send indication: method 0x006, class indication */
+    if (rq->len < STUNKIT_HEADER_LEN || p[0] != 0x00 || p[1] != 0x16)
+        return 0;
+    skd_alloc *a = find(t, &rq->src, &rq->dst);
+    stunkit_msg m;
+    stunkit_attr at;
+    stunkit_addr peer;
+    if (!a || stunkit_msg_parse(&m, p, rq->len) != 0)
+        return 1;
+    if (stunkit_msg_find(&m, STUNKIT_ATTR_XOR_PEER_ADDRESS, &at) != 0 || stunkit_attr_addr(&m, &at, &peer) != 0)
+        return 1;
+    /* 10.2: "If the indication fails the checks [...] or there is no
+     * permission for the peer, the indication is silently discarded" */
+    if (!perm_find(a, &peer, rq->now_ms)) {
+        t->no_permission++;
+        return 1;
+    }
+    if (stunkit_msg_find(&m, STUNKIT_ATTR_DATA, &at) != 0)
+        return 1;
+    return relay_out(t, a, &peer, at.value, at.len, ob);
+}
+
+void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, const uint8_t *data, size_t len,
+                        uint64_t now_ms, skd_outbox *ob)
+{
+    skd_alloc *a = r->alloc;
+    /* 10.3: "the server MUST check [...] a permission [...] If no
+     * permission exists, the UDP datagram is silently discarded." */
+    if (!perm_find(a, peer, now_ms)) {
+        t->no_permission++;
+        return;
+    }
+    size_t room;
+    uint8_t *out = skd_outbox_room(ob, &room);
+    if (!out)
+        return;
+    int n;
+    skd_channel *ch = chan_by_peer(a, peer, now_ms);
+    if (ch) {
+        if (len + 4 > room || len > 0xFFFF)
+            return;
+        out[0] = (uint8_t)(ch->number >> 8);
+        out[1] = (uint8_t)ch->number;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        memcpy(out + 4, data, len);
+        n = (int)(len + 4);
+    } else {
+        /* a Data indication; its transaction ID only needs to be random */
+        uint8_t tid[STUNKIT_TID_LEN];
+        uint64_t x = (t->relayed_to_client + 1) * 0x9E3779B97F4A7C15ull ^ t->seed;
+        memcpy(tid, &x, 8);
+        memcpy(tid + 8, &t->seed, 4);
+        stunkit_writer w;
+        stunkit_writer_init(&w, out, room, STUNKIT_METHOD_DATA, STUNKIT_CLASS_INDICATION, tid);
+        stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, peer);
+        stunkit_put(&w, STUNKIT_ATTR_DATA, data, len);
+        n = stunkit_writer_finish(&w);
+    }
+    skd_out *o = skd_outbox_commit(ob, n, &a->client, a->ip_index, a->port_index, 0, SKD_OUT_RELAYED);
+    if (o) {
+        a->from_peer++;
+        t->relayed_to_client++;
+    }
+}

@@ -1,0 +1,134 @@
+/*
+ * turn.h - the TURN relay (RFC 8656) inside a stunkitd worker: allocations,
+ * permissions and channels, each worker's own (a client's 5-tuple always
+ * reaches the same UDP worker through SO_REUSEPORT's hash), so nothing is
+ * locked.
+ *
+ *   client -> server   Allocate, Refresh, CreatePermission, ChannelBind
+ *                      (requests, long-term credentials) through the
+ *                      handler's method table; Send indications and
+ *                      ChannelData through skd_turn_from_client()
+ *   peer -> client     a datagram on a relay socket: skd_turn_from_peer()
+ *                      makes it a ChannelData message or a Data indication
+ *
+ * Expiry runs on a timer wheel of one-second slots: each tick touches only
+ * the allocations whose second has come, never every allocation.
+ */
+#ifndef STUNKITD_TURN_H
+#define STUNKITD_TURN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handler.h"
+#include "peer_policy.h"
+
+#define SKD_TURN_WHEEL 4096 /* seconds; longer than the longest lifetime (3600) */
+#define SKD_TURN_BUCKETS 4096
+
+typedef struct skd_turn_cfg {
+    int enabled;
+    stunkit_addr relay_ip[4]; /* per family, the first of each is used; family 0: the address the client reached */
+    int n_relay_ip;
+    uint16_t port_min, port_max;   /* relay ports */
+    skd_peer_policy policy;
+    uint32_t max_lifetime_s;       /* 3600 */
+    uint32_t default_lifetime_s;   /* 600 */
+    uint32_t permission_s;         /* 300 */
+    uint32_t channel_s;            /* 600 */
+    int max_allocations;           /* in total (divided among the workers) */
+    int user_quota;                /* allocations per username */
+    int max_permissions;           /* per allocation */
+    int max_channels;              /* per allocation */
+} skd_turn_cfg;
+
+typedef struct skd_perm {
+    stunkit_addr ip; /* port ignored (RFC 8656 9: permissions are per IP) */
+    uint64_t expires_ms;
+} skd_perm;
+
+typedef struct skd_channel {
+    uint16_t number;
+    stunkit_addr peer;
+    uint64_t expires_ms;
+} skd_channel;
+
+typedef struct skd_alloc skd_alloc;
+
+/* The relay socket, tagged for the worker's epoll (kind first, as skd_sock). */
+typedef struct skd_relay {
+    int kind; /* EV_RELAY */
+    int fd;
+    stunkit_addr addr; /* the relayed transport address */
+    skd_alloc *alloc;
+} skd_relay;
+
+struct skd_alloc {
+    skd_relay relay;
+    stunkit_addr client, server; /* the 5-tuple (transport: UDP) */
+    int ip_index, port_index;    /* the listening socket the client uses */
+    char username[128];
+    size_t username_len;
+    uint8_t tid[STUNKIT_TID_LEN]; /* of the Allocate, for retransmissions */
+    uint64_t expires_ms;
+    skd_perm *perms;
+    int n_perms;
+    skd_channel *chans;
+    int n_chans;
+    uint64_t to_peer, from_peer; /* datagrams relayed */
+    skd_alloc *hnext;            /* 5-tuple hash chain */
+    skd_alloc *wnext, **wprev;   /* timer wheel slot */
+};
+
+/* A port kept for a later Allocate (EVEN-PORT with R, RFC 8656 14.6). */
+typedef struct skd_reservation {
+    uint8_t token[8];
+    int fd;            /* -1: free slot */
+    stunkit_addr addr;
+    uint64_t expires_ms;
+} skd_reservation;
+
+#define SKD_TURN_RESERVATIONS 64
+#define SKD_TURN_RESERVATION_MS 30000
+
+typedef struct skd_turn {
+    const skd_turn_cfg *cfg;
+    int epfd; /* the worker's: relay sockets are watched there */
+    int max_allocations;
+    int n_allocs;
+    skd_alloc *by_tuple[SKD_TURN_BUCKETS];
+    skd_alloc *wheel[SKD_TURN_WHEEL];
+    uint64_t wheel_s; /* the next second to expire */
+    uint32_t seed;
+    skd_reservation reservations[SKD_TURN_RESERVATIONS];
+    uint64_t allocations_made, allocations_expired, relayed_to_peer, relayed_to_client, peer_refused,
+        no_permission;
+} skd_turn;
+
+int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, uint32_t seed, uint64_t now_ms);
+void skd_turn_free(skd_turn *t);
+
+/* The request methods (handler.c's table). */
+skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                              const skd_auth_verdict *authed, skd_outbox *ob);
+skd_verdict skd_turn_refresh(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                             const skd_auth_verdict *authed, skd_outbox *ob);
+skd_verdict skd_turn_create_permission(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                                       const skd_auth_verdict *authed, skd_outbox *ob);
+skd_verdict skd_turn_channel_bind(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                                  const skd_auth_verdict *authed, skd_outbox *ob);
+
+/* A Send indication or ChannelData from a client: the datagram for the
+ * peer, from the relay socket, into ob. 1 when it was TURN's (sent or
+ * dropped), 0 when it is not TURN traffic (the handler goes on). */
+int skd_turn_from_client(skd_turn *t, const skd_request *rq, skd_outbox *ob);
+
+/* A datagram from peer on r: a ChannelData message or Data indication for
+ * the client into ob (nothing without a permission). */
+void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, const uint8_t *data, size_t len,
+                        uint64_t now_ms, skd_outbox *ob);
+
+/* Expires what is due. */
+void skd_turn_tick(skd_turn *t, uint64_t now_ms);
+
+#endif
