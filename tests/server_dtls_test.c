@@ -176,7 +176,11 @@ static void test_dtls_attacks(void)
             answered, asked, rss0, rss1);
     CHECK(sent >= 7000);
     CHECK_EQ(answered, asked);
+#if defined(__SANITIZE_ADDRESS__)
+    fprintf(stderr, "RSS not checked under AddressSanitizer (its quarantine keeps freed memory)\n");
+#else
     CHECK(rss1 - rss0 < 4096);
+#endif
     for (int i = 0; i < FLOOD_PORTS; i++)
         if (ports[i] >= 0)
             close(ports[i]);

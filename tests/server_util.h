@@ -39,8 +39,8 @@ static inline uint16_t su_port(int offset)
 static inline const char *su_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline const char *su_fmt(const char *fmt, ...)
 {
-    static char bufs[64][128];
-    static int next;
+    static __thread char bufs[64][128]; /* per thread: tests have load threads */
+    static __thread int next;
     char *b = bufs[next++ & 63];
     va_list ap;
     va_start(ap, fmt);
