@@ -1,6 +1,6 @@
 /*
  * stunkit/core.h - the codec, integrity, the answers and the state machines
- * (transactions, NAT behaviour discovery): no sockets, no clock, no DNS, no
+ * (transactions, NAT behaviour discovery, the TURN client): no sockets, no clock, no DNS, no
  * randomness of their own. Link libstunkit-core (pkg-config stunkit-core) for
  * these alone; stunkit/stunkit.h adds the blocking drivers and DNS.
  */
@@ -15,5 +15,6 @@
 #include "stunkit/txn.h"
 #include "stunkit/nat.h"
 #include "stunkit/responder.h"
+#include "stunkit/turn.h"
 
 #endif

@@ -1,0 +1,557 @@
+/*
+ * turn_client.c - the TURN client machine (RFC 8656), see stunkit/turn.h.
+ * Section numbers are RFC 8656's.
+ *
+ * Transactions run on stunkit_txn (the RFC 8489 schedule); a 401 is
+ * answered once with the long-term key (9.2 of RFC 8489: REALM and NONCE
+ * from the challenge), a 438 with the new NONCE; answers to authenticated
+ * requests must carry valid MESSAGE-INTEGRITY, challenges need not.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "stunkit/integrity.h"
+#include "stunkit/turn.h"
+
+#define MAX_TX 16
+#define MAX_PEERS 32
+#define MAX_EVENTS 16
+#define REQ_MAX 768
+#define PERMISSION_REFRESH_MS 240000u /* permissions last 300 s (9) */
+#define CHANNEL_REFRESH_MS 540000u    /* channel bindings last 600 s (11) */
+
+enum { K_ALLOCATE = 1, K_REFRESH, K_PERMIT, K_BIND };
+enum { S_START, S_ALLOCATING, S_ALLOCATED, S_CLOSING, S_DONE };
+
+typedef struct tx {
+    int used, kind, peer, auth_tries;
+    uint32_t lifetime; /* Refresh: what was asked */
+    stunkit_txn txn;
+    uint8_t req[REQ_MAX];
+    size_t req_len;
+} tx;
+
+typedef struct peer_state {
+    stunkit_addr addr;
+    int permitted, perm_pending, want_perm;
+    uint64_t perm_refresh_at;
+    uint16_t channel;
+    int bound, bind_pending, want_bind;
+    uint64_t bind_refresh_at;
+} peer_state;
+
+struct stunkit_turn {
+    stunkit_turn_config cfg;
+    char username[129], password[129], software[129];
+    int state;
+    char realm[129], nonce[257];
+    size_t realm_len, nonce_len;
+    uint8_t key[16];
+    int have_key;
+    stunkit_addr relayed, mapped;
+    uint32_t lifetime_s;
+    uint64_t refresh_at;
+    tx txs[MAX_TX];
+    peer_state peers[MAX_PEERS];
+    int n_peers;
+    uint16_t next_channel;
+    stunkit_turn_output events[MAX_EVENTS];
+    int ev_head, ev_n;
+};
+
+const char *stunkit_turn_event_name(stunkit_turn_event e)
+{
+    switch (e) {
+    case STUNKIT_TURN_ALLOCATED: return "allocated";
+    case STUNKIT_TURN_PERMITTED: return "permitted";
+    case STUNKIT_TURN_BOUND: return "bound";
+    case STUNKIT_TURN_REFRESHED: return "refreshed";
+    case STUNKIT_TURN_FAILED: return "failed";
+    case STUNKIT_TURN_CLOSED: return "closed";
+    }
+    return "unknown";
+}
+
+static int copy_text(char *dst, size_t cap, const char *src)
+{
+    if (!src)
+        return -1;
+    size_t n = strlen(src);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+stunkit_turn *stunkit_turn_new(const stunkit_turn_config *cfg, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (!cfg->random || !cfg->username || !cfg->password)
+        return NULL;
+    stunkit_turn *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->cfg = *cfg;
+    if (copy_text(t->username, sizeof(t->username), cfg->username) != 0 ||
+        copy_text(t->password, sizeof(t->password), cfg->password) != 0 ||
+        (cfg->software && copy_text(t->software, sizeof(t->software), cfg->software) != 0)) {
+        free(t);
+        return NULL;
+    }
+    if (!t->cfg.rto.rto_ms)
+        stunkit_rto_default(&t->cfg.rto);
+    t->next_channel = 0x4000;
+    return t;
+}
+
+void stunkit_turn_free(stunkit_turn *t)
+{
+    if (!t)
+        return;
+    volatile uint8_t *p = (volatile uint8_t *)t; /* no password left in freed memory */
+    for (size_t i = 0; i < sizeof(*t); i++)
+        p[i] = 0;
+    free(t);
+}
+
+static stunkit_turn_output *event(stunkit_turn *t, stunkit_turn_event e)
+{
+    if (t->ev_n == MAX_EVENTS) /* the oldest goes: the application stopped polling */
+        t->ev_head = (t->ev_head + 1) % MAX_EVENTS, t->ev_n--;
+    stunkit_turn_output *o = &t->events[(t->ev_head + t->ev_n++) % MAX_EVENTS];
+    memset(o, 0, sizeof(*o));
+    o->event = e;
+    return o;
+}
+
+static void fail_event(stunkit_turn *t, int code, const char *reason, const stunkit_addr *peer)
+{
+    stunkit_turn_output *o = event(t, STUNKIT_TURN_FAILED);
+    o->error_code = code;
+    if (reason) {
+        size_t n = strlen(reason);
+        if (n >= sizeof(o->reason))
+            n = sizeof(o->reason) - 1;
+        memcpy(o->reason, reason, n);
+    }
+    if (peer)
+        o->peer = *peer;
+}
+
+/* ---- requests ---- */
+
+static int build(stunkit_turn *t, tx *x)
+{
+    uint8_t tid[STUNKIT_TID_LEN];
+    static const uint16_t methods[] = {0, STUNKIT_METHOD_ALLOCATE, STUNKIT_METHOD_REFRESH,
+                                       STUNKIT_METHOD_CREATE_PERMISSION, STUNKIT_METHOD_CHANNEL_BIND};
+    stunkit_writer w;
+    t->cfg.random(t->cfg.random_ctx, tid, sizeof(tid));
+    stunkit_writer_init(&w, x->req, sizeof(x->req), methods[x->kind], STUNKIT_CLASS_REQUEST, tid);
+    const peer_state *p = x->peer >= 0 ? &t->peers[x->peer] : NULL;
+    switch (x->kind) {
+    case K_ALLOCATE: {
+        /* 7.1: REQUESTED-TRANSPORT (UDP); LIFETIME and REQUESTED-ADDRESS-FAMILY when asked */
+        uint8_t udp[4] = {17, 0, 0, 0};
+        stunkit_put(&w, STUNKIT_ATTR_REQUESTED_TRANSPORT, udp, 4);
+        if (t->cfg.lifetime_s)
+            stunkit_put_u32(&w, STUNKIT_ATTR_LIFETIME, t->cfg.lifetime_s);
+        if (t->cfg.family == STUNKIT_AF_INET6) {
+            uint8_t fam[4] = {0x02, 0, 0, 0};
+            stunkit_put(&w, STUNKIT_ATTR_REQUESTED_ADDRESS_FAMILY, fam, 4);
+        }
+        break;
+    }
+    case K_REFRESH: stunkit_put_u32(&w, STUNKIT_ATTR_LIFETIME, x->lifetime); break;
+    case K_PERMIT: stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, &p->addr); break;
+    case K_BIND: {
+        uint8_t ch[4] = {(uint8_t)(p->channel >> 8), (uint8_t)p->channel, 0, 0};
+        stunkit_put(&w, STUNKIT_ATTR_CHANNEL_NUMBER, ch, 4);
+        stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, &p->addr);
+        break;
+    }
+    default: return STUNKIT_ERR_INVAL;
+    }
+    if (t->software[0])
+        stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, t->software, strlen(t->software));
+    if (t->have_key) {
+        stunkit_put(&w, STUNKIT_ATTR_USERNAME, t->username, strlen(t->username));
+        stunkit_put(&w, STUNKIT_ATTR_REALM, t->realm, t->realm_len);
+        stunkit_put(&w, STUNKIT_ATTR_NONCE, t->nonce, t->nonce_len);
+        stunkit_put_integrity(&w, t->key, sizeof(t->key));
+    }
+    stunkit_put_fingerprint(&w);
+    int n = stunkit_writer_finish(&w);
+    if (n < 0)
+        return n;
+    x->req_len = (size_t)n;
+    return 0;
+}
+
+static tx *start(stunkit_turn *t, int kind, int peer, uint32_t lifetime, uint64_t now)
+{
+    tx *x = NULL;
+    for (int i = 0; i < MAX_TX && !x; i++)
+        if (!t->txs[i].used)
+            x = &t->txs[i];
+    if (!x)
+        return NULL;
+    memset(x, 0, sizeof(*x));
+    x->used = 1;
+    x->kind = kind;
+    x->peer = peer;
+    x->lifetime = lifetime;
+    if (build(t, x) != 0) {
+        x->used = 0;
+        return NULL;
+    }
+    stunkit_txn_start(&x->txn, &t->cfg.rto, 0, x->req + 8, now);
+    return x;
+}
+
+/* The same request again with fresh credentials and a new transaction. */
+static void restart(stunkit_turn *t, tx *x, uint64_t now)
+{
+    if (build(t, x) != 0) {
+        x->used = 0;
+        return;
+    }
+    stunkit_txn_start(&x->txn, &t->cfg.rto, 0, x->req + 8, now);
+}
+
+static int find_peer(stunkit_turn *t, const stunkit_addr *peer, int create)
+{
+    for (int i = 0; i < t->n_peers; i++)
+        if (stunkit_addr_equal(&t->peers[i].addr, peer))
+            return i;
+    if (!create || t->n_peers == MAX_PEERS)
+        return -1;
+    peer_state *p = &t->peers[t->n_peers];
+    memset(p, 0, sizeof(*p));
+    p->addr = *peer;
+    return t->n_peers++;
+}
+
+int stunkit_turn_permit(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (t->state != S_ALLOCATED)
+        return STUNKIT_ERR_STATE;
+    int i = find_peer(t, peer, 1);
+    if (i < 0)
+        return STUNKIT_ERR_NOMEM;
+    t->peers[i].want_perm = 1;
+    return 0;
+}
+
+int stunkit_turn_bind(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (t->state != S_ALLOCATED)
+        return STUNKIT_ERR_STATE;
+    int i = find_peer(t, peer, 1);
+    if (i < 0)
+        return STUNKIT_ERR_NOMEM;
+    if (!t->peers[i].channel) {
+        if (t->next_channel > 0x4FFF) /* RFC 8656 11: 0x4000-0x4FFF */
+            return STUNKIT_ERR_NOMEM;
+        t->peers[i].channel = t->next_channel++;
+    }
+    t->peers[i].want_bind = 1;
+    return 0;
+}
+
+int stunkit_turn_close(stunkit_turn *t, uint64_t now_ms)
+{
+    if (t->state != S_ALLOCATED)
+        return STUNKIT_ERR_STATE;
+    if (!start(t, K_REFRESH, -1, 0, now_ms))
+        return STUNKIT_ERR_NOMEM;
+    t->state = S_CLOSING;
+    return 0;
+}
+
+/* ---- poll ---- */
+
+int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out)
+{
+    if (t->ev_n) {
+        *out = t->events[t->ev_head];
+        t->ev_head = (t->ev_head + 1) % MAX_EVENTS;
+        t->ev_n--;
+        return 1;
+    }
+    if (t->state == S_START) {
+        if (!start(t, K_ALLOCATE, -1, 0, now_ms)) {
+            t->state = S_DONE;
+            fail_event(t, 0, "cannot build the Allocate request", NULL);
+            return stunkit_turn_poll(t, now_ms, out);
+        }
+        t->state = S_ALLOCATING;
+    }
+    if (t->state == S_ALLOCATED) {
+        /* the allocation at 3/4 of its lifetime (7: "refresh [...] before it expires") */
+        int refreshing = 0;
+        for (int i = 0; i < MAX_TX; i++)
+            refreshing |= t->txs[i].used && t->txs[i].kind == K_REFRESH;
+        if (!refreshing && now_ms >= t->refresh_at)
+            start(t, K_REFRESH, -1, t->cfg.lifetime_s ? t->cfg.lifetime_s : t->lifetime_s, now_ms);
+        for (int i = 0; i < t->n_peers; i++) {
+            peer_state *p = &t->peers[i];
+            if (!p->perm_pending && (p->want_perm || (p->permitted && now_ms >= p->perm_refresh_at)) &&
+                start(t, K_PERMIT, i, 0, now_ms)) {
+                p->perm_pending = 1;
+                p->want_perm = 0;
+            }
+            if (!p->bind_pending && (p->want_bind || (p->bound && now_ms >= p->bind_refresh_at)) &&
+                start(t, K_BIND, i, 0, now_ms)) {
+                p->bind_pending = 1;
+                p->want_bind = 0;
+            }
+        }
+    }
+    for (int i = 0; i < MAX_TX; i++) {
+        tx *x = &t->txs[i];
+        if (!x->used)
+            continue;
+        stunkit_txn_action a = stunkit_txn_poll(&x->txn, now_ms);
+        if (a == STUNKIT_TXN_SEND) {
+            memset(out, 0, sizeof(*out));
+            out->send = 1;
+            out->data = x->req;
+            out->len = x->req_len;
+            return 1;
+        }
+        if (a == STUNKIT_TXN_TIMEOUT) {
+            x->used = 0;
+            const stunkit_addr *peer = x->peer >= 0 ? &t->peers[x->peer].addr : NULL;
+            if (x->peer >= 0) {
+                t->peers[x->peer].perm_pending &= x->kind != K_PERMIT;
+                t->peers[x->peer].bind_pending &= x->kind != K_BIND;
+            }
+            fail_event(t, 0, "no answer from the server", peer);
+            if (x->kind == K_ALLOCATE || x->kind == K_REFRESH) {
+                t->state = S_DONE;
+                event(t, STUNKIT_TURN_CLOSED);
+            }
+            return stunkit_turn_poll(t, now_ms, out);
+        }
+    }
+    return 0;
+}
+
+uint64_t stunkit_turn_next(const stunkit_turn *t)
+{
+    uint64_t next = UINT64_MAX;
+    if (t->ev_n || t->state == S_START)
+        return 0;
+    for (int i = 0; i < MAX_TX; i++)
+        if (t->txs[i].used) {
+            uint64_t n = stunkit_txn_next(&t->txs[i].txn);
+            if (n < next)
+                next = n;
+        }
+    if (t->state == S_ALLOCATED) {
+        if (t->refresh_at < next)
+            next = t->refresh_at;
+        for (int i = 0; i < t->n_peers; i++) {
+            const peer_state *p = &t->peers[i];
+            if (p->want_perm || p->want_bind)
+                return 0;
+            if (p->permitted && !p->perm_pending && p->perm_refresh_at < next)
+                next = p->perm_refresh_at;
+            if (p->bound && !p->bind_pending && p->bind_refresh_at < next)
+                next = p->bind_refresh_at;
+        }
+    }
+    return next;
+}
+
+/* ---- input ---- */
+
+static void text_of(const stunkit_msg *m, uint16_t type, char *out, size_t cap, size_t *len)
+{
+    stunkit_attr a;
+    if (stunkit_msg_find(m, type, &a) == 0 && a.len < cap) {
+        memcpy(out, a.value, a.len);
+        out[a.len] = '\0';
+        *len = a.len;
+    }
+}
+
+static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
+{
+    stunkit_attr a;
+    peer_state *p = x->peer >= 0 ? &t->peers[x->peer] : NULL;
+    if (m->klass == STUNKIT_CLASS_ERROR) {
+        int code = 0;
+        const uint8_t *reason = NULL;
+        size_t rlen = 0;
+        char text[128] = "";
+        if (stunkit_msg_find(m, STUNKIT_ATTR_ERROR_CODE, &a) == 0)
+            stunkit_attr_error_code(&a, &code, &reason, &rlen);
+        if (reason && rlen < sizeof(text)) {
+            memcpy(text, reason, rlen);
+            text[rlen] = '\0';
+        }
+        /* 401 without our key yet, or 438: take REALM and NONCE and retry
+         * (RFC 8489 9.2.5, 9.2.4 step 3) - a bounded number of times */
+        if ((code == 401 || code == 438) && x->auth_tries < 3 && stunkit_msg_find(m, STUNKIT_ATTR_NONCE, &a) == 0 &&
+            (code == 438 || !t->have_key || x->auth_tries == 0)) {
+            text_of(m, STUNKIT_ATTR_REALM, t->realm, sizeof(t->realm), &t->realm_len);
+            text_of(m, STUNKIT_ATTR_NONCE, t->nonce, sizeof(t->nonce), &t->nonce_len);
+            if (t->realm_len && t->nonce_len &&
+                stunkit_key_long_term(STUNKIT_PWALG_MD5, t->username, strlen(t->username), t->realm, t->realm_len,
+                                      t->password, strlen(t->password), t->key, sizeof(t->key)) == (int)sizeof(t->key)) {
+                t->have_key = 1;
+                x->auth_tries++;
+                restart(t, x, now);
+                return;
+            }
+        }
+        x->used = 0;
+        fail_event(t, code, text[0] ? text : NULL, p ? &p->addr : NULL);
+        if (x->kind == K_ALLOCATE || (x->kind == K_REFRESH && code == 437)) {
+            t->state = S_DONE;
+            event(t, STUNKIT_TURN_CLOSED);
+        } else if (x->kind == K_REFRESH && t->state == S_CLOSING) {
+            t->state = S_DONE;
+            event(t, STUNKIT_TURN_CLOSED);
+        }
+        if (p && x->kind == K_PERMIT)
+            p->perm_pending = 0;
+        if (p && x->kind == K_BIND)
+            p->bind_pending = 0;
+        return;
+    }
+    /* success: it must be protected with our key (RFC 8489 9.2.5) */
+    if (!t->have_key || (m->mi256_off ? stunkit_check_integrity_sha256(m, t->key, sizeof(t->key))
+                                      : stunkit_check_integrity(m, t->key, sizeof(t->key))) != 0)
+        return; /* not trustworthy: keep waiting (a retransmission may bring a good one) */
+    x->used = 0;
+    uint32_t life = 0;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_LIFETIME, &a) == 0)
+        stunkit_attr_u32(&a, &life);
+    switch (x->kind) {
+    case K_ALLOCATE: {
+        stunkit_turn_output *o;
+        if (stunkit_msg_find(m, STUNKIT_ATTR_XOR_RELAYED_ADDRESS, &a) != 0 ||
+            stunkit_attr_addr(m, &a, &t->relayed) != 0) {
+            fail_event(t, 0, "the answer has no XOR-RELAYED-ADDRESS", NULL);
+            t->state = S_DONE;
+            return;
+        }
+        stunkit_msg_mapped(m, &t->mapped);
+        t->lifetime_s = life ? life : 600;
+        t->refresh_at = now + (uint64_t)t->lifetime_s * 750u;
+        t->state = S_ALLOCATED;
+        o = event(t, STUNKIT_TURN_ALLOCATED);
+        o->relayed = t->relayed;
+        o->mapped = t->mapped;
+        o->lifetime_s = t->lifetime_s;
+        break;
+    }
+    case K_REFRESH:
+        if (t->state == S_CLOSING || life == 0) {
+            t->state = S_DONE;
+            event(t, STUNKIT_TURN_CLOSED);
+        } else {
+            t->lifetime_s = life;
+            t->refresh_at = now + (uint64_t)life * 750u;
+            event(t, STUNKIT_TURN_REFRESHED)->lifetime_s = life;
+        }
+        break;
+    case K_PERMIT:
+        p->perm_pending = 0;
+        if (!p->permitted)
+            event(t, STUNKIT_TURN_PERMITTED)->peer = p->addr;
+        p->permitted = 1;
+        p->perm_refresh_at = now + PERMISSION_REFRESH_MS;
+        break;
+    case K_BIND: {
+        p->bind_pending = 0;
+        if (!p->bound) {
+            stunkit_turn_output *o = event(t, STUNKIT_TURN_BOUND);
+            o->peer = p->addr;
+            o->channel = p->channel;
+        }
+        p->bound = 1;
+        p->bind_refresh_at = now + CHANNEL_REFRESH_MS;
+        /* 11.2: a channel binding installs or refreshes the permission too */
+        p->permitted = 1;
+        p->perm_refresh_at = now + PERMISSION_REFRESH_MS;
+        break;
+    }
+    default: break;
+    }
+}
+
+int stunkit_turn_input(stunkit_turn *t, const uint8_t *data, size_t len, uint64_t now_ms, stunkit_turn_data *d)
+{
+    if (len >= 4 && data[0] >= 0x40 && data[0] <= 0x7F) {
+        /* ChannelData (12.4): a channel of ours, its length within the datagram */
+        uint16_t number = sk__get16(data), dlen = sk__get16(data + 2);
+        for (int i = 0; i < t->n_peers; i++)
+            if (t->peers[i].bound && t->peers[i].channel == number) {
+                if ((size_t)dlen + 4 > len)
+                    return 1;
+                d->peer = t->peers[i].addr;
+                d->data = data + 4;
+                d->len = dlen;
+                return 2;
+            }
+        return 0;
+    }
+    stunkit_msg m;
+    if (stunkit_msg_parse(&m, data, len) != 0 || m.rfc3489)
+        return 0;
+    if (m.fp_off && stunkit_check_fingerprint(&m) != 0)
+        return 0;
+    if (m.method == STUNKIT_METHOD_DATA && m.klass == STUNKIT_CLASS_INDICATION) {
+        /* 10.4: a Data indication with XOR-PEER-ADDRESS and DATA */
+        stunkit_attr a;
+        if (stunkit_msg_find(&m, STUNKIT_ATTR_XOR_PEER_ADDRESS, &a) != 0 || stunkit_attr_addr(&m, &a, &d->peer) != 0 ||
+            stunkit_msg_find(&m, STUNKIT_ATTR_DATA, &a) != 0)
+            return 1;
+        d->data = a.value;
+        d->len = a.len;
+        return 2;
+    }
+    if (m.klass != STUNKIT_CLASS_SUCCESS && m.klass != STUNKIT_CLASS_ERROR)
+        return 0;
+    for (int i = 0; i < MAX_TX; i++) {
+        tx *x = &t->txs[i];
+        if (x->used && !memcmp(x->req + 8, m.tid, STUNKIT_TID_LEN)) {
+            answer(t, x, &m, now_ms);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int stunkit_turn_send(stunkit_turn *t, const stunkit_addr *peer, const uint8_t *data, size_t len, uint8_t *out,
+                      size_t cap)
+{
+    int i = find_peer(t, peer, 0);
+    if (t->state != S_ALLOCATED || i < 0 || (!t->peers[i].bound && !t->peers[i].permitted))
+        return STUNKIT_ERR_STATE;
+    if (t->peers[i].bound) {
+        /* ChannelData: over UDP no padding is needed (12.5) */
+        if (len > 0xFFFF || cap < len + 4)
+            return STUNKIT_ERR_NOBUF;
+        sk__put16(out, t->peers[i].channel);
+        sk__put16(out + 2, (uint16_t)len);
+        memcpy(out + 4, data, len);
+        return (int)(len + 4);
+    }
+    /* a Send indication (10.1): XOR-PEER-ADDRESS and DATA; indications are
+     * not authenticated */
+    uint8_t tid[STUNKIT_TID_LEN];
+    stunkit_writer w;
+    t->cfg.random(t->cfg.random_ctx, tid, sizeof(tid));
+    stunkit_writer_init(&w, out, cap, STUNKIT_METHOD_SEND, STUNKIT_CLASS_INDICATION, tid);
+    stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, peer);
+    stunkit_put(&w, STUNKIT_ATTR_DATA, data, len);
+    return stunkit_writer_finish(&w);
+}

@@ -1,0 +1,351 @@
+/*
+ * turn_client_test.c - the TURN client machine (stunkit/turn.h) against
+ * stunkitd's relay (turn.c through the handler), both in process on a fake
+ * clock: the 401 dance, allocation, permission, channel, data both ways as
+ * Send/Data indications and as ChannelData (two clients, each the other's
+ * peer through its relay), refreshes before expiry, a 438 nonce, a wrong
+ * password, a server that never answers, and close.
+ */
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "handler.h"
+#include "stunkit/turn.h"
+#include "test.h"
+#include "turn.h"
+
+static uint64_t now_ms = 1000000;
+static uint64_t now_s = 1795470000;
+static skd_handler_cfg cfg;
+static skd_auth auth;
+static skd_turn_cfg tcfg;
+static skd_turn server;
+static uint8_t obuf[16384];
+static skd_out oslots[4];
+
+static void rnd(void *ctx, uint8_t *buf, size_t len)
+{
+    uint32_t *s = ctx;
+    for (size_t i = 0; i < len; i++) {
+        *s = *s * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(*s >> 16);
+    }
+}
+
+static void server_setup(uint32_t nonce_lifetime)
+{
+    const char *why;
+    memset(&cfg, 0, sizeof(cfg));
+    stunkit_addr_parse("127.0.0.1", 3478, &cfg.v4.ip[0]);
+    cfg.v4.advertise[0] = cfg.v4.ip[0];
+    cfg.v4.port[0] = 3478;
+    memset(&auth, 0, sizeof(auth));
+    skd_auth_add_user(&auth, "alice:wonderland", &why);
+    skd_auth_add_user(&auth, "bob:builder", &why);
+    memcpy(auth.realm, "example.org", 11);
+    auth.realm_len = 11;
+    auth.nonce_lifetime_s = nonce_lifetime;
+    skd_auth_finish(&auth);
+    cfg.auth = &auth;
+    memset(&tcfg, 0, sizeof(tcfg));
+    tcfg.enabled = 1;
+    tcfg.port_min = 42000;
+    tcfg.port_max = 42999;
+    tcfg.max_lifetime_s = 3600;
+    tcfg.default_lifetime_s = 600;
+    tcfg.permission_s = 300;
+    tcfg.channel_s = 600;
+    tcfg.max_allocations = 100;
+    tcfg.user_quota = 10;
+    tcfg.max_permissions = 8;
+    tcfg.max_channels = 8;
+    /* the relays live on loopback here: open it, as a lab must */
+    skd_cidr_parse("127.0.0.1/32", &tcfg.policy.allowed[tcfg.policy.n_allowed++], &why);
+    skd_turn_init(&server, &tcfg, epoll_create1(EPOLL_CLOEXEC), 1, 99, now_ms);
+}
+
+static void server_teardown(void)
+{
+    close(server.epfd);
+    skd_turn_free(&server);
+}
+
+typedef struct client {
+    stunkit_turn *m;
+    stunkit_addr addr;
+    int allocated, permitted, bound, failed, closed, last_code;
+    stunkit_addr relayed;
+    char got[64];
+    size_t got_len;
+    int got_count;
+} client;
+
+static client *clients[2];
+static int server_silent;
+
+/* Delivers one datagram a client sent to the server, and everything that
+ * comes of it (answers to the client; relayed data to the other client). */
+static void to_server(client *c, const uint8_t *data, size_t len);
+
+static void deliver_to_client(client *c, const uint8_t *data, size_t len)
+{
+    stunkit_turn_data d;
+    int rv = stunkit_turn_input(c->m, data, len, now_ms, &d);
+    if (rv == 2 && d.len < sizeof(c->got)) {
+        memcpy(c->got, d.data, d.len);
+        c->got_len = d.len;
+        c->got_count++;
+    }
+}
+
+static void to_server(client *c, const uint8_t *data, size_t len)
+{
+    if (server_silent)
+        return;
+    skd_request rq;
+    skd_outbox ob;
+    memset(&rq, 0, sizeof(rq));
+    rq.data = data;
+    rq.len = len;
+    rq.src = c->addr;
+    rq.dst = cfg.v4.ip[0];
+    rq.transport = STUNKIT_UDP;
+    rq.now_s = now_s;
+    rq.now_ms = now_ms;
+    rq.turn = &server;
+    skd_outbox_init(&ob, obuf, sizeof(obuf), oslots, 4);
+    if (!skd_turn_from_client(&server, &rq, &ob))
+        skd_handle(&cfg, &rq, &ob);
+    for (size_t i = 0; i < ob.n; i++) {
+        skd_out *o = &ob.out[i];
+        if (o->relay_fd < 0) {
+            for (int k = 0; k < 2; k++)
+                if (clients[k] && stunkit_addr_equal(&o->to, &clients[k]->addr))
+                    deliver_to_client(clients[k], o->data, o->len);
+            continue;
+        }
+        /* relayed: to the other client's relay, arriving from ours */
+        skd_alloc *from = NULL, *to = NULL;
+        for (size_t b = 0; b < SKD_TURN_BUCKETS; b++)
+            for (skd_alloc *a = server.by_tuple[b]; a; a = a->hnext) {
+                if (a->relay.fd == o->relay_fd)
+                    from = a;
+                if (stunkit_addr_equal(&a->relay.addr, &o->to))
+                    to = a;
+            }
+        if (!from || !to)
+            continue;
+        uint8_t copy[2048];
+        memcpy(copy, o->data, o->len);
+        skd_outbox ob2;
+        static uint8_t obuf2[8192];
+        static skd_out slots2[4];
+        skd_outbox_init(&ob2, obuf2, sizeof(obuf2), slots2, 4);
+        skd_turn_from_peer(&server, &to->relay, &from->relay.addr, copy, o->len, now_ms, &ob2);
+        for (size_t j = 0; j < ob2.n; j++)
+            for (int k = 0; k < 2; k++)
+                if (clients[k] && stunkit_addr_equal(&ob2.out[j].to, &clients[k]->addr))
+                    deliver_to_client(clients[k], ob2.out[j].data, ob2.out[j].len);
+    }
+}
+
+/* Runs both machines until neither has anything to do now. */
+static void pump(void)
+{
+    for (int rounds = 0; rounds < 1000; rounds++) {
+        int busy = 0;
+        for (int k = 0; k < 2; k++) {
+            client *c = clients[k];
+            if (!c)
+                continue;
+            stunkit_turn_output out;
+            while (stunkit_turn_poll(c->m, now_ms, &out) == 1) {
+                busy = 1;
+                if (out.send) {
+                    to_server(c, out.data, out.len);
+                    continue;
+                }
+                switch (out.event) {
+                case STUNKIT_TURN_ALLOCATED:
+                    c->allocated++;
+                    c->relayed = out.relayed;
+                    break;
+                case STUNKIT_TURN_PERMITTED: c->permitted++; break;
+                case STUNKIT_TURN_BOUND: c->bound++; break;
+                case STUNKIT_TURN_FAILED:
+                    c->failed++;
+                    c->last_code = out.error_code;
+                    break;
+                case STUNKIT_TURN_CLOSED: c->closed++; break;
+                default: break;
+                }
+            }
+        }
+        if (!busy)
+            return;
+    }
+}
+
+/* Moves the fake clock to the earliest deadline (at most to limit). */
+static void advance(uint64_t limit)
+{
+    uint64_t next = limit;
+    for (int k = 0; k < 2; k++)
+        if (clients[k]) {
+            uint64_t n = stunkit_turn_next(clients[k]->m);
+            if (n < next)
+                next = n;
+        }
+    if (next > now_ms) {
+        now_s += (next - now_ms) / 1000;
+        now_ms = next;
+    }
+    skd_turn_tick(&server, now_ms);
+}
+
+static uint32_t seed = 42;
+
+static void client_init(client *c, const char *addr, const char *user, const char *pass)
+{
+    memset(c, 0, sizeof(*c));
+    stunkit_addr_parse(addr, 0, &c->addr);
+    stunkit_turn_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.server = cfg.v4.ip[0];
+    tc.username = user;
+    tc.password = pass;
+    tc.random = rnd;
+    tc.random_ctx = &seed;
+    c->m = stunkit_turn_new(&tc, now_ms);
+}
+
+static void test_two_clients(void)
+{
+    client a, b;
+    server_setup(600);
+    client_init(&a, "127.0.0.1:50001", "alice", "wonderland");
+    client_init(&b, "127.0.0.1:50002", "bob", "builder");
+    clients[0] = &a;
+    clients[1] = &b;
+    pump();
+    CHECK_EQ(a.allocated, 1);
+    CHECK_EQ(b.allocated, 1);
+    CHECK_EQ(server.n_allocs, 2);
+    /* Send indications both ways after permissions */
+    CHECK_EQ(stunkit_turn_permit(a.m, &b.relayed, now_ms), 0);
+    CHECK_EQ(stunkit_turn_permit(b.m, &a.relayed, now_ms), 0);
+    pump();
+    CHECK_EQ(a.permitted, 1);
+    CHECK_EQ(b.permitted, 1);
+    uint8_t dg[256];
+    int n = stunkit_turn_send(a.m, &b.relayed, (const uint8_t *)"via indications", 15, dg, sizeof(dg));
+    CHECK(n > 15 && dg[0] == 0x00 && dg[1] == 0x16); /* a Send indication */
+    to_server(&a, dg, (size_t)n);
+    CHECK_EQ(b.got_count, 1);
+    CHECK(b.got_len == 15 && !memcmp(b.got, "via indications", 15));
+    /* channels: ChannelData both ways */
+    CHECK_EQ(stunkit_turn_bind(a.m, &b.relayed, now_ms), 0);
+    CHECK_EQ(stunkit_turn_bind(b.m, &a.relayed, now_ms), 0);
+    pump();
+    CHECK_EQ(a.bound, 1);
+    CHECK_EQ(b.bound, 1);
+    n = stunkit_turn_send(b.m, &a.relayed, (const uint8_t *)"via channel", 11, dg, sizeof(dg));
+    CHECK(n == 15 && dg[0] == 0x40); /* ChannelData */
+    to_server(&b, dg, (size_t)n);
+    CHECK_EQ(a.got_count, 1);
+    CHECK(a.got_len == 11 && !memcmp(a.got, "via channel", 11));
+    /* an hour on the fake clock: allocation (600 s), permissions and channels
+     * are refreshed before they expire, and data still flows */
+    uint64_t end = now_ms + 3600 * 1000ull;
+    while (now_ms < end) {
+        advance(end);
+        pump();
+    }
+    CHECK_EQ(server.n_allocs, 2);
+    CHECK_EQ(a.failed + b.failed, 0);
+    n = stunkit_turn_send(a.m, &b.relayed, (const uint8_t *)"an hour on", 10, dg, sizeof(dg));
+    to_server(&a, dg, (size_t)n);
+    CHECK_EQ(b.got_count, 2);
+    /* close: the server deletes it */
+    CHECK_EQ(stunkit_turn_close(a.m, now_ms), 0);
+    pump();
+    CHECK_EQ(a.closed, 1);
+    CHECK_EQ(server.n_allocs, 1);
+    stunkit_turn_free(a.m);
+    stunkit_turn_free(b.m);
+    clients[0] = clients[1] = NULL;
+    server_teardown();
+}
+
+static void test_failures(void)
+{
+    client a;
+    /* a wrong password: the 401 is answered once, the second ends it */
+    server_setup(600);
+    client_init(&a, "127.0.0.1:50003", "alice", "not-the-password");
+    clients[0] = &a;
+    pump();
+    CHECK_EQ(a.allocated, 0);
+    CHECK_EQ(a.failed, 1);
+    CHECK_EQ(a.last_code, 401);
+    CHECK_EQ(server.n_allocs, 0);
+    stunkit_turn_free(a.m);
+
+    /* nonces that go stale every 10 s: requests after that get 438 and are
+     * retried with the new nonce, transparently */
+    server_teardown();
+    server_setup(10);
+    client_init(&a, "127.0.0.1:50004", "alice", "wonderland");
+    pump();
+    CHECK_EQ(a.allocated, 1);
+    now_s += 60;
+    now_ms += 60000;
+    stunkit_addr peer;
+    stunkit_addr_parse("198.51.100.7:5000", 0, &peer);
+    CHECK_EQ(stunkit_turn_permit(a.m, &peer, now_ms), 0);
+    pump();
+    CHECK_EQ(a.permitted, 1);
+    CHECK_EQ(a.failed, 0);
+    /* a refused peer: FAILED with 403 and the peer */
+    stunkit_addr bad;
+    stunkit_addr_parse("10.0.0.1:5000", 0, &bad);
+    CHECK_EQ(stunkit_turn_permit(a.m, &bad, now_ms), 0);
+    pump();
+    CHECK_EQ(a.failed, 1);
+    CHECK_EQ(a.last_code, 403);
+    stunkit_turn_free(a.m);
+
+    /* no server: the RFC schedule, then FAILED (0) and CLOSED, on the fake clock */
+    client_init(&a, "127.0.0.1:50005", "alice", "wonderland");
+    server_silent = 1;
+    uint64_t t0 = now_ms;
+    for (int i = 0; i < 100; i++) {
+        pump();
+        if (a.failed)
+            break;
+        advance(now_ms + 60000);
+    }
+    server_silent = 0;
+    CHECK_EQ(a.failed, 1);
+    CHECK_EQ(a.last_code, 0);
+    fprintf(stderr, "no server: FAILED after %llu ms (fake)\n", (unsigned long long)(now_ms - t0));
+    CHECK(now_ms - t0 >= 39000 && now_ms - t0 <= 40000);
+    stunkit_turn_free(a.m);
+    clients[0] = NULL;
+    server_teardown();
+
+    /* the contract */
+    stunkit_turn_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.username = "x";
+    tc.password = "y";
+    CHECK(stunkit_turn_new(&tc, 0) == NULL); /* no randomness */
+}
+
+int main(void)
+{
+    RUN(test_two_clients);
+    RUN(test_failures);
+    TEST_END();
+}
