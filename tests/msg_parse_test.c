@@ -177,10 +177,10 @@ static void test_attribute_framing(void)
     CHECK_EQ(m.n_unknown, 2);
     CHECK_EQ(m.unknown[0], 0x7f01);
     CHECK_EQ(m.unknown[1], 0x7f02);
-    /* TURN attributes are named but not understood by a STUN server */
+    /* TURN attributes (RFC 8656) are understood: stunkitd relays */
     n = build(buf, "00 19 00 04 11 00 00 00");
     CHECK_EQ(stunkit_msg_parse(&m, buf, n), 0);
-    CHECK_EQ(m.n_unknown, 1);
+    CHECK_EQ(m.n_unknown, 0);
     CHECK_STR(stunkit_attr_name(0x0019), "REQUESTED-TRANSPORT");
 }
 
