@@ -16,6 +16,7 @@ static const cli_cmd commands[] = {
     {"nat", cmd_nat, "name your NAT: mapping, filtering, hairpinning, lifetime (RFC 5780)"},
     {"decode", cmd_decode, "decode a STUN message (hex or raw) from stdin and verify it"},
     {"bench", cmd_bench, "closed-loop load against a STUN server, every answer checked"},
+    {"turn", cmd_turn, "check a TURN server end to end: allocate, permit, bind, relay, delete"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };

@@ -1,0 +1,54 @@
+#!/bin/bash
+# cli_turn_test.sh STUNKITD STUNKIT - `stunkit turn`, the library's TURN
+# client end to end on loopback: against stunkitd (relaying, a wrong
+# password, a refused peer that leaves nothing behind) and against coturn's
+# turnserver (our client, a server no one here wrote).
+set -u
+stunkitd=$1
+stunkit=$2
+. "$(dirname "$0")/testlib.sh"
+base=${STUNKIT_TEST_PORT_BASE:-34000}
+open=$((base + 370)) closed=$((base + 371)) coturn=$((base + 372))
+wait_udp() { for _ in $(seq 50); do ss -Hlun "sport = :$1" 2>/dev/null | grep -q . && return 0; sleep 0.1; done; return 1; }
+
+"$stunkitd" --listen 127.0.0.1:$open --turn --credential alice:turn-secret --allowed-peer 127.0.0.1/32 \
+    --relay-ports $((base + 400))-$((base + 449)) --no-tcp --threads 1 --log-level warn 2>"$tmp/open.err" &
+pids="$pids $!"
+"$stunkitd" --listen 127.0.0.1:$closed --turn --credential alice:turn-secret \
+    --relay-ports $((base + 450))-$((base + 499)) --no-tcp --threads 1 --log-level warn 2>"$tmp/closed.err" &
+cpid=$!
+pids="$pids $cpid"
+wait_udp $open && wait_udp $closed || fail "stunkitd did not start"
+
+out=$("$stunkit" turn --json --username alice --password turn-secret 127.0.0.1:$open)
+rc=$?
+case $out in *'"ok": true'*'"indications": true, "channels": true'*) [ $rc -eq 0 ] && ok "stunkitd relays both ways: $out" || fail "exit $rc: $out" ;;
+*) fail "stunkitd: exit $rc: $out" ;; esac
+out=$("$stunkit" turn --json --username alice --password wrong 127.0.0.1:$open)
+rc=$?
+case $out in *'"failed_step": "allocate", "error_code": 401'*) [ $rc -eq 1 ] && ok "a wrong password: allocate, 401, exit 1" || fail "exit $rc" ;;
+*) fail "wrong password: exit $rc: $out" ;; esac
+"$stunkit" turn --username alice --password turn-secret 127.0.0.1:$closed 2>"$tmp/refused.txt"
+rc=$?
+grep -q "create permission failed: the server refuses this peer" "$tmp/refused.txt" && [ $rc -eq 1 ] &&
+    ok "loopback peers refused by default: $(cat "$tmp/refused.txt")" || fail "refused peer: exit $rc: $(cat "$tmp/refused.txt")"
+kill -USR1 $cpid
+for _ in $(seq 20); do grep -q "turn_live" "$tmp/closed.err" && break; sleep 0.1; done
+grep -Eq "turn_live +0 " "$tmp/closed.err" && ok "the failed check deleted its allocations" ||
+    fail "allocations left: $(grep turn_live "$tmp/closed.err")"
+
+if command -v turnserver >/dev/null 2>&1; then
+    turnserver -L 127.0.0.1 -p $coturn --lt-cred-mech --user alice:turn-secret --realm example.org \
+        --allow-loopback-peers --no-tls --no-dtls --no-cli -m 1 --min-port $((base + 500)) --max-port $((base + 549)) \
+        --no-stdout-log --log-file "$tmp/coturn.log" --pidfile "$tmp/coturn.pid" >/dev/null 2>&1 &
+    pids="$pids $!"
+    wait_udp $coturn || fail "coturn did not start"
+    out=$("$stunkit" turn --json --username alice --password turn-secret 127.0.0.1:$coturn)
+    rc=$?
+    case $out in *'"ok": true'*) [ $rc -eq 0 ] && ok "our client against coturn's turnserver: $out" || fail "exit $rc" ;;
+    *) fail "coturn: exit $rc: $out" ;; esac
+    [ -f "$tmp/coturn.pid" ] && pids="$pids $(cat "$tmp/coturn.pid")"
+else
+    echo "skip coturn: turnserver not installed"
+fi
+finish
