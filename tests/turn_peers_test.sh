@@ -13,14 +13,14 @@ server=$((base + 350)) peer=$((base + 351))
 turnutils_peer -L 127.0.0.1 -p $peer >"$tmp/peer.log" 2>&1 &
 pids="$pids $!"
 "$stunkitd" --listen 127.0.0.1:$server --turn --credential alice:turn-secret --realm example.org \
-    --allowed-peer 127.0.0.1/32 --relay-ports $((base + 360))-$((base + 399)) --no-tcp --threads 1 \
+    --allowed-peer 127.0.0.1/32 --relay-ports $((base + 360))-$((base + 399)) --threads 1 \
     --log-level warn 2>"$tmp/server.err" &
 spid=$!
 pids="$pids $spid"
 for _ in $(seq 50); do ss -Hlun "sport = :$server" 2>/dev/null | grep -q . && ss -Hlun "sport = :$peer" | grep -q . && break; sleep 0.1; done
 
 run() { # description, extra uclient flags
-    timeout 60 turnutils_uclient -u alice -w turn-secret -e 127.0.0.1 -r $peer -n 100 -m 4 -l 200 "${@:2}" \
+    timeout 60 turnutils_uclient -u alice -w turn-secret -e 127.0.0.1 -r $peer -n 100 -m 4 "${@:2}" \
         -p $server 127.0.0.1 >"$tmp/uclient.log" 2>&1
     local rc=$? sent recv lost
     sent=$(sed -n 's/.*start_mclient: tot_send_msgs=\([0-9]*\), tot_recv_msgs=\([0-9]*\).*/\1/p' "$tmp/uclient.log" | tail -1)
@@ -33,12 +33,14 @@ run() { # description, extra uclient flags
         tail -5 "$tmp/uclient.log"
     fi
 }
-run "turnutils_uclient over channels (ChannelData)"
-run "turnutils_uclient with Send and Data indications" -s
+run "UDP, channels (ChannelData)" -l 200
+run "UDP, Send and Data indications" -s -l 200
+run "TCP, channels (ChannelData padded to 4 bytes)" -t -l 201
+run "TCP, Send and Data indications" -t -s -l 201
 kill -USR1 $spid
 for _ in $(seq 20); do grep -q "turn_to_client" "$tmp/server.err" && break; sleep 0.1; done
 to_peer=$(awk '$1=="turn_to_peer"{print $2; exit}' "$tmp/server.err")
 to_client=$(awk '$1=="turn_to_client"{print $2; exit}' "$tmp/server.err")
-[ "${to_peer:-0}" -ge 800 ] && [ "${to_client:-0}" -ge 800 ] && ok "the server counted $to_peer datagrams to peers, $to_client to clients" ||
+[ "${to_peer:-0}" -ge 1600 ] && [ "${to_client:-0}" -ge 1600 ] && ok "the server counted $to_peer datagrams to peers, $to_client to clients" ||
     fail "counters: $(grep turn_ "$tmp/server.err")"
 finish

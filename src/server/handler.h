@@ -50,6 +50,7 @@ typedef struct skd_request {
     uint64_t now_s;     /* Unix time: nonces and time-limited credentials */
     uint64_t now_ms;    /* monotonic: TURN lifetimes */
     struct skd_turn *turn; /* the worker's TURN state, NULL when TURN is off */
+    void *conn;            /* TCP/TLS: the connection (a TURN allocation over it dies with it) */
 } skd_request;
 
 /* One datagram to send. */

@@ -117,6 +117,18 @@ void skd_turn_free(skd_turn *t)
             alloc_free(t, t->by_tuple[i]);
 }
 
+skd_alloc *skd_turn_find(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server)
+{
+    return find(t, client, server);
+}
+
+void skd_turn_conn_closed(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server)
+{
+    skd_alloc *a = find(t, client, server);
+    if (a)
+        alloc_free(t, a);
+}
+
 void skd_turn_tick(skd_turn *t, uint64_t now_ms)
 {
     for (int i = 0; i < SKD_TURN_RESERVATIONS; i++) {
@@ -362,8 +374,8 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     skd_turn *t = rq->turn;
     const skd_turn_cfg *c = t->cfg;
     stunkit_attr at, u0;
-    if (rq->transport != STUNKIT_UDP)
-        return FAIL(442, "TURN over UDP only in this version");
+    if (rq->transport == STUNKIT_DTLS)
+        return FAIL(442, "TURN over DTLS is not offered yet");
     skd_alloc *a = find(t, &rq->src, &rq->dst);
     if (a) {
         /* "If the 5-tuple is currently in use by an existing allocation
@@ -460,6 +472,7 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     }
     a->client = rq->src;
     a->server = rq->dst;
+    a->conn = rq->conn;
     a->ip_index = rq->ip_index;
     a->port_index = rq->port_index;
     if (has_user && u.len < sizeof(a->username)) {
@@ -701,14 +714,19 @@ void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, con
     int n;
     skd_channel *ch = chan_by_peer(a, peer, now_ms);
     if (ch) {
-        if (len + 4 > room || len > 0xFFFF)
+        /* 12.5: "Over TCP and TLS-over-TCP, the ChannelData message MUST be
+         * padded to a multiple of four bytes" (the length field does not
+         * count the padding); over UDP the padding is left out */
+        size_t pad = a->conn ? (4 - (len & 3u)) & 3u : 0;
+        if (len + 4 + pad > room || len > 0xFFFF)
             return;
         out[0] = (uint8_t)(ch->number >> 8);
         out[1] = (uint8_t)ch->number;
         out[2] = (uint8_t)(len >> 8);
         out[3] = (uint8_t)len;
         memcpy(out + 4, data, len);
-        n = (int)(len + 4);
+        memset(out + 4 + len, 0, pad);
+        n = (int)(len + 4 + pad);
     } else {
         /* a Data indication; its transaction ID only needs to be random */
         uint8_t tid[STUNKIT_TID_LEN];

@@ -65,6 +65,7 @@ typedef struct skd_relay {
 
 struct skd_alloc {
     skd_relay relay;
+    void *conn;                  /* over TCP/TLS: the client's connection (worker_stream.c), else NULL */
     stunkit_addr client, server; /* the 5-tuple (transport: UDP) */
     int ip_index, port_index;    /* the listening socket the client uses */
     char username[128];
@@ -127,6 +128,11 @@ int skd_turn_from_client(skd_turn *t, const skd_request *rq, skd_outbox *ob);
  * the client into ob (nothing without a permission). */
 void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, const uint8_t *data, size_t len,
                         uint64_t now_ms, skd_outbox *ob);
+
+/* A TCP/TLS connection closed: its allocation goes with it (RFC 8656 3.1). */
+void skd_turn_conn_closed(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server);
+/* The allocation of a connection, or NULL. */
+skd_alloc *skd_turn_find(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server);
 
 /* Expires what is due. */
 void skd_turn_tick(skd_turn *t, uint64_t now_ms);

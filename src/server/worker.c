@@ -347,7 +347,7 @@ static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
                 return -1;
         }
     }
-    if (!stream_role && cfg->turn.enabled) {
+    if (cfg->turn.enabled && (!stream_role || cfg->tcp)) {
         /* relay sockets join this worker's epoll set: no blocking mode */
         if (skd_turn_init(&w->turn, &cfg->turn, w->epfd, srv->n_dgram, srv->seed ^ (uint32_t)id, skd_now_ms()) != 0)
             return -1;

@@ -21,7 +21,7 @@ static size_t dtls_message(void *arg, const stunkit_addr *peer, const uint8_t *m
 {
     dtls_ctx *d = arg;
     skd_worker *w = d->w;
-    skd_request rq = {msg, len, *peer, d->s->bound, STUNKIT_DTLS, 0, 0, d->unix_s, d->now, NULL};
+    skd_request rq = {msg, len, *peer, d->s->bound, STUNKIT_DTLS, 0, 0, d->unix_s, d->now, NULL, NULL};
     skd_outbox ob;
     skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
     SKD_STAT_INC(w->st, dtls_rx);

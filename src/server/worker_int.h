@@ -136,6 +136,7 @@ void skd_stream_accept(skd_worker *w, skd_sock *l);
 void skd_stream_event(skd_worker *w, skd_conn *c, uint32_t events);
 void skd_stream_timers(skd_worker *w);
 void skd_stream_close_all(skd_worker *w);
+void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob);
 int skd_stream_pending(const skd_worker *w);
 
 int skd_epoll_add(int epfd, int fd, uint32_t events, void *ptr);

@@ -137,6 +137,8 @@ static void source_remove(skd_worker *w, skd_conn *c)
 static void conn_close(skd_worker *w, skd_conn *c)
 {
     skd_pool *p = pool_of(w, c);
+    if (w->turn_on)
+        skd_turn_conn_closed(&w->turn, &c->peer, &c->local);
     deadline_stop(w, c);
     lru_unlink(&p->lru, c);
     source_remove(w, c);
@@ -328,9 +330,17 @@ static int conn_process(skd_worker *w, skd_conn *c, uint32_t now)
         if (TCP_OUT - c->out_len < TX_SIZE)
             break; /* backpressure: wait for the client to read */
         size_t need;
-        /* RFC 8489 6.2.2: over TCP "the STUN length field [...] is used
-         * for framing". */
-        int rv = stunkit_msg_frame(c->in + off, c->in_len - off, &need);
+        int rv;
+        const uint8_t *p = c->in + off;
+        if (w->turn_on && p[0] >= 0x40 && p[0] <= 0x7F) {
+            /* RFC 8656 12.5: ChannelData over TCP, padded to 4 bytes */
+            need = 4 + (((size_t)p[2] << 8 | p[3]) + 3u) / 4u * 4u;
+            rv = 0;
+        } else {
+            /* RFC 8489 6.2.2: over TCP "the STUN length field [...] is
+             * used for framing". */
+            rv = stunkit_msg_frame(p, c->in_len - off, &need);
+        }
         if (rv == STUNKIT_ERR_TRUNCATED)
             break;
         if (rv != 0 || need > TCP_IN) {
@@ -341,12 +351,20 @@ static int conn_process(skd_worker *w, skd_conn *c, uint32_t now)
             break;
         SKD_STAT_INC(w->st, tcp_rx);
         skd_request rq = {c->in + off, need, c->peer, c->local, c->ssl ? STUNKIT_TLS : STUNKIT_TCP,
-                          c->listener->ip_index, c->listener->port_index, skd_unix_now(), now, NULL};
+                          c->listener->ip_index, c->listener->port_index, skd_unix_now(), now,
+                          w->turn_on ? &w->turn : NULL, c};
         skd_outbox ob;
         skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
         if (skd_serve(w, &rq, &ob, now)) {
             for (size_t k = 0; k < ob.n; k++) {
                 const skd_out *o = &ob.out[k];
+                if (o->relay_fd >= 0) { /* TURN: relayed to a peer from the relay socket */
+                    struct sockaddr_storage ss;
+                    int sl = stunkit_addr_to_sockaddr(&o->to, &ss);
+                    if (sendto(o->relay_fd, o->data, o->len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
+                        SKD_STAT_INC(w->st, send_errors);
+                    continue;
+                }
                 if (!stunkit_addr_equal(&o->to, &c->peer) || o->len > TCP_OUT - c->out_len)
                     continue; /* a stream answers only its own client */
                 memcpy(c->out + c->out_len, o->data, o->len);
@@ -438,10 +456,16 @@ void skd_stream_timers(skd_worker *w)
             SKD_STAT_INC(w->st, tcp_timeout_closed);
             conn_close(w, p->deadline.head);
         }
-        /* no complete request for the idle time */
-        while (p->lru.head && now - p->lru.head->useful_ms > w->idle_ms) {
+        /* no complete request for the idle time (a connection that holds a
+         * TURN allocation lives as long as the allocation does) */
+        for (int k = 0; k < 1024 && p->lru.head && now - p->lru.head->useful_ms > w->idle_ms; k++) {
+            skd_conn *c = p->lru.head;
+            if (w->turn_on && skd_turn_find(&w->turn, &c->peer, &c->local)) {
+                mark_useful(w, c, now);
+                continue;
+            }
             SKD_STAT_INC(w->st, tcp_idle_closed);
-            conn_close(w, p->lru.head);
+            conn_close(w, c);
         }
     }
     /* listeners paused for lack of descriptors: try again after a second */
@@ -455,4 +479,22 @@ void skd_stream_timers(skd_worker *w)
                 l->paused = 0;
         }
     }
+}
+
+/* Relayed data for the client of a TURN allocation over this connection:
+ * queued and flushed like answers (dropped when the client does not read). */
+void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob)
+{
+    skd_conn *c = conn;
+    for (size_t k = 0; k < ob->n; k++) {
+        const skd_out *o = &ob->out[k];
+        if (o->len > TCP_OUT - c->out_len) {
+            SKD_STAT_INC(w->st, send_errors);
+            continue;
+        }
+        memcpy(c->out + c->out_len, o->data, o->len);
+        c->out_len += o->len;
+    }
+    if (conn_run(w, c) != 0)
+        conn_close(w, c);
 }
