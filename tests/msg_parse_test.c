@@ -30,7 +30,7 @@ static void test_type_bits(void)
             stunkit_msg m;
             stunkit_writer_init(&w, buf, sizeof(buf), (uint16_t)method, (stunkit_class)k, tid);
             if (stunkit_msg_parse(&m, buf, 20) != 0 || m.method != method || m.klass != (stunkit_class)k) {
-                CHECK(!"method/class round trip");
+                CHECK_FAIL("method/class round trip");
                 return;
             }
         }
@@ -356,7 +356,7 @@ static void test_random_input(void)
         stunkit_attr_iter_init(&it, &m, 1);
         while (stunkit_attr_next(&it, &a)) {
             if (a.value < buf + 20 || a.value + a.len > buf + len) {
-                CHECK(!"attribute outside the message");
+                CHECK_FAIL("attribute outside the message");
                 return;
             }
             stunkit_attr_format(&m, &a, text, sizeof(text));

@@ -135,7 +135,7 @@ static void test_short_buffers(void)
         /* nothing written past the capacity */
         for (size_t k = cap; k < sizeof(buf); k++)
             if (buf[k] != 0xEE) {
-                CHECK(!"writer wrote past its capacity");
+                CHECK_FAIL("writer wrote past its capacity");
                 break;
             }
     }

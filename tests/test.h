@@ -21,6 +21,14 @@ static int t_checks __attribute__((unused));
         }                                                                                                              \
     } while (0)
 
+/* A check that failed where the code stands (a branch that must not run). */
+#define CHECK_FAIL(what)                                                                                               \
+    do {                                                                                                               \
+        t_checks++;                                                                                                    \
+        t_failures++;                                                                                                  \
+        fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, what);                                        \
+    } while (0)
+
 #define CHECK_EQ(a, b)                                                                                                 \
     do {                                                                                                               \
         long long t_a_ = (long long)(a), t_b_ = (long long)(b);                                                        \
