@@ -7,3 +7,6 @@ build=$1
 if [ -x "$(dirname "$0")/bench-servers.sh" ]; then
     "$(dirname "$0")/bench-servers.sh" "$build"
 fi
+if [ -x "$(dirname "$0")/bench-turn.sh" ]; then
+    "$(dirname "$0")/bench-turn.sh" "$build"
+fi

@@ -37,6 +37,21 @@ for _ in $(seq 20); do grep -q "turn_live" "$tmp/closed.err" && break; sleep 0.1
 grep -Eq "turn_live +0 " "$tmp/closed.err" && ok "the failed check deleted its allocations" ||
     fail "allocations left: $(grep turn_live "$tmp/closed.err")"
 
+# stunkit bench --turn: allocations with channels to an echo peer, every echo checked
+echo_bin="$(dirname "$stunkit")/bench_udp_echo"
+if [ -x "$echo_bin" ]; then
+    "$echo_bin" 127.0.0.1 $((base + 373)) &
+    pids="$pids $!"
+    wait_udp $((base + 373))
+    out=$("$stunkit" bench --turn --json --peer 127.0.0.1:$((base + 373)) --username alice --password turn-secret \
+        -s 4 -w 4 -d 0.5 127.0.0.1:$open)
+    trips=$(echo "$out" | sed -n 's/.*"relayed_round_trips": \([0-9]*\).*/\1/p')
+    case $out in *'"bad": 0}'*) [ "${trips:-0}" -gt 100 ] && ok "bench --turn: $trips relayed round trips, none bad" ||
+        fail "bench --turn: $out" ;; *) fail "bench --turn: $out" ;; esac
+else
+    echo "skip bench --turn: no bench_udp_echo beside stunkit"
+fi
+
 if command -v turnserver >/dev/null 2>&1; then
     turnserver -L 127.0.0.1 -p $coturn --lt-cred-mech --user alice:turn-secret --realm example.org \
         --allow-loopback-peers --no-tls --no-dtls --no-cli -m 1 --min-port $((base + 500)) --max-port $((base + 549)) \

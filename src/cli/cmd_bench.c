@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+
+#include "bench_turn.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -254,7 +256,13 @@ static void bench_usage(FILE *f)
                "      --json         one JSON object instead of text\n"
                "      --username U, --password P\n"
                "                     send short-term credentials (USERNAME, MESSAGE-INTEGRITY,\n"
-               "                     FINGERPRINT): measures a server's authenticated path\n");
+               "                     FINGERPRINT): measures a server's authenticated path\n"
+               "\n"
+               "TURN relay: stunkit bench --turn --peer ECHO:PORT --username U --password P SERVER\n"
+               "      --turn         -s allocations, each with a channel to --peer (a UDP echo),\n"
+               "                     -w ChannelData datagrams in flight each; relayed round trips\n"
+               "                     per second and latency (--username/--password: long-term)\n"
+               "      --forwarder    SERVER is bench_turn_forwarder (no TURN set-up): the ceiling\n");
 }
 
 static int parse_pos(const char *opt, const char *arg, double lo, double hi, double *out)
@@ -299,10 +307,17 @@ int cmd_bench(int argc, char **argv)
                                          {"timeout", required_argument, NULL, 'T'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"username", required_argument, NULL, 'u'},
+                                         {"turn", no_argument, NULL, 'R'},
+                                         {"peer", required_argument, NULL, 'P'},
+                                         {"forwarder", no_argument, NULL, 'F'},
                                          {"password", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     bench_opts o = {.duration = 5, .timeout = 1, .sockets = 32, .window = 8, .threads = 1};
+    int turn = 0, forwarder = 0;
+    const char *password = NULL;
+    stunkit_addr peer;
+    memset(&peer, 0, sizeof(peer));
     double v;
     int c;
     optind = 1;
@@ -341,7 +356,16 @@ int cmd_bench(int argc, char **argv)
             }
             o.username = optarg;
             break;
+        case 'R': turn = 1; break;
+        case 'F': forwarder = 1; break;
+        case 'P':
+            if (stunkit_addr_parse(optarg, 0, &peer) != 0 || peer.port == 0) {
+                fprintf(stderr, "stunkit bench: --peer '%s': expected ADDR:PORT\n", optarg);
+                return 2;
+            }
+            break;
         case 'p': {
+            password = optarg;
             int n = stunkit_key_short_term(optarg, strlen(optarg), o.key, sizeof(o.key));
             if (n < 0) {
                 fprintf(stderr, "stunkit bench: --password: not valid UTF-8 text\n");
@@ -354,6 +378,20 @@ int cmd_bench(int argc, char **argv)
         case ':': fprintf(stderr, "stunkit bench: option %s needs a value\n", opt); return 2;
         default: fprintf(stderr, "stunkit bench: unknown option '%s' (try --help)\n", opt); return 2;
         }
+    }
+    if (turn) {
+        if (optind != argc - 1 || stunkit_addr_parse(argv[optind], 3478, &o.server) != 0) {
+            fprintf(stderr, "stunkit bench --turn: name one SERVER as ADDR[:PORT] (try --help)\n");
+            return 2;
+        }
+        if (!peer.port || (!forwarder && (!o.username || !password))) {
+            fprintf(stderr, "stunkit bench --turn: needs --peer ADDR:PORT (an echo) and --username/--password "
+                            "(unless --forwarder)\n");
+            return 2;
+        }
+        bench_turn_opts t = {o.server, peer, argv[optind], o.username, password, o.sockets, o.window, o.json,
+                             forwarder, o.duration};
+        return bench_turn_run(&t);
     }
     if (!o.username != !o.key_len) {
         fprintf(stderr, "stunkit bench: --username and --password go together\n");
