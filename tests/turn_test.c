@@ -378,9 +378,96 @@ static void test_permissions_and_data(void)
     skd_turn_free(&turn);
 }
 
+static void dual_attrs(stunkit_writer *w, const void *arg)
+{
+    udp_transport(w, NULL);
+    uint8_t v[4] = {0x02, 0, 0, 0};
+    stunkit_put(w, STUNKIT_ATTR_ADDITIONAL_ADDRESS_FAMILY, v, 4);
+    if (arg) {
+        uint8_t f[4] = {0x01, 0, 0, 0};
+        stunkit_put(w, STUNKIT_ATTR_REQUESTED_ADDRESS_FAMILY, f, 4);
+    }
+}
+
+static int relayed_count(const skd_outbox *ob, stunkit_addr out[2], int *addr_error)
+{
+    stunkit_msg m;
+    stunkit_attr_iter it;
+    stunkit_attr a;
+    int n = 0;
+    *addr_error = 0;
+    if (stunkit_msg_parse(&m, ob->out[0].data, ob->out[0].len) != 0)
+        return -1;
+    stunkit_attr_iter_init(&it, &m, 0);
+    while (stunkit_attr_next(&it, &a) == 1) {
+        if (a.type == STUNKIT_ATTR_XOR_RELAYED_ADDRESS && n < 2)
+            stunkit_attr_addr(&m, &a, &out[n++]);
+        if (a.type == STUNKIT_ATTR_ADDRESS_ERROR_CODE && a.len >= 4)
+            *addr_error = a.value[2] * 100 + a.value[3];
+    }
+    return n;
+}
+
+/* RFC 8656 7.2: dual allocations with ADDITIONAL-ADDRESS-FAMILY */
+static void test_dual(void)
+{
+    uint8_t req[1024];
+    skd_outbox ob;
+    size_t len;
+    stunkit_addr r[2];
+    int err;
+    setup();
+    /* with REQUESTED-ADDRESS-FAMILY as well: 400 */
+    len = request(req, STUNKIT_METHOD_ALLOCATE, USER, PASS, dual_attrs, "both", NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 400);
+    /* no IPv6 relay address configured: the IPv4 one, and ADDRESS-ERROR-CODE 440 */
+    len = request(req, STUNKIT_METHOD_ALLOCATE, USER, PASS, dual_attrs, NULL, NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    CHECK_EQ(relayed_count(&ob, r, &err), 1);
+    CHECK_EQ(err, 440);
+    close(turn.epfd);
+    skd_turn_free(&turn);
+    /* with ::1 as the IPv6 relay: both addresses, and peers of both families */
+    setup();
+    stunkit_addr_parse("::1", 0, &tcfg.relay_ip[tcfg.n_relay_ip++]);
+    len = request(req, STUNKIT_METHOD_ALLOCATE, USER, PASS, dual_attrs, NULL, NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    CHECK_EQ(relayed_count(&ob, r, &err), 2);
+    CHECK(r[0].family == STUNKIT_AF_INET && r[1].family == STUNKIT_AF_INET6 && err == 0);
+    len = request(req, STUNKIT_METHOD_CREATE_PERMISSION, USER, PASS, peer_attr, "[2001:db8::7]:5000", NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    len = request(req, STUNKIT_METHOD_CREATE_PERMISSION, USER, PASS, peer_attr, "198.51.100.7:5000", NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    /* refused IPv6 peers still refused */
+    len = request(req, STUNKIT_METHOD_CREATE_PERMISSION, USER, PASS, peer_attr, "[fe80::1]:5000", NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 403);
+    /* a Send indication to the IPv6 peer leaves from the IPv6 relay */
+    stunkit_writer w;
+    uint8_t ind[256], t0[12] = {4};
+    stunkit_addr peer6;
+    stunkit_addr_parse("[2001:db8::7]:5000", 0, &peer6);
+    stunkit_writer_init(&w, ind, sizeof(ind), STUNKIT_METHOD_SEND, STUNKIT_CLASS_INDICATION, t0);
+    stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, &peer6);
+    stunkit_put(&w, STUNKIT_ATTR_DATA, "six", 3);
+    send_to_server(ind, (size_t)stunkit_writer_finish(&w), &client, &ob);
+    skd_alloc *a = NULL;
+    for (size_t i = 0; i < SKD_TURN_BUCKETS && !a; i++)
+        a = turn.by_tuple[i];
+    CHECK(a && ob.n == 1 && ob.out[0].relay_fd == a->relay2.fd && a->relay2.fd >= 0);
+    close(turn.epfd);
+    skd_turn_free(&turn);
+}
+
 int main(void)
 {
     RUN(test_allocate);
+    RUN(test_dual);
     RUN(test_permissions_and_data);
     TEST_END();
 }

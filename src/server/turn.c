@@ -86,6 +86,8 @@ static void alloc_free(skd_turn *t, skd_alloc *a)
     wheel_unlink(a);
     if (a->relay.fd >= 0)
         close(a->relay.fd); /* leaves the epoll set too */
+    if (a->relay2.fd >= 0)
+        close(a->relay2.fd);
     free(a->perms);
     free(a->chans);
     free(a);
@@ -216,6 +218,16 @@ static skd_verdict success(const skd_handler_cfg *cfg, const skd_request *rq, co
     stunkit_writer_init(&w, out, room, m->method, STUNKIT_CLASS_SUCCESS, m->tid);
     if (a && with_mapped) {
         stunkit_put_addr(&w, STUNKIT_ATTR_XOR_RELAYED_ADDRESS, &a->relay.addr);
+        if (a->relay2.fd >= 0) /* 7.2: a dual allocation carries both */
+            stunkit_put_addr(&w, STUNKIT_ATTR_XOR_RELAYED_ADDRESS, &a->relay2.addr);
+        if (a->relay2_error) {
+            /* ADDRESS-ERROR-CODE (RFC 8656 18.13): family, code, reason */
+            uint8_t v[4 + 20] = {0x02, 0, (uint8_t)(a->relay2_error / 100), (uint8_t)(a->relay2_error % 100)};
+            const char *why = a->relay2_error == 440 ? "No IPv6 relay here" : "Insufficient Capacity";
+            size_t wl = strlen(why);
+            memcpy(v + 4, why, wl);
+            stunkit_put(&w, STUNKIT_ATTR_ADDRESS_ERROR_CODE, v, 4 + wl);
+        }
         stunkit_put_addr(&w, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, &rq->src);
     }
     if (lifetime >= 0)
@@ -285,21 +297,59 @@ static int bind_udp(const stunkit_addr *ip, uint16_t port)
     return fd;
 }
 
-static int watch(skd_turn *t, skd_alloc *a, int fd, const stunkit_addr *ip, uint16_t port)
+static int watch_relay(skd_turn *t, skd_alloc *a, skd_relay *r, int fd, const stunkit_addr *ip, uint16_t port)
 {
-    a->relay.kind = EV_RELAY_KIND;
-    a->relay.fd = fd;
-    a->relay.addr = *ip;
-    a->relay.addr.port = port;
-    a->relay.alloc = a;
+    r->kind = EV_RELAY_KIND;
+    r->fd = fd;
+    r->addr = *ip;
+    r->addr.port = port;
+    r->alloc = a;
     struct epoll_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.events = EPOLLIN;
-    ev.data.ptr = &a->relay;
+    ev.data.ptr = r;
     if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
         return 0;
-    a->relay.fd = -1;
+    r->fd = -1;
     close(fd);
+    return -1;
+}
+
+static int watch(skd_turn *t, skd_alloc *a, int fd, const stunkit_addr *ip, uint16_t port)
+{
+    return watch_relay(t, a, &a->relay, fd, ip, port);
+}
+
+/* The relay of a dual allocation's second family: any free port. */
+static int open_second(skd_turn *t, const stunkit_addr *ip, skd_alloc *a)
+{
+    const skd_turn_cfg *c = t->cfg;
+    uint32_t span = (uint32_t)(c->port_max - c->port_min) + 1u;
+    uint32_t start = (t->seed * 2654435761u ^ (uint32_t)t->allocations_made) % span;
+    for (uint32_t k = 0; k < span && k < 128; k++) {
+        uint16_t port = (uint16_t)(c->port_min + (start + k * 7919u) % span);
+        int fd = bind_udp(ip, port);
+        if (fd >= 0)
+            return watch_relay(t, a, &a->relay2, fd, ip, port);
+        if (errno != EADDRINUSE && errno != EACCES)
+            return -1;
+    }
+    return -1;
+}
+
+/* The relay address for a family: configured, else the one the client reached. */
+static int relay_ip_for(const skd_turn_cfg *c, const skd_request *rq, int family, stunkit_addr *ip)
+{
+    memset(ip, 0, sizeof(*ip));
+    for (int i = 0; i < c->n_relay_ip; i++)
+        if (c->relay_ip[i].family == family) {
+            *ip = c->relay_ip[i];
+            return 0;
+        }
+    if (rq->dst.family == family && !skd_is_wildcard(&rq->dst)) {
+        *ip = rq->dst;
+        return 0;
+    }
     return -1;
 }
 
@@ -425,20 +475,19 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
         else
             return FAIL(440, NULL);
     }
-    if (stunkit_msg_find(m, STUNKIT_ATTR_ADDITIONAL_ADDRESS_FAMILY, &at) == 0)
-        return FAIL(440, "Dual allocations are not offered yet");
-    /* the relay address: the configured one of the family, else the address
-     * the client reached when it is of that family */
-    stunkit_addr ip;
-    memset(&ip, 0, sizeof(ip));
-    for (int i = 0; i < c->n_relay_ip; i++)
-        if (c->relay_ip[i].family == family) {
-            ip = c->relay_ip[i];
-            break;
-        }
-    if (!ip.family && rq->dst.family == family && !skd_is_wildcard(&rq->dst))
-        ip = rq->dst;
-    if (!ip.family)
+    /* ADDITIONAL-ADDRESS-FAMILY (7.2): "If the request contains both
+     * REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY, the server MUST
+     * reject it with 400"; its only allowed value is IPv6, and the first
+     * address is then IPv4 */
+    int dual = 0;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_ADDITIONAL_ADDRESS_FAMILY, &at) == 0) {
+        if (stunkit_msg_find(m, STUNKIT_ATTR_REQUESTED_ADDRESS_FAMILY, &u0) == 0 || at.len != 4 ||
+            at.value[0] != 0x02 || token)
+            return FAIL(400, "Bad ADDITIONAL-ADDRESS-FAMILY");
+        dual = 1;
+    }
+    stunkit_addr ip, ip6;
+    if (relay_ip_for(c, rq, family, &ip) != 0)
         return FAIL(440, NULL);
     /* quotas: 486 per user, 508 in total */
     stunkit_attr u;
@@ -457,6 +506,7 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     if (!a)
         return FAIL(508, NULL);
     a->relay.fd = -1;
+    a->relay2.fd = -1;
     a->perms = calloc((size_t)c->max_permissions, sizeof(skd_perm));
     a->chans = calloc((size_t)c->max_channels, sizeof(skd_channel));
     uint8_t new_token[8];
@@ -469,6 +519,13 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
             close(a->relay.fd);
         free(a);
         return FAIL(508, NULL);
+    }
+    if (dual) {
+        /* the second family may fail on its own: then ADDRESS-ERROR-CODE */
+        if (relay_ip_for(c, rq, STUNKIT_AF_INET6, &ip6) != 0)
+            a->relay2_error = 440;
+        else if (open_second(t, &ip6, a) != 0)
+            a->relay2_error = 508;
     }
     a->client = rq->src;
     a->server = rq->dst;
@@ -528,7 +585,7 @@ static int peer_check(const skd_turn *t, const skd_alloc *a, const stunkit_addr 
      * address family that is not the same as that of a relayed transport
      * address for the allocation, the server MUST generate an error
      * response with the 443 (Peer Address Family Mismatch) response code." */
-    if (peer->family != a->relay.addr.family)
+    if (peer->family != a->relay.addr.family && (a->relay2.fd < 0 || peer->family != a->relay2.addr.family))
         return 443;
     if (!skd_peer_allowed(&t->cfg->policy, peer))
         return 403;
@@ -646,7 +703,8 @@ static int relay_out(skd_turn *t, skd_alloc *a, const stunkit_addr *peer, const 
     memcpy(out, data, len);
     skd_out *o = skd_outbox_commit(ob, (int)len, peer, 0, 0, 0, SKD_OUT_RELAYED);
     if (o) {
-        o->relay_fd = a->relay.fd;
+        /* a dual allocation sends from the relay of the peer's family */
+        o->relay_fd = (a->relay2.fd >= 0 && peer->family == a->relay2.addr.family) ? a->relay2.fd : a->relay.fd;
         a->to_peer++;
         t->relayed_to_peer++;
     }
