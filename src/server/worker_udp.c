@@ -188,7 +188,7 @@ void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
         SKD_STAT_ADD(w->st, udp_rx, n);
         for (int i = 0; i < n; i++) {
             struct msghdr *h = &w->rx[i].msg_hdr;
-            skd_request rq;
+            skd_request rq = {.transport = STUNKIT_UDP}; /* every field not set below is zero */
             if (h->msg_flags & MSG_TRUNC) {
                 SKD_STAT_INC(w->st, drop_malformed);
                 continue;
@@ -206,6 +206,7 @@ void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
             rq.now_s = unix_s;
             rq.now_ms = now;
             rq.turn = w->turn_on ? &w->turn : NULL;
+            rq.conn = NULL; /* a datagram: no connection owns the 5-tuple */
             /* one answer per request today, so a batch's outbox never
              * overflows; a request whose answers do not fit is dropped */
             size_t before = ob.n;
