@@ -233,14 +233,21 @@ static int find_peer(stunkit_turn *t, const stunkit_addr *peer, int create)
     return t->n_peers++;
 }
 
-int stunkit_turn_permit(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_ms)
+/* The peer's slot once allocated: its index, or a stunkit_err. */
+static int peer_slot(stunkit_turn *t, const stunkit_addr *peer)
 {
-    (void)now_ms;
     if (t->state != S_ALLOCATED)
         return STUNKIT_ERR_STATE;
     int i = find_peer(t, peer, 1);
+    return i < 0 ? STUNKIT_ERR_NOMEM : i;
+}
+
+int stunkit_turn_permit(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_ms)
+{
+    (void)now_ms;
+    int i = peer_slot(t, peer);
     if (i < 0)
-        return STUNKIT_ERR_NOMEM;
+        return i;
     t->peers[i].want_perm = 1;
     return 0;
 }
@@ -248,11 +255,9 @@ int stunkit_turn_permit(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_
 int stunkit_turn_bind(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_ms)
 {
     (void)now_ms;
-    if (t->state != S_ALLOCATED)
-        return STUNKIT_ERR_STATE;
-    int i = find_peer(t, peer, 1);
+    int i = peer_slot(t, peer);
     if (i < 0)
-        return STUNKIT_ERR_NOMEM;
+        return i;
     if (!t->peers[i].channel) {
         if (t->next_channel > 0x4FFF) /* RFC 8656 11: 0x4000-0x4FFF */
             return STUNKIT_ERR_NOMEM;

@@ -550,16 +550,25 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     return success(cfg, rq, m, authed, ob, a, (int)life, 1, reserve ? new_token : NULL);
 }
 
+/* The allocation of the request's 5-tuple, used by its own user: 0, or
+ * 437 (none: "Allocation Mismatch") / 441 ("Wrong Credentials"). */
+static int own_allocation(skd_turn *t, const skd_request *rq, const stunkit_msg *m, skd_alloc **out)
+{
+    *out = find(t, &rq->src, &rq->dst);
+    if (!*out)
+        return 437;
+    return same_user(*out, m) ? 0 : 441;
+}
+
 /* 7.5 Receiving a Refresh Request */
 skd_verdict skd_turn_refresh(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
                              const skd_auth_verdict *authed, skd_outbox *ob)
 {
     skd_turn *t = rq->turn;
-    skd_alloc *a = find(t, &rq->src, &rq->dst);
-    if (!a)
-        return FAIL(437, NULL);
-    if (!same_user(a, m))
-        return FAIL(441, NULL);
+    skd_alloc *a;
+    int code = own_allocation(t, rq, m, &a);
+    if (code)
+        return FAIL(code, NULL);
     stunkit_attr at;
     uint32_t want = t->cfg->default_lifetime_s;
     if (stunkit_msg_find(m, STUNKIT_ATTR_LIFETIME, &at) == 0 && stunkit_attr_u32(&at, &want) != 0)
@@ -604,11 +613,10 @@ skd_verdict skd_turn_create_permission(const skd_handler_cfg *cfg, const skd_req
                                        const skd_auth_verdict *authed, skd_outbox *ob)
 {
     skd_turn *t = rq->turn;
-    skd_alloc *a = find(t, &rq->src, &rq->dst);
-    if (!a)
-        return FAIL(437, NULL);
-    if (!same_user(a, m))
-        return FAIL(441, NULL);
+    skd_alloc *a;
+    int code = own_allocation(t, rq, m, &a);
+    if (code)
+        return FAIL(code, NULL);
     /* "each XOR-PEER-ADDRESS [...] checked [...] If any of them fail, the
      * server MUST NOT install any permission": check all, then install */
     stunkit_addr peers[16];
@@ -621,7 +629,7 @@ skd_verdict skd_turn_create_permission(const skd_handler_cfg *cfg, const skd_req
             continue;
         if (n == 16 || stunkit_attr_addr(m, &at, &peers[n]) != 0)
             return FAIL(400, "Bad XOR-PEER-ADDRESS");
-        int code = peer_check(t, a, &peers[n], cfg);
+        code = peer_check(t, a, &peers[n], cfg);
         if (code) {
             if (code == 403)
                 t->peer_refused++;
@@ -642,11 +650,10 @@ skd_verdict skd_turn_channel_bind(const skd_handler_cfg *cfg, const skd_request 
                                   const skd_auth_verdict *authed, skd_outbox *ob)
 {
     skd_turn *t = rq->turn;
-    skd_alloc *a = find(t, &rq->src, &rq->dst);
-    if (!a)
-        return FAIL(437, NULL);
-    if (!same_user(a, m))
-        return FAIL(441, NULL);
+    skd_alloc *a;
+    int code = own_allocation(t, rq, m, &a);
+    if (code)
+        return FAIL(code, NULL);
     stunkit_attr at;
     stunkit_addr peer;
     if (stunkit_msg_find(m, STUNKIT_ATTR_CHANNEL_NUMBER, &at) != 0 || at.len != 4)
@@ -659,7 +666,7 @@ skd_verdict skd_turn_channel_bind(const skd_handler_cfg *cfg, const skd_request 
         return FAIL(400, "Channel number out of range");
     if (stunkit_msg_find(m, STUNKIT_ATTR_XOR_PEER_ADDRESS, &at) != 0 || stunkit_attr_addr(m, &at, &peer) != 0)
         return FAIL(400, "XOR-PEER-ADDRESS missing");
-    int code = peer_check(t, a, &peer, cfg);
+    code = peer_check(t, a, &peer, cfg);
     if (code) {
         if (code == 403)
             t->peer_refused++;
