@@ -26,6 +26,7 @@
 #include "methods.h"
 
 #define EV_RELAY_KIND 6 /* worker_int.h's EV_RELAY */
+#define EV_DEAD_KIND 7  /* worker_int.h's EV_DEAD */
 /* RFC 8656 11: channels 0x4000-0x4FFF. RFC 5766 allowed up to 0x7FFF, and
  * clients still use that range (coturn's turnutils_uclient does): accepted,
  * as coturn accepts it, for interoperability. */
@@ -88,10 +89,24 @@ static void alloc_free(skd_turn *t, skd_alloc *a)
         close(a->relay.fd); /* leaves the epoll set too */
     if (a->relay2.fd >= 0)
         close(a->relay2.fd);
-    free(a->perms);
-    free(a->chans);
-    free(a);
+    a->relay.fd = a->relay2.fd = -1;
+    /* Freed after the worker's current batch of epoll events, which may
+     * still hold a pointer to its relay sockets. */
+    a->relay.kind = a->relay2.kind = EV_DEAD_KIND;
+    a->hnext = t->dead;
+    t->dead = a;
     t->n_allocs--;
+}
+
+void skd_turn_reap(skd_turn *t)
+{
+    while (t->dead) {
+        skd_alloc *a = t->dead;
+        t->dead = a->hnext;
+        free(a->perms);
+        free(a->chans);
+        free(a);
+    }
 }
 
 int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, uint32_t seed, uint64_t now_ms)
@@ -111,12 +126,14 @@ int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, u
 
 void skd_turn_free(skd_turn *t)
 {
+    skd_turn_reap(t);
     for (int i = 0; i < SKD_TURN_RESERVATIONS; i++)
         if (t->reservations[i].fd >= 0)
             close(t->reservations[i].fd);
     for (size_t i = 0; i < SKD_TURN_BUCKETS; i++)
         while (t->by_tuple[i])
             alloc_free(t, t->by_tuple[i]);
+    skd_turn_reap(t);
 }
 
 skd_alloc *skd_turn_find(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server)

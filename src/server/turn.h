@@ -101,6 +101,7 @@ typedef struct skd_turn {
     int n_allocs;
     skd_alloc *by_tuple[SKD_TURN_BUCKETS];
     skd_alloc *wheel[SKD_TURN_WHEEL];
+    skd_alloc *dead; /* freed by skd_turn_reap() after the current batch of events */
     uint64_t wheel_s; /* the next second to expire */
     uint32_t seed;
     skd_reservation reservations[SKD_TURN_RESERVATIONS];
@@ -135,6 +136,10 @@ void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, con
 void skd_turn_conn_closed(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server);
 /* The allocation of a connection, or NULL. */
 skd_alloc *skd_turn_find(skd_turn *t, const stunkit_addr *client, const stunkit_addr *server);
+
+/* Frees the allocations deleted since the last call (after each batch of
+ * events: one may still have pointed at their relay sockets). */
+void skd_turn_reap(skd_turn *t);
 
 /* Expires what is due. */
 void skd_turn_tick(skd_turn *t, uint64_t now_ms);

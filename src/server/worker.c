@@ -186,9 +186,14 @@ static void *worker_main(void *arg)
             case EV_LISTEN: skd_stream_accept(w, evs[i].data.ptr); break;
             case EV_DTLS: skd_dtls_drain(w, evs[i].data.ptr); break;
             case EV_RELAY: skd_relay_drain(w, evs[i].data.ptr); break;
+            case EV_DEAD: break; /* closed earlier in this batch */
             default: skd_stream_event(w, evs[i].data.ptr, evs[i].events); break;
             }
         }
+        if (w->stream_role)
+            skd_stream_reap(w);
+        if (w->turn_on)
+            skd_turn_reap(&w->turn);
         if (w->turn_on) {
             skd_turn_tick(&w->turn, skd_now_ms());
             SKD_STAT_SET(w->st, turn_allocations, w->turn.allocations_made);

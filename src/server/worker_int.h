@@ -29,7 +29,8 @@
 #define MAX_DRAIN 8   /* batches per socket per wake, to stay fair */
 #define SRC_BUCKETS 4096
 
-enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS, EV_RELAY }; /* EV_RELAY: turn.c's relay sockets */
+enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS, EV_RELAY, EV_DEAD }; /* EV_RELAY: turn.c's relay sockets;
+                                                                         EV_DEAD: a closed connection awaiting free */
 
 typedef struct skd_sock {
     int kind; /* EV_UDP, EV_LISTEN or EV_DTLS; first, like skd_conn's */
@@ -89,6 +90,7 @@ struct skd_worker {
     skd_ratelimit rl;
     skd_pool pools[2]; /* [0] TCP, [1] TLS */
     skd_conn *by_source[SRC_BUCKETS];
+    skd_conn *dead; /* closed during this batch of events, freed after it */
     int per_source;
     int reserve_fd; /* kept open to be given up when accept() hits EMFILE */
     uint32_t emfile_logged_ms;
@@ -136,6 +138,7 @@ void skd_stream_accept(skd_worker *w, skd_sock *l);
 void skd_stream_event(skd_worker *w, skd_conn *c, uint32_t events);
 void skd_stream_timers(skd_worker *w);
 void skd_stream_close_all(skd_worker *w);
+void skd_stream_reap(skd_worker *w);
 void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob);
 int skd_stream_pending(const skd_worker *w);
 

@@ -144,9 +144,23 @@ static void conn_close(skd_worker *w, skd_conn *c)
     source_remove(w, c);
     if (c->ssl)
         SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd); /* also removes it from the epoll set */
-    free(c);
+    /* Freed after the current batch of epoll events: a later event of the
+     * batch may still point at it (an accept evicts, a relay write fails). */
+    c->kind = EV_DEAD;
+    c->next = w->dead;
+    w->dead = c;
     p->n--;
+}
+
+void skd_stream_reap(skd_worker *w)
+{
+    while (w->dead) {
+        skd_conn *c = w->dead;
+        w->dead = c->next;
+        free(c);
+    }
 }
 
 int skd_stream_pending(const skd_worker *w)
@@ -159,6 +173,7 @@ void skd_stream_close_all(skd_worker *w)
     for (int i = 0; i < 2; i++)
         while (w->pools[i].lru.head)
             conn_close(w, w->pools[i].lru.head);
+    skd_stream_reap(w);
 }
 
 static void set_events(skd_worker *w, skd_conn *c, uint32_t events)
@@ -436,6 +451,8 @@ static int conn_run(skd_worker *w, skd_conn *c)
 void skd_stream_event(skd_worker *w, skd_conn *c, uint32_t events)
 {
     int rv = 0;
+    if (c->kind != EV_CONN)
+        return; /* closed earlier in this batch */
     if (events & EPOLLERR)
         rv = -1;
     else if ((events & EPOLLHUP) && !c->out_len)
@@ -486,6 +503,8 @@ void skd_stream_timers(skd_worker *w)
 void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob)
 {
     skd_conn *c = conn;
+    if (c->kind != EV_CONN)
+        return;
     for (size_t k = 0; k < ob->n; k++) {
         const skd_out *o = &ob->out[k];
         if (o->len > TCP_OUT - c->out_len) {
