@@ -5,7 +5,7 @@
 set -u
 stunkitd=$1
 . "$(dirname "$0")/testlib.sh"
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 [ -x /usr/bin/python3 ] || { echo "skip: no /usr/bin/python3"; exit 77; }
 /usr/bin/python3 -c "import aioice" 2>/dev/null || { echo "skip: python3-aioice not installed"; exit 77; }
 port=$((base + 380))

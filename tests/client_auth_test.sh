@@ -5,7 +5,7 @@
 # passwords, and the password from the environment.
 set -u
 # ports: a base per build tree (CMake sets it), so two checkouts can test at once
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 stunkitd=$1
 stunkit=$2
 . "$(dirname "$0")/testlib.sh"

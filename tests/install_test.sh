@@ -4,7 +4,7 @@
 # run it against a real stunkitd on loopback.
 set -eu
 # ports: a base per build tree (CMake sets it), so two checkouts can test at once
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 build=$1
 src=$2
 stunkitd=$3

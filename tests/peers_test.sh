@@ -4,7 +4,7 @@
 # (RFC 3489 NAT typing). Exit 77 (skipped) when neither is installed.
 set -u
 # ports: a base per build tree (CMake sets it), so two checkouts can test at once
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 stunkitd=$1
 have_turn=$(command -v turnutils_stunclient || true)
 have_stun=$(command -v stun || true)

@@ -8,7 +8,7 @@ stunkitd=$1
 stunkit=$2
 probe=$3
 . "$(dirname "$0")/testlib.sh"
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 port=$((base + 330))
 
 # bad_flag DESCRIPTION FRAGMENT ARGS... : exit 2, one line, naming the flag

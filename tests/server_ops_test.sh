@@ -5,7 +5,7 @@
 # parts are skipped without root).
 set -u
 # ports: a base per build tree (CMake sets it), so two checkouts can test at once
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 priv1=$((300 + 2 * (base / 1000 % 40))) priv2=$((301 + 2 * (base / 1000 % 40))) # below 1024
 stunkitd=$1
 stunkit=$2

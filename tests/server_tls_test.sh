@@ -4,7 +4,7 @@
 # checking on by default, reload on SIGHUP, and a broken key refused at start.
 set -u
 # ports: a base per build tree (CMake sets it), so two checkouts can test at once
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 stunkitd=$1
 stunkit=$2
 command -v openssl >/dev/null 2>&1 || { echo "skip: the openssl program is not installed"; exit 77; }

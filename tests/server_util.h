@@ -30,8 +30,8 @@ static inline uint16_t su_port(int offset)
 {
     const char *b = getenv("STUNKIT_TEST_PORT_BASE");
     int base = b ? atoi(b) : 0;
-    if (base < 1024 || base > 60000)
-        base = 34000;
+    if (base < 1024 || base > 31000)
+        base = 21000;
     return (uint16_t)(base + offset);
 }
 

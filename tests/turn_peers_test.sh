@@ -6,14 +6,14 @@
 set -u
 stunkitd=$1
 . "$(dirname "$0")/testlib.sh"
-base=${STUNKIT_TEST_PORT_BASE:-34000}
+base=${STUNKIT_TEST_PORT_BASE:-21000}
 command -v turnutils_uclient >/dev/null 2>&1 && command -v turnutils_peer >/dev/null 2>&1 ||
     { echo "skip: coturn's turnutils not installed"; exit 77; }
 server=$((base + 350)) peer=$((base + 351))
 turnutils_peer -L 127.0.0.1 -p $peer >"$tmp/peer.log" 2>&1 &
 pids="$pids $!"
 "$stunkitd" --listen 127.0.0.1:$server --turn --credential alice:turn-secret --realm example.org \
-    --allowed-peer 127.0.0.1/32 --relay-ports $((base + 360))-$((base + 399)) --threads 1 \
+    --allowed-peer 127.0.0.1/32 --relay-ports $((base + 600))-$((base + 649)) --threads 1 \
     --log-level warn 2>"$tmp/server.err" &
 spid=$!
 pids="$pids $spid"
