@@ -330,7 +330,7 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             break;
         case 's':
-            if (parse_pos("--sockets", optarg, 1, 4096, &v))
+            if (parse_pos("--sockets", optarg, 1, 16384, &v))
                 return 2;
             o.sockets = (int)v;
             break;
