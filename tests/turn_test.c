@@ -464,9 +464,58 @@ static void test_dual(void)
     skd_turn_free(&turn);
 }
 
+/* --turn-allocation-bandwidth: a bucket of one second's bytes, both ways */
+static void test_bandwidth(void)
+{
+    uint8_t req[1024];
+    skd_outbox ob;
+    setup();
+    tcfg.alloc_bps = 1000;
+    size_t len = request(req, STUNKIT_METHOD_ALLOCATE, USER, PASS, udp_transport, NULL, NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    len = request(req, STUNKIT_METHOD_CREATE_PERMISSION, USER, PASS, peer_attr, "198.51.100.7:5000", NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    stunkit_addr peer;
+    stunkit_addr_parse("198.51.100.7:5000", 0, &peer);
+    uint8_t payload[100], ind[256], t0[12] = {5};
+    memset(payload, 7, sizeof(payload));
+    stunkit_writer w;
+    stunkit_writer_init(&w, ind, sizeof(ind), STUNKIT_METHOD_SEND, STUNKIT_CLASS_INDICATION, t0);
+    stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, &peer);
+    stunkit_put(&w, STUNKIT_ATTR_DATA, payload, sizeof(payload));
+    size_t ilen = (size_t)stunkit_writer_finish(&w);
+    int passed = 0;
+    for (int i = 0; i < 20; i++) {
+        send_to_server(ind, ilen, &client, &ob);
+        passed += (int)ob.n;
+    }
+    CHECK_EQ(passed, 10); /* 1000 bytes in the first second */
+    now_ms += 500;
+    passed = 0;
+    for (int i = 0; i < 20; i++) {
+        send_to_server(ind, ilen, &client, &ob);
+        passed += (int)ob.n;
+    }
+    CHECK_EQ(passed, 5); /* half a second refills 500 */
+    /* the peer's direction draws on the same budget */
+    skd_alloc *a = NULL;
+    for (size_t i = 0; i < SKD_TURN_BUCKETS && !a; i++)
+        a = turn.by_tuple[i];
+    skd_outbox_init(&ob, outbuf, sizeof(outbuf), slots, 4);
+    if (a)
+        skd_turn_from_peer(&turn, &a->relay, &peer, payload, sizeof(payload), now_ms, &ob);
+    CHECK_EQ(ob.n, 0u);
+    CHECK_EQ(turn.over_quota, 26u);
+    close(turn.epfd);
+    skd_turn_free(&turn);
+}
+
 int main(void)
 {
     RUN(test_allocate);
+    RUN(test_bandwidth);
     RUN(test_dual);
     RUN(test_permissions_and_data);
     TEST_END();

@@ -25,7 +25,7 @@ typedef enum opt_id {
     O_TCP_PER_SOURCE, O_DTLS_PER_SOURCE, O_LOG_LEVEL, O_CONFIG, O_USER, O_METRICS, O_METRICS_MAX,
     O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
-    O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME,
+    O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
     O_HELP, O_VERSION
 } opt_id;
 
@@ -131,6 +131,10 @@ static const opt_def options[] = {
      "channels per allocation, 1-4096 (default 64)", NULL},
     {O_TURN_MAX_LIFETIME, "turn-max-lifetime", 0, T_INT, "S", 600, 3600,
      "longest allocation lifetime, 600-3600 (default 3600)", NULL},
+    {O_TURN_ALLOC_BPS, "turn-allocation-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
+     "relayed bytes per second per allocation, both ways together, 0-1e12\n(default 0: no limit); more is dropped and counted", NULL},
+    {O_TURN_TOTAL_BPS, "turn-total-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
+     "relayed bytes per second for all allocations (default 0: no limit)", NULL},
     {O_HELP, "help", 'h', T_FLAG, NULL, 0, 0, "this text", "Other"},
     {O_VERSION, "version", 'V', T_FLAG, NULL, 0, 0, "the version", NULL},
 };
@@ -399,6 +403,8 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_TURN_MAX_PERMS: cfg->turn.max_permissions = (int)iv; return 0;
     case O_TURN_MAX_CHANNELS: cfg->turn.max_channels = (int)iv; return 0;
     case O_TURN_MAX_LIFETIME: cfg->turn.max_lifetime_s = (uint32_t)iv; return 0;
+    case O_TURN_ALLOC_BPS: cfg->turn.alloc_bps = (uint64_t)iv; return 0;
+    case O_TURN_TOTAL_BPS: cfg->turn.total_bps = (uint64_t)iv; return 0;
     case O_HELP:
     case O_VERSION: return bad(where, arg, "not a config-file key");
     }

@@ -46,7 +46,8 @@
     X(turn_to_peer, "TURN datagrams relayed to peers")                                                                 \
     X(turn_to_client, "TURN datagrams relayed to clients")                                                             \
     X(turn_peer_refused, "TURN peers refused by policy (403)")                                                         \
-    X(turn_no_permission, "TURN datagrams dropped: no permission")
+    X(turn_no_permission, "TURN datagrams dropped: no permission")                                                     \
+    X(turn_over_quota, "TURN datagrams dropped: over the bandwidth quota")
 
 typedef struct skd_stats {
 #define SKD__FIELD(name, desc) uint64_t name;

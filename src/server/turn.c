@@ -121,6 +121,9 @@ int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, u
     if (t->max_allocations < 1)
         t->max_allocations = 1;
     t->wheel_s = now_ms / 1000;
+    t->total_bps = cfg->total_bps / (uint64_t)(workers > 0 ? workers : 1);
+    if (cfg->total_bps && !t->total_bps)
+        t->total_bps = 1;
     return 0;
 }
 
@@ -174,6 +177,38 @@ void skd_turn_tick(skd_turn *t, uint64_t now_ms)
             a = next;
         }
     }
+}
+
+/* ---- bandwidth ---- */
+
+/* Token buckets of one second's worth, per allocation and per worker: 1
+ * when len bytes may be relayed now. */
+static int bucket_take(double *tokens, uint64_t *at_ms, uint64_t rate, size_t len, uint64_t now)
+{
+    if (!rate)
+        return 1;
+    if (*at_ms == 0 || now < *at_ms) {
+        *tokens = (double)rate;
+    } else {
+        *tokens += (double)rate * (double)(now - *at_ms) / 1000.0;
+        if (*tokens > (double)rate)
+            *tokens = (double)rate;
+    }
+    *at_ms = now;
+    if (*tokens < (double)len)
+        return 0;
+    *tokens -= (double)len;
+    return 1;
+}
+
+static int bandwidth_ok(skd_turn *t, skd_alloc *a, size_t len, uint64_t now)
+{
+    if (!bucket_take(&a->tokens, &a->tokens_ms, t->cfg->alloc_bps, len, now) ||
+        !bucket_take(&t->total_tokens, &t->total_ms, t->total_bps, len, now)) {
+        t->over_quota++;
+        return 0;
+    }
+    return 1;
 }
 
 /* ---- permissions and channels (checked lazily against now) ---- */
@@ -718,8 +753,10 @@ skd_verdict skd_turn_channel_bind(const skd_handler_cfg *cfg, const skd_request 
 /* ---- data ---- */
 
 static int relay_out(skd_turn *t, skd_alloc *a, const stunkit_addr *peer, const uint8_t *data, size_t len,
-                     skd_outbox *ob)
+                     skd_outbox *ob, uint64_t now)
 {
+    if (!bandwidth_ok(t, a, len, now))
+        return 1; /* over the quota: dropped (counted) */
     size_t room;
     uint8_t *out = skd_outbox_room(ob, &room);
     if (!out || len > room)
@@ -755,7 +792,7 @@ int skd_turn_from_client(skd_turn *t, const skd_request *rq, skd_outbox *ob)
             t->no_permission++;
             return 1;
         }
-        return relay_out(t, a, &ch->peer, p + 4, dlen, ob);
+        return relay_out(t, a, &ch->peer, p + 4, dlen, ob, rq->now_ms);
     }
     /* a Send indication: method 0x006, class indication */
     if (rq->len < STUNKIT_HEADER_LEN || p[0] != 0x00 || p[1] != 0x16)
@@ -776,7 +813,7 @@ int skd_turn_from_client(skd_turn *t, const skd_request *rq, skd_outbox *ob)
     }
     if (stunkit_msg_find(&m, STUNKIT_ATTR_DATA, &at) != 0)
         return 1;
-    return relay_out(t, a, &peer, at.value, at.len, ob);
+    return relay_out(t, a, &peer, at.value, at.len, ob, rq->now_ms);
 }
 
 void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, const uint8_t *data, size_t len,
@@ -789,6 +826,8 @@ void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, con
         t->no_permission++;
         return;
     }
+    if (!bandwidth_ok(t, a, len, now_ms))
+        return;
     size_t room;
     uint8_t *out = skd_outbox_room(ob, &room);
     if (!out)

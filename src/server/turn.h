@@ -40,6 +40,8 @@ typedef struct skd_turn_cfg {
     int user_quota;                /* allocations per username */
     int max_permissions;           /* per allocation */
     int max_channels;              /* per allocation */
+    uint64_t alloc_bps;            /* relayed bytes per second per allocation, both ways; 0: no limit */
+    uint64_t total_bps;            /* the same for all allocations (divided among the workers) */
 } skd_turn_cfg;
 
 typedef struct skd_perm {
@@ -79,6 +81,8 @@ struct skd_alloc {
     skd_channel *chans;
     int n_chans;
     uint64_t to_peer, from_peer; /* datagrams relayed */
+    double tokens;               /* bandwidth budget in bytes (a bucket of one second) */
+    uint64_t tokens_ms;
     skd_alloc *hnext;            /* 5-tuple hash chain */
     skd_alloc *wnext, **wprev;   /* timer wheel slot */
 };
@@ -104,9 +108,12 @@ typedef struct skd_turn {
     skd_alloc *dead; /* freed by skd_turn_reap() after the current batch of events */
     uint64_t wheel_s; /* the next second to expire */
     uint32_t seed;
+    uint64_t total_bps;     /* this worker's share of cfg->total_bps */
+    double total_tokens;
+    uint64_t total_ms;
     skd_reservation reservations[SKD_TURN_RESERVATIONS];
     uint64_t allocations_made, allocations_expired, relayed_to_peer, relayed_to_client, peer_refused,
-        no_permission;
+        no_permission, over_quota;
 } skd_turn;
 
 int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, uint32_t seed, uint64_t now_ms);

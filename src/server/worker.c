@@ -202,6 +202,7 @@ static void *worker_main(void *arg)
             SKD_STAT_SET(w->st, turn_to_client, w->turn.relayed_to_client);
             SKD_STAT_SET(w->st, turn_peer_refused, w->turn.peer_refused);
             SKD_STAT_SET(w->st, turn_no_permission, w->turn.no_permission);
+            SKD_STAT_SET(w->st, turn_over_quota, w->turn.over_quota);
             SKD_STAT_SET(w->st, turn_live, (uint64_t)w->turn.n_allocs);
         }
         if (w->stream_role) {
