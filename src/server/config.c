@@ -114,7 +114,7 @@ static const opt_def options[] = {
     {O_TLS_PORT, "tls-port", 0, T_INT, "PORT", 1, 65535,
      "TLS (TCP) and DTLS (UDP) port on each --listen address (default 5349)", NULL},
     {O_TURN, "turn", 0, T_FLAG, NULL, 0, 0,
-     "relay for TURN clients over UDP, TCP and TLS (RFC 8656); needs long-term\ncredentials", "TURN relay"},
+     "relay for TURN clients over UDP, TCP, TLS and DTLS (RFC 8656); needs\nlong-term credentials", "TURN relay"},
     {O_RELAY_IP, "relay-ip", 0, T_TEXT, "ADDR", 0, 0,
      "the relayed address (repeatable, one per family; default: the address\nthe client reached)", NULL},
     {O_RELAY_PORTS, "relay-ports", 0, T_TEXT, "MIN-MAX", 0, 0, "relay ports (default 49152-65535)", NULL},

@@ -139,6 +139,8 @@ int skd_dtls_init(skd_dtls *d, int per_source)
 
 static void session_end(skd_dtls *d, skd_dtls_session *s)
 {
+    if (s->ssl && d->on_end)
+        d->on_end(d->on_end_ctx, s);
     if (s->ssl) {
         SSL_free(s->ssl); /* frees the BIO too */
         d->n_live--;
@@ -308,8 +310,8 @@ static skd_dtls_session *hello(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_
     return s;
 }
 
-int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, const uint8_t *data, size_t len,
-                   uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx)
+int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *local, const stunkit_addr *peer,
+                   const uint8_t *data, size_t len, uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx)
 {
     /* RFC 7983: DTLS records start with 20..63. */
     if (len < 13 || data[0] < 20 || data[0] > 63)
@@ -320,6 +322,8 @@ int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, 
         s = hello(d, ctx, fd, peer, data, len, now_ms, &fresh);
         if (!s)
             return 0;
+        if (fresh)
+            s->local = *local;
     } else {
         s = find(d, peer);
         if (!s)
@@ -335,7 +339,7 @@ int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, 
     for (;;) {
         int n = SSL_read(s->ssl, msg, sizeof(msg));
         if (n > 0) {
-            size_t alen = on_message(handler_ctx, peer, msg, (size_t)n, out, sizeof(out));
+            size_t alen = on_message(handler_ctx, s, msg, (size_t)n, out, sizeof(out));
             handled++;
             if (alen > 0 && SSL_write(s->ssl, out, (int)alen) <= 0)
                 ERR_clear_error();
@@ -351,6 +355,17 @@ int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, 
     }
     s->in = NULL;
     return handled;
+}
+
+int skd_dtls_send(skd_dtls_session *s, const uint8_t *data, size_t len)
+{
+    if (!s->ssl || !SSL_is_init_finished(s->ssl))
+        return -1;
+    if (SSL_write(s->ssl, data, (int)len) <= 0) {
+        ERR_clear_error();
+        return -1;
+    }
+    return 0;
 }
 
 void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms, uint32_t handshake_ms)

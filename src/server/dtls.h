@@ -22,6 +22,7 @@
 typedef struct skd_dtls_session {
     SSL *ssl;
     stunkit_addr peer;
+    stunkit_addr local;    /* the server's address it arrived on */
     struct sockaddr_storage peer_sa;
     socklen_t peer_len;
     int fd;                /* the shared UDP socket */
@@ -41,6 +42,9 @@ typedef struct skd_dtls {
     SSL_CTX *listener_ctx;   /* the context it was made from */
     skd_dtls_session lsess;  /* the listener's BIO target: the datagram's sender */
     unsigned long hello_verify, created, refused; /* counters, read by the worker */
+    /* called when a session ends (a TURN allocation over it goes too) */
+    void (*on_end)(void *ctx, const skd_dtls_session *s);
+    void *on_end_ctx;
 } skd_dtls;
 
 int skd_dtls_init(skd_dtls *d, int per_source);
@@ -50,10 +54,13 @@ void skd_dtls_free(skd_dtls *d);
  * ClientHello). Each decrypted STUN message is passed to on_message, whose
  * answer (if it returns a length > 0 in *out) goes back encrypted. Returns the
  * number of STUN messages handled. */
-typedef size_t (*skd_dtls_handler)(void *ctx, const stunkit_addr *peer, const uint8_t *msg, size_t len,
-                                   uint8_t *out, size_t cap);
-int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, const uint8_t *data, size_t len,
-                   uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx);
+typedef size_t (*skd_dtls_handler)(void *ctx, skd_dtls_session *s, const uint8_t *msg, size_t len, uint8_t *out,
+                                   size_t cap);
+int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *local, const stunkit_addr *peer,
+                   const uint8_t *data, size_t len, uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx);
+
+/* Sends len bytes to the session's client, encrypted. 0 or -1. */
+int skd_dtls_send(skd_dtls_session *s, const uint8_t *data, size_t len);
 
 /* Handshake retransmissions, handshake deadlines and idle expiry; call about
  * once a second. */

@@ -50,7 +50,8 @@ typedef struct skd_request {
     uint64_t now_s;     /* Unix time: nonces and time-limited credentials */
     uint64_t now_ms;    /* monotonic: TURN lifetimes */
     struct skd_turn *turn; /* the worker's TURN state, NULL when TURN is off */
-    void *conn;            /* TCP/TLS: the connection (a TURN allocation over it dies with it) */
+    void *conn;            /* TCP/TLS: the connection, DTLS: the session (a TURN allocation over it dies with it) */
+    int conn_dtls;         /* conn is a DTLS session */
 } skd_request;
 
 /* One datagram to send. */

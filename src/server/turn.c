@@ -476,8 +476,6 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     skd_turn *t = rq->turn;
     const skd_turn_cfg *c = t->cfg;
     stunkit_attr at, u0;
-    if (rq->transport == STUNKIT_DTLS)
-        return FAIL(442, "TURN over DTLS is not offered yet");
     skd_alloc *a = find(t, &rq->src, &rq->dst);
     if (a) {
         /* "If the 5-tuple is currently in use by an existing allocation
@@ -582,6 +580,7 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     a->client = rq->src;
     a->server = rq->dst;
     a->conn = rq->conn;
+    a->conn_dtls = rq->conn_dtls;
     a->ip_index = rq->ip_index;
     a->port_index = rq->port_index;
     if (has_user && u.len < sizeof(a->username)) {
@@ -838,7 +837,7 @@ void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, con
         /* 12.5: "Over TCP and TLS-over-TCP, the ChannelData message MUST be
          * padded to a multiple of four bytes" (the length field does not
          * count the padding); over UDP the padding is left out */
-        size_t pad = a->conn ? (4 - (len & 3u)) & 3u : 0;
+        size_t pad = (a->conn && !a->conn_dtls) ? (4 - (len & 3u)) & 3u : 0;
         if (len + 4 + pad > room || len > 0xFFFF)
             return;
         out[0] = (uint8_t)(ch->number >> 8);

@@ -320,6 +320,8 @@ static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
     if (stream_role && srv->tls_on && cfg->udp) {
         if (skd_dtls_init(&w->dtls, cfg->dtls_per_source) != 0)
             return -1;
+        w->dtls.on_end = skd_dtls_session_ended;
+        w->dtls.on_end_ctx = w;
         w->dtls_on = 1;
     }
     w->stop_kind = EV_STOP;
@@ -353,7 +355,7 @@ static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
                 return -1;
         }
     }
-    if (cfg->turn.enabled && (!stream_role || cfg->tcp)) {
+    if (cfg->turn.enabled && (!stream_role || cfg->tcp || (srv->tls_on && cfg->udp))) {
         /* relay sockets join this worker's epoll set: no blocking mode */
         if (skd_turn_init(&w->turn, &cfg->turn, w->epfd, srv->n_dgram, srv->seed ^ (uint32_t)id, skd_now_ms()) != 0)
             return -1;

@@ -14,26 +14,57 @@ typedef struct dtls_ctx {
     const skd_sock *s;
     uint32_t now;
     uint64_t unix_s;
+    void *session; /* the session the message came on (set by dtls.c's callback) */
 } dtls_ctx;
 
-static size_t dtls_message(void *arg, const stunkit_addr *peer, const uint8_t *msg, size_t len, uint8_t *out,
+static size_t dtls_message(void *arg, skd_dtls_session *session, const uint8_t *msg, size_t len, uint8_t *out,
                            size_t cap)
 {
     dtls_ctx *d = arg;
+    const stunkit_addr *peer = &session->peer;
+    d->session = session;
     skd_worker *w = d->w;
-    skd_request rq = {msg, len, *peer, d->s->bound, STUNKIT_DTLS, 0, 0, d->unix_s, d->now, NULL, NULL};
+    skd_request rq = {msg, len, *peer, session->local, STUNKIT_DTLS, 0, 0, d->unix_s, d->now,
+                      w->turn_on ? &w->turn : NULL, d->session, 1};
     skd_outbox ob;
     skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
     SKD_STAT_INC(w->st, dtls_rx);
     if (!skd_serve(w, &rq, &ob, d->now))
         return 0;
-    /* over DTLS every answer goes back to the peer on its session */
-    const skd_out *o = &ob.out[0];
-    if (o->len > cap || !stunkit_addr_equal(&o->to, peer))
-        return 0;
-    memcpy(out, o->data, o->len);
-    SKD_STAT_INC(w->st, dtls_tx);
-    return o->len;
+    size_t answer = 0;
+    for (size_t k = 0; k < ob.n; k++) {
+        const skd_out *o = &ob.out[k];
+        if (o->relay_fd >= 0) { /* TURN: relayed to a peer from the relay socket */
+            struct sockaddr_storage ss;
+            int sl = stunkit_addr_to_sockaddr(&o->to, &ss);
+            if (sendto(o->relay_fd, o->data, o->len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
+                SKD_STAT_INC(w->st, send_errors);
+            continue;
+        }
+        /* over DTLS an answer goes back to the peer on its session */
+        if (answer || o->len > cap || !stunkit_addr_equal(&o->to, peer))
+            continue;
+        memcpy(out, o->data, o->len);
+        answer = o->len;
+        SKD_STAT_INC(w->st, dtls_tx);
+    }
+    return answer;
+}
+
+/* Relayed data for the client of a TURN allocation over a DTLS session. */
+void skd_dtls_deliver(skd_worker *w, void *session, const skd_outbox *ob)
+{
+    for (size_t k = 0; k < ob->n; k++)
+        if (skd_dtls_send(session, ob->out[k].data, ob->out[k].len) != 0)
+            SKD_STAT_INC(w->st, send_errors);
+}
+
+/* A DTLS session ended: its TURN allocation goes with it. */
+void skd_dtls_session_ended(void *ctx, const skd_dtls_session *s)
+{
+    skd_worker *w = ctx;
+    if (w->turn_on)
+        skd_turn_conn_closed(&w->turn, &s->peer, &s->local);
 }
 
 void skd_dtls_drain(skd_worker *w, skd_sock *s)
@@ -42,7 +73,7 @@ void skd_dtls_drain(skd_worker *w, skd_sock *s)
         struct sockaddr_storage ss;
         uint8_t buf[RX_SIZE];
         int n = 0;
-        dtls_ctx ctx = {w, s, skd_now_ms(), skd_unix_now()};
+        dtls_ctx ctx = {w, s, skd_now_ms(), skd_unix_now(), NULL};
         SSL_CTX *ssl_ctx = skd_dtls_current(&w->srv->tls);
         for (; n < BATCH; n++) {
             socklen_t slen = sizeof(ss);
@@ -52,7 +83,7 @@ void skd_dtls_drain(skd_worker *w, skd_sock *s)
             stunkit_addr peer;
             if (stunkit_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) != 0)
                 continue;
-            skd_dtls_input(&w->dtls, ssl_ctx, s->fd, &peer, buf, (size_t)len, ctx.now, dtls_message, &ctx);
+            skd_dtls_input(&w->dtls, ssl_ctx, s->fd, &s->bound, &peer, buf, (size_t)len, ctx.now, dtls_message, &ctx);
         }
         if (n < BATCH)
             return;

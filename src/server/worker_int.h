@@ -140,6 +140,8 @@ void skd_stream_timers(skd_worker *w);
 void skd_stream_close_all(skd_worker *w);
 void skd_stream_reap(skd_worker *w);
 void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob);
+void skd_dtls_deliver(skd_worker *w, void *session, const skd_outbox *ob);
+void skd_dtls_session_ended(void *ctx, const skd_dtls_session *s);
 int skd_stream_pending(const skd_worker *w);
 
 int skd_epoll_add(int epfd, int fd, uint32_t events, void *ptr);

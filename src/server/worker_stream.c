@@ -367,7 +367,7 @@ static int conn_process(skd_worker *w, skd_conn *c, uint32_t now)
         SKD_STAT_INC(w->st, tcp_rx);
         skd_request rq = {c->in + off, need, c->peer, c->local, c->ssl ? STUNKIT_TLS : STUNKIT_TCP,
                           c->listener->ip_index, c->listener->port_index, skd_unix_now(), now,
-                          w->turn_on ? &w->turn : NULL, c};
+                          w->turn_on ? &w->turn : NULL, c, 0};
         skd_outbox ob;
         skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
         if (skd_serve(w, &rq, &ob, now)) {

@@ -150,6 +150,10 @@ void skd_relay_drain(skd_worker *w, skd_relay *r)
             skd_turn_from_peer(&w->turn, r, &peer, w->rx_buf[i], w->rx[i].msg_len, now, &ob);
         }
         skd_alloc *a = r->alloc;
+        if (a->conn && a->conn_dtls) { /* the client is on a DTLS session of this worker */
+            skd_dtls_deliver(w, a->conn, &ob);
+            return;
+        }
         if (a->conn) {
             /* the client is on a TCP/TLS connection of this worker; a
              * failed write closes it and frees the allocation with r: no
