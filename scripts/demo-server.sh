@@ -20,6 +20,15 @@ say "stunkit nat 127.0.0.1:34850"
 say "stunkit bench --duration 2 127.0.0.1:34850    # every answer checked"
 "$bin/stunkit" bench --duration 2 127.0.0.1:34850 || true
 
+"$bin/stunkitd" --listen 127.0.0.1:34860 --turn --credential demo:demo-secret --allowed-peer 127.0.0.1/32 \
+    --relay-ports 34861-34899 --no-tcp --log-level warn 2>/dev/null &
+tpid=$!
+trap 'kill $pid $tpid 2>/dev/null; wait $pid $tpid 2>/dev/null' EXIT
+sleep 0.3
+say "stunkitd --listen 127.0.0.1:34860 --turn --credential demo:demo-secret --allowed-peer 127.0.0.1/32 &    # a TURN relay"
+say "stunkit turn --username demo --password demo-secret 127.0.0.1:34860    # is it working?"
+"$bin/stunkit" turn --username demo --password demo-secret 127.0.0.1:34860 || true
+
 if [ "$(id -u)" -eq 0 ] && command -v nft >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then
     say "tests/natlab/natlab.sh: real Linux NATs in network namespaces"
     NATLAB_SHOW=1 bash "$root/tests/natlab/natlab.sh" "$bin/stunkitd" "$bin/stunkit" \
