@@ -129,6 +129,16 @@ size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint32_t 
     return ob->n - before;
 }
 
+/* A TURN datagram for a peer produced by a stream or DTLS request: sent
+ * from its relay socket at once (the UDP path batches them instead). */
+void skd_send_relayed(skd_worker *w, const skd_out *o)
+{
+    struct sockaddr_storage ss;
+    int sl = stunkit_addr_to_sockaddr(&o->to, &ss);
+    if (sendto(o->relay_fd, o->data, o->len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
+        SKD_STAT_INC(w->st, send_errors);
+}
+
 /* ---- the loop ---- */
 
 /* Holding no pointer to shared configuration: at the top of the loop. */

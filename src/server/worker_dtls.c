@@ -34,11 +34,8 @@ static size_t dtls_message(void *arg, skd_dtls_session *session, const uint8_t *
     size_t answer = 0;
     for (size_t k = 0; k < ob.n; k++) {
         const skd_out *o = &ob.out[k];
-        if (o->relay_fd >= 0) { /* TURN: relayed to a peer from the relay socket */
-            struct sockaddr_storage ss;
-            int sl = stunkit_addr_to_sockaddr(&o->to, &ss);
-            if (sendto(o->relay_fd, o->data, o->len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
-                SKD_STAT_INC(w->st, send_errors);
+        if (o->relay_fd >= 0) {
+            skd_send_relayed(w, o);
             continue;
         }
         /* over DTLS an answer goes back to the peer on its session */

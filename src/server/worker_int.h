@@ -130,6 +130,7 @@ uint64_t skd_unix_now(void);
  * unauthenticated challenges and answers over twice the request's size also
  * need the strict budget. Returns the number of datagrams the outbox gained. */
 size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint32_t now);
+void skd_send_relayed(skd_worker *w, const skd_out *o);
 
 void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking);
 void skd_relay_drain(skd_worker *w, skd_relay *r);

@@ -373,11 +373,8 @@ static int conn_process(skd_worker *w, skd_conn *c, uint32_t now)
         if (skd_serve(w, &rq, &ob, now)) {
             for (size_t k = 0; k < ob.n; k++) {
                 const skd_out *o = &ob.out[k];
-                if (o->relay_fd >= 0) { /* TURN: relayed to a peer from the relay socket */
-                    struct sockaddr_storage ss;
-                    int sl = stunkit_addr_to_sockaddr(&o->to, &ss);
-                    if (sendto(o->relay_fd, o->data, o->len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
-                        SKD_STAT_INC(w->st, send_errors);
+                if (o->relay_fd >= 0) {
+                    skd_send_relayed(w, o);
                     continue;
                 }
                 if (!stunkit_addr_equal(&o->to, &c->peer) || o->len > TCP_OUT - c->out_len)
