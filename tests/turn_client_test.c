@@ -73,6 +73,8 @@ static void server_teardown(void)
 
 typedef struct client {
     stunkit_turn *m;
+    stunkit_transport tr;
+    int sent; /* messages handed to the server */
     stunkit_addr addr;
     int allocated, permitted, bound, failed, closed, last_code;
     stunkit_addr relayed;
@@ -101,6 +103,7 @@ static void deliver_to_client(client *c, const uint8_t *data, size_t len)
 
 static void to_server(client *c, const uint8_t *data, size_t len)
 {
+    c->sent++;
     if (server_silent)
         return;
     skd_request rq;
@@ -110,7 +113,7 @@ static void to_server(client *c, const uint8_t *data, size_t len)
     rq.len = len;
     rq.src = c->addr;
     rq.dst = cfg.v4.ip[0];
-    rq.transport = STUNKIT_UDP;
+    rq.transport = c->tr;
     rq.now_s = now_s;
     rq.now_ms = now_ms;
     rq.turn = &server;
@@ -206,9 +209,10 @@ static void advance(uint64_t limit)
 
 static uint32_t seed = 42;
 
-static void client_init(client *c, const char *addr, const char *user, const char *pass)
+static void client_init_tr(client *c, const char *addr, const char *user, const char *pass, stunkit_transport tr)
 {
     memset(c, 0, sizeof(*c));
+    c->tr = tr;
     stunkit_addr_parse(addr, 0, &c->addr);
     stunkit_turn_config tc;
     memset(&tc, 0, sizeof(tc));
@@ -217,7 +221,13 @@ static void client_init(client *c, const char *addr, const char *user, const cha
     tc.password = pass;
     tc.random = rnd;
     tc.random_ctx = &seed;
+    tc.transport = tr;
     c->m = stunkit_turn_new(&tc, now_ms);
+}
+
+static void client_init(client *c, const char *addr, const char *user, const char *pass)
+{
+    client_init_tr(c, addr, user, pass, STUNKIT_UDP);
 }
 
 static void test_two_clients(void)
@@ -343,9 +353,109 @@ static void test_failures(void)
     CHECK(stunkit_turn_new(&tc, 0) == NULL); /* no randomness */
 }
 
+/* Over TCP: requests go once (RFC 8489 6.2.2), ChannelData is padded to
+ * four bytes (RFC 8656 12.5), and the end of the connection ends the
+ * allocation. The stream is cut with stunkit_turn_frame(). */
+static void test_stream(void)
+{
+    client a, b;
+    server_setup(600);
+    client_init_tr(&a, "127.0.0.1:50011", "alice", "wonderland", STUNKIT_TCP);
+    client_init_tr(&b, "127.0.0.1:50012", "bob", "builder", STUNKIT_UDP);
+    clients[0] = &a;
+    clients[1] = &b;
+    pump();
+    CHECK_EQ(a.allocated, 1);
+    CHECK_EQ(b.allocated, 1);
+    CHECK_EQ(stunkit_turn_bind(a.m, &b.relayed, now_ms), 0);
+    CHECK_EQ(stunkit_turn_bind(b.m, &a.relayed, now_ms), 0);
+    pump();
+    CHECK_EQ(a.bound + b.bound, 2);
+    /* five bytes: 4 + 5 = 9, padded to 12 over TCP; 9 over UDP */
+    uint8_t dg[64], stream[256];
+    int n = stunkit_turn_send(a.m, &b.relayed, (const uint8_t *)"hello", 5, dg, sizeof(dg));
+    CHECK_EQ(n, 12);
+    CHECK(dg[2] == 0 && dg[3] == 5 && dg[9] == 0 && dg[10] == 0 && dg[11] == 0);
+    CHECK_EQ(stunkit_turn_send(a.m, &b.relayed, (const uint8_t *)"hello", 5, dg, 11), STUNKIT_ERR_NOBUF);
+    to_server(&a, dg, (size_t)n);
+    CHECK(b.got_count == 1 && b.got_len == 5 && !memcmp(b.got, "hello", 5));
+    CHECK_EQ(stunkit_turn_send(b.m, &a.relayed, (const uint8_t *)"hello", 5, dg, sizeof(dg)), 9);
+
+    /* framing: a STUN message, a padded ChannelData and another STUN
+     * message back to back; every prefix is either short or frames right */
+    size_t len = 0, need;
+    stunkit_writer w;
+    uint8_t tid[12] = {1, 2, 3};
+    stunkit_writer_init(&w, stream, sizeof(stream), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_put_fingerprint(&w);
+    int m1 = stunkit_writer_finish(&w);
+    CHECK_EQ(m1, 28);
+    len = (size_t)m1;
+    memcpy(stream + len, dg, 12); /* a padded ChannelData from above (a's) */
+    n = stunkit_turn_send(a.m, &b.relayed, (const uint8_t *)"hello", 5, stream + len, sizeof(stream) - len);
+    len += (size_t)n;
+    memcpy(stream + len, stream, (size_t)m1);
+    len += (size_t)m1;
+    size_t expect[] = {28, 12, 28};
+    for (size_t cut = 0; cut <= len; cut++) {
+        size_t off = 0;
+        int k = 0, bad = 0;
+        for (;;) {
+            int rv = stunkit_turn_frame(stream + off, cut - off, &need);
+            if (rv == STUNKIT_ERR_TRUNCATED || (rv == 0 && need > cut - off))
+                break;
+            if (rv != 0 || need != expect[k]) {
+                bad = 1;
+                break;
+            }
+            off += need;
+            k++;
+        }
+        if (bad || (cut == len && k != 3))
+            CHECK_FAIL("framing went wrong at a prefix");
+    }
+    uint8_t junk[4] = {0x80, 0, 0, 4}, odd[4] = {0x01, 0x01, 0x00, 0x05}, one[1] = {0xC0};
+    CHECK_EQ(stunkit_turn_frame(junk, 4, &need), STUNKIT_ERR_NOT_STUN);
+    CHECK_EQ(stunkit_turn_frame(one, 1, &need), STUNKIT_ERR_NOT_STUN);
+    CHECK_EQ(stunkit_turn_frame(odd, 4, &need), STUNKIT_ERR_BAD_LENGTH); /* STUN lengths are multiples of 4 */
+    CHECK_EQ(stunkit_turn_frame(odd, 0, &need), STUNKIT_ERR_TRUNCATED);
+
+    /* a silent server: over TCP the Refresh goes out once, and the answer
+     * is awaited 39.5 s (no retransmissions) */
+    server_silent = 1;
+    int sent0 = a.sent;
+    CHECK_EQ(stunkit_turn_refresh(a.m, now_ms), 0);
+    uint64_t t0 = now_ms;
+    for (int i = 0; i < 100; i++) {
+        pump();
+        if (a.failed)
+            break;
+        advance(now_ms + 60000);
+    }
+    server_silent = 0;
+    CHECK_EQ(a.sent - sent0, 1);
+    CHECK_EQ(a.failed, 1);
+    fprintf(stderr, "silent server over TCP: 1 send, FAILED after %llu ms (fake)\n", (unsigned long long)(now_ms - t0));
+    CHECK(now_ms - t0 >= 39500 && now_ms - t0 < 40000);
+
+    /* the connection ends: FAILED and CLOSED, once */
+    int failed = b.failed, closed = b.closed;
+    stunkit_turn_disconnected(b.m);
+    stunkit_turn_disconnected(b.m);
+    pump();
+    CHECK_EQ(b.failed - failed, 1);
+    CHECK_EQ(b.closed - closed, 1);
+    CHECK_EQ(stunkit_turn_send(b.m, &a.relayed, (const uint8_t *)"x", 1, dg, sizeof(dg)), STUNKIT_ERR_STATE);
+    stunkit_turn_free(a.m);
+    stunkit_turn_free(b.m);
+    clients[0] = clients[1] = NULL;
+    server_teardown();
+}
+
 int main(void)
 {
     RUN(test_two_clients);
     RUN(test_failures);
+    RUN(test_stream);
     TEST_END();
 }

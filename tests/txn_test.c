@@ -113,8 +113,17 @@ static void test_server_names(void)
     CHECK_EQ(stunkit_server_parse("2001:db8::1", &s), 0);
     CHECK(!strcmp(s.host, "2001:db8::1") && s.port == 0);
     CHECK_EQ(stunkit_server_parse("192.0.2.1:3478", &s), 0);
+    /* RFC 7065 TURN URIs, with and without ?transport= */
+    CHECK_EQ(stunkit_server_parse("turn:turn.example.org", &s), 0);
+    CHECK(s.turn && !s.secure && !s.transport && s.port == 0);
+    CHECK_EQ(stunkit_server_parse("turn:192.0.2.1:3479?transport=tcp", &s), 0);
+    CHECK(s.turn && s.transport == 2 && s.port == 3479 && !strcmp(s.host, "192.0.2.1"));
+    CHECK_EQ(stunkit_server_parse("turns:[2001:db8::1]:5350?transport=udp", &s), 0);
+    CHECK(s.turn && s.secure && s.transport == 1 && s.port == 5350 && !strcmp(s.host, "2001:db8::1"));
     static const char *const bad[] = {"", "stun://example.org", "example.org:0", "example.org:70000",
-                                      "example.org:", "[2001:db8::1", "a b", "stun:example.org/path"};
+                                      "example.org:", "[2001:db8::1", "a b", "stun:example.org/path",
+                                      "stun:example.org?transport=udp", "turn:example.org?transport=sctp",
+                                      "turn:example.org?", "turn:?transport=udp", "example.org?transport=tcp"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK_EQ(stunkit_server_parse(bad[i], &s), STUNKIT_ERR_BAD_ADDRESS);
 

@@ -25,11 +25,15 @@ extern "C" {
 typedef struct stunkit_server {
     char host[256]; /* a name or a numeric address, without brackets */
     uint16_t port;  /* 0: not given (SRV, then the default) */
-    int secure;     /* stuns: URI */
+    int secure;     /* stuns: or turns: URI */
+    int turn;       /* turn: or turns: URI (RFC 7065) */
+    int transport;  /* turn URIs' "?transport=": 0 not given, 1 udp, 2 tcp */
 } stunkit_server;
 
-/* Parses "host", "host:port", "[v6]:port", "stun:host[:port]" and
- * "stuns:host[:port]" (RFC 7064). Returns 0 or STUNKIT_ERR_BAD_ADDRESS. */
+/* Parses "host", "host:port", "[v6]:port", "stun:host[:port]",
+ * "stuns:host[:port]" (RFC 7064) and "turn:" / "turns:" URIs with an
+ * optional "?transport=udp|tcp" (RFC 7065). Returns 0 or
+ * STUNKIT_ERR_BAD_ADDRESS. */
 STUNKIT_API int stunkit_server_parse(const char *text, stunkit_server *out);
 
 /*
@@ -37,7 +41,8 @@ STUNKIT_API int stunkit_server_parse(const char *text, stunkit_server *out);
  * numeric host as is; a port given: A/AAAA; no port: DNS SRV
  * (_stun._udp, _stun._tcp or _stuns._tcp, RFC 8489 8.1) by priority and
  * weight, then A/AAAA on the default port (3478, 5349 for TLS). family is
- * 0, STUNKIT_AF_INET or STUNKIT_AF_INET6. Returns the count or
+ * 0, STUNKIT_AF_INET or STUNKIT_AF_INET6. TURN URIs use _turn._udp,
+ * _turn._tcp, _turns._tcp and _turns._udp (RFC 5928). Returns the count or
  * STUNKIT_ERR_RESOLVE.
  */
 STUNKIT_API int stunkit_server_resolve(const stunkit_server *s, stunkit_transport tr, int family,

@@ -41,7 +41,9 @@ extern "C" {
     X(SYSCALL, -21, "system call failed (see errno)")                                              \
     X(RESOLVE, -22, "cannot resolve host name")                                                    \
     X(UNEXPECTED, -23, "unexpected message")                                                       \
-    X(STATE, -24, "operation not valid in this state")
+    X(STATE, -24, "operation not valid in this state")                                              \
+    X(CLOSED, -25, "the connection was closed by the other side")                                  \
+    X(TLS_VERIFY, -26, "the server's certificate was not accepted")
 
 typedef enum stunkit_err {
     STUNKIT_OK = 0,

@@ -4,5 +4,6 @@
 
 #include "stunkit/core.h"
 #include "stunkit/client.h"
+#include "stunkit/link.h"
 
 #endif

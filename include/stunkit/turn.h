@@ -13,9 +13,18 @@
  *                           when bound, else a Send indication
  *   stunkit_turn_input()    every datagram from the server: answers are
  *                           consumed, relayed data comes back as a view
+ *   stunkit_turn_refresh()  Refresh now (automatic before expiry anyway)
  *   stunkit_turn_close()    Refresh with LIFETIME 0
  *
- * Over UDP (the server's address is the destination of every datagram).
+ * To the server over UDP, TCP, TLS or DTLS (config.transport; the relayed
+ * transport is always UDP). Every output goes to the server; over TCP and
+ * TLS the outputs are written to the stream in order, requests are sent
+ * once (RFC 8489 6.2.2: no retransmission, 39.5 s to answer), ChannelData
+ * is padded to four bytes (RFC 8656 12.5), and the driver cuts the incoming
+ * stream into messages with stunkit_turn_frame() (stunkit_link does). When
+ * the connection ends, the server deletes the allocation (RFC 8656 3.1):
+ * tell the machine with stunkit_turn_disconnected().
+ *
  * Refreshes happen before expiry: the allocation at 3/4 of its lifetime,
  * permissions every 4 minutes, channels every 9.
  */
@@ -41,6 +50,7 @@ typedef struct stunkit_turn_config {
     int family;              /* relayed family: 0 (IPv4), STUNKIT_AF_INET or STUNKIT_AF_INET6 */
     const char *software;    /* SOFTWARE in requests, NULL for none */
     stunkit_rto rto;         /* retransmissions; zero: RFC 8489's defaults */
+    stunkit_transport transport; /* to the server: STUNKIT_UDP (0), _TCP, _TLS or _DTLS */
     /* Randomness for transaction IDs (required), as stunkit_nat_config. */
     void (*random)(void *ctx, uint8_t *buf, size_t len);
     void *random_ctx;
@@ -101,8 +111,23 @@ STUNKIT_API int stunkit_turn_bind(stunkit_turn *t, const stunkit_addr *peer, uin
 STUNKIT_API int stunkit_turn_send(stunkit_turn *t, const stunkit_addr *peer, const uint8_t *data, size_t len,
                                   uint8_t *out, size_t cap);
 
+/* Refresh now (it also happens by itself at 3/4 of the lifetime);
+ * REFRESHED follows. 0, STUNKIT_ERR_STATE, or STUNKIT_ERR_NOMEM. */
+STUNKIT_API int stunkit_turn_refresh(stunkit_turn *t, uint64_t now_ms);
+
 /* Refresh with LIFETIME 0: the server deletes the allocation; CLOSED follows. */
 STUNKIT_API int stunkit_turn_close(stunkit_turn *t, uint64_t now_ms);
+
+/* The TCP/TLS connection (or DTLS session) to the server ended: the
+ * allocation is gone with it. FAILED (unless closing) and CLOSED follow. */
+STUNKIT_API void stunkit_turn_disconnected(stunkit_turn *t);
+
+/* Stream framing (RFC 8656 12.5): the length of the message at the start
+ * of buf, a STUN message (20 + its length) or ChannelData (4 + its length,
+ * rounded up to four). 0 with *need set (have avail >= *need bytes before
+ * taking it), STUNKIT_ERR_TRUNCATED (fewer than 4 bytes), or
+ * STUNKIT_ERR_NOT_STUN / _BAD_LENGTH: the stream carries something else. */
+STUNKIT_API int stunkit_turn_frame(const uint8_t *buf, size_t avail, size_t *need);
 
 STUNKIT_API const char *stunkit_turn_event_name(stunkit_turn_event e);
 

@@ -1,10 +1,11 @@
 /*
  * cmd_turn.c - `stunkit turn SERVER --username U --password P`: is my TURN
- * server working? Two allocations from two UDP sockets (the second plays the
- * peer), a permission and a channel each way, a round trip of data through
- * both relays, a refresh, and both deleted; each step printed with what
- * failed in plain words. The machine is stunkit/turn.h; this file owns the
- * sockets and the clock.
+ * server working? Two allocations over two connections (the second plays
+ * the peer), a permission and a channel each way, a round trip of data
+ * through both relays, a refresh, and both deleted; each step printed with
+ * what failed in plain words. Over UDP, TCP, TLS or DTLS to the server.
+ * The machine is stunkit/turn.h, the connections stunkit/link.h; this file
+ * owns the clock and the order of the steps.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,7 +13,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,14 +20,23 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: stunkit turn [--json] [-6] [--timeout MS] --username U --password P SERVER\n"
+    fprintf(f, "Usage: stunkit turn [--json] [-6] [--tcp|--tls|--dtls] [--insecure|--ca-file FILE]\n"
+               "                    [--timeout MS] --username U --password P SERVER\n"
                "\n"
-               "Checks a TURN server end to end over UDP: allocates two relayed addresses, makes\n"
-               "each the other's peer (permission, then channel), sends data through both relays\n"
-               "and back, refreshes, and deletes both allocations.\n"
+               "Checks a TURN server end to end: allocates two relayed addresses, makes each the\n"
+               "other's peer (permission, then channel), sends data through both relays and\n"
+               "back, refreshes, and deletes both allocations.\n"
+               "\n"
+               "SERVER is host[:port], [v6]:port, or a turn:/turns: URI (RFC 7065; turns: means\n"
+               "TLS, turns:...?transport=udp DTLS, turn:...?transport=tcp TCP).\n"
                "\n"
                "  --username U   long-term username (or REST-API \"EXPIRY:NAME\")\n"
                "  --password P   its password (or STUNKIT_PASSWORD in the environment)\n"
+               "  --tcp          to the server over TCP (port 3478)\n"
+               "  --tls          over TLS (port 5349); the certificate must name SERVER\n"
+               "  --dtls         over DTLS (UDP, port 5349)\n"
+               "  --ca-file FILE with --tls/--dtls: trust the CAs in FILE (PEM), not the system's\n"
+               "  --insecure     with --tls/--dtls: do not check the certificate\n"
                "  -6             ask for IPv6 relayed addresses\n"
                "  --timeout MS   give up after MS milliseconds in all (default 10000)\n"
                "  --json         one JSON object\n"
@@ -36,11 +45,11 @@ static void usage(FILE *f)
 }
 
 typedef struct side {
-    int fd;
+    stunkit_link *link;
     stunkit_turn *m;
     int allocated, permitted, bound, closed, refreshed, failed;
     int code;
-    char reason[128];
+    char reason[160];
     const char *failed_step;
     stunkit_addr relayed, mapped;
     uint32_t lifetime;
@@ -56,22 +65,30 @@ static const char *step_of(const side *s)
         return "create permission";
     if (!s->bound)
         return "channel bind";
-    return "refresh or delete";
+    if (!s->refreshed)
+        return "refresh";
+    return "delete";
+}
+
+static void side_failed(side *s, int code, const char *prefix, const char *text)
+{
+    if (s->failed)
+        return;
+    s->failed = 1;
+    s->failed_step = step_of(s);
+    s->code = code;
+    snprintf(s->reason, sizeof(s->reason), "%s%s", prefix, text);
 }
 
 /* Sends what the machine has and handles its events. */
-static void run_machine(side *s, const stunkit_addr *server)
+static void run_machine(side *s)
 {
     stunkit_turn_output out;
-    struct sockaddr_storage ss;
-    int sl = stunkit_addr_to_sockaddr(server, &ss);
     while (stunkit_turn_poll(s->m, stunkit_now_ms(), &out) == 1) {
         if (out.send) {
-            if (sendto(s->fd, out.data, out.len, 0, (struct sockaddr *)&ss, (socklen_t)sl) < 0 && !s->failed) {
-                s->failed = 1;
-                s->failed_step = step_of(s);
-                snprintf(s->reason, sizeof(s->reason), "cannot send: %s", strerror(errno));
-            }
+            int rv = stunkit_link_send(s->link, out.data, out.len, 2000);
+            if (rv != 0)
+                side_failed(s, 0, "cannot send: ", stunkit_strerror(rv));
             continue;
         }
         switch (out.event) {
@@ -83,27 +100,31 @@ static void run_machine(side *s, const stunkit_addr *server)
             break;
         case STUNKIT_TURN_PERMITTED: s->permitted = 1; break;
         case STUNKIT_TURN_BOUND: s->bound = 1; break;
-        case STUNKIT_TURN_REFRESHED: s->refreshed = 1; break;
-        case STUNKIT_TURN_CLOSED: s->closed = 1; break;
-        case STUNKIT_TURN_FAILED:
-            if (!s->failed) {
-                s->failed = 1;
-                s->failed_step = step_of(s);
-                s->code = out.error_code;
-                snprintf(s->reason, sizeof(s->reason), "%s", out.reason[0] ? out.reason : "");
-            }
+        case STUNKIT_TURN_REFRESHED:
+            s->refreshed = 1;
+            s->lifetime = out.lifetime_s;
             break;
+        case STUNKIT_TURN_CLOSED: s->closed = 1; break;
+        case STUNKIT_TURN_FAILED: side_failed(s, out.error_code, "", out.reason); break;
         }
     }
 }
 
+/* Everything the link has now: answers to the machine, relayed data kept. */
 static void receive(side *s, uint64_t now)
 {
     uint8_t buf[2048];
     for (;;) {
-        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (n < 0)
+        int n = stunkit_link_recv(s->link, buf, sizeof(buf), 0);
+        if (n == 0)
             return;
+        if (n < 0) {
+            if (n == STUNKIT_ERR_CLOSED)
+                stunkit_turn_disconnected(s->m); /* FAILED (unless deleting) and CLOSED follow */
+            else
+                side_failed(s, 0, "the connection broke: ", stunkit_strerror(n));
+            return;
+        }
         stunkit_turn_data d;
         if (stunkit_turn_input(s->m, buf, (size_t)n, now, &d) == 2 && d.len < sizeof(s->data)) {
             memcpy(s->data, d.data, d.len);
@@ -113,10 +134,33 @@ static void receive(side *s, uint64_t now)
     }
 }
 
+/* Sends application data to the other side's relayed address. */
+static void relay(side *from, const side *to, const char *text)
+{
+    uint8_t dg[256];
+    int n = stunkit_turn_send(from->m, &to->relayed, (const uint8_t *)text, strlen(text), dg, sizeof(dg));
+    int rv = n < 0 ? n : stunkit_link_send(from->link, dg, (size_t)n, 2000);
+    if (rv < 0)
+        side_failed(from, 0, "cannot send data: ", stunkit_strerror(rv));
+}
+
+/* Polls both links until one is readable or the machines' next deadline
+ * (at most 50 ms), then reads both. */
+static void wait_and_read(side *s)
+{
+    struct pollfd p[2] = {{stunkit_link_fd(s[0].link), POLLIN, 0}, {stunkit_link_fd(s[1].link), POLLIN, 0}};
+    uint64_t next = stunkit_turn_next(s[0].m), n2 = stunkit_turn_next(s[1].m), now = stunkit_now_ms();
+    if (n2 < next)
+        next = n2;
+    poll(p, 2, next <= now ? 0 : next - now > 50 ? 50 : (int)(next - now));
+    now = stunkit_now_ms();
+    for (int i = 0; i < 2; i++)
+        receive(&s[i], now);
+}
+
 static const char *plain(int code)
 {
     switch (code) {
-    case 0: return "no answer (is it a TURN server, and is UDP open?)";
     case 401: return "the credentials were refused";
     case 403: return "the server refuses this peer (its peer policy)";
     case 437: return "allocation mismatch";
@@ -129,9 +173,10 @@ static const char *plain(int code)
     }
 }
 
-static void rnd(void *ctx, uint8_t *b, size_t n)
+
+static const char *transport_name(stunkit_transport tr)
 {
-    stunkit_random_os(ctx, b, n);
+    return tr == STUNKIT_UDP ? "udp" : tr == STUNKIT_TCP ? "tcp" : tr == STUNKIT_TLS ? "tls" : "dtls";
 }
 
 int cmd_turn(int argc, char **argv)
@@ -139,11 +184,17 @@ int cmd_turn(int argc, char **argv)
     static const struct option opts[] = {{"username", required_argument, NULL, 'u'},
                                          {"password", required_argument, NULL, 'p'},
                                          {"timeout", required_argument, NULL, 'T'},
+                                         {"tcp", no_argument, NULL, 'C'},
+                                         {"tls", no_argument, NULL, 'S'},
+                                         {"dtls", no_argument, NULL, 'D'},
+                                         {"insecure", no_argument, NULL, 'k'},
+                                         {"ca-file", required_argument, NULL, 'A'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *user = NULL, *pass = getenv("STUNKIT_PASSWORD");
-    int json = 0, family = STUNKIT_AF_INET, c;
+    const char *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *ca_file = NULL, *tr_flag = NULL;
+    int json = 0, family = STUNKIT_AF_INET, insecure = 0, c;
+    stunkit_transport tr = STUNKIT_UDP;
     long timeout = 10000;
     optind = 1;
     opterr = 0;
@@ -154,6 +205,20 @@ int cmd_turn(int argc, char **argv)
         case 'p': pass = optarg; break;
         case '6': family = STUNKIT_AF_INET6; break;
         case 'j': json = 1; break;
+        case 'k': insecure = 1; break;
+        case 'A': ca_file = optarg; break;
+        case 'C':
+        case 'S':
+        case 'D': {
+            stunkit_transport want = c == 'C' ? STUNKIT_TCP : c == 'S' ? STUNKIT_TLS : STUNKIT_DTLS;
+            if (tr_flag && tr != want) {
+                fprintf(stderr, "stunkit turn: %s and %s: choose one transport\n", tr_flag, opt);
+                return 2;
+            }
+            tr = want;
+            tr_flag = opt;
+            break;
+        }
         case 'T': {
             char *end;
             timeout = strtol(optarg, &end, 10);
@@ -177,53 +242,95 @@ int cmd_turn(int argc, char **argv)
         return 2;
     }
     stunkit_server srv;
-    stunkit_addr server;
     if (stunkit_server_parse(argv[optind], &srv) != 0) {
-        fprintf(stderr, "stunkit turn: '%s' is not a server (host, host:port, [v6]:port or turn:host[:port])\n",
-                argv[optind]);
+        fprintf(stderr, "stunkit turn: '%s' is not a server (host, host:port, [v6]:port, or turn:/turns: "
+                        "host[:port][?transport=udp|tcp])\n", argv[optind]);
         return 2;
     }
-    if (stunkit_server_resolve(&srv, STUNKIT_UDP, 0, &server, 1) < 1) {
+    if (srv.secure || srv.transport) {
+        /* RFC 7065 3: turns: is TLS over TCP, or DTLS with transport=udp */
+        stunkit_transport uri = srv.secure ? (srv.transport == 1 ? STUNKIT_DTLS : STUNKIT_TLS)
+                                           : (srv.transport == 2 ? STUNKIT_TCP : STUNKIT_UDP);
+        if (tr_flag && tr != uri) {
+            fprintf(stderr, "stunkit turn: %s contradicts the URI's transport (%s)\n", tr_flag, transport_name(uri));
+            return 2;
+        }
+        tr = uri;
+    }
+    int secure = tr == STUNKIT_TLS || tr == STUNKIT_DTLS;
+    if ((insecure || ca_file) && !secure) {
+        fprintf(stderr, "stunkit turn: %s needs --tls or --dtls\n", insecure ? "--insecure" : "--ca-file");
+        return 2;
+    }
+    if (insecure && ca_file) {
+        fprintf(stderr, "stunkit turn: --insecure and --ca-file: choose one\n");
+        return 2;
+    }
+    if (ca_file && access(ca_file, R_OK) != 0) {
+        fprintf(stderr, "stunkit turn: --ca-file %s: %s\n", ca_file, strerror(errno));
+        return 2;
+    }
+    stunkit_addr server;
+    if (stunkit_server_resolve(&srv, tr, 0, &server, 1) < 1) {
         fprintf(stderr, "stunkit turn: cannot resolve %s\n", srv.host);
         return 1;
     }
+    uint64_t t0 = stunkit_now_ms(), deadline = t0 + (uint64_t)timeout, rtt_start = 0, rtt = 0;
     side s[2];
     memset(s, 0, sizeof(s));
     for (int i = 0; i < 2; i++) {
-        s[i].fd = socket(server.family == STUNKIT_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        char why[200] = "";
+        stunkit_link_config lc = {.size = sizeof(lc), .transport = tr, .tls_name = srv.host, .tls_insecure = insecure,
+                                  .ca_file = ca_file, .timeout_ms = (uint32_t)(deadline - stunkit_now_ms()),
+                                  .error_text = why, .error_text_cap = sizeof(why)};
+        int rv = stunkit_link_open(&s[i].link, &server, &lc);
+        if (rv != 0) {
+            char at[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(&server, at, sizeof(at));
+            if (json) {
+                printf("{\"server\": ");
+                json_string(stdout, argv[optind], strlen(argv[optind]));
+                printf(", \"transport\": \"%s\", \"ok\": false, \"failed_step\": \"connect\", \"error\": ",
+                       transport_name(tr));
+                json_string(stdout, why, strlen(why));
+                printf("}\n");
+            } else {
+                fprintf(stderr, "stunkit turn: cannot reach %s over %s: %s\n", at, transport_name(tr), why);
+            }
+            for (int k = 0; k < i; k++)
+                stunkit_link_close(s[k].link);
+            return 1;
+        }
         stunkit_turn_config tc;
         memset(&tc, 0, sizeof(tc));
         tc.server = server;
+        tc.transport = tr;
         tc.username = user;
         tc.password = pass;
         tc.family = family;
-        tc.random = rnd;
+        tc.random = stunkit_random_os;
         s[i].m = stunkit_turn_new(&tc, stunkit_now_ms());
-        if (s[i].fd < 0 || !s[i].m) {
-            fprintf(stderr, "stunkit turn: cannot start: %s\n", s[i].fd < 0 ? strerror(errno) : "bad credentials");
+        if (!s[i].m) {
+            fprintf(stderr, "stunkit turn: cannot start: a username or password longer than 128 bytes?\n");
             return 1;
         }
     }
-    uint64_t t0 = stunkit_now_ms(), deadline = t0 + (uint64_t)timeout, rtt_start = 0, rtt = 0;
+    if (secure && insecure && !json)
+        fprintf(stderr, "stunkit turn: warning: the server's certificate is not checked (--insecure)\n");
     int phase = 0; /* 0 allocate, 1 permission, 2 data by indication, 3 channel, 4 data by channel, 5 refresh,
-                      6 close, 7 done */
+                      6 delete, 7 done */
     int ok_indication = 0, ok_channel = 0;
     while (phase < 7 && stunkit_now_ms() < deadline && !s[0].failed && !s[1].failed) {
         uint64_t now = stunkit_now_ms();
         for (int i = 0; i < 2; i++)
-            run_machine(&s[i], &server);
+            run_machine(&s[i]);
         if (phase == 0 && s[0].allocated && s[1].allocated) {
             stunkit_turn_permit(s[0].m, &s[1].relayed, now);
             stunkit_turn_permit(s[1].m, &s[0].relayed, now);
             phase = 1;
         } else if (phase == 1 && s[0].permitted && s[1].permitted) {
-            uint8_t dg[256];
-            int n = stunkit_turn_send(s[0].m, &s[1].relayed, (const uint8_t *)"stunkit ping", 12, dg, sizeof(dg));
-            struct sockaddr_storage ss;
-            int sl = stunkit_addr_to_sockaddr(&server, &ss);
             rtt_start = now;
-            if (n > 0)
-                sendto(s[0].fd, dg, (size_t)n, 0, (struct sockaddr *)&ss, (socklen_t)sl);
+            relay(&s[0], &s[1], "stunkit ping");
             phase = 2;
         } else if (phase == 2 && s[1].got) {
             ok_indication = !strcmp(s[1].data, "stunkit ping");
@@ -231,34 +338,26 @@ int cmd_turn(int argc, char **argv)
             stunkit_turn_bind(s[1].m, &s[0].relayed, now);
             phase = 3;
         } else if (phase == 3 && s[0].bound && s[1].bound) {
-            uint8_t dg[256];
-            int n = stunkit_turn_send(s[1].m, &s[0].relayed, (const uint8_t *)"stunkit pong", 12, dg, sizeof(dg));
-            struct sockaddr_storage ss;
-            int sl = stunkit_addr_to_sockaddr(&server, &ss);
-            if (n > 0)
-                sendto(s[1].fd, dg, (size_t)n, 0, (struct sockaddr *)&ss, (socklen_t)sl);
+            relay(&s[1], &s[0], "stunkit pong");
             phase = 4;
         } else if (phase == 4 && s[0].got) {
             ok_channel = !strcmp(s[0].data, "stunkit pong");
             rtt = now - rtt_start;
-            phase = 6; /* a refresh is exercised by close: Refresh with LIFETIME 0 */
+            stunkit_turn_refresh(s[0].m, now);
+            phase = 5;
+        } else if (phase == 5 && s[0].refreshed) {
             stunkit_turn_close(s[0].m, now);
             stunkit_turn_close(s[1].m, now);
+            phase = 6;
         } else if (phase == 6 && s[0].closed && s[1].closed) {
             phase = 7;
         }
-        struct pollfd p[2] = {{s[0].fd, POLLIN, 0}, {s[1].fd, POLLIN, 0}};
-        uint64_t next = stunkit_turn_next(s[0].m), n2 = stunkit_turn_next(s[1].m);
-        if (n2 < next)
-            next = n2;
-        now = stunkit_now_ms();
-        int wait = next <= now ? 0 : next - now > 50 ? 50 : (int)(next - now);
-        poll(p, 2, wait);
-        now = stunkit_now_ms();
-        for (int i = 0; i < 2; i++)
-            receive(&s[i], now);
+        wait_and_read(s);
+        /* ICMP port unreachable before any answer: nothing listens there */
+        if (!s[0].allocated && (stunkit_link_unreachable(s[0].link) || stunkit_link_unreachable(s[1].link)))
+            side_failed(&s[0], 0, "nothing listens there (ICMP port unreachable)", "");
     }
-    int okay = phase == 7 && ok_indication && ok_channel;
+    int okay = phase == 7 && ok_indication && ok_channel && !s[0].failed && !s[1].failed;
     /* a failure leaves nothing behind: delete what was allocated */
     if (!okay) {
         uint64_t end = stunkit_now_ms() + 1000;
@@ -267,11 +366,8 @@ int cmd_turn(int argc, char **argv)
                 stunkit_turn_close(s[i].m, stunkit_now_ms());
         while (stunkit_now_ms() < end && ((s[0].allocated && !s[0].closed) || (s[1].allocated && !s[1].closed))) {
             for (int i = 0; i < 2; i++)
-                run_machine(&s[i], &server);
-            struct pollfd p[2] = {{s[0].fd, POLLIN, 0}, {s[1].fd, POLLIN, 0}};
-            poll(p, 2, 20);
-            for (int i = 0; i < 2; i++)
-                receive(&s[i], stunkit_now_ms());
+                run_machine(&s[i]);
+            wait_and_read(s);
         }
     }
     char relayed[STUNKIT_ADDRSTRLEN] = "", mapped[STUNKIT_ADDRSTRLEN] = "";
@@ -282,11 +378,12 @@ int cmd_turn(int argc, char **argv)
                                                  : phase < 3 ? "data through the relay (indications)"
                                                  : phase < 4 ? "channel bind"
                                                  : phase < 5 ? "data through the relay (channel)"
+                                                 : phase < 6 ? "refresh"
                                                              : "delete";
     if (json) {
         printf("{\"server\": ");
         json_string(stdout, argv[optind], strlen(argv[optind]));
-        printf(", \"ok\": %s, \"relayed\": ", okay ? "true" : "false");
+        printf(", \"transport\": \"%s\", \"ok\": %s, \"relayed\": ", transport_name(tr), okay ? "true" : "false");
         if (s[0].allocated)
             json_string(stdout, relayed, strlen(relayed));
         else
@@ -296,36 +393,47 @@ int cmd_turn(int argc, char **argv)
             json_string(stdout, mapped, strlen(mapped));
         else
             printf("null");
-        printf(", \"lifetime_s\": %u, \"indications\": %s, \"channels\": %s, \"rtt_ms\": ", s[0].lifetime,
-               ok_indication ? "true" : "false", ok_channel ? "true" : "false");
+        printf(", \"lifetime_s\": %u, \"indications\": %s, \"channels\": %s, \"refreshed\": %s, \"rtt_ms\": ",
+               s[0].lifetime, ok_indication ? "true" : "false", ok_channel ? "true" : "false",
+               s[0].refreshed ? "true" : "false");
         if (ok_channel)
             printf("%llu", (unsigned long long)rtt);
         else
             printf("null");
         printf(", \"failed_step\": ");
-        if (okay)
+        if (okay) {
             printf("null, \"error_code\": null}\n");
-        else {
+        } else {
             json_string(stdout, where, strlen(where));
-            printf(", \"error_code\": %d}\n", bad ? bad->code : 0);
+            printf(", \"error_code\": %d, \"error\": ", bad ? bad->code : 0);
+            const char *e = bad ? bad->reason : "timed out";
+            json_string(stdout, e, strlen(e));
+            printf("}\n");
         }
     } else if (okay) {
-        printf("relayed address  %s (lifetime %u s)\n", relayed, s[0].lifetime);
+        printf("transport        %s\n", transport_name(tr));
+        printf("relayed address  %s (lifetime %u s, refreshed)\n", relayed, s[0].lifetime);
         printf("mapped address   %s\n", mapped);
         printf("relay            data went through two allocations and back: Send/Data indications and "
                "ChannelData\n");
         printf("round trip       %llu ms (channel, relay to relay)\n", (unsigned long long)rtt);
         printf("cleanup          both allocations deleted\n");
     } else if (bad) {
-        fprintf(stderr, "stunkit turn: %s failed: %s%s%s%s\n", where, plain(bad->code),
-                bad->code ? " (" : "", bad->code ? bad->reason : "", bad->code ? ")" : "");
+        if (bad->code)
+            fprintf(stderr, "stunkit turn: %s failed: %s%s%s%s\n", where, plain(bad->code), bad->reason[0] ? " (" : "",
+                    bad->reason, bad->reason[0] ? ")" : "");
+        else
+            fprintf(stderr, "stunkit turn: %s failed: %s%s\n", where, bad->reason,
+                    !strcmp(bad->reason, "no answer from the server") && tr == STUNKIT_UDP
+                        ? " (is it a TURN server, and is UDP open? try --tcp)"
+                        : "");
     } else {
         fprintf(stderr, "stunkit turn: %s did not finish within %ld ms%s\n", where, timeout,
                 phase == 2 || phase == 4 ? ": the relay did not deliver the data" : "");
     }
     for (int i = 0; i < 2; i++) {
         stunkit_turn_free(s[i].m);
-        close(s[i].fd);
+        stunkit_link_close(s[i].link);
     }
     return okay ? 0 : 1;
 }

@@ -6,20 +6,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <poll.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "stunkit/client.h"
 #include "stunkit/integrity.h"
+#include "stunkit/link.h"
 
 uint64_t stunkit_now_ms(void)
 {
@@ -28,69 +23,6 @@ uint64_t stunkit_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* ---- sockets ---- */
-
-static int open_connected(const stunkit_addr *server, int type, const stunkit_addr *local, int *out_fd)
-{
-    struct sockaddr_storage ss, ls;
-    int slen = stunkit_addr_to_sockaddr(server, &ss);
-    if (slen < 0)
-        return slen;
-    int fd = socket(ss.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return STUNKIT_ERR_SYSCALL;
-    if (local) {
-        int llen = stunkit_addr_to_sockaddr(local, &ls);
-        if (llen < 0 || ls.ss_family != ss.ss_family) {
-            close(fd);
-            return STUNKIT_ERR_BAD_FAMILY;
-        }
-        if (bind(fd, (struct sockaddr *)&ls, (socklen_t)llen) != 0) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            return STUNKIT_ERR_SYSCALL;
-        }
-    }
-    if (connect(fd, (struct sockaddr *)&ss, (socklen_t)slen) != 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return STUNKIT_ERR_SYSCALL;
-    }
-    *out_fd = fd;
-    return 0;
-}
-
-static void local_of(int fd, stunkit_addr *a)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        stunkit_addr_from_sockaddr(a, (struct sockaddr *)&ss);
-}
-
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-    uint64_t now = stunkit_now_ms();
-    if (now >= deadline)
-        return 0;
-    struct pollfd p = {fd, events, 0};
-    int rv = poll(&p, 1, (int)(deadline - now));
-    return rv > 0 ? 1 : rv;
-}
-
-/* ---- one connection, whatever the transport ---- */
-
-typedef struct slink {
-    stunkit_transport tr;
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-    uint8_t in[4096]; /* stream transports: bytes read, not yet framed */
-    size_t have;
-} slink;
-
 /* A received answer, kept with its bytes (the stunkit_msg points into it). */
 typedef struct answer {
     uint8_t buf[4096];
@@ -98,186 +30,21 @@ typedef struct answer {
     uint32_t rtt_ms;
 } answer;
 
-/* Certificate checking against the system's CAs and the server's name (and
- * SNI); none when name is NULL (--insecure). */
-static void verify_server(SSL_CTX *ctx, SSL *ssl, const char *name)
+static uint32_t left_ms(uint64_t deadline)
 {
-    if (!name)
-        return;
-    SSL_CTX_set_default_verify_paths(ctx);
-    SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-    SSL_set1_host(ssl, name);
-    SSL_set_tlsext_host_name(ssl, name);
-}
-
-/* TLS over the connected TCP socket, or DTLS over the connected UDP socket
- * (RFC 8489 6.2.3: version 1.2 or later). */
-static int secure_connect(slink *l, const stunkit_addr *server, const char *name, uint64_t deadline)
-{
-    int dtls = l->tr == STUNKIT_DTLS;
-    l->ctx = SSL_CTX_new(dtls ? DTLS_client_method() : TLS_client_method());
-    if (!l->ctx)
-        return STUNKIT_ERR_CRYPTO;
-    SSL_CTX_set_min_proto_version(l->ctx, dtls ? DTLS1_2_VERSION : TLS1_2_VERSION);
-    l->ssl = SSL_new(l->ctx);
-    if (!l->ssl)
-        return STUNKIT_ERR_CRYPTO;
-    if (dtls) {
-        BIO *bio = BIO_new_dgram(l->fd, BIO_NOCLOSE);
-        if (!bio)
-            return STUNKIT_ERR_CRYPTO;
-        struct sockaddr_storage ss;
-        stunkit_addr_to_sockaddr(server, &ss);
-        BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &ss);
-        SSL_set_bio(l->ssl, bio, bio);
-    } else {
-        SSL_set_fd(l->ssl, l->fd);
-    }
-    verify_server(l->ctx, l->ssl, name);
-    for (;;) {
-        int r = SSL_connect(l->ssl);
-        if (r == 1)
-            return 0;
-        int e = SSL_get_error(l->ssl, r);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-            return STUNKIT_ERR_CRYPTO;
-        uint64_t until = deadline;
-        struct timeval tv;
-        if (dtls && DTLSv1_get_timeout(l->ssl, &tv) == 1) {
-            uint64_t t = stunkit_now_ms() + (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-            if (t < until)
-                until = t;
-        }
-        int ready = wait_fd(l->fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, until);
-        if (stunkit_now_ms() >= deadline)
-            return STUNKIT_ERR_TIMEOUT;
-        if (ready <= 0 && dtls)
-            DTLSv1_handle_timeout(l->ssl); /* resend the flight */
-    }
-}
-
-static int link_open(slink *l, const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local,
-                     const char *tls_name, uint64_t deadline)
-{
-    memset(l, 0, sizeof(*l));
-    l->tr = tr;
-    l->fd = -1;
-    int datagram = tr == STUNKIT_UDP || tr == STUNKIT_DTLS;
-    int rv = open_connected(server, datagram ? SOCK_DGRAM : SOCK_STREAM, local, &l->fd);
-    if (rv != 0)
-        return rv;
-    if (!datagram) {
-        int err = 0, one = 1;
-        socklen_t elen = sizeof(err);
-        if (wait_fd(l->fd, POLLOUT, deadline) <= 0)
-            return STUNKIT_ERR_TIMEOUT;
-        if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err) {
-            errno = err;
-            return STUNKIT_ERR_SYSCALL;
-        }
-        setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    if (tr == STUNKIT_TLS || tr == STUNKIT_DTLS)
-        return secure_connect(l, server, tls_name, deadline);
-    return 0;
-}
-
-static void link_close(slink *l)
-{
-    if (l->ssl) {
-        SSL_shutdown(l->ssl);
-        SSL_free(l->ssl);
-    }
-    SSL_CTX_free(l->ctx);
-    ERR_clear_error();
-    if (l->fd >= 0)
-        close(l->fd);
-    l->fd = -1;
-}
-
-/* Sends a whole message; 0, or an error. */
-static int link_send(slink *l, const uint8_t *p, size_t len, uint64_t deadline)
-{
-    if (l->tr == STUNKIT_UDP) {
-        if (send(l->fd, p, len, 0) < 0 && errno != ECONNREFUSED)
-            return STUNKIT_ERR_SYSCALL;
-        return 0; /* ICMP errors are like loss: retransmission follows */
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = l->ssl ? SSL_write(l->ssl, p + off, (int)(len - off))
-                           : send(l->fd, p + off, len - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        int e = l->ssl ? SSL_get_error(l->ssl, (int)n) : 0;
-        short ev = l->ssl ? (e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0)
-                          : (errno == EAGAIN ? POLLOUT : 0);
-        if (!ev)
-            return l->ssl ? STUNKIT_ERR_CRYPTO : STUNKIT_ERR_SYSCALL;
-        if (wait_fd(l->fd, ev, deadline) <= 0)
-            return STUNKIT_ERR_TIMEOUT;
-    }
-    return 0;
-}
-
-/* Receives one message into buf until `until`: >0 its length, 0 nothing yet
- * (time to retransmit), <0 an error. Stream transports frame by the STUN
- * length field (RFC 8489 6.2.2). */
-static int link_recv(slink *l, uint8_t *buf, size_t cap, uint64_t until)
-{
-    int stream = l->tr == STUNKIT_TCP || l->tr == STUNKIT_TLS;
-    for (;;) {
-        if (stream) {
-            size_t need;
-            int rv = stunkit_msg_frame(l->in, l->have, &need);
-            if (rv != 0 && rv != STUNKIT_ERR_TRUNCATED)
-                return rv;
-            if (rv == 0 && (need > sizeof(l->in) || need > cap))
-                return STUNKIT_ERR_NOBUF;
-            if (rv == 0 && l->have >= need) {
-                memcpy(buf, l->in, need);
-                memmove(l->in, l->in + need, l->have - need);
-                l->have -= need;
-                return (int)need;
-            }
-        }
-        /* TLS may hold decrypted bytes that poll() cannot see */
-        if (!(l->ssl && SSL_pending(l->ssl) > 0) && wait_fd(l->fd, POLLIN, until) <= 0)
-            return 0;
-        uint8_t *dst = stream ? l->in + l->have : buf;
-        size_t room = stream ? sizeof(l->in) - l->have : cap;
-        ssize_t n = l->ssl ? SSL_read(l->ssl, dst, (int)room) : recv(l->fd, dst, room, 0);
-        if (n > 0) {
-            if (!stream)
-                return (int)n;
-            l->have += (size_t)n;
-            continue;
-        }
-        if (l->ssl) {
-            int e = SSL_get_error(l->ssl, (int)n);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                continue;
-            return e == SSL_ERROR_ZERO_RETURN ? STUNKIT_ERR_UNEXPECTED : STUNKIT_ERR_CRYPTO;
-        }
-        if (n == 0 && stream)
-            return STUNKIT_ERR_UNEXPECTED; /* closed */
-        if (n < 0 && (errno == EAGAIN || errno == ECONNREFUSED))
-            continue; /* UDP: ICMP errors surface here; keep waiting */
-        if (n < 0)
-            return STUNKIT_ERR_SYSCALL;
-    }
+    uint64_t now = stunkit_now_ms();
+    return now >= deadline ? 0 : (uint32_t)(deadline - now);
 }
 
 /* One transaction: req (carrying tid) until an answer that is ours (and,
  * with a key, has valid integrity) or the deadline. Datagram transports
  * retransmit on the RFC 8489 schedule; streams send once. */
-static int transact(slink *l, const uint8_t *req, size_t len, const uint8_t *tid, const uint8_t *key, size_t key_len,
+static int transact(stunkit_link *l, const uint8_t *req, size_t len, const uint8_t *tid, const uint8_t *key, size_t key_len,
                     uint64_t deadline, answer *a)
 {
     stunkit_txn t;
-    int reliable = l->tr == STUNKIT_TCP || l->tr == STUNKIT_TLS;
+    stunkit_transport tr = stunkit_link_transport(l);
+    int reliable = tr == STUNKIT_TCP || tr == STUNKIT_TLS;
     stunkit_txn_start(&t, NULL, reliable, tid, stunkit_now_ms());
     t.key = key;
     t.key_len = key_len;
@@ -289,13 +56,13 @@ static int transact(slink *l, const uint8_t *req, size_t len, const uint8_t *tid
         if (act == STUNKIT_TXN_TIMEOUT)
             return STUNKIT_ERR_TIMEOUT;
         if (act == STUNKIT_TXN_SEND) {
-            int rv = link_send(l, req, len, deadline);
+            int rv = stunkit_link_send(l, req, len, left_ms(deadline));
             if (rv != 0)
                 return rv;
         }
         uint64_t until = stunkit_txn_next(&t) < deadline ? stunkit_txn_next(&t) : deadline;
         for (;;) {
-            int n = link_recv(l, a->buf, sizeof(a->buf), until);
+            int n = stunkit_link_recv(l, a->buf, sizeof(a->buf), left_ms(until));
             if (n < 0)
                 return n;
             if (n == 0)
@@ -426,11 +193,9 @@ int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const
     uint64_t deadline = stunkit_now_ms() + (timeout_ms ? timeout_ms : rto.tcp_timeout_ms);
     auth_state *st = calloc(1, sizeof(*st));
     answer *a = calloc(1, sizeof(*a));
-    slink *l = calloc(1, sizeof(*l));
+    stunkit_link *l = NULL;
     int rv = STUNKIT_ERR_NOMEM;
-    if (l)
-        l->fd = -1;
-    if (!st || !a || !l)
+    if (!st || !a)
         goto out;
     st->cred = cred && cred->username && cred->password ? cred : NULL;
     if (st->cred && st->cred->short_term) {
@@ -441,9 +206,12 @@ int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const
         }
         st->key_len = (size_t)n;
     }
-    rv = link_open(l, server, tr, local, tls_name, deadline);
+    /* no name: the certificate is not checked (the --insecure of the CLI) */
+    stunkit_link_config lc = {.size = sizeof(lc), .transport = tr, .local = local, .tls_name = tls_name,
+                              .tls_insecure = !tls_name, .timeout_ms = left_ms(deadline)};
+    rv = lc.timeout_ms ? stunkit_link_open(&l, server, &lc) : STUNKIT_ERR_TIMEOUT;
     if (rv == 0)
-        local_of(l->fd, &res->local);
+        res->local = stunkit_link_local(l);
     res->server = *server;
     /* at most: a plain (or short-term) request, the signed one after the
      * 401, and one more after a 438 Stale Nonce */
@@ -477,13 +245,11 @@ int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const
         }
     }
 out:
-    if (l)
-        link_close(l);
+    stunkit_link_close(l);
     if (st)
         OPENSSL_cleanse(st, sizeof(*st));
     free(st);
     free(a);
-    free(l);
     return rv;
 }
 

@@ -29,9 +29,34 @@ int stunkit_server_parse(const char *text, stunkit_server *out)
         text += 6;
     } else if (!strncasecmp(text, "stun:", 5)) {
         text += 5;
+    } else if (!strncasecmp(text, "turns:", 6)) {
+        out->secure = out->turn = 1;
+        text += 6;
+    } else if (!strncasecmp(text, "turn:", 5)) {
+        out->turn = 1;
+        text += 5;
     }
     if (!strncmp(text, "//", 2))
         return STUNKIT_ERR_BAD_ADDRESS; /* RFC 7064 URIs have no authority part */
+    /* RFC 7065 3.1: turnURI = scheme ":" host [ ":" port ]
+     *               [ "?transport=" transport ], transport = "udp" / "tcp" */
+    char hostport[300];
+    const char *query = strchr(text, '?');
+    if (query) {
+        if (!out->turn)
+            return STUNKIT_ERR_BAD_ADDRESS;
+        if (!strcasecmp(query + 1, "transport=udp"))
+            out->transport = 1;
+        else if (!strcasecmp(query + 1, "transport=tcp"))
+            out->transport = 2;
+        else
+            return STUNKIT_ERR_BAD_ADDRESS;
+        if ((size_t)(query - text) >= sizeof(hostport))
+            return STUNKIT_ERR_BAD_ADDRESS;
+        memcpy(hostport, text, (size_t)(query - text));
+        hostport[query - text] = '\0';
+        text = hostport;
+    }
     const char *host = text, *port = NULL;
     size_t hlen;
     if (*text == '[') {
@@ -163,7 +188,7 @@ int stunkit_server_resolve(const stunkit_server *s, stunkit_transport tr, int fa
                               : secure             ? "_stuns._tcp"
                               : tr == STUNKIT_UDP ? "_stun._udp"
                                                   : "_stun._tcp";
-        snprintf(name, sizeof(name), "%s.%s", service, s->host);
+        snprintf(name, sizeof(name), "%s%s.%s", s->turn ? "_turn" : "_stun", service + 5, s->host);
         int k = srv_lookup(name, rr, 16);
         for (int i = 0; i < k && (size_t)n < cap; i++)
             n = add_host(rr[i].target, rr[i].port, family, out, cap, (size_t)n);

@@ -189,6 +189,12 @@ static int build(stunkit_turn *t, tx *x)
     return 0;
 }
 
+/* TCP and TLS are reliable: one send, no retransmission (RFC 8489 6.2.2) */
+static int reliable(const stunkit_turn *t)
+{
+    return t->cfg.transport == STUNKIT_TCP || t->cfg.transport == STUNKIT_TLS;
+}
+
 static tx *start(stunkit_turn *t, int kind, int peer, uint32_t lifetime, uint64_t now)
 {
     tx *x = NULL;
@@ -206,7 +212,7 @@ static tx *start(stunkit_turn *t, int kind, int peer, uint32_t lifetime, uint64_
         x->used = 0;
         return NULL;
     }
-    stunkit_txn_start(&x->txn, &t->cfg.rto, 0, x->req + 8, now);
+    stunkit_txn_start(&x->txn, &t->cfg.rto, reliable(t), x->req + 8, now);
     return x;
 }
 
@@ -217,7 +223,7 @@ static void restart(stunkit_turn *t, tx *x, uint64_t now)
         x->used = 0;
         return;
     }
-    stunkit_txn_start(&x->txn, &t->cfg.rto, 0, x->req + 8, now);
+    stunkit_txn_start(&x->txn, &t->cfg.rto, reliable(t), x->req + 8, now);
 }
 
 static int find_peer(stunkit_turn *t, const stunkit_addr *peer, int create)
@@ -265,6 +271,50 @@ int stunkit_turn_bind(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_ms
     }
     t->peers[i].want_bind = 1;
     return 0;
+}
+
+int stunkit_turn_refresh(stunkit_turn *t, uint64_t now_ms)
+{
+    if (t->state != S_ALLOCATED)
+        return STUNKIT_ERR_STATE;
+    for (int i = 0; i < MAX_TX; i++)
+        if (t->txs[i].used && t->txs[i].kind == K_REFRESH)
+            return 0; /* one is under way */
+    return start(t, K_REFRESH, -1, t->cfg.lifetime_s ? t->cfg.lifetime_s : t->lifetime_s, now_ms) ? 0
+                                                                                               : STUNKIT_ERR_NOMEM;
+}
+
+void stunkit_turn_disconnected(stunkit_turn *t)
+{
+    if (t->state == S_DONE)
+        return;
+    if (t->state != S_CLOSING)
+        fail_event(t, 0, "the connection to the server ended", NULL);
+    for (int i = 0; i < MAX_TX; i++)
+        t->txs[i].used = 0;
+    t->state = S_DONE;
+    event(t, STUNKIT_TURN_CLOSED);
+}
+
+int stunkit_turn_frame(const uint8_t *buf, size_t avail, size_t *need)
+{
+    if (avail < 4) {
+        *need = 4;
+        /* what starts with 10 or 11 is neither STUN nor ChannelData */
+        return avail >= 1 && (buf[0] & 0x80) ? STUNKIT_ERR_NOT_STUN : STUNKIT_ERR_TRUNCATED;
+    }
+    uint16_t length = sk__get16(buf + 2);
+    switch (buf[0] & 0xC0) {
+    case 0x00: /* STUN: 20-byte header + length, a multiple of four (RFC 8489 5) */
+        if (length & 3u)
+            return STUNKIT_ERR_BAD_LENGTH;
+        *need = STUNKIT_HEADER_LEN + (size_t)length;
+        return 0;
+    case 0x40: /* ChannelData (12.4): 4-byte header + length, padded to four */
+        *need = (4 + (size_t)length + 3) & ~(size_t)3;
+        return 0;
+    default: return STUNKIT_ERR_NOT_STUN;
+    }
 }
 
 int stunkit_turn_close(stunkit_turn *t, uint64_t now_ms)
@@ -542,13 +592,18 @@ int stunkit_turn_send(stunkit_turn *t, const stunkit_addr *peer, const uint8_t *
     if (t->state != S_ALLOCATED || i < 0 || (!t->peers[i].bound && !t->peers[i].permitted))
         return STUNKIT_ERR_STATE;
     if (t->peers[i].bound) {
-        /* ChannelData: over UDP no padding is needed (12.5) */
-        if (len > 0xFFFF || cap < len + 4)
+        /* ChannelData (12.5): "Over TCP and TLS-over-TCP, the ChannelData
+         * message MUST be padded to a multiple of four bytes [...]. The
+         * padding is not reflected in the length field"; over UDP and DTLS
+         * it is not needed */
+        size_t total = reliable(t) ? (len + 4 + 3) & ~(size_t)3 : len + 4;
+        if (len > 0xFFFF || cap < total)
             return STUNKIT_ERR_NOBUF;
         sk__put16(out, t->peers[i].channel);
         sk__put16(out + 2, (uint16_t)len);
         memcpy(out + 4, data, len);
-        return (int)(len + 4);
+        memset(out + 4 + len, 0, total - 4 - len);
+        return (int)total;
     }
     /* a Send indication (10.1): XOR-PEER-ADDRESS and DATA; indications are
      * not authenticated */
