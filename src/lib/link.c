@@ -39,7 +39,7 @@ static int stream(const stunkit_link *l)
     return l->tr == STUNKIT_TCP || l->tr == STUNKIT_TLS;
 }
 
-static void why(const stunkit_link_config *cfg, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void why(const stunkit_link_config *cfg, const char *fmt, ...)
 {
     if (!cfg->error_text || !cfg->error_text_cap)
         return;
