@@ -16,5 +16,6 @@
 #include "stunkit/nat.h"
 #include "stunkit/responder.h"
 #include "stunkit/turn.h"
+#include "stunkit/portmap.h"
 
 #endif
