@@ -1,0 +1,200 @@
+#!/bin/bash
+# map_lab_test.sh STUNKITD STUNKIT - `stunkit map` against real router
+# software: miniupnpd (Debian miniupnpd-nftables, serving PCP and NAT-PMP)
+# on a NAT namespace, which learns its external address from our stunkitd
+# by STUN (it refuses a documentation-range address otherwise).
+#
+#   client ns            router ns (miniupnpd)                   server ns
+#   192.0.2.2/24 --- 192.0.2.1 | 198.51.100.254/24 --- 198.51.100.1 + .2
+#                    nftables: masquerade; miniupnpd's chains     stunkitd (RFC 5780)
+#
+# For PCP and NAT-PMP: UDP and TCP mapped, and a datagram / a connection
+# from the server namespace to the external address reaches the client's
+# port; a 10 s lifetime survives 25 s by renewal and is gone after SIGTERM;
+# upnpc -l and natpmpc see the router's side; a silent gateway fails within
+# the bound. Documentation addresses only; namespaces and processes removed
+# on exit. Root only (77 = skipped otherwise).
+set -u
+stunkitd=$1
+stunkit=$2
+[ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces need root"; exit 77; }
+for tool in ip nft miniupnpd upnpc natpmpc /usr/bin/python3; do
+    command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
+done
+. "$(dirname "$0")/testlib.sh"
+tag="ml$$"
+C="${tag}c" N="${tag}n" S="${tag}s"
+lab_down() { for ns in "$C" "$N" "$S"; do ip netns del "$ns" 2>/dev/null; done; }
+trap 'testlib_cleanup; lab_down' EXIT
+
+ip netns add "$C" && ip netns add "$N" && ip netns add "$S" || { fail "netns"; exit 1; }
+ip link add c0 netns "$C" type veth peer name nin netns "$N"
+ip link add nout netns "$N" type veth peer name s0 netns "$S"
+ip -n "$C" addr add 192.0.2.2/24 dev c0
+ip -n "$N" addr add 192.0.2.1/24 dev nin
+ip -n "$N" addr add 198.51.100.254/24 dev nout
+ip -n "$S" addr add 198.51.100.1/24 dev s0
+ip -n "$S" addr add 198.51.100.2/24 dev s0
+for ns in "$C" "$N" "$S"; do ip -n "$ns" link set lo up; done
+ip -n "$C" link set c0 up; ip -n "$N" link set nin up; ip -n "$N" link set nout up; ip -n "$S" link set s0 up
+ip -n "$C" route add default via 192.0.2.1
+ip -n "$C" route add 239.0.0.0/8 dev c0 # SSDP, for upnpc
+ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
+# the chains miniupnpd fills (upnp_* names below), and a masquerading NAT
+# that lets in only answers and what miniupnpd forwards
+ip netns exec "$N" nft -f - <<'EOF'
+table inet filter {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    jump miniupnpd
+    iifname "nout" ct state established,related accept
+    iifname "nout" ct status dnat accept
+    iifname "nout" drop
+  }
+  chain miniupnpd {
+  }
+}
+table inet nat {
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump postrouting_miniupnpd
+    oifname "nout" masquerade
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting_miniupnpd {
+  }
+}
+EOF
+cat >"$tmp/miniupnpd.conf" <<EOF
+ext_ifname=nout
+listening_ip=nin
+http_port=0
+enable_natpmp=yes
+enable_upnp=yes
+ext_perform_stun=yes
+ext_stun_host=198.51.100.1
+ext_stun_port=3478
+upnp_table_name=filter
+upnp_nat_table_name=nat
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+min_lifetime=5
+secure_mode=yes
+system_uptime=yes
+lease_file=$tmp/leases
+uuid=3a5c8b1e-0d3c-4b8a-9b1a-0123456789ab
+allow 1024-65535 192.0.2.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+EOF
+ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --threads 1 --log-level warn \
+    2>"$tmp/stunkitd.err" &
+pids="$pids $!"
+for _ in $(seq 50); do ip netns exec "$S" ss -Hlun "sport = :3478" | grep -q . && break; sleep 0.1; done
+ip netns exec "$N" miniupnpd -d -f "$tmp/miniupnpd.conf" >"$tmp/miniupnpd.log" 2>&1 &
+mpid=$!
+pids="$pids $mpid"
+for _ in $(seq 150); do grep -q "Listening for NAT-PMP/PCP" "$tmp/miniupnpd.log" && break; sleep 0.1; done
+grep -q "Port forwarding is now enabled" "$tmp/miniupnpd.log" &&
+    ok "miniupnpd learned its external address from stunkitd: $(grep -o 'behind [^w]*with public IP address [0-9.]*' "$tmp/miniupnpd.log")" ||
+    { fail "miniupnpd did not start: $(tail -3 "$tmp/miniupnpd.log")"; finish; exit; }
+
+# listen PROTO PORT: a listener in the client namespace that writes what it
+# receives to $tmp/got-PROTO-PORT (one datagram or one connection, 10 s at most)
+listen() {
+    ip netns exec "$C" timeout 10 /usr/bin/python3 -c '
+import socket, sys
+proto, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.2", port))
+if proto == "udp":
+    data, peer = s.recvfrom(100)
+else:
+    s.listen(1); c, peer = s.accept(); data = c.recv(100)
+open(out, "w").write(data.decode().strip() + " from " + peer[0])
+' "$1" "$2" "$tmp/got-$1-$2" &
+    lpid=$!
+    pids="$pids $lpid"
+    sleep 0.3
+}
+# reach PROTO PORT: from the server namespace to the router's external address
+reach() {
+    rm -f "$tmp/got-$1-$2"
+    listen "$1" "$2"
+    ip netns exec "$S" bash -c "echo hello-$2 >/dev/$1/198.51.100.254/$2" 2>/dev/null
+    for _ in $(seq 30); do [ -s "$tmp/got-$1-$2" ] && break; sleep 0.1; done
+    kill $lpid 2>/dev/null
+    wait $lpid 2>/dev/null
+    [ -s "$tmp/got-$1-$2" ] && grep -q "hello-$2" "$tmp/got-$1-$2"
+}
+
+port=41000
+for method in pcp natpmp; do
+    for proto in udp tcp; do
+        port=$((port + 1))
+        reach "$proto" $port && fail "$method $proto: port $port open before any mapping"
+        out=$(ip netns exec "$C" "$stunkit" map --method $method --$proto --port $port --once --json)
+        rc=$?
+        case $out in *"\"method\": \"$method\", \"gateway\": \"192.0.2.1\", \"protocol\": \"$proto\", \"internal\": \"192.0.2.2:$port\", \"external\": \"198.51.100.254:"*)
+            [ $rc -eq 0 ] && ok "$method $proto: $out" || fail "$method $proto: exit $rc" ;;
+        *) fail "$method $proto: exit $rc: $out"; continue ;; esac
+        ext=$(echo "$out" | sed -n 's/.*"external": "198.51.100.254:\([0-9]*\)".*/\1/p')
+        if [ "$ext" = "$port" ]; then
+            reach "$proto" $port && ok "$method $proto: from 198.51.100.1 to 198.51.100.254:$port reaches 192.0.2.2:$port ($(cat "$tmp/got-$proto-$port"))" ||
+                fail "$method $proto: nothing reached port $port"
+        else
+            fail "$method $proto: external port $ext, not $port (the test expects miniupnpd to keep the port)"
+        fi
+    done
+done
+
+# a 10 s lifetime held for 25 s by renewals (both protocols at once), then SIGTERM deletes it
+ip netns exec "$C" "$stunkit" map --method pcp --port 42001 --lifetime 10 --json >"$tmp/pcp.out" 2>&1 &
+p1=$!
+ip netns exec "$C" "$stunkit" map --method natpmp --port 42002 --lifetime 10 --json >"$tmp/natpmp.out" 2>&1 &
+p2=$!
+pids="$pids $p1 $p2"
+sleep 25
+for m in pcp:42001:$p1 natpmp:42002:$p2; do
+    name=${m%%:*} rest=${m#*:}; port=${rest%%:*} pid=${rest#*:}
+    renewals=$(grep -c '"event": "renewed"' "$tmp/$name.out")
+    [ "$renewals" -ge 2 ] && reach udp $port && ok "$name: a 10 s mapping alive after 25 s ($renewals renewals), port $port reachable" ||
+        fail "$name: after 25 s: $renewals renewals, reachable: $(reach udp $port && echo yes || echo no); $(cat "$tmp/$name.out")"
+done
+# the router's side, seen by its own tools: upnpc -l lists both, natpmpc the
+# address. miniupnpd calls itself "not connected" here (a documentation-range
+# external address), where upnpc stops after discovery; given the device's
+# description URL it lists.
+desc=$(ip netns exec "$C" timeout 10 upnpc -l 2>&1 | sed -n 's/^ *desc: \(http[^ ]*\)/\1/p' | head -1)
+list=$(ip netns exec "$C" timeout 10 upnpc -u "$desc" -l 2>&1)
+echo "$list" | grep -q "UDP 42001->192.0.2.2:42001" && echo "$list" | grep -q "UDP 42002->192.0.2.2:42002" &&
+    ok "upnpc -l lists both mappings: $(echo "$list" | grep -E '42001|42002' | tr -s ' ' | tr '\n' ';')" ||
+    fail "upnpc -l: $(echo "$list" | tail -5)"
+ip netns exec "$C" timeout 10 natpmpc -g 192.0.2.1 2>&1 | grep -q "Public IP address : 198.51.100.254" &&
+    ok "natpmpc sees the external address 198.51.100.254" || fail "natpmpc"
+kill -TERM $p1 $p2
+wait $p1; r1=$?
+wait $p2; r2=$?
+rules=$(ip netns exec "$N" nft list chain inet nat prerouting_miniupnpd)
+grep -q '"event": "deleted"' "$tmp/pcp.out" && grep -q '"event": "deleted"' "$tmp/natpmp.out" && [ $r1 -eq 0 ] && [ $r2 -eq 0 ] &&
+    ! echo "$rules" | grep -qE "4200[12]" && ok "SIGTERM deleted both mappings (no rule left for 42001/42002)" ||
+    fail "after SIGTERM: exit $r1/$r2; rules: $rules"
+reach udp 42001 && fail "port 42001 still open after deletion" || ok "port 42001 closed after deletion"
+
+# a silent gateway (PCP/NAT-PMP dropped): a clear error within the bound
+ip netns exec "$N" nft add table inet quiet
+ip netns exec "$N" nft add chain inet quiet input '{ type filter hook input priority -10; }'
+ip netns exec "$N" nft add rule inet quiet input udp dport 5351 drop
+start=$(date +%s%N)
+ip netns exec "$C" "$stunkit" map --port 42003 --once 2>"$tmp/silent.err"
+rc=$? ms=$((($(date +%s%N) - start) / 1000000))
+[ $rc -eq 1 ] && [ $ms -lt 3000 ] && grep -q "does not map ports" "$tmp/silent.err" &&
+    ok "a silent gateway: exit 1 after $ms ms: $(cat "$tmp/silent.err")" || fail "silent gateway: exit $rc after $ms ms: $(cat "$tmp/silent.err")"
+ip netns exec "$N" nft delete table inet quiet
+finish
