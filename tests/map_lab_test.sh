@@ -11,8 +11,9 @@
 # For PCP and NAT-PMP: UDP and TCP mapped, and a datagram / a connection
 # from the server namespace to the external address reaches the client's
 # port; a 10 s lifetime survives 25 s by renewal and is gone after SIGTERM;
-# upnpc -l and natpmpc see the router's side; a silent gateway fails within
-# the bound. Documentation addresses only; namespaces and processes removed
+# upnpc -l and natpmpc see the router's side; --stun sees the router's
+# address and proves the port open from the STUN server's other address; a
+# silent gateway fails within the bound. Documentation addresses only; namespaces and processes removed
 # on exit. Root only (77 = skipped otherwise).
 set -u
 stunkitd=$1
@@ -153,6 +154,26 @@ for method in pcp natpmp; do
         fi
     done
 done
+
+# the truth check: the STUN server (RFC 5780, two addresses) sees the
+# router's address, and its other address reaches the port through the mapping
+out=$(ip netns exec "$C" "$stunkit" map --port 41010 --once --json --stun 198.51.100.1)
+rc=$?
+case $out in *'"event": "stun", "server": "198.51.100.1", "seen": "198.51.100.254", "router": "198.51.100.254", "verdict": "reachable"'*)
+    [ $rc -eq 0 ] && ok "--stun: $(echo "$out" | tail -1)" || fail "--stun: exit $rc" ;;
+*) fail "--stun: exit $rc: $out" ;; esac
+
+# the control: the router drops what the other address sends to port 41011,
+# and the check says so instead of "reachable"
+ip netns exec "$N" nft add table inet block
+ip netns exec "$N" nft add chain inet block gate '{ type filter hook forward priority -10; }'
+ip netns exec "$N" nft add rule inet block gate ip saddr 198.51.100.2 udp dport 41011 drop
+out=$(ip netns exec "$C" "$stunkit" map --port 41011 --once --json --stun 198.51.100.1)
+case $out in *'"verdict": "not disproved", "reason": "the router'"'"'s address is what the internet sees, but the STUN server'"'"'s other address did not get through'*)
+    ok "--stun, the other address blocked: not proven: $(echo "$out" | tail -1)" ;;
+*) fail "--stun control: $out" ;; esac
+
+ip netns exec "$N" nft delete table inet block
 
 # a 10 s lifetime held for 25 s by renewals (both protocols at once), then SIGTERM deletes it
 ip netns exec "$C" "$stunkit" map --method pcp --port 42001 --lifetime 10 --json >"$tmp/pcp.out" 2>&1 &

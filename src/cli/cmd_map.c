@@ -21,7 +21,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: stunkit map [--method auto|pcp|natpmp] [--udp|--tcp] --port P [--external-port E]\n"
-               "                   [--lifetime S] [--gateway IP] [--timeout MS] [--once] [--json]\n"
+               "                   [--lifetime S] [--gateway IP] [--timeout MS] [--stun SERVER] [--once]\n"
+               "                   [--json]\n"
                "\n"
                "Asks the router for a port mapping (PCP, falling back to NAT-PMP), prints it,\n"
                "and keeps it renewed until interrupted (SIGINT or SIGTERM), then deletes it.\n"
@@ -34,9 +35,13 @@ static void usage(FILE *f)
                "  --gateway IP        the router (default: this host's default gateway)\n"
                "  --timeout MS        give up on the first answer after MS (default 2000)\n"
                "  --once              map and exit; the mapping lives out its lifetime\n"
+               "  --stun SERVER       check the mapping with STUN: does the internet see the router's\n"
+               "                      address (else a second NAT is in the way)? With an RFC 5780\n"
+               "                      server, prove the port open from its other address\n"
                "  --json              one JSON object per line, the first being the mapping\n"
                "\n"
-               "Exit status: 0 mapped (and deleted on exit), 1 refused or no answer, 2 bad usage.\n");
+               "Exit status: 0 mapped (and deleted on exit), 1 refused or no answer, 2 bad usage,\n"
+               "3 mapped but --stun shows another NAT beyond the router.\n");
 }
 
 static volatile sig_atomic_t stop;
@@ -124,6 +129,118 @@ static int parse_num(const char *opt, const char *v, long lo, long hi, long *out
     return 0;
 }
 
+/* One Binding with CHANGE-REQUEST (change IP and port, RFC 5780 7.2) from
+ * the mapped port: an answer from the server's other address can only have
+ * come in through the mapping. 1 answered, 0 not. */
+static int probe_open(int fd, const stunkit_addr *server, const stunkit_addr *other)
+{
+    uint8_t req[64], tid[STUNKIT_TID_LEN], buf[1500];
+    stunkit_writer w;
+    stunkit_random_os(NULL, tid, sizeof(tid));
+    stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_put_u32(&w, STUNKIT_ATTR_CHANGE_REQUEST, 0x06);
+    stunkit_put_fingerprint(&w);
+    int len = stunkit_writer_finish(&w);
+    struct sockaddr_storage ss;
+    int sl = stunkit_addr_to_sockaddr(server, &ss);
+    for (int attempt = 0; attempt < 4; attempt++) { /* 4 x 300 ms: loss is not "closed" */
+        sendto(fd, req, (size_t)len, 0, (struct sockaddr *)&ss, (socklen_t)sl);
+        uint64_t until = stunkit_now_ms() + 300;
+        for (uint64_t now; (now = stunkit_now_ms()) < until;) {
+            struct pollfd p = {fd, POLLIN, 0};
+            if (poll(&p, 1, (int)(until - now)) <= 0)
+                break;
+            struct sockaddr_storage from;
+            socklen_t fl = sizeof(from);
+            ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+            stunkit_addr src;
+            stunkit_msg m;
+            if (n > 0 && stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&from) == 0 &&
+                stunkit_addr_equal(&src, other) && stunkit_msg_parse(&m, buf, (size_t)n) == 0 &&
+                m.klass == STUNKIT_CLASS_SUCCESS && !memcmp(m.tid, tid, STUNKIT_TID_LEN))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The truth check: does the internet see the router's external address?
+ * When STUN sees another one, a second NAT (a carrier's, or another
+ * router) sits beyond this router and the mapping does not make this host
+ * reachable. With an RFC 5780 server, an answer from its other address
+ * through the mapped port proves the port open from outside.
+ * 0 reachable (or not disproved), 3 not reachable, 1 no STUN answer. */
+static int truth_check(const char *stun_text, const stunkit_addr *internal, const stunkit_addr *external, int tcp,
+                       int json)
+{
+    stunkit_server srv;
+    stunkit_addr server;
+    if (stunkit_server_parse(stun_text, &srv) != 0 ||
+        stunkit_server_resolve(&srv, STUNKIT_UDP, external->family, &server, 1) < 1) {
+        fprintf(stderr, "stunkit map: --stun %s: cannot resolve it\n", stun_text);
+        return 1;
+    }
+    /* from the mapped port itself when it is free (UDP), else any port */
+    int fd = socket(internal->family == STUNKIT_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ls;
+    int ll = stunkit_addr_to_sockaddr(internal, &ls);
+    int from_port = !tcp && fd >= 0 && bind(fd, (struct sockaddr *)&ls, (socklen_t)ll) == 0;
+    if (fd >= 0 && !from_port) {
+        close(fd);
+        fd = -1;
+    }
+    stunkit_binding_result res;
+    stunkit_addr local = *internal;
+    if (!from_port)
+        local.port = 0;
+    if (fd >= 0)
+        close(fd); /* the Binding driver binds it again */
+    int rv = stunkit_binding(&server, STUNKIT_UDP, &local, NULL, 2000, &res);
+    if (rv != 0) {
+        fprintf(stderr, "stunkit map: --stun %s: no answer (%s)\n", stun_text, stunkit_strerror(rv));
+        return 1;
+    }
+    char seen[STUNKIT_ADDRSTRLEN], ext[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format_ip(&res.mapped, seen, sizeof(seen));
+    stunkit_addr_format_ip(external, ext, sizeof(ext));
+    int same = stunkit_addr_ip_equal(&res.mapped, external);
+    int proven = -1; /* -1 not tried, 0 no answer, 1 open */
+    if (same && from_port && res.other.family) {
+        fd = socket(internal->family == STUNKIT_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&ls, (socklen_t)ll) == 0)
+            proven = probe_open(fd, &server, &res.other);
+        if (fd >= 0)
+            close(fd);
+    }
+    const char *verdict = !same ? "not reachable" : proven == 1 ? "reachable" : "not disproved";
+    char why[400];
+    if (!same)
+        snprintf(why, sizeof(why),
+                 "the internet sees %s, not the router's %s: another NAT (a carrier-grade NAT or a second router) "
+                 "sits beyond this router, and the mapping does not make this host reachable from the internet",
+                 seen, ext);
+    else if (proven == 1)
+        snprintf(why, sizeof(why), "the STUN server's other address reached this port through the mapping");
+    else if (proven == 0)
+        snprintf(why, sizeof(why), "the router's address is what the internet sees, but the STUN server's other "
+                                   "address did not get through to this port");
+    else
+        snprintf(why, sizeof(why), "the router's address is what the internet sees%s",
+                 from_port ? " (the server has no other address to prove the port open)"
+                           : " (the port is in use or TCP: not probed)");
+    if (json) {
+        printf("{\"event\": \"stun\", \"server\": ");
+        json_string(stdout, stun_text, strlen(stun_text));
+        printf(", \"seen\": \"%s\", \"router\": \"%s\", \"verdict\": \"%s\", \"reason\": ", seen, ext, verdict);
+        json_string(stdout, why, strlen(why));
+        printf("}\n");
+    } else {
+        printf("stun        %s: %s\n", verdict, why);
+    }
+    fflush(stdout);
+    return same ? 0 : 3;
+}
+
 int cmd_map(int argc, char **argv)
 {
     static const struct option opts[] = {{"method", required_argument, NULL, 'm'},
@@ -135,13 +252,14 @@ int cmd_map(int argc, char **argv)
                                          {"gateway", required_argument, NULL, 'g'},
                                          {"timeout", required_argument, NULL, 'T'},
                                          {"once", no_argument, NULL, 'o'},
+                                         {"stun", required_argument, NULL, 's'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     stunkit_portmap_method method = STUNKIT_PORTMAP_AUTO;
     int tcp = -1, once = 0, json = 0, c;
     long port = 0, ext = 0, lifetime = 7200, timeout = 2000;
-    const char *gateway_text = NULL;
+    const char *gateway_text = NULL, *stun_text = NULL;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -187,6 +305,7 @@ int cmd_map(int argc, char **argv)
                 return 2;
             break;
         case 'g': gateway_text = optarg; break;
+        case 's': stun_text = optarg; break;
         case 'o': once = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
@@ -258,7 +377,7 @@ int cmd_map(int argc, char **argv)
     char gtext[STUNKIT_ADDRSTRLEN];
     stunkit_addr_format_ip(&gw, gtext, sizeof(gtext));
     uint64_t first_deadline = stunkit_now_ms() + (uint64_t)timeout, delete_deadline = 0;
-    int mapped = 0, rc = -1, deleting = 0, unreachable = 0;
+    int mapped = 0, rc = -1, deleting = 0, unreachable = 0, truth = 0;
     while (rc < 0) {
         uint64_t now = stunkit_now_ms();
         if (stop && mapped && !deleting) {
@@ -281,8 +400,10 @@ int cmd_map(int argc, char **argv)
             case STUNKIT_PORTMAP_MAPPED:
                 mapped = 1;
                 print_mapping(&o, &gw, &internal, tcp == 1, json, "mapped", !once);
+                if (stun_text)
+                    truth = truth_check(stun_text, &internal, &o.external, tcp == 1, json);
                 if (once)
-                    rc = 0;
+                    rc = truth;
                 break;
             case STUNKIT_PORTMAP_RENEWED: print_mapping(&o, &gw, &internal, tcp == 1, json, "renewed", 1); break;
             case STUNKIT_PORTMAP_RESET:
@@ -297,7 +418,7 @@ int cmd_map(int argc, char **argv)
                     printf("{\"event\": \"deleted\"}\n");
                 else
                     printf("deleted     the router removed the mapping\n");
-                rc = 0;
+                rc = truth;
                 break;
             case STUNKIT_PORTMAP_FAILED: {
                 const char *name = stunkit_portmap_result_name(o.method, o.result);
