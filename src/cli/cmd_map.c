@@ -181,32 +181,29 @@ static int truth_check(const char *stun_text, const stunkit_addr *internal, cons
         return 1;
     }
     /* from the mapped port itself when it is free (UDP), else any port */
-    int fd = socket(internal->family == STUNKIT_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_storage ls;
-    int ll = stunkit_addr_to_sockaddr(internal, &ls);
-    int from_port = !tcp && fd >= 0 && bind(fd, (struct sockaddr *)&ls, (socklen_t)ll) == 0;
-    if (fd >= 0 && !from_port) {
-        close(fd);
-        fd = -1;
-    }
     stunkit_binding_result res;
     stunkit_addr local = *internal;
-    if (!from_port)
+    if (tcp)
         local.port = 0;
-    if (fd >= 0)
-        close(fd); /* the Binding driver binds it again */
     int rv = stunkit_binding(&server, STUNKIT_UDP, &local, NULL, 2000, &res);
+    if (rv == STUNKIT_ERR_SYSCALL && errno == EADDRINUSE && local.port) {
+        local.port = 0;
+        rv = stunkit_binding(&server, STUNKIT_UDP, &local, NULL, 2000, &res);
+    }
+    int from_port = local.port != 0;
     if (rv != 0) {
         fprintf(stderr, "stunkit map: --stun %s: no answer (%s)\n", stun_text, stunkit_strerror(rv));
         return 1;
     }
+    struct sockaddr_storage ls;
+    int ll = stunkit_addr_to_sockaddr(internal, &ls);
     char seen[STUNKIT_ADDRSTRLEN], ext[STUNKIT_ADDRSTRLEN];
     stunkit_addr_format_ip(&res.mapped, seen, sizeof(seen));
     stunkit_addr_format_ip(external, ext, sizeof(ext));
     int same = stunkit_addr_ip_equal(&res.mapped, external);
     int proven = -1; /* -1 not tried, 0 no answer, 1 open */
     if (same && from_port && res.other.family) {
-        fd = socket(internal->family == STUNKIT_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int fd = socket(internal->family == STUNKIT_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && bind(fd, (struct sockaddr *)&ls, (socklen_t)ll) == 0)
             proven = probe_open(fd, &server, &res.other);
         if (fd >= 0)

@@ -421,6 +421,33 @@ static void reset(stunkit_portmap *p, uint64_t now)
     request(p, p->cfg.lifetime_s, now);
 }
 
+/* What PCP and NAT-PMP answers share once matched to our request: the
+ * epoch check, the deletion's outcome, a refusal. 1 when that settled it,
+ * 0 when the answer grants a mapping. */
+static int settled(stunkit_portmap *p, int result, uint32_t epoch, uint64_t now)
+{
+    if (epoch_lost(p, epoch, now)) {
+        reset(p, now);
+        return 1;
+    }
+    if (p->state == S_DELETING) {
+        if (result == 0) {
+            event(p, STUNKIT_PORTMAP_DELETED);
+            p->state = S_DONE;
+        } else {
+            failed(p, result, "the router refused to delete the mapping");
+        }
+        return 1;
+    }
+    if (result != 0) {
+        /* RFC 6887 7.4: a refused renewal ends the mapping at its expiry */
+        failed(p, result, p->state == S_MAPPED ? "the router refused to renew the mapping"
+                                               : "the router refused the mapping");
+        return 1;
+    }
+    return 0;
+}
+
 static int input_natpmp(stunkit_portmap *p, const uint8_t *d, size_t len, uint64_t now)
 {
     if (len < 8 || d[0] != 0 || !(d[1] & 0x80))
@@ -463,27 +490,8 @@ static int input_natpmp(stunkit_portmap *p, const uint8_t *d, size_t len, uint64
     if (p->method != STUNKIT_PORTMAP_NATPMP || p->req_len != 12 || op != p->req[1] || len != 16 ||
         sk__get16(d + 8) != p->cfg.internal.port)
         return 1; /* not an answer to our request */
-    if (epoch_lost(p, epoch, now)) {
-        reset(p, now);
+    if (settled(p, result, epoch, now))
         return 1;
-    }
-    if (p->state == S_DELETING) {
-        if (result == 0) {
-            event(p, STUNKIT_PORTMAP_DELETED);
-            p->state = S_DONE;
-        } else {
-            failed(p, result, "the router refused to delete the mapping");
-        }
-        return 1;
-    }
-    if (result != 0) {
-        if (p->state == S_MAPPED) { /* a refused renewal: the mapping ends at expiry */
-            failed(p, result, "the router refused to renew the mapping");
-            return 1;
-        }
-        failed(p, result, "the router refused the mapping");
-        return 1;
-    }
     uint32_t life = sk__get32(d + 12);
     p->external.port = sk__get16(d + 10);
     p->external.family = STUNKIT_AF_INET;
@@ -506,32 +514,14 @@ static int input_pcp(stunkit_portmap *p, const uint8_t *d, size_t len, uint64_t 
     if (p->method == STUNKIT_PORTMAP_NATPMP)
         return 1;
     /* 11.3: "the PCP client MUST [match] the Mapping Nonce, Protocol,
-     * Internal Port" (an error answer may be short: only the header) */
+     * Internal Port"; error answers carry the MAP fields too (7.2) */
     if (len < PCP_MAP_LEN || memcmp(d + 24, p->nonce, 12) != 0 || d[36] != (uint8_t)p->cfg.protocol ||
         sk__get16(d + 40) != p->cfg.internal.port)
         return 1;
     if (p->method == STUNKIT_PORTMAP_AUTO)
         p->method = STUNKIT_PORTMAP_PCP; /* PCP answered: settled */
-    if (epoch_lost(p, epoch, now)) {
-        reset(p, now);
+    if (settled(p, result, epoch, now))
         return 1;
-    }
-    if (p->state == S_DELETING) {
-        if (result == 0) {
-            event(p, STUNKIT_PORTMAP_DELETED);
-            p->state = S_DONE;
-        } else {
-            failed(p, result, "the router refused to delete the mapping");
-        }
-        return 1;
-    }
-    if (result != 0) {
-        /* 7.4: an error's lifetime says how long it holds; a renewal's
-         * error ends the mapping at its expiry */
-        failed(p, result, p->state == S_MAPPED ? "the router refused to renew the mapping"
-                                               : "the router refused the mapping");
-        return 1;
-    }
     if (!life)
         return 1;
     p->external.port = sk__get16(d + 42);
