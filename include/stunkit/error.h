@@ -43,7 +43,9 @@ extern "C" {
     X(UNEXPECTED, -23, "unexpected message")                                                       \
     X(STATE, -24, "operation not valid in this state")                                              \
     X(CLOSED, -25, "the connection was closed by the other side")                                  \
-    X(TLS_VERIFY, -26, "the server's certificate was not accepted")
+    X(TLS_VERIFY, -26, "the server's certificate was not accepted")                                \
+    X(UNSUPPORTED, -27, "not supported by this build")                                              \
+    X(REFUSED, -28, "the other side refused the request")
 
 typedef enum stunkit_err {
     STUNKIT_OK = 0,

@@ -38,7 +38,8 @@ extern "C" {
 typedef enum stunkit_portmap_method {
     STUNKIT_PORTMAP_AUTO = 0, /* PCP, falling back to NAT-PMP */
     STUNKIT_PORTMAP_PCP = 1,
-    STUNKIT_PORTMAP_NATPMP = 2
+    STUNKIT_PORTMAP_NATPMP = 2,
+    STUNKIT_PORTMAP_UPNP = 3 /* a name only: UPnP IGD is stunkit/upnp.h, not this machine */
 } stunkit_portmap_method;
 
 typedef struct stunkit_portmap_config {
@@ -52,6 +53,13 @@ typedef struct stunkit_portmap_config {
     /* Randomness for the PCP nonce and retransmission jitter (required). */
     void (*random)(void *ctx, uint8_t *buf, size_t len);
     void *random_ctx;
+    /* Remove a mapping made earlier (e.g. by a process that has exited)
+     * instead of making one: the request carries lifetime 0, and DELETED or
+     * FAILED follows. PCP deletes only with the mapping's own nonce (RFC
+     * 6887 11.3): give it in nonce with use_nonce set. */
+    int delete_only;
+    int use_nonce;          /* 1: nonce below, not a random one */
+    uint8_t nonce[12];
 } stunkit_portmap_config;
 
 typedef enum stunkit_portmap_event {
@@ -72,7 +80,7 @@ typedef struct stunkit_portmap_output {
     stunkit_addr external;    /* the external address and port */
     uint32_t lifetime_s;
     int result;
-    char reason[96];
+    char reason[160];
 } stunkit_portmap_output;
 
 typedef struct stunkit_portmap stunkit_portmap;
@@ -95,6 +103,10 @@ STUNKIT_API int stunkit_portmap_input(stunkit_portmap *p, const uint8_t *data, s
 /* Asks the router to remove the mapping (lifetime 0); DELETED or FAILED
  * follows. STUNKIT_ERR_STATE when nothing is mapped. */
 STUNKIT_API int stunkit_portmap_delete(stunkit_portmap *p, uint64_t now_ms);
+
+/* The PCP mapping nonce (12 bytes), needed to delete the mapping later
+ * from another process (config.nonce). */
+STUNKIT_API void stunkit_portmap_get_nonce(const stunkit_portmap *p, uint8_t nonce[12]);
 
 STUNKIT_API const char *stunkit_portmap_method_name(stunkit_portmap_method m);
 /* The RFC's name for a result code ("NO_RESOURCES", "Out of resources"). */

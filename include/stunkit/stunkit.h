@@ -5,5 +5,6 @@
 #include "stunkit/core.h"
 #include "stunkit/client.h"
 #include "stunkit/link.h"
+#include "stunkit/upnp.h"
 
 #endif

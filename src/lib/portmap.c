@@ -81,7 +81,13 @@ struct stunkit_portmap {
 
 const char *stunkit_portmap_method_name(stunkit_portmap_method m)
 {
-    return m == STUNKIT_PORTMAP_PCP ? "pcp" : m == STUNKIT_PORTMAP_NATPMP ? "natpmp" : "auto";
+    switch (m) {
+    case STUNKIT_PORTMAP_PCP: return "pcp";
+    case STUNKIT_PORTMAP_NATPMP: return "natpmp";
+    case STUNKIT_PORTMAP_UPNP: return "upnp";
+    case STUNKIT_PORTMAP_AUTO: break;
+    }
+    return "auto";
 }
 
 const char *stunkit_portmap_event_name(stunkit_portmap_event e)
@@ -206,6 +212,12 @@ static void build(stunkit_portmap *p, uint32_t lifetime)
     p->req_len = PCP_MAP_LEN;
 }
 
+/* The lifetime a fresh request asks for: 0 when only deleting. */
+static uint32_t wanted(const stunkit_portmap *p)
+{
+    return p->cfg.delete_only ? 0 : p->cfg.lifetime_s;
+}
+
 /* Starts (or restarts) the request on the method's schedule. */
 static void request(stunkit_portmap *p, uint32_t lifetime, uint64_t now)
 {
@@ -232,19 +244,22 @@ stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *cfg, uint64_t
     /* NAT-PMP is IPv4 only: AUTO over IPv6 is PCP */
     p->method = cfg->method == STUNKIT_PORTMAP_AUTO && cfg->gateway.family == STUNKIT_AF_INET6 ? STUNKIT_PORTMAP_PCP
                                                                                                : cfg->method;
-    p->cfg.random(p->cfg.random_ctx, p->nonce, sizeof(p->nonce));
-    p->state = S_MAPPING;
+    if (cfg->use_nonce)
+        memcpy(p->nonce, cfg->nonce, sizeof(p->nonce));
+    else
+        p->cfg.random(p->cfg.random_ctx, p->nonce, sizeof(p->nonce));
+    p->state = cfg->delete_only ? S_DELETING : S_MAPPING;
     if (p->method == STUNKIT_PORTMAP_AUTO) {
         stunkit_portmap_method m = p->method;
         p->method = STUNKIT_PORTMAP_PCP; /* build PCP's request ... */
-        request(p, p->cfg.lifetime_s, now_ms);
+        request(p, wanted(p), now_ms);
         p->method = m; /* ... while still undecided */
         p->probe[0] = 0;
         p->probe[1] = 0;
         p->probe_at = now_ms;
         p->probe_rt = NATPMP_IRT_MS;
     } else {
-        request(p, p->cfg.lifetime_s, now_ms);
+        request(p, wanted(p), now_ms);
     }
     if (p->method == STUNKIT_PORTMAP_NATPMP) {
         p->probe_at = now_ms; /* NAT-PMP learns the external address by its own query */
@@ -253,6 +268,11 @@ stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *cfg, uint64_t
         p->probe_at = UINT64_MAX;
     }
     return p;
+}
+
+void stunkit_portmap_get_nonce(const stunkit_portmap *p, uint8_t nonce[12])
+{
+    memcpy(nonce, p->nonce, sizeof(p->nonce));
 }
 
 void stunkit_portmap_free(stunkit_portmap *p)
@@ -283,7 +303,7 @@ int stunkit_portmap_poll(stunkit_portmap *p, uint64_t now, stunkit_portmap_outpu
     /* AUTO: NAT-PMP answered its query and PCP kept silent: speak NAT-PMP */
     if (p->method == STUNKIT_PORTMAP_AUTO && p->natpmp_seen_at && now >= p->natpmp_seen_at + AUTO_GRACE_MS) {
         p->method = STUNKIT_PORTMAP_NATPMP;
-        request(p, p->cfg.lifetime_s, now);
+        request(p, wanted(p), now);
     }
     if (p->state == S_MAPPED && !p->renewing && now >= p->renew_at) {
         p->renewing = 1;
@@ -459,13 +479,13 @@ static int input_natpmp(stunkit_portmap *p, const uint8_t *d, size_t len, uint64
      * query, op 0): RFC 6887 9, version 0 with "unsupported version":
      * fall back to NAT-PMP (IPv4 only) */
     if (result == 1 && op != 0 && (p->method == STUNKIT_PORTMAP_AUTO || p->method == STUNKIT_PORTMAP_PCP) &&
-        p->state == S_MAPPING) {
+        (p->state == S_MAPPING || (p->state == S_DELETING && p->cfg.delete_only))) {
         if (p->cfg.method == STUNKIT_PORTMAP_PCP) {
             failed(p, 1, "the router speaks NAT-PMP only (try --method natpmp)");
             return 1;
         }
         p->method = STUNKIT_PORTMAP_NATPMP;
-        request(p, p->cfg.lifetime_s, now);
+        request(p, wanted(p), now);
         return 1;
     }
     if (p->method != STUNKIT_PORTMAP_NATPMP && p->method != STUNKIT_PORTMAP_AUTO)
