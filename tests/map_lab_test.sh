@@ -8,12 +8,14 @@
 #   192.0.2.2/24 --- 192.0.2.1 | 198.51.100.254/24 --- 198.51.100.1 + .2
 #                    nftables: masquerade; miniupnpd's chains     stunkitd (RFC 5780)
 #
-# For PCP and NAT-PMP: UDP and TCP mapped, and a datagram / a connection
-# from the server namespace to the external address reaches the client's
-# port; a 10 s lifetime survives 25 s by renewal and is gone after SIGTERM;
-# upnpc -l and natpmpc see the router's side; --stun sees the router's
-# address and proves the port open from the STUN server's other address; a
-# silent gateway fails within the bound. Documentation addresses only; namespaces and processes removed
+# For PCP, NAT-PMP and UPnP: UDP and TCP mapped, and a datagram / a
+# connection from the server namespace to the external address reaches the
+# client's port; a 10 s lifetime survives 25 s by renewal and is gone after
+# SIGTERM; upnpc -l and natpmpc see the router's side; --stun sees the
+# router's address and proves the port open from the STUN server's other
+# address; auto races the three and leaves no mapping of the losers; --list
+# and --delete (PCP only with the right nonce); a port held by another host
+# (UPnP 718) moves, on IGD v2 and v1; a silent gateway fails within 2 s. Documentation addresses only; namespaces and processes removed
 # on exit. Root only (77 = skipped otherwise).
 set -u
 stunkitd=$1
@@ -22,6 +24,9 @@ stunkit=$2
 for tool in ip nft miniupnpd upnpc natpmpc /usr/bin/python3; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
+# the router software is here, so UPnP must be in the build too
+"$stunkit" map --help | grep -q "UPnP IGD: built in" ||
+    { echo "FAIL this build has no UPnP IGD (install libminiupnpc-dev and rebuild)"; exit 1; }
 . "$(dirname "$0")/testlib.sh"
 tag="ml$$"
 C="${tag}c" N="${tag}n" S="${tag}s"
@@ -97,10 +102,16 @@ ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --
     2>"$tmp/stunkitd.err" &
 pids="$pids $!"
 for _ in $(seq 50); do ip netns exec "$S" ss -Hlun "sport = :3478" | grep -q . && break; sleep 0.1; done
-ip netns exec "$N" miniupnpd -d -f "$tmp/miniupnpd.conf" >"$tmp/miniupnpd.log" 2>&1 &
-mpid=$!
-pids="$pids $mpid"
-for _ in $(seq 150); do grep -q "Listening for NAT-PMP/PCP" "$tmp/miniupnpd.log" && break; sleep 0.1; done
+# start_miniupnpd [EXTRA CONF LINE]: (re)start it, wait until it serves
+start_miniupnpd() {
+    [ -n "${mpid:-}" ] && { kill "$mpid"; wait "$mpid" 2>/dev/null; }
+    { cat "$tmp/miniupnpd.conf"; echo "${1:-}"; } >"$tmp/miniupnpd-run.conf"
+    ip netns exec "$N" miniupnpd -d -f "$tmp/miniupnpd-run.conf" >"$tmp/miniupnpd.log" 2>&1 &
+    mpid=$!
+    pids="$pids $mpid"
+    for _ in $(seq 150); do grep -q "Listening for NAT-PMP/PCP" "$tmp/miniupnpd.log" && break; sleep 0.1; done
+}
+start_miniupnpd
 grep -q "Port forwarding is now enabled" "$tmp/miniupnpd.log" &&
     ok "miniupnpd learned its external address from stunkitd: $(grep -o 'behind [^w]*with public IP address [0-9.]*' "$tmp/miniupnpd.log")" ||
     { fail "miniupnpd did not start: $(tail -3 "$tmp/miniupnpd.log")"; finish; exit; }
@@ -136,7 +147,7 @@ reach() {
 }
 
 port=41000
-for method in pcp natpmp; do
+for method in pcp natpmp upnp; do
     for proto in udp tcp; do
         port=$((port + 1))
         reach "$proto" $port && fail "$method $proto: port $port open before any mapping"
@@ -180,9 +191,11 @@ ip netns exec "$C" "$stunkit" map --method pcp --port 42001 --lifetime 10 --json
 p1=$!
 ip netns exec "$C" "$stunkit" map --method natpmp --port 42002 --lifetime 10 --json >"$tmp/natpmp.out" 2>&1 &
 p2=$!
-pids="$pids $p1 $p2"
+ip netns exec "$C" "$stunkit" map --method upnp --port 42004 --lifetime 10 --json >"$tmp/upnp.out" 2>&1 &
+p3=$!
+pids="$pids $p1 $p2 $p3"
 sleep 25
-for m in pcp:42001:$p1 natpmp:42002:$p2; do
+for m in pcp:42001:$p1 natpmp:42002:$p2 upnp:42004:$p3; do
     name=${m%%:*} rest=${m#*:}; port=${rest%%:*} pid=${rest#*:}
     renewals=$(grep -c '"event": "renewed"' "$tmp/$name.out")
     [ "$renewals" -ge 2 ] && reach udp $port && ok "$name: a 10 s mapping alive after 25 s ($renewals renewals), port $port reachable" ||
@@ -195,27 +208,104 @@ done
 desc=$(ip netns exec "$C" timeout 10 upnpc -l 2>&1 | sed -n 's/^ *desc: \(http[^ ]*\)/\1/p' | head -1)
 list=$(ip netns exec "$C" timeout 10 upnpc -u "$desc" -l 2>&1)
 echo "$list" | grep -q "UDP 42001->192.0.2.2:42001" && echo "$list" | grep -q "UDP 42002->192.0.2.2:42002" &&
-    ok "upnpc -l lists both mappings: $(echo "$list" | grep -E '42001|42002' | tr -s ' ' | tr '\n' ';')" ||
+    echo "$list" | grep -q "UDP 42004->192.0.2.2:42004" &&
+    ok "upnpc -l lists the three mappings: $(echo "$list" | grep -E '4200[124]' | tr -s ' ' | tr '\n' ';')" ||
     fail "upnpc -l: $(echo "$list" | tail -5)"
+ours=$(ip netns exec "$C" "$stunkit" map --list --json)
+[ "$(echo "$ours" | grep -cE '"protocol": "udp", "external": "198.51.100.254:4200[124]", "internal": "192.0.2.2:4200[124]"')" -eq 3 ] &&
+    ok "stunkit map --list agrees: $(echo "$ours" | grep -E '4200[124]' | tr '\n' ' ')" || fail "map --list: $ours"
 ip netns exec "$C" timeout 10 natpmpc -g 192.0.2.1 2>&1 | grep -q "Public IP address : 198.51.100.254" &&
     ok "natpmpc sees the external address 198.51.100.254" || fail "natpmpc"
-kill -TERM $p1 $p2
+kill -TERM $p1 $p2 $p3
 wait $p1; r1=$?
 wait $p2; r2=$?
+wait $p3; r3=$?
 rules=$(ip netns exec "$N" nft list chain inet nat prerouting_miniupnpd)
-grep -q '"event": "deleted"' "$tmp/pcp.out" && grep -q '"event": "deleted"' "$tmp/natpmp.out" && [ $r1 -eq 0 ] && [ $r2 -eq 0 ] &&
-    ! echo "$rules" | grep -qE "4200[12]" && ok "SIGTERM deleted both mappings (no rule left for 42001/42002)" ||
-    fail "after SIGTERM: exit $r1/$r2; rules: $rules"
+grep -q '"event": "deleted"' "$tmp/pcp.out" && grep -q '"event": "deleted"' "$tmp/natpmp.out" &&
+    grep -q '"event": "deleted"' "$tmp/upnp.out" && [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ $r3 -eq 0 ] &&
+    ! echo "$rules" | grep -qE "4200[124]" && ok "SIGTERM deleted the three mappings (no rule left for 42001/2/4)" ||
+    fail "after SIGTERM: exit $r1/$r2/$r3; rules: $rules"
 reach udp 42001 && fail "port 42001 still open after deletion" || ok "port 42001 closed after deletion"
 
-# a silent gateway (PCP/NAT-PMP dropped): a clear error within the bound
+# a silent gateway (PCP, NAT-PMP and SSDP dropped): a clear error within 2 s
 ip netns exec "$N" nft add table inet quiet
 ip netns exec "$N" nft add chain inet quiet input '{ type filter hook input priority -10; }'
-ip netns exec "$N" nft add rule inet quiet input udp dport 5351 drop
-start=$(date +%s%N)
-ip netns exec "$C" "$stunkit" map --port 42003 --once 2>"$tmp/silent.err"
-rc=$? ms=$((($(date +%s%N) - start) / 1000000))
-[ $rc -eq 1 ] && [ $ms -lt 3000 ] && grep -q "does not map ports" "$tmp/silent.err" &&
-    ok "a silent gateway: exit 1 after $ms ms: $(cat "$tmp/silent.err")" || fail "silent gateway: exit $rc after $ms ms: $(cat "$tmp/silent.err")"
+ip netns exec "$N" nft add rule inet quiet input udp dport '{ 5351, 1900 }' drop
+for method in auto upnp; do
+    start=$(date +%s%N)
+    ip netns exec "$C" "$stunkit" map --method $method --port 42003 --once 2>"$tmp/silent.err"
+    rc=$? ms=$((($(date +%s%N) - start) / 1000000))
+    [ $rc -eq 1 ] && [ $ms -lt 2500 ] && grep -q "does not map ports" "$tmp/silent.err" &&
+        ok "a silent gateway, --method $method: exit 1 after $ms ms: $(cat "$tmp/silent.err")" ||
+        fail "silent gateway, --method $method: exit $rc after $ms ms: $(cat "$tmp/silent.err")"
+done
 ip netns exec "$N" nft delete table inet quiet
+
+# auto races PCP, NAT-PMP and UPnP: PCP answers first here, and the others
+# leave nothing behind
+out=$(ip netns exec "$C" "$stunkit" map --port 42010 --once --json)
+sleep 0.5
+left=$(ip netns exec "$C" "$stunkit" map --list | grep -c ":42010 ")
+case $out in *'"method": "pcp"'*'"nonce": "'*) [ "$left" -eq 1 ] &&
+    ok "auto: PCP won, one mapping on the router (no UPnP or NAT-PMP leftover)" || fail "auto: $left entries for 42010" ;;
+*) fail "auto: $out" ;; esac
+nonce=$(echo "$out" | sed -n 's/.*"nonce": "\([0-9a-f]*\)".*/\1/p')
+# --delete: PCP only with the mapping's nonce
+ip netns exec "$C" "$stunkit" map --delete --method pcp --port 42010 --nonce 0123456789abcdef01234567 2>"$tmp/del.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q NOT_AUTHORIZED "$tmp/del.err" && reach udp 42010 &&
+    ok "PCP --delete with another nonce: refused ($(cat "$tmp/del.err")), port still open" ||
+    fail "PCP --delete, wrong nonce: exit $rc: $(cat "$tmp/del.err")"
+ip netns exec "$C" "$stunkit" map --delete --method pcp --port 42010 --nonce "$nonce" >"$tmp/del.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && ! reach udp 42010 && ok "PCP --delete with its nonce: $(cat "$tmp/del.out"); port closed" ||
+    fail "PCP --delete: exit $rc: $(cat "$tmp/del.out")"
+for method in natpmp upnp; do
+    ip netns exec "$C" "$stunkit" map --method $method --port 42011 --once >/dev/null
+    reach udp 42011 || fail "$method: 42011 not open"
+    ip netns exec "$C" "$stunkit" map --delete --method $method --port 42011 >"$tmp/del.out" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && ! reach udp 42011 && ok "$method --delete: $(cat "$tmp/del.out"); port closed" ||
+        fail "$method --delete: exit $rc: $(cat "$tmp/del.out")"
+done
+
+# another host holds the external port (UPnP 718 ConflictInMappingEntry):
+# the mapping moves to another port, which reaches us. The other host is
+# 192.0.2.3 on the client's link, mapping with upnpc.
+ip -n "$C" addr add 192.0.2.3/24 dev c0
+other_host() { # PORT: upnpc maps PORT for 192.0.2.3 (its own source address)
+    ip -n "$C" route change 192.0.2.0/24 dev c0 src 192.0.2.3
+    desc=$(ip netns exec "$C" timeout 10 upnpc -l 2>&1 | sed -n 's/^ *desc: \(http[^ ]*\)/\1/p' | head -1)
+    ip netns exec "$C" timeout 10 upnpc -u "$desc" -e other-host -a 192.0.2.3 5000 "$1" UDP 600 >"$tmp/upnpc.out" 2>&1
+    ip -n "$C" route change 192.0.2.0/24 dev c0 src 192.0.2.2
+    grep -q "is redirected to internal 192.0.2.3:5000" "$tmp/upnpc.out"
+}
+move_test() { # IGD VERSION, PORT
+    other_host "$2" || { fail "upnpc could not map $2 for 192.0.2.3: $(tail -2 "$tmp/upnpc.out")"; return; }
+    out=$(ip netns exec "$C" "$stunkit" map --method upnp --port "$2" --once --json)
+    ext=$(echo "$out" | sed -n 's/.*"external": "198.51.100.254:\([0-9]*\)".*/\1/p')
+    case $out in *'"moved": true, "igd": {"version": '"$1"', "service": "WANIPConnection:'"$1"'"'*)
+        if [ -n "$ext" ] && [ "$ext" != "$2" ]; then
+            rm -f "$tmp/got-udp-$2"
+            listen udp "$2"
+            ip netns exec "$S" bash -c "echo hello-$2 >/dev/udp/198.51.100.254/$ext" 2>/dev/null
+            for _ in $(seq 30); do [ -s "$tmp/got-udp-$2" ] && break; sleep 0.1; done
+            kill $lpid 2>/dev/null; wait $lpid 2>/dev/null
+            grep -q "hello-$2" "$tmp/got-udp-$2" 2>/dev/null &&
+                ok "IGD v$1: port $2 held by 192.0.2.3, ours moved to $ext, which reaches 192.0.2.2:$2" ||
+                fail "IGD v$1: moved to $ext but nothing arrived"
+        else
+            fail "IGD v$1: external $ext: $out"
+        fi ;;
+    *) fail "IGD v$1, port taken: $out" ;; esac
+}
+move_test 2 42020
+
+# IGD v1 (the description most routers still serve): found, maps, moves on 718
+start_miniupnpd "force_igd_desc_v1=yes"
+out=$(ip netns exec "$C" "$stunkit" map --method upnp --tcp --port 42021 --once --json)
+case $out in *'"protocol": "tcp", "internal": "192.0.2.2:42021", "external": "198.51.100.254:42021"'*'"igd": {"version": 1, "service": "WANIPConnection:1"'*)
+    reach tcp 42021 && ok "IGD v1: tcp 42021 mapped and reached: $out" || fail "IGD v1: not reached" ;;
+*) fail "IGD v1: $out" ;; esac
+move_test 1 42022
 finish
