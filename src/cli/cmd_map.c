@@ -403,9 +403,10 @@ static void print_failed(const map_args *a, stunkit_portmap_method method, int r
 {
     char g[STUNKIT_ADDRSTRLEN];
     stunkit_addr_format_ip(&a->gw, g, sizeof(g));
-    const char *name = result < 0                      ? ""
-                       : method == STUNKIT_PORTMAP_UPNP ? stunkit_upnp_error_name(result)
-                                                        : stunkit_portmap_result_name(method, result);
+    const char *name = result < 0 ? "" : method == STUNKIT_PORTMAP_UPNP ? stunkit_upnp_error_name(result)
+                                                                        : stunkit_portmap_result_name(method, result);
+    /* the UPnP reason names its error itself */
+    const char *text_name = method == STUNKIT_PORTMAP_UPNP ? "" : name;
     if (a->json) {
         printf("{\"event\": \"failed\", \"method\": \"%s\", \"gateway\": \"%s\", ",
                stunkit_portmap_method_name(method), g);
@@ -420,8 +421,8 @@ static void print_failed(const map_args *a, stunkit_portmap_method method, int r
         printf("}\n");
         fflush(stdout);
     } else {
-        fprintf(stderr, "stunkit map: %s: %s: %s%s%s%s\n", g, method_title(method), reason, *name ? " (" : "", name,
-                *name ? ")" : "");
+        fprintf(stderr, "stunkit map: %s: %s: %s%s%s%s\n", g, method_title(method), reason, *text_name ? " (" : "",
+                text_name, *text_name ? ")" : "");
     }
 }
 
@@ -618,8 +619,11 @@ static int do_map(const map_args *a)
                 char g[STUNKIT_ADDRSTRLEN];
                 stunkit_addr_format_ip(&a->gw, g, sizeof(g));
                 const char *mname = machine_result < 0 ? "" : stunkit_portmap_result_name(machine_method, machine_result);
-                const char *uname = upnp_result < 0 ? "" : stunkit_upnp_error_name(upnp_result);
-                fprintf(stderr, "stunkit map: the gateway %s does not map ports (waited %ld ms)", g, a->timeout);
+                const char *uname = ""; /* the UPnP reason names its error itself */
+                if (machine_result < 0 && upnp_result <= 0)
+                    fprintf(stderr, "stunkit map: the gateway %s does not map ports (waited %ld ms)", g, a->timeout);
+                else
+                    fprintf(stderr, "stunkit map: the gateway %s does not map ports", g);
                 if (want_machine)
                     fprintf(stderr, "; %s: %s%s%s%s", method_title(machine_method), machine_why, *mname ? " (" : "",
                             mname, *mname ? ")" : "");
