@@ -17,7 +17,7 @@ static const cli_cmd commands[] = {
     {"decode", cmd_decode, "decode a STUN message (hex or raw) from stdin and verify it"},
     {"bench", cmd_bench, "closed-loop load against a STUN server, every answer checked"},
     {"turn", cmd_turn, "check a TURN server end to end: allocate, permit, bind, relay, delete"},
-    {"map", cmd_map, "ask the router for a port (PCP, NAT-PMP) and keep it renewed"},
+    {"map", cmd_map, "ask the router for a port (PCP, NAT-PMP, UPnP) and keep it renewed"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };
