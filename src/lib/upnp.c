@@ -493,7 +493,7 @@ int stunkit_upnp_list(stunkit_upnp *u, stunkit_upnp_mapping *out, size_t max)
         m->lifetime_s = (uint32_t)life;
         m->permanent = life == 0;
         m->enabled = !strcmp(en, "1");
-        snprintf(m->description, sizeof(m->description), "%s", desc);
+        snprintf(m->description, sizeof(m->description), "%.63s", desc);
         n++;
     }
     return (int)n;
