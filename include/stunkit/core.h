@@ -17,5 +17,6 @@
 #include "stunkit/responder.h"
 #include "stunkit/turn.h"
 #include "stunkit/portmap.h"
+#include "stunkit/ice.h"
 
 #endif

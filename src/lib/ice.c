@@ -1,0 +1,1690 @@
+/*
+ * ice.c - the ICE agent (RFC 8445, trickle RFC 8838, SDP RFC 8839, consent
+ * RFC 7675) as a sans-I/O machine; see stunkit/ice.h.
+ *
+ * Where things happen:
+ *   gathering      add_base() -> host candidate; poll() runs a Binding per
+ *                  STUN server (srflx) and a TURN client per TURN server
+ *                  (relay, and its mapped address as srflx)
+ *   pairing        pair_up(): local host/relay x remote, same family
+ *                  (srflx locals are "replaced by their base", 6.1.2.4)
+ *   checks         poll(): one check per Ta, triggered queue first (6.1.4.2)
+ *   a check in     input() -> on_request(): answer, role conflict, prflx
+ *                  remote, triggered check, USE-CANDIDATE
+ *   its answer     input() -> on_response(): symmetric?, 487?, prflx local,
+ *                  valid pair, unfreeze, nomination
+ *   nomination     nominate(): the controlling agent picks the best valid
+ *                  pair and checks it again with USE-CANDIDATE (8.1.1)
+ *   consent        consent(): the selected pair, every 5 s (RFC 7675)
+ *
+ * A relayed candidate's checks and answers go through the TURN client
+ * (stunkit/turn.h) to the server; what the server relays back comes out of
+ * input() like anything else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stunkit/error.h"
+#include "stunkit/ice.h"
+#include "stunkit/integrity.h"
+#include "stunkit/msg.h"
+#include "stunkit/responder.h"
+#include "stunkit/turn.h"
+#include "stunkit/txn.h"
+
+/* 5.1.2.2: "The RECOMMENDED values for type preferences are 126 for host
+ * candidates, 110 for peer-reflexive candidates, 100 for server-reflexive
+ * candidates, and 0 for relayed candidates." */
+static const uint32_t type_pref[] = {126, 100, 110, 0};
+
+enum { P_FROZEN, P_WAITING, P_IN_PROGRESS, P_SUCCEEDED, P_FAILED };
+
+#define CHECK_RTO_MS 500u      /* 14.3: RTO "SHOULD NOT be less than 500 ms" */
+#define CHECK_RTO_MAX_MS 1600u
+#define CHECK_SENDS 7u
+#define NOMINATE_WAIT_MS 200u  /* a better direct pair may still answer */
+#define NOMINATE_WAIT_RELAY_MS 1000u
+#define MAX_PENDING 8
+#define MAX_PERMS 32
+
+typedef struct lcand {
+    stunkit_ice_candidate c;
+    int bi;        /* index into bases */
+    int server;    /* the STUN/TURN server it came from, -1 none */
+    int turn;      /* relayed: index into turns, else -1 */
+    int reported;
+} lcand;
+
+typedef struct base_t {
+    int id;
+    stunkit_addr addr;
+    uint16_t local_pref;
+} base_t;
+
+typedef struct gather_t {
+    int bi, server;
+    stunkit_txn txn;
+    uint8_t req[64];
+    size_t len;
+    int done;
+} gather_t;
+
+typedef struct perm_t {
+    stunkit_addr peer;
+    int state; /* 1 asked, 2 granted, 3 refused */
+} perm_t;
+
+typedef struct turn_t {
+    stunkit_turn *t;
+    int bi, server;
+    int done;   /* allocated or failed */
+    int lc;     /* the relayed candidate, -1 until allocated */
+    perm_t perms[MAX_PERMS];
+    int nperms;
+    int bound;  /* a channel to the selected peer was asked for */
+} turn_t;
+
+typedef struct pair_t {
+    int l, r;       /* local (host or relay) and remote candidates */
+    int vl;         /* valid: the local candidate the mapped address names; -1 not valid */
+    uint64_t prio;
+    int state;
+    int nominate;   /* controlling: the next check carries USE-CANDIDATE */
+    int nominated;
+    int use_cand_rx; /* controlled: the peer nominated it; nominated when it succeeds */
+    int queued;     /* in the triggered-check queue */
+    int sent_controlling, sent_use_cand;
+    uint8_t tid[STUNKIT_TID_LEN], old_tid[STUNKIT_TID_LEN];
+    int have_old;
+    unsigned sends;
+    uint32_t rto;
+    uint64_t next_at, valid_at;
+} pair_t;
+
+typedef struct pending_t {
+    int base;
+    stunkit_addr to;
+    size_t len;
+    uint8_t data[384];
+} pending_t;
+
+struct stunkit_ice {
+    stunkit_ice_config cfg;
+    stunkit_ice_server servers[STUNKIT_ICE_MAX_SERVERS];
+    char user[STUNKIT_ICE_MAX_SERVERS][128], pass[STUNKIT_ICE_MAX_SERVERS][128];
+    char software[64];
+    char ufrag[257], pwd[257], rufrag[257], rpwd[257];
+    uint8_t rkey[STUNKIT_KEY_MAX];
+    int rkey_len;
+    int remote_set, controlling;
+    uint64_t tiebreaker;
+    base_t bases[STUNKIT_ICE_MAX_BASES];
+    int nbases;
+    lcand local[STUNKIT_ICE_MAX_LOCAL];
+    int nlocal;
+    stunkit_ice_candidate remote[STUNKIT_ICE_MAX_REMOTE];
+    int nremote;
+    pair_t pairs[STUNKIT_ICE_MAX_PAIRS];
+    int npairs;
+    int trig[STUNKIT_ICE_MAX_PAIRS];
+    int trig_head, ntrig;
+    gather_t gathers[STUNKIT_ICE_MAX_BASES * STUNKIT_ICE_MAX_SERVERS];
+    int ngathers;
+    turn_t turns[STUNKIT_ICE_MAX_BASES * STUNKIT_ICE_MAX_SERVERS];
+    int nturns;
+    int local_done, remote_done, gathered_reported;
+    stunkit_ice_state state;
+    uint64_t next_check_at;
+    unsigned prflx_seq, foundation_seq;
+    /* the selected pair, kept apart from the checklist (it outlives a restart) */
+    int have_sel, sel_l, sel_pair;
+    stunkit_ice_candidate sel_r;
+    uint64_t consent_next, consent_ok;
+    uint8_t consent_tid[STUNKIT_TID_LEN];
+    int closing;
+    /* outputs */
+    stunkit_ice_output ev[8];
+    int ev_head, ev_n;
+    pending_t pending[MAX_PENDING];
+    int pend_head, npend;
+    uint8_t obuf[1500], wbuf[1600];
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint32_t rand32(stunkit_ice *a)
+{
+    uint8_t b[4];
+    a->cfg.random(a->cfg.random_ctx, b, 4);
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* ice-char = ALPHA / DIGIT / "+" / "/" (RFC 8839 5.4) */
+static int ice_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+static int ice_string_ok(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!ice_char((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static void random_ice_string(stunkit_ice *a, char *out, size_t n)
+{
+    static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t r[64];
+    a->cfg.random(a->cfg.random_ctx, r, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = set[r[i] & 63];
+    out[n] = 0;
+}
+
+static stunkit_ice_output *event(stunkit_ice *a, stunkit_ice_event e)
+{
+    if (a->ev_n == 8)
+        a->ev_head = (a->ev_head + 1) % 8, a->ev_n--;
+    stunkit_ice_output *o = &a->ev[(a->ev_head + a->ev_n++) % 8];
+    memset(o, 0, sizeof(*o));
+    o->event = e;
+    o->state = a->state;
+    o->controlling = a->controlling;
+    return o;
+}
+
+static void set_state(stunkit_ice *a, stunkit_ice_state s, const char *reason)
+{
+    if (a->state == s)
+        return;
+    a->state = s;
+    stunkit_ice_output *o = event(a, STUNKIT_ICE_STATE);
+    if (reason)
+        snprintf(o->reason, sizeof(o->reason), "%s", reason);
+}
+
+/* 5.1.2.1: priority = (2^24)*(type preference) + (2^8)*(local preference)
+ * + (2^0)*(256 - component ID) */
+static uint32_t cand_priority(stunkit_ice_type t, uint16_t local_pref)
+{
+    return (type_pref[t] << 24) | ((uint32_t)local_pref << 8) | (256u - 1u);
+}
+
+/* 6.1.2.3: "Let G be the priority for the candidate provided by the
+ * controlling agent. Let D be the priority for the candidate provided by
+ * the controlled agent. pair priority = 2^32*MIN(G,D) + 2*MAX(G,D) +
+ * (G>D?1:0)" */
+static uint64_t pair_priority(const stunkit_ice *a, uint32_t local, uint32_t remote)
+{
+    uint64_t g = a->controlling ? local : remote, d = a->controlling ? remote : local;
+    uint64_t lo = g < d ? g : d, hi = g < d ? d : g;
+    return (lo << 32) + (hi << 1) + (g > d ? 1u : 0u);
+}
+
+static int find_base(const stunkit_ice *a, int id)
+{
+    for (int i = 0; i < a->nbases; i++)
+        if (a->bases[i].id == id)
+            return i;
+    return -1;
+}
+
+static int find_local(const stunkit_ice *a, const stunkit_addr *addr, int bi)
+{
+    for (int i = 0; i < a->nlocal; i++)
+        if (a->local[i].bi == bi && stunkit_addr_equal(&a->local[i].c.addr, addr))
+            return i;
+    return -1;
+}
+
+static int find_remote(const stunkit_ice *a, const stunkit_addr *addr)
+{
+    for (int i = 0; i < a->nremote; i++)
+        if (!a->remote[i].tcp && stunkit_addr_equal(&a->remote[i].addr, addr))
+            return i;
+    return -1;
+}
+
+static int find_pair(const stunkit_ice *a, int l, int r)
+{
+    for (int i = 0; i < a->npairs; i++)
+        if (a->pairs[i].l == l && a->pairs[i].r == r)
+            return i;
+    return -1;
+}
+
+/* The local candidate of a base that receives directly (its host). */
+static int host_of(const stunkit_ice *a, int bi)
+{
+    for (int i = 0; i < a->nlocal; i++)
+        if (a->local[i].bi == bi && a->local[i].c.type == STUNKIT_ICE_HOST)
+            return i;
+    return -1;
+}
+
+/* 5.1.1.3: the same type, base address, server and transport share a
+ * foundation. */
+static void foundation(stunkit_ice *a, lcand *lc)
+{
+    for (int i = 0; i < a->nlocal; i++) {
+        const lcand *o = &a->local[i];
+        if (o != lc && o->c.type == lc->c.type && o->server == lc->server &&
+            stunkit_addr_ip_equal(&a->bases[o->bi].addr, &a->bases[lc->bi].addr)) {
+            memcpy(lc->c.foundation, o->c.foundation, sizeof(lc->c.foundation));
+            return;
+        }
+    }
+    snprintf(lc->c.foundation, sizeof(lc->c.foundation), "%u", ++a->foundation_seq);
+}
+
+static int pair_foundation_equal(const stunkit_ice *a, const pair_t *p, const pair_t *q)
+{
+    return !strcmp(a->local[p->l].c.foundation, a->local[q->l].c.foundation) &&
+           !strcmp(a->remote[p->r].foundation, a->remote[q->r].foundation);
+}
+
+/* ---------------------------------------------------------------- pairs */
+
+static void add_pair(stunkit_ice *a, int l, int r)
+{
+    if (a->npairs == STUNKIT_ICE_MAX_PAIRS || find_pair(a, l, r) >= 0)
+        return;
+    pair_t *p = &a->pairs[a->npairs];
+    memset(p, 0, sizeof(*p));
+    p->l = l;
+    p->r = r;
+    p->vl = -1;
+    p->prio = pair_priority(a, a->local[l].c.priority, a->remote[r].priority);
+    /* 6.1.2.6 and RFC 8838 10: a pair waits unless a pair of the same
+     * foundation is already Waiting or In-Progress (it then stays Frozen
+     * until that one succeeds) */
+    p->state = P_WAITING;
+    for (int i = 0; i < a->npairs; i++)
+        if ((a->pairs[i].state == P_WAITING || a->pairs[i].state == P_IN_PROGRESS) &&
+            pair_foundation_equal(a, &a->pairs[i], p))
+            p->state = P_FROZEN;
+    a->npairs++;
+}
+
+static int pairable(const stunkit_ice *a, int l, int r)
+{
+    const stunkit_ice_candidate *lc = &a->local[l].c, *rc = &a->remote[r];
+    return (lc->type == STUNKIT_ICE_HOST || lc->type == STUNKIT_ICE_RELAY) && !rc->tcp && !lc->tcp &&
+           lc->addr.family == rc->addr.family && rc->component == 1;
+}
+
+static void pair_local(stunkit_ice *a, int l)
+{
+    for (int r = 0; r < a->nremote; r++)
+        if (pairable(a, l, r))
+            add_pair(a, l, r);
+}
+
+static void pair_remote(stunkit_ice *a, int r)
+{
+    for (int l = 0; l < a->nlocal; l++)
+        if (pairable(a, l, r))
+            add_pair(a, l, r);
+}
+
+static void reprioritize(stunkit_ice *a)
+{
+    for (int i = 0; i < a->npairs; i++)
+        a->pairs[i].prio = pair_priority(a, a->local[a->pairs[i].l].c.priority, a->remote[a->pairs[i].r].priority);
+}
+
+static void enqueue(stunkit_ice *a, int pi)
+{
+    pair_t *p = &a->pairs[pi];
+    if (p->state == P_IN_PROGRESS) { /* 7.3.1.4: cancelled, but its answer still counts */
+        memcpy(p->old_tid, p->tid, STUNKIT_TID_LEN);
+        p->have_old = 1;
+    }
+    p->state = P_WAITING;
+    if (p->queued || a->ntrig == STUNKIT_ICE_MAX_PAIRS)
+        return;
+    p->queued = 1;
+    a->trig[(a->trig_head + a->ntrig++) % STUNKIT_ICE_MAX_PAIRS] = pi;
+}
+
+/* ---------------------------------------------------------------- creation */
+
+stunkit_ice *stunkit_ice_new(const stunkit_ice_config *cfg, uint64_t now_ms)
+{
+    if (!cfg || cfg->size < sizeof(*cfg) || !cfg->random || cfg->n_servers > STUNKIT_ICE_MAX_SERVERS ||
+        (cfg->n_servers && !cfg->servers) || (cfg->ufrag && !ice_string_ok(cfg->ufrag, 4, 256)) ||
+        (cfg->pwd && !ice_string_ok(cfg->pwd, 22, 256)))
+        return NULL;
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        const stunkit_ice_server *s = &cfg->servers[i];
+        if (!s->addr.family || !s->addr.port ||
+            (s->turn && (!s->username || !s->password || strlen(s->username) >= 128 || strlen(s->password) >= 128)))
+            return NULL;
+    }
+    stunkit_ice *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->cfg = *cfg;
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        a->servers[i] = cfg->servers[i];
+        if (cfg->servers[i].turn) {
+            snprintf(a->user[i], sizeof(a->user[i]), "%s", cfg->servers[i].username);
+            snprintf(a->pass[i], sizeof(a->pass[i]), "%s", cfg->servers[i].password);
+            a->servers[i].username = a->user[i];
+            a->servers[i].password = a->pass[i];
+        }
+    }
+    a->cfg.servers = a->servers;
+    if (cfg->software) {
+        snprintf(a->software, sizeof(a->software), "%s", cfg->software);
+        a->cfg.software = a->software;
+    }
+    if (!a->cfg.ta_ms)
+        a->cfg.ta_ms = 50;
+    if (!a->cfg.consent_ms)
+        a->cfg.consent_ms = 5000;
+    if (!a->cfg.consent_timeout_ms)
+        a->cfg.consent_timeout_ms = 30000;
+    /* 5.3: the ufrag "MUST contain at least 24 bits of randomness", the
+     * password at least 128 */
+    if (cfg->ufrag)
+        snprintf(a->ufrag, sizeof(a->ufrag), "%s", cfg->ufrag);
+    else
+        random_ice_string(a, a->ufrag, 8);
+    if (cfg->pwd)
+        snprintf(a->pwd, sizeof(a->pwd), "%s", cfg->pwd);
+    else
+        random_ice_string(a, a->pwd, 24);
+    a->controlling = cfg->controlling ? 1 : 0;
+    uint8_t tb[8];
+    a->cfg.random(a->cfg.random_ctx, tb, 8);
+    for (int i = 0; i < 8; i++)
+        a->tiebreaker = a->tiebreaker << 8 | tb[i];
+    a->state = STUNKIT_ICE_NEW;
+    a->sel_pair = -1;
+    a->next_check_at = now_ms;
+    return a;
+}
+
+void stunkit_ice_free(stunkit_ice *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < a->nturns; i++)
+        stunkit_turn_free(a->turns[i].t);
+    free(a);
+}
+
+const char *stunkit_ice_ufrag(const stunkit_ice *a)
+{
+    return a->ufrag;
+}
+
+const char *stunkit_ice_pwd(const stunkit_ice *a)
+{
+    return a->pwd;
+}
+
+int stunkit_ice_controlling(const stunkit_ice *a)
+{
+    return a->controlling;
+}
+
+stunkit_ice_state stunkit_ice_get_state(const stunkit_ice *a)
+{
+    return a->state;
+}
+
+/* ---------------------------------------------------------------- local side */
+
+static int add_lcand(stunkit_ice *a, stunkit_ice_type t, const stunkit_addr *addr, const stunkit_addr *related,
+                     int bi, int server, int turn)
+{
+    if (a->nlocal == STUNKIT_ICE_MAX_LOCAL)
+        return -1;
+    for (int i = 0; i < a->nlocal; i++) /* the same address from the same base: one candidate */
+        if (a->local[i].bi == bi && stunkit_addr_equal(&a->local[i].c.addr, addr))
+            return i;
+    lcand *lc = &a->local[a->nlocal];
+    memset(lc, 0, sizeof(*lc));
+    lc->c.type = t;
+    lc->c.addr = *addr;
+    if (related)
+        lc->c.related = *related;
+    lc->c.component = 1;
+    lc->c.base = a->bases[bi].id;
+    lc->c.priority = cand_priority(t, a->bases[bi].local_pref);
+    lc->bi = bi;
+    lc->server = server;
+    lc->turn = turn;
+    /* peer-reflexive candidates are not signalled (7.2.5.3.1) */
+    lc->reported = t == STUNKIT_ICE_PRFLX;
+    foundation(a, lc);
+    int idx = a->nlocal++;
+    pair_local(a, idx);
+    return idx;
+}
+
+int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, uint64_t now_ms)
+{
+    if (!local || !local->family || !local->port || find_base(a, base) >= 0)
+        return STUNKIT_ERR_INVAL;
+    if (a->nbases == STUNKIT_ICE_MAX_BASES || a->nlocal == STUNKIT_ICE_MAX_LOCAL)
+        return STUNKIT_ERR_NOMEM;
+    int bi = a->nbases++;
+    base_t *b = &a->bases[bi];
+    b->id = base;
+    b->addr = *local;
+    /* RFC 8421 4: IPv6 before IPv4; then the order bases were given */
+    b->local_pref = (uint16_t)((local->family == STUNKIT_AF_INET6 ? 65535 : 65535 - 128) - bi);
+    add_lcand(a, STUNKIT_ICE_HOST, local, NULL, bi, -1, -1);
+    for (size_t s = 0; s < a->cfg.n_servers; s++) {
+        const stunkit_ice_server *srv = &a->servers[s];
+        if (srv->addr.family != local->family)
+            continue;
+        if (srv->turn) {
+            turn_t *t = &a->turns[a->nturns];
+            stunkit_turn_config tc;
+            memset(&tc, 0, sizeof(tc));
+            tc.server = srv->addr;
+            tc.username = srv->username;
+            tc.password = srv->password;
+            tc.family = local->family;
+            tc.software = a->cfg.software;
+            tc.random = a->cfg.random;
+            tc.random_ctx = a->cfg.random_ctx;
+            memset(t, 0, sizeof(*t));
+            t->t = stunkit_turn_new(&tc, now_ms);
+            if (!t->t)
+                continue;
+            t->bi = bi;
+            t->server = (int)s;
+            t->lc = -1;
+            a->nturns++;
+        } else {
+            gather_t *g = &a->gathers[a->ngathers++];
+            memset(g, 0, sizeof(*g));
+            g->bi = bi;
+            g->server = (int)s;
+            uint8_t tid[STUNKIT_TID_LEN];
+            a->cfg.random(a->cfg.random_ctx, tid, sizeof(tid));
+            stunkit_writer w;
+            stunkit_writer_init(&w, g->req, sizeof(g->req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+            stunkit_put_fingerprint(&w);
+            g->len = (size_t)stunkit_writer_finish(&w);
+            /* gathering gives up sooner than RFC 8489's 39.5 s: sends at
+             * 0, 0.5 and 1.5 s, done at 3.5 s */
+            stunkit_rto rto = {500, 3, 4, 39500};
+            stunkit_txn_start(&g->txn, &rto, 0, tid, now_ms);
+        }
+    }
+    return 0;
+}
+
+int stunkit_ice_add_local(stunkit_ice *a, const stunkit_ice_candidate *c, uint64_t now_ms)
+{
+    (void)now_ms;
+    int bi = c ? find_base(a, c->base) : -1;
+    if (bi < 0 || !c->addr.family || c->type == STUNKIT_ICE_PRFLX || c->type == STUNKIT_ICE_RELAY || c->tcp)
+        return STUNKIT_ERR_INVAL;
+    return add_lcand(a, c->type, &c->addr, c->related.family ? &c->related : &a->bases[bi].addr, bi, -1, -1) < 0
+               ? STUNKIT_ERR_NOMEM
+               : 0;
+}
+
+void stunkit_ice_local_done(stunkit_ice *a, uint64_t now_ms)
+{
+    (void)now_ms;
+    a->local_done = 1;
+}
+
+/* ---------------------------------------------------------------- remote side */
+
+int stunkit_ice_set_remote(stunkit_ice *a, const char *ufrag, const char *pwd, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (!ufrag || !pwd || !ice_string_ok(ufrag, 4, 256) || !ice_string_ok(pwd, 22, 256))
+        return STUNKIT_ERR_INVAL;
+    if (a->remote_set && strcmp(a->rufrag, ufrag) != 0) {
+        /* the peer restarted (9): its candidates and our checks start over */
+        a->nremote = a->npairs = a->ntrig = 0;
+        a->remote_done = 0;
+        if (a->state == STUNKIT_ICE_FAILED)
+            a->state = STUNKIT_ICE_NEW;
+    }
+    snprintf(a->rufrag, sizeof(a->rufrag), "%s", ufrag);
+    snprintf(a->rpwd, sizeof(a->rpwd), "%s", pwd);
+    a->rkey_len = stunkit_key_short_term(a->rpwd, strlen(a->rpwd), a->rkey, sizeof(a->rkey));
+    if (a->rkey_len < 0)
+        return a->rkey_len;
+    a->remote_set = 1;
+    return 0;
+}
+
+static int add_rcand(stunkit_ice *a, const stunkit_ice_candidate *c)
+{
+    int r = c->tcp ? -1 : find_remote(a, &c->addr);
+    if (r >= 0) {
+        /* a peer-reflexive candidate signalled later: take the signalled
+         * type, priority and foundation */
+        if (a->remote[r].type == STUNKIT_ICE_PRFLX && c->type != STUNKIT_ICE_PRFLX) {
+            a->remote[r] = *c;
+            reprioritize(a);
+        }
+        return r;
+    }
+    if (a->nremote == STUNKIT_ICE_MAX_REMOTE)
+        return -1;
+    r = a->nremote++;
+    a->remote[r] = *c;
+    pair_remote(a, r);
+    return r;
+}
+
+int stunkit_ice_add_remote(stunkit_ice *a, const stunkit_ice_candidate *c, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (!c || !c->addr.family || !c->addr.port || c->component < 1 || !c->foundation[0])
+        return STUNKIT_ERR_INVAL;
+    if (add_rcand(a, c) < 0)
+        return STUNKIT_ERR_NOMEM;
+    if (a->state == STUNKIT_ICE_NEW)
+        set_state(a, STUNKIT_ICE_CHECKING, NULL);
+    return 0;
+}
+
+void stunkit_ice_remote_done(stunkit_ice *a, uint64_t now_ms)
+{
+    (void)now_ms;
+    a->remote_done = 1;
+}
+
+/* ---------------------------------------------------------------- SDP */
+
+const char *stunkit_ice_type_name(stunkit_ice_type t)
+{
+    static const char *const n[] = {"host", "srflx", "prflx", "relay"};
+    return (unsigned)t < 4 ? n[t] : "unknown";
+}
+
+int stunkit_ice_candidate_format(const stunkit_ice_candidate *c, char *buf, size_t cap)
+{
+    char ip[STUNKIT_ADDRSTRLEN], rip[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format_ip(&c->addr, ip, sizeof(ip));
+    int n;
+    /* RFC 8839 5.1: candidate:<foundation> <component> <transport>
+     * <priority> <address> <port> typ <type> [raddr <a> rport <p>] */
+    if (c->related.family) {
+        stunkit_addr_format_ip(&c->related, rip, sizeof(rip));
+        n = snprintf(buf, cap, "candidate:%s %u %s %u %s %u typ %s raddr %s rport %u", c->foundation, c->component,
+                     c->tcp ? "TCP" : "UDP", c->priority, ip, c->addr.port, stunkit_ice_type_name(c->type), rip,
+                     c->related.port);
+    } else {
+        n = snprintf(buf, cap, "candidate:%s %u %s %u %s %u typ %s", c->foundation, c->component,
+                     c->tcp ? "TCP" : "UDP", c->priority, ip, c->addr.port, stunkit_ice_type_name(c->type));
+    }
+    return n < 0 || (size_t)n >= cap ? STUNKIT_ERR_NOBUF : n;
+}
+
+/* The next space-separated token of [*p, end): 0 when none. */
+static size_t token(const char **p, const char *end, const char **tok)
+{
+    while (*p < end && **p == ' ')
+        (*p)++;
+    *tok = *p;
+    while (*p < end && **p != ' ')
+        (*p)++;
+    return (size_t)(*p - *tok);
+}
+
+static int tok_eq(const char *t, size_t n, const char *s)
+{
+    size_t sl = strlen(s);
+    if (n != sl)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = t[i], y = s[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+static int tok_u32(const char *t, size_t n, uint32_t max, uint32_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 10)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(t[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int tok_addr(const char *t, size_t n, stunkit_addr *out)
+{
+    char buf[64];
+    if (n == 0 || n >= sizeof(buf))
+        return STUNKIT_ERR_BAD_VALUE;
+    memcpy(buf, t, n);
+    buf[n] = 0;
+    /* a host name (an mDNS ".local" name): the caller resolves it */
+    return stunkit_addr_parse(buf, 0, out) == 0 ? 0 : STUNKIT_ERR_BAD_ADDRESS;
+}
+
+int stunkit_ice_candidate_parse(const char *text, size_t len, stunkit_ice_candidate *c)
+{
+    const char *p = text, *end = text + len, *t;
+    size_t n;
+    memset(c, 0, sizeof(*c));
+    while (end > p && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    if (end - p >= 2 && p[0] == 'a' && p[1] == '=')
+        p += 2;
+    if (end - p < 10 || memcmp(p, "candidate:", 10) != 0)
+        return STUNKIT_ERR_BAD_VALUE;
+    p += 10;
+    /* foundation: 1*32ice-char */
+    n = token(&p, end, &t);
+    if (n < 1 || n > 32)
+        return STUNKIT_ERR_BAD_VALUE;
+    for (size_t i = 0; i < n; i++)
+        if (!ice_char((unsigned char)t[i]))
+            return STUNKIT_ERR_BAD_VALUE;
+    memcpy(c->foundation, t, n);
+    /* component-id: 1*3DIGIT */
+    n = token(&p, end, &t);
+    if (tok_u32(t, n, 256, &c->component) != 0 || c->component < 1)
+        return STUNKIT_ERR_BAD_VALUE;
+    n = token(&p, end, &t);
+    if (tok_eq(t, n, "udp"))
+        c->tcp = 0;
+    else if (tok_eq(t, n, "tcp"))
+        c->tcp = 1;
+    else
+        return STUNKIT_ERR_BAD_VALUE;
+    n = token(&p, end, &t);
+    if (tok_u32(t, n, UINT32_MAX, &c->priority) != 0 || c->priority == 0)
+        return STUNKIT_ERR_BAD_VALUE;
+    const char *at;
+    size_t an = token(&p, end, &at);
+    n = token(&p, end, &t);
+    uint32_t port;
+    if (tok_u32(t, n, 65535, &port) != 0)
+        return STUNKIT_ERR_BAD_VALUE;
+    n = token(&p, end, &t);
+    if (!tok_eq(t, n, "typ"))
+        return STUNKIT_ERR_BAD_VALUE;
+    n = token(&p, end, &t);
+    if (tok_eq(t, n, "host"))
+        c->type = STUNKIT_ICE_HOST;
+    else if (tok_eq(t, n, "srflx"))
+        c->type = STUNKIT_ICE_SRFLX;
+    else if (tok_eq(t, n, "prflx"))
+        c->type = STUNKIT_ICE_PRFLX;
+    else if (tok_eq(t, n, "relay"))
+        c->type = STUNKIT_ICE_RELAY;
+    else
+        return STUNKIT_ERR_BAD_VALUE;
+    /* raddr/rport and extensions (name value pairs): unknown ones skipped */
+    for (;;) {
+        const char *k, *v;
+        size_t kn = token(&p, end, &k);
+        if (!kn)
+            break;
+        size_t vn = token(&p, end, &v);
+        if (!vn)
+            return STUNKIT_ERR_BAD_VALUE;
+        if (tok_eq(k, kn, "raddr")) {
+            int rv = tok_addr(v, vn, &c->related);
+            if (rv == STUNKIT_ERR_BAD_VALUE)
+                return rv;
+            if (rv != 0)
+                memset(&c->related, 0, sizeof(c->related)); /* a name: not needed */
+        } else if (tok_eq(k, kn, "rport")) {
+            uint32_t rp;
+            if (tok_u32(v, vn, 65535, &rp) != 0)
+                return STUNKIT_ERR_BAD_VALUE;
+            c->related.port = (uint16_t)rp;
+        }
+    }
+    if (!c->related.family)
+        memset(&c->related, 0, sizeof(c->related));
+    int rv = tok_addr(at, an, &c->addr);
+    c->addr.port = (uint16_t)port;
+    return rv;
+}
+
+/* One line "name:value" of an SDP blob into its parts. */
+static int sdp_attr(const char *line, size_t n, const char *name, const char **val, size_t *vn)
+{
+    size_t nl = strlen(name);
+    if (n >= 2 && line[0] == 'a' && line[1] == '=')
+        line += 2, n -= 2;
+    if (n < nl || memcmp(line, name, nl) != 0)
+        return 0;
+    *val = line + nl;
+    *vn = n - nl;
+    return 1;
+}
+
+int stunkit_ice_apply(stunkit_ice *a, const char *sdp, size_t len, uint64_t now_ms)
+{
+    char ufrag[257] = "", pwd[257] = "";
+    int added = 0, done = 0;
+    /* credentials first: a restart flushes the old candidates */
+    for (int pass = 0; pass < 2; pass++) {
+        const char *p = sdp, *end = sdp + len;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *le = nl ? nl : end;
+            size_t n = (size_t)(le - p);
+            if (n && p[n - 1] == '\r')
+                n--;
+            const char *v;
+            size_t vn;
+            if (pass == 0) {
+                if (sdp_attr(p, n, "ice-ufrag:", &v, &vn)) {
+                    if (vn >= sizeof(ufrag))
+                        return STUNKIT_ERR_BAD_VALUE;
+                    memcpy(ufrag, v, vn);
+                    ufrag[vn] = 0;
+                } else if (sdp_attr(p, n, "ice-pwd:", &v, &vn)) {
+                    if (vn >= sizeof(pwd))
+                        return STUNKIT_ERR_BAD_VALUE;
+                    memcpy(pwd, v, vn);
+                    pwd[vn] = 0;
+                }
+            } else if (sdp_attr(p, n, "candidate:", &v, &vn)) {
+                stunkit_ice_candidate c;
+                if (stunkit_ice_candidate_parse(p, n, &c) == 0 && stunkit_ice_add_remote(a, &c, now_ms) == 0)
+                    added++;
+            } else if (sdp_attr(p, n, "end-of-candidates", &v, &vn)) {
+                done = 1;
+            }
+            p = nl ? nl + 1 : end;
+        }
+        if (pass == 0 && (ufrag[0] || pwd[0])) {
+            int rv = stunkit_ice_set_remote(a, ufrag, pwd, now_ms);
+            if (rv != 0)
+                return rv;
+        }
+    }
+    if (done)
+        stunkit_ice_remote_done(a, now_ms);
+    return added;
+}
+
+int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap)
+{
+    size_t off = 0;
+    int n = snprintf(buf, cap, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle\r\n", a->ufrag, a->pwd);
+    if (n < 0 || (size_t)n >= cap)
+        return STUNKIT_ERR_NOBUF;
+    off = (size_t)n;
+    for (int i = 0; i < a->nlocal; i++) {
+        const lcand *lc = &a->local[i];
+        if (lc->c.type == STUNKIT_ICE_PRFLX || !lc->reported)
+            continue;
+        if (cap - off < 3)
+            return STUNKIT_ERR_NOBUF;
+        memcpy(buf + off, "a=", 2);
+        int m = stunkit_ice_candidate_format(&lc->c, buf + off + 2, cap - off - 2);
+        if (m < 0 || cap - off - 2 - (size_t)m < 3)
+            return STUNKIT_ERR_NOBUF;
+        off += 2 + (size_t)m;
+        memcpy(buf + off, "\r\n", 3);
+        off += 2;
+    }
+    if (a->gathered_reported) {
+        n = snprintf(buf + off, cap - off, "a=end-of-candidates\r\n");
+        if (n < 0 || (size_t)n >= cap - off)
+            return STUNKIT_ERR_NOBUF;
+        off += (size_t)n;
+    }
+    return (int)off;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static turn_t *turn_of(stunkit_ice *a, int l)
+{
+    return a->local[l].turn >= 0 ? &a->turns[a->local[l].turn] : NULL;
+}
+
+/* A datagram from local candidate l to `to`: direct from its base, or
+ * wrapped for the TURN server. 0, or -1 when it cannot go (yet). */
+static int route(stunkit_ice *a, int l, const stunkit_addr *to, const uint8_t *data, size_t len, uint8_t *buf,
+                 size_t cap, stunkit_ice_route *r)
+{
+    const lcand *lc = &a->local[l];
+    r->base = a->bases[lc->bi].id;
+    r->relayed = 0;
+    if (lc->turn < 0) {
+        r->to = *to;
+        r->data = data;
+        r->len = len;
+        return 0;
+    }
+    turn_t *t = &a->turns[lc->turn];
+    int n = stunkit_turn_send(t->t, to, data, len, buf, cap);
+    if (n < 0)
+        return -1;
+    r->to = a->servers[t->server].addr;
+    r->data = buf;
+    r->len = (size_t)n;
+    r->relayed = 1;
+    return 0;
+}
+
+/* Queues an answer (made during input) for the next poll. */
+static void queue_answer(stunkit_ice *a, int l, const stunkit_addr *to, const uint8_t *ans, size_t len)
+{
+    if (a->npend == MAX_PENDING)
+        return; /* a flood of checks: the peer retransmits */
+    pending_t *pd = &a->pending[(a->pend_head + a->npend) % MAX_PENDING];
+    stunkit_ice_route r;
+    if (route(a, l, to, ans, len, pd->data, sizeof(pd->data), &r) != 0 || r.len > sizeof(pd->data))
+        return;
+    if (!r.relayed)
+        memcpy(pd->data, ans, len);
+    pd->len = r.len;
+    pd->base = r.base;
+    pd->to = r.to;
+    a->npend++;
+}
+
+static void out_send(stunkit_ice_output *o, const stunkit_ice_route *r)
+{
+    memset(o, 0, sizeof(*o));
+    o->send = 1;
+    o->base = r->base;
+    o->to = r->to;
+    o->data = r->data;
+    o->len = r->len;
+}
+
+/* The priority a peer-reflexive candidate from this local candidate would
+ * have: the PRIORITY attribute (7.2.2: "MUST be set equal to the priority
+ * that would be assigned [...] to a peer-reflexive candidate"). */
+static uint32_t prflx_priority(const stunkit_ice *a, int l)
+{
+    return cand_priority(STUNKIT_ICE_PRFLX, a->bases[a->local[l].bi].local_pref);
+}
+
+/* A check (or a consent request) from pair p into a->obuf. */
+static size_t build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_LEN], int use_candidate)
+{
+    stunkit_writer w;
+    char user[520];
+    int un = snprintf(user, sizeof(user), "%s:%s", a->rufrag, a->ufrag);
+    stunkit_writer_init(&w, a->obuf, sizeof(a->obuf), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_put(&w, STUNKIT_ATTR_USERNAME, user, (size_t)un);
+    stunkit_put_u32(&w, STUNKIT_ATTR_PRIORITY, prflx_priority(a, l));
+    /* 7.2.2: ICE-CONTROLLING or ICE-CONTROLLED with the tie-breaker */
+    stunkit_put_u64(&w, a->controlling ? STUNKIT_ATTR_ICE_CONTROLLING : STUNKIT_ATTR_ICE_CONTROLLED, a->tiebreaker);
+    if (use_candidate)
+        stunkit_put(&w, STUNKIT_ATTR_USE_CANDIDATE, NULL, 0);
+    if (a->cfg.software)
+        stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, a->cfg.software, strlen(a->cfg.software));
+    stunkit_put_integrity(&w, a->rkey, (size_t)a->rkey_len);
+    stunkit_put_fingerprint(&w);
+    int n = stunkit_writer_finish(&w);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Relayed pairs need a TURN permission for the peer first (RFC 8656 9). 1 ready. */
+static int relay_ready(stunkit_ice *a, const pair_t *p, uint64_t now)
+{
+    turn_t *t = turn_of(a, p->l);
+    if (!t)
+        return 1;
+    const stunkit_addr *peer = &a->remote[p->r].addr;
+    for (int i = 0; i < t->nperms; i++)
+        if (stunkit_addr_ip_equal(&t->perms[i].peer, peer))
+            return t->perms[i].state == 2;
+    if (t->nperms < MAX_PERMS && stunkit_turn_permit(t->t, peer, now) == 0) {
+        t->perms[t->nperms].peer = *peer;
+        t->perms[t->nperms++].state = 1;
+    }
+    return 0;
+}
+
+/* Sends the check of pair pi (a new transaction). */
+static int send_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *out)
+{
+    pair_t *p = &a->pairs[pi];
+    a->cfg.random(a->cfg.random_ctx, p->tid, STUNKIT_TID_LEN);
+    p->sent_controlling = a->controlling;
+    p->sent_use_cand = a->controlling && (a->cfg.aggressive || p->nominate);
+    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand);
+    stunkit_ice_route r;
+    if (!n || route(a, p->l, &a->remote[p->r].addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0) {
+        p->state = P_FAILED;
+        return 0;
+    }
+    p->state = P_IN_PROGRESS;
+    p->sends = 1;
+    /* 14.3: RTO = MAX(500ms, Ta * (Num-Waiting + Num-In-Progress)) */
+    unsigned busy = 0;
+    for (int i = 0; i < a->npairs; i++)
+        busy += a->pairs[i].state == P_WAITING || a->pairs[i].state == P_IN_PROGRESS;
+    p->rto = a->cfg.ta_ms * busy > CHECK_RTO_MS ? a->cfg.ta_ms * busy : CHECK_RTO_MS;
+    p->next_at = now + p->rto;
+    out_send(out, &r);
+    return 1;
+}
+
+/* Retransmits the same transaction (RFC 8489 6.2.1). */
+static int resend_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *out)
+{
+    pair_t *p = &a->pairs[pi];
+    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand);
+    stunkit_ice_route r;
+    p->sends++;
+    p->rto = p->rto * 2 > CHECK_RTO_MAX_MS ? CHECK_RTO_MAX_MS : p->rto * 2;
+    p->next_at = now + p->rto;
+    if (!n || route(a, p->l, &a->remote[p->r].addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0)
+        return 0;
+    out_send(out, &r);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- selection */
+
+static void select_pair(stunkit_ice *a, int pi, uint64_t now)
+{
+    pair_t *p = &a->pairs[pi];
+    int vl = p->vl >= 0 ? p->vl : p->l;
+    if (a->have_sel && a->sel_pair == pi)
+        return;
+    a->have_sel = 1;
+    a->sel_pair = pi;
+    a->sel_l = p->l;
+    a->sel_r = a->remote[p->r];
+    a->consent_ok = now;
+    a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
+    stunkit_ice_output *o = event(a, STUNKIT_ICE_SELECTED);
+    o->local = a->local[vl].c;
+    o->remote = a->remote[p->r];
+    /* data through a relay goes as ChannelData once bound */
+    turn_t *t = turn_of(a, p->l);
+    if (t && !t->bound) {
+        t->bound = 1;
+        stunkit_turn_bind(t->t, &a->remote[p->r].addr, now);
+    }
+    set_state(a, STUNKIT_ICE_CONNECTED, NULL);
+}
+
+/* The best nominated valid pair becomes (or stays) the selected one. */
+static void update_selection(stunkit_ice *a, uint64_t now)
+{
+    int best = -1;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if (p->nominated && p->state == P_SUCCEEDED && (best < 0 || p->prio > a->pairs[best].prio))
+            best = i;
+    }
+    if (best >= 0)
+        select_pair(a, best, now);
+}
+
+/* 8.1.1: the controlling agent nominates a valid pair by checking it again
+ * with USE-CANDIDATE. It waits a little for a better pair: 200 ms while a
+ * higher-priority pair is still being checked, 1 s when the best so far is
+ * relayed. */
+static void nominate(stunkit_ice *a, uint64_t now)
+{
+    if (!a->controlling || a->cfg.aggressive || a->closing)
+        return;
+    int best = -1;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if (p->nominated && p->state == P_SUCCEEDED)
+            return; /* done */
+        if (p->nominate && p->state != P_FAILED)
+            return; /* one nomination at a time */
+        if (p->state == P_SUCCEEDED && (best < 0 || p->prio > a->pairs[best].prio))
+            best = i;
+    }
+    if (best < 0)
+        return;
+    pair_t *b = &a->pairs[best];
+    int pending = 0;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if (p->prio > b->prio && (p->state == P_WAITING || p->state == P_IN_PROGRESS || p->state == P_FROZEN))
+            pending = 1;
+    }
+    int relayed = a->local[b->l].c.type == STUNKIT_ICE_RELAY;
+    uint64_t wait = relayed ? NOMINATE_WAIT_RELAY_MS : NOMINATE_WAIT_MS;
+    if (pending && now < b->valid_at + wait)
+        return;
+    b->nominate = 1;
+    enqueue(a, best);
+}
+
+static uint64_t nominate_at(const stunkit_ice *a)
+{
+    if (!a->controlling || a->cfg.aggressive)
+        return UINT64_MAX;
+    uint64_t at = UINT64_MAX;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if ((p->nominated && p->state == P_SUCCEEDED) || (p->nominate && p->state != P_FAILED))
+            return UINT64_MAX;
+        if (p->state == P_SUCCEEDED) {
+            uint64_t w = p->valid_at + (a->local[p->l].c.type == STUNKIT_ICE_RELAY ? NOMINATE_WAIT_RELAY_MS
+                                                                                   : NOMINATE_WAIT_MS);
+            if (w < at)
+                at = w;
+        }
+    }
+    return at;
+}
+
+static void check_failed(stunkit_ice *a)
+{
+    if (a->have_sel || a->state == STUNKIT_ICE_FAILED || a->state == STUNKIT_ICE_CLOSED || !a->remote_done ||
+        !a->gathered_reported)
+        return;
+    for (int i = 0; i < a->npairs; i++)
+        if (a->pairs[i].state != P_FAILED)
+            return;
+    set_state(a, STUNKIT_ICE_FAILED,
+              a->npairs ? "every candidate pair failed its checks" : "no candidate pairs (no common address family?)");
+}
+
+/* ---------------------------------------------------------------- poll */
+
+static int turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
+{
+    for (int i = 0; i < a->nturns; i++) {
+        turn_t *t = &a->turns[i];
+        stunkit_turn_output to;
+        while (stunkit_turn_poll(t->t, now, &to) == 1) {
+            if (to.send) {
+                memset(out, 0, sizeof(*out));
+                out->send = 1;
+                out->base = a->bases[t->bi].id;
+                out->to = a->servers[t->server].addr;
+                out->data = to.data;
+                out->len = to.len;
+                return 1;
+            }
+            switch (to.event) {
+            case STUNKIT_TURN_ALLOCATED:
+                t->done = 1;
+                if (to.mapped.family && !stunkit_addr_equal(&to.mapped, &a->bases[t->bi].addr))
+                    add_lcand(a, STUNKIT_ICE_SRFLX, &to.mapped, &a->bases[t->bi].addr, t->bi, t->server, -1);
+                /* RFC 8839 5.1: a relayed candidate's raddr is its mapped address */
+                t->lc = add_lcand(a, STUNKIT_ICE_RELAY, &to.relayed, to.mapped.family ? &to.mapped : NULL, t->bi,
+                                  t->server, i);
+                break;
+            case STUNKIT_TURN_PERMITTED:
+                for (int k = 0; k < t->nperms; k++)
+                    if (stunkit_addr_ip_equal(&t->perms[k].peer, &to.peer))
+                        t->perms[k].state = 2;
+                break;
+            case STUNKIT_TURN_FAILED:
+                if (to.peer.family) {
+                    for (int k = 0; k < t->nperms; k++)
+                        if (stunkit_addr_ip_equal(&t->perms[k].peer, &to.peer))
+                            t->perms[k].state = 3;
+                    for (int k = 0; k < a->npairs; k++)
+                        if (a->pairs[k].l == t->lc && stunkit_addr_ip_equal(&a->remote[a->pairs[k].r].addr, &to.peer) &&
+                            a->pairs[k].state != P_SUCCEEDED)
+                            a->pairs[k].state = P_FAILED;
+                } else {
+                    t->done = 1;
+                }
+                break;
+            default: break;
+            }
+        }
+    }
+    return 0;
+}
+
+static int gathering_done(const stunkit_ice *a)
+{
+    for (int i = 0; i < a->ngathers; i++)
+        if (!a->gathers[i].done)
+            return 0;
+    for (int i = 0; i < a->nturns; i++)
+        if (!a->turns[i].done)
+            return 0;
+    return a->local_done;
+}
+
+static int consent(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
+{
+    if (!a->have_sel || a->state == STUNKIT_ICE_DISCONNECTED || a->closing)
+        return 0;
+    /* RFC 7675 5.1: "Consent expires after 30 seconds" without a response */
+    if (now >= a->consent_ok + a->cfg.consent_timeout_ms) {
+        set_state(a, STUNKIT_ICE_DISCONNECTED, "consent expired: the peer stopped answering (RFC 7675)");
+        return 0;
+    }
+    if (now < a->consent_next || !a->remote_set)
+        return 0;
+    /* "the interval [...] MUST be randomized: 0.8 to 1.2 times the basic
+     * period" */
+    a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
+    a->cfg.random(a->cfg.random_ctx, a->consent_tid, STUNKIT_TID_LEN);
+    size_t n = build_check(a, a->sel_l, a->consent_tid, 0);
+    stunkit_ice_route r;
+    if (!n || route(a, a->sel_l, &a->sel_r.addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0)
+        return 0;
+    out_send(out, &r);
+    return 1;
+}
+
+int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
+{
+    if (a->ev_n) {
+        *out = a->ev[a->ev_head];
+        a->ev_head = (a->ev_head + 1) % 8;
+        a->ev_n--;
+        return 1;
+    }
+    if (a->npend) {
+        pending_t *pd = &a->pending[a->pend_head];
+        a->pend_head = (a->pend_head + 1) % MAX_PENDING;
+        a->npend--;
+        memset(out, 0, sizeof(*out));
+        out->send = 1;
+        out->base = pd->base;
+        out->to = pd->to;
+        out->data = pd->data;
+        out->len = pd->len;
+        return 1;
+    }
+    if (turn_events(a, now, out))
+        return 1;
+    if (a->ev_n)
+        return stunkit_ice_poll(a, now, out);
+    if (a->state == STUNKIT_ICE_CLOSED)
+        return 0;
+    /* new local candidates are reported (trickle) */
+    for (int i = 0; i < a->nlocal; i++) {
+        if (!a->local[i].reported) {
+            a->local[i].reported = 1;
+            memset(out, 0, sizeof(*out));
+            out->event = STUNKIT_ICE_CANDIDATE;
+            out->state = a->state;
+            out->controlling = a->controlling;
+            out->local = a->local[i].c;
+            return 1;
+        }
+    }
+    /* server-reflexive gathering */
+    for (int i = 0; i < a->ngathers; i++) {
+        gather_t *g = &a->gathers[i];
+        if (g->done)
+            continue;
+        stunkit_txn_action act = stunkit_txn_poll(&g->txn, now);
+        if (act == STUNKIT_TXN_SEND) {
+            memset(out, 0, sizeof(*out));
+            out->send = 1;
+            out->base = a->bases[g->bi].id;
+            out->to = a->servers[g->server].addr;
+            out->data = g->req;
+            out->len = g->len;
+            return 1;
+        }
+        if (act == STUNKIT_TXN_TIMEOUT)
+            g->done = 1;
+    }
+    if (!a->gathered_reported && gathering_done(a)) {
+        a->gathered_reported = 1;
+        memset(out, 0, sizeof(*out));
+        out->event = STUNKIT_ICE_GATHERED;
+        out->state = a->state;
+        out->controlling = a->controlling;
+        return 1;
+    }
+    if (a->closing)
+        return 0;
+    if (consent(a, now, out))
+        return 1;
+    if (a->ev_n)
+        return stunkit_ice_poll(a, now, out);
+    if (!a->remote_set)
+        return 0;
+    /* retransmissions and timeouts of checks in progress */
+    for (int i = 0; i < a->npairs; i++) {
+        pair_t *p = &a->pairs[i];
+        if (p->state != P_IN_PROGRESS || now < p->next_at)
+            continue;
+        if (p->sends >= CHECK_SENDS) {
+            p->state = P_FAILED;
+            p->nominate = 0;
+            continue;
+        }
+        if (resend_check(a, i, now, out))
+            return 1;
+    }
+    nominate(a, now);
+    check_failed(a);
+    if (a->ev_n)
+        return stunkit_ice_poll(a, now, out);
+    /* one new check per Ta (6.1.4.2): the triggered queue first, then the
+     * highest-priority Waiting pair, else a Frozen pair is unfrozen */
+    if (now < a->next_check_at)
+        return 0;
+    int pick = -1;
+    for (int count = a->ntrig; count > 0 && pick < 0; count--) {
+        int pi = a->trig[a->trig_head];
+        a->trig_head = (a->trig_head + 1) % STUNKIT_ICE_MAX_PAIRS;
+        a->ntrig--;
+        a->pairs[pi].queued = 0;
+        if (a->pairs[pi].state != P_WAITING)
+            continue;
+        if (relay_ready(a, &a->pairs[pi], now))
+            pick = pi;
+        else
+            enqueue(a, pi); /* its TURN permission first: later */
+    }
+    if (pick < 0 && a->sel_pair >= 0 && !a->cfg.aggressive)
+        return 0; /* selected: ordinary checks stop (8.1.2) */
+    for (int round = 0; pick < 0 && round < 2; round++) {
+        for (int i = 0; i < a->npairs; i++) {
+            pair_t *p = &a->pairs[i];
+            if (p->state == P_WAITING && (pick < 0 || p->prio > a->pairs[pick].prio) && relay_ready(a, p, now))
+                pick = i;
+        }
+        if (pick >= 0 || round)
+            break;
+        /* "If there is no pair in the Waiting state, and if there are one
+         * or more pairs in the Frozen state, the agent checks the foundation
+         * associated with each pair in the Frozen state. For a given
+         * foundation, if there is no pair [...] in the Waiting or
+         * In-Progress state, the agent puts the candidate pair state to
+         * Waiting" */
+        for (int i = 0; i < a->npairs; i++) {
+            pair_t *p = &a->pairs[i];
+            if (p->state != P_FROZEN)
+                continue;
+            int busy = 0;
+            for (int k = 0; k < a->npairs && !busy; k++)
+                busy = (a->pairs[k].state == P_WAITING || a->pairs[k].state == P_IN_PROGRESS) &&
+                       pair_foundation_equal(a, &a->pairs[k], p);
+            if (!busy)
+                p->state = P_WAITING;
+        }
+    }
+    if (pick < 0)
+        return 0;
+    a->next_check_at = now + a->cfg.ta_ms;
+    if (send_check(a, pick, now, out))
+        return 1;
+    return stunkit_ice_poll(a, now, out);
+}
+
+uint64_t stunkit_ice_next(const stunkit_ice *a)
+{
+    if (a->ev_n || a->npend)
+        return 0;
+    for (int i = 0; i < a->nlocal; i++)
+        if (!a->local[i].reported)
+            return 0;
+    if (!a->gathered_reported && gathering_done(a))
+        return 0;
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < a->nturns; i++) {
+        uint64_t t = stunkit_turn_next(a->turns[i].t);
+        if (t < next)
+            next = t;
+    }
+    if (a->state == STUNKIT_ICE_CLOSED)
+        return next;
+    for (int i = 0; i < a->ngathers; i++)
+        if (!a->gathers[i].done && stunkit_txn_next(&a->gathers[i].txn) < next)
+            next = stunkit_txn_next(&a->gathers[i].txn);
+    if (a->closing)
+        return next;
+    if (a->have_sel && a->state != STUNKIT_ICE_DISCONNECTED) {
+        if (a->consent_next < next)
+            next = a->consent_next;
+        if (a->consent_ok + a->cfg.consent_timeout_ms < next)
+            next = a->consent_ok + a->cfg.consent_timeout_ms;
+    }
+    if (!a->remote_set)
+        return next;
+    int waiting = a->ntrig > 0;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if (p->state == P_IN_PROGRESS && p->next_at < next)
+            next = p->next_at;
+        if (p->state == P_WAITING || p->state == P_FROZEN)
+            waiting = 1;
+    }
+    if (waiting && (a->sel_pair < 0 || a->ntrig || a->cfg.aggressive) && a->next_check_at < next)
+        next = a->next_check_at;
+    uint64_t nom = nominate_at(a);
+    if (nom < next)
+        next = nom;
+    return next;
+}
+
+/* ---------------------------------------------------------------- input */
+
+static void switch_role(stunkit_ice *a)
+{
+    /* 7.3.1.1 / 7.2.5.1: switch, and "recompute the candidate pair
+     * priorities" */
+    a->controlling = !a->controlling;
+    reprioritize(a);
+    event(a, STUNKIT_ICE_ROLE);
+}
+
+/* A Binding request that arrived at local candidate l (a host, or a relay
+ * when the TURN server relayed it) from `from` (7.3.1). */
+static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const uint8_t *data, size_t len,
+                       uint64_t now)
+{
+    uint8_t ans[256];
+    stunkit_request_info info;
+    stunkit_responder resp = {a->ufrag, strlen(a->ufrag), a->pwd, strlen(a->pwd), NULL, 0};
+    int n = stunkit_responder_input(&resp, data, len, from, ans, sizeof(ans), &info);
+    if (n <= 0)
+        return; /* dropped silently */
+    if (info.code) {
+        queue_answer(a, l, from, ans, (size_t)n);
+        return;
+    }
+    /* 7.3.1.1, detecting and repairing role conflicts */
+    int conflict = 0;
+    if (a->controlling && info.controlling) {
+        /* "If the agent's tiebreaker value is larger than or equal to the
+         * contents of the ICE-CONTROLLING attribute, the agent generates a
+         * Binding error response and includes an ERROR-CODE attribute with
+         * a value of 487 (Role Conflict) but retains its role." Else it
+         * "MUST switch to the controlled role." */
+        if (a->tiebreaker >= info.tiebreaker)
+            conflict = 1;
+        else
+            switch_role(a);
+    } else if (!a->controlling && info.controlled) {
+        /* "If the agent's tiebreaker value is larger than or equal to the
+         * contents of the ICE-CONTROLLED attribute, the agent switches to
+         * the controlling role." Else 487. */
+        if (a->tiebreaker >= info.tiebreaker)
+            switch_role(a);
+        else
+            conflict = 1;
+    }
+    if (conflict) {
+        uint8_t key[STUNKIT_KEY_MAX];
+        int kl = stunkit_key_short_term(a->pwd, strlen(a->pwd), key, sizeof(key));
+        stunkit_answer an;
+        memset(&an, 0, sizeof(an));
+        an.key = key;
+        an.key_len = (size_t)kl;
+        an.fingerprint = 1;
+        int m = stunkit_answer_error(data, 487, NULL, NULL, 0, &an, ans, sizeof(ans));
+        if (m > 0)
+            queue_answer(a, l, from, ans, (size_t)m);
+        return;
+    }
+    queue_answer(a, l, from, ans, (size_t)n);
+    if (a->closing)
+        return;
+    /* 7.3.1.3: an unknown source is a peer-reflexive remote candidate,
+     * priority from PRIORITY, "a foundation [...] different from the
+     * foundations of all other remote candidates" */
+    int r = find_remote(a, from);
+    if (r < 0) {
+        stunkit_ice_candidate c;
+        memset(&c, 0, sizeof(c));
+        c.type = STUNKIT_ICE_PRFLX;
+        c.addr = *from;
+        c.priority = info.priority ? info.priority : cand_priority(STUNKIT_ICE_PRFLX, 0);
+        c.component = 1;
+        snprintf(c.foundation, sizeof(c.foundation), "prflx%u", ++a->prflx_seq);
+        r = add_rcand(a, &c);
+        if (r < 0)
+            return;
+    }
+    if (a->state == STUNKIT_ICE_NEW)
+        set_state(a, STUNKIT_ICE_CHECKING, NULL);
+    /* 7.3.1.4: the triggered check */
+    int pi = find_pair(a, l, r);
+    if (pi < 0 && pairable(a, l, r)) {
+        add_pair(a, l, r);
+        pi = find_pair(a, l, r);
+    }
+    if (pi < 0)
+        return;
+    pair_t *p = &a->pairs[pi];
+    if (p->state != P_SUCCEEDED) {
+        /* Frozen, Waiting or Failed: into the triggered queue; In-Progress:
+         * the transaction is cancelled (its answer still counts) and a new
+         * one queued */
+        enqueue(a, pi);
+    }
+    /* 7.3.1.5: USE-CANDIDATE, on the controlled side */
+    if (info.use_candidate && !a->controlling) {
+        if (p->state == P_SUCCEEDED) {
+            p->nominated = 1;
+            update_selection(a, now);
+        } else {
+            p->use_cand_rx = 1;
+        }
+    }
+}
+
+/* The answer to a check of pair pi (7.2.5). */
+static void on_response(stunkit_ice *a, int pi, int l, const stunkit_addr *from, const stunkit_msg *m, uint64_t now)
+{
+    pair_t *p = &a->pairs[pi];
+    /* 7.2.5.1: integrity with the peer's password; a response that fails
+     * it is discarded */
+    if (!m->mi_off || stunkit_check_integrity(m, a->rkey, (size_t)a->rkey_len) != 0)
+        return;
+    /* 7.2.5.2.1: "the source and destination transport addresses [...]
+     * are symmetric": else the check fails */
+    if (!stunkit_addr_equal(from, &a->remote[p->r].addr) || l != p->l) {
+        p->state = P_FAILED;
+        return;
+    }
+    if (m->klass == STUNKIT_CLASS_ERROR) {
+        stunkit_attr at;
+        int code = 0;
+        const uint8_t *reason;
+        size_t rl;
+        if (stunkit_msg_find(m, STUNKIT_ATTR_ERROR_CODE, &at) == 0)
+            stunkit_attr_error_code(&at, &code, &reason, &rl);
+        if (code == 487) {
+            /* 7.2.5.1: "the agent MUST switch to the controlled role if it
+             * sent ICE-CONTROLLING [...] or controlling role if it sent
+             * ICE-CONTROLLED" - once - "and enqueue the candidate pair" */
+            if (p->sent_controlling == a->controlling)
+                switch_role(a);
+            enqueue(a, pi);
+        } else {
+            p->state = P_FAILED;
+        }
+        return;
+    }
+    stunkit_addr mapped;
+    if (stunkit_msg_mapped(m, &mapped) != 0) {
+        p->state = P_FAILED;
+        return;
+    }
+    /* 7.2.5.3.1: the mapped address names a local candidate, or it is a
+     * new peer-reflexive one (priority: the PRIORITY we sent) */
+    int bi = a->local[p->l].bi;
+    int vl = find_local(a, &mapped, bi);
+    if (vl < 0 && a->local[p->l].c.type != STUNKIT_ICE_RELAY)
+        vl = add_lcand(a, STUNKIT_ICE_PRFLX, &mapped, &a->bases[bi].addr, bi, -1, -1);
+    if (vl < 0)
+        vl = p->l;
+    p->vl = vl;
+    p->state = P_SUCCEEDED;
+    p->valid_at = now;
+    if (a->state == STUNKIT_ICE_NEW)
+        set_state(a, STUNKIT_ICE_CHECKING, NULL);
+    /* 7.2.5.3.3: "The agent MUST set the states for all other Frozen
+     * candidate pairs in all checklists with the same foundation to
+     * Waiting." */
+    for (int i = 0; i < a->npairs; i++)
+        if (a->pairs[i].state == P_FROZEN && pair_foundation_equal(a, &a->pairs[i], p))
+            a->pairs[i].state = P_WAITING;
+    /* 7.2.5.3.4 / 8.1.1: a nominating check that succeeded, or a pair the
+     * controlled side saw USE-CANDIDATE for */
+    if ((a->controlling && p->sent_use_cand) || (!a->controlling && p->use_cand_rx))
+        p->nominated = 1;
+    update_selection(a, now);
+}
+
+/* STUN (or application data) at local candidate l from `from`. 1 ICE's, 0 not. */
+static int on_datagram(stunkit_ice *a, int l, const stunkit_addr *from, const uint8_t *data, size_t len,
+                       uint64_t now)
+{
+    if (!stunkit_is_stun(data, len))
+        return 0;
+    stunkit_msg m;
+    if (stunkit_msg_parse(&m, data, len) != 0)
+        return 1;
+    if (m.method != STUNKIT_METHOD_BINDING)
+        return 0;
+    if (m.klass == STUNKIT_CLASS_REQUEST) {
+        on_request(a, l, from, data, len, now);
+        return 1;
+    }
+    if (m.klass != STUNKIT_CLASS_SUCCESS && m.klass != STUNKIT_CLASS_ERROR)
+        return 1; /* indications: nothing to do (keepalives) */
+    if (m.fp_off && stunkit_check_fingerprint(&m) != 0)
+        return 1;
+    for (int i = 0; i < a->npairs; i++) {
+        pair_t *p = &a->pairs[i];
+        if (!memcmp(p->tid, m.tid, STUNKIT_TID_LEN) ||
+            (p->have_old && !memcmp(p->old_tid, m.tid, STUNKIT_TID_LEN))) {
+            if (p->state == P_IN_PROGRESS || p->state == P_WAITING)
+                on_response(a, i, l, from, &m, now);
+            return 1;
+        }
+    }
+    /* consent (RFC 7675 5.1): a valid, authenticated answer from the peer */
+    if (a->have_sel && !memcmp(a->consent_tid, m.tid, STUNKIT_TID_LEN) && m.klass == STUNKIT_CLASS_SUCCESS &&
+        stunkit_addr_equal(from, &a->sel_r.addr) && l == a->sel_l && m.mi_off &&
+        stunkit_check_integrity(&m, a->rkey, (size_t)a->rkey_len) == 0) {
+        a->consent_ok = now;
+        if (a->state == STUNKIT_ICE_DISCONNECTED)
+            set_state(a, STUNKIT_ICE_CONNECTED, NULL);
+    }
+    return 1;
+}
+
+int stunkit_ice_input(stunkit_ice *a, int base, const stunkit_addr *from, const uint8_t *data, size_t len,
+                      uint64_t now, stunkit_ice_data *d)
+{
+    int bi = find_base(a, base);
+    if (bi < 0 || !from || !data)
+        return 0;
+    /* from a TURN server of this base: its answers, and relayed data */
+    for (int i = 0; i < a->nturns; i++) {
+        turn_t *t = &a->turns[i];
+        if (t->bi != bi || !stunkit_addr_equal(from, &a->servers[t->server].addr))
+            continue;
+        stunkit_turn_data td;
+        int r = stunkit_turn_input(t->t, data, len, now, &td);
+        if (r == 1)
+            return 1;
+        if (r == 2) {
+            if (t->lc >= 0 && on_datagram(a, t->lc, &td.peer, td.data, td.len, now))
+                return 1;
+            if (d) {
+                d->from = td.peer;
+                d->data = td.data;
+                d->len = td.len;
+            }
+            return 2;
+        }
+    }
+    /* a STUN server's answer: a server-reflexive candidate */
+    for (int i = 0; i < a->ngathers; i++) {
+        gather_t *g = &a->gathers[i];
+        stunkit_msg m;
+        stunkit_addr mapped;
+        if (g->done || g->bi != bi || !stunkit_addr_equal(from, &a->servers[g->server].addr) ||
+            stunkit_txn_match(&g->txn, data, len, &m) != 0)
+            continue;
+        g->done = 1;
+        if (m.klass == STUNKIT_CLASS_SUCCESS && stunkit_msg_mapped(&m, &mapped) == 0 &&
+            !stunkit_addr_equal(&mapped, &a->bases[bi].addr))
+            add_lcand(a, STUNKIT_ICE_SRFLX, &mapped, &a->bases[bi].addr, bi, g->server, -1);
+        return 1;
+    }
+    int l = host_of(a, bi);
+    return l >= 0 ? on_datagram(a, l, from, data, len, now) : 0;
+}
+
+int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *buf, size_t cap,
+                     stunkit_ice_route *r)
+{
+    /* RFC 7675 5.1: without consent "the agent MUST cease transmission" */
+    if (!a->have_sel || a->state == STUNKIT_ICE_DISCONNECTED || a->state == STUNKIT_ICE_CLOSED)
+        return STUNKIT_ERR_STATE;
+    if (route(a, a->sel_l, &a->sel_r.addr, data, len, buf, cap, r) != 0)
+        return STUNKIT_ERR_NOBUF;
+    return 0;
+}
+
+int stunkit_ice_restart(stunkit_ice *a, uint64_t now_ms)
+{
+    (void)now_ms;
+    random_ice_string(a, a->ufrag, 8);
+    random_ice_string(a, a->pwd, 24);
+    a->remote_set = 0;
+    a->nremote = a->npairs = a->ntrig = 0;
+    a->remote_done = 0;
+    a->sel_pair = -1; /* the selected route stays in use until a new nomination */
+    for (int i = 0; i < a->nlocal; i++)
+        a->local[i].reported = a->local[i].c.type == STUNKIT_ICE_PRFLX;
+    a->gathered_reported = 0;
+    if (a->state == STUNKIT_ICE_FAILED || a->state == STUNKIT_ICE_NEW)
+        a->state = STUNKIT_ICE_NEW;
+    return 0;
+}
+
+void stunkit_ice_close(stunkit_ice *a, uint64_t now_ms)
+{
+    a->closing = 1;
+    for (int i = 0; i < a->nturns; i++)
+        stunkit_turn_close(a->turns[i].t, now_ms);
+    set_state(a, STUNKIT_ICE_CLOSED, NULL);
+}
+
+const char *stunkit_ice_state_name(stunkit_ice_state s)
+{
+    static const char *const n[] = {"new", "checking", "connected", "failed", "disconnected", "closed"};
+    return (unsigned)s < 6 ? n[s] : "unknown";
+}
+
+const char *stunkit_ice_event_name(stunkit_ice_event e)
+{
+    switch (e) {
+    case STUNKIT_ICE_CANDIDATE: return "candidate";
+    case STUNKIT_ICE_GATHERED: return "gathered";
+    case STUNKIT_ICE_STATE: return "state";
+    case STUNKIT_ICE_SELECTED: return "selected";
+    case STUNKIT_ICE_ROLE: return "role";
+    }
+    return "unknown";
+}

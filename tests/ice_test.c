@@ -1,0 +1,822 @@
+/*
+ * ice_test.c - the ICE agent on a fake clock and a simulated network: two
+ * agents, a STUN server, and NATs written here from RFC 4787's terms
+ * (endpoint-independent or address-and-port-dependent mapping; endpoint-
+ * independent, address-dependent or address-and-port-dependent filtering).
+ * Descriptions travel as SDP lines (format -> parse). Real sockets, real
+ * Linux NATs and other agents (libnice, aioice) are met in the labs.
+ *
+ * Addresses: documentation ranges only, 100.64.0.0/10 for the inside of a
+ * NAT (both peers get the SAME inside address, as two home networks do).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stunkit/core.h"
+#include "test.h"
+
+static uint64_t now;
+static uint32_t seed;
+
+static void rnd(void *ctx, uint8_t *buf, size_t len)
+{
+    uint32_t *s = ctx;
+    for (size_t i = 0; i < len; i++) {
+        *s = *s * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(*s >> 16);
+    }
+}
+
+static uint32_t loss_seed = 99;
+static int chance(unsigned percent)
+{
+    loss_seed = loss_seed * 1103515245u + 12345u;
+    return (loss_seed >> 16) % 100u < percent;
+}
+
+static stunkit_addr A(const char *text)
+{
+    stunkit_addr a;
+    stunkit_addr_parse(text, 0, &a);
+    return a;
+}
+
+/* ---- a NAT (RFC 4787) ---- */
+
+enum { MAP_EIM, MAP_APDM };
+enum { FILT_EIF, FILT_ADF, FILT_APDF };
+
+typedef struct nat {
+    int on;
+    stunkit_addr pub; /* IP only */
+    int mapping, filtering;
+    struct {
+        stunkit_addr in, remote, out;
+    } maps[64];
+    int nmaps;
+    struct {
+        uint16_t port;
+        stunkit_addr remote;
+    } seen[256];
+    int nseen;
+    uint16_t next_port;
+} nat;
+
+static stunkit_addr nat_out(nat *n, const stunkit_addr *in, const stunkit_addr *remote)
+{
+    for (int i = 0; i < n->nmaps; i++)
+        if (stunkit_addr_equal(&n->maps[i].in, in) &&
+            (n->mapping == MAP_EIM || stunkit_addr_equal(&n->maps[i].remote, remote)))
+            return n->maps[i].out;
+    stunkit_addr o = n->pub;
+    o.port = n->next_port++;
+    if (n->nmaps < 64) {
+        n->maps[n->nmaps].in = *in;
+        n->maps[n->nmaps].remote = *remote;
+        n->maps[n->nmaps++].out = o;
+    }
+    return o;
+}
+
+static void nat_saw(nat *n, uint16_t port, const stunkit_addr *remote)
+{
+    for (int i = 0; i < n->nseen; i++)
+        if (n->seen[i].port == port && stunkit_addr_equal(&n->seen[i].remote, remote))
+            return;
+    if (n->nseen < 256) {
+        n->seen[n->nseen].port = port;
+        n->seen[n->nseen++].remote = *remote;
+    }
+}
+
+/* Inbound to pub:port from remote: the inside address, or family 0 (dropped). */
+static stunkit_addr nat_in(const nat *n, uint16_t port, const stunkit_addr *remote)
+{
+    stunkit_addr none;
+    memset(&none, 0, sizeof(none));
+    int idx = -1;
+    for (int i = 0; i < n->nmaps && idx < 0; i++)
+        if (n->maps[i].out.port == port)
+            idx = i;
+    if (idx < 0)
+        return none;
+    int ok = n->filtering == FILT_EIF;
+    for (int i = 0; i < n->nseen && !ok; i++)
+        ok = n->seen[i].port == port &&
+             (n->filtering == FILT_ADF ? stunkit_addr_ip_equal(&n->seen[i].remote, remote)
+                                       : stunkit_addr_equal(&n->seen[i].remote, remote));
+    return ok ? n->maps[idx].in : none;
+}
+
+/* ---- peers and the wire ---- */
+
+typedef struct peer {
+    const char *name;
+    stunkit_ice *ice;
+    stunkit_addr local; /* the base's address */
+    nat n;
+    int connected, failed, disconnected, gathered, role_changes;
+    uint64_t connected_at;
+    stunkit_ice_candidate sel_local, sel_remote;
+    char got[64];
+    int got_len, got_relayed;
+    struct peer *other;
+    int drop_in; /* drop everything to this peer */
+} peer;
+
+typedef struct packet {
+    uint64_t at;
+    stunkit_addr src, dst; /* as on the public wire after NAT (or inside) */
+    size_t len;
+    uint8_t data[1600];
+} packet;
+
+static packet q[512];
+static int nq;
+static unsigned loss_pct;
+static const uint64_t latency = 10; /* ms each way */
+static stunkit_addr stun_server;
+static peer *peers[2];
+static int self_delivered; /* checks that looped back to their sender */
+
+static void enqueue_packet(const stunkit_addr *src, const stunkit_addr *dst, const uint8_t *d, size_t len)
+{
+    if (nq == 512 || len > sizeof(q[0].data) || (loss_pct && chance(loss_pct)))
+        return;
+    q[nq].at = now + latency;
+    q[nq].src = *src;
+    q[nq].dst = *dst;
+    q[nq].len = len;
+    memcpy(q[nq].data, d, len);
+    nq++;
+}
+
+/* A peer sends from its base: a packet to its own inside address loops
+ * back to itself; the rest leaves through its NAT. */
+static void peer_send(peer *p, const stunkit_addr *to, const uint8_t *d, size_t len)
+{
+    if (p->n.on && stunkit_addr_ip_equal(to, &p->local)) {
+        self_delivered++;
+        enqueue_packet(&p->local, to, d, len);
+        return;
+    }
+    stunkit_addr src = p->local;
+    if (p->n.on) {
+        src = nat_out(&p->n, &p->local, to);
+        nat_saw(&p->n, src.port, to);
+    }
+    enqueue_packet(&src, to, d, len);
+}
+
+static void handle_event(peer *p, const stunkit_ice_output *o)
+{
+    char line[256];
+    stunkit_ice_candidate c;
+    switch (o->event) {
+    case STUNKIT_ICE_CANDIDATE:
+        /* trickled to the other side as an SDP line */
+        CHECK(stunkit_ice_candidate_format(&o->local, line, sizeof(line)) > 0);
+        CHECK_EQ(stunkit_ice_candidate_parse(line, strlen(line), &c), 0);
+        CHECK_EQ(stunkit_ice_add_remote(p->other->ice, &c, now), 0);
+        break;
+    case STUNKIT_ICE_GATHERED:
+        p->gathered = 1;
+        stunkit_ice_remote_done(p->other->ice, now);
+        break;
+    case STUNKIT_ICE_SELECTED:
+        p->sel_local = o->local;
+        p->sel_remote = o->remote;
+        break;
+    case STUNKIT_ICE_STATE:
+        if (o->state == STUNKIT_ICE_CONNECTED && !p->connected) {
+            p->connected = 1;
+            p->connected_at = now;
+        }
+        if (o->state == STUNKIT_ICE_FAILED)
+            p->failed = 1;
+        if (o->state == STUNKIT_ICE_DISCONNECTED)
+            p->disconnected = 1;
+        break;
+    case STUNKIT_ICE_ROLE: p->role_changes++; break;
+    }
+}
+
+static void pump(peer *p)
+{
+    stunkit_ice_output o;
+    int guard = 0;
+    while (stunkit_ice_poll(p->ice, now, &o) == 1 && guard++ < 1000) {
+        if (o.send) {
+            CHECK_EQ(o.base, 1);
+            peer_send(p, &o.to, o.data, o.len);
+        } else {
+            handle_event(p, &o);
+        }
+    }
+    CHECK(guard < 1000);
+}
+
+static void deliver_to_peer(peer *p, const packet *k)
+{
+    if (p->drop_in)
+        return;
+    stunkit_ice_data d;
+    int r = stunkit_ice_input(p->ice, 1, &k->src, k->data, k->len, now, &d);
+    if (r == 0 && k->len < sizeof(p->got)) { /* application data */
+        memcpy(p->got, k->data, k->len);
+        p->got_len = (int)k->len;
+    }
+}
+
+/* The STUN server: answers a Binding with the source it saw. */
+static void server_answer(const packet *k)
+{
+    stunkit_msg m;
+    if (stunkit_msg_parse(&m, k->data, k->len) != 0 || m.klass != STUNKIT_CLASS_REQUEST)
+        return;
+    uint8_t out[128];
+    int n = stunkit_answer_success(k->data, &k->src, NULL, out, sizeof(out));
+    CHECK(n > 0);
+    enqueue_packet(&stun_server, &k->src, out, (size_t)n);
+}
+
+static void deliver(const packet *k)
+{
+    if (stunkit_addr_equal(&k->dst, &stun_server)) {
+        server_answer(k);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        peer *p = peers[i];
+        if (p->n.on && stunkit_addr_ip_equal(&k->dst, &p->n.pub)) {
+            stunkit_addr in = nat_in(&p->n, k->dst.port, &k->src);
+            if (in.family && stunkit_addr_equal(&in, &p->local))
+                deliver_to_peer(p, k);
+            return;
+        }
+        if (stunkit_addr_equal(&k->dst, &p->local)) {
+            /* reachable directly: a public peer, or a packet a peer sent
+             * to its own inside address */
+            if (!p->n.on || stunkit_addr_ip_equal(&k->src, &p->local))
+                deliver_to_peer(p, k);
+            return;
+        }
+    }
+    /* anything else (another network's inside address): lost */
+}
+
+/* Runs until `until` (fake ms), or both connected and settled. */
+static void run_until(peer *a, peer *b, uint64_t until)
+{
+    while (now < until) {
+        pump(a);
+        pump(b);
+        /* deliver what is due */
+        int delivered = 0;
+        for (int i = 0; i < nq;) {
+            if (q[i].at <= now) {
+                packet k = q[i];
+                q[i] = q[--nq];
+                deliver(&k);
+                delivered = 1;
+            } else {
+                i++;
+            }
+        }
+        if (delivered)
+            continue;
+        uint64_t next = until;
+        for (int i = 0; i < nq; i++)
+            if (q[i].at < next)
+                next = q[i].at;
+        uint64_t na = stunkit_ice_next(a->ice), nb = stunkit_ice_next(b->ice);
+        if (na < next)
+            next = na;
+        if (nb < next)
+            next = nb;
+        now = next > now ? next : now + 1;
+    }
+}
+
+typedef struct scenario {
+    int nat_a, map_a, filt_a;
+    int nat_b, map_b, filt_b;
+    int a_controlling, b_controlling, aggressive;
+    unsigned loss;
+    const char *wrong_pwd_for_a; /* A is told a wrong password for B */
+} scenario;
+
+static void setup(peer *a, peer *b, const scenario *s)
+{
+    memset(a, 0, sizeof(*a));
+    memset(b, 0, sizeof(*b));
+    nq = 0;
+    now = 1000;
+    seed = 1234;
+    loss_pct = s->loss;
+    self_delivered = 0;
+    stun_server = A("198.51.100.1:3478");
+    a->name = "A";
+    b->name = "B";
+    a->other = b;
+    b->other = a;
+    peers[0] = a;
+    peers[1] = b;
+    /* both NATed peers use the SAME inside address */
+    a->local = s->nat_a ? A("100.64.0.2:5000") : A("192.0.2.10:5000");
+    b->local = s->nat_b ? A("100.64.0.2:5000") : A("192.0.2.20:5000");
+    a->n.on = s->nat_a;
+    a->n.pub = A("203.0.113.1");
+    a->n.mapping = s->map_a;
+    a->n.filtering = s->filt_a;
+    a->n.next_port = 40000;
+    b->n.on = s->nat_b;
+    b->n.pub = A("203.0.113.2");
+    b->n.mapping = s->map_b;
+    b->n.filtering = s->filt_b;
+    b->n.next_port = 50000;
+    stunkit_ice_server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.addr = stun_server;
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.random = rnd;
+    cfg.random_ctx = &seed;
+    cfg.servers = &srv;
+    cfg.n_servers = 1;
+    cfg.aggressive = s->aggressive;
+    cfg.controlling = s->a_controlling;
+    a->ice = stunkit_ice_new(&cfg, now);
+    cfg.controlling = s->b_controlling;
+    b->ice = stunkit_ice_new(&cfg, now);
+    CHECK(a->ice && b->ice);
+    /* credentials out of band (the description's ufrag/pwd lines) */
+    CHECK_EQ(stunkit_ice_set_remote(a->ice, stunkit_ice_ufrag(b->ice),
+                                    s->wrong_pwd_for_a ? s->wrong_pwd_for_a : stunkit_ice_pwd(b->ice), now),
+             0);
+    CHECK_EQ(stunkit_ice_set_remote(b->ice, stunkit_ice_ufrag(a->ice), stunkit_ice_pwd(a->ice), now), 0);
+    CHECK_EQ(stunkit_ice_add_base(a->ice, 1, &a->local, now), 0);
+    CHECK_EQ(stunkit_ice_add_base(b->ice, 1, &b->local, now), 0);
+    stunkit_ice_local_done(a->ice, now);
+    stunkit_ice_local_done(b->ice, now);
+}
+
+static void teardown(peer *a, peer *b)
+{
+    stunkit_ice_free(a->ice);
+    stunkit_ice_free(b->ice);
+}
+
+/* Data both ways over the selected pair. */
+static void check_data(peer *a, peer *b)
+{
+    uint8_t buf[256];
+    stunkit_ice_route r;
+    CHECK_EQ(stunkit_ice_send(a->ice, (const uint8_t *)"hello-b", 7, buf, sizeof(buf), &r), 0);
+    peer_send(a, &r.to, r.data, r.len);
+    CHECK_EQ(stunkit_ice_send(b->ice, (const uint8_t *)"hello-a", 7, buf, sizeof(buf), &r), 0);
+    peer_send(b, &r.to, r.data, r.len);
+    run_until(a, b, now + 100);
+    CHECK(b->got_len == 7 && !memcmp(b->got, "hello-b", 7));
+    CHECK(a->got_len == 7 && !memcmp(a->got, "hello-a", 7));
+}
+
+static const scenario open_open = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, NULL};
+
+static void test_open_internet(void)
+{
+    peer a, b;
+    setup(&a, &b, &open_open);
+    run_until(&a, &b, now + 3000);
+    CHECK(a.connected && b.connected);
+    CHECK(a.connected_at - 1000 <= 1000); /* fake clock: direct within 1 s */
+    CHECK_EQ(a.sel_local.type, STUNKIT_ICE_HOST);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK(stunkit_addr_equal(&a.sel_remote.addr, &b.local));
+    CHECK(stunkit_ice_controlling(a.ice) && !stunkit_ice_controlling(b.ice));
+    CHECK_EQ(stunkit_ice_get_state(a.ice), STUNKIT_ICE_CONNECTED);
+    CHECK(a.gathered && b.gathered);
+    check_data(&a, &b);
+    teardown(&a, &b);
+}
+
+/* One peer behind a port-restricted cone NAT, the other public. */
+static void test_one_nat(void)
+{
+    scenario s = open_open;
+    s.nat_a = 1;
+    s.map_a = MAP_EIM;
+    s.filt_a = FILT_APDF;
+    peer a, b;
+    setup(&a, &b, &s);
+    run_until(&a, &b, now + 3000);
+    CHECK(a.connected && b.connected);
+    CHECK(a.connected_at - 1000 <= 1000);
+    /* A reaches B's host; B sees A from the NAT's address */
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK(stunkit_addr_ip_equal(&b.sel_remote.addr, &a.n.pub));
+    CHECK(b.sel_remote.type == STUNKIT_ICE_SRFLX || b.sel_remote.type == STUNKIT_ICE_PRFLX);
+    check_data(&a, &b);
+    teardown(&a, &b);
+}
+
+/* Both behind NATs with the same inside address: a check to the other's
+ * host candidate reaches its sender, fails authentication (401), and the
+ * connection goes over the server-reflexive candidates. */
+static void test_two_nats_same_inside(int filt)
+{
+    scenario s = open_open;
+    s.nat_a = s.nat_b = 1;
+    s.map_a = s.map_b = MAP_EIM;
+    s.filt_a = s.filt_b = filt;
+    peer a, b;
+    setup(&a, &b, &s);
+    run_until(&a, &b, now + 3000);
+    CHECK(a.connected && b.connected);
+    CHECK(a.connected_at - 1000 <= 1000);
+    CHECK(self_delivered > 0); /* the trap was there */
+    CHECK(stunkit_addr_ip_equal(&a.sel_remote.addr, &b.n.pub));
+    CHECK(stunkit_addr_ip_equal(&b.sel_remote.addr, &a.n.pub));
+    CHECK(a.sel_local.type == STUNKIT_ICE_SRFLX || a.sel_local.type == STUNKIT_ICE_PRFLX);
+    check_data(&a, &b);
+    teardown(&a, &b);
+}
+
+static void test_two_port_restricted(void)
+{
+    test_two_nats_same_inside(FILT_APDF);
+}
+
+static void test_two_full_cone(void)
+{
+    test_two_nats_same_inside(FILT_EIF);
+}
+
+/* Symmetric against full cone: direct through a peer-reflexive candidate. */
+static void test_symmetric_vs_full_cone(void)
+{
+    scenario s = open_open;
+    s.nat_a = s.nat_b = 1;
+    s.map_a = MAP_APDM;
+    s.filt_a = FILT_APDF;
+    s.map_b = MAP_EIM;
+    s.filt_b = FILT_EIF;
+    peer a, b;
+    setup(&a, &b, &s);
+    run_until(&a, &b, now + 5000);
+    CHECK(a.connected && b.connected);
+    CHECK(a.connected_at - 1000 <= 1000);
+    /* B learned A's port for B from A's check: peer-reflexive */
+    CHECK_EQ(b.sel_remote.type, STUNKIT_ICE_PRFLX);
+    check_data(&a, &b);
+    teardown(&a, &b);
+}
+
+/* Symmetric against port-restricted: no direct path (a relay's job); ICE
+ * says failed once every pair has failed. */
+static void test_symmetric_vs_port_restricted(void)
+{
+    scenario s = open_open;
+    s.nat_a = s.nat_b = 1;
+    s.map_a = MAP_APDM;
+    s.filt_a = FILT_APDF;
+    s.map_b = MAP_EIM;
+    s.filt_b = FILT_APDF;
+    peer a, b;
+    setup(&a, &b, &s);
+    run_until(&a, &b, now + 30000);
+    CHECK(!a.connected && !b.connected);
+    CHECK(a.failed && b.failed);
+    uint8_t buf[64];
+    stunkit_ice_route r;
+    CHECK_EQ(stunkit_ice_send(a.ice, (const uint8_t *)"x", 1, buf, sizeof(buf), &r), STUNKIT_ERR_STATE);
+    teardown(&a, &b);
+}
+
+/* Both start controlling: the tie-breakers settle it (487 or a switch). */
+static void test_role_conflict(int both_controlling)
+{
+    scenario s = open_open;
+    s.a_controlling = s.b_controlling = both_controlling;
+    peer a, b;
+    setup(&a, &b, &s);
+    run_until(&a, &b, now + 3000);
+    CHECK(a.connected && b.connected);
+    CHECK(stunkit_ice_controlling(a.ice) != stunkit_ice_controlling(b.ice));
+    CHECK(a.role_changes + b.role_changes >= 1);
+    check_data(&a, &b);
+    teardown(&a, &b);
+}
+
+static void test_both_controlling(void)
+{
+    test_role_conflict(1);
+}
+
+static void test_both_controlled(void)
+{
+    test_role_conflict(0);
+}
+
+static void test_aggressive(void)
+{
+    scenario s = open_open;
+    s.nat_a = 1;
+    s.filt_a = FILT_ADF;
+    s.aggressive = 1;
+    peer a, b;
+    setup(&a, &b, &s);
+    run_until(&a, &b, now + 3000);
+    CHECK(a.connected && b.connected);
+    CHECK(a.connected_at - 1000 <= 500); /* no second round trip to nominate */
+    check_data(&a, &b);
+    teardown(&a, &b);
+}
+
+/* 10% loss each way: 20 runs, every one connects. */
+static void test_loss(void)
+{
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        scenario s = open_open;
+        s.nat_a = s.nat_b = 1;
+        s.filt_a = s.filt_b = FILT_APDF;
+        s.loss = 10;
+        loss_seed = 1000u + (uint32_t)i;
+        peer a, b;
+        setup(&a, &b, &s);
+        run_until(&a, &b, now + 10000);
+        ok += a.connected && b.connected;
+        teardown(&a, &b);
+    }
+    CHECK_EQ(ok, 20);
+    loss_pct = 0;
+}
+
+/* A wrong password: the checks fail authentication and nothing connects. */
+static void test_wrong_password(void)
+{
+    scenario s = open_open;
+    s.wrong_pwd_for_a = "WrongPasswordWrongPassw0rd";
+    peer a, b;
+    setup(&a, &b, &s);
+    run_until(&a, &b, now + 20000);
+    CHECK(!a.connected);
+    CHECK(a.failed);
+    teardown(&a, &b);
+}
+
+/* RFC 7675: the peer stops answering; 30 s later sending must stop. */
+static void test_consent(void)
+{
+    peer a, b;
+    setup(&a, &b, &open_open);
+    run_until(&a, &b, now + 2000);
+    CHECK(a.connected);
+    /* consent checks flow and keep it alive for a minute */
+    run_until(&a, &b, now + 60000);
+    CHECK(!a.disconnected && !b.disconnected);
+    b.drop_in = 1;
+    a.drop_in = 1;
+    /* the last answer came at most 6 s (1.2 x 5 s) before the cut; consent
+     * lasts 30 s from it */
+    run_until(&a, &b, now + 23500);
+    CHECK(!a.disconnected);
+    run_until(&a, &b, now + 7000);
+    CHECK(a.disconnected);
+    uint8_t buf[64];
+    stunkit_ice_route r;
+    CHECK_EQ(stunkit_ice_send(a.ice, (const uint8_t *)"x", 1, buf, sizeof(buf), &r), STUNKIT_ERR_STATE);
+    CHECK_EQ(stunkit_ice_get_state(a.ice), STUNKIT_ICE_DISCONNECTED);
+    teardown(&a, &b);
+}
+
+/* ICE restart: new credentials, the checks again, connected again. */
+static void test_restart(void)
+{
+    peer a, b;
+    setup(&a, &b, &open_open);
+    run_until(&a, &b, now + 2000);
+    CHECK(a.connected && b.connected);
+    char old[64];
+    snprintf(old, sizeof(old), "%s", stunkit_ice_ufrag(a.ice));
+    CHECK_EQ(stunkit_ice_restart(a.ice, now), 0);
+    CHECK(strcmp(old, stunkit_ice_ufrag(a.ice)) != 0);
+    /* still usable meanwhile */
+    uint8_t buf[64];
+    stunkit_ice_route r;
+    CHECK_EQ(stunkit_ice_send(a.ice, (const uint8_t *)"x", 1, buf, sizeof(buf), &r), 0);
+    /* the new description goes over: B sees a new ufrag (the peer restarted) */
+    char desc[2048];
+    a.gathered = 0;
+    run_until(&a, &b, now + 10); /* A reports its candidates again */
+    int n = stunkit_ice_describe(a.ice, desc, sizeof(desc));
+    CHECK(n > 0);
+    CHECK(strstr(desc, stunkit_ice_ufrag(a.ice)) != NULL);
+    CHECK(stunkit_ice_apply(b.ice, desc, (size_t)n, now) >= 1);
+    CHECK_EQ(stunkit_ice_set_remote(a.ice, stunkit_ice_ufrag(b.ice), stunkit_ice_pwd(b.ice), now), 0);
+    n = stunkit_ice_describe(b.ice, desc, sizeof(desc));
+    CHECK(stunkit_ice_apply(a.ice, desc, (size_t)n, now) >= 1);
+    a.sel_remote.addr.family = 0;
+    run_until(&a, &b, now + 3000);
+    CHECK(a.sel_remote.addr.family != 0); /* a new selection */
+    check_data(&a, &b);
+    teardown(&a, &b);
+}
+
+/* 7.2.5.2.1: a success response from another address than the check went
+ * to fails the check; from the right one it succeeds (aggressive
+ * nomination, so success selects at once). */
+static int answer_from(const char *from_text)
+{
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.random = rnd;
+    cfg.random_ctx = &seed;
+    cfg.controlling = 1;
+    cfg.aggressive = 1;
+    stunkit_ice *a = stunkit_ice_new(&cfg, 0);
+    static const char peer_pwd[] = "PeerPasswordPeerPassword";
+    stunkit_addr me = A("192.0.2.10:5000"), peer_addr = A("192.0.2.20:5000"), from = A(from_text);
+    CHECK_EQ(stunkit_ice_set_remote(a, "peer", peer_pwd, 0), 0);
+    CHECK_EQ(stunkit_ice_add_base(a, 1, &me, 0), 0);
+    stunkit_ice_candidate c;
+    static const char line[] = "candidate:1 1 UDP 2130706431 192.0.2.20 5000 typ host";
+    CHECK_EQ(stunkit_ice_candidate_parse(line, strlen(line), &c), 0);
+    CHECK_EQ(stunkit_ice_add_remote(a, &c, 0), 0);
+    stunkit_ice_output o;
+    uint8_t req[512];
+    size_t req_len = 0;
+    while (stunkit_ice_poll(a, 0, &o) == 1)
+        if (o.send && stunkit_addr_equal(&o.to, &peer_addr) && o.len <= sizeof(req)) {
+            memcpy(req, o.data, o.len);
+            req_len = o.len;
+        }
+    CHECK(req_len > 0);
+    uint8_t key[64], ans[256];
+    int kl = stunkit_key_short_term(peer_pwd, strlen(peer_pwd), key, sizeof(key));
+    stunkit_answer an;
+    memset(&an, 0, sizeof(an));
+    an.key = key;
+    an.key_len = (size_t)kl;
+    an.fingerprint = 1;
+    int n = stunkit_answer_success(req, &me, &an, ans, sizeof(ans));
+    CHECK(n > 0);
+    CHECK_EQ(stunkit_ice_input(a, 1, &from, ans, (size_t)n, 10, NULL), 1);
+    int selected = 0;
+    while (stunkit_ice_poll(a, 10, &o) == 1)
+        selected |= !o.send && o.event == STUNKIT_ICE_SELECTED;
+    stunkit_ice_free(a);
+    return selected;
+}
+
+static void test_symmetric_response(void)
+{
+    CHECK(!answer_from("192.0.2.99:5000"));
+    CHECK(!answer_from("192.0.2.20:5001"));
+    CHECK(answer_from("192.0.2.20:5000"));
+}
+
+/* ---- SDP candidate lines (RFC 8839 5.1) ---- */
+
+static void test_candidate_lines(void)
+{
+    stunkit_ice_candidate c, d;
+    char buf[256];
+    memset(&c, 0, sizeof(c));
+    c.type = STUNKIT_ICE_SRFLX;
+    c.addr = A("203.0.113.1:40000");
+    c.related = A("100.64.0.2:5000");
+    c.priority = 1694498815;
+    c.component = 1;
+    strcpy(c.foundation, "abc+/9");
+    int n = stunkit_ice_candidate_format(&c, buf, sizeof(buf));
+    CHECK_STR(buf, "candidate:abc+/9 1 UDP 1694498815 203.0.113.1 40000 typ srflx raddr 100.64.0.2 rport 5000");
+    CHECK_EQ(stunkit_ice_candidate_parse(buf, (size_t)n, &d), 0);
+    CHECK(stunkit_addr_equal(&d.addr, &c.addr) && stunkit_addr_equal(&d.related, &c.related));
+    CHECK(d.priority == c.priority && d.type == c.type && !strcmp(d.foundation, c.foundation));
+    CHECK_EQ(stunkit_ice_candidate_format(&c, buf, 20), STUNKIT_ERR_NOBUF);
+    /* every prefix: a clean failure, or (cut before an optional part) the
+     * required fields intact */
+    for (int i = 0; i < n; i++) {
+        int rv = stunkit_ice_candidate_parse(buf, (size_t)i, &d);
+        if (rv == 0)
+            CHECK(d.priority == c.priority && d.type == c.type && d.addr.port == c.addr.port);
+    }
+    /* other agents' lines */
+    static const char *good[] = {
+        "a=candidate:842163049 1 udp 1677729535 198.51.100.7 61665 typ srflx raddr 0.0.0.0 rport 0 generation 0 "
+        "ufrag sO8h network-cost 999\r\n",
+        "candidate:1 1 UDP 2013266431 2001:db8::1 40001 typ host",
+        "candidate:4 1 UDP 16777215 192.0.2.9 3478 typ relay raddr 203.0.113.9 rport 9999",
+        "candidate:abcd 1 TCP 1518280447 192.0.2.4 9 typ host tcptype active",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        CHECK_EQ(stunkit_ice_candidate_parse(good[i], strlen(good[i]), &d), 0);
+    CHECK_EQ(d.tcp, 1);
+    /* an mDNS name: the caller resolves it */
+    static const char mdns[] = "candidate:1 1 udp 2122260223 3b8f1c2e-aaaa-bbbb-cccc-0123456789ab.local 54400 typ host";
+    CHECK_EQ(stunkit_ice_candidate_parse(mdns, strlen(mdns), &d), STUNKIT_ERR_BAD_ADDRESS);
+    CHECK_EQ(d.addr.port, 54400);
+    static const char *bad[] = {
+        "candidate:1 0 UDP 1 192.0.2.1 1 typ host",      /* component 0 */
+        "candidate:1 1 UDP 0 192.0.2.1 1 typ host",      /* priority 0 */
+        "candidate:1 1 UDP 1 192.0.2.1 70000 typ host",  /* port */
+        "candidate:1 1 SCTP 1 192.0.2.1 1 typ host",     /* transport */
+        "candidate:1 1 UDP 1 192.0.2.1 1 typ bogus",     /* type */
+        "candidate:1 1 UDP 1 192.0.2.1 1 host",          /* no "typ" */
+        "candidate:1 1 UDP 1 192.0.2.1 1 typ host raddr", /* a name without value */
+        "candidate:123456789012345678901234567890123 1 UDP 1 192.0.2.1 1 typ host", /* 33-char foundation */
+        "candidate:a_b 1 UDP 1 192.0.2.1 1 typ host",    /* not an ice-char */
+        "candidate:1 1 UDP 99999999999 192.0.2.1 1 typ host",
+        "cand:1 1 UDP 1 192.0.2.1 1 typ host",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(stunkit_ice_candidate_parse(bad[i], strlen(bad[i]), &d) != 0);
+}
+
+static void test_bad_config(void)
+{
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    CHECK(stunkit_ice_new(&cfg, 0) == NULL); /* no randomness */
+    cfg.random = rnd;
+    cfg.random_ctx = &seed;
+    cfg.ufrag = "abc"; /* too short */
+    CHECK(stunkit_ice_new(&cfg, 0) == NULL);
+    cfg.ufrag = "ab:c"; /* not ice-chars */
+    CHECK(stunkit_ice_new(&cfg, 0) == NULL);
+    cfg.ufrag = NULL;
+    stunkit_ice_server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.addr = A("198.51.100.1:3478");
+    srv.turn = 1; /* TURN without credentials */
+    cfg.servers = &srv;
+    cfg.n_servers = 1;
+    CHECK(stunkit_ice_new(&cfg, 0) == NULL);
+    cfg.n_servers = 0;
+    stunkit_ice *a = stunkit_ice_new(&cfg, 0);
+    CHECK(a != NULL);
+    CHECK_EQ(strlen(stunkit_ice_ufrag(a)), 8);
+    CHECK_EQ(strlen(stunkit_ice_pwd(a)), 24);
+    CHECK_EQ(stunkit_ice_set_remote(a, "ab", "short", 0), STUNKIT_ERR_INVAL);
+    stunkit_addr any = A("0.0.0.0:0");
+    CHECK_EQ(stunkit_ice_add_base(a, 1, &any, 0), STUNKIT_ERR_INVAL);
+    /* not ICE's: application data on an unknown socket, or not STUN */
+    stunkit_addr from = A("192.0.2.1:1");
+    stunkit_addr me = A("192.0.2.2:2");
+    CHECK_EQ(stunkit_ice_add_base(a, 7, &me, 0), 0);
+    CHECK_EQ(stunkit_ice_input(a, 8, &from, (const uint8_t *)"hello", 5, 0, NULL), 0);
+    CHECK_EQ(stunkit_ice_input(a, 7, &from, (const uint8_t *)"hello", 5, 0, NULL), 0);
+    stunkit_ice_free(a);
+}
+
+/* A malformed description line is refused; unknown lines are ignored. */
+static void test_apply(void)
+{
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.random = rnd;
+    cfg.random_ctx = &seed;
+    stunkit_ice *a = stunkit_ice_new(&cfg, 0);
+    static const char sdp[] = "v=0\r\na=ice-ufrag:Zx9k\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+                              "a=candidate:1 1 UDP 2130706431 192.0.2.5 4000 typ host\r\n"
+                              "a=candidate:2 1 UDP 1694498815 203.0.113.5 4001 typ srflx raddr 192.0.2.5 rport 4000\n"
+                              "a=candidate:x 1 UDP 1 nonsense\r\n"
+                              "a=end-of-candidates\r\n";
+    CHECK_EQ(stunkit_ice_apply(a, sdp, strlen(sdp), 0), 2);
+    static const char bad[] = "a=ice-ufrag:no:colons\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
+    CHECK_EQ(stunkit_ice_apply(a, bad, strlen(bad), 0), STUNKIT_ERR_INVAL);
+    char out[1024];
+    int n = stunkit_ice_describe(a, out, sizeof(out));
+    CHECK(n > 0 && strstr(out, "a=ice-options:trickle\r\n") != NULL);
+    CHECK_EQ(stunkit_ice_describe(a, out, 10), STUNKIT_ERR_NOBUF);
+    stunkit_ice_free(a);
+}
+
+int main(void)
+{
+    RUN(test_candidate_lines);
+    RUN(test_bad_config);
+    RUN(test_apply);
+    RUN(test_symmetric_response);
+    RUN(test_open_internet);
+    RUN(test_one_nat);
+    RUN(test_two_port_restricted);
+    RUN(test_two_full_cone);
+    RUN(test_symmetric_vs_full_cone);
+    RUN(test_symmetric_vs_port_restricted);
+    RUN(test_both_controlling);
+    RUN(test_both_controlled);
+    RUN(test_aggressive);
+    RUN(test_loss);
+    RUN(test_wrong_password);
+    RUN(test_consent);
+    RUN(test_restart);
+    TEST_END();
+}
