@@ -18,6 +18,7 @@ int cmd_addr(int argc, char **argv);
 int cmd_nat(int argc, char **argv);
 int cmd_turn(int argc, char **argv);
 int cmd_map(int argc, char **argv);
+int cmd_punch(int argc, char **argv);
 
 /* JSON string output: quotes, backslashes and control bytes escaped. */
 void json_string(FILE *f, const char *s, size_t n);

@@ -18,6 +18,7 @@ static const cli_cmd commands[] = {
     {"bench", cmd_bench, "closed-loop load against a STUN server, every answer checked"},
     {"turn", cmd_turn, "check a TURN server end to end: allocate, permit, bind, relay, delete"},
     {"map", cmd_map, "ask the router for a port (PCP, NAT-PMP, UPnP) and keep it renewed"},
+    {"punch", cmd_punch, "connect two peers behind NATs (ICE): directly, or through the relay"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };

@@ -1029,6 +1029,12 @@ static void select_pair(stunkit_ice *a, int pi, uint64_t now)
     set_state(a, STUNKIT_ICE_CONNECTED, NULL);
 }
 
+/* Data on this pair goes through a TURN relay, ours or the peer's. */
+static int pair_relayed(const stunkit_ice *a, const pair_t *p)
+{
+    return a->local[p->l].c.type == STUNKIT_ICE_RELAY || a->remote[p->r].type == STUNKIT_ICE_RELAY;
+}
+
 /* The best nominated valid pair becomes (or stays) the selected one. */
 static void update_selection(stunkit_ice *a, uint64_t now)
 {
@@ -1069,8 +1075,7 @@ static void nominate(stunkit_ice *a, uint64_t now)
         if (p->prio > b->prio && (p->state == P_WAITING || p->state == P_IN_PROGRESS || p->state == P_FROZEN))
             pending = 1;
     }
-    int relayed = a->local[b->l].c.type == STUNKIT_ICE_RELAY;
-    uint64_t wait = relayed ? NOMINATE_WAIT_RELAY_MS : NOMINATE_WAIT_MS;
+    uint64_t wait = pair_relayed(a, b) ? NOMINATE_WAIT_RELAY_MS : NOMINATE_WAIT_MS;
     if (pending && now < b->valid_at + wait)
         return;
     b->nominate = 1;
@@ -1087,8 +1092,7 @@ static uint64_t nominate_at(const stunkit_ice *a)
         if ((p->nominated && p->state == P_SUCCEEDED) || (p->nominate && p->state != P_FAILED))
             return UINT64_MAX;
         if (p->state == P_SUCCEEDED) {
-            uint64_t w = p->valid_at + (a->local[p->l].c.type == STUNKIT_ICE_RELAY ? NOMINATE_WAIT_RELAY_MS
-                                                                                   : NOMINATE_WAIT_MS);
+            uint64_t w = p->valid_at + (pair_relayed(a, p) ? NOMINATE_WAIT_RELAY_MS : NOMINATE_WAIT_MS);
             if (w < at)
                 at = w;
         }

@@ -1,0 +1,549 @@
+/*
+ * cmd_punch.c - `stunkit punch SERVER`: two peers behind NATs find each
+ * other and talk, directly where the NATs allow, through the TURN relay
+ * where they do not. The ICE agent is stunkit/ice.h; this file owns the
+ * sockets (one per local address), the clock, the signalling and the pings.
+ *
+ * Signalling without a rendezvous: `--offer` prints a one-line token and
+ * reads the other side's reply token from stdin; `--answer TOKEN` prints
+ * its reply token. A token is "SK1." and the base64 of the description's
+ * SDP lines (ufrag, pwd, candidates, end-of-candidates).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "stunkit/stunkit.h"
+
+#define MAX_SOCKS STUNKIT_ICE_MAX_BASES
+#define PING_MAGIC "SKP1 "
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: stunkit punch SERVER --offer [options]\n"
+               "       stunkit punch SERVER --answer TOKEN [options]\n"
+               "\n"
+               "Connects two peers with ICE: every local address, the server-reflexive address\n"
+               "STUN sees, and a TURN relay when credentials are given; directly where the NATs\n"
+               "allow, through the relay where not. Then exchanges pings over the path found.\n"
+               "\n"
+               "  SERVER             STUN (and TURN) server: host[:port], stun: or turn: URI\n"
+               "  --offer            print an offer token, read the answer token from stdin\n"
+               "  --answer TOKEN     answer an offer: prints the answer token to pass back\n"
+               "  --username U       TURN credentials (a relayed candidate); without them, no relay\n"
+               "  --password P       (or STUNKIT_PASSWORD in the environment)\n"
+               "  --count N          pings to exchange (default 5)\n"
+               "  --timeout MS       give up connecting after MS (default 10000)\n"
+               "  --local IP         use only this local address (repeatable)\n"
+               "  --aggressive       aggressive nomination (the offer side decides)\n"
+               "  --json             the result as one JSON object (after the token line)\n"
+               "\n"
+               "Exit status: 0 connected (and pinged), 1 no path or no answer, 2 bad usage.\n");
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+typedef struct sock {
+    int fd;
+    stunkit_addr local;
+} sock;
+
+typedef struct punch {
+    stunkit_ice *ice;
+    sock socks[MAX_SOCKS];
+    int nsocks;
+    int gathered, connected, failed, disconnected;
+    char reason[160];
+    stunkit_ice_candidate sel_local, sel_remote;
+    uint64_t start_ms, connect_ms;
+    int json;
+    /* pings */
+    int count, sent, answered, bye_rx;
+    uint64_t sent_at[256];
+    double rtt_sum;
+    uint64_t next_ping;
+} punch;
+
+/* ---- tokens ---- */
+
+static int token_encode(const char *desc, size_t len, char *out, size_t cap)
+{
+    if (cap < 4 + 4 * ((len + 2) / 3) + 1)
+        return -1;
+    memcpy(out, "SK1.", 4);
+    int n = EVP_EncodeBlock((unsigned char *)out + 4, (const unsigned char *)desc, (int)len);
+    return n < 0 ? -1 : 4 + n;
+}
+
+static int token_decode(const char *tok, char *out, size_t cap)
+{
+    while (*tok == ' ' || *tok == '\t')
+        tok++;
+    size_t n = strcspn(tok, "\r\n \t");
+    if (n < 8 || strncmp(tok, "SK1.", 4) != 0 || ((n - 4) & 3) || cap < (n - 4) / 4 * 3 + 1)
+        return -1;
+    int m = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)tok + 4, (int)(n - 4));
+    if (m < 0)
+        return -1;
+    /* EVP_DecodeBlock counts the padding as zero bytes */
+    if (n >= 6 && tok[n - 1] == '=')
+        m--;
+    if (n >= 6 && tok[n - 2] == '=')
+        m--;
+    out[m] = 0;
+    return m;
+}
+
+/* ---- sockets ---- */
+
+static int open_sock(punch *p, const stunkit_addr *ip)
+{
+    if (p->nsocks == MAX_SOCKS)
+        return -1;
+    struct sockaddr_storage ss;
+    stunkit_addr a = *ip;
+    a.port = 0;
+    int sl = stunkit_addr_to_sockaddr(&a, &ss);
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (ss.ss_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    struct sockaddr_storage mine;
+    socklen_t ml = sizeof(mine);
+    if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0 || getsockname(fd, (struct sockaddr *)&mine, &ml) != 0) {
+        close(fd);
+        return -1;
+    }
+    sock *s = &p->socks[p->nsocks++];
+    s->fd = fd;
+    stunkit_addr_from_sockaddr(&s->local, (struct sockaddr *)&mine);
+    return 0;
+}
+
+/* Every usable local address: up, not loopback (unless the server is on
+ * loopback), IPv6 only global or unique-local. */
+static void open_all(punch *p, const stunkit_addr *server)
+{
+    struct ifaddrs *ifs, *i;
+    int loop_server = (server->family == STUNKIT_AF_INET && server->ip[0] == 127) ||
+                      (server->family == STUNKIT_AF_INET6 && !memcmp(server->ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16));
+    if (getifaddrs(&ifs) != 0)
+        return;
+    for (i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || !(i->ifa_flags & IFF_UP))
+            continue;
+        if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6)
+            continue;
+        stunkit_addr a;
+        if (stunkit_addr_from_sockaddr(&a, i->ifa_addr) != 0)
+            continue;
+        int loop = (i->ifa_flags & IFF_LOOPBACK) != 0;
+        if (loop != loop_server)
+            continue;
+        if (a.family == STUNKIT_AF_INET6 && !loop && (a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80))
+            continue; /* link-local: needs a scope, and the peer is not on this link */
+        open_sock(p, &a);
+    }
+    freeifaddrs(ifs);
+}
+
+/* ---- the loop ---- */
+
+static void send_route(punch *p, const stunkit_ice_route *r)
+{
+    for (int i = 0; i < p->nsocks; i++) {
+        if (i != r->base)
+            continue;
+        struct sockaddr_storage ss;
+        int sl = stunkit_addr_to_sockaddr(&r->to, &ss);
+        sendto(p->socks[i].fd, r->data, r->len, 0, (struct sockaddr *)&ss, (socklen_t)sl);
+    }
+}
+
+static void pump(punch *p, uint64_t now)
+{
+    stunkit_ice_output o;
+    while (stunkit_ice_poll(p->ice, now, &o) == 1) {
+        if (o.send) {
+            stunkit_ice_route r = {o.base, o.to, o.data, o.len, 0};
+            send_route(p, &r);
+            continue;
+        }
+        switch (o.event) {
+        case STUNKIT_ICE_GATHERED: p->gathered = 1; break;
+        case STUNKIT_ICE_SELECTED:
+            p->sel_local = o.local;
+            p->sel_remote = o.remote;
+            break;
+        case STUNKIT_ICE_STATE:
+            if (o.state == STUNKIT_ICE_CONNECTED && !p->connected) {
+                p->connected = 1;
+                p->connect_ms = now - p->start_ms;
+            } else if (o.state == STUNKIT_ICE_FAILED) {
+                p->failed = 1;
+                snprintf(p->reason, sizeof(p->reason), "%s", o.reason);
+            } else if (o.state == STUNKIT_ICE_DISCONNECTED) {
+                p->disconnected = 1;
+            }
+            break;
+        default: break;
+        }
+    }
+}
+
+static void send_app(punch *p, const char *text)
+{
+    uint8_t buf[512];
+    stunkit_ice_route r;
+    if (stunkit_ice_send(p->ice, (const uint8_t *)text, strlen(text), buf, sizeof(buf), &r) == 0)
+        send_route(p, &r);
+}
+
+static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
+{
+    char msg[128];
+    if (len >= sizeof(msg) || len < 5 || memcmp(d, PING_MAGIC, 5) != 0)
+        return;
+    memcpy(msg, d, len);
+    msg[len] = 0;
+    unsigned seq;
+    if (sscanf(msg, "SKP1 ping %u", &seq) == 1) {
+        char pong[64];
+        snprintf(pong, sizeof(pong), "SKP1 pong %u", seq);
+        send_app(p, pong);
+    } else if (sscanf(msg, "SKP1 pong %u", &seq) == 1) {
+        if (seq < 256 && seq < (unsigned)p->sent && p->sent_at[seq]) {
+            p->rtt_sum += (double)(now - p->sent_at[seq]);
+            p->sent_at[seq] = 0;
+            p->answered++;
+        }
+    } else if (!strncmp(msg, "SKP1 bye", 8)) {
+        p->bye_rx = 1;
+    }
+}
+
+/* Runs until `done(p)` or the deadline; 0 done, -1 deadline or stopped. */
+static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
+{
+    for (;;) {
+        uint64_t now = stunkit_now_ms();
+        pump(p, now);
+        if (done(p))
+            return 0;
+        if (now >= deadline || stop)
+            return -1;
+        /* pings: one every 100 ms once connected */
+        if (p->connected && p->sent < p->count && now >= p->next_ping) {
+            char ping[64];
+            snprintf(ping, sizeof(ping), "SKP1 ping %d", p->sent);
+            p->sent_at[p->sent] = now;
+            p->sent++;
+            p->next_ping = now + 100;
+            send_app(p, ping);
+        }
+        uint64_t next = stunkit_ice_next(p->ice);
+        if (deadline < next)
+            next = deadline;
+        if (p->connected && p->sent < p->count && p->next_ping < next)
+            next = p->next_ping;
+        int wait = next <= now ? 0 : next - now > 200 ? 200 : (int)(next - now);
+        struct pollfd pf[MAX_SOCKS];
+        for (int i = 0; i < p->nsocks; i++)
+            pf[i] = (struct pollfd){p->socks[i].fd, POLLIN, 0};
+        if (poll(pf, (nfds_t)p->nsocks, wait) <= 0)
+            continue;
+        for (int i = 0; i < p->nsocks; i++) {
+            if (!(pf[i].revents & POLLIN))
+                continue;
+            uint8_t buf[2048];
+            struct sockaddr_storage from;
+            socklen_t fl;
+            ssize_t n;
+            while ((fl = sizeof(from), n = recvfrom(p->socks[i].fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl)) >= 0) {
+                stunkit_addr src;
+                if (stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&from) != 0)
+                    continue;
+                stunkit_ice_data d;
+                uint64_t t = stunkit_now_ms();
+                int r = stunkit_ice_input(p->ice, i, &src, buf, (size_t)n, t, &d);
+                if (r == 0)
+                    on_app(p, buf, (size_t)n, t);
+                else if (r == 2)
+                    on_app(p, d.data, d.len, t);
+            }
+        }
+    }
+}
+
+static int is_gathered(const punch *p)
+{
+    return p->gathered;
+}
+
+static int is_connected(const punch *p)
+{
+    return p->connected || p->failed;
+}
+
+static int pings_done(const punch *p)
+{
+    return p->disconnected || (p->sent >= p->count && p->answered >= p->count);
+}
+
+static int bye_done(const punch *p)
+{
+    return p->bye_rx || p->disconnected;
+}
+
+static void print_cand(const char *name, const stunkit_ice_candidate *c)
+{
+    char a[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format(&c->addr, a, sizeof(a));
+    printf("\"%s\": {\"type\": \"%s\", \"address\": \"%s\", \"protocol\": \"%s\"}", name, stunkit_ice_type_name(c->type),
+           a, c->tcp ? "tcp" : "udp");
+}
+
+static int describe_token(punch *p, char *tok, size_t cap)
+{
+    char desc[4096];
+    int n = stunkit_ice_describe(p->ice, desc, sizeof(desc));
+    return n < 0 ? -1 : token_encode(desc, (size_t)n, tok, cap);
+}
+
+int cmd_punch(int argc, char **argv)
+{
+    static const struct option opts[] = {{"offer", no_argument, NULL, 'o'},
+                                         {"answer", required_argument, NULL, 'a'},
+                                         {"username", required_argument, NULL, 'u'},
+                                         {"password", required_argument, NULL, 'p'},
+                                         {"count", required_argument, NULL, 'c'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"local", required_argument, NULL, 'l'},
+                                         {"aggressive", no_argument, NULL, 'A'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int offer = 0, json = 0, aggressive = 0, c;
+    long count = 5, timeout = 10000;
+    const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD");
+    const char *locals[MAX_SOCKS];
+    int nlocals = 0;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        char *end;
+        switch (c) {
+        case 'o': offer = 1; break;
+        case 'a': answer_tok = optarg; break;
+        case 'u': user = optarg; break;
+        case 'p': pass = optarg; break;
+        case 'c':
+            count = strtol(optarg, &end, 10);
+            if (*end || count < 0 || count > 255) {
+                fprintf(stderr, "stunkit punch: --count '%s': expected 0 to 255\n", optarg);
+                return 2;
+            }
+            break;
+        case 'T':
+            timeout = strtol(optarg, &end, 10);
+            if (*end || timeout < 100 || timeout > 600000) {
+                fprintf(stderr, "stunkit punch: --timeout '%s': expected 100 to 600000 (ms)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'l':
+            if (nlocals == MAX_SOCKS) {
+                fprintf(stderr, "stunkit punch: at most %d --local addresses\n", MAX_SOCKS);
+                return 2;
+            }
+            locals[nlocals++] = optarg;
+            break;
+        case 'A': aggressive = 1; break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
+        default: fprintf(stderr, "stunkit punch: unknown option '%s' (try --help)\n", opt); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "stunkit punch: %s (try --help)\n", optind >= argc ? "SERVER is missing" : "one SERVER only");
+        return 2;
+    }
+    if (offer == !!answer_tok) {
+        fprintf(stderr, "stunkit punch: choose --offer or --answer TOKEN\n");
+        return 2;
+    }
+    if (user && !(pass && *pass)) {
+        fprintf(stderr, "stunkit punch: --username needs --password (or STUNKIT_PASSWORD)\n");
+        return 2;
+    }
+    if (!user)
+        pass = NULL;
+    char offer_desc[4096];
+    if (answer_tok && token_decode(answer_tok, offer_desc, sizeof(offer_desc)) < 0) {
+        fprintf(stderr, "stunkit punch: --answer: not an offer token (it starts with SK1.)\n");
+        return 2;
+    }
+    stunkit_server srv;
+    stunkit_addr server;
+    if (stunkit_server_parse(argv[optind], &srv) != 0 ||
+        stunkit_server_resolve(&srv, STUNKIT_UDP, 0, &server, 1) < 1) {
+        fprintf(stderr, "stunkit punch: cannot resolve the server '%s'\n", argv[optind]);
+        return 1;
+    }
+
+    punch p;
+    memset(&p, 0, sizeof(p));
+    p.json = json;
+    p.count = (int)count;
+    if (nlocals) {
+        for (int i = 0; i < nlocals; i++) {
+            stunkit_addr a;
+            if (stunkit_addr_parse(locals[i], 0, &a) != 0 || open_sock(&p, &a) != 0) {
+                fprintf(stderr, "stunkit punch: --local '%s': not an address of this host\n", locals[i]);
+                return 2;
+            }
+        }
+    } else {
+        open_all(&p, &server);
+    }
+    if (!p.nsocks) {
+        fprintf(stderr, "stunkit punch: no usable local address\n");
+        return 1;
+    }
+    stunkit_ice_server servers[2];
+    memset(servers, 0, sizeof(servers));
+    servers[0].addr = server;
+    size_t nserv = 1;
+    if (user) { /* the same server relays (its Allocate answer gives the reflexive address too) */
+        servers[0].turn = 1;
+        servers[0].username = user;
+        servers[0].password = pass;
+    }
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.controlling = offer;
+    cfg.aggressive = aggressive;
+    cfg.servers = servers;
+    cfg.n_servers = nserv;
+    cfg.random = stunkit_random_os;
+    p.ice = stunkit_ice_new(&cfg, stunkit_now_ms());
+    if (!p.ice) {
+        fprintf(stderr, "stunkit punch: cannot start the ICE agent\n");
+        return 1;
+    }
+    for (int i = 0; i < p.nsocks; i++)
+        stunkit_ice_add_base(p.ice, i, &p.socks[i].local, stunkit_now_ms());
+    stunkit_ice_local_done(p.ice, stunkit_now_ms());
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    char tok[8192];
+    /* gather first (no trickle through a pasted token), at most 5 s */
+    run(&p, stunkit_now_ms() + 5000, is_gathered);
+    if (answer_tok) {
+        if (stunkit_ice_apply(p.ice, offer_desc, strlen(offer_desc), stunkit_now_ms()) < 0) {
+            fprintf(stderr, "stunkit punch: the offer token carries a malformed description\n");
+            goto out;
+        }
+    }
+    if (describe_token(&p, tok, sizeof(tok)) < 0) {
+        fprintf(stderr, "stunkit punch: the description does not fit\n");
+        goto out;
+    }
+    printf("%s\n", tok);
+    fflush(stdout);
+    p.start_ms = stunkit_now_ms();
+    if (offer) {
+        char line[8192], desc[4096];
+        if (!fgets(line, sizeof(line), stdin) || token_decode(line, desc, sizeof(desc)) < 0) {
+            fprintf(stderr, "stunkit punch: expected the answer token (SK1....) on stdin\n");
+            goto out;
+        }
+        p.start_ms = stunkit_now_ms();
+        if (stunkit_ice_apply(p.ice, desc, strlen(desc), p.start_ms) < 0) {
+            fprintf(stderr, "stunkit punch: the answer token carries a malformed description\n");
+            goto out;
+        }
+    }
+    run(&p, p.start_ms + (uint64_t)timeout, is_connected);
+    if (p.connected) {
+        run(&p, stunkit_now_ms() + (uint64_t)count * 100u + 3000u, pings_done);
+        send_app(&p, "SKP1 bye");
+        /* keep answering the other side's pings until it says bye */
+        run(&p, stunkit_now_ms() + 3000, bye_done);
+        rc = 0;
+    }
+    int relayed = p.sel_local.type == STUNKIT_ICE_RELAY || p.sel_remote.type == STUNKIT_ICE_RELAY;
+    if (json) {
+        printf("{\"connected\": %s, ", p.connected ? "true" : "false");
+        if (p.connected) {
+            printf("\"path\": \"%s\", ", relayed ? "relay" : "direct");
+            print_cand("local", &p.sel_local);
+            printf(", ");
+            print_cand("remote", &p.sel_remote);
+            printf(", \"connect_ms\": %llu, ", (unsigned long long)p.connect_ms);
+            if (p.answered)
+                printf("\"rtt_ms\": %.1f, ", p.rtt_sum / p.answered);
+            else
+                printf("\"rtt_ms\": null, ");
+        } else {
+            printf("\"reason\": ");
+            const char *why = p.failed ? p.reason : stop ? "interrupted" : "no path within the timeout";
+            json_string(stdout, why, strlen(why));
+            printf(", ");
+        }
+        printf("\"pings\": {\"sent\": %d, \"answered\": %d}}\n", p.sent, p.answered);
+    } else if (p.connected) {
+        char l[STUNKIT_ADDRSTRLEN], r[STUNKIT_ADDRSTRLEN];
+        stunkit_addr_format(&p.sel_local.addr, l, sizeof(l));
+        stunkit_addr_format(&p.sel_remote.addr, r, sizeof(r));
+        printf("path        %s: %s %s <-> %s %s (udp)\n", relayed ? "relay" : "direct",
+               stunkit_ice_type_name(p.sel_local.type), l, stunkit_ice_type_name(p.sel_remote.type), r);
+        printf("connected   in %llu ms\n", (unsigned long long)p.connect_ms);
+        if (p.answered)
+            printf("pings       %d sent, %d answered, rtt %.1f ms\n", p.sent, p.answered, p.rtt_sum / p.answered);
+        else
+            printf("pings       %d sent, none answered\n", p.sent);
+    } else {
+        fprintf(stderr, "stunkit punch: no path: %s\n",
+                p.failed ? p.reason : stop ? "interrupted" : "nothing answered within the timeout");
+    }
+    if (p.connected && p.count && p.answered == 0)
+        rc = 1;
+out:
+    stunkit_ice_close(p.ice, stunkit_now_ms());
+    pump(&p, stunkit_now_ms());
+    stunkit_ice_free(p.ice);
+    for (int i = 0; i < p.nsocks; i++)
+        close(p.socks[i].fd);
+    return rc;
+}

@@ -1,0 +1,205 @@
+#!/bin/bash
+# punch_lab_test.sh STUNKITD STUNKIT [PAIR...] - `stunkit punch` between two
+# peers behind two real Linux NATs (nftables in network namespaces), with
+# stunkitd (STUN and TURN) between them.
+#
+#   A ns --- NA ns ----------- W ns (the internet) ----------- NB ns --- B ns
+#   100.64.0.2     198.51.100.2   198.51.100.1 | .129           198.51.100.130   100.64.0.2
+#   (192.0.2.2     NAT or                stunkitd on           NAT or          (192.0.2.130
+#    when public)  firewall              203.0.113.1           firewall         when public)
+#
+# Both NATed peers use the SAME inside address, as two home networks do: a
+# check sent to the other's host candidate reaches its sender's own network
+# (here: nothing answers, or the sender itself) and must not connect.
+# NAT kinds per side (as tests/natlab/natlab.sh): none, firewall, full-cone,
+# restricted-cone, port-restricted-cone, symmetric. The routers drop
+# unsolicited UDP to themselves in their input chain, as home routers do
+# (a Linux box that accepts them confirms conntrack entries that clash with
+# simultaneous punching; the "hard" scenario keeps that variant).
+# Expected: direct for every pair theory allows, a relay only for symmetric
+# against port-restricted, symmetric or a stateful firewall; direct within
+# 1 s and relayed within 2 s of the checks starting; 10% loss still connects.
+# Documentation and carrier-inside addresses only; namespaces and processes
+# removed on exit. Root only (77 = skipped otherwise).
+set -u
+stunkitd=$1
+stunkit=$2
+shift 2
+[ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces need root"; exit 77; }
+for tool in ip nft; do
+    command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
+done
+. "$(dirname "$0")/testlib.sh"
+tag="pl$$"
+A="${tag}a" NA="${tag}x" W="${tag}w" NB="${tag}y" B="${tag}b"
+lab_down() {
+    for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    pids=""
+    for ns in "$A" "$NA" "$W" "$NB" "$B"; do ip netns del "$ns" 2>/dev/null; done
+}
+trap 'lab_down; testlib_cleanup' EXIT
+
+public() { [ "$1" = none ] || [ "$1" = firewall ]; }
+
+# nat_rules KIND LAN_ADDR_OF_PEER: the nftables ruleset of a router
+nat_rules() {
+    local kind=$1 peer=$2 nat_pre="" nat_post="" fwd="" setdef="" input_drop=1
+    case $kind in
+    none) ;;
+    firewall) fwd='iifname "wan" ct state established,related accept
+                   iifname "wan" drop' ;;
+    full-cone) nat_post='oifname "wan" masquerade'
+               nat_pre="iifname \"wan\" udp dport 1024-65535 dnat to $peer" ;;
+    restricted-cone)
+        setdef='set contacted { type ipv4_addr . inet_service; flags timeout; timeout 120s; }'
+        fwd='iifname "lan" oifname "wan" meta l4proto udp update @contacted { ip daddr . udp sport timeout 120s }'
+        nat_post='oifname "wan" masquerade'
+        nat_pre="iifname \"wan\" ip saddr . udp dport @contacted dnat to $peer" ;;
+    port-restricted-cone) nat_post='oifname "wan" masquerade' ;;
+    symmetric) nat_post='oifname "wan" masquerade fully-random' ;;
+    hard) nat_post='oifname "wan" masquerade'; input_drop=0 ;;
+    esac
+    local input=""
+    [ $input_drop = 1 ] && input='iifname "wan" meta l4proto udp ct state new drop'
+    local loss=""
+    [ "${LOSS:-0}" -gt 0 ] && loss="meta l4proto udp numgen random mod 100 < $LOSS drop"
+    cat <<NFT
+table ip lab {
+    $setdef
+    chain lab_pre { type nat hook prerouting priority dstnat; policy accept; $nat_pre
+    }
+    chain lab_post { type nat hook postrouting priority srcnat; policy accept; $nat_post
+    }
+    chain lab_fwd { type filter hook forward priority filter; policy accept; $fwd
+    }
+    chain lab_in { type filter hook input priority filter; policy accept; $input
+    }
+    chain lab_loss { type filter hook forward priority -10; policy accept; $loss
+    }
+}
+NFT
+}
+
+# side NS ROUTER KIND WAN_ADDR WAN_GW WAN_IF_OF_W PUBLIC_NET PUBLIC_PEER PUBLIC_GW
+side() {
+    local ns=$1 r=$2 kind=$3 wan=$4 wgw=$5 wif=$6 pnet=$7 ppeer=$8 pgw=$9
+    ip link add lan netns "$r" type veth peer name eth0 netns "$ns"
+    ip link add wan netns "$r" type veth peer name "$wif" netns "$W"
+    ip -n "$r" addr add "$wan"/25 dev wan
+    ip -n "$W" addr add "$wgw"/25 dev "$wif"
+    local peer
+    for l in lo eth0; do ip -n "$ns" link set $l up; done
+    for l in lo lan wan; do ip -n "$r" link set $l up; done
+    ip -n "$W" link set "$wif" up
+    if public "$kind"; then
+        peer=$ppeer
+        ip -n "$ns" addr add "$ppeer"/25 dev eth0
+        ip -n "$r" addr add "$pgw"/25 dev lan
+        ip -n "$ns" route add default via "$pgw"
+        ip -n "$W" route add "$pnet" via "$wan"
+    else
+        peer=100.64.0.2
+        ip -n "$ns" addr add 100.64.0.2/24 dev eth0
+        ip -n "$r" addr add 100.64.0.1/24 dev lan
+        ip -n "$ns" route add default via 100.64.0.1
+    fi
+    ip -n "$r" route add default via "$wgw"
+    ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
+    nat_rules "$kind" "$peer" | ip netns exec "$r" nft -f - || return 1
+}
+
+lab_up() { # KIND_A KIND_B
+    for ns in "$A" "$NA" "$W" "$NB" "$B"; do ip netns add "$ns" || return 1; done
+    ip -n "$W" link set lo up
+    ip -n "$W" addr add 203.0.113.1/32 dev lo
+    ip netns exec "$W" sysctl -qw net.ipv4.ip_forward=1
+    side "$A" "$NA" "$1" 198.51.100.2 198.51.100.1 wa 192.0.2.0/25 192.0.2.2 192.0.2.1 || return 1
+    side "$B" "$NB" "$2" 198.51.100.130 198.51.100.129 wb 192.0.2.128/25 192.0.2.130 192.0.2.129 || return 1
+    ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --turn --relay-ip 203.0.113.1 --credential alice:lab-secret \
+        --realm lab.example --threads 1 --log-level warn 2>"$tmp/server.err" &
+    pids="$pids $!"
+    for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q . && return 0; sleep 0.1; done
+    return 1
+}
+
+# punch: offer in A, answer in B, tokens through a FIFO; results in $tmp/a.json, $tmp/b.json
+punch() {
+    rm -f "$tmp/fifo" "$tmp/a.out" "$tmp/b.out"
+    mkfifo "$tmp/fifo"
+    ip netns exec "$A" bash -c 'exec 3<>"$1"; shift; exec "$@" <&3' _ "$tmp/fifo" \
+        timeout 20 "$stunkit" punch 203.0.113.1 --offer --json --count 3 --username alice --password lab-secret \
+        >"$tmp/a.out" 2>"$tmp/a.err" &
+    local ap=$!
+    pids="$pids $ap"
+    for _ in $(seq 100); do [ -s "$tmp/a.out" ] && break; sleep 0.05; done
+    local offer
+    offer=$(head -1 "$tmp/a.out")
+    ip netns exec "$B" timeout 20 "$stunkit" punch 203.0.113.1 --answer "$offer" --json --count 3 \
+        --username alice --password lab-secret >"$tmp/b.out" 2>"$tmp/b.err" &
+    local bp=$!
+    pids="$pids $bp"
+    for _ in $(seq 100); do [ -s "$tmp/b.out" ] && break; sleep 0.05; done
+    head -1 "$tmp/b.out" >"$tmp/fifo"
+    wait $bp
+    wait $ap
+    tail -1 "$tmp/a.out" >"$tmp/a.json"
+    tail -1 "$tmp/b.out" >"$tmp/b.json"
+}
+
+jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -1 | tr -d '"'; }
+
+expect_path() { # KIND_A KIND_B -> direct | relay | any
+    local a=$1 b=$2
+    [ "$a" = hard ] && { echo any; return; }
+    if [ "$b" = symmetric ]; then local t=$a; a=$b; b=$t; fi
+    if [ "$a" = symmetric ]; then
+        case $b in port-restricted-cone | symmetric | firewall) echo relay; return ;; esac
+    fi
+    echo direct
+}
+
+run_pair() { # KIND_A KIND_B [LABEL]
+    local ka=$1 kb=$2 label=${3:-$1/$2} want
+    want=$(expect_path "$ka" "$kb")
+    lab_up "$ka" "$kb" || { fail "$label: the lab did not come up: $(cat "$tmp/server.err")"; lab_down; return; }
+    punch
+    local ca pa ma cb pb mb la ra
+    ca=$(jfield "$tmp/a.json" connected) pa=$(jfield "$tmp/a.json" path) ma=$(jfield "$tmp/a.json" connect_ms)
+    cb=$(jfield "$tmp/b.json" connected) pb=$(jfield "$tmp/b.json" path) mb=$(jfield "$tmp/b.json" connect_ms)
+    la=$(sed -n 's/.*"local": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
+    ra=$(sed -n 's/.*"remote": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
+    local answered
+    answered=$(sed -n 's/.*"answered": \([0-9]*\).*/\1/p' "$tmp/a.json")
+    local limit=1000 need=3
+    [ "$want" = relay ] && limit=2000
+    [ "${LOSS:-0}" -gt 0 ] && need=1 # pings are not retransmitted
+    [ "$want" = any ] && want=$pa
+    if [ "$ca" = true ] && [ "$cb" = true ] && [ "$pa" = "$want" ] && [ "$pb" = "$want" ] && [ "${answered:-0}" -ge $need ]; then
+        if [ "${ma:-99999}" -le $limit ] || [ -n "${NO_TIME_LIMIT:-}" ]; then
+            ok "$label: $want ($la -> $ra) in $ma ms (B: $mb ms), $answered/3 pings answered"
+        else
+            fail "$label: $want but in $ma ms (limit $limit)"
+        fi
+    else
+        fail "$label: want $want; A: $(cat "$tmp/a.json") $(tail -2 "$tmp/a.err") / B: $(cat "$tmp/b.json") $(tail -2 "$tmp/b.err")"
+    fi
+    echo "$label $want ${pa:-none} ${ma:-} ${mb:-}" >>"$tmp/matrix"
+    lab_down
+}
+
+kinds="none firewall full-cone restricted-cone port-restricted-cone symmetric"
+if [ $# -gt 0 ]; then
+    for p in "$@"; do run_pair "${p%/*}" "${p#*/}"; done
+else
+    set -- $kinds
+    for ka in $kinds; do
+        for kb in "$@"; do run_pair "$ka" "$kb"; done
+        shift
+    done
+    LOSS=10 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
+    LOSS=10 NO_TIME_LIMIT=1 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
+    NO_TIME_LIMIT=1 run_pair hard hard "routers accepting unsolicited UDP (the hard variant)"
+fi
+echo "matrix (label, expected, got, A ms, B ms):"
+cat "$tmp/matrix" 2>/dev/null
+finish
