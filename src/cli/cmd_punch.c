@@ -6,8 +6,11 @@
  *
  * Signalling without a rendezvous: `--offer` prints a one-line token and
  * reads the other side's reply token from stdin; `--answer TOKEN` prints
- * its reply token. A token is "SK1." and the base64 of the description's
- * SDP lines (ufrag, pwd, candidates, end-of-candidates).
+ * its reply token (`--answer -` reads the offer from stdin first). A token
+ * is "SK1." and the base64 of the description's SDP lines (ufrag, pwd,
+ * candidates, end-of-candidates). With --sdp the descriptions are those
+ * SDP lines themselves, a block ended by an empty line: what other agents
+ * (libnice, aioice, a browser's a= lines) read and write.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,6 +44,9 @@ static void usage(FILE *f)
                "  SERVER             STUN (and TURN) server: host[:port], stun: or turn: URI\n"
                "  --offer            print an offer token, read the answer token from stdin\n"
                "  --answer TOKEN     answer an offer: prints the answer token to pass back\n"
+               "                     (- : read the offer from stdin)\n"
+               "  --sdp              descriptions as SDP lines (a=ice-ufrag, a=ice-pwd,\n"
+               "                     a=candidate...), a block ended by an empty line, not tokens\n"
                "  --username U       TURN credentials (a relayed candidate); without them, no relay\n"
                "  --password P       (or STUNKIT_PASSWORD in the environment)\n"
                "  --count N          pings to exchange (default 5)\n"
@@ -109,6 +115,36 @@ static int token_decode(const char *tok, char *out, size_t cap)
         m--;
     out[m] = 0;
     return m;
+}
+
+/* Reads one description from stdin: a token line, or (sdp) SDP lines up
+ * to an empty line or end-of-candidates. The description text, or -1. */
+static int read_description(int sdp, char *out, size_t cap)
+{
+    char line[8192];
+    size_t off = 0;
+    if (!sdp) {
+        if (!fgets(line, sizeof(line), stdin))
+            return -1;
+        return token_decode(line, out, cap);
+    }
+    while (fgets(line, sizeof(line), stdin)) {
+        size_t n = strcspn(line, "\r\n");
+        if (n == 0) {
+            if (off)
+                break;
+            continue; /* blank lines before the block */
+        }
+        if (off + n + 3 > cap)
+            return -1;
+        memcpy(out + off, line, n);
+        memcpy(out + off + n, "\r\n", 3);
+        off += n + 2;
+        if (!strncmp(line, "a=end-of-candidates", 19))
+            break;
+    }
+    out[off] = 0;
+    return off ? (int)off : -1;
 }
 
 /* ---- sockets ---- */
@@ -340,10 +376,11 @@ int cmd_punch(int argc, char **argv)
                                          {"timeout", required_argument, NULL, 'T'},
                                          {"local", required_argument, NULL, 'l'},
                                          {"aggressive", no_argument, NULL, 'A'},
+                                         {"sdp", no_argument, NULL, 'S'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int offer = 0, json = 0, aggressive = 0, c;
+    int offer = 0, json = 0, aggressive = 0, sdp = 0, c;
     long count = 5, timeout = 10000;
     const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD");
     const char *locals[MAX_SOCKS];
@@ -380,6 +417,7 @@ int cmd_punch(int argc, char **argv)
             locals[nlocals++] = optarg;
             break;
         case 'A': aggressive = 1; break;
+        case 'S': sdp = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
@@ -401,7 +439,12 @@ int cmd_punch(int argc, char **argv)
     if (!user)
         pass = NULL;
     char offer_desc[4096];
-    if (answer_tok && token_decode(answer_tok, offer_desc, sizeof(offer_desc)) < 0) {
+    int offer_from_stdin = answer_tok && !strcmp(answer_tok, "-");
+    if (answer_tok && sdp && !offer_from_stdin) {
+        fprintf(stderr, "stunkit punch: with --sdp, the offer comes on stdin: --answer -\n");
+        return 2;
+    }
+    if (answer_tok && !offer_from_stdin && token_decode(answer_tok, offer_desc, sizeof(offer_desc)) < 0) {
         fprintf(stderr, "stunkit punch: --answer: not an offer token (it starts with SK1.)\n");
         return 2;
     }
@@ -469,28 +512,39 @@ int cmd_punch(int argc, char **argv)
     char tok[8192];
     /* gather first (no trickle through a pasted token), at most 5 s */
     run(&p, stunkit_now_ms() + 5000, is_gathered);
-    if (answer_tok) {
-        if (stunkit_ice_apply(p.ice, offer_desc, strlen(offer_desc), stunkit_now_ms()) < 0) {
-            fprintf(stderr, "stunkit punch: the offer token carries a malformed description\n");
-            goto out;
-        }
-    }
-    if (describe_token(&p, tok, sizeof(tok)) < 0) {
-        fprintf(stderr, "stunkit punch: the description does not fit\n");
+    if (offer_from_stdin && read_description(sdp, offer_desc, sizeof(offer_desc)) < 0) {
+        fprintf(stderr, "stunkit punch: expected the offer on stdin (%s)\n", sdp ? "SDP lines" : "SK1.... token");
         goto out;
     }
-    printf("%s\n", tok);
+    if (answer_tok && stunkit_ice_apply(p.ice, offer_desc, strlen(offer_desc), stunkit_now_ms()) < 0) {
+        fprintf(stderr, "stunkit punch: the offer carries a malformed description\n");
+        goto out;
+    }
+    if (sdp) {
+        int n = stunkit_ice_describe(p.ice, tok, sizeof(tok));
+        if (n < 0) {
+            fprintf(stderr, "stunkit punch: the description does not fit\n");
+            goto out;
+        }
+        printf("%s\n", tok); /* the SDP lines, then the empty line */
+    } else {
+        if (describe_token(&p, tok, sizeof(tok)) < 0) {
+            fprintf(stderr, "stunkit punch: the description does not fit\n");
+            goto out;
+        }
+        printf("%s\n", tok);
+    }
     fflush(stdout);
     p.start_ms = stunkit_now_ms();
     if (offer) {
-        char line[8192], desc[4096];
-        if (!fgets(line, sizeof(line), stdin) || token_decode(line, desc, sizeof(desc)) < 0) {
-            fprintf(stderr, "stunkit punch: expected the answer token (SK1....) on stdin\n");
+        char desc[4096];
+        if (read_description(sdp, desc, sizeof(desc)) < 0) {
+            fprintf(stderr, "stunkit punch: expected the answer on stdin (%s)\n", sdp ? "SDP lines" : "SK1.... token");
             goto out;
         }
         p.start_ms = stunkit_now_ms();
         if (stunkit_ice_apply(p.ice, desc, strlen(desc), p.start_ms) < 0) {
-            fprintf(stderr, "stunkit punch: the answer token carries a malformed description\n");
+            fprintf(stderr, "stunkit punch: the answer carries a malformed description\n");
             goto out;
         }
     }

@@ -1643,11 +1643,24 @@ int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *b
                      stunkit_ice_route *r)
 {
     /* RFC 7675 5.1: without consent "the agent MUST cease transmission" */
-    if (!a->have_sel || a->state == STUNKIT_ICE_DISCONNECTED || a->state == STUNKIT_ICE_CLOSED)
+    if (a->state == STUNKIT_ICE_DISCONNECTED || a->state == STUNKIT_ICE_CLOSED)
         return STUNKIT_ERR_STATE;
-    if (route(a, a->sel_l, &a->sel_r.addr, data, len, buf, cap, r) != 0)
-        return STUNKIT_ERR_NOBUF;
-    return 0;
+    if (a->have_sel)
+        return route(a, a->sel_l, &a->sel_r.addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
+    /* Before a selection, data may go on a valid pair (RFC 8445 12.1: "an
+     * agent MAY send data on any valid pair"): the best one we checked, or
+     * one the controlling peer nominated, whose checks do reach us (its
+     * data may come before our own check of that pair succeeds). */
+    int best = -1;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if ((p->state == P_SUCCEEDED || p->use_cand_rx) && (best < 0 || p->prio > a->pairs[best].prio))
+            best = i;
+    }
+    if (best < 0)
+        return STUNKIT_ERR_STATE;
+    const pair_t *p = &a->pairs[best];
+    return route(a, p->l, &a->remote[p->r].addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
 }
 
 int stunkit_ice_restart(stunkit_ice *a, uint64_t now_ms)

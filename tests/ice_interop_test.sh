@@ -1,0 +1,118 @@
+#!/bin/bash
+# ice_interop_test.sh STUNKITD STUNKIT NICE_PEER - our ICE agent against
+# agents no one here wrote: libnice (tests/interop/nice_peer.c) and aioice
+# (tests/interop/aioice_peer.py, Debian's python3-aioice under Debian's own
+# /usr/bin/python3), each in both roles, with `stunkit punch --sdp`. The
+# descriptions travel as RFC 8839 SDP lines (tests/interop/relay_sdp.py).
+#
+# In a network namespace of its own (documentation addresses only):
+#   peers: 192.0.2.10 (ours) and 192.0.2.20 (theirs), stunkitd on 192.0.2.1,
+#   and a NAT (port-restricted, the Linux masquerade) between "theirs" and the
+#   rest in the second round, so srflx and prflx candidates are in play.
+# Checked: both sides connected, 5 of our pings answered by them, their ping
+# answered by us, the bye said both ways, the roles as asked.
+# Root only (77 = skipped otherwise); NICE_PEER empty: libnice not built.
+set -u
+stunkitd=$1
+stunkit=$2
+nice_peer=${3:-}
+[ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces need root"; exit 77; }
+command -v ip >/dev/null 2>&1 || { echo "skip: iproute2 not installed"; exit 77; }
+dir=$(cd "$(dirname "$0")" && pwd)
+. "$dir/testlib.sh"
+have_aioice=0
+/usr/bin/python3 -c "import aioice" 2>/dev/null && have_aioice=1
+[ -x "$nice_peer" ] || nice_peer=""
+[ -n "$nice_peer" ] || [ $have_aioice = 1 ] || { echo "skip: neither libnice nor aioice here"; exit 77; }
+[ -n "$nice_peer" ] || fail "libnice peer not built (install libnice-dev and rebuild)"
+[ $have_aioice = 1 ] || fail "aioice not installed for /usr/bin/python3 (python3-aioice)"
+
+tag="ii$$"
+O="${tag}o" T="${tag}t" N="${tag}n"
+lab_down() {
+    for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    pids=""
+    for ns in "$O" "$T" "$N"; do ip netns del "$ns" 2>/dev/null; done
+}
+trap 'lab_down; testlib_cleanup' EXIT
+
+# flat: ours (O) and theirs (T) on one link with the server (in O)
+# nat:  theirs behind N (masquerade, unsolicited UDP to the router dropped)
+lab_up() {
+    for ns in "$O" "$T"; do ip netns add "$ns" && ip -n "$ns" link set lo up || return 1; done
+    if [ "$1" = flat ]; then
+        ip link add o0 netns "$O" type veth peer name t0 netns "$T"
+        ip -n "$O" addr add 192.0.2.10/24 dev o0
+        ip -n "$O" addr add 192.0.2.1/24 dev o0
+        ip -n "$T" addr add 192.0.2.20/24 dev t0
+        ip -n "$O" link set o0 up; ip -n "$T" link set t0 up
+        ip -n "$T" route add default via 192.0.2.1
+        # libnice skips an interface until the kernel's link watch marks
+        # it running (up to a second after "up")
+        sleep 1
+    else
+        ip netns add "$N" && ip -n "$N" link set lo up || return 1
+        ip link add o0 netns "$O" type veth peer name wan netns "$N"
+        ip link add lan netns "$N" type veth peer name t0 netns "$T"
+        ip -n "$O" addr add 192.0.2.10/24 dev o0
+        ip -n "$O" addr add 192.0.2.1/24 dev o0
+        ip -n "$N" addr add 192.0.2.254/24 dev wan
+        ip -n "$N" addr add 100.64.0.1/24 dev lan
+        ip -n "$T" addr add 100.64.0.2/24 dev t0
+        ip -n "$O" link set o0 up; ip -n "$T" link set t0 up
+        ip -n "$N" link set wan up; ip -n "$N" link set lan up
+        ip -n "$T" route add default via 100.64.0.1
+        ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
+        ip netns exec "$N" nft -f - <<'NFT' || return 1
+table ip lab {
+    chain lab_post { type nat hook postrouting priority srcnat; policy accept; oifname "wan" masquerade
+    }
+    chain lab_in { type filter hook input priority filter; policy accept; iifname "wan" meta l4proto udp ct state new drop
+    }
+}
+NFT
+    fi
+    ip netns exec "$O" "$stunkitd" --listen 192.0.2.1 --threads 1 --log-level warn 2>"$tmp/server.err" &
+    pids="$pids $!"
+    for _ in $(seq 50); do ip netns exec "$O" ss -Hlun "sport = :3478" | grep -q . && return 0; sleep 0.1; done
+    return 1
+}
+
+# pair LAB LABEL OURS_ROLE THEIR_CMD...
+pair() {
+    local lab=$1 label=$2 ours=$3
+    shift 3
+    lab_up "$lab" || { fail "$label: lab did not come up"; lab_down; return; }
+    local mine=(ip netns exec "$O" timeout 25 "$stunkit" punch 192.0.2.1 --sdp --json --count 5 --local 192.0.2.10)
+    if [ "$ours" = offer ]; then
+        mine+=(--offer)
+        /usr/bin/python3 "$dir/interop/relay_sdp.py" "${mine[@]}" -- ip netns exec "$T" timeout 25 "$@" >"$tmp/out" 2>"$tmp/err"
+    else
+        mine+=(--answer -)
+        /usr/bin/python3 "$dir/interop/relay_sdp.py" ip netns exec "$T" timeout 25 "$@" -- "${mine[@]}" >"$tmp/out" 2>"$tmp/err"
+    fi
+    local json theirs want_ctl
+    json=$(grep -o '{"connected".*' "$tmp/out" | tail -1)
+    theirs=$(grep -oE '(nice|aioice): ready=.*' "$tmp/out" | tail -1)
+    want_ctl=1
+    [ "$ours" = offer ] && want_ctl=0
+    case "$json|$theirs" in
+    *'"connected": true'*'"pings": {"sent": 5, "answered": 5}'*"|"*"ready=1 pong=1 bye=1 "*"controlling=$want_ctl "*)
+        ok "$label: $(echo "$json" | sed 's/.*"path": "\([a-z]*\)", "local": {"type": "\([a-z]*\)".*"remote": {"type": "\([a-z]*\)".*"connect_ms": \([0-9]*\).*/\1, ours \2 -> theirs \3, \4 ms/'); $theirs" ;;
+    *) fail "$label: ours: ${json:-none}; theirs: ${theirs:-none}; $(tail -3 "$tmp/err" | tr '\n' ' ')"
+       grep -E "description" "$tmp/out" | cut -c1-400 ;;
+    esac
+    lab_down
+}
+
+for lab in flat nat; do
+    if [ -n "$nice_peer" ]; then
+        pair $lab "$lab: stunkit offers, libnice answers" offer "$nice_peer" answer 192.0.2.1 3478
+        pair $lab "$lab: libnice offers, stunkit answers" answer "$nice_peer" offer 192.0.2.1 3478
+    fi
+    if [ $have_aioice = 1 ]; then
+        pair $lab "$lab: stunkit offers, aioice answers" offer /usr/bin/python3 "$dir/interop/aioice_peer.py" answer 192.0.2.1 3478
+        pair $lab "$lab: aioice offers, stunkit answers" answer /usr/bin/python3 "$dir/interop/aioice_peer.py" offer 192.0.2.1 3478
+    fi
+done
+finish
