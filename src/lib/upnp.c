@@ -339,8 +339,11 @@ static int add_exact(stunkit_upnp *u, stunkit_upnp_mapping *m, uint16_t port)
         r = UPNP_AddPortMapping(u->urls.controlURL, u->data.first.servicetype, ext, in, client, desc,
                                 proto_name(m->protocol), NULL, "0");
     }
-    if (r == 0)
+    if (r == 0) {
         m->external_port = port;
+        if (m->permanent)
+            m->lifetime_s = 0;
+    }
     return r;
 }
 
