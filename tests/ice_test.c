@@ -708,8 +708,8 @@ static void test_candidate_lines(void)
     }
     /* other agents' lines */
     static const char *good[] = {
-        "a=candidate:842163049 1 udp 1677729535 198.51.100.7 61665 typ srflx raddr 0.0.0.0 rport 0 generation 0 "
-        "ufrag sO8h network-cost 999\r\n",
+        ("a=candidate:842163049 1 udp 1677729535 198.51.100.7 61665 typ srflx raddr 0.0.0.0 rport 0 generation 0 "
+         "ufrag sO8h network-cost 999\r\n"),
         "candidate:1 1 UDP 2013266431 2001:db8::1 40001 typ host",
         "candidate:4 1 UDP 16777215 192.0.2.9 3478 typ relay raddr 203.0.113.9 rport 9999",
         "candidate:abcd 1 TCP 1518280447 192.0.2.4 9 typ host tcptype active",
