@@ -127,14 +127,16 @@ punch() {
     rm -f "$tmp/fifo" "$tmp/a.out" "$tmp/b.out"
     mkfifo "$tmp/fifo"
     ip netns exec "$A" bash -c 'exec 3<>"$1"; shift; exec "$@" <&3' _ "$tmp/fifo" \
-        timeout 20 "$stunkit" punch 203.0.113.1 --offer --json --count 3 --username alice --password lab-secret \
+        timeout 45 "$stunkit" punch 203.0.113.1 --offer --json --count 3 --timeout "${PUNCH_MS:-10000}" \
+        --username alice --password lab-secret \
         >"$tmp/a.out" 2>"$tmp/a.err" &
     local ap=$!
     pids="$pids $ap"
     for _ in $(seq 100); do [ -s "$tmp/a.out" ] && break; sleep 0.05; done
     local offer
     offer=$(head -1 "$tmp/a.out")
-    ip netns exec "$B" timeout 20 "$stunkit" punch 203.0.113.1 --answer "$offer" --json --count 3 \
+    ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 --answer "$offer" --json --count 3 \
+        --timeout "${PUNCH_MS:-10000}" \
         --username alice --password lab-secret >"$tmp/b.out" 2>"$tmp/b.err" &
     local bp=$!
     pids="$pids $bp"
@@ -198,8 +200,10 @@ else
         for kb in "$@"; do run_pair "$ka" "$kb"; done
         shift
     done
-    LOSS=10 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
-    LOSS=10 NO_TIME_LIMIT=1 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
+    # under loss every transaction (Allocate, permissions, checks) may need
+    # its retransmissions, more so under a sanitizer: 30 s to connect
+    LOSS=10 PUNCH_MS=30000 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
+    LOSS=10 PUNCH_MS=30000 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
     NO_TIME_LIMIT=1 run_pair hard hard "routers accepting unsolicited UDP (the hard variant)"
 fi
 echo "matrix (label, expected, got, A ms, B ms):"
