@@ -28,6 +28,7 @@ for tool in ip nft miniupnpd /usr/bin/python3; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
 . "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/miniupnpd_lib.sh"
 tag="dn$$"
 C="${tag}c" N="${tag}n" O="${tag}o" S="${tag}s"
 lab_down() { for ns in "$C" "$N" "$O" "$S"; do ip netns del "$ns" 2>/dev/null; done; }
@@ -66,56 +67,8 @@ table ip outer {
 }
 EOF2
 # the inner router: miniupnpd's chains and a masquerading NAT (as in map_lab_test.sh)
-ip netns exec "$N" nft -f - <<'EOF2'
-table inet filter {
-  chain forward {
-    type filter hook forward priority 0; policy accept;
-    jump miniupnpd
-    iifname "nout" ct state established,related accept
-    iifname "nout" ct status dnat accept
-    iifname "nout" drop
-  }
-  chain miniupnpd {
-  }
-}
-table inet nat {
-  chain prerouting {
-    type nat hook prerouting priority -100; policy accept;
-    jump prerouting_miniupnpd
-  }
-  chain postrouting {
-    type nat hook postrouting priority 100; policy accept;
-    jump postrouting_miniupnpd
-    oifname "nout" masquerade
-  }
-  chain prerouting_miniupnpd {
-  }
-  chain postrouting_miniupnpd {
-  }
-}
-EOF2
-cat >"$tmp/miniupnpd.conf" <<EOF2
-ext_ifname=nout
-listening_ip=nin
-http_port=0
-enable_natpmp=yes
-enable_upnp=yes
-ext_perform_stun=yes
-ext_stun_host=198.51.100.1
-ext_stun_port=3478
-upnp_table_name=filter
-upnp_nat_table_name=nat
-upnp_forward_chain=miniupnpd
-upnp_nat_chain=prerouting_miniupnpd
-upnp_nat_postrouting_chain=postrouting_miniupnpd
-min_lifetime=5
-secure_mode=yes
-system_uptime=yes
-lease_file=$tmp/leases
-uuid=3a5c8b1e-0d3c-4b8a-9b1a-0123456789ac
-allow 1024-65535 192.0.2.0/24 1024-65535
-deny 0-65535 0.0.0.0/0 0-65535
-EOF2
+miniupnpd_tables "$N" || { fail "nft"; exit 1; }
+miniupnpd_conf "$tmp/miniupnpd.conf" 3a5c8b1e-0d3c-4b8a-9b1a-0123456789ac
 ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --threads 1 --log-level warn \
     >/dev/null 2>"$tmp/stunkitd.err" &
 pids="$pids $!"

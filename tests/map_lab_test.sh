@@ -28,6 +28,7 @@ done
 "$stunkit" map --help | grep -q "UPnP IGD: built in" ||
     { echo "FAIL this build has no UPnP IGD (install libminiupnpc-dev and rebuild)"; exit 1; }
 . "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/miniupnpd_lib.sh"
 tag="ml$$"
 C="${tag}c" N="${tag}n" S="${tag}s"
 lab_down() { for ns in "$C" "$N" "$S"; do ip netns del "$ns" 2>/dev/null; done; }
@@ -48,56 +49,8 @@ ip -n "$C" route add 239.0.0.0/8 dev c0 # SSDP, for upnpc
 ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
 # the chains miniupnpd fills (upnp_* names below), and a masquerading NAT
 # that lets in only answers and what miniupnpd forwards
-ip netns exec "$N" nft -f - <<'EOF'
-table inet filter {
-  chain forward {
-    type filter hook forward priority 0; policy accept;
-    jump miniupnpd
-    iifname "nout" ct state established,related accept
-    iifname "nout" ct status dnat accept
-    iifname "nout" drop
-  }
-  chain miniupnpd {
-  }
-}
-table inet nat {
-  chain prerouting {
-    type nat hook prerouting priority -100; policy accept;
-    jump prerouting_miniupnpd
-  }
-  chain postrouting {
-    type nat hook postrouting priority 100; policy accept;
-    jump postrouting_miniupnpd
-    oifname "nout" masquerade
-  }
-  chain prerouting_miniupnpd {
-  }
-  chain postrouting_miniupnpd {
-  }
-}
-EOF
-cat >"$tmp/miniupnpd.conf" <<EOF
-ext_ifname=nout
-listening_ip=nin
-http_port=0
-enable_natpmp=yes
-enable_upnp=yes
-ext_perform_stun=yes
-ext_stun_host=198.51.100.1
-ext_stun_port=3478
-upnp_table_name=filter
-upnp_nat_table_name=nat
-upnp_forward_chain=miniupnpd
-upnp_nat_chain=prerouting_miniupnpd
-upnp_nat_postrouting_chain=postrouting_miniupnpd
-min_lifetime=5
-secure_mode=yes
-system_uptime=yes
-lease_file=$tmp/leases
-uuid=3a5c8b1e-0d3c-4b8a-9b1a-0123456789ab
-allow 1024-65535 192.0.2.0/24 1024-65535
-deny 0-65535 0.0.0.0/0 0-65535
-EOF
+miniupnpd_tables "$N" || { fail "nft"; exit 1; }
+miniupnpd_conf "$tmp/miniupnpd.conf" 3a5c8b1e-0d3c-4b8a-9b1a-0123456789ab
 ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --threads 1 --log-level warn \
     2>"$tmp/stunkitd.err" &
 pids="$pids $!"
