@@ -1,7 +1,8 @@
 /*
  * stunkit/core.h - the codec, integrity, the answers and the state machines
- * (transactions, NAT behaviour discovery, the TURN client): no sockets, no clock, no DNS, no
- * randomness of their own. Link libstunkit-core (pkg-config stunkit-core) for
+ * (transactions, NAT behaviour discovery, the TURN client, PCP/NAT-PMP,
+ * ICE, the rendezvous): no sockets, no clock, no DNS, no randomness of
+ * their own. Link libstunkit-core (pkg-config stunkit-core) for
  * these alone; stunkit/stunkit.h adds the blocking drivers and DNS.
  */
 #ifndef STUNKIT_CORE_H
@@ -18,5 +19,6 @@
 #include "stunkit/turn.h"
 #include "stunkit/portmap.h"
 #include "stunkit/ice.h"
+#include "stunkit/rendezvous.h"
 
 #endif

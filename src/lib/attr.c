@@ -52,6 +52,14 @@ static const sk_attr_info attr_table[] = {
     {0x802A, "ICE-CONTROLLING", SK_U64, 1},
     {0x802B, "RESPONSE-ORIGIN", SK_ADDR, 1},
     {0x802C, "OTHER-ADDRESS", SK_ADDR, 1},
+    /* stunkit's rendezvous (stunkit/rendezvous.h), private */
+    {0xC5A0, "RDV-ROOM", SK_TEXT, 1},
+    {0xC5A1, "RDV-PEER-ID", SK_BYTES, 1},
+    {0xC5A2, "RDV-DESCRIPTION", SK_TEXT, 1},
+    {0xC5A3, "RDV-OFFSET", SK_U32, 1},
+    {0xC5A4, "RDV-ACK", SK_U32, 1},
+    {0xC5A5, "RDV-STATUS", SK_BYTES, 1},
+    {0xC5A6, "RDV-LEAVE", SK_EMPTY, 1},
 };
 
 const sk_attr_info *sk__attr_info(uint16_t type)
@@ -92,6 +100,7 @@ const char *stunkit_method_name(uint16_t method)
     case STUNKIT_METHOD_DATA: return "data";
     case STUNKIT_METHOD_CREATE_PERMISSION: return "create-permission";
     case STUNKIT_METHOD_CHANNEL_BIND: return "channel-bind";
+    case 0x0B0: return "rendezvous"; /* stunkit/rendezvous.h */
     default: return NULL;
     }
 }

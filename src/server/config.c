@@ -26,6 +26,7 @@ typedef enum opt_id {
     O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
     O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
+    O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
     O_HELP, O_VERSION
 } opt_id;
 
@@ -135,6 +136,20 @@ static const opt_def options[] = {
      "relayed bytes per second per allocation, both ways together, 0-1e12\n(default 0: no limit); more is dropped and counted", NULL},
     {O_TURN_TOTAL_BPS, "turn-total-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
      "relayed bytes per second for all allocations (default 0: no limit)", NULL},
+    {O_RDV, "rendezvous", 0, T_FLAG, NULL, 0, 0,
+     "let two peers that name the same room meet and exchange their ICE\n"
+     "descriptions (`stunkit punch SERVER ROOM`); needs long-term credentials",
+     "Rendezvous (descriptions only, never application data)"},
+    {O_RDV_ROOMS, "rendezvous-rooms", 0, T_INT, "N", 1, 1000000, "rooms open at once, 1-1000000 (default 1000)",
+     NULL},
+    {O_RDV_USER_ROOMS, "rendezvous-user-rooms", 0, T_INT, "N", 1, 1000000,
+     "rooms one username may open, 1-1000000 (default 10)", NULL},
+    {O_RDV_LIFETIME, "rendezvous-lifetime", 0, T_INT, "S", 10, 86400,
+     "a room closes S seconds after it opened, 10-86400 (default 600)", NULL},
+    {O_RDV_IDLE, "rendezvous-idle", 0, T_INT, "S", 2, 3600,
+     "a peer silent for S seconds loses its place, 2-3600 (default 30)", NULL},
+    {O_RDV_DESC_MAX, "rendezvous-max-description", 0, T_INT, "BYTES", 256, 8192,
+     "bytes per peer's description, 256-8192 (default 4096)", NULL},
     {O_HELP, "help", 'h', T_FLAG, NULL, 0, 0, "this text", "Other"},
     {O_VERSION, "version", 'V', T_FLAG, NULL, 0, 0, "the version", NULL},
 };
@@ -405,6 +420,12 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_TURN_MAX_LIFETIME: cfg->turn.max_lifetime_s = (uint32_t)iv; return 0;
     case O_TURN_ALLOC_BPS: cfg->turn.alloc_bps = (uint64_t)iv; return 0;
     case O_TURN_TOTAL_BPS: cfg->turn.total_bps = (uint64_t)iv; return 0;
+    case O_RDV: cfg->rdv.enabled = 1; return 0;
+    case O_RDV_ROOMS: cfg->rdv.max_rooms = (int)iv; return 0;
+    case O_RDV_USER_ROOMS: cfg->rdv.user_rooms = (int)iv; return 0;
+    case O_RDV_LIFETIME: cfg->rdv.lifetime_s = (uint32_t)iv; return 0;
+    case O_RDV_IDLE: cfg->rdv.idle_s = (uint32_t)iv; return 0;
+    case O_RDV_DESC_MAX: cfg->rdv.desc_max = (uint32_t)iv; return 0;
     case O_HELP:
     case O_VERSION: return bad(where, arg, "not a config-file key");
     }
@@ -509,6 +530,11 @@ static void defaults(skd_config *cfg)
     cfg->turn.user_quota = 100;
     cfg->turn.max_permissions = 32;
     cfg->turn.max_channels = 64;
+    cfg->rdv.max_rooms = 1000;
+    cfg->rdv.user_rooms = 10;
+    cfg->rdv.lifetime_s = 600;
+    cfg->rdv.idle_s = 30;
+    cfg->rdv.desc_max = 4096;
 }
 
 static int finish(skd_config *cfg, pstate *st)
@@ -559,6 +585,11 @@ static int finish(skd_config *cfg, pstate *st)
     if (cfg->turn.enabled && (!cfg->auth || cfg->auth->short_term)) {
         fprintf(stderr, "stunkitd: --turn needs long-term credentials (--credential or --auth-secret, not "
                         "--short-term): RFC 8656 5\n");
+        return -1;
+    }
+    if (cfg->rdv.enabled && (!cfg->auth || cfg->auth->short_term)) {
+        fprintf(stderr, "stunkitd: --rendezvous needs long-term credentials (--credential or --auth-secret, not "
+                        "--short-term): rooms are counted per user\n");
         return -1;
     }
     if (cfg->auth) {

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "handler.h"
 #include "stunkit/stunkit.h"
+#include "rendezvous.h"
 #include "turn.h"
 
 #define SKD_MAX_LISTEN 16
@@ -44,6 +45,7 @@ typedef struct skd_config {
     uint16_t tls_port;              /* default 5349 */
     uint32_t seed;                  /* hash seeds (filled by main from the OS) */
     skd_turn_cfg turn;              /* TURN relay (--turn) */
+    skd_rdv_cfg rdv;                /* rendezvous rooms (--rendezvous) */
     char **strings;       /* config file values the fields point into */
     int n_strings, cap_strings;
 } skd_config;

@@ -11,13 +11,14 @@
  *   FINGERPRINT wrong                    -> SKD_DROP_MALFORMED
  *   credentials (auth.c)                 -> 400 / 401 / 438
  *   unknown comprehension-required attrs -> 420
- *   the method                           -> binding.c (TURN methods join the table)
+ *   the method                           -> binding.c, turn.c, rendezvous.c
  */
 #include "handler.h"
 
 #include <string.h>
 
 #include "methods.h"
+#include "rendezvous.h"
 #include "turn.h"
 
 void skd_outbox_init(skd_outbox *ob, uint8_t *buf, size_t cap, skd_out *slots, size_t max)
@@ -117,19 +118,23 @@ static skd_verdict challenge(const skd_handler_cfg *cfg, const skd_auth *auth, c
     return SKD_ANSWERED;
 }
 
-/* The methods served: a row per method; TURN's only where it is on. */
+/* The methods served: a row per method; TURN's and the rendezvous only
+ * where they are on. */
 static const skd_method methods[] = {
-    {STUNKIT_METHOD_BINDING, skd_binding, 0},
-    {STUNKIT_METHOD_ALLOCATE, skd_turn_allocate, 1},
-    {STUNKIT_METHOD_REFRESH, skd_turn_refresh, 1},
-    {STUNKIT_METHOD_CREATE_PERMISSION, skd_turn_create_permission, 1},
-    {STUNKIT_METHOD_CHANNEL_BIND, skd_turn_channel_bind, 1},
+    {STUNKIT_METHOD_BINDING, skd_binding, SKD_ALWAYS},
+    {STUNKIT_METHOD_ALLOCATE, skd_turn_allocate, SKD_WITH_TURN},
+    {STUNKIT_METHOD_REFRESH, skd_turn_refresh, SKD_WITH_TURN},
+    {STUNKIT_METHOD_CREATE_PERMISSION, skd_turn_create_permission, SKD_WITH_TURN},
+    {STUNKIT_METHOD_CHANNEL_BIND, skd_turn_channel_bind, SKD_WITH_TURN},
+    {STUNKIT_METHOD_RENDEZVOUS, skd_rendezvous, SKD_WITH_RENDEZVOUS},
 };
 
-static const skd_method *find_method(uint16_t method, int turn)
+static const skd_method *find_method(uint16_t method, int turn, int rendezvous)
 {
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (methods[i].method == method && (!methods[i].turn || turn))
+        if (methods[i].method == method &&
+            (methods[i].when == SKD_ALWAYS || (methods[i].when == SKD_WITH_TURN && turn) ||
+             (methods[i].when == SKD_WITH_RENDEZVOUS && rendezvous)))
             return &methods[i];
     return NULL;
 }
@@ -155,7 +160,7 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, skd_ou
     uint16_t type = (uint16_t)(p[0] << 8 | p[1]);
     stunkit_class k = (stunkit_class)((type >> 4 & 1u) | (type >> 7 & 2u));
     uint16_t method = (uint16_t)((type & 0x000Fu) | ((type & 0x00E0u) >> 1) | ((type & 0x3E00u) >> 2));
-    const skd_method *mt = find_method(method, rq->turn != NULL);
+    const skd_method *mt = find_method(method, rq->turn != NULL, cfg->rdv != NULL);
     if (k != STUNKIT_CLASS_REQUEST)
         return SKD_DROP_NOT_REQUEST;
     if (!mt)

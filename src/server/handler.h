@@ -34,6 +34,7 @@ typedef struct skd_handler_cfg {
     const char *software; /* SOFTWARE attribute, NULL for none */
     size_t software_len;
     const skd_auth *auth; /* NULL or disabled: no authentication; swapped on SIGHUP */
+    struct skd_rdv *rdv;  /* the rendezvous rooms (--rendezvous), else NULL */
 } skd_handler_cfg;
 
 struct skd_turn;

@@ -23,7 +23,7 @@
 static void dump_stats(const skd_server *srv, const char *why)
 {
     skd_stats total;
-    skd_stats_sum(&total, srv->stats, srv->n_workers);
+    skd_server_stats(srv, &total);
     skd_info("counters (%s):", why);
     skd_stats_print(stderr, &total);
 }

@@ -13,10 +13,12 @@
 typedef skd_verdict (*skd_method_fn)(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
                                      const skd_auth_verdict *authed, skd_outbox *ob);
 
+enum { SKD_ALWAYS, SKD_WITH_TURN, SKD_WITH_RENDEZVOUS };
+
 typedef struct skd_method {
     uint16_t method;
     skd_method_fn fn;
-    int turn; /* served only when TURN is on */
+    int when; /* SKD_ALWAYS, or only when TURN / the rendezvous is on */
 } skd_method;
 
 /* The free space in the outbox (NULL when it holds its maximum). */

@@ -72,11 +72,11 @@ int skd_metrics_open(skd_metrics *m, const stunkit_addr *addr, int max_conns, sk
 static void answer(skd_metrics *m, int c, const char *req)
 {
     int ok = !strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET / ", 6);
-    char body[8192];
+    char body[16384];
     int blen = 0;
     if (ok) {
         skd_stats total;
-        skd_stats_sum(&total, m->srv->stats, m->srv->n_workers);
+        skd_server_stats(m->srv, &total);
 #define SKD__PROM(name, desc)                                                                                          \
     blen += snprintf(body + blen, sizeof(body) - (size_t)blen,                                                         \
                      "# HELP stunkitd_" #name "_total " desc "\n# TYPE stunkitd_" #name "_total counter\n"            \

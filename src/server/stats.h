@@ -47,7 +47,15 @@
     X(turn_to_client, "TURN datagrams relayed to clients")                                                             \
     X(turn_peer_refused, "TURN peers refused by policy (403)")                                                         \
     X(turn_no_permission, "TURN datagrams dropped: no permission")                                                     \
-    X(turn_over_quota, "TURN datagrams dropped: over the bandwidth quota")
+    X(turn_over_quota, "TURN datagrams dropped: over the bandwidth quota")                                             \
+    X(rdv_rooms_opened, "rendezvous rooms opened")                                                                     \
+    X(rdv_rooms_open, "rendezvous rooms open now (a gauge)")                                                           \
+    X(rdv_rooms_expired, "rendezvous rooms closed at the end of their lifetime")                                       \
+    X(rdv_peers_met, "rendezvous: second peers that joined a room")                                                    \
+    X(rdv_refused_full, "rendezvous: refused, room full (403)")                                                        \
+    X(rdv_refused_quota, "rendezvous: refused, rooms per user (486)")                                                  \
+    X(rdv_refused_capacity, "rendezvous: refused, no room left (508)")                                                 \
+    X(rdv_refused_size, "rendezvous: refused, description too long (400)")
 
 typedef struct skd_stats {
 #define SKD__FIELD(name, desc) uint64_t name;

@@ -385,6 +385,15 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     srv->seed = cfg->seed;
     srv->n_specs = skd_config_sockets(cfg, srv->specs, SKD_MAX_SOCKS, &srv->hcfg);
     srv->hcfg.auth = cfg->auth; /* main hands ownership over after open */
+    if (cfg->rdv.enabled) {
+        skd_rdv *r = calloc(1, sizeof(*r));
+        if (!r || skd_rdv_init(r, &cfg->rdv, srv->seed ^ 0x5244u) != 0) {
+            free(r);
+            skd_error("out of memory for the rendezvous rooms");
+            return -1;
+        }
+        srv->hcfg.rdv = r;
+    }
     /* Datagram workers serve plain UDP; stream workers TCP, TLS and DTLS,
      * so that a datagram worker with one socket can block in recvmmsg. */
     int has_udp = cfg->udp, has_stream = cfg->tcp || (cfg->tls_cert && cfg->udp);
@@ -517,6 +526,23 @@ int skd_server_reclaim(skd_server *srv)
     return srv->n_retired;
 }
 
+void skd_server_stats(const skd_server *srv, skd_stats *total)
+{
+    skd_stats_sum(total, srv->stats, srv->n_workers);
+    if (srv->hcfg.rdv) { /* one table for all workers: its own counters */
+        skd_rdv_counters c;
+        skd_rdv_counters_get(srv->hcfg.rdv, &c);
+        total->rdv_rooms_opened = c.rooms_opened;
+        total->rdv_rooms_open = (uint64_t)c.rooms_open;
+        total->rdv_rooms_expired = c.rooms_expired;
+        total->rdv_peers_met = c.peers_met;
+        total->rdv_refused_full = c.refused_full;
+        total->rdv_refused_quota = c.refused_quota;
+        total->rdv_refused_capacity = c.refused_capacity;
+        total->rdv_refused_size = c.refused_size;
+    }
+}
+
 void skd_server_close(skd_server *srv)
 {
     for (int i = 0; i < srv->n_workers && srv->workers; i++) {
@@ -549,6 +575,10 @@ void skd_server_close(skd_server *srv)
     }
     free(srv->workers);
     free(srv->stats);
+    if (srv->hcfg.rdv) {
+        skd_rdv_free(srv->hcfg.rdv);
+        free(srv->hcfg.rdv);
+    }
     if (srv->tls_on)
         skd_tls_close(&srv->tls);
     if (srv->stop_fd >= 0)

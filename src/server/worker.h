@@ -56,6 +56,8 @@ int skd_server_open(skd_server *srv, const skd_config *cfg);
 int skd_server_start(skd_server *srv);
 void skd_server_stop(skd_server *srv); /* signals the workers and joins them */
 void skd_server_close(skd_server *srv);
+/* Every worker's counters summed, with the shared tables' (rendezvous). */
+void skd_server_stats(const skd_server *srv, skd_stats *total);
 
 /* Main thread: hands over something a swap replaced; it is released once
  * every running worker has passed a quiescent point after the swap. */

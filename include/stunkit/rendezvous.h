@@ -1,0 +1,132 @@
+/*
+ * stunkit/rendezvous.h - two peers that name the same room on a stunkitd
+ * server (`--rendezvous`) meet there and exchange descriptions (the SDP
+ * lines of stunkit/ice.h, trickled as they grow). A sans-I/O machine of the
+ * same shape as the TURN client: datagrams and `now` in, datagrams and
+ * events out; it carries descriptions, never application data.
+ *
+ *   stunkit_rdv_new()        room, the server's long-term credentials
+ *   stunkit_rdv_set_local()  our description so far: each call extends the
+ *                            previous text (trickle); the new bytes go up
+ *   poll / next / input      ROLE once the room answers (the first peer in
+ *                            the room is the offerer, ICE-controlling),
+ *                            PEER_DATA as the peer's description grows,
+ *                            PEER_LEFT, FAILED
+ *   stunkit_rdv_leave()      frees our place in the room
+ *
+ * The wire: one request method, RENDEZVOUS (0x0B0: unassigned, private to
+ * stunkit; below 0x100 so the first byte stays 0..3 as RFC 7983's
+ * demultiplexing expects of STUN), with
+ * the server's long-term credentials (RFC 8489 9.2: 401 with REALM and
+ * NONCE, then MESSAGE-INTEGRITY; 438 renews the NONCE). Its attributes are
+ * comprehension-optional (0xC5A0-0xC5A6), so a server without the method
+ * drops the request (RFC 8489 6.3: unknown method, silently discarded).
+ *
+ *   request:  ROOM, PEER-ID, ACK (bytes of the peer's description held),
+ *             [OFFSET + DESCRIPTION: our bytes from OFFSET on], [LEAVE],
+ *             PADDING (so the answer is at most twice the request)
+ *   answer:   STATUS (role, peer present/left, peer generation, bytes of
+ *             ours the server holds, the peer's length so far),
+ *             [OFFSET + DESCRIPTION: the peer's bytes from our ACK on]
+ *   errors:   400 malformed or too long, 403 room full, 486 rooms per
+ *             user, 508 the server's rooms are all taken
+ *
+ * One request is in flight at a time (RFC 8489 6.2.1 retransmissions with a
+ * 250 ms RTO); while anything is left to send or fetch the next follows at
+ * once, else every poll_ms (200 ms, 1 s after 30 s without news).
+ */
+#ifndef STUNKIT_RENDEZVOUS_H
+#define STUNKIT_RENDEZVOUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stunkit/addr.h"
+#include "stunkit/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STUNKIT_METHOD_RENDEZVOUS 0x0B0
+#define STUNKIT_ATTR_RDV_ROOM 0xC5A0        /* 1-64 bytes of [A-Za-z0-9._~-] */
+#define STUNKIT_ATTR_RDV_PEER_ID 0xC5A1     /* 8 random bytes: this peer, across requests */
+#define STUNKIT_ATTR_RDV_DESCRIPTION 0xC5A2 /* bytes of a description */
+#define STUNKIT_ATTR_RDV_OFFSET 0xC5A3      /* u32: where DESCRIPTION starts */
+#define STUNKIT_ATTR_RDV_ACK 0xC5A4         /* u32: bytes of the peer's description held */
+#define STUNKIT_ATTR_RDV_STATUS 0xC5A5      /* see below */
+#define STUNKIT_ATTR_RDV_LEAVE 0xC5A6       /* empty: leave the room */
+
+/* STATUS, 12 bytes:
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |     Role      |     Peer      |        Peer generation        |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |               Bytes of the requester's description held       |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |               Length of the peer's description                |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * Role 0: first in the room (offerer), 1: second. Peer 0: none yet, 1:
+ * present, 2: left. The generation changes when another peer takes the
+ * other place (its description starts over). */
+#define STUNKIT_RDV_STATUS_LEN 12
+#define STUNKIT_RDV_ROOM_MAX 64
+#define STUNKIT_RDV_DESC_MAX 8192 /* the machine's buffers; servers may allow less */
+
+typedef struct stunkit_rdv_config {
+    size_t size;             /* sizeof(stunkit_rdv_config) */
+    const char *room;        /* 1-64 bytes of [A-Za-z0-9._~-] */
+    const char *username;    /* the server's long-term credentials (required) */
+    const char *password;
+    const char *software;    /* SOFTWARE in requests, NULL for none */
+    uint32_t poll_ms;        /* 0: 200 */
+    uint32_t rto_ms;         /* 0: 250; 7 sends, then FAILED (~20 s) */
+    void (*random)(void *ctx, uint8_t *buf, size_t len); /* required */
+    void *random_ctx;
+} stunkit_rdv_config;
+
+typedef enum stunkit_rdv_event {
+    STUNKIT_RDV_ROLE = 1,  /* first answer: offerer (1: first in the room, ICE-controlling) */
+    STUNKIT_RDV_PEER_DATA, /* data/len: bytes appended to the peer's description */
+    STUNKIT_RDV_PEER_LEFT, /* the peer left (or went silent); a new one may come (PEER_DATA starts over) */
+    STUNKIT_RDV_FAILED,    /* error_code (0: no answer), reason; the machine stops */
+    STUNKIT_RDV_LEFT       /* stunkit_rdv_leave() was answered (or gave up) */
+} stunkit_rdv_event;
+
+typedef struct stunkit_rdv_output {
+    int send;               /* 1: send data[0..len) to the server; 0: an event */
+    const uint8_t *data;    /* valid until the next call into the machine */
+    size_t len;
+    stunkit_rdv_event event;
+    int offerer;            /* ROLE */
+    int error_code;         /* FAILED */
+    char reason[128];
+} stunkit_rdv_output;
+
+typedef struct stunkit_rdv stunkit_rdv;
+
+/* NULL for a bad room name, missing credentials or randomness, or without memory. */
+STUNKIT_API stunkit_rdv *stunkit_rdv_new(const stunkit_rdv_config *cfg, uint64_t now_ms);
+STUNKIT_API void stunkit_rdv_free(stunkit_rdv *r);
+
+/* Our description so far. It must begin with everything given before
+ * (trickle appends): 0, STUNKIT_ERR_INVAL (not an extension), STUNKIT_ERR_NOBUF. */
+STUNKIT_API int stunkit_rdv_set_local(stunkit_rdv *r, const char *desc, size_t len, uint64_t now_ms);
+
+STUNKIT_API int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out);
+STUNKIT_API uint64_t stunkit_rdv_next(const stunkit_rdv *r);
+/* A datagram from the server: 1 when it was ours, 0 when not. */
+STUNKIT_API int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t now_ms);
+
+/* Leave the room (the server frees our place); LEFT follows. */
+STUNKIT_API void stunkit_rdv_leave(stunkit_rdv *r, uint64_t now_ms);
+
+/* 1 when the room name is 1-64 bytes of [A-Za-z0-9._~-]. */
+STUNKIT_API int stunkit_rdv_room_valid(const char *room, size_t len);
+STUNKIT_API const char *stunkit_rdv_event_name(stunkit_rdv_event e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,426 @@
+/*
+ * rendezvous.c - the rendezvous client machine, see stunkit/rendezvous.h
+ * (the server's half is src/server/rendezvous.c).
+ *
+ * A request carries what the server does not hold yet of our description
+ * (it says how much it holds in every answer, so a lost answer or a server
+ * that forgot us only means sending again from there) and ACKs how much of
+ * the peer's we hold (the answer continues from there). Descriptions only
+ * grow, so a retransmitted request changes nothing twice.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "stunkit/error.h"
+#include "stunkit/integrity.h"
+#include "stunkit/msg.h"
+#include "stunkit/rendezvous.h"
+#include "stunkit/txn.h"
+
+#define REQ_MAX 1400
+#define CHUNK 1000       /* our description bytes per request */
+#define PAD_TO 600       /* requests that want the peer's bytes: answers up to twice this */
+#define QUIET_MS 30000u  /* without news this long, poll every SLOW_MS */
+#define SLOW_MS 1000u
+
+enum { S_RUN, S_LEAVING, S_DONE };
+
+struct stunkit_rdv {
+    stunkit_rdv_config cfg;
+    char room[STUNKIT_RDV_ROOM_MAX + 1], username[129], password[129], software[129];
+    uint8_t peer_id[8];
+    int state;
+    /* long-term credentials (RFC 8489 9.2) */
+    char realm[129], nonce[257];
+    size_t realm_len, nonce_len;
+    uint8_t key[16];
+    int have_key, auth_tries;
+    /* descriptions */
+    char local[STUNKIT_RDV_DESC_MAX];
+    size_t local_len, held;   /* held: bytes of ours the server has */
+    char peer[STUNKIT_RDV_DESC_MAX];
+    size_t peer_len, peer_total, delivered;
+    uint16_t peer_gen;
+    int peer_seen, peer_gen_known;
+    /* what the answers said */
+    int role_known, offerer;
+    /* pending events */
+    int ev_role, ev_left, ev_failed, ev_done;
+    int fail_code;
+    char fail_reason[128];
+    /* the one request in flight */
+    int busy;
+    stunkit_txn txn;
+    stunkit_rto rto;
+    uint8_t req[REQ_MAX];
+    size_t req_len;
+    uint64_t next_ms, news_ms;
+};
+
+int stunkit_rdv_room_valid(const char *room, size_t len)
+{
+    if (!room || len == 0 || len > STUNKIT_RDV_ROOM_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = room[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '~' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+const char *stunkit_rdv_event_name(stunkit_rdv_event e)
+{
+    switch (e) {
+    case STUNKIT_RDV_ROLE: return "role";
+    case STUNKIT_RDV_PEER_DATA: return "peer-data";
+    case STUNKIT_RDV_PEER_LEFT: return "peer-left";
+    case STUNKIT_RDV_FAILED: return "failed";
+    case STUNKIT_RDV_LEFT: return "left";
+    }
+    return "unknown";
+}
+
+static int copy_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+stunkit_rdv *stunkit_rdv_new(const stunkit_rdv_config *cfg, uint64_t now_ms)
+{
+    if (!cfg || cfg->size < sizeof(*cfg) || !cfg->random || !cfg->username || !cfg->password || !cfg->room ||
+        !stunkit_rdv_room_valid(cfg->room, strlen(cfg->room)))
+        return NULL;
+    stunkit_rdv *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->cfg = *cfg;
+    if (copy_text(r->room, sizeof(r->room), cfg->room) != 0 ||
+        copy_text(r->username, sizeof(r->username), cfg->username) != 0 ||
+        copy_text(r->password, sizeof(r->password), cfg->password) != 0 ||
+        (cfg->software && copy_text(r->software, sizeof(r->software), cfg->software) != 0)) {
+        stunkit_rdv_free(r);
+        return NULL;
+    }
+    if (!r->cfg.poll_ms)
+        r->cfg.poll_ms = 200;
+    stunkit_rto_default(&r->rto);
+    r->rto.rto_ms = cfg->rto_ms ? cfg->rto_ms : 250;
+    cfg->random(cfg->random_ctx, r->peer_id, sizeof(r->peer_id));
+    r->next_ms = now_ms;
+    r->news_ms = now_ms;
+    return r;
+}
+
+void stunkit_rdv_free(stunkit_rdv *r)
+{
+    if (!r)
+        return;
+    volatile uint8_t *p = (volatile uint8_t *)r; /* no password left in freed memory */
+    for (size_t i = 0; i < sizeof(*r); i++)
+        p[i] = 0;
+    free(r);
+}
+
+int stunkit_rdv_set_local(stunkit_rdv *r, const char *desc, size_t len, uint64_t now_ms)
+{
+    if (len > sizeof(r->local))
+        return STUNKIT_ERR_NOBUF;
+    if (len < r->local_len || memcmp(r->local, desc, r->local_len) != 0)
+        return STUNKIT_ERR_INVAL;
+    if (len == r->local_len)
+        return 0;
+    memcpy(r->local + r->local_len, desc + r->local_len, len - r->local_len);
+    r->local_len = len;
+    if (!r->busy && r->next_ms > now_ms)
+        r->next_ms = now_ms; /* trickle: up at once */
+    return 0;
+}
+
+static void fail(stunkit_rdv *r, int code, const char *reason)
+{
+    r->ev_failed = 1;
+    r->fail_code = code;
+    snprintf(r->fail_reason, sizeof(r->fail_reason), "%s", reason);
+    r->state = S_DONE;
+    r->busy = 0;
+}
+
+/* ---- requests ---- */
+
+static int build(stunkit_rdv *r)
+{
+    uint8_t tid[STUNKIT_TID_LEN];
+    stunkit_writer w;
+    r->cfg.random(r->cfg.random_ctx, tid, sizeof(tid));
+    stunkit_writer_init(&w, r->req, sizeof(r->req), STUNKIT_METHOD_RENDEZVOUS, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_put(&w, STUNKIT_ATTR_RDV_ROOM, r->room, strlen(r->room));
+    stunkit_put(&w, STUNKIT_ATTR_RDV_PEER_ID, r->peer_id, sizeof(r->peer_id));
+    stunkit_put_u32(&w, STUNKIT_ATTR_RDV_ACK, (uint32_t)r->peer_len);
+    if (r->state == S_LEAVING) {
+        stunkit_put(&w, STUNKIT_ATTR_RDV_LEAVE, NULL, 0);
+    } else if (r->held < r->local_len) {
+        size_t n = r->local_len - r->held;
+        stunkit_put_u32(&w, STUNKIT_ATTR_RDV_OFFSET, (uint32_t)r->held);
+        stunkit_put(&w, STUNKIT_ATTR_RDV_DESCRIPTION, r->local + r->held, n > CHUNK ? CHUNK : n);
+    }
+    if (r->software[0])
+        stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, r->software, strlen(r->software));
+    /* The server answers with at most twice the request's size (it draws
+     * no amplification from us): when the peer has bytes for us, or we do
+     * not know yet, the request is padded so the answer can carry ~1 KB. */
+    size_t tail = 4 + 20 + 8; /* MESSAGE-INTEGRITY and FINGERPRINT */
+    if (r->have_key)
+        tail += 4 + strlen(r->username) + 3 + 4 + r->realm_len + 3 + 4 + r->nonce_len + 3;
+    if (r->state == S_RUN && (!r->role_known || r->peer_total > r->peer_len) && w.len + tail + 4 < PAD_TO)
+        stunkit_put(&w, STUNKIT_ATTR_PADDING, NULL, (PAD_TO - w.len - tail - 4) & ~(size_t)3);
+    if (r->have_key) {
+        stunkit_put(&w, STUNKIT_ATTR_USERNAME, r->username, strlen(r->username));
+        stunkit_put(&w, STUNKIT_ATTR_REALM, r->realm, r->realm_len);
+        stunkit_put(&w, STUNKIT_ATTR_NONCE, r->nonce, r->nonce_len);
+        stunkit_put_integrity(&w, r->key, sizeof(r->key));
+    }
+    stunkit_put_fingerprint(&w);
+    int n = stunkit_writer_finish(&w);
+    if (n < 0)
+        return n;
+    r->req_len = (size_t)n;
+    return 0;
+}
+
+static int start(stunkit_rdv *r, uint64_t now)
+{
+    if (build(r) != 0) {
+        fail(r, 0, "cannot build the request");
+        return -1;
+    }
+    stunkit_txn_start(&r->txn, &r->rto, 0, r->req + 8, now);
+    r->busy = 1;
+    return 0;
+}
+
+/* ---- poll ---- */
+
+int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (r->ev_role) {
+        r->ev_role = 0;
+        out->event = STUNKIT_RDV_ROLE;
+        out->offerer = r->offerer;
+        return 1;
+    }
+    if (r->ev_left) {
+        r->ev_left = 0;
+        out->event = STUNKIT_RDV_PEER_LEFT;
+        return 1;
+    }
+    if (r->delivered < r->peer_len) {
+        out->event = STUNKIT_RDV_PEER_DATA;
+        out->data = (const uint8_t *)r->peer + r->delivered;
+        out->len = r->peer_len - r->delivered;
+        r->delivered = r->peer_len;
+        return 1;
+    }
+    if (r->ev_failed) {
+        r->ev_failed = 0;
+        out->event = STUNKIT_RDV_FAILED;
+        out->error_code = r->fail_code;
+        memcpy(out->reason, r->fail_reason, sizeof(out->reason));
+        return 1;
+    }
+    if (r->ev_done) {
+        r->ev_done = 0;
+        out->event = STUNKIT_RDV_LEFT;
+        return 1;
+    }
+    if (r->state == S_DONE)
+        return 0;
+    if (!r->busy) {
+        if (now_ms < r->next_ms || start(r, now_ms) != 0)
+            return r->state == S_DONE ? stunkit_rdv_poll(r, now_ms, out) : 0;
+    }
+    switch (stunkit_txn_poll(&r->txn, now_ms)) {
+    case STUNKIT_TXN_SEND:
+        out->send = 1;
+        out->data = r->req;
+        out->len = r->req_len;
+        return 1;
+    case STUNKIT_TXN_TIMEOUT:
+        if (r->state == S_LEAVING) {
+            r->state = S_DONE;
+            r->busy = 0;
+            r->ev_done = 1;
+        } else {
+            fail(r, 0, "no answer from the server");
+        }
+        return stunkit_rdv_poll(r, now_ms, out);
+    default: return 0;
+    }
+}
+
+uint64_t stunkit_rdv_next(const stunkit_rdv *r)
+{
+    if (r->ev_role || r->ev_left || r->ev_failed || r->ev_done || r->delivered < r->peer_len)
+        return 0;
+    if (r->state == S_DONE)
+        return UINT64_MAX;
+    return r->busy ? stunkit_txn_next(&r->txn) : r->next_ms;
+}
+
+void stunkit_rdv_leave(stunkit_rdv *r, uint64_t now_ms)
+{
+    if (r->state != S_RUN)
+        return;
+    r->state = S_LEAVING;
+    if (!r->role_known) { /* never answered: there is no place to free */
+        r->state = S_DONE;
+        r->busy = 0;
+        r->ev_done = 1;
+        return;
+    }
+    start(r, now_ms);
+}
+
+/* ---- input ---- */
+
+static void text_of(const stunkit_msg *m, uint16_t type, char *out, size_t cap, size_t *len)
+{
+    stunkit_attr a;
+    if (stunkit_msg_find(m, type, &a) == 0 && a.len < cap) {
+        memcpy(out, a.value, a.len);
+        out[a.len] = '\0';
+        *len = a.len;
+    }
+}
+
+static void on_error(stunkit_rdv *r, const stunkit_msg *m, uint64_t now)
+{
+    stunkit_attr a;
+    int code = 0;
+    const uint8_t *reason = NULL;
+    size_t rlen = 0;
+    char text[128];
+    if (stunkit_msg_find(m, STUNKIT_ATTR_ERROR_CODE, &a) == 0)
+        stunkit_attr_error_code(&a, &code, &reason, &rlen);
+    /* RFC 8489 9.2.4/9.2.5: a 401 (first) or 438 brings REALM and NONCE:
+     * the same request again with the long-term key - a few times only */
+    if ((code == 401 || code == 438) && r->auth_tries < 3 && stunkit_msg_find(m, STUNKIT_ATTR_NONCE, &a) == 0 &&
+        (code == 438 || !r->have_key)) {
+        text_of(m, STUNKIT_ATTR_REALM, r->realm, sizeof(r->realm), &r->realm_len);
+        text_of(m, STUNKIT_ATTR_NONCE, r->nonce, sizeof(r->nonce), &r->nonce_len);
+        if (r->realm_len && r->nonce_len &&
+            stunkit_key_long_term(STUNKIT_PWALG_MD5, r->username, strlen(r->username), r->realm, r->realm_len,
+                                  r->password, strlen(r->password), r->key, sizeof(r->key)) == (int)sizeof(r->key)) {
+            r->have_key = 1;
+            r->auth_tries++;
+            start(r, now);
+            return;
+        }
+    }
+    if (rlen > 100)
+        rlen = 100;
+    if (code == 401 && r->have_key)
+        snprintf(text, sizeof(text), "401 %.*s (wrong username or password)", (int)rlen, reason ? (const char *)reason : "");
+    else
+        snprintf(text, sizeof(text), "%d %.*s", code, (int)rlen, reason ? (const char *)reason : "");
+    if (r->state == S_LEAVING) {
+        r->state = S_DONE;
+        r->busy = 0;
+        r->ev_done = 1;
+        return;
+    }
+    fail(r, code, text);
+}
+
+static void on_success(stunkit_rdv *r, const stunkit_msg *m, uint64_t now)
+{
+    stunkit_attr a;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_RDV_STATUS, &a) != 0 || a.len != STUNKIT_RDV_STATUS_LEN)
+        return; /* not a rendezvous answer: keep waiting */
+    const uint8_t *s = a.value;
+    int role = s[0], peer = s[1];
+    uint16_t gen = sk__get16(s + 2);
+    uint32_t held = sk__get32(s + 4), peer_total = sk__get32(s + 8);
+    int news = 0;
+    r->busy = 0;
+    r->auth_tries = 0;
+    if (r->state == S_LEAVING) {
+        r->state = S_DONE;
+        r->ev_done = 1;
+        return;
+    }
+    if (!r->role_known) {
+        r->role_known = 1;
+        r->offerer = role == 0;
+        r->ev_role = 1;
+        news = 1;
+    }
+    /* another peer took the other place: its description starts over */
+    if (r->peer_gen_known && gen != r->peer_gen) {
+        if (r->peer_seen)
+            r->ev_left = 1;
+        r->peer_len = r->delivered = r->peer_total = 0;
+        r->peer_seen = 0;
+        news = 1;
+    }
+    r->peer_gen = gen;
+    r->peer_gen_known = 1;
+    if (peer == 1 && !r->peer_seen) {
+        r->peer_seen = 1;
+        news = 1;
+    } else if (peer == 2 && r->peer_seen) {
+        r->peer_seen = 0;
+        r->ev_left = 1;
+        news = 1;
+    }
+    if (held <= r->local_len) {
+        news |= held > r->held;
+        r->held = held;
+    }
+    if (peer_total <= sizeof(r->peer))
+        r->peer_total = peer_total;
+    /* the peer's bytes from OFFSET on; what we hold already is skipped */
+    uint32_t off;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_RDV_OFFSET, &a) == 0 && stunkit_attr_u32(&a, &off) == 0 &&
+        stunkit_msg_find(m, STUNKIT_ATTR_RDV_DESCRIPTION, &a) == 0 && off <= r->peer_len &&
+        (size_t)off + a.len > r->peer_len && (size_t)off + a.len <= sizeof(r->peer)) {
+        size_t skip = r->peer_len - off;
+        memcpy(r->peer + r->peer_len, a.value + skip, a.len - skip);
+        r->peer_len = (size_t)off + a.len;
+        news = 1;
+    }
+    if (news)
+        r->news_ms = now;
+    if (r->held < r->local_len || r->peer_total > r->peer_len)
+        r->next_ms = now; /* more to move: at once */
+    else
+        r->next_ms = now + (now - r->news_ms > QUIET_MS ? SLOW_MS : r->cfg.poll_ms);
+}
+
+int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t now_ms)
+{
+    stunkit_msg m;
+    if (!r->busy || stunkit_txn_match(&r->txn, data, len, &m) != 0)
+        return 0;
+    if (m.method != STUNKIT_METHOD_RENDEZVOUS)
+        return 1;
+    if (m.klass == STUNKIT_CLASS_ERROR) {
+        on_error(r, &m, now_ms);
+        return 1;
+    }
+    /* a success must carry our key's MESSAGE-INTEGRITY (RFC 8489 9.2.5):
+     * anything else is not trusted, and a retransmission may still come */
+    if (!r->have_key || (m.mi256_off ? stunkit_check_integrity_sha256(&m, r->key, sizeof(r->key))
+                                     : stunkit_check_integrity(&m, r->key, sizeof(r->key))) != 0)
+        return 1;
+    on_success(r, &m, now_ms);
+    return 1;
+}

@@ -1,0 +1,621 @@
+/*
+ * rendezvous_test.c - the rendezvous client machine (stunkit/rendezvous.h)
+ * against stunkitd's rooms (rendezvous.c through the handler), in process on
+ * a fake clock: two peers meet and trade trickled descriptions byte for
+ * byte (also with a third of the datagrams lost and with duplicates), roles,
+ * a full room, every bound (description size, rooms per user, rooms in all,
+ * silence, lifetime), leaving, a wrong password, a silent server, malformed
+ * requests, truncated answers, and no answer over twice its request.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handler.h"
+#include "rendezvous.h"
+#include "stunkit/rendezvous.h"
+#include "test.h"
+
+static uint64_t now_ms = 5000000;
+static uint64_t now_s = 1795470000;
+static skd_handler_cfg cfg;
+static skd_auth auth;
+static skd_rdv rooms;
+static uint8_t obuf[16384];
+static skd_out oslots[4];
+static int drop_every;   /* drop every n-th datagram, both ways (0: none) */
+static int duplicate;    /* deliver every request twice */
+static int server_silent;
+static unsigned long n_datagrams, max_ratio_x100;
+
+static void rnd(void *ctx, uint8_t *buf, size_t len)
+{
+    uint32_t *s = ctx;
+    for (size_t i = 0; i < len; i++) {
+        *s = *s * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(*s >> 16);
+    }
+}
+
+static void server_setup(int max_rooms, int user_rooms, uint32_t desc_max)
+{
+    const char *why;
+    memset(&cfg, 0, sizeof(cfg));
+    stunkit_addr_parse("127.0.0.1", 3478, &cfg.v4.ip[0]);
+    cfg.v4.advertise[0] = cfg.v4.ip[0];
+    cfg.v4.port[0] = 3478;
+    memset(&auth, 0, sizeof(auth));
+    skd_auth_add_user(&auth, "alice:wonderland", &why);
+    skd_auth_add_user(&auth, "bob:builder", &why);
+    memcpy(auth.realm, "example.org", 11);
+    auth.realm_len = 11;
+    auth.nonce_lifetime_s = 600;
+    skd_auth_finish(&auth);
+    cfg.auth = &auth;
+    skd_rdv_cfg rc = {1, max_rooms, user_rooms, 600, 30, desc_max};
+    CHECK_EQ(skd_rdv_init(&rooms, &rc, 7), 0);
+    cfg.rdv = &rooms;
+    drop_every = duplicate = server_silent = 0;
+    n_datagrams = max_ratio_x100 = 0;
+}
+
+static void server_teardown(void)
+{
+    skd_rdv_free(&rooms);
+}
+
+typedef struct peer {
+    stunkit_rdv *m;
+    stunkit_addr addr;
+    uint32_t seed;
+    int role_seen, offerer, failed, fail_code, left_events, left_done, sends;
+    char reason[128];
+    char got[STUNKIT_RDV_DESC_MAX + 1];
+    size_t got_len;
+} peer;
+
+static peer *new_peer(const char *room, const char *user, const char *pass, int port)
+{
+    peer *p = calloc(1, sizeof(*p));
+    p->seed = (uint32_t)port * 2654435761u;
+    stunkit_addr_parse("192.0.2.10", (uint16_t)port, &p->addr);
+    stunkit_rdv_config c;
+    memset(&c, 0, sizeof(c));
+    c.size = sizeof(c);
+    c.room = room;
+    c.username = user;
+    c.password = pass;
+    c.random = rnd;
+    c.random_ctx = &p->seed;
+    p->m = stunkit_rdv_new(&c, now_ms);
+    CHECK(p->m != NULL);
+    return p;
+}
+
+static void free_peer(peer *p)
+{
+    stunkit_rdv_free(p->m);
+    free(p);
+}
+
+static int lost(void)
+{
+    return drop_every && ++n_datagrams % (unsigned long)drop_every == 0;
+}
+
+/* One datagram from p to the server; the answer straight back to p. */
+static void to_server(peer *p, const uint8_t *data, size_t len)
+{
+    p->sends++;
+    if (server_silent || lost())
+        return;
+    for (int copy = 0; copy < 1 + duplicate; copy++) {
+        skd_request rq;
+        skd_outbox ob;
+        memset(&rq, 0, sizeof(rq));
+        rq.data = data;
+        rq.len = len;
+        rq.src = p->addr;
+        rq.dst = cfg.v4.ip[0];
+        rq.transport = STUNKIT_UDP;
+        rq.now_s = now_s;
+        rq.now_ms = now_ms;
+        skd_outbox_init(&ob, obuf, sizeof(obuf), oslots, 4);
+        CHECK_EQ(skd_handle(&cfg, &rq, &ob), SKD_ANSWERED);
+        for (size_t i = 0; i < ob.n; i++) {
+            /* no amplification: an answer is at most twice its request */
+            unsigned long ratio = (unsigned long)(ob.out[i].len * 100 / len);
+            if (ratio > max_ratio_x100)
+                max_ratio_x100 = ratio;
+            if (!lost())
+                stunkit_rdv_input(p->m, ob.out[i].data, ob.out[i].len, now_ms);
+        }
+    }
+}
+
+static void pump(peer *p)
+{
+    stunkit_rdv_output o;
+    while (stunkit_rdv_poll(p->m, now_ms, &o) == 1) {
+        if (o.send) {
+            uint8_t copy[2048];
+            memcpy(copy, o.data, o.len);
+            to_server(p, copy, o.len);
+            continue;
+        }
+        switch (o.event) {
+        case STUNKIT_RDV_ROLE:
+            p->role_seen++;
+            p->offerer = o.offerer;
+            break;
+        case STUNKIT_RDV_PEER_DATA:
+            CHECK(p->got_len + o.len <= STUNKIT_RDV_DESC_MAX);
+            if (p->got_len + o.len <= STUNKIT_RDV_DESC_MAX) {
+                memcpy(p->got + p->got_len, o.data, o.len);
+                p->got_len += o.len;
+            }
+            break;
+        case STUNKIT_RDV_PEER_LEFT:
+            p->left_events++;
+            p->got_len = 0; /* a new peer's description starts over */
+            break;
+        case STUNKIT_RDV_FAILED:
+            p->failed++;
+            p->fail_code = o.error_code;
+            memcpy(p->reason, o.reason, sizeof(p->reason));
+            break;
+        case STUNKIT_RDV_LEFT: p->left_done++; break;
+        }
+    }
+}
+
+/* Runs the peers until done() or `ms` of fake time pass (1 ms steps up to
+ * the earliest deadline). Returns the fake time spent. */
+static uint64_t run(peer **ps, int n, uint64_t ms, int (*done)(peer **, int))
+{
+    uint64_t start = now_ms;
+    while (now_ms - start < ms) {
+        for (int i = 0; i < n; i++)
+            pump(ps[i]);
+        if (done && done(ps, n))
+            break;
+        uint64_t next = UINT64_MAX;
+        for (int i = 0; i < n; i++) {
+            uint64_t t = stunkit_rdv_next(ps[i]->m);
+            if (t < next)
+                next = t;
+        }
+        now_ms = next > now_ms + 1 ? (next < start + ms ? next : start + ms) : now_ms + 1;
+        now_s = now_ms / 1000 + 1795465000;
+    }
+    return now_ms - start;
+}
+
+static const char *text_a, *text_b;
+
+static int has_role(peer **ps, int n)
+{
+    (void)n;
+    return ps[0]->role_seen > 0;
+}
+
+static int both_complete(peer **ps, int n)
+{
+    (void)n;
+    return ps[0]->got_len == strlen(text_b) && ps[1]->got_len == strlen(text_a);
+}
+
+static char *make_text(char seed, size_t len)
+{
+    char *t = malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        t[i] = (i % 61 == 60) ? '\n' : (char)('a' + ((size_t)seed + i * 7) % 26);
+    t[len] = 0;
+    return t;
+}
+
+/* Two peers trade descriptions (A's trickled in three steps). */
+static void meet(int drop, int dup)
+{
+    server_setup(100, 10, 4096);
+    drop_every = drop;
+    duplicate = dup;
+    char *a = make_text(1, 3000), *b = make_text(5, 2500);
+    text_a = a;
+    text_b = b;
+    peer *pa = new_peer("lab-room.1", "alice", "wonderland", 40001);
+    peer *pb = new_peer("lab-room.1", "bob", "builder", 40002);
+    peer *ps[2] = {pa, pb};
+    CHECK_EQ(stunkit_rdv_set_local(pa->m, a, 1000, now_ms), 0);
+    run(ps, 1, 5000, has_role); /* A alone first: A opens the room */
+    CHECK_EQ(pa->role_seen, 1);
+    CHECK_EQ(pa->offerer, 1);
+    CHECK_EQ(stunkit_rdv_set_local(pb->m, b, 2500, now_ms), 0);
+    CHECK_EQ(stunkit_rdv_set_local(pa->m, a, 2000, now_ms), 0);
+    run(ps, 2, 150, NULL);
+    /* not an extension of what was given: refused, nothing changes */
+    CHECK_EQ(stunkit_rdv_set_local(pa->m, b, 2500, now_ms), STUNKIT_ERR_INVAL);
+    CHECK_EQ(stunkit_rdv_set_local(pa->m, a, 3000, now_ms), 0);
+    uint64_t took = run(ps, 2, 30000, both_complete);
+    CHECK_EQ(pb->role_seen, 1);
+    CHECK_EQ(pb->offerer, 0);
+    CHECK_EQ(pa->got_len, 2500);
+    CHECK_EQ(pb->got_len, 3000);
+    CHECK(pa->got_len == 2500 && !memcmp(pa->got, b, 2500));
+    CHECK(pb->got_len == 3000 && !memcmp(pb->got, a, 3000));
+    CHECK_EQ(pa->failed + pb->failed, 0);
+    CHECK(max_ratio_x100 <= 200);
+    if (!drop)
+        CHECK(took < 150); /* follow-ups at once, no waiting for the next poll (200 ms) */
+    fprintf(stderr, "     drop 1/%d dup %d: complete after %llu ms (fake), sends A %d B %d, largest answer %lu%% of its request\n",
+            drop, dup, (unsigned long long)took, pa->sends, pb->sends, max_ratio_x100);
+    skd_rdv_counters c;
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK_EQ(c.rooms_open, 1);
+    CHECK_EQ(c.peers_met, 1);
+
+    /* a third peer: the room is full */
+    peer *pc = new_peer("lab-room.1", "alice", "wonderland", 40003);
+    drop_every = 0;
+    run(&pc, 1, 25000, NULL);
+    CHECK_EQ(pc->failed, 1);
+    CHECK_EQ(pc->fail_code, 403);
+    CHECK(strstr(pc->reason, "full") != NULL);
+    free_peer(pc);
+
+    /* A leaves: B hears it, and the room stays for B */
+    stunkit_rdv_leave(pa->m, now_ms);
+    run(ps, 2, 2000, NULL);
+    CHECK_EQ(pa->left_done, 1);
+    CHECK_EQ(pb->left_events, 1);
+    CHECK_EQ(pb->got_len, 0);
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK_EQ(c.rooms_open, 1);
+    /* a newcomer takes A's place: it is the offerer now, and B gets its description */
+    peer *pd = new_peer("lab-room.1", "alice", "wonderland", 40004);
+    CHECK_EQ(stunkit_rdv_set_local(pd->m, "a=ice-ufrag:dddd\r\n", 18, now_ms), 0);
+    peer *ps2[2] = {pd, pb};
+    run(ps2, 2, 2000, NULL);
+    CHECK_EQ(pd->offerer, 1);
+    CHECK_EQ(pd->got_len, 2500);
+    CHECK(pb->got_len == 18 && !memcmp(pb->got, "a=ice-ufrag:dddd\r\n", 18));
+    /* both leave: the room closes */
+    stunkit_rdv_leave(pd->m, now_ms);
+    stunkit_rdv_leave(pb->m, now_ms);
+    run(ps2, 2, 2000, NULL);
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK_EQ(c.rooms_open, 0);
+    free_peer(pd);
+    free_peer(pa);
+    free_peer(pb);
+    free(a);
+    free(b);
+    server_teardown();
+}
+
+static void test_meet(void)
+{
+    meet(0, 0);
+}
+
+static void test_meet_lossy(void)
+{
+    meet(3, 0);
+}
+
+static void test_meet_duplicates(void)
+{
+    meet(0, 1);
+}
+
+static void test_bounds(void)
+{
+    server_setup(3, 2, 1024);
+    /* a description over the server's bound */
+    char *big = make_text(2, 1500);
+    peer *p = new_peer("big", "alice", "wonderland", 40010);
+    stunkit_rdv_set_local(p->m, big, 1500, now_ms);
+    run(&p, 1, 25000, NULL);
+    CHECK_EQ(p->failed, 1);
+    CHECK_EQ(p->fail_code, 400);
+    CHECK(strstr(p->reason, "1024") != NULL);
+    free_peer(p);
+    free(big);
+    skd_rdv_counters c;
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK_EQ(c.refused_size, 1);
+
+    /* rooms per user: alice has "big" (still open) and one more */
+    peer *q[4];
+    q[0] = new_peer("r1", "alice", "wonderland", 40011);
+    q[1] = new_peer("r2", "alice", "wonderland", 40012);
+    run(q, 2, 1000, NULL);
+    CHECK_EQ(q[0]->failed, 0);
+    CHECK_EQ(q[1]->failed, 1);
+    CHECK_EQ(q[1]->fail_code, 486);
+    /* rooms in all: bob opens the third; a fourth is beyond the server's bound */
+    q[2] = new_peer("r3", "bob", "builder", 40013);
+    q[3] = new_peer("r4", "bob", "builder", 40014);
+    run(q + 2, 2, 1000, NULL);
+    CHECK_EQ(q[2]->failed, 0);
+    CHECK_EQ(q[3]->failed, 1);
+    CHECK_EQ(q[3]->fail_code, 508);
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK_EQ(c.rooms_open, 3);
+    CHECK_EQ(c.refused_quota, 1);
+    CHECK_EQ(c.refused_capacity, 1);
+    for (int i = 0; i < 4; i++)
+        free_peer(q[i]);
+
+    /* silence: every peer is gone after 30 s; their rooms close and a
+     * new room can open again */
+    now_ms += 31000;
+    peer *r = new_peer("r5", "bob", "builder", 40015);
+    run(&r, 1, 1000, NULL);
+    CHECK_EQ(r->failed, 0);
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK_EQ(c.rooms_open, 1);
+
+    /* a peer silent for 30 s loses its place; the other hears "left" */
+    peer *s = new_peer("r5", "alice", "wonderland", 40016);
+    stunkit_rdv_set_local(s->m, "hello\n", 6, now_ms);
+    peer *rs[2] = {r, s};
+    run(rs, 2, 1000, NULL);
+    CHECK_EQ(r->got_len, 6);
+    uint64_t t0 = now_ms;
+    while (now_ms - t0 < 40000) { /* only r polls */
+        pump(r);
+        now_ms += 100;
+    }
+    CHECK_EQ(r->left_events, 1);
+    CHECK_EQ(r->failed, 0);
+
+    /* lifetime: the room closes 600 s after it opened, whoever is in it */
+    t0 = now_ms;
+    while (now_ms - t0 < 600000) {
+        pump(r);
+        now_ms += 500;
+    }
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK(c.rooms_expired >= 1);
+    free_peer(r);
+    free_peer(s);
+    server_teardown();
+}
+
+static void test_wrong_password(void)
+{
+    server_setup(10, 10, 4096);
+    peer *p = new_peer("room", "alice", "not-her-password", 40020);
+    run(&p, 1, 25000, NULL);
+    CHECK_EQ(p->failed, 1);
+    CHECK_EQ(p->fail_code, 401);
+    CHECK(strstr(p->reason, "password") != NULL);
+    skd_rdv_counters c;
+    skd_rdv_counters_get(&rooms, &c);
+    CHECK_EQ(c.rooms_opened, 0);
+    free_peer(p);
+    server_teardown();
+}
+
+static void test_silent_server(void)
+{
+    server_setup(10, 10, 4096);
+    server_silent = 1;
+    peer *p = new_peer("room", "alice", "wonderland", 40021);
+    uint64_t took = run(&p, 1, 60000, NULL);
+    CHECK_EQ(p->failed, 1);
+    CHECK_EQ(p->fail_code, 0);
+    CHECK_EQ(p->sends, 7);
+    CHECK(took >= 19000);
+    CHECK(strstr(p->reason, "no answer") != NULL);
+    /* nothing after FAILED */
+    CHECK_EQ(stunkit_rdv_next(p->m), UINT64_MAX);
+    free_peer(p);
+    server_teardown();
+}
+
+/* A request built by hand (authenticated as alice) with the given attributes. */
+static skd_verdict raw(const char *room, size_t room_len, size_t id_len, int ack, int off, const char *desc,
+                       int *code, char *reason, size_t rcap)
+{
+    uint8_t buf[1500], key[16], tid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    char nonce[SKD_NONCE_LEN];
+    stunkit_writer w;
+    stunkit_addr src;
+    stunkit_addr_parse("192.0.2.99", 5000, &src);
+    skd_auth_nonce(&auth, &src, now_s, nonce);
+    stunkit_key_long_term(STUNKIT_PWALG_MD5, "alice", 5, "example.org", 11, "wonderland", 10, key, 16);
+    stunkit_writer_init(&w, buf, sizeof(buf), STUNKIT_METHOD_RENDEZVOUS, STUNKIT_CLASS_REQUEST, tid);
+    if (room)
+        stunkit_put(&w, STUNKIT_ATTR_RDV_ROOM, room, room_len);
+    if (id_len)
+        stunkit_put(&w, STUNKIT_ATTR_RDV_PEER_ID, "12345678901234", id_len);
+    if (ack >= 0)
+        stunkit_put_u32(&w, STUNKIT_ATTR_RDV_ACK, (uint32_t)ack);
+    if (off >= 0)
+        stunkit_put_u32(&w, STUNKIT_ATTR_RDV_OFFSET, (uint32_t)off);
+    if (desc)
+        stunkit_put(&w, STUNKIT_ATTR_RDV_DESCRIPTION, desc, strlen(desc));
+    stunkit_put(&w, STUNKIT_ATTR_USERNAME, "alice", 5);
+    stunkit_put(&w, STUNKIT_ATTR_REALM, "example.org", 11);
+    stunkit_put(&w, STUNKIT_ATTR_NONCE, nonce, sizeof(nonce));
+    stunkit_put_integrity(&w, key, 16);
+    int n = stunkit_writer_finish(&w);
+    skd_request rq;
+    skd_outbox ob;
+    memset(&rq, 0, sizeof(rq));
+    rq.data = buf;
+    rq.len = (size_t)n;
+    rq.src = src;
+    rq.dst = cfg.v4.ip[0];
+    rq.now_s = now_s;
+    rq.now_ms = now_ms;
+    skd_outbox_init(&ob, obuf, sizeof(obuf), oslots, 4);
+    skd_verdict v = skd_handle(&cfg, &rq, &ob);
+    *code = -1;
+    reason[0] = 0;
+    if (v == SKD_ANSWERED && ob.n == 1) {
+        stunkit_msg m;
+        stunkit_attr a;
+        *code = 0;
+        if (stunkit_msg_parse(&m, ob.out[0].data, ob.out[0].len) == 0 &&
+            stunkit_msg_find(&m, STUNKIT_ATTR_ERROR_CODE, &a) == 0) {
+            const uint8_t *r;
+            size_t rl;
+            stunkit_attr_error_code(&a, code, &r, &rl);
+            snprintf(reason, rcap, "%.*s", (int)rl, (const char *)r);
+        }
+    }
+    return v;
+}
+
+static void test_malformed(void)
+{
+    server_setup(10, 10, 4096);
+    int code;
+    char reason[128];
+    CHECK_EQ(raw("good", 4, 8, 0, -1, NULL, &code, reason, sizeof(reason)), SKD_ANSWERED);
+    CHECK_EQ(code, 0);
+    raw(NULL, 0, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 400);
+    CHECK(strstr(reason, "ROOM") != NULL);
+    raw("bad room", 8, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 400);
+    raw("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 65, 8, 0, -1, NULL, &code, reason,
+        sizeof(reason));
+    CHECK_EQ(code, 400);
+    raw("good", 4, 7, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 400);
+    CHECK(strstr(reason, "PEER-ID") != NULL);
+    raw("good", 4, 8, -1, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 400);
+    raw("good", 4, 8, 0, 0, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 400);
+    raw("good", 4, 8, 0, -1, "abc", &code, reason, sizeof(reason));
+    CHECK_EQ(code, 400);
+    /* an offset beyond what the server holds: no error, nothing stored */
+    raw("good", 4, 8, 0, 100, "abc", &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    /* an offset near 2^32 does not wrap past the size check */
+    raw("good", 4, 8, 0, (int)0x7FFFFFFF, "abc", &code, reason, sizeof(reason));
+    CHECK_EQ(code, 400);
+    /* overlapping uploads: what the server holds is kept, the rest appended */
+    raw("overlap", 7, 8, 0, 0, "abc", &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    raw("overlap", 7, 8, 0, 1, "bcdef", &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    raw("overlap", 7, 8, 0, 0, "ab", &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    peer *p = new_peer("overlap", "bob", "builder", 40025);
+    run(&p, 1, 500, NULL);
+    CHECK(p->got_len == 6 && !memcmp(p->got, "abcdef", 6));
+    free_peer(p);
+    /* the method is not served without --rendezvous: silently dropped */
+    cfg.rdv = NULL;
+    CHECK_EQ(raw("good", 4, 8, 0, -1, NULL, &code, reason, sizeof(reason)), SKD_DROP_METHOD);
+    cfg.rdv = &rooms;
+    server_teardown();
+}
+
+/* Every truncated prefix (and a flipped byte) of a real answer: the
+ * machine takes none of it, and the whole answer still works after. */
+static void test_truncated_answers(void)
+{
+    server_setup(10, 10, 4096);
+    peer *a = new_peer("t", "alice", "wonderland", 40030);
+    peer *b = new_peer("t", "bob", "builder", 40031);
+    stunkit_rdv_set_local(b->m, "a=ice-ufrag:bbbb\r\n", 18, now_ms);
+    peer *ps[2] = {a, b};
+    run(ps, 2, 300, NULL); /* a has its key now, b's bytes are on the server */
+    CHECK_EQ(a->got_len, 18);
+    stunkit_rdv_set_local(b->m, "a=ice-ufrag:bbbb\r\na=ice-pwd:pppppppppppppppppppppp\r\n", 52, now_ms);
+    run(&b, 1, 50, NULL);
+    /* catch a's next request and the server's answer */
+    stunkit_rdv_output o;
+    uint8_t req[2048];
+    size_t req_len = 0;
+    now_ms = stunkit_rdv_next(a->m);
+    while (stunkit_rdv_poll(a->m, now_ms, &o) == 1)
+        if (o.send) {
+            memcpy(req, o.data, o.len);
+            req_len = o.len;
+            break;
+        }
+    CHECK(req_len > 0);
+    skd_request rq;
+    skd_outbox ob;
+    memset(&rq, 0, sizeof(rq));
+    rq.data = req;
+    rq.len = req_len;
+    rq.src = a->addr;
+    rq.dst = cfg.v4.ip[0];
+    rq.now_s = now_s;
+    rq.now_ms = now_ms;
+    skd_outbox_init(&ob, obuf, sizeof(obuf), oslots, 4);
+    CHECK_EQ(skd_handle(&cfg, &rq, &ob), SKD_ANSWERED);
+    uint8_t ans[2048];
+    size_t ans_len = ob.out[0].len;
+    memcpy(ans, ob.out[0].data, ans_len);
+    int taken = 0;
+    for (size_t n = 0; n < ans_len; n++)
+        taken += stunkit_rdv_input(a->m, ans, n, now_ms);
+    CHECK_EQ(taken, 0);
+    for (size_t i = 20; i < ans_len; i += 7) { /* a flipped byte: integrity fails, nothing taken */
+        uint8_t bad[2048];
+        memcpy(bad, ans, ans_len);
+        bad[i] ^= 0x40;
+        stunkit_rdv_input(a->m, bad, ans_len, now_ms);
+    }
+    pump(a);
+    CHECK_EQ(a->got_len, 18);
+    CHECK_EQ(stunkit_rdv_input(a->m, ans, ans_len, now_ms), 1);
+    pump(a);
+    CHECK_EQ(a->got_len, 52);
+    CHECK(!memcmp(a->got + 18, "a=ice-pwd:", 10));
+    free_peer(a);
+    free_peer(b);
+    server_teardown();
+}
+
+static void test_config(void)
+{
+    uint32_t s = 1;
+    stunkit_rdv_config c;
+    memset(&c, 0, sizeof(c));
+    c.size = sizeof(c);
+    c.username = "u";
+    c.password = "p";
+    c.random = rnd;
+    c.random_ctx = &s;
+    c.room = "has space";
+    CHECK(stunkit_rdv_new(&c, 0) == NULL);
+    c.room = "";
+    CHECK(stunkit_rdv_new(&c, 0) == NULL);
+    c.room = "ok.room_~-9";
+    c.password = NULL;
+    CHECK(stunkit_rdv_new(&c, 0) == NULL);
+    c.password = "p";
+    c.random = NULL;
+    CHECK(stunkit_rdv_new(&c, 0) == NULL);
+    c.random = rnd;
+    stunkit_rdv *r = stunkit_rdv_new(&c, 0);
+    CHECK(r != NULL);
+    static char big[STUNKIT_RDV_DESC_MAX + 1];
+    CHECK_EQ(stunkit_rdv_set_local(r, big, sizeof(big), 0), STUNKIT_ERR_NOBUF);
+    stunkit_rdv_free(r);
+    CHECK_STR(stunkit_rdv_event_name(STUNKIT_RDV_PEER_DATA), "peer-data");
+}
+
+int main(void)
+{
+    RUN(test_config);
+    RUN(test_meet);
+    RUN(test_meet_lossy);
+    RUN(test_meet_duplicates);
+    RUN(test_bounds);
+    RUN(test_wrong_password);
+    RUN(test_silent_server);
+    RUN(test_malformed);
+    RUN(test_truncated_answers);
+    TEST_END();
+}
