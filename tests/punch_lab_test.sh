@@ -16,6 +16,9 @@
 # unsolicited UDP to themselves in their input chain, as home routers do
 # (a Linux box that accepts them confirms conntrack entries that clash with
 # simultaneous punching; the "hard" scenario keeps that variant).
+# The peers meet in a room of stunkitd's rendezvous (`stunkit punch SERVER
+# ROOM`, trickled candidates); MODE=token runs a scenario with the pasted
+# tokens (--offer / --answer) instead.
 # Expected: direct for every pair theory allows, a relay only for symmetric
 # against port-restricted, symmetric or a stateful firewall; direct within
 # 1 s and relayed within 2 s of the checks starting; 10% loss still connects.
@@ -116,14 +119,34 @@ lab_up() { # KIND_A KIND_B
     side "$A" "$NA" "$1" 198.51.100.2 198.51.100.1 wa 192.0.2.0/25 192.0.2.2 192.0.2.1 || return 1
     side "$B" "$NB" "$2" 198.51.100.130 198.51.100.129 wb 192.0.2.128/25 192.0.2.130 192.0.2.129 || return 1
     ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --turn --relay-ip 203.0.113.1 --credential alice:lab-secret \
+        --rendezvous \
         --realm lab.example --threads 1 --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
     for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q . && return 0; sleep 0.1; done
     return 1
 }
 
-# punch: offer in A, answer in B, tokens through a FIFO; results in $tmp/a.json, $tmp/b.json
+# punch: A first in the room (it offers), B joins; or (MODE=token) offer in
+# A, answer in B, tokens through a FIFO. Results in $tmp/a.json, $tmp/b.json
+rooms=0
 punch() {
+    [ "${MODE:-room}" = token ] && { punch_tokens; return; }
+    rooms=$((rooms + 1))
+    local room="lab-$$-$rooms"
+    ip netns exec "$A" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
+        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret >"$tmp/a.json" 2>"$tmp/a.err" &
+    local ap=$!
+    pids="$pids $ap"
+    sleep 0.3
+    ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
+        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret >"$tmp/b.json" 2>"$tmp/b.err" &
+    local bp=$!
+    pids="$pids $bp"
+    wait $bp
+    wait $ap
+}
+
+punch_tokens() {
     rm -f "$tmp/fifo" "$tmp/a.out" "$tmp/b.out"
     mkfifo "$tmp/fifo"
     ip netns exec "$A" bash -c 'exec 3<>"$1"; shift; exec "$@" <&3' _ "$tmp/fifo" \
@@ -165,7 +188,11 @@ run_pair() { # KIND_A KIND_B [LABEL]
     want=$(expect_path "$ka" "$kb")
     lab_up "$ka" "$kb" || { fail "$label: the lab did not come up: $(cat "$tmp/server.err")"; lab_down; return; }
     punch
-    local ca pa ma cb pb mb la ra
+    local ca pa ma cb pb mb la ra roa rob
+    roa=$(jfield "$tmp/a.json" role) rob=$(jfield "$tmp/b.json" role)
+    if [ "${MODE:-room}" = room ] && { [ "$roa" != offer ] || [ "$rob" != answer ]; }; then
+        fail "$label: the room gave A the role '$roa' and B '$rob' (want offer, answer)"
+    fi
     ca=$(jfield "$tmp/a.json" connected) pa=$(jfield "$tmp/a.json" path) ma=$(jfield "$tmp/a.json" connect_ms)
     cb=$(jfield "$tmp/b.json" connected) pb=$(jfield "$tmp/b.json" path) mb=$(jfield "$tmp/b.json" connect_ms)
     la=$(sed -n 's/.*"local": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
@@ -205,6 +232,9 @@ else
     LOSS=10 PUNCH_MS=30000 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
     LOSS=10 PUNCH_MS=30000 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
     NO_TIME_LIMIT=1 run_pair hard hard "routers accepting unsolicited UDP (the hard variant)"
+    # the pasted tokens, for the signalling without a rendezvous
+    MODE=token run_pair restricted-cone symmetric "tokens: restricted-cone/symmetric"
+    MODE=token run_pair symmetric symmetric "tokens: symmetric/symmetric (relay)"
 fi
 echo "matrix (label, expected, got, A ms, B ms):"
 cat "$tmp/matrix" 2>/dev/null

@@ -4,6 +4,11 @@
  * where they do not. The ICE agent is stunkit/ice.h; this file owns the
  * sockets (one per local address), the clock, the signalling and the pings.
  *
+ * Signalling through the server: `stunkit punch SERVER ROOM` meets the other
+ * peer in a room of stunkitd's rendezvous (stunkit/rendezvous.h): the first
+ * in the room offers (ICE-controlling), candidates go up as they are found
+ * (trickle) and the peer's are applied line by line as they come.
+ *
  * Signalling without a rendezvous: `--offer` prints a one-line token and
  * reads the other side's reply token from stdin; `--answer TOKEN` prints
  * its reply token (`--answer -` reads the offer from stdin first). A token
@@ -34,7 +39,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: stunkit punch SERVER --offer [options]\n"
+    fprintf(f, "Usage: stunkit punch SERVER ROOM --username U --password P [options]\n"
+               "       stunkit punch SERVER --offer [options]\n"
                "       stunkit punch SERVER --answer TOKEN [options]\n"
                "\n"
                "Connects two peers with ICE: every local address, the server-reflexive address\n"
@@ -42,15 +48,21 @@ static void usage(FILE *f)
                "allow, through the relay where not. Then exchanges pings over the path found.\n"
                "\n"
                "  SERVER             STUN (and TURN) server: host[:port], stun: or turn: URI\n"
+               "  ROOM               meet the other peer in this room of SERVER's rendezvous\n"
+               "                     (stunkitd --rendezvous; 1-64 of A-Z a-z 0-9 . _ ~ -;\n"
+               "                     anyone who knows the name can take the second place)\n"
+               "  --wait S           with ROOM: wait S seconds for the peer (default 120)\n"
                "  --offer            print an offer token, read the answer token from stdin\n"
                "  --answer TOKEN     answer an offer: prints the answer token to pass back\n"
                "                     (- : read the offer from stdin)\n"
                "  --sdp              descriptions as SDP lines (a=ice-ufrag, a=ice-pwd,\n"
                "                     a=candidate...), a block ended by an empty line, not tokens\n"
-               "  --username U       TURN credentials (a relayed candidate); without them, no relay\n"
+               "  --username U       the server's credentials: TURN (a relayed candidate) and the\n"
+               "                     rendezvous; without them, no relay\n"
                "  --password P       (or STUNKIT_PASSWORD in the environment)\n"
                "  --count N          pings to exchange (default 5)\n"
-               "  --timeout MS       give up connecting after MS (default 10000)\n"
+               "  --timeout MS       give up connecting MS after the peer's description came\n"
+               "                     (default 10000)\n"
                "  --local IP         use only this local address (repeatable)\n"
                "  --aggressive       aggressive nomination (the offer side decides)\n"
                "  --json             the result as one JSON object (after the token line)\n"
@@ -76,6 +88,15 @@ typedef struct punch {
     sock socks[MAX_SOCKS];
     int nsocks;
     int gathered, connected, failed, disconnected;
+    /* the rendezvous (ROOM mode) */
+    stunkit_rdv *rdv;
+    int rdv_fd, role_known, offerer, rdv_failed, rdv_left, peer_seen, peer_left;
+    char local_desc[STUNKIT_RDV_DESC_MAX];
+    size_t local_len;
+    char peer_desc[STUNKIT_RDV_DESC_MAX + 1];
+    size_t peer_len, peer_applied;
+    int peer_ready; /* the peer's credentials are applied */
+    uint64_t peer_ms;
     char reason[160];
     stunkit_ice_candidate sel_local, sel_remote;
     uint64_t start_ms, connect_ms;
@@ -226,7 +247,27 @@ static void pump(punch *p, uint64_t now)
             continue;
         }
         switch (o.event) {
-        case STUNKIT_ICE_GATHERED: p->gathered = 1; break;
+        case STUNKIT_ICE_CANDIDATE:
+            /* trickle: our description only grows, line by line */
+            if (p->rdv && p->local_len + 260 < sizeof(p->local_desc)) {
+                memcpy(p->local_desc + p->local_len, "a=", 2);
+                int n = stunkit_ice_candidate_format(&o.local, p->local_desc + p->local_len + 2,
+                                                     sizeof(p->local_desc) - p->local_len - 4);
+                if (n > 0) {
+                    memcpy(p->local_desc + p->local_len + 2 + n, "\r\n", 2);
+                    p->local_len += 2 + (size_t)n + 2;
+                    stunkit_rdv_set_local(p->rdv, p->local_desc, p->local_len, now);
+                }
+            }
+            break;
+        case STUNKIT_ICE_GATHERED:
+            p->gathered = 1;
+            if (p->rdv && p->local_len + 24 < sizeof(p->local_desc)) {
+                memcpy(p->local_desc + p->local_len, "a=end-of-candidates\r\n", 21);
+                p->local_len += 21;
+                stunkit_rdv_set_local(p->rdv, p->local_desc, p->local_len, now);
+            }
+            break;
         case STUNKIT_ICE_SELECTED:
             p->sel_local = o.local;
             p->sel_remote = o.remote;
@@ -243,6 +284,71 @@ static void pump(punch *p, uint64_t now)
             }
             break;
         default: break;
+        }
+    }
+}
+
+/* The peer's description as it comes: whole lines only, and only once its
+ * ufrag and pwd are both in (the agent takes them together). */
+static void apply_peer(punch *p, uint64_t now)
+{
+    p->peer_desc[p->peer_len] = 0;
+    if (!p->peer_ready) {
+        const char *pw = strstr(p->peer_desc, "a=ice-pwd:");
+        if (!strstr(p->peer_desc, "a=ice-ufrag:") || !pw || !strchr(pw, '\n'))
+            return;
+    }
+    const char *last = NULL;
+    for (const char *q = p->peer_desc + p->peer_applied; (q = strchr(q, '\n')); q++)
+        last = q;
+    if (!last)
+        return;
+    size_t upto = (size_t)(last - p->peer_desc) + 1;
+    stunkit_ice_apply(p->ice, p->peer_desc + p->peer_applied, upto - p->peer_applied, now);
+    p->peer_applied = upto;
+    if (!p->peer_ready) {
+        p->peer_ready = 1;
+        p->peer_ms = now;
+    }
+}
+
+static void pump_rdv(punch *p, uint64_t now)
+{
+    stunkit_rdv_output o;
+    if (!p->rdv)
+        return;
+    while (stunkit_rdv_poll(p->rdv, now, &o) == 1) {
+        if (o.send) {
+            (void)send(p->rdv_fd, o.data, o.len, 0);
+            continue;
+        }
+        switch (o.event) {
+        case STUNKIT_RDV_ROLE:
+            p->role_known = 1;
+            p->offerer = o.offerer;
+            break;
+        case STUNKIT_RDV_PEER_DATA:
+            if (p->peer_len + o.len <= STUNKIT_RDV_DESC_MAX) {
+                memcpy(p->peer_desc + p->peer_len, o.data, o.len);
+                p->peer_len += o.len;
+                p->peer_seen = 1;
+                if (p->ice)
+                    apply_peer(p, now);
+            }
+            break;
+        case STUNKIT_RDV_PEER_LEFT:
+            /* another peer may take the place: its description starts over
+             * (its new ufrag is an ICE restart to the agent) */
+            p->peer_left = 1;
+            p->peer_len = p->peer_applied = 0;
+            p->peer_ready = 0;
+            break;
+        case STUNKIT_RDV_FAILED:
+            p->rdv_failed = 1;
+            snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: %s",
+                     o.error_code ? o.reason : "no answer from the server (is it run with --rendezvous?)");
+            break;
+        case STUNKIT_RDV_LEFT: p->rdv_left = 1; break;
         }
     }
 }
@@ -283,7 +389,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
 {
     for (;;) {
         uint64_t now = stunkit_now_ms();
-        pump(p, now);
+        if (p->ice)
+            pump(p, now);
+        pump_rdv(p, now);
         if (done(p))
             return 0;
         if (now >= deadline || stop)
@@ -297,18 +405,28 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
             p->next_ping = now + 100;
             send_app(p, ping);
         }
-        uint64_t next = stunkit_ice_next(p->ice);
+        uint64_t next = p->ice ? stunkit_ice_next(p->ice) : UINT64_MAX;
+        if (p->rdv && stunkit_rdv_next(p->rdv) < next)
+            next = stunkit_rdv_next(p->rdv);
         if (deadline < next)
             next = deadline;
         if (p->connected && p->sent < p->count && p->next_ping < next)
             next = p->next_ping;
         int wait = next <= now ? 0 : next - now > 200 ? 200 : (int)(next - now);
-        struct pollfd pf[MAX_SOCKS];
-        for (int i = 0; i < p->nsocks; i++)
+        struct pollfd pf[MAX_SOCKS + 1];
+        int nsocks = p->ice ? p->nsocks : 0;
+        for (int i = 0; i < nsocks; i++)
             pf[i] = (struct pollfd){p->socks[i].fd, POLLIN, 0};
-        if (poll(pf, (nfds_t)p->nsocks, wait) <= 0)
+        pf[nsocks] = (struct pollfd){p->rdv ? p->rdv_fd : -1, POLLIN, 0};
+        if (poll(pf, (nfds_t)nsocks + 1, wait) <= 0)
             continue;
-        for (int i = 0; i < p->nsocks; i++) {
+        if (pf[nsocks].revents & POLLIN) {
+            uint8_t buf[2048];
+            ssize_t n;
+            while ((n = recv(p->rdv_fd, buf, sizeof(buf), 0)) >= 0)
+                stunkit_rdv_input(p->rdv, buf, (size_t)n, stunkit_now_ms());
+        }
+        for (int i = 0; i < nsocks; i++) {
             if (!(pf[i].revents & POLLIN))
                 continue;
             uint8_t buf[2048];
@@ -338,7 +456,22 @@ static int is_gathered(const punch *p)
 
 static int is_connected(const punch *p)
 {
-    return p->connected || p->failed;
+    return p->connected || p->failed || p->rdv_failed;
+}
+
+static int has_role(const punch *p)
+{
+    return p->role_known || p->rdv_failed;
+}
+
+static int peer_ready(const punch *p)
+{
+    return p->peer_ready || p->rdv_failed;
+}
+
+static int rdv_left(const punch *p)
+{
+    return p->rdv_left || p->rdv_failed;
 }
 
 static int pings_done(const punch *p)
@@ -366,6 +499,94 @@ static int describe_token(punch *p, char *tok, size_t cap)
     return n < 0 ? -1 : token_encode(desc, (size_t)n, tok, cap);
 }
 
+/* The agent, once the role is known: every local socket a base. */
+static int start_agent(punch *p, int controlling, int aggressive, const stunkit_ice_server *servers, size_t nserv)
+{
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.controlling = controlling;
+    cfg.aggressive = aggressive;
+    cfg.servers = servers;
+    cfg.n_servers = nserv;
+    cfg.random = stunkit_random_os;
+    p->ice = stunkit_ice_new(&cfg, stunkit_now_ms());
+    if (!p->ice)
+        return -1;
+    if (p->rdv) { /* what trickles up starts with our credentials */
+        int n = snprintf(p->local_desc, sizeof(p->local_desc), "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle\r\n",
+                         stunkit_ice_ufrag(p->ice), stunkit_ice_pwd(p->ice));
+        p->local_len = (size_t)n;
+        stunkit_rdv_set_local(p->rdv, p->local_desc, p->local_len, stunkit_now_ms());
+        if (p->peer_len)
+            apply_peer(p, stunkit_now_ms());
+    }
+    for (int i = 0; i < p->nsocks; i++)
+        stunkit_ice_add_base(p->ice, i, &p->socks[i].local, stunkit_now_ms());
+    stunkit_ice_local_done(p->ice, stunkit_now_ms());
+    return 0;
+}
+
+/* A UDP socket connected to the server, for the rendezvous. */
+static int open_rdv_sock(const stunkit_addr *server)
+{
+    struct sockaddr_storage ss;
+    int sl = stunkit_addr_to_sockaddr(server, &ss);
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void report(punch *p, const char *room, int json)
+{
+    int relayed = p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
+    const char *why = p->rdv_failed ? p->reason
+                      : p->failed   ? p->reason
+                      : stop        ? "interrupted"
+                      : room && !p->peer_ready ? "the peer did not come to the room in time"
+                                               : "nothing answered within the timeout";
+    if (json) {
+        printf("{\"connected\": %s, ", p->connected ? "true" : "false");
+        if (room) {
+            printf("\"room\": ");
+            json_string(stdout, room, strlen(room));
+            printf(", \"role\": %s, ", !p->role_known ? "null" : p->offerer ? "\"offer\"" : "\"answer\"");
+        }
+        if (p->connected) {
+            printf("\"path\": \"%s\", ", relayed ? "relay" : "direct");
+            print_cand("local", &p->sel_local);
+            printf(", ");
+            print_cand("remote", &p->sel_remote);
+            printf(", \"connect_ms\": %llu, ", (unsigned long long)p->connect_ms);
+            if (p->answered)
+                printf("\"rtt_ms\": %.1f, ", p->rtt_sum / p->answered);
+            else
+                printf("\"rtt_ms\": null, ");
+        } else {
+            printf("\"reason\": ");
+            json_string(stdout, why, strlen(why));
+            printf(", ");
+        }
+        printf("\"pings\": {\"sent\": %d, \"answered\": %d}}\n", p->sent, p->answered);
+    } else if (p->connected) {
+        char l[STUNKIT_ADDRSTRLEN], r[STUNKIT_ADDRSTRLEN];
+        stunkit_addr_format(&p->sel_local.addr, l, sizeof(l));
+        stunkit_addr_format(&p->sel_remote.addr, r, sizeof(r));
+        printf("path        %s: %s %s <-> %s %s (udp)\n", relayed ? "relay" : "direct",
+               stunkit_ice_type_name(p->sel_local.type), l, stunkit_ice_type_name(p->sel_remote.type), r);
+        printf("connected   in %llu ms\n", (unsigned long long)p->connect_ms);
+        if (p->answered)
+            printf("pings       %d sent, %d answered, rtt %.1f ms\n", p->sent, p->answered, p->rtt_sum / p->answered);
+        else
+            printf("pings       %d sent, none answered\n", p->sent);
+    } else {
+        fprintf(stderr, "stunkit punch: no path: %s\n", why);
+    }
+}
+
 int cmd_punch(int argc, char **argv)
 {
     static const struct option opts[] = {{"offer", no_argument, NULL, 'o'},
@@ -374,6 +595,7 @@ int cmd_punch(int argc, char **argv)
                                          {"password", required_argument, NULL, 'p'},
                                          {"count", required_argument, NULL, 'c'},
                                          {"timeout", required_argument, NULL, 'T'},
+                                         {"wait", required_argument, NULL, 'w'},
                                          {"local", required_argument, NULL, 'l'},
                                          {"aggressive", no_argument, NULL, 'A'},
                                          {"sdp", no_argument, NULL, 'S'},
@@ -381,8 +603,8 @@ int cmd_punch(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int offer = 0, json = 0, aggressive = 0, sdp = 0, c;
-    long count = 5, timeout = 10000;
-    const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD");
+    long count = 5, timeout = 10000, wait_s = 120;
+    const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *room = NULL;
     const char *locals[MAX_SOCKS];
     int nlocals = 0;
     optind = 1;
@@ -409,6 +631,13 @@ int cmd_punch(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'w':
+            wait_s = strtol(optarg, &end, 10);
+            if (*end || wait_s < 1 || wait_s > 86400) {
+                fprintf(stderr, "stunkit punch: --wait '%s': expected 1 to 86400 (seconds)\n", optarg);
+                return 2;
+            }
+            break;
         case 'l':
             if (nlocals == MAX_SOCKS) {
                 fprintf(stderr, "stunkit punch: at most %d --local addresses\n", MAX_SOCKS);
@@ -424,12 +653,27 @@ int cmd_punch(int argc, char **argv)
         default: fprintf(stderr, "stunkit punch: unknown option '%s' (try --help)\n", opt); return 2;
         }
     }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "stunkit punch: %s (try --help)\n", optind >= argc ? "SERVER is missing" : "one SERVER only");
+    if (optind >= argc || optind + 2 < argc) {
+        fprintf(stderr, "stunkit punch: %s (try --help)\n", optind >= argc ? "SERVER is missing" : "expected SERVER [ROOM]");
         return 2;
     }
-    if (offer == !!answer_tok) {
-        fprintf(stderr, "stunkit punch: choose --offer or --answer TOKEN\n");
+    if (optind + 2 == argc)
+        room = argv[optind + 1];
+    if (room) {
+        if (offer || answer_tok || sdp) {
+            fprintf(stderr, "stunkit punch: a ROOM does the signalling: no --offer, --answer or --sdp with it\n");
+            return 2;
+        }
+        if (!stunkit_rdv_room_valid(room, strlen(room))) {
+            fprintf(stderr, "stunkit punch: room '%s': expected 1 to 64 of A-Z a-z 0-9 . _ ~ -\n", room);
+            return 2;
+        }
+        if (!user) {
+            fprintf(stderr, "stunkit punch: a ROOM needs the server's credentials (--username, --password)\n");
+            return 2;
+        }
+    } else if (offer == !!answer_tok) {
+        fprintf(stderr, "stunkit punch: choose ROOM, --offer or --answer TOKEN\n");
         return 2;
     }
     if (user && !(pass && *pass)) {
@@ -460,6 +704,7 @@ int cmd_punch(int argc, char **argv)
     memset(&p, 0, sizeof(p));
     p.json = json;
     p.count = (int)count;
+    p.rdv_fd = -1;
     if (nlocals) {
         for (int i = 0; i < nlocals; i++) {
             stunkit_addr a;
@@ -475,31 +720,14 @@ int cmd_punch(int argc, char **argv)
         fprintf(stderr, "stunkit punch: no usable local address\n");
         return 1;
     }
-    stunkit_ice_server servers[2];
+    stunkit_ice_server servers[1];
     memset(servers, 0, sizeof(servers));
     servers[0].addr = server;
-    size_t nserv = 1;
     if (user) { /* the same server relays (its Allocate answer gives the reflexive address too) */
         servers[0].turn = 1;
         servers[0].username = user;
         servers[0].password = pass;
     }
-    stunkit_ice_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.size = sizeof(cfg);
-    cfg.controlling = offer;
-    cfg.aggressive = aggressive;
-    cfg.servers = servers;
-    cfg.n_servers = nserv;
-    cfg.random = stunkit_random_os;
-    p.ice = stunkit_ice_new(&cfg, stunkit_now_ms());
-    if (!p.ice) {
-        fprintf(stderr, "stunkit punch: cannot start the ICE agent\n");
-        return 1;
-    }
-    for (int i = 0; i < p.nsocks; i++)
-        stunkit_ice_add_base(p.ice, i, &p.socks[i].local, stunkit_now_ms());
-    stunkit_ice_local_done(p.ice, stunkit_now_ms());
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -510,93 +738,106 @@ int cmd_punch(int argc, char **argv)
 
     int rc = 1;
     char tok[8192];
-    /* gather first (no trickle through a pasted token), at most 5 s */
-    run(&p, stunkit_now_ms() + 5000, is_gathered);
-    if (offer_from_stdin && read_description(sdp, offer_desc, sizeof(offer_desc)) < 0) {
-        fprintf(stderr, "stunkit punch: expected the offer on stdin (%s)\n", sdp ? "SDP lines" : "SK1.... token");
-        goto out;
-    }
-    if (answer_tok && stunkit_ice_apply(p.ice, offer_desc, strlen(offer_desc), stunkit_now_ms()) < 0) {
-        fprintf(stderr, "stunkit punch: the offer carries a malformed description\n");
-        goto out;
-    }
-    if (sdp) {
-        int n = stunkit_ice_describe(p.ice, tok, sizeof(tok));
-        if (n < 0) {
-            fprintf(stderr, "stunkit punch: the description does not fit\n");
+    if (room) {
+        /* the room first: it says who offers */
+        stunkit_rdv_config rc_cfg;
+        memset(&rc_cfg, 0, sizeof(rc_cfg));
+        rc_cfg.size = sizeof(rc_cfg);
+        rc_cfg.room = room;
+        rc_cfg.username = user;
+        rc_cfg.password = pass;
+        rc_cfg.random = stunkit_random_os;
+        p.rdv = stunkit_rdv_new(&rc_cfg, stunkit_now_ms());
+        p.rdv_fd = open_rdv_sock(&server);
+        if (!p.rdv || p.rdv_fd < 0) {
+            fprintf(stderr, "stunkit punch: cannot reach the server for the rendezvous\n");
             goto out;
         }
-        printf("%s\n", tok); /* the SDP lines, then the empty line */
+        run(&p, stunkit_now_ms() + 30000, has_role);
+        if (!p.role_known)
+            goto report;
+        if (start_agent(&p, p.offerer, aggressive, servers, 1) != 0) {
+            fprintf(stderr, "stunkit punch: cannot start the ICE agent\n");
+            goto out;
+        }
+        if (!json)
+            printf("room        %s: %s\n", room,
+                   p.offerer ? "first in the room (offering), waiting for the peer" : "the peer is there (answering)");
+        fflush(stdout);
+        run(&p, stunkit_now_ms() + (uint64_t)wait_s * 1000u, peer_ready);
+        if (!p.peer_ready)
+            goto report;
+        p.start_ms = p.peer_ms;
+        run(&p, p.start_ms + (uint64_t)timeout, is_connected);
     } else {
-        if (describe_token(&p, tok, sizeof(tok)) < 0) {
-            fprintf(stderr, "stunkit punch: the description does not fit\n");
+        if (start_agent(&p, offer, aggressive, servers, 1) != 0) {
+            fprintf(stderr, "stunkit punch: cannot start the ICE agent\n");
             goto out;
         }
-        printf("%s\n", tok);
-    }
-    fflush(stdout);
-    p.start_ms = stunkit_now_ms();
-    if (offer) {
-        char desc[4096];
-        if (read_description(sdp, desc, sizeof(desc)) < 0) {
-            fprintf(stderr, "stunkit punch: expected the answer on stdin (%s)\n", sdp ? "SDP lines" : "SK1.... token");
+        /* gather first (no trickle through a pasted token), at most 5 s */
+        run(&p, stunkit_now_ms() + 5000, is_gathered);
+        if (offer_from_stdin && read_description(sdp, offer_desc, sizeof(offer_desc)) < 0) {
+            fprintf(stderr, "stunkit punch: expected the offer on stdin (%s)\n", sdp ? "SDP lines" : "SK1.... token");
             goto out;
         }
+        if (answer_tok && stunkit_ice_apply(p.ice, offer_desc, strlen(offer_desc), stunkit_now_ms()) < 0) {
+            fprintf(stderr, "stunkit punch: the offer carries a malformed description\n");
+            goto out;
+        }
+        if (sdp) {
+            int n = stunkit_ice_describe(p.ice, tok, sizeof(tok));
+            if (n < 0) {
+                fprintf(stderr, "stunkit punch: the description does not fit\n");
+                goto out;
+            }
+            printf("%s\n", tok); /* the SDP lines, then the empty line */
+        } else {
+            if (describe_token(&p, tok, sizeof(tok)) < 0) {
+                fprintf(stderr, "stunkit punch: the description does not fit\n");
+                goto out;
+            }
+            printf("%s\n", tok);
+        }
+        fflush(stdout);
         p.start_ms = stunkit_now_ms();
-        if (stunkit_ice_apply(p.ice, desc, strlen(desc), p.start_ms) < 0) {
-            fprintf(stderr, "stunkit punch: the answer carries a malformed description\n");
-            goto out;
+        if (offer) {
+            char desc[4096];
+            if (read_description(sdp, desc, sizeof(desc)) < 0) {
+                fprintf(stderr, "stunkit punch: expected the answer on stdin (%s)\n", sdp ? "SDP lines" : "SK1.... token");
+                goto out;
+            }
+            p.start_ms = stunkit_now_ms();
+            if (stunkit_ice_apply(p.ice, desc, strlen(desc), p.start_ms) < 0) {
+                fprintf(stderr, "stunkit punch: the answer carries a malformed description\n");
+                goto out;
+            }
         }
+        run(&p, p.start_ms + (uint64_t)timeout, is_connected);
     }
-    run(&p, p.start_ms + (uint64_t)timeout, is_connected);
     if (p.connected) {
         run(&p, stunkit_now_ms() + (uint64_t)count * 100u + 3000u, pings_done);
         send_app(&p, "SKP1 bye");
         /* keep answering the other side's pings until it says bye */
         run(&p, stunkit_now_ms() + 3000, bye_done);
-        rc = 0;
+        rc = p.count && p.answered == 0 ? 1 : 0;
     }
-    int relayed = p.sel_local.type == STUNKIT_ICE_RELAY || p.sel_remote.type == STUNKIT_ICE_RELAY;
-    if (json) {
-        printf("{\"connected\": %s, ", p.connected ? "true" : "false");
-        if (p.connected) {
-            printf("\"path\": \"%s\", ", relayed ? "relay" : "direct");
-            print_cand("local", &p.sel_local);
-            printf(", ");
-            print_cand("remote", &p.sel_remote);
-            printf(", \"connect_ms\": %llu, ", (unsigned long long)p.connect_ms);
-            if (p.answered)
-                printf("\"rtt_ms\": %.1f, ", p.rtt_sum / p.answered);
-            else
-                printf("\"rtt_ms\": null, ");
-        } else {
-            printf("\"reason\": ");
-            const char *why = p.failed ? p.reason : stop ? "interrupted" : "no path within the timeout";
-            json_string(stdout, why, strlen(why));
-            printf(", ");
-        }
-        printf("\"pings\": {\"sent\": %d, \"answered\": %d}}\n", p.sent, p.answered);
-    } else if (p.connected) {
-        char l[STUNKIT_ADDRSTRLEN], r[STUNKIT_ADDRSTRLEN];
-        stunkit_addr_format(&p.sel_local.addr, l, sizeof(l));
-        stunkit_addr_format(&p.sel_remote.addr, r, sizeof(r));
-        printf("path        %s: %s %s <-> %s %s (udp)\n", relayed ? "relay" : "direct",
-               stunkit_ice_type_name(p.sel_local.type), l, stunkit_ice_type_name(p.sel_remote.type), r);
-        printf("connected   in %llu ms\n", (unsigned long long)p.connect_ms);
-        if (p.answered)
-            printf("pings       %d sent, %d answered, rtt %.1f ms\n", p.sent, p.answered, p.rtt_sum / p.answered);
-        else
-            printf("pings       %d sent, none answered\n", p.sent);
-    } else {
-        fprintf(stderr, "stunkit punch: no path: %s\n",
-                p.failed ? p.reason : stop ? "interrupted" : "nothing answered within the timeout");
-    }
-    if (p.connected && p.count && p.answered == 0)
-        rc = 1;
+report:
+    report(&p, room, json);
 out:
-    stunkit_ice_close(p.ice, stunkit_now_ms());
-    pump(&p, stunkit_now_ms());
-    stunkit_ice_free(p.ice);
+    if (p.ice) {
+        stunkit_ice_close(p.ice, stunkit_now_ms());
+        pump(&p, stunkit_now_ms());
+        stunkit_ice_free(p.ice);
+        p.ice = NULL;
+    }
+    if (p.rdv) { /* free our place in the room */
+        stunkit_rdv_leave(p.rdv, stunkit_now_ms());
+        stop = 0;
+        run(&p, stunkit_now_ms() + 1000, rdv_left);
+        stunkit_rdv_free(p.rdv);
+    }
+    if (p.rdv_fd >= 0)
+        close(p.rdv_fd);
     for (int i = 0; i < p.nsocks; i++)
         close(p.socks[i].fd);
     return rc;
