@@ -3,12 +3,17 @@
  * process: any datagram, as UDP or TCP, basic or RFC 5780 mode. Whatever the
  * input, an answer must parse, fit the buffer, never be larger than the
  * request unless it is a fixed-size success or error answer, and only go to
- * the sender's IP. Half the runs have authentication on.
+ * the sender's IP. Half the runs have authentication on; without it, some
+ * have the rendezvous on (stunkitd refuses that pairing, but it lets the
+ * fuzzer reach the rooms without forging MESSAGE-INTEGRITY): its answers
+ * stay within twice the request.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "handler.h"
+#include "rendezvous.h"
+#include "stunkit/rendezvous.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -59,6 +64,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mode & 64)
         cfg.auth = &auth; /* long-term credentials, REST-API secret, nonces */
     rq.now_s = 1795470000;
+    static skd_rdv rooms;
+    static int rooms_ready;
+    static uint64_t clock_ms = 1000000;
+    if (!rooms_ready) {
+        skd_rdv_cfg rc = {1, 64, 8, 60, 5, 1024};
+        skd_rdv_init(&rooms, &rc, 1);
+        rooms_ready = 1;
+    }
+    if (!(mode & 64) && (mode & 128))
+        cfg.rdv = &rooms;
+    clock_ms += 250; /* rooms and places expire as runs go by */
+    rq.now_ms = clock_ms;
 
     skd_outbox_init(&ob, out, cap, slots, 4);
     if (skd_handle(&cfg, &rq, &ob) != SKD_ANSWERED)
@@ -78,7 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* RESPONSE-PORT never below 1024 */
         /* no amplification beyond a fixed bound: the largest fixed answer is a
          * 5780 success with SOFTWARE and FINGERPRINT, or a 420 listing 16 types */
-        if (r->len > size && r->len > 20 + 4 * 24 + 12 + 8 + 64)
+        if (m.method == STUNKIT_METHOD_RENDEZVOUS && r->code == 0) {
+            if (r->len > 2 * size)
+                abort(); /* the rendezvous: never more than twice the request */
+        } else if (r->len > size && r->len > 20 + 4 * 24 + 12 + 8 + 64)
             abort();
     }
     return 0;

@@ -31,6 +31,12 @@ bad_flag "--tcp-max-conns 1e3" "--tcp-max-conns '1e3'" --tcp-max-conns 1e3
 bad_flag "--software over 64 bytes" "--software" --software "$(printf 'x%.0s' $(seq 65))"
 bad_flag "--user nosuchuser, before binding" "--user 'nosuchuser-stunkit': no such user" --user nosuchuser-stunkit
 bad_flag "--log-level loud" "--log-level 'loud'" --log-level loud
+bad_flag "--rendezvous without credentials" "--rendezvous needs long-term credentials" --rendezvous
+bad_flag "--rendezvous with short-term credentials" "--rendezvous needs long-term credentials" --rendezvous \
+    --credential a:b --short-term
+bad_flag "--rendezvous-max-description 100000" "--rendezvous-max-description '100000'" \
+    --rendezvous-max-description 100000
+bad_flag "--rendezvous-idle 0" "--rendezvous-idle '0'" --rendezvous-idle 0
 
 # --user is checked before binding: with the port taken, the answer is
 # still the user error (exit 2), not a bind failure (exit 1)

@@ -582,6 +582,8 @@ static void report(punch *p, const char *room, int json)
             printf("pings       %d sent, %d answered, rtt %.1f ms\n", p->sent, p->answered, p->rtt_sum / p->answered);
         else
             printf("pings       %d sent, none answered\n", p->sent);
+    } else if (p->rdv_failed) {
+        fprintf(stderr, "stunkit punch: %s\n", why);
     } else {
         fprintf(stderr, "stunkit punch: no path: %s\n", why);
     }
