@@ -12,7 +12,9 @@
 # check sent to the other's host candidate reaches its sender's own network
 # (here: nothing answers, or the sender itself) and must not connect.
 # NAT kinds per side (as tests/natlab/natlab.sh): none, firewall, full-cone,
-# restricted-cone, port-restricted-cone, symmetric. The routers drop
+# restricted-cone, port-restricted-cone, symmetric, and udp-blocked (a NAT
+# that forwards no UDP at all: the peer behind it gets out only through TURN
+# over TCP, and meets in the room over TCP too). The routers drop
 # unsolicited UDP to themselves in their input chain, as home routers do
 # (a Linux box that accepts them confirms conntrack entries that clash with
 # simultaneous punching; the "hard" scenario keeps that variant).
@@ -61,6 +63,8 @@ nat_rules() {
     port-restricted-cone) nat_post='oifname "wan" masquerade' ;;
     symmetric) nat_post='oifname "wan" masquerade fully-random' ;;
     hard) nat_post='oifname "wan" masquerade'; input_drop=0 ;;
+    udp-blocked) nat_post='oifname "wan" masquerade'
+                 fwd='meta l4proto udp drop' ;;
     esac
     local input=""
     [ $input_drop = 1 ] && input='iifname "wan" meta l4proto udp ct state new drop'
@@ -180,6 +184,7 @@ expect_path() { # KIND_A KIND_B -> direct | relay | any
     if [ "$a" = symmetric ]; then
         case $b in port-restricted-cone | symmetric | firewall) echo relay; return ;; esac
     fi
+    [ "$a" = udp-blocked ] || [ "$b" = udp-blocked ] && { echo relay; return; }
     echo direct
 }
 
@@ -190,8 +195,18 @@ run_pair() { # KIND_A KIND_B [LABEL]
     punch
     local ca pa ma cb pb mb la ra roa rob
     roa=$(jfield "$tmp/a.json" role) rob=$(jfield "$tmp/b.json" role)
-    if [ "${MODE:-room}" = room ] && { [ "$roa" != offer ] || [ "$rob" != answer ]; }; then
+    # A comes first and offers, unless UDP is blocked on its side (it then
+    # reaches the room over TCP a second later than B)
+    if [ "${MODE:-room}" = room ] && ! { [ "$roa" = offer ] && [ "$rob" = answer ]; } &&
+        ! { [ "$ka" = udp-blocked ] && [ "$roa" = answer ] && [ "$rob" = offer ]; }; then
         fail "$label: the room gave A the role '$roa' and B '$rob' (want offer, answer)"
+    fi
+    # behind a NAT that forwards no UDP the way out is TURN over TCP
+    local pra prb
+    pra=$(sed -n 's/.*"local": {[^}]*"protocol": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
+    prb=$(sed -n 's/.*"local": {[^}]*"protocol": "\([a-z]*\)".*/\1/p' "$tmp/b.json")
+    if { [ "$ka" = udp-blocked ] && [ "$pra" != tcp ]; } || { [ "$kb" = udp-blocked ] && [ "$prb" != tcp ]; }; then
+        fail "$label: UDP is blocked, yet the local candidate's protocol is A '$pra' B '$prb' (want tcp)"
     fi
     ca=$(jfield "$tmp/a.json" connected) pa=$(jfield "$tmp/a.json" path) ma=$(jfield "$tmp/a.json" connect_ms)
     cb=$(jfield "$tmp/b.json" connected) pb=$(jfield "$tmp/b.json" path) mb=$(jfield "$tmp/b.json" connect_ms)
@@ -207,7 +222,7 @@ run_pair() { # KIND_A KIND_B [LABEL]
     [ "$want" = any ] && want=$pa
     if [ "$ca" = true ] && [ "$cb" = true ] && [ "$pa" = "$want" ] && [ "$pb" = "$want" ] && [ "${answered:-0}" -ge $need ]; then
         if [ "${ma:-99999}" -le $limit ] || [ -n "${NO_TIME_LIMIT:-}" ]; then
-            ok "$label: $want ($la -> $ra) in $ma ms (B: $mb ms), $answered/3 pings answered"
+            ok "$label: $want ($la/${pra:-?} -> $ra) in $ma ms (B: $mb ms), $answered/3 pings answered"
         else
             fail "$label: $want but in $ma ms (limit $limit)"
         fi
@@ -218,7 +233,7 @@ run_pair() { # KIND_A KIND_B [LABEL]
     lab_down
 }
 
-kinds="none firewall full-cone restricted-cone port-restricted-cone symmetric"
+kinds="none firewall full-cone restricted-cone port-restricted-cone symmetric udp-blocked"
 if [ $# -gt 0 ]; then
     for p in "$@"; do run_pair "${p%/*}" "${p#*/}"; done
 else

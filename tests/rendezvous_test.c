@@ -25,6 +25,7 @@ static skd_out oslots[4];
 static int drop_every;   /* drop every n-th datagram, both ways (0: none) */
 static int duplicate;    /* deliver every request twice */
 static int server_silent;
+static int answers_lost; /* the server acts on requests, its answers never arrive */
 static unsigned long n_datagrams, max_ratio_x100;
 
 static void rnd(void *ctx, uint8_t *buf, size_t len)
@@ -54,7 +55,7 @@ static void server_setup(int max_rooms, int user_rooms, uint32_t desc_max)
     skd_rdv_cfg rc = {1, max_rooms, user_rooms, 600, 30, desc_max};
     CHECK_EQ(skd_rdv_init(&rooms, &rc, 7), 0);
     cfg.rdv = &rooms;
-    drop_every = duplicate = server_silent = 0;
+    drop_every = duplicate = server_silent = answers_lost = 0;
     n_datagrams = max_ratio_x100 = 0;
 }
 
@@ -126,7 +127,7 @@ static void to_server(peer *p, const uint8_t *data, size_t len)
             unsigned long ratio = (unsigned long)(ob.out[i].len * 100 / len);
             if (ratio > max_ratio_x100)
                 max_ratio_x100 = ratio;
-            if (!lost())
+            if (!lost() && !answers_lost)
                 stunkit_rdv_input(p->m, ob.out[i].data, ob.out[i].len, now_ms);
         }
     }
@@ -191,6 +192,12 @@ static uint64_t run(peer **ps, int n, uint64_t ms, int (*done)(peer **, int))
 }
 
 static const char *text_a, *text_b;
+
+static int has_failed(peer **ps, int n)
+{
+    (void)n;
+    return ps[0]->failed > 0;
+}
 
 static int has_role(peer **ps, int n)
 {
@@ -379,6 +386,45 @@ static void test_bounds(void)
     CHECK(c.rooms_expired >= 1);
     free_peer(r);
     free_peer(s);
+    server_teardown();
+}
+
+/* UDP answers never come back (a firewall), so the application moves the
+ * machine to TCP: the same peer goes on, one place in the room, requests
+ * sent once each. */
+static void test_transport_switch(void)
+{
+    server_setup(10, 10, 4096);
+    answers_lost = 1;
+    peer *a = new_peer("switch", "alice", "wonderland", 40040);
+    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\n", 18, now_ms);
+    run(&a, 1, 1000, NULL);
+    CHECK(a->sends >= 2);
+    CHECK_EQ(a->role_seen, 0);
+    CHECK_EQ(stunkit_rdv_answered(a->m), 0);
+    answers_lost = 0;
+    stunkit_rdv_set_transport(a->m, STUNKIT_TCP, now_ms);
+    run(&a, 1, 50, NULL);
+    CHECK_EQ(a->role_seen, 1);
+    CHECK_EQ(a->offerer, 1);
+    CHECK(stunkit_rdv_answered(a->m));
+    /* the server had seen the UDP requests: still one place, ours */
+    peer *b = new_peer("switch", "bob", "builder", 40041);
+    peer *ps[2] = {a, b};
+    run(ps, 2, 500, NULL);
+    CHECK_EQ(b->failed, 0);
+    CHECK_EQ(b->offerer, 0);
+    CHECK_EQ(b->got_len, 18);
+    /* over TCP a request is sent once: a silent server means one send and a failure after 10 s */
+    server_silent = 1;
+    int before = a->sends;
+    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\na=x\r\n", 23, now_ms);
+    uint64_t took = run(&a, 1, 30000, has_failed);
+    CHECK_EQ(a->sends - before, 1);
+    CHECK_EQ(a->failed, 1);
+    CHECK(took >= 10000 && took < 11000);
+    free_peer(a);
+    free_peer(b);
     server_teardown();
 }
 
@@ -613,6 +659,7 @@ int main(void)
     RUN(test_meet_lossy);
     RUN(test_meet_duplicates);
     RUN(test_bounds);
+    RUN(test_transport_switch);
     RUN(test_wrong_password);
     RUN(test_silent_server);
     RUN(test_malformed);

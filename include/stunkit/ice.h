@@ -26,9 +26,10 @@
  *                              (+-20%); 30 s without an answer: DISCONNECTED
  *   stunkit_ice_restart()      new credentials, checks start over (RFC 8445 9)
  *
- * One component, one data stream, UDP (relayed candidates reach the TURN
- * server over UDP). No allocation after stunkit_ice_new(); no clock or
- * randomness of its own.
+ * One component, one data stream, UDP candidates (relayed ones reach the
+ * TURN server over UDP, or over a TCP/TLS stream the application opens:
+ * stunkit_ice_add_stream()). No allocation after stunkit_ice_new(); no
+ * clock or randomness of its own.
  */
 #ifndef STUNKIT_ICE_H
 #define STUNKIT_ICE_H
@@ -79,9 +80,14 @@ STUNKIT_API const char *stunkit_ice_type_name(stunkit_ice_type t);
 
 typedef struct stunkit_ice_server {
     stunkit_addr addr;
-    int turn;             /* 0: STUN (server-reflexive); 1: TURN over UDP (relayed, and reflexive) */
+    int turn;             /* 0: STUN (server-reflexive); 1: TURN (relayed, and reflexive) */
     const char *username; /* TURN */
     const char *password;
+    /* To the server: STUNKIT_UDP (0) from every base; STUNKIT_TCP or
+     * STUNKIT_TLS (TURN only) over a connection the application opens and
+     * hands over with stunkit_ice_add_stream(): the relayed candidate that
+     * works when UDP is blocked (RFC 8656 3.1; the relayed side is UDP). */
+    stunkit_transport transport;
 } stunkit_ice_server;
 
 typedef struct stunkit_ice_config {
@@ -148,6 +154,19 @@ STUNKIT_API stunkit_ice_state stunkit_ice_get_state(const stunkit_ice *a);
  * named by `base` (any int the application likes, e.g. its descriptor).
  * 0, STUNKIT_ERR_NOMEM (too many), STUNKIT_ERR_INVAL. */
 STUNKIT_API int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, uint64_t now_ms);
+/* A TCP or TLS connection the application opened to servers[server] (a
+ * TURN server with transport TCP or TLS), named by `base` like a socket
+ * (local: its local address). A relayed candidate is allocated over it.
+ * Outputs for this base are written to the stream in order (requests are
+ * not retransmitted there; ChannelData is padded, RFC 8656 12.5); what the
+ * stream brings is cut into messages with stunkit_turn_frame() and each
+ * given to stunkit_ice_input() with `from` = the server's address.
+ * 0, STUNKIT_ERR_INVAL (not such a server), STUNKIT_ERR_NOMEM. */
+STUNKIT_API int stunkit_ice_add_stream(stunkit_ice *a, int base, size_t server, const stunkit_addr *local,
+                                       uint64_t now_ms);
+/* The connection ended: its allocation is gone (RFC 8656 3.1), and the
+ * pairs of its relayed candidate fail. */
+STUNKIT_API void stunkit_ice_stream_closed(stunkit_ice *a, int base, uint64_t now_ms);
 /* A local candidate found by other means (c->base names its socket; type
  * srflx for a port mapping): reported and paired like the others. */
 STUNKIT_API int stunkit_ice_add_local(stunkit_ice *a, const stunkit_ice_candidate *c, uint64_t now_ms);

@@ -31,8 +31,8 @@
  *   errors:   400 malformed or too long, 403 room full, 486 rooms per
  *             user, 508 the server's rooms are all taken
  *
- * One request is in flight at a time (RFC 8489 6.2.1 retransmissions with a
- * 250 ms RTO); while anything is left to send or fetch the next follows at
+ * One request is in flight at a time (over UDP: RFC 8489 6.2.1
+ * retransmissions with a 250 ms RTO; over TCP/TLS: sent once); while anything is left to send or fetch the next follows at
  * once, else every poll_ms (200 ms, 1 s after 30 s without news).
  */
 #ifndef STUNKIT_RENDEZVOUS_H
@@ -84,6 +84,10 @@ typedef struct stunkit_rdv_config {
     uint32_t rto_ms;         /* 0: 250; 7 sends, then FAILED (~20 s) */
     void (*random)(void *ctx, uint8_t *buf, size_t len); /* required */
     void *random_ctx;
+    /* STUNKIT_UDP (0), or STUNKIT_TCP / STUNKIT_TLS: the application writes
+     * the outputs to its stream and cuts what comes back with
+     * stunkit_msg_frame(); requests are then sent once (RFC 8489 6.2.2) */
+    stunkit_transport transport;
 } stunkit_rdv_config;
 
 typedef enum stunkit_rdv_event {
@@ -118,6 +122,13 @@ STUNKIT_API int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_ou
 STUNKIT_API uint64_t stunkit_rdv_next(const stunkit_rdv *r);
 /* A datagram from the server: 1 when it was ours, 0 when not. */
 STUNKIT_API int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t now_ms);
+
+/* The way to the server changed (UDP unanswered, so the application
+ * connected over TCP, say): the request in flight goes again over the new
+ * transport, as the same peer (the server holds its place, not two). */
+STUNKIT_API void stunkit_rdv_set_transport(stunkit_rdv *r, stunkit_transport transport, uint64_t now_ms);
+/* 1 once the server has answered anything. */
+STUNKIT_API int stunkit_rdv_answered(const stunkit_rdv *r);
 
 /* Leave the room (the server frees our place); LEFT follows. */
 STUNKIT_API void stunkit_rdv_leave(stunkit_rdv *r, uint64_t now_ms);

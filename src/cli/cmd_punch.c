@@ -34,8 +34,10 @@
 #include "cli.h"
 #include "stunkit/stunkit.h"
 
-#define MAX_SOCKS STUNKIT_ICE_MAX_BASES
+#define MAX_SOCKS (STUNKIT_ICE_MAX_BASES - 1) /* one base left for the TURN-over-TCP stream */
 #define PING_MAGIC "SKP1 "
+#define TURN_STREAM 100   /* the agent's name for the TURN-over-TCP connection */
+#define RDV_UDP_MS 1000u  /* the rendezvous goes over TCP when UDP has no answer by then */
 
 static void usage(FILE *f)
 {
@@ -83,13 +85,28 @@ typedef struct sock {
     stunkit_addr local;
 } sock;
 
+/* A TCP connection to the server: TURN (a relayed candidate that needs no
+ * UDP to the server) or the rendezvous when UDP goes unanswered. */
+typedef struct stream {
+    int fd;         /* -1: none */
+    int connected, added, closed;
+    stunkit_addr local;
+    uint8_t rx[16384];
+    size_t rx_len;
+} stream;
+
 typedef struct punch {
     stunkit_ice *ice;
     sock socks[MAX_SOCKS];
     int nsocks;
     int gathered, connected, failed, disconnected;
+    stunkit_addr server;
+    stream turn_tcp;
     /* the rendezvous (ROOM mode) */
     stunkit_rdv *rdv;
+    stream rdv_tcp;
+    int rdv_on_tcp, rdv_udp_refused;
+    uint64_t rdv_start;
     int rdv_fd, role_known, offerer, rdv_failed, rdv_left, peer_seen, peer_left;
     char local_desc[STUNKIT_RDV_DESC_MAX];
     size_t local_len;
@@ -228,6 +245,11 @@ static void open_all(punch *p, const stunkit_addr *server)
 
 static void send_route(punch *p, const stunkit_ice_route *r)
 {
+    if (r->base == TURN_STREAM) {
+        if (p->turn_tcp.connected && !p->turn_tcp.closed)
+            (void)send(p->turn_tcp.fd, r->data, r->len, MSG_NOSIGNAL);
+        return;
+    }
     for (int i = 0; i < p->nsocks; i++) {
         if (i != r->base)
             continue;
@@ -319,7 +341,10 @@ static void pump_rdv(punch *p, uint64_t now)
         return;
     while (stunkit_rdv_poll(p->rdv, now, &o) == 1) {
         if (o.send) {
-            (void)send(p->rdv_fd, o.data, o.len, 0);
+            if (p->rdv_on_tcp)
+                (void)send(p->rdv_tcp.fd, o.data, o.len, MSG_NOSIGNAL);
+            else
+                (void)send(p->rdv_fd, o.data, o.len, 0);
             continue;
         }
         switch (o.event) {
@@ -384,11 +409,118 @@ static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
     }
 }
 
+/* ---- TCP streams to the server ---- */
+
+static void stream_open(stream *st, const stunkit_addr *server)
+{
+    struct sockaddr_storage ss;
+    int sl = stunkit_addr_to_sockaddr(server, &ss);
+    memset(st, 0, sizeof(*st));
+    st->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (st->fd < 0)
+        return;
+    if (connect(st->fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0 && errno != EINPROGRESS) {
+        close(st->fd);
+        st->fd = -1;
+    }
+}
+
+static void stream_close(stream *st)
+{
+    if (st->fd >= 0)
+        close(st->fd);
+    st->fd = -1;
+    st->closed = 1;
+}
+
+/* The connection finished connecting (or failed). */
+static void stream_writable(stream *st)
+{
+    int err = 0;
+    socklen_t el = sizeof(err);
+    struct sockaddr_storage mine;
+    socklen_t ml = sizeof(mine);
+    if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err ||
+        getsockname(st->fd, (struct sockaddr *)&mine, &ml) != 0) {
+        stream_close(st);
+        return;
+    }
+    stunkit_addr_from_sockaddr(&st->local, (struct sockaddr *)&mine);
+    st->connected = 1;
+}
+
+/* Reads what came and hands each whole message on: TURN messages and
+ * ChannelData (RFC 8656 12.5) to the agent, STUN to the rendezvous. */
+static void stream_readable(punch *p, stream *st, int turn)
+{
+    ssize_t n = recv(st->fd, st->rx + st->rx_len, sizeof(st->rx) - st->rx_len, 0);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            stream_close(st);
+            if (turn && p->ice && st->added)
+                stunkit_ice_stream_closed(p->ice, TURN_STREAM, stunkit_now_ms());
+            if (!turn && p->rdv_on_tcp) {
+                p->rdv_failed = 1;
+                snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: the server closed the connection");
+            }
+        }
+        return;
+    }
+    st->rx_len += (size_t)n;
+    size_t off = 0;
+    for (;;) {
+        size_t need = 0;
+        int rv = turn ? stunkit_turn_frame(st->rx + off, st->rx_len - off, &need)
+                      : stunkit_msg_frame(st->rx + off, st->rx_len - off, &need);
+        if (rv == STUNKIT_ERR_TRUNCATED || (rv == 0 && need > st->rx_len - off)) {
+            if (rv == 0 && need > sizeof(st->rx)) {
+                stream_close(st); /* larger than anything the server sends */
+                return;
+            }
+            break;
+        }
+        if (rv != 0) {
+            stream_close(st); /* not STUN: the stream is lost */
+            return;
+        }
+        uint64_t now = stunkit_now_ms();
+        if (turn && p->ice) {
+            stunkit_ice_data d;
+            if (stunkit_ice_input(p->ice, TURN_STREAM, &p->server, st->rx + off, need, now, &d) == 2)
+                on_app(p, d.data, d.len, now);
+        } else if (!turn && p->rdv) {
+            stunkit_rdv_input(p->rdv, st->rx + off, need, now);
+        }
+        off += need;
+    }
+    memmove(st->rx, st->rx + off, st->rx_len - off);
+    st->rx_len -= off;
+}
+
+/* What the streams need now: the TURN stream handed to the agent once both
+ * exist; the rendezvous moved to TCP when UDP stays unanswered. */
+static void streams_step(punch *p, uint64_t now)
+{
+    if (p->ice && p->turn_tcp.connected && !p->turn_tcp.added && !p->turn_tcp.closed) {
+        stunkit_ice_add_stream(p->ice, TURN_STREAM, 1, &p->turn_tcp.local, now);
+        p->turn_tcp.added = 1;
+    }
+    if (p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv)) {
+        if (p->rdv_tcp.fd < 0 && !p->rdv_tcp.closed && (p->rdv_udp_refused || now - p->rdv_start >= RDV_UDP_MS))
+            stream_open(&p->rdv_tcp, &p->server);
+        if (p->rdv_tcp.connected && !p->rdv_tcp.closed) {
+            p->rdv_on_tcp = 1;
+            stunkit_rdv_set_transport(p->rdv, STUNKIT_TCP, now);
+        }
+    }
+}
+
 /* Runs until `done(p)` or the deadline; 0 done, -1 deadline or stopped. */
 static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
 {
     for (;;) {
         uint64_t now = stunkit_now_ms();
+        streams_step(p, now);
         if (p->ice)
             pump(p, now);
         pump_rdv(p, now);
@@ -413,18 +545,38 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         if (p->connected && p->sent < p->count && p->next_ping < next)
             next = p->next_ping;
         int wait = next <= now ? 0 : next - now > 200 ? 200 : (int)(next - now);
-        struct pollfd pf[MAX_SOCKS + 1];
+        if (p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0 && wait > 100)
+            wait = 100; /* the TCP fallback is due at RDV_UDP_MS */
+        struct pollfd pf[MAX_SOCKS + 3];
         int nsocks = p->ice ? p->nsocks : 0;
+        stream *sts[2] = {&p->turn_tcp, &p->rdv_tcp};
         for (int i = 0; i < nsocks; i++)
             pf[i] = (struct pollfd){p->socks[i].fd, POLLIN, 0};
         pf[nsocks] = (struct pollfd){p->rdv ? p->rdv_fd : -1, POLLIN, 0};
-        if (poll(pf, (nfds_t)nsocks + 1, wait) <= 0)
+        for (int k = 0; k < 2; k++)
+            pf[nsocks + 1 + k] = (struct pollfd){sts[k]->fd, (short)(sts[k]->connected ? POLLIN : POLLOUT), 0};
+        if (poll(pf, (nfds_t)nsocks + 3, wait) <= 0)
             continue;
-        if (pf[nsocks].revents & POLLIN) {
+        if (pf[nsocks].revents & (POLLIN | POLLERR)) {
             uint8_t buf[2048];
             ssize_t n;
-            while ((n = recv(p->rdv_fd, buf, sizeof(buf), 0)) >= 0)
+            while ((n = recv(p->rdv_fd, buf, sizeof(buf), 0)) >= 0 || errno == ECONNREFUSED) {
+                if (n < 0) { /* ICMP: nothing listens for UDP there */
+                    p->rdv_udp_refused = 1;
+                    continue;
+                }
                 stunkit_rdv_input(p->rdv, buf, (size_t)n, stunkit_now_ms());
+            }
+        }
+        for (int k = 0; k < 2; k++) {
+            stream *st = sts[k];
+            short ev = pf[nsocks + 1 + k].revents;
+            if (st->fd < 0 || !ev)
+                continue;
+            if (!st->connected)
+                stream_writable(st);
+            else
+                stream_readable(p, st, k == 0);
         }
         for (int i = 0; i < nsocks; i++) {
             if (!(pf[i].revents & POLLIN))
@@ -484,12 +636,19 @@ static int bye_done(const punch *p)
     return p->bye_rx || p->disconnected;
 }
 
+/* "tcp" for a candidate over TCP, and for our relayed candidate whose
+ * allocation lives on the TCP connection to the server */
+static const char *cand_protocol(const stunkit_ice_candidate *c)
+{
+    return c->tcp || (c->type == STUNKIT_ICE_RELAY && c->base == TURN_STREAM) ? "tcp" : "udp";
+}
+
 static void print_cand(const char *name, const stunkit_ice_candidate *c)
 {
     char a[STUNKIT_ADDRSTRLEN];
     stunkit_addr_format(&c->addr, a, sizeof(a));
     printf("\"%s\": {\"type\": \"%s\", \"address\": \"%s\", \"protocol\": \"%s\"}", name, stunkit_ice_type_name(c->type),
-           a, c->tcp ? "tcp" : "udp");
+           a, cand_protocol(c));
 }
 
 static int describe_token(punch *p, char *tok, size_t cap)
@@ -575,8 +734,9 @@ static void report(punch *p, const char *room, int json)
         char l[STUNKIT_ADDRSTRLEN], r[STUNKIT_ADDRSTRLEN];
         stunkit_addr_format(&p->sel_local.addr, l, sizeof(l));
         stunkit_addr_format(&p->sel_remote.addr, r, sizeof(r));
-        printf("path        %s: %s %s <-> %s %s (udp)\n", relayed ? "relay" : "direct",
-               stunkit_ice_type_name(p->sel_local.type), l, stunkit_ice_type_name(p->sel_remote.type), r);
+        printf("path        %s: %s %s <-> %s %s (%s)\n", relayed ? "relay" : "direct",
+               stunkit_ice_type_name(p->sel_local.type), l, stunkit_ice_type_name(p->sel_remote.type), r,
+               !strcmp(cand_protocol(&p->sel_local), "tcp") ? "TCP to the relay" : "udp");
         printf("connected   in %llu ms\n", (unsigned long long)p->connect_ms);
         if (p->answered)
             printf("pings       %d sent, %d answered, rtt %.1f ms\n", p->sent, p->answered, p->rtt_sum / p->answered);
@@ -707,6 +867,8 @@ int cmd_punch(int argc, char **argv)
     p.json = json;
     p.count = (int)count;
     p.rdv_fd = -1;
+    p.turn_tcp.fd = p.rdv_tcp.fd = -1;
+    p.server = server;
     if (nlocals) {
         for (int i = 0; i < nlocals; i++) {
             stunkit_addr a;
@@ -722,13 +884,21 @@ int cmd_punch(int argc, char **argv)
         fprintf(stderr, "stunkit punch: no usable local address\n");
         return 1;
     }
-    stunkit_ice_server servers[1];
+    stunkit_ice_server servers[2];
+    size_t nserv = 1;
     memset(servers, 0, sizeof(servers));
     servers[0].addr = server;
-    if (user) { /* the same server relays (its Allocate answer gives the reflexive address too) */
+    if (user) {
+        /* the same server relays (its Allocate answer gives the reflexive
+         * address too), over UDP and over TCP: the TCP relay is the path
+         * when UDP is blocked (RFC 8656 3.1, lowest priority otherwise) */
         servers[0].turn = 1;
         servers[0].username = user;
         servers[0].password = pass;
+        servers[1] = servers[0];
+        servers[1].transport = STUNKIT_TCP;
+        nserv = 2;
+        stream_open(&p.turn_tcp, &server);
     }
 
     struct sigaction sa;
@@ -750,6 +920,7 @@ int cmd_punch(int argc, char **argv)
         rc_cfg.password = pass;
         rc_cfg.random = stunkit_random_os;
         p.rdv = stunkit_rdv_new(&rc_cfg, stunkit_now_ms());
+        p.rdv_start = stunkit_now_ms();
         p.rdv_fd = open_rdv_sock(&server);
         if (!p.rdv || p.rdv_fd < 0) {
             fprintf(stderr, "stunkit punch: cannot reach the server for the rendezvous\n");
@@ -758,7 +929,7 @@ int cmd_punch(int argc, char **argv)
         run(&p, stunkit_now_ms() + 30000, has_role);
         if (!p.role_known)
             goto report;
-        if (start_agent(&p, p.offerer, aggressive, servers, 1) != 0) {
+        if (start_agent(&p, p.offerer, aggressive, servers, nserv) != 0) {
             fprintf(stderr, "stunkit punch: cannot start the ICE agent\n");
             goto out;
         }
@@ -772,7 +943,7 @@ int cmd_punch(int argc, char **argv)
         p.start_ms = p.peer_ms;
         run(&p, p.start_ms + (uint64_t)timeout, is_connected);
     } else {
-        if (start_agent(&p, offer, aggressive, servers, 1) != 0) {
+        if (start_agent(&p, offer, aggressive, servers, nserv) != 0) {
             fprintf(stderr, "stunkit punch: cannot start the ICE agent\n");
             goto out;
         }
@@ -840,6 +1011,8 @@ out:
     }
     if (p.rdv_fd >= 0)
         close(p.rdv_fd);
+    stream_close(&p.turn_tcp);
+    stream_close(&p.rdv_tcp);
     for (int i = 0; i < p.nsocks; i++)
         close(p.socks[i].fd);
     return rc;

@@ -60,6 +60,7 @@ typedef struct base_t {
     int id;
     stunkit_addr addr;
     uint16_t local_pref;
+    int stream; /* a TCP/TLS connection to a TURN server: no host candidate */
 } base_t;
 
 typedef struct gather_t {
@@ -471,6 +472,72 @@ static int add_lcand(stunkit_ice *a, stunkit_ice_type t, const stunkit_addr *add
     return idx;
 }
 
+/* A TURN client for server s over base bi (its transport: the server's). */
+static int add_turn(stunkit_ice *a, int bi, int s, uint64_t now_ms)
+{
+    const stunkit_ice_server *srv = &a->servers[s];
+    turn_t *t = &a->turns[a->nturns];
+    stunkit_turn_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.server = srv->addr;
+    tc.username = srv->username;
+    tc.password = srv->password;
+    tc.family = srv->addr.family;
+    tc.software = a->cfg.software;
+    tc.transport = srv->transport;
+    tc.random = a->cfg.random;
+    tc.random_ctx = a->cfg.random_ctx;
+    memset(t, 0, sizeof(*t));
+    t->t = stunkit_turn_new(&tc, now_ms);
+    if (!t->t)
+        return STUNKIT_ERR_NOMEM;
+    t->bi = bi;
+    t->server = s;
+    t->lc = -1;
+    a->nturns++;
+    return 0;
+}
+
+int stunkit_ice_add_stream(stunkit_ice *a, int base, size_t server, const stunkit_addr *local, uint64_t now_ms)
+{
+    if (!local || !local->family || server >= a->cfg.n_servers || find_base(a, base) >= 0 ||
+        !a->servers[server].turn || a->servers[server].transport == STUNKIT_UDP)
+        return STUNKIT_ERR_INVAL;
+    if (a->nbases == STUNKIT_ICE_MAX_BASES)
+        return STUNKIT_ERR_NOMEM;
+    int bi = a->nbases++;
+    base_t *b = &a->bases[bi];
+    b->id = base;
+    b->addr = *local;
+    b->stream = 1;
+    /* 5.1.2.1: relayed candidates over TCP/TLS below those over UDP (a
+     * last resort: head-of-line blocking, and one more hop of setup) */
+    b->local_pref = (uint16_t)(4096 - bi);
+    int rv = add_turn(a, bi, (int)server, now_ms);
+    if (rv != 0)
+        a->nbases--;
+    return rv;
+}
+
+void stunkit_ice_stream_closed(stunkit_ice *a, int base, uint64_t now_ms)
+{
+    (void)now_ms;
+    int bi = find_base(a, base);
+    if (bi < 0 || !a->bases[bi].stream)
+        return;
+    for (int i = 0; i < a->nturns; i++) {
+        turn_t *t = &a->turns[i];
+        if (t->bi != bi)
+            continue;
+        /* RFC 8656 3.1: the allocation is gone with the connection; its
+         * pairs cannot carry anything any more */
+        stunkit_turn_disconnected(t->t);
+        for (int k = 0; t->lc >= 0 && k < a->npairs; k++)
+            if (a->pairs[k].l == t->lc)
+                a->pairs[k].state = P_FAILED;
+    }
+}
+
 int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, uint64_t now_ms)
 {
     if (!local || !local->family || !local->port || find_base(a, base) >= 0)
@@ -488,25 +555,10 @@ int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, ui
         const stunkit_ice_server *srv = &a->servers[s];
         if (srv->addr.family != local->family)
             continue;
+        if (srv->transport != STUNKIT_UDP)
+            continue; /* over a stream the application opened: stunkit_ice_add_stream() */
         if (srv->turn) {
-            turn_t *t = &a->turns[a->nturns];
-            stunkit_turn_config tc;
-            memset(&tc, 0, sizeof(tc));
-            tc.server = srv->addr;
-            tc.username = srv->username;
-            tc.password = srv->password;
-            tc.family = local->family;
-            tc.software = a->cfg.software;
-            tc.random = a->cfg.random;
-            tc.random_ctx = a->cfg.random_ctx;
-            memset(t, 0, sizeof(*t));
-            t->t = stunkit_turn_new(&tc, now_ms);
-            if (!t->t)
-                continue;
-            t->bi = bi;
-            t->server = (int)s;
-            t->lc = -1;
-            a->nturns++;
+            add_turn(a, bi, (int)s, now_ms);
         } else {
             gather_t *g = &a->gathers[a->ngathers++];
             memset(g, 0, sizeof(*g));

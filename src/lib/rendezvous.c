@@ -113,6 +113,9 @@ stunkit_rdv *stunkit_rdv_new(const stunkit_rdv_config *cfg, uint64_t now_ms)
         r->cfg.poll_ms = 200;
     stunkit_rto_default(&r->rto);
     r->rto.rto_ms = cfg->rto_ms ? cfg->rto_ms : 250;
+    /* over TCP/TLS a request goes once; a server that has not answered in
+     * 10 s (it answers in milliseconds, or drops an unknown method) will not */
+    r->rto.tcp_timeout_ms = 10000;
     cfg->random(cfg->random_ctx, r->peer_id, sizeof(r->peer_id));
     r->next_ms = now_ms;
     r->news_ms = now_ms;
@@ -201,7 +204,8 @@ static int start(stunkit_rdv *r, uint64_t now)
         fail(r, 0, "cannot build the request");
         return -1;
     }
-    stunkit_txn_start(&r->txn, &r->rto, 0, r->req + 8, now);
+    stunkit_txn_start(&r->txn, &r->rto, r->cfg.transport == STUNKIT_TCP || r->cfg.transport == STUNKIT_TLS,
+                      r->req + 8, now);
     r->busy = 1;
     return 0;
 }
@@ -273,6 +277,18 @@ uint64_t stunkit_rdv_next(const stunkit_rdv *r)
     if (r->state == S_DONE)
         return UINT64_MAX;
     return r->busy ? stunkit_txn_next(&r->txn) : r->next_ms;
+}
+
+void stunkit_rdv_set_transport(stunkit_rdv *r, stunkit_transport transport, uint64_t now_ms)
+{
+    r->cfg.transport = transport;
+    if (r->busy && r->state != S_DONE)
+        start(r, now_ms); /* a new transaction: answers to the old one no longer match */
+}
+
+int stunkit_rdv_answered(const stunkit_rdv *r)
+{
+    return r->role_known || r->have_key;
 }
 
 void stunkit_rdv_leave(stunkit_rdv *r, uint64_t now_ms)
