@@ -775,6 +775,61 @@ static void test_bad_config(void)
     stunkit_ice_free(a);
 }
 
+/* TURN over TCP: no UDP is sent to that server; over the stream the
+ * application hands over, an Allocate goes once (no retransmission on a
+ * reliable transport); when the stream closes, gathering is over. */
+static void test_stream(void)
+{
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.random = rnd;
+    cfg.random_ctx = &seed;
+    stunkit_ice_server srv[2];
+    memset(srv, 0, sizeof(srv));
+    srv[0].addr = A("198.51.100.1:3478");
+    srv[1].addr = A("198.51.100.9:3478");
+    srv[1].turn = 1;
+    srv[1].username = "u";
+    srv[1].password = "p";
+    srv[1].transport = STUNKIT_TCP;
+    cfg.servers = srv;
+    cfg.n_servers = 2;
+    stunkit_ice *a = stunkit_ice_new(&cfg, 0);
+    stunkit_addr host = A("192.0.2.2:4000"), tcp_local = A("192.0.2.2:40123");
+    CHECK_EQ(stunkit_ice_add_base(a, 1, &host, 0), 0);
+    CHECK_EQ(stunkit_ice_add_stream(a, 100, 0, &tcp_local, 0), STUNKIT_ERR_INVAL); /* STUN over UDP */
+    CHECK_EQ(stunkit_ice_add_stream(a, 1, 1, &tcp_local, 0), STUNKIT_ERR_INVAL);   /* a base's name */
+    CHECK_EQ(stunkit_ice_add_stream(a, 100, 5, &tcp_local, 0), STUNKIT_ERR_INVAL); /* no such server */
+    CHECK_EQ(stunkit_ice_add_stream(a, 100, 1, &tcp_local, 0), 0);
+    stunkit_ice_local_done(a, 0);
+    int to_tcp_server_udp = 0, allocates = 0, gathered = 0, hosts = 0;
+    for (now = 0; now < 10000; now += 10) {
+        stunkit_ice_output o;
+        while (stunkit_ice_poll(a, now, &o) == 1) {
+            if (o.send && o.base == 1 && stunkit_addr_equal(&o.to, &srv[1].addr))
+                to_tcp_server_udp++;
+            if (o.send && o.base == 100) {
+                stunkit_msg m;
+                CHECK_EQ(stunkit_msg_parse(&m, o.data, o.len), 0);
+                CHECK_EQ(m.method, STUNKIT_METHOD_ALLOCATE);
+                allocates++;
+            }
+            if (!o.send && o.event == STUNKIT_ICE_CANDIDATE)
+                hosts += o.local.type == STUNKIT_ICE_HOST;
+            if (!o.send && o.event == STUNKIT_ICE_GATHERED)
+                gathered++;
+        }
+        if (now == 5000)
+            stunkit_ice_stream_closed(a, 100, now);
+    }
+    CHECK_EQ(to_tcp_server_udp, 0);
+    CHECK_EQ(allocates, 1);
+    CHECK_EQ(hosts, 1); /* the stream is no host candidate */
+    CHECK_EQ(gathered, 1);
+    stunkit_ice_free(a);
+}
+
 /* A malformed description line is refused; unknown lines are ignored. */
 static void test_apply(void)
 {
@@ -804,6 +859,7 @@ int main(void)
     RUN(test_candidate_lines);
     RUN(test_bad_config);
     RUN(test_apply);
+    RUN(test_stream);
     RUN(test_symmetric_response);
     RUN(test_open_internet);
     RUN(test_one_nat);
