@@ -38,6 +38,7 @@
 #define PING_MAGIC "SKP1 "
 #define TURN_STREAM 100   /* the agent's name for the TURN-over-TCP connection */
 #define RDV_UDP_MS 1000u  /* the rendezvous goes over TCP when UDP has no answer by then */
+#define TCP_RELAY_MS 1000u /* TURN over TCP when the server has not answered over UDP by then */
 
 static void usage(FILE *f)
 {
@@ -103,6 +104,9 @@ typedef struct punch {
     int gathered, connected, failed, disconnected;
     stunkit_addr server;
     stream turn_tcp;
+    int tcp_relay;      /* credentials given: TURN over TCP is the fallback */
+    int udp_server_ok;  /* the server answered over UDP (a candidate from it, or the rendezvous) */
+    uint64_t t0;
     /* the rendezvous (ROOM mode) */
     stunkit_rdv *rdv;
     stream rdv_tcp;
@@ -271,6 +275,8 @@ static void pump(punch *p, uint64_t now)
         }
         switch (o.event) {
         case STUNKIT_ICE_CANDIDATE:
+            if ((o.local.type == STUNKIT_ICE_SRFLX || o.local.type == STUNKIT_ICE_RELAY) && o.local.base != TURN_STREAM)
+                p->udp_server_ok = 1;
             /* trickle: our description only grows, line by line */
             if (p->rdv && p->local_len + 260 < sizeof(p->local_desc)) {
                 memcpy(p->local_desc + p->local_len, "a=", 2);
@@ -502,6 +508,13 @@ static void stream_readable(punch *p, stream *st, int turn)
  * exist; the rendezvous moved to TCP when UDP stays unanswered. */
 static void streams_step(punch *p, uint64_t now)
 {
+    /* RFC 8656 3.1: TURN over TCP for networks without UDP. Only then: its
+     * candidate would add pairs to every check list (and the check RTO
+     * grows with their number, RFC 8445 14.3), slowing the usual paths */
+    if (p->rdv && !p->rdv_on_tcp && stunkit_rdv_answered(p->rdv))
+        p->udp_server_ok = 1;
+    if (p->tcp_relay && p->turn_tcp.fd < 0 && !p->turn_tcp.closed && !p->udp_server_ok && now - p->t0 >= TCP_RELAY_MS)
+        stream_open(&p->turn_tcp, &p->server);
     if (p->ice && p->turn_tcp.connected && !p->turn_tcp.added && !p->turn_tcp.closed) {
         stunkit_ice_add_stream(p->ice, TURN_STREAM, 1, &p->turn_tcp.local, now);
         p->turn_tcp.added = 1;
@@ -546,8 +559,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         if (p->connected && p->sent < p->count && p->next_ping < next)
             next = p->next_ping;
         int wait = next <= now ? 0 : next - now > 200 ? 200 : (int)(next - now);
-        if (p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0 && wait > 100)
-            wait = 100; /* the TCP fallback is due at RDV_UDP_MS */
+        if (((p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0) ||
+             (p->tcp_relay && !p->udp_server_ok && p->turn_tcp.fd < 0)) && wait > 100)
+            wait = 100; /* a TCP fallback may be due (RDV_UDP_MS, TCP_RELAY_MS) */
         struct pollfd pf[MAX_SOCKS + 3];
         int nsocks = p->ice ? p->nsocks : 0;
         stream *sts[2] = {&p->turn_tcp, &p->rdv_tcp};
@@ -870,6 +884,7 @@ int cmd_punch(int argc, char **argv)
     p.rdv_fd = -1;
     p.turn_tcp.fd = p.rdv_tcp.fd = -1;
     p.server = server;
+    p.t0 = stunkit_now_ms();
     if (nlocals) {
         for (int i = 0; i < nlocals; i++) {
             stunkit_addr a;
@@ -899,7 +914,7 @@ int cmd_punch(int argc, char **argv)
         servers[1] = servers[0];
         servers[1].transport = STUNKIT_TCP;
         nserv = 2;
-        stream_open(&p.turn_tcp, &server);
+        p.tcp_relay = 1; /* opened when UDP to the server goes unanswered */
     }
 
     struct sigaction sa;
