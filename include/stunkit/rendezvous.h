@@ -32,7 +32,8 @@
  *             user, 508 the server's rooms are all taken
  *
  * One request is in flight at a time (over UDP: RFC 8489 6.2.1
- * retransmissions with a 250 ms RTO; over TCP/TLS: sent once); while anything is left to send or fetch the next follows at
+ * retransmissions with a 250 ms RTO, FAILED after ~20 s; over TCP/TLS:
+ * sent once, FAILED after 10 s without an answer); while anything is left to send or fetch the next follows at
  * once, else every poll_ms (200 ms, 1 s after 30 s without news).
  */
 #ifndef STUNKIT_RENDEZVOUS_H

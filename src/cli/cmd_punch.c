@@ -112,7 +112,7 @@ typedef struct punch {
     stream rdv_tcp;
     int rdv_on_tcp, rdv_udp_refused;
     uint64_t rdv_start;
-    int rdv_fd, role_known, offerer, rdv_failed, rdv_left, peer_seen, peer_left;
+    int rdv_fd, role_known, offerer, rdv_failed, rdv_left;
     char local_desc[STUNKIT_RDV_DESC_MAX];
     size_t local_len;
     char peer_desc[STUNKIT_RDV_DESC_MAX + 1];
@@ -363,7 +363,6 @@ static void pump_rdv(punch *p, uint64_t now)
             if (p->peer_len + o.len <= STUNKIT_RDV_DESC_MAX) {
                 memcpy(p->peer_desc + p->peer_len, o.data, o.len);
                 p->peer_len += o.len;
-                p->peer_seen = 1;
                 if (p->ice)
                     apply_peer(p, now);
             }
@@ -371,7 +370,6 @@ static void pump_rdv(punch *p, uint64_t now)
         case STUNKIT_RDV_PEER_LEFT:
             /* another peer may take the place: its description starts over
              * (its new ufrag is an ICE restart to the agent) */
-            p->peer_left = 1;
             p->peer_len = p->peer_applied = 0;
             p->peer_ready = 0;
             break;

@@ -74,6 +74,24 @@ void skd_answer_defaults(const skd_handler_cfg *cfg, const stunkit_msg *m, const
     }
 }
 
+skd_verdict skd_answer_finish(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                              const skd_auth_verdict *authed, stunkit_writer *w, skd_outbox *ob)
+{
+    if (cfg->software)
+        stunkit_put(w, STUNKIT_ATTR_SOFTWARE, cfg->software, cfg->software_len);
+    if (authed && authed->key_len) {
+        if (authed->sha256)
+            stunkit_put_integrity_sha256(w, authed->key, authed->key_len, 0);
+        else
+            stunkit_put_integrity(w, authed->key, authed->key_len);
+    }
+    if (m->fp_off)
+        stunkit_put_fingerprint(w);
+    if (!skd_outbox_commit(ob, stunkit_writer_finish(w), &rq->src, rq->ip_index, rq->port_index, 0, 0))
+        return SKD_DROP_NOBUF;
+    return SKD_ANSWERED;
+}
+
 skd_verdict skd_reply_error(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
                             const skd_auth_verdict *av, int code, const char *reason, const uint16_t *unknown,
                             size_t n_unknown, skd_outbox *ob)

@@ -33,6 +33,12 @@ skd_out *skd_outbox_commit(skd_outbox *ob, int len, const stunkit_addr *to, int 
 void skd_answer_defaults(const skd_handler_cfg *cfg, const stunkit_msg *m, const skd_auth_verdict *av,
                          stunkit_answer *a);
 
+/* Ends a success answer begun in the outbox's free space (w): SOFTWARE,
+ * MESSAGE-INTEGRITY(-SHA256) with the request's key, FINGERPRINT when the
+ * request had one; then commits it back to the sender. */
+skd_verdict skd_answer_finish(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                              const skd_auth_verdict *authed, stunkit_writer *w, skd_outbox *ob);
+
 /* An error answer back to the sender, from the socket it arrived on. */
 skd_verdict skd_reply_error(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
                             const skd_auth_verdict *av, int code, const char *reason, const uint16_t *unknown,

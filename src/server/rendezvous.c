@@ -176,19 +176,7 @@ static skd_verdict answer(const skd_handler_cfg *cfg, const skd_request *rq, con
         stunkit_put_u32(&w, STUNKIT_ATTR_RDV_OFFSET, ack);
         stunkit_put(&w, STUNKIT_ATTR_RDV_DESCRIPTION, other->desc + ack, n);
     }
-    if (cfg->software)
-        stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, cfg->software, cfg->software_len);
-    if (authed && authed->key_len) {
-        if (authed->sha256)
-            stunkit_put_integrity_sha256(&w, authed->key, authed->key_len, 0);
-        else
-            stunkit_put_integrity(&w, authed->key, authed->key_len);
-    }
-    if (m->fp_off)
-        stunkit_put_fingerprint(&w);
-    if (!skd_outbox_commit(ob, stunkit_writer_finish(&w), &rq->src, rq->ip_index, rq->port_index, 0, 0))
-        return SKD_DROP_NOBUF;
-    return SKD_ANSWERED;
+    return skd_answer_finish(cfg, rq, m, authed, &w, ob);
 }
 
 /* ---- the method ---- */
