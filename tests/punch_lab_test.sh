@@ -62,12 +62,17 @@ nat_rules() {
         nat_pre="iifname \"wan\" ip saddr . udp dport @contacted dnat to $peer" ;;
     port-restricted-cone) nat_post='oifname "wan" masquerade' ;;
     symmetric) nat_post='oifname "wan" masquerade fully-random' ;;
+    port-restricted-pcp) nat_post='oifname "wan" masquerade' ;; # and miniupnpd (PCP, NAT-PMP)
     hard) nat_post='oifname "wan" masquerade'; input_drop=0 ;;
     udp-blocked) nat_post='oifname "wan" masquerade'
                  fwd='meta l4proto udp drop' ;;
     esac
     local input=""
     [ $input_drop = 1 ] && input='iifname "wan" meta l4proto udp ct state new drop'
+    # miniupnpd's own STUN test asks for answers from the server's other
+    # address and port (RFC 5780), and gives up port forwarding without them
+    [ "$kind" = port-restricted-pcp ] &&
+        input='iifname "wan" ip saddr != 203.0.113.2-203.0.113.3 meta l4proto udp ct state new drop'
     local loss=""
     [ "${LOSS:-0}" -gt 0 ] && loss="meta l4proto udp numgen random mod 100 < $LOSS drop"
     cat <<NFT
@@ -85,6 +90,56 @@ table ip lab {
     }
 }
 NFT
+    [ "$kind" = port-restricted-pcp ] && cat <<'NFT'
+table inet mupnp {
+    chain forward { type filter hook forward priority filter - 1; policy accept; jump miniupnpd
+    }
+    chain miniupnpd {
+    }
+    chain prerouting { type nat hook prerouting priority dstnat - 1; policy accept; jump prerouting_miniupnpd
+    }
+    chain postrouting { type nat hook postrouting priority srcnat - 1; policy accept; jump postrouting_miniupnpd
+    }
+    chain prerouting_miniupnpd {
+    }
+    chain postrouting_miniupnpd {
+    }
+}
+NFT
+    return 0
+}
+
+# start_miniupnpd ROUTER: PCP and NAT-PMP (Debian miniupnpd-nftables) on a
+# router, its external address learned by STUN from stunkitd (miniupnpd
+# refuses a documentation-range address otherwise)
+start_miniupnpd() {
+    local r=$1
+    cat >"$tmp/miniupnpd-$r.conf" <<CONF
+ext_ifname=wan
+listening_ip=lan
+http_port=0
+enable_natpmp=yes
+enable_upnp=no
+ext_perform_stun=yes
+ext_stun_host=203.0.113.2
+ext_stun_port=3478
+upnp_table_name=mupnp
+upnp_nat_table_name=mupnp
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+min_lifetime=5
+secure_mode=yes
+system_uptime=yes
+lease_file=$tmp/leases-$r
+uuid=3a5c8b1e-0d3c-4b8a-9b1a-0123456789ac
+allow 1024-65535 100.64.0.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+CONF
+    ip netns exec "$r" miniupnpd -d -f "$tmp/miniupnpd-$r.conf" >"$tmp/miniupnpd-$r.log" 2>&1 &
+    pids="$pids $!"
+    for _ in $(seq 100); do grep -q "Listening for NAT-PMP/PCP" "$tmp/miniupnpd-$r.log" && return 0; sleep 0.1; done
+    return 1
 }
 
 # side NS ROUTER KIND WAN_ADDR WAN_GW WAN_IF_OF_W PUBLIC_NET PUBLIC_PEER PUBLIC_GW
@@ -119,6 +174,8 @@ lab_up() { # KIND_A KIND_B
     for ns in "$A" "$NA" "$W" "$NB" "$B"; do ip netns add "$ns" || return 1; done
     ip -n "$W" link set lo up
     ip -n "$W" addr add 203.0.113.1/32 dev lo
+    ip -n "$W" addr add 203.0.113.2/32 dev lo
+    ip -n "$W" addr add 203.0.113.3/32 dev lo
     ip netns exec "$W" sysctl -qw net.ipv4.ip_forward=1
     side "$A" "$NA" "$1" 198.51.100.2 198.51.100.1 wa 192.0.2.0/25 192.0.2.2 192.0.2.1 || return 1
     side "$B" "$NB" "$2" 198.51.100.130 198.51.100.129 wb 192.0.2.128/25 192.0.2.130 192.0.2.129 || return 1
@@ -126,8 +183,20 @@ lab_up() { # KIND_A KIND_B
         --rendezvous \
         --realm lab.example --threads 1 --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
-    for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q . && return 0; sleep 0.1; done
-    return 1
+    local up=0
+    for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q . && up=1 && break; sleep 0.1; done
+    [ $up = 1 ] || return 1
+    if [ "$1" = port-restricted-pcp ] || [ "$2" = port-restricted-pcp ]; then
+        # miniupnpd learns its external address from a plain RFC 5780 server
+        # (it cannot read the lab server's 401: it takes attributes unpadded)
+        ip netns exec "$W" "$stunkitd" --listen 203.0.113.2 --alternate 203.0.113.3 --threads 1 --log-level warn \
+            2>>"$tmp/server.err" &
+        pids="$pids $!"
+        for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "src 203.0.113.2:3478" | grep -q . && break; sleep 0.1; done
+    fi
+    if [ "$1" = port-restricted-pcp ]; then start_miniupnpd "$NA" || return 1; fi
+    if [ "$2" = port-restricted-pcp ]; then start_miniupnpd "$NB" || return 1; fi
+    return 0
 }
 
 # punch: A first in the room (it offers), B joins; or (MODE=token) offer in
@@ -138,12 +207,12 @@ punch() {
     rooms=$((rooms + 1))
     local room="lab-$$-$rooms"
     ip netns exec "$A" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
-        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret >"$tmp/a.json" 2>"$tmp/a.err" &
+        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} >"$tmp/a.json" 2>"$tmp/a.err" &
     local ap=$!
     pids="$pids $ap"
     sleep 0.3
     ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
-        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret >"$tmp/b.json" 2>"$tmp/b.err" &
+        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} >"$tmp/b.json" 2>"$tmp/b.err" &
     local bp=$!
     pids="$pids $bp"
     wait $bp
@@ -179,6 +248,8 @@ jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -
 
 expect_path() { # KIND_A KIND_B -> direct | relay | any
     local a=$1 b=$2
+    # without the port mapping, miniupnpd's router is a port-restricted cone
+    [ -n "${NO_MAP:-}" ] && a=${a/%-pcp/-cone} && b=${b/%-pcp/-cone}
     [ "$a" = hard ] && { echo any; return; }
     if [ "$b" = symmetric ]; then local t=$a; a=$b; b=$t; fi
     if [ "$a" = symmetric ]; then
@@ -191,7 +262,7 @@ expect_path() { # KIND_A KIND_B -> direct | relay | any
 run_pair() { # KIND_A KIND_B [LABEL]
     local ka=$1 kb=$2 label=${3:-$1/$2} want
     want=$(expect_path "$ka" "$kb")
-    lab_up "$ka" "$kb" || { fail "$label: the lab did not come up: $(cat "$tmp/server.err")"; lab_down; return; }
+    lab_up "$ka" "$kb" || { fail "$label: the lab did not come up: $(cat "$tmp/server.err") $(tail -3 "$tmp"/miniupnpd-*.log 2>/dev/null)"; lab_down; return; }
     punch
     local ca pa ma cb pb mb la ra roa rob
     roa=$(jfield "$tmp/a.json" role) rob=$(jfield "$tmp/b.json" role)
@@ -208,6 +279,23 @@ run_pair() { # KIND_A KIND_B [LABEL]
     if { [ "$ka" = udp-blocked ] && [ "$pra" != tcp ]; } || { [ "$kb" = udp-blocked ] && [ "$prb" != tcp ]; }; then
         fail "$label: UDP is blocked, yet the local candidate's protocol is A '$pra' B '$prb' (want tcp)"
     fi
+    # a router with PCP: punch asked it for a port, and deleted the mapping
+    # on exit (miniupnpd's DNAT rule is gone)
+    local side ns json
+    for side in A B; do
+        [ $side = A ] && { [ "$ka" = port-restricted-pcp ] || continue; ns=$NA json=$tmp/a.json; }
+        [ $side = B ] && { [ "$kb" = port-restricted-pcp ] || continue; ns=$NB json=$tmp/b.json; }
+        local pm
+        pm=$(sed -n 's/.*"port_mapping": \(null\|{[^}]*}\).*/\1/p' "$json")
+        if [ -n "${NO_MAP:-}" ]; then
+            [ "$pm" = null ] || fail "$label: --no-map, yet $side reports the port mapping $pm"
+        elif ! [[ "$pm" =~ \"method\":\ \"(pcp|natpmp)\",\ \"external\":\ \"198\.51\.100\.[0-9]+:[0-9]+\" ]]; then
+            fail "$label: $side's router offers PCP, yet port_mapping is '$pm'"
+        fi
+        if ip netns exec "$ns" nft list chain inet mupnp prerouting_miniupnpd | grep -q dnat; then
+            fail "$label: $side's mapping outlived punch: $(ip netns exec "$ns" nft list chain inet mupnp prerouting_miniupnpd | grep dnat)"
+        fi
+    done
     ca=$(jfield "$tmp/a.json" connected) pa=$(jfield "$tmp/a.json" path) ma=$(jfield "$tmp/a.json" connect_ms)
     cb=$(jfield "$tmp/b.json" connected) pb=$(jfield "$tmp/b.json" path) mb=$(jfield "$tmp/b.json" connect_ms)
     la=$(sed -n 's/.*"local": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
@@ -234,6 +322,9 @@ run_pair() { # KIND_A KIND_B [LABEL]
 }
 
 kinds="none firewall full-cone restricted-cone port-restricted-cone symmetric udp-blocked"
+# a port-restricted router that also runs miniupnpd (PCP, NAT-PMP): with its
+# port mapping even a symmetric NAT's peer gets in
+pcp_pairs="port-restricted-pcp/symmetric symmetric/port-restricted-pcp port-restricted-pcp/port-restricted-cone"
 if [ $# -gt 0 ]; then
     for p in "$@"; do run_pair "${p%/*}" "${p#*/}"; done
 else
@@ -244,6 +335,12 @@ else
     done
     # under loss every transaction (Allocate, permissions, checks) may need
     # its retransmissions, more so under a sanitizer: 30 s to connect
+    if command -v miniupnpd >/dev/null 2>&1; then
+        for p in $pcp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
+        NO_MAP=1 run_pair port-restricted-pcp symmetric "port-restricted-pcp/symmetric --no-map (relay)"
+    else
+        echo "skip port mapping: miniupnpd not installed"
+    fi
     LOSS=10 PUNCH_MS=30000 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
     LOSS=10 PUNCH_MS=30000 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
     NO_TIME_LIMIT=1 run_pair hard hard "routers accepting unsolicited UDP (the hard variant)"

@@ -23,4 +23,9 @@ int cmd_punch(int argc, char **argv);
 /* JSON string output: quotes, backslashes and control bytes escaped. */
 void json_string(FILE *f, const char *s, size_t n);
 
+/* The IPv4 default gateway from /proc/net/route, or the IPv6 one from
+ * /proc/net/ipv6_route (gateway.c). 0 or -1. */
+struct stunkit_addr;
+int cli_default_gateway(int family, struct stunkit_addr *out);
+
 #endif

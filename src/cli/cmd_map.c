@@ -64,49 +64,6 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-/* The IPv4 default gateway from /proc/net/route, or the IPv6 one from
- * /proc/net/ipv6_route. 0 or -1. */
-static int default_gateway(int family, stunkit_addr *out)
-{
-    char line[512];
-    memset(out, 0, sizeof(*out));
-    if (family == STUNKIT_AF_INET6) {
-        FILE *f = fopen("/proc/net/ipv6_route", "r");
-        if (!f)
-            return -1;
-        while (fgets(line, sizeof(line), f)) {
-            char dst[33], gw[33];
-            unsigned dlen;
-            if (sscanf(line, "%32s %x %*s %*s %32s", dst, &dlen, gw) == 3 && dlen == 0 &&
-                !strcmp(dst, "00000000000000000000000000000000") && strcmp(gw, "00000000000000000000000000000000")) {
-                out->family = STUNKIT_AF_INET6;
-                for (int i = 0; i < 16; i++) {
-                    unsigned b;
-                    sscanf(gw + 2 * i, "%2x", &b);
-                    out->ip[i] = (uint8_t)b;
-                }
-                break;
-            }
-        }
-        fclose(f);
-        return out->family ? 0 : -1;
-    }
-    FILE *f = fopen("/proc/net/route", "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f)) {
-        char ifname[64];
-        unsigned dst, gw, flags;
-        if (sscanf(line, "%63s %x %x %x", ifname, &dst, &gw, &flags) == 4 && dst == 0 && gw != 0 && (flags & 2)) {
-            out->family = STUNKIT_AF_INET;
-            memcpy(out->ip, &gw, 4); /* the kernel prints it in network order, read as a host int */
-            break;
-        }
-    }
-    fclose(f);
-    return out->family ? 0 : -1;
-}
-
 static const char *method_title(stunkit_portmap_method m)
 {
     return m == STUNKIT_PORTMAP_PCP      ? "PCP"
@@ -939,7 +896,7 @@ int cmd_map(int argc, char **argv)
             fprintf(stderr, "stunkit map: --gateway '%s' is not an IP address\n", gateway_text);
             return 2;
         }
-    } else if (default_gateway(STUNKIT_AF_INET, &a.gw) != 0 && default_gateway(STUNKIT_AF_INET6, &a.gw) != 0) {
+    } else if (cli_default_gateway(STUNKIT_AF_INET, &a.gw) != 0 && cli_default_gateway(STUNKIT_AF_INET6, &a.gw) != 0) {
         fprintf(stderr, "stunkit map: no default gateway (give one with --gateway)\n");
         return 1;
     }

@@ -39,6 +39,8 @@
 #define TURN_STREAM 100   /* the agent's name for the TURN-over-TCP connection */
 #define RDV_UDP_MS 1000u  /* the rendezvous goes over TCP when UDP has no answer by then */
 #define TCP_RELAY_MS 1000u /* TURN over TCP when the server has not answered over UDP by then */
+#define MAP_WAIT_MS 1000u  /* a router that has not answered PCP / NAT-PMP by then has neither */
+#define MAP_LIFETIME_S 600u /* renewed while we run, deleted when we end */
 
 static void usage(FILE *f)
 {
@@ -69,6 +71,8 @@ static void usage(FILE *f)
                "                     (default 10000)\n"
                "  --local IP         use only this local address (repeatable)\n"
                "  --aggressive       aggressive nomination (the offer side decides)\n"
+               "  --no-map           do not ask the router for a port (PCP or NAT-PMP; asked by\n"
+               "                     default, the mapping is deleted on exit)\n"
                "  --json             the result as one JSON object (after the token line)\n"
                "\n"
                "Exit status: 0 connected (and pinged), 1 no path or no answer, 2 bad usage.\n");
@@ -97,8 +101,24 @@ typedef struct stream {
     size_t rx_len;
 } stream;
 
+/* A port mapping asked of the router (PCP or NAT-PMP, stunkit/portmap.h)
+ * for the socket on the way to it: a candidate that lets the peer in even
+ * through a NAT whose own mappings depend on the destination. */
+typedef struct portmap {
+    stunkit_portmap *m;
+    int fd;               /* connected to the gateway's 5351, from the base's address */
+    int base;             /* the socket mapped (index), -1: none */
+    int settled;          /* mapped, refused, or no answer in time: gathering may end */
+    int mapped;
+    uint64_t deadline;
+    stunkit_addr gateway, external;
+    stunkit_portmap_method method;
+} portmap;
+
 typedef struct punch {
     stunkit_ice *ice;
+    portmap pm;
+    int map;            /* ask the router for a port (--no-map: do not) */
     sock socks[MAX_SOCKS];
     int nsocks;
     int gathered, connected, failed, disconnected;
@@ -244,6 +264,161 @@ static void open_all(punch *p, const stunkit_addr *server)
         open_sock(p, &a);
     }
     freeifaddrs(ifs);
+}
+
+/* ---- the port mapping (PCP / NAT-PMP) ---- */
+
+/* Asks the default gateway for a mapping of the socket whose address is the
+ * way to it. Nothing to ask (no gateway, no such socket): settled at once. */
+static void portmap_start(punch *p, uint64_t now)
+{
+    portmap *pm = &p->pm;
+    pm->fd = pm->base = -1;
+    pm->settled = 1;
+    /* a server on loopback: a test on this host, nothing to ask a router */
+    if (!p->map || (p->server.family == STUNKIT_AF_INET && p->server.ip[0] == 127) ||
+        p->server.family != STUNKIT_AF_INET || cli_default_gateway(STUNKIT_AF_INET, &pm->gateway) != 0)
+        return;
+    pm->gateway.port = STUNKIT_PORTMAP_PORT;
+    struct sockaddr_storage ss, mine;
+    socklen_t ml = sizeof(mine);
+    int sl = stunkit_addr_to_sockaddr(&pm->gateway, &ss);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    stunkit_addr src;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&mine, &ml) != 0 || stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&mine) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    for (int i = 0; i < p->nsocks; i++)
+        if (p->socks[i].local.family == src.family && !memcmp(p->socks[i].local.ip, src.ip, 4))
+            pm->base = i;
+    stunkit_portmap_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.gateway = pm->gateway;
+    cfg.protocol = 17;
+    cfg.lifetime_s = MAP_LIFETIME_S;
+    cfg.method = STUNKIT_PORTMAP_AUTO;
+    cfg.random = stunkit_random_os;
+    if (pm->base >= 0) {
+        cfg.internal = p->socks[pm->base].local;
+        pm->m = stunkit_portmap_new(&cfg, now);
+    }
+    if (!pm->m) {
+        close(fd);
+        pm->base = -1;
+        return;
+    }
+    pm->fd = fd;
+    pm->settled = 0;
+    pm->deadline = now + MAP_WAIT_MS;
+}
+
+static void portmap_settle(punch *p, uint64_t now)
+{
+    if (p->pm.settled)
+        return;
+    p->pm.settled = 1;
+    if (p->ice)
+        stunkit_ice_local_done(p->ice, now);
+}
+
+/* A router that mapped nothing has nothing to renew or delete. */
+static void portmap_stop(portmap *pm)
+{
+    stunkit_portmap_free(pm->m);
+    pm->m = NULL;
+    if (pm->fd >= 0)
+        close(pm->fd);
+    pm->fd = -1;
+}
+
+static void pump_pm(punch *p, uint64_t now)
+{
+    portmap *pm = &p->pm;
+    stunkit_portmap_output o;
+    if (!pm->m)
+        return;
+    while (pm->m && stunkit_portmap_poll(pm->m, now, &o) == 1) {
+        if (o.send) {
+            (void)send(pm->fd, o.data, o.len, 0);
+            continue;
+        }
+        switch (o.event) {
+        case STUNKIT_PORTMAP_MAPPED:
+        case STUNKIT_PORTMAP_RENEWED:
+            pm->mapped = 1;
+            pm->method = o.method;
+            /* a router that does not tell its external address (some
+             * NAT-PMP ones when asked in PCP) gives no candidate */
+            if (o.external.family && memcmp(o.external.ip, "\0\0\0\0", 4) &&
+                (o.event == STUNKIT_PORTMAP_MAPPED || !stunkit_addr_equal(&o.external, &pm->external))) {
+                pm->external = o.external;
+                stunkit_ice_candidate c;
+                memset(&c, 0, sizeof(c));
+                c.type = STUNKIT_ICE_SRFLX; /* RFC 8445 5.1.1.2: mapped like a NAT's, signalled as srflx */
+                c.addr = o.external;
+                c.related = p->socks[pm->base].local;
+                c.base = pm->base;
+                if (p->ice)
+                    stunkit_ice_add_local(p->ice, &c, now);
+            }
+            portmap_settle(p, now);
+            break;
+        case STUNKIT_PORTMAP_FAILED:
+        case STUNKIT_PORTMAP_DELETED:
+            pm->mapped = 0;
+            portmap_stop(pm);
+            portmap_settle(p, now);
+            break;
+        default: break;
+        }
+    }
+    if (pm->m && !pm->settled && now >= pm->deadline) {
+        portmap_stop(pm);
+        portmap_settle(p, now);
+    }
+}
+
+static void portmap_readable(punch *p)
+{
+    uint8_t buf[1100];
+    ssize_t n;
+    while (p->pm.fd >= 0 && ((n = recv(p->pm.fd, buf, sizeof(buf), 0)) >= 0 || errno == ECONNREFUSED)) {
+        uint64_t now = stunkit_now_ms();
+        if (n < 0) { /* ICMP: the router runs neither PCP nor NAT-PMP */
+            portmap_stop(&p->pm);
+            portmap_settle(p, now);
+            return;
+        }
+        stunkit_portmap_input(p->pm.m, buf, (size_t)n, &p->pm.gateway, now);
+        pump_pm(p, now);
+    }
+}
+
+/* At the end: the router removes the mapping (PCP and NAT-PMP answer at
+ * once; half a second at most). */
+static void portmap_end(punch *p)
+{
+    portmap *pm = &p->pm;
+    if (pm->m && pm->mapped && stunkit_portmap_delete(pm->m, stunkit_now_ms()) == 0) {
+        uint64_t end = stunkit_now_ms() + 500;
+        while (pm->m && pm->mapped) {
+            uint64_t now = stunkit_now_ms();
+            pump_pm(p, now);
+            if (!pm->m || now >= end)
+                break;
+            struct pollfd pf = {pm->fd, POLLIN, 0};
+            uint64_t next = stunkit_portmap_next(pm->m);
+            if (next > end)
+                next = end;
+            if (poll(&pf, 1, next > now ? (int)(next - now) : 0) > 0)
+                portmap_readable(p);
+        }
+    }
+    portmap_stop(pm);
 }
 
 /* ---- the loop ---- */
@@ -533,6 +708,7 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
     for (;;) {
         uint64_t now = stunkit_now_ms();
         streams_step(p, now);
+        pump_pm(p, now);
         if (p->ice)
             pump(p, now);
         pump_rdv(p, now);
@@ -552,6 +728,13 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         uint64_t next = p->ice ? stunkit_ice_next(p->ice) : UINT64_MAX;
         if (p->rdv && stunkit_rdv_next(p->rdv) < next)
             next = stunkit_rdv_next(p->rdv);
+        if (p->pm.m) {
+            uint64_t pn = stunkit_portmap_next(p->pm.m);
+            if (!p->pm.settled && p->pm.deadline < pn)
+                pn = p->pm.deadline;
+            if (pn < next)
+                next = pn;
+        }
         if (deadline < next)
             next = deadline;
         if (p->connected && p->sent < p->count && p->next_ping < next)
@@ -560,7 +743,7 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         if (((p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0) ||
              (p->tcp_relay && !p->udp_server_ok && p->turn_tcp.fd < 0)) && wait > 100)
             wait = 100; /* a TCP fallback may be due (RDV_UDP_MS, TCP_RELAY_MS) */
-        struct pollfd pf[MAX_SOCKS + 3];
+        struct pollfd pf[MAX_SOCKS + 4];
         int nsocks = p->ice ? p->nsocks : 0;
         stream *sts[2] = {&p->turn_tcp, &p->rdv_tcp};
         for (int i = 0; i < nsocks; i++)
@@ -568,8 +751,11 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         pf[nsocks] = (struct pollfd){p->rdv ? p->rdv_fd : -1, POLLIN, 0};
         for (int k = 0; k < 2; k++)
             pf[nsocks + 1 + k] = (struct pollfd){sts[k]->fd, (short)(sts[k]->connected ? POLLIN : POLLOUT), 0};
-        if (poll(pf, (nfds_t)nsocks + 3, wait) <= 0)
+        pf[nsocks + 3] = (struct pollfd){p->pm.fd, POLLIN, 0};
+        if (poll(pf, (nfds_t)nsocks + 4, wait) <= 0)
             continue;
+        if (pf[nsocks + 3].revents & (POLLIN | POLLERR))
+            portmap_readable(p);
         if (pf[nsocks].revents & (POLLIN | POLLERR)) {
             uint8_t buf[2048];
             ssize_t n;
@@ -695,7 +881,10 @@ static int start_agent(punch *p, int controlling, int aggressive, const stunkit_
     }
     for (int i = 0; i < p->nsocks; i++)
         stunkit_ice_add_base(p->ice, i, &p->socks[i].local, stunkit_now_ms());
-    stunkit_ice_local_done(p->ice, stunkit_now_ms());
+    /* gathering ends once the router has answered (or not) about a port */
+    portmap_start(p, stunkit_now_ms());
+    if (p->pm.settled)
+        stunkit_ice_local_done(p->ice, stunkit_now_ms());
     return 0;
 }
 
@@ -742,6 +931,14 @@ static void report(punch *p, const char *room, int json)
             json_string(stdout, why, strlen(why));
             printf(", ");
         }
+        printf("\"port_mapping\": ");
+        if (p->pm.external.family) {
+            char e[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(&p->pm.external, e, sizeof(e));
+            printf("{\"method\": \"%s\", \"external\": \"%s\"}, ", stunkit_portmap_method_name(p->pm.method), e);
+        } else {
+            printf("null, ");
+        }
         printf("\"pings\": {\"sent\": %d, \"answered\": %d}}\n", p->sent, p->answered);
     } else if (p->connected) {
         char l[STUNKIT_ADDRSTRLEN], r[STUNKIT_ADDRSTRLEN];
@@ -751,6 +948,11 @@ static void report(punch *p, const char *room, int json)
                stunkit_ice_type_name(p->sel_local.type), l, stunkit_ice_type_name(p->sel_remote.type), r,
                !strcmp(cand_protocol(&p->sel_local), "tcp") ? "TCP to the relay" : "udp");
         printf("connected   in %llu ms\n", (unsigned long long)p->connect_ms);
+        if (p->pm.external.family) {
+            char e[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(&p->pm.external, e, sizeof(e));
+            printf("mapping     %s %s from the router\n", stunkit_portmap_method_name(p->pm.method), e);
+        }
         if (p->answered)
             printf("pings       %d sent, %d answered, rtt %.1f ms\n", p->sent, p->answered, p->rtt_sum / p->answered);
         else
@@ -774,10 +976,11 @@ int cmd_punch(int argc, char **argv)
                                          {"local", required_argument, NULL, 'l'},
                                          {"aggressive", no_argument, NULL, 'A'},
                                          {"sdp", no_argument, NULL, 'S'},
+                                         {"no-map", no_argument, NULL, 'M'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int offer = 0, json = 0, aggressive = 0, sdp = 0, c;
+    int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, c;
     long count = 5, timeout = 10000, wait_s = 120;
     const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *room = NULL;
     const char *locals[MAX_SOCKS];
@@ -822,6 +1025,7 @@ int cmd_punch(int argc, char **argv)
             break;
         case 'A': aggressive = 1; break;
         case 'S': sdp = 1; break;
+        case 'M': map = 0; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
@@ -880,7 +1084,8 @@ int cmd_punch(int argc, char **argv)
     p.json = json;
     p.count = (int)count;
     p.rdv_fd = -1;
-    p.turn_tcp.fd = p.rdv_tcp.fd = -1;
+    p.turn_tcp.fd = p.rdv_tcp.fd = p.pm.fd = -1;
+    p.map = map;
     p.server = server;
     p.t0 = stunkit_now_ms();
     if (nlocals) {
@@ -1011,6 +1216,7 @@ int cmd_punch(int argc, char **argv)
 report:
     report(&p, room, json);
 out:
+    portmap_end(&p);
     if (p.ice) {
         stunkit_ice_close(p.ice, stunkit_now_ms());
         pump(&p, stunkit_now_ms());
