@@ -207,12 +207,12 @@ punch() {
     rooms=$((rooms + 1))
     local room="lab-$$-$rooms"
     ip netns exec "$A" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
-        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} >"$tmp/a.json" 2>"$tmp/a.err" &
+        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/a.json" 2>"$tmp/a.err" &
     local ap=$!
     pids="$pids $ap"
     sleep 0.3
     ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
-        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} >"$tmp/b.json" 2>"$tmp/b.err" &
+        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/b.json" 2>"$tmp/b.err" &
     local bp=$!
     pids="$pids $bp"
     wait $bp
@@ -253,7 +253,12 @@ expect_path() { # KIND_A KIND_B -> direct | relay | any
     [ "$a" = hard ] && { echo any; return; }
     if [ "$b" = symmetric ]; then local t=$a; a=$b; b=$t; fi
     if [ "$a" = symmetric ]; then
-        case $b in port-restricted-cone | symmetric | firewall) echo relay; return ;; esac
+        # against a port-restricted NAT or a firewall: relayed first, then
+        # direct by birthday-paradox punching (--no-spray: the relay stays)
+        case $b in
+        port-restricted-cone | firewall) [ -n "${NO_SPRAY:-}" ] && echo relay || echo birthday; return ;;
+        symmetric) echo relay; return ;;
+        esac
     fi
     [ "$a" = udp-blocked ] || [ "$b" = udp-blocked ] && { echo relay; return; }
     echo direct
@@ -304,6 +309,23 @@ run_pair() { # KIND_A KIND_B [LABEL]
     answered=$(sed -n 's/.*"answered": \([0-9]*\).*/\1/p' "$tmp/a.json")
     local limit=1000 need=3 no_limit=${NO_TIME_LIMIT:-}
     [ "$want" = relay ] && limit=2000
+    # birthday punching: connected through the relay, then direct; both
+    # sides say so, and the time counts to the direct path
+    local bda bdb
+    bda=$(sed -n 's/.*"birthday": \(null\|{[^}]*}\).*/\1/p' "$tmp/a.json")
+    bdb=$(sed -n 's/.*"birthday": \(null\|{[^}]*}\).*/\1/p' "$tmp/b.json")
+    if [ "$want" = birthday ]; then
+        want=direct limit=2000
+        local bms
+        bms=$(echo "$bda" | sed -n 's/.*"ms": \([0-9]*\).*/\1/p')
+        if [[ "$bda" == *'"direct": true'* ]] && [[ "$bdb" == *'"direct": true'* ]]; then
+            ma=$((ma + bms))
+        else
+            fail "$label: want direct by birthday punching; A: $bda B: $bdb"
+        fi
+    elif [ "$ka" = symmetric ] && [ "$kb" = symmetric ] && [[ "$bda" != *"both NATs map per destination"* ]]; then
+        fail "$label: both NATs are symmetric, where guessing does not pay; yet A: $bda"
+    fi
     # under loss: connected is what counts (the target has no time limit
     # there, and single pings crossing four lossy hops may all be lost)
     [ "${LOSS:-0}" -gt 0 ] && need=0 && no_limit=1
@@ -321,6 +343,49 @@ run_pair() { # KIND_A KIND_B [LABEL]
     lab_down
 }
 
+# birthday KIND_HARD KIND_EASY K M TRIALS: birthday-paradox punching
+# (tests/birthday_probe.c) from behind KIND_HARD (symmetric) to KIND_EASY:
+# K sockets on the hard side, M guessed ports from the easy side, fresh
+# sockets and a fresh easy port each trial. Prints the hits and the cost.
+probe=${BIRTHDAY_PROBE:-$(dirname "$stunkit")/../tests/birthday_probe}
+birthday() {
+    local kh=$1 ke=$2 k=$3 m=$4 trials=$5 hits=0 ms=0 t
+    lab_up "$kh" "$ke" || { fail "birthday: the lab did not come up"; lab_down; return; }
+    for t in $(seq "$trials"); do
+        local port=$((40000 + t))
+        ip netns exec "$A" "$probe" hard 198.51.100.130:$port "$k" 2000 >"$tmp/hard.out" 2>&1 &
+        local hp=$!
+        sleep 0.05
+        ip netns exec "$B" "$probe" easy $port 198.51.100.2 "$m" 2000 >"$tmp/easy.out" 2>&1
+        wait $hp
+        if grep -q '^hit' "$tmp/easy.out" && grep -q '^hit' "$tmp/hard.out"; then
+            hits=$((hits + 1))
+            ms=$((ms + $(cut -d' ' -f2 "$tmp/easy.out")))
+        fi
+    done
+    lab_down
+    local pct=$((100 * hits / trials)) avg=0
+    [ $hits -gt 0 ] && avg=$((ms / hits))
+    local expect
+    # 1 - exp(-K*M/N) over N = 64511 ports; nothing when the easy side's
+    # own mappings move too (its probes leave from ports the hard side's
+    # sockets never sent to)
+    expect=$(awk -v k="$k" -v m="$m" 'BEGIN { printf "%.0f%%", 100 * (1 - exp(-k * m / 64511)) }')
+    [ "$ke" = symmetric ] && expect="0%"
+    echo "birthday $kh/$ke K=$k M=$m: $hits/$trials hits ($pct%, theory $expect), a hit after $avg ms on average;" \
+        "cost: $k sockets and $k probes on the hard side, $m probes from the easy side" | tee -a "$tmp/birthday"
+    BIRTHDAY_HITS=$hits
+}
+
+if [ "${1:-}" = birthday ]; then
+    # the measurement: punch_lab_test.sh STUNKITD STUNKIT birthday [TRIALS]
+    for km in "256 256" "256 1024" "1024 1024"; do
+        birthday symmetric port-restricted-cone ${km% *} ${km#* } "${2:-50}"
+    done
+    birthday symmetric symmetric 256 1024 "${2:-50}"
+    exit 0
+fi
+
 kinds="none firewall full-cone restricted-cone port-restricted-cone symmetric udp-blocked"
 # a port-restricted router that also runs miniupnpd (PCP, NAT-PMP): with its
 # port mapping even a symmetric NAT's peer gets in
@@ -337,10 +402,20 @@ else
     # its retransmissions, more so under a sanitizer: 30 s to connect
     if command -v miniupnpd >/dev/null 2>&1; then
         for p in $pcp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
-        NO_MAP=1 run_pair port-restricted-pcp symmetric "port-restricted-pcp/symmetric --no-map (relay)"
+        NO_MAP=1 NO_SPRAY=1 run_pair port-restricted-pcp symmetric "port-restricted-pcp/symmetric --no-map --no-spray (relay)"
     else
         echo "skip port mapping: miniupnpd not installed"
     fi
+    # birthday-paradox punching (the full measurement: the "birthday" mode
+    # above): it works against a port-restricted NAT, never against a second
+    # symmetric one
+    birthday symmetric port-restricted-cone 256 1024 5
+    [ "$BIRTHDAY_HITS" -ge 1 ] && ok "birthday punching through a symmetric NAT: $BIRTHDAY_HITS of 5 hit" ||
+        fail "birthday punching through a symmetric NAT: no trial of 5 hit (theory: 98% each)"
+    birthday symmetric symmetric 256 1024 3
+    [ "$BIRTHDAY_HITS" -eq 0 ] && ok "birthday punching between two symmetric NATs: no hit, as theory says" ||
+        fail "birthday punching between two symmetric NATs: $BIRTHDAY_HITS of 3 hit (theory: none)"
+    NO_SPRAY=1 run_pair symmetric port-restricted-cone "symmetric/port-restricted-cone --no-spray (relay)"
     LOSS=10 PUNCH_MS=30000 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
     LOSS=10 PUNCH_MS=30000 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
     NO_TIME_LIMIT=1 run_pair hard hard "routers accepting unsolicited UDP (the hard variant)"
@@ -351,4 +426,5 @@ else
 fi
 echo "matrix (label, expected, got, A ms, B ms):"
 cat "$tmp/matrix" 2>/dev/null
+cat "$tmp/birthday" 2>/dev/null
 finish

@@ -183,6 +183,14 @@ STUNKIT_API void stunkit_ice_remote_done(stunkit_ice *a, uint64_t now_ms);
  * ufrag/pwd line. Candidates with host names are skipped. A different ufrag
  * than before is an ICE restart by the peer. */
 STUNKIT_API int stunkit_ice_apply(stunkit_ice *a, const char *sdp, size_t len, uint64_t now_ms);
+/* Our candidates so far, the peer-reflexive ones included (addresses the
+ * peer's answers named that no server did: a NAT whose mapping depends on
+ * the destination shows here, RFC 4787 4.1). Copies up to max into out;
+ * returns how many there are. */
+STUNKIT_API int stunkit_ice_get_local(const stunkit_ice *a, stunkit_ice_candidate *out, int max);
+/* The peer's candidates so far (signalled and peer-reflexive), the same way. */
+STUNKIT_API int stunkit_ice_get_remote(const stunkit_ice *a, stunkit_ice_candidate *out, int max);
+
 /* Our description so far: ufrag, pwd, ice-options:trickle, the candidates
  * reported, and end-of-candidates once GATHERED. Length or NOBUF. */
 STUNKIT_API int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap);

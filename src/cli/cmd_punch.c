@@ -41,6 +41,15 @@
 #define TCP_RELAY_MS 1000u /* TURN over TCP when the server has not answered over UDP by then */
 #define MAP_WAIT_MS 1000u  /* a router that has not answered PCP / NAT-PMP by then has neither */
 #define MAP_LIFETIME_S 600u /* renewed while we run, deleted when we end */
+/* Birthday-paradox punching through a symmetric NAT (after the relay): the
+ * hard side opens SPRAY_SOCKS mappings, the easy side guesses SPRAY_GUESSES
+ * ports; a round hits with 1 - exp(-256 * 1024 / 64511) = 98% (measured in
+ * the lab: 50 of 50), at most SPRAY_ROUNDS rounds of SPRAY_ROUND_MS. */
+#define SPRAY_SOCKS 256
+#define SPRAY_GUESSES 1024
+#define SPRAY_ROUNDS 3
+#define SPRAY_ROUND_MS 500u
+#define SPRAY_MAGIC "SKB1 "
 
 static void usage(FILE *f)
 {
@@ -73,9 +82,13 @@ static void usage(FILE *f)
                "  --aggressive       aggressive nomination (the offer side decides)\n"
                "  --no-map           do not ask the router for a port (PCP or NAT-PMP; asked by\n"
                "                     default, the mapping is deleted on exit)\n"
+               "  --no-spray         no birthday-paradox punching: when the path is relayed and\n"
+               "                     exactly one NAT maps per destination (symmetric), the\n"
+               "                     sides try %d sockets x %d guessed ports for a direct path\n"
                "  --json             the result as one JSON object (after the token line)\n"
                "\n"
-               "Exit status: 0 connected (and pinged), 1 no path or no answer, 2 bad usage.\n");
+               "Exit status: 0 connected (and pinged), 1 no path or no answer, 2 bad usage.\n",
+            SPRAY_SOCKS, SPRAY_GUESSES);
 }
 
 static volatile sig_atomic_t stop;
@@ -115,8 +128,39 @@ typedef struct portmap {
     stunkit_portmap_method method;
 } portmap;
 
+/* The birthday-paradox upgrade from the relay to a direct path, tried only
+ * where it pays: the path is relayed, both sides have a server-reflexive
+ * address, and exactly one NAT's mapping depends on the destination (its
+ * side saw a peer-reflexive address of its own with another port than the
+ * server saw, or the other side saw its checks come from such a port: RFC
+ * 4787 address-and-port-dependent mapping). The sides tell each other what
+ * they saw over the relay ("SKP1 nat SELF PEER", each hard or easy). */
+typedef enum { SPRAY_IDLE, SPRAY_TOLD, SPRAY_RUNNING, SPRAY_DIRECT, SPRAY_OFF } spray_state;
+
+typedef struct spray {
+    spray_state state;
+    int self_hard;            /* our NAT maps per destination (we or the peer saw it) */
+    int peer_seen_hard;       /* the peer's checks came from another port than its srflx */
+    int peer_kind;            /* what the peer said: 0 nothing yet, 1 easy, 2 hard, 3 off */
+    int peer_sees_us_hard;
+    int go;                   /* easy side: the peer's round number to guess for */
+    int round, fds[SPRAY_SOCKS], nfds;
+    int base;                 /* the socket whose srflx the peer knows */
+    stunkit_addr self_srflx, peer_srflx;
+    long guesses, guessed;    /* easy side: this round's target and progress */
+    uint8_t used[65536 / 8];
+    uint64_t start, round_end, ms;
+    long sent;                /* probes sent, all rounds */
+    /* the direct path found: from fds[sock] (hard) or socks[base] (easy) */
+    int sock;
+    stunkit_addr to, self_mapped;
+    char why[96];             /* why it was not tried */
+} spray;
+
 typedef struct punch {
     stunkit_ice *ice;
+    spray sp;
+    int spray_on;       /* --no-spray: never */
     portmap pm;
     int map;            /* ask the router for a port (--no-map: do not) */
     sock socks[MAX_SOCKS];
@@ -558,12 +602,252 @@ static void pump_rdv(punch *p, uint64_t now)
     }
 }
 
+static void send_to(int fd, const stunkit_addr *to, const char *text)
+{
+    struct sockaddr_storage ss;
+    int sl = stunkit_addr_to_sockaddr(to, &ss);
+    (void)sendto(fd, text, strlen(text), 0, (struct sockaddr *)&ss, (socklen_t)sl);
+}
+
+/* Through ICE's selected pair, or the direct path birthday punching found. */
 static void send_app(punch *p, const char *text)
 {
     uint8_t buf[512];
     stunkit_ice_route r;
+    if (p->sp.state == SPRAY_DIRECT) {
+        send_to(p->sp.sock >= 0 ? p->sp.fds[p->sp.sock] : p->socks[p->sp.base].fd, &p->sp.to, text);
+        return;
+    }
     if (stunkit_ice_send(p->ice, (const uint8_t *)text, strlen(text), buf, sizeof(buf), &r) == 0)
         send_route(p, &r);
+}
+
+/* ---- birthday-paradox punching (after the relay) ---- */
+
+static int selected_relayed(const punch *p)
+{
+    return p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
+}
+
+static void spray_close(spray *sp, int keep)
+{
+    for (int i = 0; i < sp->nfds; i++)
+        if (i != keep)
+            close(sp->fds[i]);
+    if (keep >= 0) {
+        sp->fds[0] = sp->fds[keep];
+        sp->sock = 0;
+    }
+    sp->nfds = keep >= 0 ? 1 : 0;
+}
+
+static void spray_off(spray *sp, const char *why)
+{
+    if (sp->state != SPRAY_DIRECT)
+        spray_close(sp, -1);
+    sp->state = SPRAY_OFF;
+    snprintf(sp->why, sizeof(sp->why), "%s", why);
+}
+
+/* Connected through the relay: what did our side see of its NAT? */
+static void spray_begin(punch *p, uint64_t now)
+{
+    spray *sp = &p->sp;
+    stunkit_ice_candidate c[STUNKIT_ICE_MAX_REMOTE];
+    if (sp->state != SPRAY_IDLE || !p->connected || !selected_relayed(p))
+        return;
+    sp->base = sp->sock = -1;
+    if (!p->spray_on) {
+        send_app(p, "SKP1 nat off");
+        spray_off(sp, "off (--no-spray)");
+        return;
+    }
+    /* our address as the server saw it: a relayed candidate's raddr (RFC
+     * 8839 5.1: its mapped address; the host's own when there is no NAT) */
+    int n = stunkit_ice_get_local(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
+    for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+        if (c[i].type == STUNKIT_ICE_RELAY && c[i].related.family == STUNKIT_AF_INET && c[i].base >= 0 &&
+            c[i].base < p->nsocks && sp->base < 0) {
+            sp->base = c[i].base;
+            sp->self_srflx = c[i].related;
+        }
+    /* RFC 4787 4.1: a check's answer that names another port of the same
+     * address than the server saw: the mapping depends on the destination */
+    for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+        if (c[i].type == STUNKIT_ICE_PRFLX && c[i].base == sp->base && sp->base >= 0 &&
+            !memcmp(c[i].addr.ip, sp->self_srflx.ip, 4) && c[i].addr.port != sp->self_srflx.port)
+            sp->self_hard = 1;
+    n = stunkit_ice_get_remote(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
+    for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+        if (c[i].type == STUNKIT_ICE_RELAY && c[i].related.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
+            memcmp(c[i].related.ip, "\0\0\0\0", 4))
+            sp->peer_srflx = c[i].related;
+    for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+        if (c[i].type == STUNKIT_ICE_SRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family)
+            sp->peer_srflx = c[i].addr;
+    /* the peer's checks (to our relay, say) from its srflx address but
+     * another port: the peer's NAT maps per destination */
+    for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+        if (c[i].type == STUNKIT_ICE_PRFLX && sp->peer_srflx.family && c[i].addr.family == STUNKIT_AF_INET &&
+            !memcmp(c[i].addr.ip, sp->peer_srflx.ip, 4) && c[i].addr.port != sp->peer_srflx.port)
+            sp->peer_seen_hard = 1;
+    if (sp->base < 0 || !sp->peer_srflx.family) {
+        send_app(p, "SKP1 nat off");
+        spray_off(sp, "no public IPv4 address known on both sides (a relay over UDP gives it)");
+        return;
+    }
+    char tell[64];
+    snprintf(tell, sizeof(tell), "SKP1 nat %s %s", sp->self_hard ? "hard" : "easy", sp->peer_seen_hard ? "hard" : "easy");
+    send_app(p, tell);
+    sp->state = SPRAY_TOLD;
+    sp->start = now;
+}
+
+/* The hard side's round: fresh sockets, one probe from each to the easy
+ * side's address (the easy NAT drops them, but each leaves a mapping open
+ * in ours), then "go" over the relay. */
+static void spray_round(punch *p, uint64_t now)
+{
+    spray *sp = &p->sp;
+    char probe[64], go[64];
+    spray_close(sp, -1);
+    sp->round++;
+    snprintf(probe, sizeof(probe), SPRAY_MAGIC "? %d", sp->round);
+    struct sockaddr_storage ss;
+    stunkit_addr any = p->socks[sp->base].local;
+    any.port = 0;
+    int sl = stunkit_addr_to_sockaddr(&any, &ss);
+    for (int i = 0; i < SPRAY_SOCKS; i++) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            break;
+        if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0) {
+            close(fd);
+            break;
+        }
+        sp->fds[sp->nfds++] = fd;
+        send_to(fd, &sp->peer_srflx, probe);
+        sp->sent++;
+    }
+    snprintf(go, sizeof(go), "SKP1 spray go %d", sp->round);
+    send_app(p, go);
+    sp->round_end = now + SPRAY_ROUND_MS;
+}
+
+static void spray_step(punch *p, uint64_t now)
+{
+    spray *sp = &p->sp;
+    spray_begin(p, now);
+    if (sp->state == SPRAY_TOLD) {
+        if (!sp->peer_kind) {
+            if (now - sp->start > 1000)
+                spray_off(sp, "the peer did not say what its NAT does");
+        } else if (sp->peer_kind == 3) {
+            spray_off(sp, "off on the peer's side");
+        } else {
+            /* what we saw and what the peer saw, together */
+            sp->self_hard |= sp->peer_sees_us_hard;
+            sp->peer_seen_hard |= sp->peer_kind == 2;
+            if (sp->self_hard == sp->peer_seen_hard) {
+                spray_off(sp, sp->self_hard ? "both NATs map per destination: guessing does not pay"
+                                            : "neither NAT maps per destination: nothing to guess");
+            } else {
+                sp->state = SPRAY_RUNNING;
+                if (sp->self_hard)
+                    spray_round(p, now);
+            }
+        }
+    }
+    if (sp->state != SPRAY_RUNNING)
+        return;
+    if (sp->self_hard) {
+        if (now >= sp->round_end) {
+            if (sp->round < SPRAY_ROUNDS)
+                spray_round(p, now);
+            else
+                spray_off(sp, "no guess hit");
+        }
+        return;
+    }
+    /* the easy side: this round's guesses, 64 at a time (about 20 ms for
+     * 1024), each to a port of the hard side's address not guessed before */
+    if (sp->go > sp->round) {
+        sp->round = sp->go;
+        sp->guessed = 0;
+        sp->guesses = SPRAY_GUESSES;
+    }
+    char probe[64];
+    snprintf(probe, sizeof(probe), SPRAY_MAGIC "? %d", sp->round);
+    for (int k = 0; k < 64 && sp->guessed < sp->guesses; k++) {
+        uint16_t port;
+        do
+            stunkit_random_os(NULL, (uint8_t *)&port, sizeof(port));
+        while (port < 1024 || (sp->used[port / 8] & (1u << (port % 8))));
+        sp->used[port / 8] |= (uint8_t)(1u << (port % 8));
+        stunkit_addr to = sp->peer_srflx;
+        to.port = port;
+        send_to(p->socks[sp->base].fd, &to, probe);
+        sp->guessed++;
+        sp->sent++;
+    }
+    if (now - sp->start > SPRAY_ROUNDS * SPRAY_ROUND_MS + 2000)
+        spray_off(sp, "no guess hit");
+}
+
+/* A probe or answer ("SKB1 ? R", "SKB1 ! R", "SKB1 = R ADDRESS") on our
+ * socket `fd` (an index into sp->fds, or -1: the base) from `from`. */
+static void spray_input(punch *p, int fd, const stunkit_addr *from, const uint8_t *d, size_t len, uint64_t now)
+{
+    spray *sp = &p->sp;
+    char msg[128], kind;
+    int round;
+    if (len >= sizeof(msg) || (sp->state != SPRAY_RUNNING && sp->state != SPRAY_DIRECT) ||
+        memcmp(from->ip, sp->peer_srflx.ip, 4) != 0)
+        return;
+    memcpy(msg, d, len);
+    msg[len] = 0;
+    if (sscanf(msg, SPRAY_MAGIC "%c %d", &kind, &round) != 2 || round < 1 || round > SPRAY_ROUNDS)
+        return;
+    if (kind == '=' && sp->state == SPRAY_DIRECT && sp->self_hard) { /* the easy side saw us come from here */
+        const char *a = strrchr(msg, ' ');
+        stunkit_addr m;
+        if (a && stunkit_addr_parse(a + 1, 0, &m) == 0)
+            sp->self_mapped = m;
+        return;
+    }
+    if (sp->state == SPRAY_DIRECT || (kind != '?' && kind != '!'))
+        return;
+    char reply[96];
+    snprintf(reply, sizeof(reply), SPRAY_MAGIC "! %d", round);
+    if (sp->self_hard && fd >= 0) {
+        /* a guess landed on one of our mappings: answer from that socket */
+        for (int r = 0; r < 2 && kind == '?'; r++)
+            send_to(sp->fds[fd], from, reply);
+        sp->to = *from;
+        spray_close(sp, fd);
+    } else if (!sp->self_hard && fd < 0) {
+        /* the hard side answered (or its probe came through our hole) */
+        char seen[STUNKIT_ADDRSTRLEN], tell[128];
+        stunkit_addr_format(from, seen, sizeof(seen));
+        snprintf(tell, sizeof(tell), SPRAY_MAGIC "= %d %s", round, seen);
+        if (kind == '?')
+            send_to(p->socks[sp->base].fd, from, reply);
+        for (int r = 0; r < 2; r++)
+            send_to(p->socks[sp->base].fd, from, tell);
+        sp->to = *from;
+        sp->sock = -1;
+    } else {
+        return;
+    }
+    sp->state = SPRAY_DIRECT;
+    sp->ms = now - sp->start;
+}
+
+static int spray_busy(const punch *p)
+{
+    const spray *sp = &p->sp;
+    return sp->state == SPRAY_TOLD || sp->state == SPRAY_RUNNING ||
+           (sp->state == SPRAY_IDLE && p->connected && selected_relayed(p));
 }
 
 static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
@@ -574,7 +858,17 @@ static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
     memcpy(msg, d, len);
     msg[len] = 0;
     unsigned seq;
-    if (sscanf(msg, "SKP1 ping %u", &seq) == 1) {
+    int round;
+    char self[8], seen[8];
+    if (!strcmp(msg, "SKP1 nat off")) {
+        p->sp.peer_kind = 3;
+    } else if (sscanf(msg, "SKP1 nat %7s %7s", self, seen) == 2) {
+        p->sp.peer_kind = !strcmp(self, "hard") ? 2 : 1;
+        p->sp.peer_sees_us_hard = !strcmp(seen, "hard");
+    } else if (sscanf(msg, "SKP1 spray go %d", &round) == 1) {
+        if (round > p->sp.go && round <= SPRAY_ROUNDS)
+            p->sp.go = round;
+    } else if (sscanf(msg, "SKP1 ping %u", &seq) == 1) {
         char pong[64];
         snprintf(pong, sizeof(pong), "SKP1 pong %u", seq);
         send_app(p, pong);
@@ -709,15 +1003,17 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         uint64_t now = stunkit_now_ms();
         streams_step(p, now);
         pump_pm(p, now);
-        if (p->ice)
+        if (p->ice) {
             pump(p, now);
+            spray_step(p, now);
+        }
         pump_rdv(p, now);
         if (done(p))
             return 0;
         if (now >= deadline || stop)
             return -1;
         /* pings: one every 100 ms once connected */
-        if (p->connected && p->sent < p->count && now >= p->next_ping) {
+        if (p->connected && !spray_busy(p) && p->sent < p->count && now >= p->next_ping) {
             char ping[64];
             snprintf(ping, sizeof(ping), "SKP1 ping %d", p->sent);
             p->sent_at[p->sent] = now;
@@ -739,11 +1035,16 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
             next = deadline;
         if (p->connected && p->sent < p->count && p->next_ping < next)
             next = p->next_ping;
+        if (p->sp.state == SPRAY_TOLD && p->sp.start + 1000 < next)
+            next = p->sp.start + 1000;
+        if (p->sp.state == SPRAY_RUNNING)
+            next = p->sp.self_hard ? (p->sp.round_end < next ? p->sp.round_end : next)
+                                   : (p->sp.guessed < p->sp.guesses ? now : now + 20 < next ? now + 20 : next);
         int wait = next <= now ? 0 : next - now > 200 ? 200 : (int)(next - now);
         if (((p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0) ||
              (p->tcp_relay && !p->udp_server_ok && p->turn_tcp.fd < 0)) && wait > 100)
             wait = 100; /* a TCP fallback may be due (RDV_UDP_MS, TCP_RELAY_MS) */
-        struct pollfd pf[MAX_SOCKS + 4];
+        struct pollfd pf[MAX_SOCKS + 4 + SPRAY_SOCKS];
         int nsocks = p->ice ? p->nsocks : 0;
         stream *sts[2] = {&p->turn_tcp, &p->rdv_tcp};
         for (int i = 0; i < nsocks; i++)
@@ -752,8 +1053,30 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         for (int k = 0; k < 2; k++)
             pf[nsocks + 1 + k] = (struct pollfd){sts[k]->fd, (short)(sts[k]->connected ? POLLIN : POLLOUT), 0};
         pf[nsocks + 3] = (struct pollfd){p->pm.fd, POLLIN, 0};
-        if (poll(pf, (nfds_t)nsocks + 4, wait) <= 0)
+        int nspray = p->sp.nfds;
+        for (int k = 0; k < nspray; k++)
+            pf[nsocks + 4 + k] = (struct pollfd){p->sp.fds[k], POLLIN, 0};
+        if (poll(pf, (nfds_t)(nsocks + 4 + nspray), wait) <= 0)
             continue;
+        for (int k = 0; k < nspray && k < p->sp.nfds; k++) {
+            uint8_t buf[256];
+            struct sockaddr_storage from;
+            socklen_t fl = sizeof(from);
+            stunkit_addr src;
+            ssize_t n;
+            if (!(pf[nsocks + 4 + k].revents & POLLIN) || p->sp.fds[k] != pf[nsocks + 4 + k].fd)
+                continue;
+            while ((fl = sizeof(from), n = recvfrom(p->sp.fds[k], buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl)) >= 0) {
+                if (stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&from) != 0)
+                    continue;
+                if (n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5))
+                    spray_input(p, k, &src, buf, (size_t)n, stunkit_now_ms());
+                else
+                    on_app(p, buf, (size_t)n, stunkit_now_ms());
+                if (k >= p->sp.nfds || p->sp.fds[k] != pf[nsocks + 4 + k].fd)
+                    break; /* the sockets changed (a hit closed the others) */
+            }
+        }
         if (pf[nsocks + 3].revents & (POLLIN | POLLERR))
             portmap_readable(p);
         if (pf[nsocks].revents & (POLLIN | POLLERR)) {
@@ -790,6 +1113,10 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
                     continue;
                 stunkit_ice_data d;
                 uint64_t t = stunkit_now_ms();
+                if (i == p->sp.base && n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5)) {
+                    spray_input(p, -1, &src, buf, (size_t)n, t);
+                    continue;
+                }
                 int r = stunkit_ice_input(p->ice, i, &src, buf, (size_t)n, t, &d);
                 if (r == 0)
                     on_app(p, buf, (size_t)n, t);
@@ -901,8 +1228,54 @@ static int open_rdv_sock(const stunkit_addr *server)
     return fd;
 }
 
+/* The path the pings took: ICE's selected pair, or the one birthday
+ * punching found (the hard side: its mapping as the easy side saw it). */
+static void direct_pair(const punch *p, stunkit_ice_candidate *l, stunkit_ice_candidate *r)
+{
+    const spray *sp = &p->sp;
+    memset(l, 0, sizeof(*l));
+    memset(r, 0, sizeof(*r));
+    if (sp->self_hard) {
+        l->type = sp->self_mapped.family ? STUNKIT_ICE_PRFLX : STUNKIT_ICE_HOST;
+        l->addr = sp->self_mapped.family ? sp->self_mapped : p->socks[sp->base].local;
+        /* a peer without NAT (a firewall) signalled it as its host candidate */
+        stunkit_ice_candidate c[STUNKIT_ICE_MAX_REMOTE];
+        int n = stunkit_ice_get_remote(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
+        r->type = STUNKIT_ICE_SRFLX;
+        for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+            if (c[i].type == STUNKIT_ICE_HOST && stunkit_addr_equal(&c[i].addr, &sp->to))
+                r->type = STUNKIT_ICE_HOST;
+    } else {
+        l->type = stunkit_addr_equal(&sp->self_srflx, &p->socks[sp->base].local) ? STUNKIT_ICE_HOST : STUNKIT_ICE_SRFLX;
+        l->addr = sp->self_srflx;
+        r->type = STUNKIT_ICE_PRFLX;
+    }
+    r->addr = sp->to;
+}
+
+static void report_spray(const punch *p)
+{
+    const spray *sp = &p->sp;
+    printf("\"birthday\": ");
+    if (sp->round == 0 && !sp->why[0]) {
+        printf("null, ");
+        return;
+    }
+    printf("{\"side\": \"%s\", \"rounds\": %d, \"sockets\": %d, \"probes\": %ld, \"direct\": %s", sp->self_hard ? "hard" : "easy",
+           sp->round, sp->self_hard ? SPRAY_SOCKS * sp->round : 0, sp->sent, sp->state == SPRAY_DIRECT ? "true" : "false");
+    if (sp->state == SPRAY_DIRECT)
+        printf(", \"ms\": %llu", (unsigned long long)sp->ms);
+    else if (sp->why[0]) {
+        printf(", \"reason\": ");
+        json_string(stdout, sp->why, strlen(sp->why));
+    }
+    printf("}, ");
+}
+
 static void report(punch *p, const char *room, int json)
 {
+    if (p->sp.state == SPRAY_DIRECT)
+        direct_pair(p, &p->sel_local, &p->sel_remote);
     int relayed = p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
     const char *why = p->rdv_failed ? p->reason
                       : p->failed   ? p->reason
@@ -939,6 +1312,7 @@ static void report(punch *p, const char *room, int json)
         } else {
             printf("null, ");
         }
+        report_spray(p);
         printf("\"pings\": {\"sent\": %d, \"answered\": %d}}\n", p->sent, p->answered);
     } else if (p->connected) {
         char l[STUNKIT_ADDRSTRLEN], r[STUNKIT_ADDRSTRLEN];
@@ -953,6 +1327,11 @@ static void report(punch *p, const char *room, int json)
             stunkit_addr_format(&p->pm.external, e, sizeof(e));
             printf("mapping     %s %s from the router\n", stunkit_portmap_method_name(p->pm.method), e);
         }
+        if (p->sp.state == SPRAY_DIRECT)
+            printf("birthday    direct after %llu ms: %s side, round %d, %ld probes\n", (unsigned long long)p->sp.ms,
+                   p->sp.self_hard ? "the symmetric NAT's" : "the guessing", p->sp.round, p->sp.sent);
+        else if (p->sp.round)
+            printf("birthday    no direct path: %s (%d rounds, %ld probes)\n", p->sp.why, p->sp.round, p->sp.sent);
         if (p->answered)
             printf("pings       %d sent, %d answered, rtt %.1f ms\n", p->sent, p->answered, p->rtt_sum / p->answered);
         else
@@ -977,10 +1356,11 @@ int cmd_punch(int argc, char **argv)
                                          {"aggressive", no_argument, NULL, 'A'},
                                          {"sdp", no_argument, NULL, 'S'},
                                          {"no-map", no_argument, NULL, 'M'},
+                                         {"no-spray", no_argument, NULL, 'B'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, c;
+    int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, c;
     long count = 5, timeout = 10000, wait_s = 120;
     const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *room = NULL;
     const char *locals[MAX_SOCKS];
@@ -1026,6 +1406,7 @@ int cmd_punch(int argc, char **argv)
         case 'A': aggressive = 1; break;
         case 'S': sdp = 1; break;
         case 'M': map = 0; break;
+        case 'B': spray_on = 0; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
@@ -1086,6 +1467,8 @@ int cmd_punch(int argc, char **argv)
     p.rdv_fd = -1;
     p.turn_tcp.fd = p.rdv_tcp.fd = p.pm.fd = -1;
     p.map = map;
+    p.spray_on = spray_on;
+    p.sp.base = p.sp.sock = -1;
     p.server = server;
     p.t0 = stunkit_now_ms();
     if (nlocals) {
@@ -1207,7 +1590,8 @@ int cmd_punch(int argc, char **argv)
         run(&p, p.start_ms + (uint64_t)timeout, is_connected);
     }
     if (p.connected) {
-        run(&p, stunkit_now_ms() + (uint64_t)count * 100u + 3000u, pings_done);
+        /* the pings go once birthday punching (if it pays) is over */
+        run(&p, stunkit_now_ms() + (uint64_t)count * 100u + 3000u + SPRAY_ROUNDS * SPRAY_ROUND_MS + 2000u, pings_done);
         send_app(&p, "SKP1 bye");
         /* keep answering the other side's pings until it says bye */
         run(&p, stunkit_now_ms() + 3000, bye_done);
@@ -1217,6 +1601,7 @@ report:
     report(&p, room, json);
 out:
     portmap_end(&p);
+    spray_close(&p.sp, -1);
     if (p.ice) {
         stunkit_ice_close(p.ice, stunkit_now_ms());
         pump(&p, stunkit_now_ms());

@@ -590,6 +590,20 @@ int stunkit_ice_add_local(stunkit_ice *a, const stunkit_ice_candidate *c, uint64
                : 0;
 }
 
+int stunkit_ice_get_local(const stunkit_ice *a, stunkit_ice_candidate *out, int max)
+{
+    for (int i = 0; i < a->nlocal && i < max; i++)
+        out[i] = a->local[i].c;
+    return a->nlocal;
+}
+
+int stunkit_ice_get_remote(const stunkit_ice *a, stunkit_ice_candidate *out, int max)
+{
+    for (int i = 0; i < a->nremote && i < max; i++)
+        out[i] = a->remote[i];
+    return a->nremote;
+}
+
 void stunkit_ice_local_done(stunkit_ice *a, uint64_t now_ms)
 {
     (void)now_ms;
