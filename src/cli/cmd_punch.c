@@ -149,7 +149,8 @@ typedef struct spray {
     stunkit_addr self_srflx, peer_srflx;
     long guesses, guessed;    /* easy side: this round's target and progress */
     uint8_t used[65536 / 8];
-    uint64_t start, round_end, ms;
+    uint64_t start, round_end, ms, told_at;
+    int answer;               /* the peer asked ("?"): tell it once more */
     long sent;                /* probes sent, all rounds */
     /* the direct path found: from fds[sock] (hard) or socks[base] (easy) */
     int sock;
@@ -696,11 +697,20 @@ static void spray_begin(punch *p, uint64_t now)
         spray_off(sp, "no public IPv4 address known on both sides (a relay over UDP gives it)");
         return;
     }
-    char tell[64];
-    snprintf(tell, sizeof(tell), "SKP1 nat %s %s", sp->self_hard ? "hard" : "easy", sp->peer_seen_hard ? "hard" : "easy");
-    send_app(p, tell);
     sp->state = SPRAY_TOLD;
     sp->start = now;
+}
+
+/* "SKP1 nat SELF PEER [?]": what we saw of both NATs, "?" while we have not
+ * heard the peer (it answers once). Over the relay, so resent while unheard. */
+static void spray_tell(punch *p, uint64_t now)
+{
+    spray *sp = &p->sp;
+    char tell[64];
+    snprintf(tell, sizeof(tell), "SKP1 nat %s %s%s", sp->self_hard ? "hard" : "easy", sp->peer_seen_hard ? "hard" : "easy",
+             sp->peer_kind ? "" : " ?");
+    send_app(p, tell);
+    sp->told_at = now;
 }
 
 /* The hard side's round: fresh sockets, one probe from each to the easy
@@ -731,6 +741,7 @@ static void spray_round(punch *p, uint64_t now)
     }
     snprintf(go, sizeof(go), "SKP1 spray go %d", sp->round);
     send_app(p, go);
+    send_app(p, go); /* over the relay: a lost one would waste the round */
     sp->round_end = now + SPRAY_ROUND_MS;
 }
 
@@ -738,10 +749,16 @@ static void spray_step(punch *p, uint64_t now)
 {
     spray *sp = &p->sp;
     spray_begin(p, now);
+    if (sp->answer && sp->state != SPRAY_IDLE && sp->state != SPRAY_OFF) {
+        sp->answer = 0;
+        spray_tell(p, now);
+    }
     if (sp->state == SPRAY_TOLD) {
         if (!sp->peer_kind) {
-            if (now - sp->start > 1000)
+            if (now - sp->start > 1500)
                 spray_off(sp, "the peer did not say what its NAT does");
+            else if (!sp->told_at || now - sp->told_at >= 150)
+                spray_tell(p, now);
         } else if (sp->peer_kind == 3) {
             spray_off(sp, "off on the peer's side");
         } else {
@@ -865,6 +882,7 @@ static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
     } else if (sscanf(msg, "SKP1 nat %7s %7s", self, seen) == 2) {
         p->sp.peer_kind = !strcmp(self, "hard") ? 2 : 1;
         p->sp.peer_sees_us_hard = !strcmp(seen, "hard");
+        p->sp.answer = len > 2 && msg[len - 1] == '?';
     } else if (sscanf(msg, "SKP1 spray go %d", &round) == 1) {
         if (round > p->sp.go && round <= SPRAY_ROUNDS)
             p->sp.go = round;
@@ -1035,8 +1053,8 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
             next = deadline;
         if (p->connected && p->sent < p->count && p->next_ping < next)
             next = p->next_ping;
-        if (p->sp.state == SPRAY_TOLD && p->sp.start + 1000 < next)
-            next = p->sp.start + 1000;
+        if (p->sp.state == SPRAY_TOLD && p->sp.told_at + 150 < next)
+            next = p->sp.told_at + 150;
         if (p->sp.state == SPRAY_RUNNING)
             next = p->sp.self_hard ? (p->sp.round_end < next ? p->sp.round_end : next)
                                    : (p->sp.guessed < p->sp.guesses ? now : now + 20 < next ? now + 20 : next);
