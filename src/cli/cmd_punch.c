@@ -388,7 +388,12 @@ static void pump_pm(punch *p, uint64_t now)
         return;
     while (pm->m && stunkit_portmap_poll(pm->m, now, &o) == 1) {
         if (o.send) {
-            (void)send(pm->fd, o.data, o.len, 0);
+            /* an ICMP error for the previous datagram is reported here */
+            if (send(pm->fd, o.data, o.len, 0) < 0 && errno == ECONNREFUSED) {
+                portmap_stop(pm);
+                portmap_settle(p, now);
+                return;
+            }
             continue;
         }
         switch (o.event) {
