@@ -83,6 +83,9 @@ usage "ROOM without credentials" "needs the server's credentials" $srv room1
 usage "a room name with a space" "expected 1 to 64" $srv "bad room" --username alice --password secret
 usage "--wait 0" "--wait '0'" $srv room1 --wait 0 --username alice --password secret
 usage "three positional arguments" "expected SERVER [ROOM]" $srv room1 extra
+usage "--insecure without a TLS server" "is for a TLS server" $srv room1 --insecure --username alice --password secret
+usage "--insecure with --ca-file" "contradict" turns:$srv room1 --insecure --ca-file /dev/null --username alice --password secret
+usage "a malformed server" "expected host[:port]" "stun:[::1" room1 --username alice --password secret
 
 # a server without --rendezvous drops the method (RFC 8489 6.3): the
 # client says so after its retransmissions

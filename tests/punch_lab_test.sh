@@ -179,7 +179,7 @@ lab_up() { # KIND_A KIND_B
     ip netns exec "$W" sysctl -qw net.ipv4.ip_forward=1
     side "$A" "$NA" "$1" 198.51.100.2 198.51.100.1 wa 192.0.2.0/25 192.0.2.2 192.0.2.1 || return 1
     side "$B" "$NB" "$2" 198.51.100.130 198.51.100.129 wb 192.0.2.128/25 192.0.2.130 192.0.2.129 || return 1
-    ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --turn --relay-ip 203.0.113.1 --credential alice:lab-secret \
+    ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --turn --relay-ip 203.0.113.1 --credential alice:lab-secret \
         --rendezvous \
         --realm lab.example --threads 1 --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
@@ -199,6 +199,16 @@ lab_up() { # KIND_A KIND_B
     return 0
 }
 
+# the server's TLS certificate (for turns:203.0.113.1, port 5349)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=203.0.113.1" \
+    -addext "subjectAltName=IP:203.0.113.1" -days 1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null ||
+    { echo "FAIL openssl could not make the lab's certificate"; exit 1; }
+
+# the server as punch names it: over TLS (TLS=1) the TCP fallbacks are TLS
+server_arg() {
+    if [ -n "${TLS:-}" ]; then echo "turns:203.0.113.1 --ca-file $tmp/cert.pem"; else echo 203.0.113.1; fi
+}
+
 # punch: A first in the room (it offers), B joins; or (MODE=token) offer in
 # A, answer in B, tokens through a FIFO. Results in $tmp/a.json, $tmp/b.json
 rooms=0
@@ -206,12 +216,12 @@ punch() {
     [ "${MODE:-room}" = token ] && { punch_tokens; return; }
     rooms=$((rooms + 1))
     local room="lab-$$-$rooms"
-    ip netns exec "$A" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
+    ip netns exec "$A" timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
         --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/a.json" 2>"$tmp/a.err" &
     local ap=$!
     pids="$pids $ap"
     sleep 0.3
-    ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
+    ip netns exec "$B" timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
         --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/b.json" 2>"$tmp/b.err" &
     local bp=$!
     pids="$pids $bp"
@@ -284,6 +294,10 @@ run_pair() { # KIND_A KIND_B [LABEL]
     prb=$(sed -n 's/.*"local": {[^}]*"protocol": "\([a-z]*\)".*/\1/p' "$tmp/b.json")
     if { [ "$ka" = udp-blocked ] && [ "$pra" != tcp ]; } || { [ "$kb" = udp-blocked ] && [ "$prb" != tcp ]; }; then
         fail "$label: UDP is blocked, yet the local candidate's protocol is A '$pra' B '$prb' (want tcp)"
+    fi
+    # turns: the relay over TLS, said so in the JSON
+    if [ -n "${TLS:-}" ] && [ "$ka" = udp-blocked ] && ! grep -q '"local": {[^}]*"tls": true' "$tmp/a.json"; then
+        fail "$label: a turns: server and UDP blocked, yet A's relay is not over TLS: $(cat "$tmp/a.json")"
     fi
     # a router with PCP: punch asked it for a port, and deleted the mapping
     # on exit (miniupnpd's DNAT rule is gone)
@@ -422,6 +436,8 @@ else
     [ "$BIRTHDAY_HITS" -eq 0 ] && ok "birthday punching between two symmetric NATs: no hit, as theory says" ||
         fail "birthday punching between two symmetric NATs: $BIRTHDAY_HITS of 3 hit (theory: none)"
     NO_SPRAY=1 run_pair symmetric port-restricted-cone "symmetric/port-restricted-cone --no-spray (relay)"
+    # a turns: server: with UDP blocked, the rendezvous and the relay go over TLS
+    TLS=1 run_pair udp-blocked port-restricted-cone "turns: udp-blocked/port-restricted-cone (relay over TLS)"
     LOSS=10 PUNCH_MS=30000 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
     LOSS=10 PUNCH_MS=30000 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
     NO_TIME_LIMIT=1 run_pair hard hard "routers accepting unsolicited UDP (the hard variant)"

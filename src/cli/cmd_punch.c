@@ -61,7 +61,9 @@ static void usage(FILE *f)
                "STUN sees, and a TURN relay when credentials are given; directly where the NATs\n"
                "allow, through the relay where not. Then exchanges pings over the path found.\n"
                "\n"
-               "  SERVER             STUN (and TURN) server: host[:port], stun: or turn: URI\n"
+               "  SERVER             STUN (and TURN) server: host[:port], stun: or turn: URI;\n"
+               "                     turns:host[:port] (or stuns:) carries the TCP fallbacks\n"
+               "                     (TURN, the rendezvous) over TLS, port 5349 by default\n"
                "  ROOM               meet the other peer in this room of SERVER's rendezvous\n"
                "                     (stunkitd --rendezvous; 1-64 of A-Z a-z 0-9 . _ ~ -;\n"
                "                     anyone who knows the name can take the second place)\n"
@@ -85,6 +87,8 @@ static void usage(FILE *f)
                "  --no-spray         no birthday-paradox punching: when the path is relayed and\n"
                "                     exactly one NAT maps per destination (symmetric), the\n"
                "                     sides try %d sockets x %d guessed ports for a direct path\n"
+               "  --ca-file FILE     with a TLS server: trust the CAs in FILE (PEM), not the system's\n"
+               "  --insecure         with a TLS server: do not check its certificate\n"
                "  --json             the result as one JSON object (after the token line)\n"
                "\n"
                "Exit status: 0 connected (and pinged), 1 no path or no answer, 2 bad usage.\n",
@@ -108,6 +112,7 @@ typedef struct sock {
  * UDP to the server) or the rendezvous when UDP goes unanswered. */
 typedef struct stream {
     int fd;         /* -1: none */
+    stunkit_link *link; /* TLS (SERVER a turns: or stuns: URI): framed by the link */
     int connected, added, closed;
     stunkit_addr local;
     uint8_t rx[16384];
@@ -129,19 +134,23 @@ typedef struct portmap {
 } portmap;
 
 /* The birthday-paradox upgrade from the relay to a direct path, tried only
- * where it pays: the path is relayed, both sides have a server-reflexive
- * address, and exactly one NAT's mapping depends on the destination (its
- * side saw a peer-reflexive address of its own with another port than the
- * server saw, or the other side saw its checks come from such a port: RFC
- * 4787 address-and-port-dependent mapping). The sides tell each other what
- * they saw over the relay ("SKP1 nat SELF PEER", each hard or easy). */
+ * where it pays: the path is relayed, both sides have a public address,
+ * one NAT's mapping depends on the destination (its side saw a
+ * peer-reflexive address of its own with another port than the server saw,
+ * or the other side saw its checks come from such a port: RFC 4787
+ * address-and-port-dependent mapping) and the other's provably does not
+ * (its checks to the peer's relay, another destination than the server,
+ * left from its server-reflexive address). The sides tell each other what
+ * they saw over the relay ("SKP1 nat SELF PEER": hard, easy or unknown);
+ * without evidence both ways (loss, say) nothing is tried. */
 typedef enum { SPRAY_IDLE, SPRAY_TOLD, SPRAY_RUNNING, SPRAY_DIRECT, SPRAY_OFF } spray_state;
 
 typedef struct spray {
     spray_state state;
     int self_hard;            /* our NAT maps per destination (we or the peer saw it) */
+    int self_easy;            /* it does not: our checks to the peer's relay left from our srflx */
     int peer_seen_hard;       /* the peer's checks came from another port than its srflx */
-    int peer_kind;            /* what the peer said: 0 nothing yet, 1 easy, 2 hard, 3 off */
+    int peer_kind;            /* what the peer said of itself: 0 nothing yet, 1 easy, 2 hard, 3 off, 4 unknown */
     int peer_sees_us_hard;
     int go;                   /* easy side: the peer's round number to guess for */
     int round, fds[SPRAY_SOCKS], nfds;
@@ -168,6 +177,11 @@ typedef struct punch {
     int nsocks;
     int gathered, connected, failed, disconnected;
     stunkit_addr server;
+    /* the streams' server: SERVER over TCP, or over TLS (its own port) */
+    stunkit_addr stream_server;
+    int tls, insecure;
+    const char *tls_name, *ca_file;
+    char tls_error[160];
     stream turn_tcp;
     int tcp_relay;      /* credentials given: TURN over TCP is the fallback */
     int udp_server_ok;  /* the server answered over UDP (a candidate from it, or the rendezvous) */
@@ -309,6 +323,15 @@ static void open_all(punch *p, const stunkit_addr *server)
         open_sock(p, &a);
     }
     freeifaddrs(ifs);
+}
+
+/* A whole message to the server over a stream (TLS: through the link). */
+static void stream_send(stream *st, const uint8_t *data, size_t len)
+{
+    if (st->link)
+        (void)stunkit_link_send(st->link, data, len, 1000);
+    else
+        (void)send(st->fd, data, len, MSG_NOSIGNAL);
 }
 
 /* ---- the port mapping (PCP / NAT-PMP) ---- */
@@ -477,7 +500,7 @@ static void send_route(punch *p, const stunkit_ice_route *r)
 {
     if (r->base == TURN_STREAM) {
         if (p->turn_tcp.connected && !p->turn_tcp.closed)
-            (void)send(p->turn_tcp.fd, r->data, r->len, MSG_NOSIGNAL);
+            stream_send(&p->turn_tcp, r->data, r->len);
         return;
     }
     for (int i = 0; i < p->nsocks; i++) {
@@ -574,7 +597,7 @@ static void pump_rdv(punch *p, uint64_t now)
     while (stunkit_rdv_poll(p->rdv, now, &o) == 1) {
         if (o.send) {
             if (p->rdv_on_tcp)
-                (void)send(p->rdv_tcp.fd, o.data, o.len, MSG_NOSIGNAL);
+                stream_send(&p->rdv_tcp, o.data, o.len);
             else
                 (void)send(p->rdv_fd, o.data, o.len, 0);
             continue;
@@ -683,6 +706,9 @@ static void spray_begin(punch *p, uint64_t now)
         if (c[i].type == STUNKIT_ICE_PRFLX && c[i].base == sp->base && sp->base >= 0 &&
             !memcmp(c[i].addr.ip, sp->self_srflx.ip, 4) && c[i].addr.port != sp->self_srflx.port)
             sp->self_hard = 1;
+    /* the selected pair: our srflx (or host: no NAT) to the peer's relay */
+    sp->self_easy = !sp->self_hard && p->sel_remote.type == STUNKIT_ICE_RELAY && p->sel_local.base == sp->base &&
+                    (p->sel_local.type == STUNKIT_ICE_SRFLX || p->sel_local.type == STUNKIT_ICE_HOST);
     n = stunkit_ice_get_remote(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
         if (c[i].type == STUNKIT_ICE_RELAY && c[i].related.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
@@ -712,8 +738,8 @@ static void spray_tell(punch *p, uint64_t now)
 {
     spray *sp = &p->sp;
     char tell[64];
-    snprintf(tell, sizeof(tell), "SKP1 nat %s %s%s", sp->self_hard ? "hard" : "easy", sp->peer_seen_hard ? "hard" : "easy",
-             sp->peer_kind ? "" : " ?");
+    snprintf(tell, sizeof(tell), "SKP1 nat %s %s%s", sp->self_hard ? "hard" : sp->self_easy ? "easy" : "unknown",
+             sp->peer_seen_hard ? "hard" : "unknown", sp->peer_kind ? "" : " ?");
     send_app(p, tell);
     sp->told_at = now;
 }
@@ -769,10 +795,14 @@ static void spray_step(punch *p, uint64_t now)
         } else {
             /* what we saw and what the peer saw, together */
             sp->self_hard |= sp->peer_sees_us_hard;
+            sp->self_easy &= !sp->self_hard;
             sp->peer_seen_hard |= sp->peer_kind == 2;
-            if (sp->self_hard == sp->peer_seen_hard) {
-                spray_off(sp, sp->self_hard ? "both NATs map per destination: guessing does not pay"
-                                            : "neither NAT maps per destination: nothing to guess");
+            int peer_easy = sp->peer_kind == 1 && !sp->peer_seen_hard;
+            if (sp->self_hard && sp->peer_seen_hard) {
+                spray_off(sp, "both NATs map per destination: guessing does not pay");
+            } else if (!(sp->self_hard && peer_easy) && !(sp->self_easy && sp->peer_seen_hard)) {
+                spray_off(sp, !sp->self_hard && !sp->peer_seen_hard ? "neither NAT is seen to map per destination"
+                                                                    : "the other NAT's mapping is unknown");
             } else {
                 sp->state = SPRAY_RUNNING;
                 if (sp->self_hard)
@@ -885,7 +915,7 @@ static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
     if (!strcmp(msg, "SKP1 nat off")) {
         p->sp.peer_kind = 3;
     } else if (sscanf(msg, "SKP1 nat %7s %7s", self, seen) == 2) {
-        p->sp.peer_kind = !strcmp(self, "hard") ? 2 : 1;
+        p->sp.peer_kind = !strcmp(self, "hard") ? 2 : !strcmp(self, "easy") ? 1 : 4;
         p->sp.peer_sees_us_hard = !strcmp(seen, "hard");
         p->sp.answer = len > 2 && msg[len - 1] == '?';
     } else if (sscanf(msg, "SKP1 spray go %d", &round) == 1) {
@@ -906,13 +936,38 @@ static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
     }
 }
 
-/* ---- TCP streams to the server ---- */
+/* ---- TCP and TLS streams to the server ---- */
 
-static void stream_open(stream *st, const stunkit_addr *server)
+/* TCP: connects in the background (stream_writable says when). TLS: the
+ * link connects and completes the handshake before returning (at most 5 s;
+ * only ever a fallback, when UDP has gone unanswered). */
+static void stream_open(punch *p, stream *st)
 {
     struct sockaddr_storage ss;
-    int sl = stunkit_addr_to_sockaddr(server, &ss);
+    int sl = stunkit_addr_to_sockaddr(&p->stream_server, &ss);
     memset(st, 0, sizeof(*st));
+    if (p->tls) {
+        stunkit_link_config lc;
+        memset(&lc, 0, sizeof(lc));
+        lc.size = sizeof(lc);
+        lc.transport = STUNKIT_TLS;
+        lc.tls_name = p->tls_name;
+        lc.tls_insecure = p->insecure;
+        lc.ca_file = p->ca_file;
+        lc.timeout_ms = 5000;
+        lc.error_text = p->tls_error;
+        lc.error_text_cap = sizeof(p->tls_error);
+        if (stunkit_link_open(&st->link, &p->stream_server, &lc) != 0) {
+            st->link = NULL;
+            st->fd = -1;
+            st->closed = 1;
+            return;
+        }
+        st->fd = stunkit_link_fd(st->link);
+        st->local = stunkit_link_local(st->link);
+        st->connected = 1;
+        return;
+    }
     st->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (st->fd < 0)
         return;
@@ -924,10 +979,38 @@ static void stream_open(stream *st, const stunkit_addr *server)
 
 static void stream_close(stream *st)
 {
-    if (st->fd >= 0)
+    if (st->link)
+        stunkit_link_close(st->link); /* its descriptor with it */
+    else if (st->fd >= 0)
         close(st->fd);
+    st->link = NULL;
     st->fd = -1;
     st->closed = 1;
+}
+
+/* One whole message from the stream: TURN messages and ChannelData (RFC
+ * 8656 12.5) to the agent, STUN to the rendezvous. */
+static void stream_message(punch *p, int turn, const uint8_t *msg, size_t len)
+{
+    uint64_t now = stunkit_now_ms();
+    if (turn && p->ice) {
+        stunkit_ice_data d;
+        if (stunkit_ice_input(p->ice, TURN_STREAM, &p->stream_server, msg, len, now, &d) == 2)
+            on_app(p, d.data, d.len, now);
+    } else if (!turn && p->rdv) {
+        stunkit_rdv_input(p->rdv, msg, len, now);
+    }
+}
+
+static void stream_lost(punch *p, stream *st, int turn)
+{
+    stream_close(st);
+    if (turn && p->ice && st->added)
+        stunkit_ice_stream_closed(p->ice, TURN_STREAM, stunkit_now_ms());
+    if (!turn && p->rdv_on_tcp) {
+        p->rdv_failed = 1;
+        snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: the server closed the connection");
+    }
 }
 
 /* The connection finished connecting (or failed). */
@@ -950,17 +1033,18 @@ static void stream_writable(stream *st)
  * ChannelData (RFC 8656 12.5) to the agent, STUN to the rendezvous. */
 static void stream_readable(punch *p, stream *st, int turn)
 {
+    if (st->link) { /* the link frames: one message at a time, all it holds */
+        int n;
+        while ((n = stunkit_link_recv(st->link, st->rx, sizeof(st->rx), 0)) > 0)
+            stream_message(p, turn, st->rx, (size_t)n);
+        if (n < 0)
+            stream_lost(p, st, turn);
+        return;
+    }
     ssize_t n = recv(st->fd, st->rx + st->rx_len, sizeof(st->rx) - st->rx_len, 0);
     if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-            stream_close(st);
-            if (turn && p->ice && st->added)
-                stunkit_ice_stream_closed(p->ice, TURN_STREAM, stunkit_now_ms());
-            if (!turn && p->rdv_on_tcp) {
-                p->rdv_failed = 1;
-                snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: the server closed the connection");
-            }
-        }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            stream_lost(p, st, turn);
         return;
     }
     st->rx_len += (size_t)n;
@@ -980,14 +1064,7 @@ static void stream_readable(punch *p, stream *st, int turn)
             stream_close(st); /* not STUN: the stream is lost */
             return;
         }
-        uint64_t now = stunkit_now_ms();
-        if (turn && p->ice) {
-            stunkit_ice_data d;
-            if (stunkit_ice_input(p->ice, TURN_STREAM, &p->server, st->rx + off, need, now, &d) == 2)
-                on_app(p, d.data, d.len, now);
-        } else if (!turn && p->rdv) {
-            stunkit_rdv_input(p->rdv, st->rx + off, need, now);
-        }
+        stream_message(p, turn, st->rx + off, need);
         off += need;
     }
     memmove(st->rx, st->rx + off, st->rx_len - off);
@@ -1004,14 +1081,19 @@ static void streams_step(punch *p, uint64_t now)
     if (p->rdv && !p->rdv_on_tcp && stunkit_rdv_answered(p->rdv))
         p->udp_server_ok = 1;
     if (p->tcp_relay && p->turn_tcp.fd < 0 && !p->turn_tcp.closed && !p->udp_server_ok && now - p->t0 >= TCP_RELAY_MS)
-        stream_open(&p->turn_tcp, &p->server);
+        stream_open(p, &p->turn_tcp);
     if (p->ice && p->turn_tcp.connected && !p->turn_tcp.added && !p->turn_tcp.closed) {
         stunkit_ice_add_stream(p->ice, TURN_STREAM, 1, &p->turn_tcp.local, now);
         p->turn_tcp.added = 1;
     }
     if (p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv)) {
-        if (p->rdv_tcp.fd < 0 && !p->rdv_tcp.closed && (p->rdv_udp_refused || now - p->rdv_start >= RDV_UDP_MS))
-            stream_open(&p->rdv_tcp, &p->server);
+        if (p->rdv_tcp.fd < 0 && !p->rdv_tcp.closed && (p->rdv_udp_refused || now - p->rdv_start >= RDV_UDP_MS)) {
+            stream_open(p, &p->rdv_tcp);
+            if (p->rdv_tcp.closed && p->tls) {
+                p->rdv_failed = 1;
+                snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: TLS to the server: %.110s", p->tls_error);
+            }
+        }
         if (p->rdv_tcp.connected && !p->rdv_tcp.closed) {
             p->rdv_on_tcp = 1;
             stunkit_rdv_set_transport(p->rdv, STUNKIT_TCP, now);
@@ -1192,12 +1274,12 @@ static const char *cand_protocol(const stunkit_ice_candidate *c)
     return c->tcp || (c->type == STUNKIT_ICE_RELAY && c->base == TURN_STREAM) ? "tcp" : "udp";
 }
 
-static void print_cand(const char *name, const stunkit_ice_candidate *c)
+static void print_cand(const punch *p, const char *name, const stunkit_ice_candidate *c)
 {
     char a[STUNKIT_ADDRSTRLEN];
     stunkit_addr_format(&c->addr, a, sizeof(a));
-    printf("\"%s\": {\"type\": \"%s\", \"address\": \"%s\", \"protocol\": \"%s\"}", name, stunkit_ice_type_name(c->type),
-           a, cand_protocol(c));
+    printf("\"%s\": {\"type\": \"%s\", \"address\": \"%s\", \"protocol\": \"%s\"%s}", name, stunkit_ice_type_name(c->type),
+           a, cand_protocol(c), p->tls && c->type == STUNKIT_ICE_RELAY && c->base == TURN_STREAM ? ", \"tls\": true" : "");
 }
 
 static int describe_token(punch *p, char *tok, size_t cap)
@@ -1300,7 +1382,10 @@ static void report(punch *p, const char *room, int json)
     if (p->sp.state == SPRAY_DIRECT)
         direct_pair(p, &p->sel_local, &p->sel_remote);
     int relayed = p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
+    char tls_why[360];
+    snprintf(tls_why, sizeof(tls_why), "%s (and TLS to the server failed: %s)", p->reason, p->tls_error);
     const char *why = p->rdv_failed ? p->reason
+                      : p->failed && p->tls_error[0] ? tls_why
                       : p->failed   ? p->reason
                       : stop        ? "interrupted"
                       : room && !p->peer_ready ? "the peer did not come to the room in time"
@@ -1314,9 +1399,9 @@ static void report(punch *p, const char *room, int json)
         }
         if (p->connected) {
             printf("\"path\": \"%s\", ", relayed ? "relay" : "direct");
-            print_cand("local", &p->sel_local);
+            print_cand(p, "local", &p->sel_local);
             printf(", ");
-            print_cand("remote", &p->sel_remote);
+            print_cand(p, "remote", &p->sel_remote);
             printf(", \"connect_ms\": %llu, ", (unsigned long long)p->connect_ms);
             if (p->answered)
                 printf("\"rtt_ms\": %.1f, ", p->rtt_sum / p->answered);
@@ -1343,7 +1428,7 @@ static void report(punch *p, const char *room, int json)
         stunkit_addr_format(&p->sel_remote.addr, r, sizeof(r));
         printf("path        %s: %s %s <-> %s %s (%s)\n", relayed ? "relay" : "direct",
                stunkit_ice_type_name(p->sel_local.type), l, stunkit_ice_type_name(p->sel_remote.type), r,
-               !strcmp(cand_protocol(&p->sel_local), "tcp") ? "TCP to the relay" : "udp");
+               strcmp(cand_protocol(&p->sel_local), "tcp") ? "udp" : p->tls ? "TLS to the relay" : "TCP to the relay");
         printf("connected   in %llu ms\n", (unsigned long long)p->connect_ms);
         if (p->pm.external.family) {
             char e[STUNKIT_ADDRSTRLEN];
@@ -1380,10 +1465,13 @@ int cmd_punch(int argc, char **argv)
                                          {"sdp", no_argument, NULL, 'S'},
                                          {"no-map", no_argument, NULL, 'M'},
                                          {"no-spray", no_argument, NULL, 'B'},
+                                         {"insecure", no_argument, NULL, 'k'},
+                                         {"ca-file", required_argument, NULL, 'C'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, c;
+    int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, insecure = 0, c;
+    const char *ca_file = NULL;
     long count = 5, timeout = 10000, wait_s = 120;
     const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *room = NULL;
     const char *locals[MAX_SOCKS];
@@ -1430,6 +1518,8 @@ int cmd_punch(int argc, char **argv)
         case 'S': sdp = 1; break;
         case 'M': map = 0; break;
         case 'B': spray_on = 0; break;
+        case 'k': insecure = 1; break;
+        case 'C': ca_file = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
@@ -1475,13 +1565,36 @@ int cmd_punch(int argc, char **argv)
         fprintf(stderr, "stunkit punch: --answer: not an offer token (it starts with SK1.)\n");
         return 2;
     }
-    stunkit_server srv;
-    stunkit_addr server;
-    if (stunkit_server_parse(argv[optind], &srv) != 0 ||
-        stunkit_server_resolve(&srv, STUNKIT_UDP, 0, &server, 1) < 1) {
+    stunkit_server srv, udp_srv;
+    stunkit_addr server, stream_server;
+    if (stunkit_server_parse(argv[optind], &srv) != 0) {
+        fprintf(stderr, "stunkit punch: '%s': expected host[:port] or a stun:, stuns:, turn: or turns: URI\n",
+                argv[optind]);
+        return 2;
+    }
+    if ((insecure || ca_file) && !srv.secure) {
+        fprintf(stderr, "stunkit punch: --%s is for a TLS server (a turns: or stuns: URI)\n",
+                insecure ? "insecure" : "ca-file");
+        return 2;
+    }
+    if (insecure && ca_file) {
+        fprintf(stderr, "stunkit punch: --insecure and --ca-file contradict each other\n");
+        return 2;
+    }
+    /* a TLS server (turns:host[:port], 5349 by default) carries the TCP
+     * fallbacks; UDP goes to the same host's STUN port */
+    udp_srv = srv;
+    if (srv.secure) {
+        udp_srv.secure = 0;
+        udp_srv.port = 0;
+    }
+    if (stunkit_server_resolve(&udp_srv, STUNKIT_UDP, 0, &server, 1) < 1 ||
+        (srv.secure && stunkit_server_resolve(&srv, STUNKIT_TLS, server.family, &stream_server, 1) < 1)) {
         fprintf(stderr, "stunkit punch: cannot resolve the server '%s'\n", argv[optind]);
         return 1;
     }
+    if (!srv.secure)
+        stream_server = server;
 
     punch p;
     memset(&p, 0, sizeof(p));
@@ -1493,6 +1606,11 @@ int cmd_punch(int argc, char **argv)
     p.spray_on = spray_on;
     p.sp.base = p.sp.sock = -1;
     p.server = server;
+    p.stream_server = stream_server;
+    p.tls = srv.secure;
+    p.tls_name = srv.host;
+    p.insecure = insecure;
+    p.ca_file = ca_file;
     p.t0 = stunkit_now_ms();
     if (nlocals) {
         for (int i = 0; i < nlocals; i++) {
@@ -1521,7 +1639,8 @@ int cmd_punch(int argc, char **argv)
         servers[0].username = user;
         servers[0].password = pass;
         servers[1] = servers[0];
-        servers[1].transport = STUNKIT_TCP;
+        servers[1].addr = stream_server;
+        servers[1].transport = srv.secure ? STUNKIT_TLS : STUNKIT_TCP;
         nserv = 2;
         p.tcp_relay = 1; /* opened when UDP to the server goes unanswered */
     }
