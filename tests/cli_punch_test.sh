@@ -87,6 +87,31 @@ usage "--insecure without a TLS server" "is for a TLS server" $srv room1 --insec
 usage "--insecure with --ca-file" "contradict" turns:$srv room1 --insecure --ca-file /dev/null --username alice --password secret
 usage "a malformed server" "expected host[:port]" "stun:[::1" room1 --username alice --password secret
 
+# IPv6: a server on ::1, two peers meet over it and connect on ::1 host
+# candidates
+v6=$((base + 363))
+"$stunkitd" --listen "[::1]:$v6" --credential alice:secret --turn --relay-ip ::1 \
+    --relay-ports $((base + 750))-$((base + 759)) --allowed-peer ::1/128 --rendezvous --no-tcp --threads 1 \
+    --log-level warn 2>"$tmp/v6.err" &
+pids="$pids $!"
+if up "[::1]:$v6"; then
+    "$stunkit" punch "[::1]:$v6" "v6-$$" --username alice --password secret --json --count 3 --wait 10 >"$tmp/a6.json" 2>&1 &
+    a=$!
+    sleep 0.3
+    "$stunkit" punch "[::1]:$v6" "v6-$$" --username alice --password secret --json --count 3 --wait 10 >"$tmp/b6.json" 2>&1
+    rc_b=$?
+    wait $a
+    rc_a=$?
+    if [ $rc_a -eq 0 ] && [ $rc_b -eq 0 ] && grep -q '"path": "direct", "local": {"type": "host", "address": "\[::1\]:' "$tmp/a6.json" &&
+        grep -q '"answered": 3' "$tmp/b6.json"; then
+        ok "IPv6: two peers connect over ::1: $(cat "$tmp/a6.json")"
+    else
+        fail "IPv6: A exit $rc_a $(cat "$tmp/a6.json") / B exit $rc_b $(cat "$tmp/b6.json")"
+    fi
+else
+    fail "the IPv6 server did not start: $(cat "$tmp/v6.err")"
+fi
+
 # a server without --rendezvous drops the method (RFC 8489 6.3): the
 # client says so after its retransmissions
 "$stunkit" punch 127.0.0.1:$plain "r-$$" --username alice --password secret --count 1 >/dev/null 2>"$tmp/n.err"
