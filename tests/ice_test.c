@@ -116,13 +116,15 @@ typedef struct peer {
     stunkit_ice *ice;
     stunkit_addr local; /* the base's address */
     nat n;
-    int connected, failed, disconnected, gathered, role_changes;
+    int connected, failed, disconnected, gathered, role_changes, selections;
     uint64_t connected_at;
     stunkit_ice_candidate sel_local, sel_remote;
     char got[64];
     int got_len, got_relayed;
     struct peer *other;
     int drop_in; /* drop everything to this peer */
+    stunkit_addr local2; /* a second base (socket id 2), family 0 none */
+    int relabel2;        /* its candidate reaches the other side as a relayed one */
 } peer;
 
 typedef struct packet {
@@ -135,6 +137,11 @@ typedef struct packet {
 static packet q[512];
 static int nq;
 static unsigned loss_pct;
+/* requests to drop_to (and, when drop_all, anything to or from it) are lost
+ * until drop_until */
+static stunkit_addr drop_to;
+static int drop_all;
+static uint64_t drop_until;
 static const uint64_t latency = 10; /* ms each way */
 static stunkit_addr stun_server;
 static peer *peers[2];
@@ -143,6 +150,10 @@ static int self_delivered; /* checks that looped back to their sender */
 static void enqueue_packet(const stunkit_addr *src, const stunkit_addr *dst, const uint8_t *d, size_t len)
 {
     if (nq == 512 || len > sizeof(q[0].data) || (loss_pct && chance(loss_pct)))
+        return;
+    if (drop_to.family && now < drop_until &&
+        ((stunkit_addr_equal(dst, &drop_to) && (drop_all || (len >= 2 && d[0] == 0 && d[1] == 1))) ||
+         (drop_all && stunkit_addr_equal(src, &drop_to))))
         return;
     q[nq].at = now + latency;
     q[nq].src = *src;
@@ -154,8 +165,12 @@ static void enqueue_packet(const stunkit_addr *src, const stunkit_addr *dst, con
 
 /* A peer sends from its base: a packet to its own inside address loops
  * back to itself; the rest leaves through its NAT. */
-static void peer_send(peer *p, const stunkit_addr *to, const uint8_t *d, size_t len)
+static void peer_send_from(peer *p, int base, const stunkit_addr *to, const uint8_t *d, size_t len)
 {
+    if (base == 2) { /* the second base: never behind the NAT */
+        enqueue_packet(&p->local2, to, d, len);
+        return;
+    }
     if (p->n.on && stunkit_addr_ip_equal(to, &p->local)) {
         self_delivered++;
         enqueue_packet(&p->local, to, d, len);
@@ -169,6 +184,11 @@ static void peer_send(peer *p, const stunkit_addr *to, const uint8_t *d, size_t 
     enqueue_packet(&src, to, d, len);
 }
 
+static void peer_send(peer *p, const stunkit_addr *to, const uint8_t *d, size_t len)
+{
+    peer_send_from(p, 1, to, d, len);
+}
+
 static void handle_event(peer *p, const stunkit_ice_output *o)
 {
     char line[256];
@@ -178,6 +198,11 @@ static void handle_event(peer *p, const stunkit_ice_output *o)
         /* trickled to the other side as an SDP line */
         CHECK(stunkit_ice_candidate_format(&o->local, line, sizeof(line)) > 0);
         CHECK_EQ(stunkit_ice_candidate_parse(line, strlen(line), &c), 0);
+        if (p->relabel2 && stunkit_addr_equal(&c.addr, &p->local2)) {
+            c.type = STUNKIT_ICE_RELAY; /* 5.1.2.1 with type preference 0 */
+            c.priority = (65535u << 8) + 255u;
+            strcpy(c.foundation, "relay9"); /* not frozen behind the direct pair */
+        }
         CHECK_EQ(stunkit_ice_add_remote(p->other->ice, &c, now), 0);
         break;
     case STUNKIT_ICE_GATHERED:
@@ -185,6 +210,7 @@ static void handle_event(peer *p, const stunkit_ice_output *o)
         stunkit_ice_remote_done(p->other->ice, now);
         break;
     case STUNKIT_ICE_SELECTED:
+        p->selections++;
         p->sel_local = o->local;
         p->sel_remote = o->remote;
         break;
@@ -208,8 +234,8 @@ static void pump(peer *p)
     int guard = 0;
     while (stunkit_ice_poll(p->ice, now, &o) == 1 && guard++ < 1000) {
         if (o.send) {
-            CHECK_EQ(o.base, 1);
-            peer_send(p, &o.to, o.data, o.len);
+            CHECK(o.base == 1 || (o.base == 2 && p->local2.family));
+            peer_send_from(p, o.base, &o.to, o.data, o.len);
         } else {
             handle_event(p, &o);
         }
@@ -217,12 +243,12 @@ static void pump(peer *p)
     CHECK(guard < 1000);
 }
 
-static void deliver_to_peer(peer *p, const packet *k)
+static void deliver_to_peer(peer *p, int base, const packet *k)
 {
     if (p->drop_in)
         return;
     stunkit_ice_data d;
-    int r = stunkit_ice_input(p->ice, 1, &k->src, k->data, k->len, now, &d);
+    int r = stunkit_ice_input(p->ice, base, &k->src, k->data, k->len, now, &d);
     if (r == 0 && k->len < sizeof(p->got)) { /* application data */
         memcpy(p->got, k->data, k->len);
         p->got_len = (int)k->len;
@@ -252,14 +278,18 @@ static void deliver(const packet *k)
         if (p->n.on && stunkit_addr_ip_equal(&k->dst, &p->n.pub)) {
             stunkit_addr in = nat_in(&p->n, k->dst.port, &k->src);
             if (in.family && stunkit_addr_equal(&in, &p->local))
-                deliver_to_peer(p, k);
+                deliver_to_peer(p, 1, k);
+            return;
+        }
+        if (p->local2.family && stunkit_addr_equal(&k->dst, &p->local2)) {
+            deliver_to_peer(p, 2, k);
             return;
         }
         if (stunkit_addr_equal(&k->dst, &p->local)) {
             /* reachable directly: a public peer, or a packet a peer sent
              * to its own inside address */
             if (!p->n.on || stunkit_addr_ip_equal(&k->src, &p->local))
-                deliver_to_peer(p, k);
+                deliver_to_peer(p, 1, k);
             return;
         }
     }
@@ -316,6 +346,9 @@ static void setup(peer *a, peer *b, const scenario *s)
     seed = 1234;
     loss_pct = s->loss;
     self_delivered = 0;
+    memset(&drop_to, 0, sizeof(drop_to));
+    drop_all = 0;
+    drop_until = 0;
     stun_server = A("198.51.100.1:3478");
     a->name = "A";
     b->name = "B";
@@ -492,6 +525,84 @@ static void test_symmetric_vs_port_restricted(void)
     uint8_t buf[64];
     stunkit_ice_route r;
     CHECK_EQ(stunkit_ice_send(a.ice, (const uint8_t *)"x", 1, buf, sizeof(buf), &r), STUNKIT_ERR_STATE);
+    teardown(&a, &b);
+}
+
+/* A relayed pair is valid while a better direct pair is still being
+ * checked. B (public) has a second socket whose candidate A learns as a
+ * relayed one. Case 1: A's checks to B's direct address are lost for 2 s
+ * while B's own checks on that pair come through: A waits for the direct
+ * pair instead of nominating the relayed one 1 s after it worked. Case 2:
+ * nothing passes on the direct pair either way: the relayed pair is
+ * nominated 1 s after it worked, as fast as without the rule. */
+static void relay_vs_direct(int heard, int renom, uint64_t run_ms, peer *a, peer *b)
+{
+    setup(a, b, &open_open);
+    if (renom) { /* both descriptions said a=ice-options:renomination */
+        stunkit_ice_set_remote_options(a->ice, "trickle renomination");
+        stunkit_ice_set_remote_options(b->ice, "renomination");
+    }
+    b->local2 = A("192.0.2.20:6000");
+    b->relabel2 = 1;
+    drop_to = b->local;
+    drop_all = !heard;
+    drop_until = now + (heard ? 2000 : 100000);
+    CHECK_EQ(stunkit_ice_add_base(b->ice, 2, &b->local2, now), 0);
+    run_until(a, b, now + run_ms);
+}
+
+static void test_relay_waits_for_heard_direct(void)
+{
+    peer a, b;
+    relay_vs_direct(1, 0, 12000, &a, &b);
+    CHECK(a.connected && b.connected);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK_EQ(a.sel_remote.addr.port, 5000);
+    CHECK_EQ(b.sel_local.addr.port, 5000);
+    CHECK(a.connected_at >= 3000); /* not before the direct pair worked */
+    teardown(&a, &b);
+
+    relay_vs_direct(0, 0, 12000, &a, &b);
+    CHECK(a.connected && b.connected);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK(a.connected_at - 1000 <= 1300); /* relay valid at ~0.1 s, + 1 s */
+    teardown(&a, &b);
+}
+
+/* Renomination (both sides say so): the relayed pair is nominated 1 s after
+ * it worked, as without it, and when the direct pair's checks get through
+ * (after 2 s) the controlling side nominates it with a larger NOMINATION:
+ * both sides move to it and data follows. Without a direct path the relay
+ * stays and the upgrade hope ends after the first checks' 3 s. */
+static void test_renomination(void)
+{
+    peer a, b;
+    relay_vs_direct(1, 1, 1800, &a, &b);
+    CHECK(a.connected && b.connected);
+    CHECK(a.connected_at - 1000 <= 1300);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK_EQ(b.sel_local.addr.port, 6000);
+    CHECK_EQ(stunkit_ice_upgrading(a.ice), 1); /* (B does not know that pair as relayed) */
+    run_until(&a, &b, 12000);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK_EQ(a.sel_remote.addr.port, 5000);
+    CHECK_EQ(b.sel_local.addr.port, 5000);
+    CHECK_EQ(a.selections, 2);
+    CHECK_EQ(b.selections, 2);
+    CHECK_EQ(stunkit_ice_upgrading(a.ice), 0);
+    CHECK_EQ(stunkit_ice_upgrading(b.ice), 0);
+    check_data(&a, &b);
+    teardown(&a, &b);
+
+    relay_vs_direct(0, 1, 1800, &a, &b);
+    CHECK(a.connected && a.connected_at - 1000 <= 1300);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK_EQ(stunkit_ice_upgrading(a.ice), 1); /* the direct checks' first 3 s */
+    run_until(&a, &b, 12000);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK_EQ(a.selections, 1);
+    CHECK_EQ(stunkit_ice_upgrading(a.ice), 0);
+    CHECK_EQ(stunkit_ice_upgrading(b.ice), 0);
     teardown(&a, &b);
 }
 
@@ -849,7 +960,7 @@ static void test_apply(void)
     CHECK_EQ(stunkit_ice_apply(a, bad, strlen(bad), 0), STUNKIT_ERR_INVAL);
     char out[1024];
     int n = stunkit_ice_describe(a, out, sizeof(out));
-    CHECK(n > 0 && strstr(out, "a=ice-options:trickle\r\n") != NULL);
+    CHECK(n > 0 && strstr(out, "a=ice-options:trickle renomination\r\n") != NULL);
     CHECK_EQ(stunkit_ice_describe(a, out, 10), STUNKIT_ERR_NOBUF);
     stunkit_ice_free(a);
 }
@@ -871,6 +982,8 @@ int main(void)
     RUN(test_both_controlled);
     RUN(test_aggressive);
     RUN(test_loss);
+    RUN(test_relay_waits_for_heard_direct);
+    RUN(test_renomination);
     RUN(test_wrong_password);
     RUN(test_consent);
     RUN(test_restart);

@@ -25,7 +25,9 @@
 # against port-restricted, symmetric or a stateful firewall; direct within
 # 1 s and relayed within 2 s of the checks starting; 10% loss still connects.
 # Documentation and carrier-inside addresses only; namespaces and processes
-# removed on exit. Root only (77 = skipped otherwise).
+# removed on exit. Root only (77 = skipped otherwise). LAB_CAPTURE=PREFIX
+# writes the UDP seen by A, the internet and B to PREFIX-{a,w,b}.pcap (for
+# debugging).
 set -u
 stunkitd=$1
 stunkit=$2
@@ -179,6 +181,13 @@ lab_up() { # KIND_A KIND_B
     ip netns exec "$W" sysctl -qw net.ipv4.ip_forward=1
     side "$A" "$NA" "$1" 198.51.100.2 198.51.100.1 wa 192.0.2.0/25 192.0.2.2 192.0.2.1 || return 1
     side "$B" "$NB" "$2" 198.51.100.130 198.51.100.129 wb 192.0.2.128/25 192.0.2.130 192.0.2.129 || return 1
+    if [ -n "${LAB_CAPTURE:-}" ]; then # debugging: UDP seen by A, the internet and B
+        for ns in "$A:a" "$W:w" "$B:b"; do
+            ip netns exec "${ns%:*}" tshark -q -i any -f udp -w "$LAB_CAPTURE-${ns#*:}.pcap" >/dev/null 2>&1 &
+            pids="$pids $!"
+        done
+        sleep 2
+    fi
     ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --turn --relay-ip 203.0.113.1 --credential alice:lab-secret \
         --rendezvous \
         --realm lab.example --threads 1 --log-level warn 2>"$tmp/server.err" &
@@ -216,6 +225,17 @@ punch() {
     [ "${MODE:-room}" = token ] && { punch_tokens; return; }
     rooms=$((rooms + 1))
     local room="lab-$$-$rooms"
+    # BLOCK_MS: what A sends to B directly is lost on the internet for the
+    # first BLOCK_MS ms after B starts (the relay is not touched)
+    if [ -n "${BLOCK_MS:-}" ]; then
+        ip netns exec "$W" nft -f - <<NFT || fail "BLOCK_MS: nft refused the rule"
+table ip blk {
+    chain blk_fwd { type filter hook forward priority -20; policy accept;
+        ip saddr { 192.0.2.2, 198.51.100.2 } ip daddr { 192.0.2.130, 198.51.100.130 } meta l4proto udp drop
+    }
+}
+NFT
+    fi
     ip netns exec "$A" timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
         --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/a.json" 2>"$tmp/a.err" &
     local ap=$!
@@ -225,6 +245,10 @@ punch() {
         --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/b.json" 2>"$tmp/b.err" &
     local bp=$!
     pids="$pids $bp"
+    if [ -n "${BLOCK_MS:-}" ]; then
+        sleep "$(printf '%d.%03d' $((BLOCK_MS / 1000)) $((BLOCK_MS % 1000)))"
+        ip netns exec "$W" nft delete table ip blk
+    fi
     wait $bp
     wait $ap
 }
@@ -258,6 +282,7 @@ jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -
 
 expect_path() { # KIND_A KIND_B -> direct | relay | any
     local a=$1 b=$2
+    [ -n "${BLOCK_MS:-}" ] && { echo upgrade; return; }
     # without the port mapping, miniupnpd's router is a port-restricted cone
     [ -n "${NO_MAP:-}" ] && a=${a/%-pcp/-cone} && b=${b/%-pcp/-cone}
     [ "$a" = hard ] && { echo any; return; }
@@ -318,6 +343,13 @@ run_pair() { # KIND_A KIND_B [LABEL]
     done
     ca=$(jfield "$tmp/a.json" connected) pa=$(jfield "$tmp/a.json" path) ma=$(jfield "$tmp/a.json" connect_ms)
     cb=$(jfield "$tmp/b.json" connected) pb=$(jfield "$tmp/b.json" path) mb=$(jfield "$tmp/b.json" connect_ms)
+    # renomination: relayed first, then direct: the time counts to the
+    # direct path
+    local ua up_note=""
+    ua=$(jfield "$tmp/a.json" upgraded_ms)
+    if [ -n "$ua" ] && [ "$ua" != null ]; then
+        up_note=" (relayed after $ma ms first)" ma=$ua
+    fi
     la=$(sed -n 's/.*"local": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
     ra=$(sed -n 's/.*"remote": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
     local answered
@@ -329,7 +361,13 @@ run_pair() { # KIND_A KIND_B [LABEL]
     local bda bdb
     bda=$(sed -n 's/.*"birthday": \(null\|{[^}]*}\).*/\1/p' "$tmp/a.json")
     bdb=$(sed -n 's/.*"birthday": \(null\|{[^}]*}\).*/\1/p' "$tmp/b.json")
-    if [ "$want" = birthday ]; then
+    if [ "$want" = upgrade ]; then
+        # renomination: relayed first, then direct, on both sides
+        want=direct no_limit=1
+        if [ -z "$ua" ] || [ "$ua" = null ] || [ "$(jfield "$tmp/b.json" upgraded_ms)" = null ]; then
+            fail "$label: want relayed first, then direct (renomination); A: $(cat "$tmp/a.json") / B: $(cat "$tmp/b.json")"
+        fi
+    elif [ "$want" = birthday ]; then
         want=direct limit=2000
         local bms
         bms=$(echo "$bda" | sed -n 's/.*"ms": \([0-9]*\).*/\1/p')
@@ -352,7 +390,7 @@ run_pair() { # KIND_A KIND_B [LABEL]
     [ "$want" = any ] && want=$pa
     if [ "$ca" = true ] && [ "$cb" = true ] && [ "$pa" = "$want" ] && [ "$pb" = "$want" ] && [ "${answered:-0}" -ge $need ]; then
         if [ "${ma:-99999}" -le $limit ] || [ -n "$no_limit" ]; then
-            ok "$label: $want ($la/${pra:-?} -> $ra) in $ma ms (B: $mb ms), $answered/3 pings answered"
+            ok "$label: $want ($la/${pra:-?} -> $ra) in $ma ms$up_note (B: $mb ms), $answered/3 pings answered"
         else
             fail "$label: $want but in $ma ms (limit $limit)"
         fi
@@ -440,6 +478,9 @@ else
     TLS=1 run_pair udp-blocked port-restricted-cone "turns: udp-blocked/port-restricted-cone (relay over TLS)"
     LOSS=10 PUNCH_MS=30000 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
     LOSS=10 PUNCH_MS=30000 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
+    # renomination: the direct path opens only after the relayed one was
+    # chosen; both sides move to it
+    BLOCK_MS=1800 run_pair none port-restricted-cone "renomination: none/port-restricted-cone, A->B lost for 1.8 s"
     NO_TIME_LIMIT=1 run_pair hard hard "routers accepting unsolicited UDP (the hard variant)"
     # the pasted tokens, for the signalling without a rendezvous (the path
     # counts here; the time limits are the matrix's above)

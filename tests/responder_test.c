@@ -29,6 +29,10 @@ static size_t check_request(uint8_t *buf, size_t cap, const char *username, cons
     }
     if (extras == 2)
         stunkit_put(&w, 0x7f33, "x", 1); /* unknown, comprehension-required */
+    if (extras == 3)
+        stunkit_put_u32(&w, STUNKIT_ATTR_NOMINATION, 7); /* renomination */
+    if (extras == 4)
+        stunkit_put(&w, STUNKIT_ATTR_NOMINATION, "ab", 2); /* not 4 bytes */
     if (password) {
         int klen = stunkit_key_short_term(password, strlen(password), key, sizeof(key));
         stunkit_put_integrity(&w, key, (size_t)klen);
@@ -68,8 +72,20 @@ static void test_agent_responder(void)
     CHECK_EQ(info.code, 0);
     CHECK_EQ(info.priority, 0x6e0001ffu);
     CHECK(info.use_candidate && info.controlling && !info.controlled);
+    CHECK_EQ(info.nomination, 0u);
     CHECK(info.tiebreaker == 0x1122334455667788ull);
     CHECK(info.remote_ufrag_len == 4 && !memcmp(info.remote_ufrag, "REMT", 4));
+    /* NOMINATION (draft-thatcher-ice-renomination, 0xC001): its value; a
+     * malformed one is a 400 */
+    size_t nlen = check_request(req, sizeof(req), "LOCL:REMT", PASSWORD, 3, 1);
+    CHECK(stunkit_responder_input(&r, req, nlen, &src, out, sizeof(out), &info) > 0);
+    CHECK_EQ(info.code, 0);
+    CHECK_EQ(info.nomination, 7u);
+    nlen = check_request(req, sizeof(req), "LOCL:REMT", PASSWORD, 4, 1);
+    CHECK(stunkit_responder_input(&r, req, nlen, &src, out, sizeof(out), &info) > 0);
+    CHECK_EQ(info.code, 400);
+    len = check_request(req, sizeof(req), "LOCL:REMT", PASSWORD, 1, 1);
+    n = stunkit_responder_input(&r, req, len, &src, out, sizeof(out), &info);
     stunkit_msg m;
     stunkit_addr mapped;
     uint8_t key[STUNKIT_KEY_MAX];

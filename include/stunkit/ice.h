@@ -25,6 +25,12 @@
  *   consent (RFC 7675)         the selected pair is re-checked every 5 s
  *                              (+-20%); 30 s without an answer: DISCONNECTED
  *   stunkit_ice_restart()      new credentials, checks start over (RFC 8445 9)
+ *   renomination               when both descriptions carry
+ *                              "a=ice-options:renomination" (libwebrtc's
+ *                              draft-thatcher-ice-renomination): a relayed
+ *                              pair is used first and a direct pair whose
+ *                              checks get through later takes its place
+ *                              (a new SELECTED); NOMINATION says which
  *
  * One component, one data stream, UDP candidates (relayed ones reach the
  * TURN server over UDP, or over a TCP/TLS stream the application opens:
@@ -177,6 +183,9 @@ STUNKIT_API void stunkit_ice_local_done(stunkit_ice *a, uint64_t now_ms);
 STUNKIT_API int stunkit_ice_set_remote(stunkit_ice *a, const char *ufrag, const char *pwd, uint64_t now_ms);
 STUNKIT_API int stunkit_ice_add_remote(stunkit_ice *a, const stunkit_ice_candidate *c, uint64_t now_ms);
 STUNKIT_API void stunkit_ice_remote_done(stunkit_ice *a, uint64_t now_ms);
+/* The peer's a=ice-options value (space-separated) when it comes by other
+ * means than stunkit_ice_apply(): "renomination" turns renomination on. */
+STUNKIT_API void stunkit_ice_set_remote_options(stunkit_ice *a, const char *options);
 /* The peer's description as SDP lines (a=ice-ufrag, a=ice-pwd,
  * a=candidate, a=end-of-candidates; other lines ignored, CRLF or LF).
  * Returns how many candidates were added, or an error for a malformed
@@ -191,7 +200,7 @@ STUNKIT_API int stunkit_ice_get_local(const stunkit_ice *a, stunkit_ice_candidat
 /* The peer's candidates so far (signalled and peer-reflexive), the same way. */
 STUNKIT_API int stunkit_ice_get_remote(const stunkit_ice *a, stunkit_ice_candidate *out, int max);
 
-/* Our description so far: ufrag, pwd, ice-options:trickle, the candidates
+/* Our description so far: ufrag, pwd, ice-options (trickle renomination), the candidates
  * reported, and end-of-candidates once GATHERED. Length or NOBUF. */
 STUNKIT_API int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap);
 
@@ -227,6 +236,12 @@ typedef struct stunkit_ice_route {
  * (RFC 7675: sending MUST stop), STUNKIT_ERR_NOBUF. */
 STUNKIT_API int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *buf, size_t cap,
                                  stunkit_ice_route *r);
+
+/* 1 while the selected pair is relayed and, under renomination, a direct
+ * pair may still take its place (it worked and is being nominated, the
+ * peer's checks arrive on it, or ours are in their first 3 s): worth
+ * waiting for where the path matters. */
+STUNKIT_API int stunkit_ice_upgrading(const stunkit_ice *a);
 
 /* ICE restart (RFC 8445 9): new local credentials, the peer's forgotten
  * until stunkit_ice_set_remote(); the selected pair stays in use until a

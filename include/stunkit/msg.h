@@ -84,6 +84,8 @@ enum {
     STUNKIT_ATTR_USE_CANDIDATE = 0x0025,
     STUNKIT_ATTR_ICE_CONTROLLED = 0x8029,
     STUNKIT_ATTR_ICE_CONTROLLING = 0x802A,
+    /* draft-thatcher-ice-renomination (libwebrtc): which nomination counts */
+    STUNKIT_ATTR_NOMINATION = 0xC001,
     /* TURN, RFC 8656 */
     STUNKIT_ATTR_CHANNEL_NUMBER = 0x000C,
     STUNKIT_ATTR_LIFETIME = 0x000D,

@@ -74,6 +74,7 @@ typedef struct stunkit_request_info {
     size_t remote_ufrag_len;
     uint32_t priority;           /* PRIORITY, 0 if absent */
     int use_candidate;           /* USE-CANDIDATE present */
+    uint32_t nomination;         /* NOMINATION (renomination), 0 if absent */
     int controlling, controlled; /* ICE-CONTROLLING / ICE-CONTROLLED present */
     uint64_t tiebreaker;         /* their value */
     int code;                    /* the error code answered, 0 for success */

@@ -201,6 +201,7 @@ typedef struct punch {
     char reason[160];
     stunkit_ice_candidate sel_local, sel_remote;
     uint64_t start_ms, connect_ms;
+    uint64_t upgraded_ms; /* renomination moved a relayed path to a direct one then (0: not) */
     int json;
     /* pings */
     int count, sent, answered, bye_rx;
@@ -512,6 +513,11 @@ static void send_route(punch *p, const stunkit_ice_route *r)
     }
 }
 
+static int selected_relayed(const punch *p)
+{
+    return p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
+}
+
 static void pump(punch *p, uint64_t now)
 {
     stunkit_ice_output o;
@@ -546,6 +552,10 @@ static void pump(punch *p, uint64_t now)
             }
             break;
         case STUNKIT_ICE_SELECTED:
+            /* renomination: a direct pair replaced the relayed one */
+            if (p->connected && selected_relayed(p) && o.local.type != STUNKIT_ICE_RELAY &&
+                o.remote.type != STUNKIT_ICE_RELAY)
+                p->upgraded_ms = now - p->start_ms;
             p->sel_local = o.local;
             p->sel_remote = o.remote;
             break;
@@ -653,10 +663,6 @@ static void send_app(punch *p, const char *text)
 
 /* ---- birthday-paradox punching (after the relay) ---- */
 
-static int selected_relayed(const punch *p)
-{
-    return p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
-}
 
 static void spray_close(spray *sp, int keep)
 {
@@ -1257,9 +1263,12 @@ static int rdv_left(const punch *p)
     return p->rdv_left || p->rdv_failed;
 }
 
+/* the pings are answered, and no direct path may still replace a relayed
+ * one (renomination: the run's deadline bounds the wait) */
 static int pings_done(const punch *p)
 {
-    return p->disconnected || (p->sent >= p->count && p->answered >= p->count);
+    return p->disconnected ||
+           (p->sent >= p->count && p->answered >= p->count && !(p->ice && stunkit_ice_upgrading(p->ice)));
 }
 
 static int bye_done(const punch *p)
@@ -1304,7 +1313,7 @@ static int start_agent(punch *p, int controlling, int aggressive, const stunkit_
     if (!p->ice)
         return -1;
     if (p->rdv) { /* what trickles up starts with our credentials */
-        int n = snprintf(p->local_desc, sizeof(p->local_desc), "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle\r\n",
+        int n = snprintf(p->local_desc, sizeof(p->local_desc), "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle renomination\r\n",
                          stunkit_ice_ufrag(p->ice), stunkit_ice_pwd(p->ice));
         p->local_len = (size_t)n;
         stunkit_rdv_set_local(p->rdv, p->local_desc, p->local_len, stunkit_now_ms());
@@ -1403,6 +1412,10 @@ static void report(punch *p, const char *room, int json)
             printf(", ");
             print_cand(p, "remote", &p->sel_remote);
             printf(", \"connect_ms\": %llu, ", (unsigned long long)p->connect_ms);
+            if (p->upgraded_ms)
+                printf("\"upgraded_ms\": %llu, ", (unsigned long long)p->upgraded_ms);
+            else
+                printf("\"upgraded_ms\": null, ");
             if (p->answered)
                 printf("\"rtt_ms\": %.1f, ", p->rtt_sum / p->answered);
             else
@@ -1430,6 +1443,8 @@ static void report(punch *p, const char *room, int json)
                stunkit_ice_type_name(p->sel_local.type), l, stunkit_ice_type_name(p->sel_remote.type), r,
                strcmp(cand_protocol(&p->sel_local), "tcp") ? "udp" : p->tls ? "TLS to the relay" : "TCP to the relay");
         printf("connected   in %llu ms\n", (unsigned long long)p->connect_ms);
+        if (p->upgraded_ms)
+            printf("upgraded    relayed first, direct after %llu ms\n", (unsigned long long)p->upgraded_ms);
         if (p->pm.external.family) {
             char e[STUNKIT_ADDRSTRLEN];
             stunkit_addr_format(&p->pm.external, e, sizeof(e));

@@ -52,6 +52,7 @@ static const sk_attr_info attr_table[] = {
     {0x802A, "ICE-CONTROLLING", SK_U64, 1},
     {0x802B, "RESPONSE-ORIGIN", SK_ADDR, 1},
     {0x802C, "OTHER-ADDRESS", SK_ADDR, 1},
+    {0xC001, "NOMINATION", SK_U32, 1},
     /* stunkit's rendezvous (stunkit/rendezvous.h), private */
     {0xC5A0, "RDV-ROOM", SK_TEXT, 1},
     {0xC5A1, "RDV-PEER-ID", SK_BYTES, 1},

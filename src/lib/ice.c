@@ -14,7 +14,9 @@
  *   its answer     input() -> on_response(): symmetric?, 487?, prflx local,
  *                  valid pair, unfreeze, nomination
  *   nomination     nominate(): the controlling agent picks the best valid
- *                  pair and checks it again with USE-CANDIDATE (8.1.1)
+ *                  pair and checks it again with USE-CANDIDATE (8.1.1);
+ *                  renominee(): under renomination a direct pair found
+ *                  after a relayed one was nominated takes its place
  *   consent        consent(): the selected pair, every 5 s (RFC 7675)
  *
  * A relayed candidate's checks and answers go through the TURN client
@@ -45,6 +47,8 @@ enum { P_FROZEN, P_WAITING, P_IN_PROGRESS, P_SUCCEEDED, P_FAILED };
 #define CHECK_SENDS 7u
 #define NOMINATE_WAIT_MS 200u  /* a better direct pair may still answer */
 #define NOMINATE_WAIT_RELAY_MS 1000u
+#define UPGRADE_HOPE_SENDS 3u /* sent at 0, 0.5 and 1.5 s; the last awaited until 3.1 s */
+#define NOMINATE_WAIT_HEARD_MS 5000u /* ... while the peer's checks arrive on a better direct pair */
 #define MAX_PENDING 8
 #define MAX_PERMS 32
 
@@ -101,6 +105,8 @@ typedef struct pair_t {
     unsigned sends;
     uint32_t rto;
     uint64_t next_at, valid_at;
+    int heard; /* a check from the peer arrived on this pair */
+    uint32_t nomination; /* renomination: the value we sent (controlling) or saw (controlled) */
 } pair_t;
 
 typedef struct pending_t {
@@ -140,6 +146,11 @@ struct stunkit_ice {
     unsigned prflx_seq, foundation_seq;
     /* the selected pair, kept apart from the checklist (it outlives a restart) */
     int have_sel, sel_l, sel_pair;
+    /* renomination (draft-thatcher-ice-renomination): both sides said
+     * "a=ice-options:renomination"; the controlling side may then move the
+     * nomination from a relayed pair to a direct one found later */
+    int renom;
+    uint32_t nominations;
     stunkit_ice_candidate sel_r;
     uint64_t consent_next, consent_ok;
     uint8_t consent_tid[STUNKIT_TID_LEN];
@@ -311,6 +322,16 @@ static void add_pair(stunkit_ice *a, int l, int r)
             pair_foundation_equal(a, &a->pairs[i], p))
             p->state = P_FROZEN;
     a->npairs++;
+}
+
+/* A pair of the same foundation is Waiting or In-Progress (6.1.2.6). */
+static int foundation_busy(const stunkit_ice *a, const pair_t *p)
+{
+    for (int k = 0; k < a->npairs; k++)
+        if ((a->pairs[k].state == P_WAITING || a->pairs[k].state == P_IN_PROGRESS) &&
+            pair_foundation_equal(a, &a->pairs[k], p))
+            return 1;
+    return 0;
 }
 
 static int pairable(const stunkit_ice *a, int l, int r)
@@ -620,6 +641,7 @@ int stunkit_ice_set_remote(stunkit_ice *a, const char *ufrag, const char *pwd, u
     if (a->remote_set && strcmp(a->rufrag, ufrag) != 0) {
         /* the peer restarted (9): its candidates and our checks start over */
         a->nremote = a->npairs = a->ntrig = 0;
+        a->renom = 0; /* its new description says again */
         a->remote_done = 0;
         if (a->state == STUNKIT_ICE_FAILED)
             a->state = STUNKIT_ICE_NEW;
@@ -847,10 +869,33 @@ static int sdp_attr(const char *line, size_t n, const char *name, const char **v
     return 1;
 }
 
+/* 1 when the space-separated list v (RFC 8839 5.6 ice-options) names opt. */
+static int ice_option(const char *v, size_t vn, const char *opt)
+{
+    size_t on = strlen(opt), i = 0;
+    while (i < vn) {
+        while (i < vn && v[i] == ' ')
+            i++;
+        size_t j = i;
+        while (j < vn && v[j] != ' ')
+            j++;
+        if (j - i == on && !memcmp(v + i, opt, on))
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
+void stunkit_ice_set_remote_options(stunkit_ice *a, const char *options)
+{
+    if (options && ice_option(options, strlen(options), "renomination"))
+        a->renom = 1;
+}
+
 int stunkit_ice_apply(stunkit_ice *a, const char *sdp, size_t len, uint64_t now_ms)
 {
     char ufrag[257] = "", pwd[257] = "";
-    int added = 0, done = 0;
+    int added = 0, done = 0, renom = 0;
     /* credentials first: a restart flushes the old candidates */
     for (int pass = 0; pass < 2; pass++) {
         const char *p = sdp, *end = sdp + len;
@@ -873,6 +918,8 @@ int stunkit_ice_apply(stunkit_ice *a, const char *sdp, size_t len, uint64_t now_
                         return STUNKIT_ERR_BAD_VALUE;
                     memcpy(pwd, v, vn);
                     pwd[vn] = 0;
+                } else if (sdp_attr(p, n, "ice-options:", &v, &vn)) {
+                    renom |= ice_option(v, vn, "renomination");
                 }
             } else if (sdp_attr(p, n, "candidate:", &v, &vn)) {
                 stunkit_ice_candidate c;
@@ -888,6 +935,8 @@ int stunkit_ice_apply(stunkit_ice *a, const char *sdp, size_t len, uint64_t now_
             if (rv != 0)
                 return rv;
         }
+        if (pass == 0 && renom)
+            stunkit_ice_set_remote_options(a, "renomination");
     }
     if (done)
         stunkit_ice_remote_done(a, now_ms);
@@ -897,7 +946,8 @@ int stunkit_ice_apply(stunkit_ice *a, const char *sdp, size_t len, uint64_t now_
 int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap)
 {
     size_t off = 0;
-    int n = snprintf(buf, cap, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle\r\n", a->ufrag, a->pwd);
+    int n = snprintf(buf, cap, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle renomination\r\n", a->ufrag,
+                     a->pwd);
     if (n < 0 || (size_t)n >= cap)
         return STUNKIT_ERR_NOBUF;
     off = (size_t)n;
@@ -992,7 +1042,8 @@ static uint32_t prflx_priority(const stunkit_ice *a, int l)
 }
 
 /* A check (or a consent request) from pair p into a->obuf. */
-static size_t build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_LEN], int use_candidate)
+static size_t build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_LEN], int use_candidate,
+                          uint32_t nomination)
 {
     stunkit_writer w;
     char user[520];
@@ -1004,6 +1055,8 @@ static size_t build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_L
     stunkit_put_u64(&w, a->controlling ? STUNKIT_ATTR_ICE_CONTROLLING : STUNKIT_ATTR_ICE_CONTROLLED, a->tiebreaker);
     if (use_candidate)
         stunkit_put(&w, STUNKIT_ATTR_USE_CANDIDATE, NULL, 0);
+    if (use_candidate && nomination) /* renomination: which nomination this is */
+        stunkit_put_u32(&w, STUNKIT_ATTR_NOMINATION, nomination);
     if (a->cfg.software)
         stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, a->cfg.software, strlen(a->cfg.software));
     stunkit_put_integrity(&w, a->rkey, (size_t)a->rkey_len);
@@ -1036,7 +1089,7 @@ static int send_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *
     a->cfg.random(a->cfg.random_ctx, p->tid, STUNKIT_TID_LEN);
     p->sent_controlling = a->controlling;
     p->sent_use_cand = a->controlling && (a->cfg.aggressive || p->nominate);
-    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand);
+    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand, p->nomination);
     stunkit_ice_route r;
     if (!n || route(a, p->l, &a->remote[p->r].addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0) {
         p->state = P_FAILED;
@@ -1058,7 +1111,7 @@ static int send_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *
 static int resend_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *out)
 {
     pair_t *p = &a->pairs[pi];
-    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand);
+    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand, p->nomination);
     stunkit_ice_route r;
     p->sends++;
     p->rto = p->rto * 2 > CHECK_RTO_MAX_MS ? CHECK_RTO_MAX_MS : p->rto * 2;
@@ -1101,13 +1154,19 @@ static int pair_relayed(const stunkit_ice *a, const pair_t *p)
     return a->local[p->l].c.type == STUNKIT_ICE_RELAY || a->remote[p->r].type == STUNKIT_ICE_RELAY;
 }
 
-/* The best nominated valid pair becomes (or stays) the selected one. */
+/* The best nominated valid pair becomes (or stays) the selected one: the
+ * highest priority (8.1.1), or under renomination the latest nomination
+ * (draft-thatcher-ice-renomination: the controlled side "MUST select the
+ * candidate pair with the largest nomination value"). */
 static void update_selection(stunkit_ice *a, uint64_t now)
 {
     int best = -1;
     for (int i = 0; i < a->npairs; i++) {
         const pair_t *p = &a->pairs[i];
-        if (p->nominated && p->state == P_SUCCEEDED && (best < 0 || p->prio > a->pairs[best].prio))
+        if (!p->nominated || p->state != P_SUCCEEDED)
+            continue;
+        if (best < 0 || p->nomination > a->pairs[best].nomination ||
+            (p->nomination == a->pairs[best].nomination && p->prio > a->pairs[best].prio))
             best = i;
     }
     if (best >= 0)
@@ -1115,55 +1174,105 @@ static void update_selection(stunkit_ice *a, uint64_t now)
 }
 
 /* 8.1.1: the controlling agent nominates a valid pair by checking it again
- * with USE-CANDIDATE. It waits a little for a better pair: 200 ms while a
- * higher-priority pair is still being checked, 1 s when the best so far is
- * relayed. */
-static void nominate(stunkit_ice *a, uint64_t now)
+ * with USE-CANDIDATE; "Once the controlling agent has successfully nominated
+ * a candidate pair ..., the agent MUST NOT nominate another pair for same
+ * component of the data stream within the ICE session", so it waits a little
+ * for a better pair still being checked: 200 ms, 1 s when the best so far is
+ * relayed. When the peer's checks have arrived on a better direct pair, that
+ * path works at least one way and our own check of it may only have been
+ * lost (on a lossy path it needs its retransmissions: 0.5 s, 1.5 s, 3.1 s,
+ * 4.7 s after the first send): then a relayed pair waits until that check
+ * succeeds or fails, at most 5 s after the relayed pair worked. Where no
+ * direct path exists no check arrives, and the relay comes as fast as
+ * before. */
+static uint64_t nominate_time(const stunkit_ice *a, const pair_t *b)
+{
+    int pending = 0, heard = 0;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if (p->prio <= b->prio || !(p->state == P_WAITING || p->state == P_IN_PROGRESS || p->state == P_FROZEN))
+            continue;
+        pending = 1;
+        heard |= p->heard && !pair_relayed(a, p);
+    }
+    if (!pending)
+        return 0;
+    if (!pair_relayed(a, b))
+        return b->valid_at + NOMINATE_WAIT_MS;
+    /* with renomination the relayed pair goes first and a direct one
+     * replaces it when its check gets through */
+    return b->valid_at + (heard && !a->renom ? NOMINATE_WAIT_HEARD_MS : NOMINATE_WAIT_RELAY_MS);
+}
+
+/* The valid pair the controlling agent would nominate, -1 none (or one is
+ * nominated or being nominated already). */
+static int nominee(const stunkit_ice *a)
 {
     if (!a->controlling || a->cfg.aggressive || a->closing)
-        return;
+        return -1;
     int best = -1;
     for (int i = 0; i < a->npairs; i++) {
         const pair_t *p = &a->pairs[i];
         if (p->nominated && p->state == P_SUCCEEDED)
-            return; /* done */
+            return -1; /* done */
         if (p->nominate && p->state != P_FAILED)
-            return; /* one nomination at a time */
+            return -1; /* one nomination at a time */
         if (p->state == P_SUCCEEDED && (best < 0 || p->prio > a->pairs[best].prio))
             best = i;
     }
-    if (best < 0)
-        return;
-    pair_t *b = &a->pairs[best];
-    int pending = 0;
+    return best;
+}
+
+/* Renomination: the selected pair is relayed. */
+static int upgrade_mode(const stunkit_ice *a)
+{
+    return a->renom && !a->closing && a->have_sel && a->sel_pair >= 0 && pair_relayed(a, &a->pairs[a->sel_pair]);
+}
+
+/* A pair that would replace a selected relayed one: direct and better. */
+static int upgrade_pair(const stunkit_ice *a, const pair_t *p)
+{
+    return !pair_relayed(a, p) && p->prio > a->pairs[a->sel_pair].prio;
+}
+
+/* Renomination: a direct pair that worked after a relayed one was
+ * nominated is nominated in its place (the best such, one at a time);
+ * the controlled side follows the larger NOMINATION value. */
+static int renominee(const stunkit_ice *a)
+{
+    if (!a->controlling || a->cfg.aggressive || !upgrade_mode(a))
+        return -1;
+    int best = -1;
     for (int i = 0; i < a->npairs; i++) {
         const pair_t *p = &a->pairs[i];
-        if (p->prio > b->prio && (p->state == P_WAITING || p->state == P_IN_PROGRESS || p->state == P_FROZEN))
-            pending = 1;
+        if (p->nominate && !p->nominated && p->state != P_FAILED)
+            return -1; /* one nomination at a time */
+        if (p->state == P_SUCCEEDED && !p->nominated && upgrade_pair(a, p) &&
+            (best < 0 || p->prio > a->pairs[best].prio))
+            best = i;
     }
-    uint64_t wait = pair_relayed(a, b) ? NOMINATE_WAIT_RELAY_MS : NOMINATE_WAIT_MS;
-    if (pending && now < b->valid_at + wait)
+    return best;
+}
+
+static void nominate(stunkit_ice *a, uint64_t now)
+{
+    int best = nominee(a);
+    if (best >= 0 && now < nominate_time(a, &a->pairs[best]))
         return;
-    b->nominate = 1;
+    if (best < 0 && (best = renominee(a)) < 0)
+        return;
+    pair_t *p = &a->pairs[best];
+    p->nominate = 1;
+    p->nomination = a->renom ? ++a->nominations : 0;
     enqueue(a, best);
 }
 
 static uint64_t nominate_at(const stunkit_ice *a)
 {
-    if (!a->controlling || a->cfg.aggressive)
-        return UINT64_MAX;
-    uint64_t at = UINT64_MAX;
-    for (int i = 0; i < a->npairs; i++) {
-        const pair_t *p = &a->pairs[i];
-        if ((p->nominated && p->state == P_SUCCEEDED) || (p->nominate && p->state != P_FAILED))
-            return UINT64_MAX;
-        if (p->state == P_SUCCEEDED) {
-            uint64_t w = p->valid_at + (pair_relayed(a, p) ? NOMINATE_WAIT_RELAY_MS : NOMINATE_WAIT_MS);
-            if (w < at)
-                at = w;
-        }
-    }
-    return at;
+    int best = nominee(a);
+    if (best >= 0)
+        return nominate_time(a, &a->pairs[best]);
+    return renominee(a) >= 0 ? 0 : UINT64_MAX;
 }
 
 static void check_failed(stunkit_ice *a)
@@ -1255,7 +1364,7 @@ static int consent(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
      * period" */
     a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
     a->cfg.random(a->cfg.random_ctx, a->consent_tid, STUNKIT_TID_LEN);
-    size_t n = build_check(a, a->sel_l, a->consent_tid, 0);
+    size_t n = build_check(a, a->sel_l, a->consent_tid, 0, 0);
     stunkit_ice_route r;
     if (!n || route(a, a->sel_l, &a->sel_r.addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0)
         return 0;
@@ -1369,12 +1478,16 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
         else
             enqueue(a, pi); /* its TURN permission first: later */
     }
-    if (pick < 0 && a->sel_pair >= 0 && !a->cfg.aggressive)
-        return 0; /* selected: ordinary checks stop (8.1.2) */
+    /* selected: ordinary checks stop (8.1.2), but for the direct pairs
+     * that may still replace a relayed one under renomination */
+    int upgrade = upgrade_mode(a) && !a->cfg.aggressive;
+    if (pick < 0 && a->sel_pair >= 0 && !a->cfg.aggressive && !upgrade)
+        return 0;
     for (int round = 0; pick < 0 && round < 2; round++) {
         for (int i = 0; i < a->npairs; i++) {
             pair_t *p = &a->pairs[i];
-            if (p->state == P_WAITING && (pick < 0 || p->prio > a->pairs[pick].prio) && relay_ready(a, p, now))
+            if (p->state == P_WAITING && (!upgrade || upgrade_pair(a, p)) &&
+                (pick < 0 || p->prio > a->pairs[pick].prio) && relay_ready(a, p, now))
                 pick = i;
         }
         if (pick >= 0 || round)
@@ -1387,13 +1500,9 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
          * Waiting" */
         for (int i = 0; i < a->npairs; i++) {
             pair_t *p = &a->pairs[i];
-            if (p->state != P_FROZEN)
+            if (p->state != P_FROZEN || (upgrade && !upgrade_pair(a, p)))
                 continue;
-            int busy = 0;
-            for (int k = 0; k < a->npairs && !busy; k++)
-                busy = (a->pairs[k].state == P_WAITING || a->pairs[k].state == P_IN_PROGRESS) &&
-                       pair_foundation_equal(a, &a->pairs[k], p);
-            if (!busy)
+            if (!foundation_busy(a, p))
                 p->state = P_WAITING;
         }
     }
@@ -1435,15 +1544,16 @@ uint64_t stunkit_ice_next(const stunkit_ice *a)
     }
     if (!a->remote_set)
         return next;
-    int waiting = a->ntrig > 0;
+    int waiting = a->ntrig > 0, upgrade = upgrade_mode(a) && !a->cfg.aggressive;
     for (int i = 0; i < a->npairs; i++) {
         const pair_t *p = &a->pairs[i];
         if (p->state == P_IN_PROGRESS && p->next_at < next)
             next = p->next_at;
-        if (p->state == P_WAITING || p->state == P_FROZEN)
-            waiting = 1;
+        if ((p->state == P_WAITING || (p->state == P_FROZEN && !foundation_busy(a, p))) &&
+            (!upgrade || upgrade_pair(a, p)))
+            waiting = 1; /* a check to send (a Frozen pair is unfrozen first) */
     }
-    if (waiting && (a->sel_pair < 0 || a->ntrig || a->cfg.aggressive) && a->next_check_at < next)
+    if (waiting && (a->sel_pair < 0 || a->ntrig || a->cfg.aggressive || upgrade) && a->next_check_at < next)
         next = a->next_check_at;
     uint64_t nom = nominate_at(a);
     if (nom < next)
@@ -1541,6 +1651,7 @@ static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const ui
     if (pi < 0)
         return;
     pair_t *p = &a->pairs[pi];
+    p->heard = 1;
     if (p->state != P_SUCCEEDED) {
         /* Frozen, Waiting or Failed: into the triggered queue; In-Progress:
          * the transaction is cancelled (its answer still counts) and a new
@@ -1549,6 +1660,8 @@ static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const ui
     }
     /* 7.3.1.5: USE-CANDIDATE, on the controlled side */
     if (info.use_candidate && !a->controlling) {
+        if (info.nomination > p->nomination)
+            p->nomination = info.nomination;
         if (p->state == P_SUCCEEDED) {
             p->nominated = 1;
             update_selection(a, now);
@@ -1727,6 +1840,25 @@ int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *b
         return STUNKIT_ERR_STATE;
     const pair_t *p = &a->pairs[best];
     return route(a, p->l, &a->remote[p->r].addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
+}
+
+int stunkit_ice_upgrading(const stunkit_ice *a)
+{
+    if (!upgrade_mode(a))
+        return 0;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if (!upgrade_pair(a, p) || p->state == P_FAILED || p->nominated)
+            continue;
+        /* worked (the controlling side nominates it), being nominated, or
+         * still being checked with a chance: the peer's checks arrive on it,
+         * or ours are in their first 3 s (the answer to the third send is
+         * awaited until its retransmission) */
+        if (p->state == P_SUCCEEDED || p->nominate || p->heard || p->sends < UPGRADE_HOPE_SENDS ||
+            (p->state == P_IN_PROGRESS && p->sends == UPGRADE_HOPE_SENDS))
+            return 1;
+    }
+    return 0;
 }
 
 int stunkit_ice_restart(stunkit_ice *a, uint64_t now_ms)

@@ -217,6 +217,8 @@ int stunkit_responder_input(const stunkit_responder *r, const uint8_t *data, siz
     if (stunkit_msg_find(&m, STUNKIT_ATTR_PRIORITY, &at) == 0 && stunkit_attr_u32(&at, &info->priority) != 0)
         return answer_error(r, &m, 400, klen > 0 ? key : NULL, (size_t)(klen > 0 ? klen : 0), out, cap, info);
     info->use_candidate = stunkit_msg_find(&m, STUNKIT_ATTR_USE_CANDIDATE, &at) == 0;
+    if (stunkit_msg_find(&m, STUNKIT_ATTR_NOMINATION, &at) == 0 && stunkit_attr_u32(&at, &info->nomination) != 0)
+        return answer_error(r, &m, 400, klen > 0 ? key : NULL, (size_t)(klen > 0 ? klen : 0), out, cap, info);
     if (stunkit_msg_find(&m, STUNKIT_ATTR_ICE_CONTROLLING, &at) == 0) {
         info->controlling = 1;
         if (stunkit_attr_u64(&at, &info->tiebreaker) != 0)
