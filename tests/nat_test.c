@@ -222,9 +222,119 @@ static void test_contract(void)
     stunkit_nat_free(n);
 }
 
+/* A client run late (a busy host): after the behaviour probes' first sends
+ * it is not scheduled for 500 ms, so their other sends go out late, and the
+ * server answers only each probe's fifth (last) send, 30 ms later. The answer to the last
+ * send still counts (it gets its linger from that send, not from when the
+ * probe was made): no NAT, every test answered, open internet. */
+static void test_late_sends(void)
+{
+    stunkit_nat_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    stunkit_addr srv[2][2], local[STUNKIT_NAT_MAX_SOCKETS];
+    stunkit_addr_parse("198.51.100.1:3478", 0, &srv[0][0]);
+    stunkit_addr_parse("198.51.100.1:3479", 0, &srv[0][1]);
+    stunkit_addr_parse("198.51.100.2:3478", 0, &srv[1][0]);
+    stunkit_addr_parse("198.51.100.2:3479", 0, &srv[1][1]);
+    uint32_t seed = 3;
+    cfg.server = srv[0][0];
+    cfg.random = rnd;
+    cfg.random_ctx = &seed;
+    uint64_t now = 1000;
+    stunkit_nat *n = stunkit_nat_new(&cfg, now);
+    for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++) {
+        char text[64];
+        snprintf(text, sizeof(text), "192.0.2.10:%d", 5000 + k);
+        stunkit_addr_parse(text, 0, &local[k]);
+        stunkit_nat_set_local(n, k, &local[k]);
+    }
+    /* pending answers: (due, sock, from, bytes); only the newest per request kept */
+    struct {
+        uint64_t due;
+        int sock, on;
+        stunkit_addr from;
+        uint8_t tid[12];
+        uint8_t data[256];
+        size_t len;
+        int sends;
+    } q[16];
+    memset(q, 0, sizeof(q));
+    int stalled = 0, behaviour_sends = 0;
+    for (int steps = 0; steps < 10000; steps++) {
+        for (int i = 0; i < 16; i++)
+            if (q[i].on && q[i].due <= now) {
+                stunkit_nat_input(n, q[i].sock, &q[i].from, q[i].data, q[i].len, now);
+                q[i].on = 0;
+            }
+        stunkit_nat_send out;
+        int rv = stunkit_nat_poll(n, now, &out);
+        if (rv < 0)
+            break;
+        if (rv == 0) {
+            uint64_t next = stunkit_nat_next(n);
+            for (int i = 0; i < 16; i++)
+                if (q[i].on && q[i].due < next)
+                    next = q[i].due;
+            if (behaviour_sends && !stalled) {
+                stalled = 1;
+                next = now + 500; /* descheduled */
+            }
+            now = next > now ? next : now + 1;
+            continue;
+        }
+        int ip = -1, port = -1;
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++)
+                if (stunkit_addr_equal(&out.to, &srv[a][b]))
+                    ip = a, port = b;
+        stunkit_msg m;
+        stunkit_attr at;
+        if (ip < 0 || stunkit_msg_parse(&m, out.data, out.len) != 0)
+            continue;
+        uint32_t change = 0;
+        if (stunkit_msg_find(&m, STUNKIT_ATTR_CHANGE_REQUEST, &at) == 0)
+            stunkit_attr_change_request(&at, &change);
+        int oi = ip ^ ((change & STUNKIT_CHANGE_IP) ? 1 : 0), op = port ^ ((change & STUNKIT_CHANGE_PORT) ? 1 : 0);
+        stunkit_answer a;
+        memset(&a, 0, sizeof(a));
+        a.response_origin = &srv[oi][op];
+        a.other_address = &srv[ip ^ 1][port ^ 1];
+        a.plain_mapped = 1;
+        /* the slot of this transaction: each send replaces the answer, so
+         * only the last send's answer is ever delivered */
+        int slot = -1;
+        for (int i = 0; i < 16 && slot < 0; i++)
+            if (q[i].len && !memcmp(q[i].tid, m.tid, 12))
+                slot = i;
+        for (int i = 0; i < 16 && slot < 0; i++)
+            if (!q[i].len)
+                slot = i;
+        if (slot < 0)
+            continue;
+        /* test I: socket 0 to the primary address, nothing changed */
+        int test1 = out.sock == 0 && !change && stunkit_addr_equal(&out.to, &srv[0][0]);
+        behaviour_sends += !test1;
+        int len = stunkit_answer_success(out.data, &local[out.sock], &a, q[slot].data, sizeof(q[slot].data));
+        CHECK(len > 0);
+        q[slot].len = (size_t)len;
+        memcpy(q[slot].tid, m.tid, 12);
+        q[slot].sock = out.sock;
+        q[slot].from = srv[oi][op];
+        q[slot].due = now + (test1 ? 1 : 30);
+        q[slot].on = test1 || ++q[slot].sends == 5;
+    }
+    const stunkit_nat_result *r = stunkit_nat_get_result(n);
+    CHECK(stalled);
+    CHECK_EQ(r->nat, 0);
+    CHECK_EQ(r->filtering, STUNKIT_BEHAVIOR_ENDPOINT_INDEPENDENT);
+    CHECK_EQ(r->classic, STUNKIT_CLASSIC_OPEN_INTERNET);
+    stunkit_nat_free(n);
+}
+
 int main(void)
 {
     RUN(test_verdicts);
     RUN(test_contract);
+    RUN(test_late_sends);
     TEST_END();
 }

@@ -47,6 +47,9 @@ lab_down() {
 trap 'lab_down; testlib_cleanup' EXIT
 
 public() { [ "$1" = none ] || [ "$1" = firewall ]; }
+# a port-restricted router that runs miniupnpd: PCP and NAT-PMP (-pcp) or
+# UPnP IGD (-upnp)
+mapper() { [ "$1" = port-restricted-pcp ] || [ "$1" = port-restricted-upnp ]; }
 
 # nat_rules KIND LAN_ADDR_OF_PEER: the nftables ruleset of a router
 nat_rules() {
@@ -64,7 +67,7 @@ nat_rules() {
         nat_pre="iifname \"wan\" ip saddr . udp dport @contacted dnat to $peer" ;;
     port-restricted-cone) nat_post='oifname "wan" masquerade' ;;
     symmetric) nat_post='oifname "wan" masquerade fully-random' ;;
-    port-restricted-pcp) nat_post='oifname "wan" masquerade' ;; # and miniupnpd (PCP, NAT-PMP)
+    port-restricted-pcp | port-restricted-upnp) nat_post='oifname "wan" masquerade' ;; # and miniupnpd
     hard) nat_post='oifname "wan" masquerade'; input_drop=0 ;;
     udp-blocked) nat_post='oifname "wan" masquerade'
                  fwd='meta l4proto udp drop' ;;
@@ -73,7 +76,7 @@ nat_rules() {
     [ $input_drop = 1 ] && input='iifname "wan" meta l4proto udp ct state new drop'
     # miniupnpd's own STUN test asks for answers from the server's other
     # address and port (RFC 5780), and gives up port forwarding without them
-    [ "$kind" = port-restricted-pcp ] &&
+    mapper "$kind" &&
         input='iifname "wan" ip saddr != 203.0.113.2-203.0.113.3 meta l4proto udp ct state new drop'
     local loss=""
     [ "${LOSS:-0}" -gt 0 ] && loss="meta l4proto udp numgen random mod 100 < $LOSS drop"
@@ -92,7 +95,7 @@ table ip lab {
     }
 }
 NFT
-    [ "$kind" = port-restricted-pcp ] && cat <<'NFT'
+    mapper "$kind" && cat <<'NFT'
 table inet mupnp {
     chain forward { type filter hook forward priority filter - 1; policy accept; jump miniupnpd
     }
@@ -111,17 +114,18 @@ NFT
     return 0
 }
 
-# start_miniupnpd ROUTER: PCP and NAT-PMP (Debian miniupnpd-nftables) on a
-# router, its external address learned by STUN from stunkitd (miniupnpd
-# refuses a documentation-range address otherwise)
+# start_miniupnpd ROUTER KIND: PCP and NAT-PMP, or UPnP IGD (Debian
+# miniupnpd-nftables) on a router, its external address learned by STUN
+# from stunkitd (miniupnpd refuses a documentation-range address otherwise)
 start_miniupnpd() {
-    local r=$1
+    local r=$1 natpmp=yes upnp=no
+    [ "$2" = port-restricted-upnp ] && natpmp=no upnp=yes
     cat >"$tmp/miniupnpd-$r.conf" <<CONF
 ext_ifname=wan
 listening_ip=lan
 http_port=0
-enable_natpmp=yes
-enable_upnp=no
+enable_natpmp=$natpmp
+enable_upnp=$upnp
 ext_perform_stun=yes
 ext_stun_host=203.0.113.2
 ext_stun_port=3478
@@ -140,7 +144,7 @@ deny 0-65535 0.0.0.0/0 0-65535
 CONF
     ip netns exec "$r" miniupnpd -d -f "$tmp/miniupnpd-$r.conf" >"$tmp/miniupnpd-$r.log" 2>&1 &
     pids="$pids $!"
-    for _ in $(seq 100); do grep -q "Listening for NAT-PMP/PCP" "$tmp/miniupnpd-$r.log" && return 0; sleep 0.1; done
+    for _ in $(seq 100); do grep -q -E "Listening for NAT-PMP/PCP|HTTP listening on port" "$tmp/miniupnpd-$r.log" && return 0; sleep 0.1; done
     return 1
 }
 
@@ -195,7 +199,7 @@ lab_up() { # KIND_A KIND_B
     local up=0
     for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q . && up=1 && break; sleep 0.1; done
     [ $up = 1 ] || return 1
-    if [ "$1" = port-restricted-pcp ] || [ "$2" = port-restricted-pcp ]; then
+    if mapper "$1" || mapper "$2"; then
         # miniupnpd learns its external address from a plain RFC 5780 server
         # (it cannot read the lab server's 401: it takes attributes unpadded)
         ip netns exec "$W" "$stunkitd" --listen 203.0.113.2 --alternate 203.0.113.3 --threads 1 --log-level warn \
@@ -203,8 +207,8 @@ lab_up() { # KIND_A KIND_B
         pids="$pids $!"
         for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "src 203.0.113.2:3478" | grep -q . && break; sleep 0.1; done
     fi
-    if [ "$1" = port-restricted-pcp ]; then start_miniupnpd "$NA" || return 1; fi
-    if [ "$2" = port-restricted-pcp ]; then start_miniupnpd "$NB" || return 1; fi
+    if mapper "$1"; then start_miniupnpd "$NA" "$1" || return 1; fi
+    if mapper "$2"; then start_miniupnpd "$NB" "$2" || return 1; fi
     return 0
 }
 
@@ -284,7 +288,7 @@ expect_path() { # KIND_A KIND_B -> direct | relay | any
     local a=$1 b=$2
     [ -n "${BLOCK_MS:-}" ] && { echo upgrade; return; }
     # without the port mapping, miniupnpd's router is a port-restricted cone
-    [ -n "${NO_MAP:-}" ] && a=${a/%-pcp/-cone} && b=${b/%-pcp/-cone}
+    [ -n "${NO_MAP:-}" ] && a=${a/%-pcp/-cone} && b=${b/%-pcp/-cone} && a=${a/%-upnp/-cone} && b=${b/%-upnp/-cone}
     [ "$a" = hard ] && { echo any; return; }
     if [ "$b" = symmetric ]; then local t=$a; a=$b; b=$t; fi
     if [ "$a" = symmetric ]; then
@@ -324,18 +328,20 @@ run_pair() { # KIND_A KIND_B [LABEL]
     if [ -n "${TLS:-}" ] && [ "$ka" = udp-blocked ] && ! grep -q '"local": {[^}]*"tls": true' "$tmp/a.json"; then
         fail "$label: a turns: server and UDP blocked, yet A's relay is not over TLS: $(cat "$tmp/a.json")"
     fi
-    # a router with PCP: punch asked it for a port, and deleted the mapping
-    # on exit (miniupnpd's DNAT rule is gone)
-    local side ns json
+    # a router with PCP or UPnP: punch asked it for a port, and deleted the
+    # mapping on exit (miniupnpd's DNAT rule is gone)
+    local side ns json kind methods
     for side in A B; do
-        [ $side = A ] && { [ "$ka" = port-restricted-pcp ] || continue; ns=$NA json=$tmp/a.json; }
-        [ $side = B ] && { [ "$kb" = port-restricted-pcp ] || continue; ns=$NB json=$tmp/b.json; }
+        [ $side = A ] && { mapper "$ka" || continue; ns=$NA json=$tmp/a.json kind=$ka; }
+        [ $side = B ] && { mapper "$kb" || continue; ns=$NB json=$tmp/b.json kind=$kb; }
+        methods="pcp|natpmp"
+        [ "$kind" = port-restricted-upnp ] && methods=upnp
         local pm
         pm=$(sed -n 's/.*"port_mapping": \(null\|{[^}]*}\).*/\1/p' "$json")
         if [ -n "${NO_MAP:-}" ]; then
             [ "$pm" = null ] || fail "$label: --no-map, yet $side reports the port mapping $pm"
-        elif ! [[ "$pm" =~ \"method\":\ \"(pcp|natpmp)\",\ \"external\":\ \"198\.51\.100\.[0-9]+:[0-9]+\" ]]; then
-            fail "$label: $side's router offers PCP, yet port_mapping is '$pm'"
+        elif ! [[ "$pm" =~ \"method\":\ \"($methods)\",\ \"external\":\ \"198\.51\.100\.[0-9]+:[0-9]+\" ]]; then
+            fail "$label: $side's router offers $methods, yet port_mapping is '$pm'"
         fi
         if ip netns exec "$ns" nft list chain inet mupnp prerouting_miniupnpd | grep -q dnat; then
             fail "$label: $side's mapping outlived punch: $(ip netns exec "$ns" nft list chain inet mupnp prerouting_miniupnpd | grep dnat)"
@@ -356,6 +362,9 @@ run_pair() { # KIND_A KIND_B [LABEL]
     answered=$(sed -n 's/.*"answered": \([0-9]*\).*/\1/p' "$tmp/a.json")
     local limit=1000 need=3 no_limit=${NO_TIME_LIMIT:-}
     [ "$want" = relay ] && limit=2000
+    # UPnP: the SSDP search and the IGD's HTTP take 0.7 s before the
+    # mapping exists (PCP: a few ms)
+    [[ "$ka$kb" == *-upnp* ]] && limit=2000
     # birthday punching: connected through the relay, then direct; both
     # sides say so, and the time counts to the direct path
     local bda bdb
@@ -448,6 +457,7 @@ kinds="none firewall full-cone restricted-cone port-restricted-cone symmetric ud
 # a port-restricted router that also runs miniupnpd (PCP, NAT-PMP): with its
 # port mapping even a symmetric NAT's peer gets in
 pcp_pairs="port-restricted-pcp/symmetric symmetric/port-restricted-pcp port-restricted-pcp/port-restricted-cone"
+upnp_pairs="port-restricted-upnp/symmetric symmetric/port-restricted-upnp"
 if [ $# -gt 0 ]; then
     for p in "$@"; do run_pair "${p%/*}" "${p#*/}"; done
 else
@@ -460,6 +470,12 @@ else
     # its retransmissions, more so under a sanitizer: 30 s to connect
     if command -v miniupnpd >/dev/null 2>&1; then
         for p in $pcp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
+        # UPnP IGD where the router offers no PCP (punch built with libminiupnpc)
+        if "$stunkit" help map 2>&1 | grep -q "built in (libminiupnpc)"; then
+            for p in $upnp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
+        else
+            echo "skip UPnP in punch: this stunkit was built without libminiupnpc"
+        fi
         NO_MAP=1 NO_SPRAY=1 run_pair port-restricted-pcp symmetric "port-restricted-pcp/symmetric --no-map --no-spray (relay)"
     else
         echo "skip port mapping: miniupnpd not installed"

@@ -75,6 +75,23 @@ typedef struct nat_io {
     uint16_t first_port;
 } nat_io;
 
+/* Everything waiting on the sockets, into the machine (non-blocking). */
+static void drain(nat_io *io, stunkit_nat *nat)
+{
+    for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++) {
+        uint8_t buf[2048];
+        struct sockaddr_storage from;
+        socklen_t flen;
+        ssize_t got;
+        while (io->fd[k] >= 0 &&
+               (flen = sizeof(from), got = recvfrom(io->fd[k], buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen)) >= 0) {
+            stunkit_addr fa;
+            if (stunkit_addr_from_sockaddr(&fa, (struct sockaddr *)&from) == 0)
+                stunkit_nat_input(nat, k, &fa, buf, (size_t)got, stunkit_now_ms());
+        }
+    }
+}
+
 static int open_sock(nat_io *io, stunkit_nat *nat, int k)
 {
     if (io->fd[k] >= 0)
@@ -222,6 +239,10 @@ int cmd_nat(int argc, char **argv)
     uint64_t t0 = stunkit_now_ms();
     int rv = 0;
     for (;;) {
+        /* what arrived is read before the machine looks at the clock: a
+         * host too busy to run us on time must not turn answers waiting in
+         * the socket into "no answer" */
+        drain(&io, nat);
         stunkit_nat_send out;
         int st = stunkit_nat_poll(nat, stunkit_now_ms(), &out);
         if (st < 0)
@@ -238,34 +259,15 @@ int cmd_nat(int argc, char **argv)
             continue;
         }
         struct pollfd pfd[STUNKIT_NAT_MAX_SOCKETS];
-        int idx[STUNKIT_NAT_MAX_SOCKETS], np = 0;
+        int np = 0;
         for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++)
-            if (io.fd[k] >= 0) {
-                pfd[np] = (struct pollfd){io.fd[k], POLLIN, 0};
-                idx[np++] = k;
-            }
+            if (io.fd[k] >= 0)
+                pfd[np++] = (struct pollfd){io.fd[k], POLLIN, 0};
         uint64_t next = stunkit_nat_next(nat), now = stunkit_now_ms();
         int wait = next == UINT64_MAX ? 1000 : next > now ? (int)(next - now) : 0;
         if (wait > 1000)
             wait = 1000;
-        if (poll(pfd, (nfds_t)np, wait) <= 0)
-            continue;
-        for (int i = 0; i < np; i++) {
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            uint8_t buf[2048];
-            struct sockaddr_storage from;
-            socklen_t flen;
-            for (;;) {
-                flen = sizeof(from);
-                ssize_t got = recvfrom(pfd[i].fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
-                if (got < 0)
-                    break;
-                stunkit_addr fa;
-                if (stunkit_addr_from_sockaddr(&fa, (struct sockaddr *)&from) == 0)
-                    stunkit_nat_input(nat, idx[i], &fa, buf, (size_t)got, stunkit_now_ms());
-            }
-        }
+        (void)poll(pfd, (nfds_t)np, wait); /* what came is read at the top */
     }
     double elapsed = (double)(stunkit_now_ms() - t0) / 1000.0;
     const stunkit_nat_result *r = stunkit_nat_get_result(nat);

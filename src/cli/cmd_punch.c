@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "map_upnp.h"
 #include "stunkit/stunkit.h"
 
 #define MAX_SOCKS (STUNKIT_ICE_MAX_BASES - 1) /* one base left for the TURN-over-TCP stream */
@@ -40,6 +41,8 @@
 #define RDV_UDP_MS 1000u  /* the rendezvous goes over TCP when UDP has no answer by then */
 #define TCP_RELAY_MS 1000u /* TURN over TCP when the server has not answered over UDP by then */
 #define MAP_WAIT_MS 1000u  /* a router that has not answered PCP / NAT-PMP by then has neither */
+#define UPNP_SEARCH_MS 600u /* UPnP: two SSDP searches (IGD:2, IGD:1) of 300 ms each (a LAN answers in ms) */
+#define UPNP_WAIT_MS 1500u  /* ... then HTTP to the IGD: called off after this */
 #define MAP_LIFETIME_S 600u /* renewed while we run, deleted when we end */
 /* Birthday-paradox punching through a symmetric NAT (after the relay): the
  * hard side opens SPRAY_SOCKS mappings, the easy side guesses SPRAY_GUESSES
@@ -82,8 +85,8 @@ static void usage(FILE *f)
                "                     (default 10000)\n"
                "  --local IP         use only this local address (repeatable)\n"
                "  --aggressive       aggressive nomination (the offer side decides)\n"
-               "  --no-map           do not ask the router for a port (PCP or NAT-PMP; asked by\n"
-               "                     default, the mapping is deleted on exit)\n"
+               "  --no-map           do not ask the router for a port (PCP, NAT-PMP or UPnP IGD;\n"
+               "                     asked by default, the mapping is deleted on exit)\n"
                "  --no-spray         no birthday-paradox punching: when the path is relayed and\n"
                "                     exactly one NAT maps per destination (symmetric), the\n"
                "                     sides try %d sockets x %d guessed ports for a direct path\n"
@@ -119,16 +122,24 @@ typedef struct stream {
     size_t rx_len;
 } stream;
 
-/* A port mapping asked of the router (PCP or NAT-PMP, stunkit/portmap.h)
- * for the socket on the way to it: a candidate that lets the peer in even
- * through a NAT whose own mappings depend on the destination. */
+/* A port mapping asked of the router for the socket on the way to it: a
+ * candidate that lets the peer in even through a NAT whose own mappings
+ * depend on the destination. PCP or NAT-PMP (stunkit/portmap.h) and UPnP
+ * IGD (map_upnp.h, its own thread) are asked at once; the first mapping is
+ * the candidate, one the other method grants later is given back. */
+enum { UPNP_NONE, UPNP_ASKING, UPNP_MAPPED, UPNP_DONE };
+enum { MAP_NONE, MAP_PCP, MAP_UPNP }; /* whose mapping is the candidate */
 typedef struct portmap {
     stunkit_portmap *m;
     int fd;               /* connected to the gateway's 5351, from the base's address */
     int base;             /* the socket mapped (index), -1: none */
     int settled;          /* mapped, refused, or no answer in time: gathering may end */
-    int mapped;
-    uint64_t deadline;
+    int mapped;           /* PCP / NAT-PMP holds a mapping */
+    map_upnp *u;
+    int u_state;
+    int use;              /* MAP_PCP or MAP_UPNP once a candidate came */
+    int asked;            /* portmap_start() asked the router */
+    uint64_t deadline, u_deadline;
     stunkit_addr gateway, external;
     stunkit_portmap_method method;
 } portmap;
@@ -374,15 +385,52 @@ static void portmap_start(punch *p, uint64_t now)
     if (pm->base >= 0) {
         cfg.internal = p->socks[pm->base].local;
         pm->m = stunkit_portmap_new(&cfg, now);
+        if (stunkit_upnp_available()) {
+            stunkit_addr gw = pm->gateway;
+            gw.port = 0;
+            pm->u = map_upnp_start(&gw, &cfg.internal, 17, cfg.internal.port, MAP_LIFETIME_S, (int)UPNP_SEARCH_MS);
+            pm->u_state = pm->u ? UPNP_ASKING : UPNP_NONE;
+        }
     }
     if (!pm->m) {
         close(fd);
+        fd = -1;
+    }
+    if (!pm->m && !pm->u) {
         pm->base = -1;
         return;
     }
     pm->fd = fd;
     pm->settled = 0;
+    pm->asked = 1;
     pm->deadline = now + MAP_WAIT_MS;
+    pm->u_deadline = now + UPNP_WAIT_MS;
+}
+
+/* The mapping of one method: the candidate if it is the first (or its
+ * renewal moved), 0; -1 when the other method's mapping is the candidate. */
+static int portmap_candidate(punch *p, int who, const stunkit_portmap_output *o, uint64_t now)
+{
+    portmap *pm = &p->pm;
+    if (pm->use && pm->use != who)
+        return -1;
+    pm->use = who;
+    pm->method = o->method;
+    /* a router that does not tell its external address (some NAT-PMP ones
+     * when asked in PCP, an IGD without GetExternalIPAddress) gives no
+     * candidate */
+    if (o->external.family && memcmp(o->external.ip, "\0\0\0\0", 4) && !stunkit_addr_equal(&o->external, &pm->external)) {
+        pm->external = o->external;
+        stunkit_ice_candidate c;
+        memset(&c, 0, sizeof(c));
+        c.type = STUNKIT_ICE_SRFLX; /* RFC 8445 5.1.1.2: mapped like a NAT's, signalled as srflx */
+        c.addr = o->external;
+        c.related = p->socks[pm->base].local;
+        c.base = pm->base;
+        if (p->ice)
+            stunkit_ice_add_local(p->ice, &c, now);
+    }
+    return 0;
 }
 
 static void portmap_settle(punch *p, uint64_t now)
@@ -392,6 +440,60 @@ static void portmap_settle(punch *p, uint64_t now)
     p->pm.settled = 1;
     if (p->ice)
         stunkit_ice_local_done(p->ice, now);
+}
+
+/* Gathering may end once a mapping is a candidate, or both methods are out:
+ * PCP / NAT-PMP unanswered after MAP_WAIT_MS, UPnP after UPNP_WAIT_MS (its
+ * search is then called off). A network without either router waits
+ * about 1 s, PCP's and NAT-PMP's silence. */
+static void portmap_check(punch *p, uint64_t now)
+{
+    portmap *pm = &p->pm;
+    if (pm->settled || !pm->asked)
+        return;
+    if (now >= pm->u_deadline && pm->u_state == UPNP_ASKING) {
+        map_upnp_stop(pm->u, 1); /* a mapping made just now is deleted, not left to lapse */
+        pm->u_state = UPNP_DONE;
+    }
+    if (pm->use || ((!pm->m || now >= pm->deadline) && pm->u_state != UPNP_ASKING))
+        portmap_settle(p, now);
+}
+
+/* When the mapping attempts next need a look (UINT64_MAX: not). */
+static uint64_t portmap_next(const portmap *pm)
+{
+    uint64_t next = pm->m ? stunkit_portmap_next(pm->m) : UINT64_MAX;
+    if (!pm->settled) {
+        if (pm->m && pm->deadline < next)
+            next = pm->deadline;
+        if (pm->u_state == UPNP_ASKING && pm->u_deadline < next)
+            next = pm->u_deadline;
+    }
+    return next;
+}
+
+static void pump_upnp(punch *p, uint64_t now)
+{
+    portmap *pm = &p->pm;
+    map_upnp_event ev;
+    while (pm->u && map_upnp_poll(pm->u, &ev) == 1) {
+        switch (ev.o.event) {
+        case STUNKIT_PORTMAP_MAPPED:
+        case STUNKIT_PORTMAP_RENEWED:
+            if (pm->u_state == UPNP_DONE)
+                break; /* called off meanwhile: the thread deletes it or lets it lapse */
+            pm->u_state = UPNP_MAPPED;
+            if (portmap_candidate(p, MAP_UPNP, &ev.o, now) < 0) { /* PCP came first: give it back */
+                map_upnp_stop(pm->u, 1);
+                pm->u_state = UPNP_DONE;
+            }
+            break;
+        case STUNKIT_PORTMAP_FAILED:
+        case STUNKIT_PORTMAP_DELETED: pm->u_state = UPNP_DONE; break;
+        default: break;
+        }
+    }
+    portmap_check(p, now);
 }
 
 /* A router that mapped nothing has nothing to renew or delete. */
@@ -408,6 +510,7 @@ static void pump_pm(punch *p, uint64_t now)
 {
     portmap *pm = &p->pm;
     stunkit_portmap_output o;
+    pump_upnp(p, now);
     if (!pm->m)
         return;
     while (pm->m && stunkit_portmap_poll(pm->m, now, &o) == 1) {
@@ -415,7 +518,7 @@ static void pump_pm(punch *p, uint64_t now)
             /* an ICMP error for the previous datagram is reported here */
             if (send(pm->fd, o.data, o.len, 0) < 0 && errno == ECONNREFUSED) {
                 portmap_stop(pm);
-                portmap_settle(p, now);
+                portmap_check(p, now);
                 return;
             }
             continue;
@@ -424,36 +527,20 @@ static void pump_pm(punch *p, uint64_t now)
         case STUNKIT_PORTMAP_MAPPED:
         case STUNKIT_PORTMAP_RENEWED:
             pm->mapped = 1;
-            pm->method = o.method;
-            /* a router that does not tell its external address (some
-             * NAT-PMP ones when asked in PCP) gives no candidate */
-            if (o.external.family && memcmp(o.external.ip, "\0\0\0\0", 4) &&
-                (o.event == STUNKIT_PORTMAP_MAPPED || !stunkit_addr_equal(&o.external, &pm->external))) {
-                pm->external = o.external;
-                stunkit_ice_candidate c;
-                memset(&c, 0, sizeof(c));
-                c.type = STUNKIT_ICE_SRFLX; /* RFC 8445 5.1.1.2: mapped like a NAT's, signalled as srflx */
-                c.addr = o.external;
-                c.related = p->socks[pm->base].local;
-                c.base = pm->base;
-                if (p->ice)
-                    stunkit_ice_add_local(p->ice, &c, now);
-            }
-            portmap_settle(p, now);
+            if (portmap_candidate(p, MAP_PCP, &o, now) < 0) /* UPnP came first: give it back */
+                stunkit_portmap_delete(pm->m, now);
             break;
         case STUNKIT_PORTMAP_FAILED:
         case STUNKIT_PORTMAP_DELETED:
             pm->mapped = 0;
             portmap_stop(pm);
-            portmap_settle(p, now);
             break;
         default: break;
         }
     }
-    if (pm->m && !pm->settled && now >= pm->deadline) {
+    if (pm->m && !pm->mapped && !pm->settled && now >= pm->deadline)
         portmap_stop(pm);
-        portmap_settle(p, now);
-    }
+    portmap_check(p, now);
 }
 
 static void portmap_readable(punch *p)
@@ -464,7 +551,7 @@ static void portmap_readable(punch *p)
         uint64_t now = stunkit_now_ms();
         if (n < 0) { /* ICMP: the router runs neither PCP nor NAT-PMP */
             portmap_stop(&p->pm);
-            portmap_settle(p, now);
+            portmap_check(p, now);
             return;
         }
         stunkit_portmap_input(p->pm.m, buf, (size_t)n, &p->pm.gateway, now);
@@ -472,11 +559,28 @@ static void portmap_readable(punch *p)
     }
 }
 
-/* At the end: the router removes the mapping (PCP and NAT-PMP answer at
- * once; half a second at most). */
+/* At the end: the router removes the mappings (PCP and NAT-PMP answer at
+ * once; half a second at most; UPnP's thread deletes its own, a second at
+ * most, and is waited for). */
 static void portmap_end(punch *p)
 {
     portmap *pm = &p->pm;
+    if (pm->u) {
+        if (pm->u_state == UPNP_MAPPED) {
+            map_upnp_stop(pm->u, 1);
+            uint64_t end = stunkit_now_ms() + 1000;
+            map_upnp_event ev;
+            for (int gone = 0; !gone && stunkit_now_ms() < end;) {
+                struct pollfd pf = {map_upnp_fd(pm->u), POLLIN, 0};
+                (void)poll(&pf, 1, 100);
+                while (map_upnp_poll(pm->u, &ev) == 1)
+                    gone |= ev.o.event == STUNKIT_PORTMAP_DELETED || ev.o.event == STUNKIT_PORTMAP_FAILED;
+            }
+        }
+        map_upnp_free(pm->u);
+        pm->u = NULL;
+        pm->u_state = UPNP_NONE;
+    }
     if (pm->m && pm->mapped && stunkit_portmap_delete(pm->m, stunkit_now_ms()) == 0) {
         uint64_t end = stunkit_now_ms() + 500;
         while (pm->m && pm->mapped) {
@@ -1135,13 +1239,8 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         uint64_t next = p->ice ? stunkit_ice_next(p->ice) : UINT64_MAX;
         if (p->rdv && stunkit_rdv_next(p->rdv) < next)
             next = stunkit_rdv_next(p->rdv);
-        if (p->pm.m) {
-            uint64_t pn = stunkit_portmap_next(p->pm.m);
-            if (!p->pm.settled && p->pm.deadline < pn)
-                pn = p->pm.deadline;
-            if (pn < next)
-                next = pn;
-        }
+        if (portmap_next(&p->pm) < next)
+            next = portmap_next(&p->pm);
         if (deadline < next)
             next = deadline;
         if (p->connected && p->sent < p->count && p->next_ping < next)
@@ -1155,7 +1254,7 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         if (((p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0) ||
              (p->tcp_relay && !p->udp_server_ok && p->turn_tcp.fd < 0)) && wait > 100)
             wait = 100; /* a TCP fallback may be due (RDV_UDP_MS, TCP_RELAY_MS) */
-        struct pollfd pf[MAX_SOCKS + 4 + SPRAY_SOCKS];
+        struct pollfd pf[MAX_SOCKS + 5 + SPRAY_SOCKS];
         int nsocks = p->ice ? p->nsocks : 0;
         stream *sts[2] = {&p->turn_tcp, &p->rdv_tcp};
         for (int i = 0; i < nsocks; i++)
@@ -1167,7 +1266,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         int nspray = p->sp.nfds;
         for (int k = 0; k < nspray; k++)
             pf[nsocks + 4 + k] = (struct pollfd){p->sp.fds[k], POLLIN, 0};
-        if (poll(pf, (nfds_t)(nsocks + 4 + nspray), wait) <= 0)
+        /* the UPnP thread's events (last: the indexes above stay) */
+        pf[nsocks + 4 + nspray] = (struct pollfd){p->pm.u ? map_upnp_fd(p->pm.u) : -1, POLLIN, 0};
+        if (poll(pf, (nfds_t)(nsocks + 5 + nspray), wait) <= 0)
             continue;
         for (int k = 0; k < nspray && k < p->sp.nfds; k++) {
             uint8_t buf[256];

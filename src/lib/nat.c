@@ -61,7 +61,7 @@ typedef struct probe {
     size_t req_len;
     unsigned sends_left;
     uint64_t next_send, give_up, first_sent, last_sent;
-    uint32_t interval;
+    uint32_t interval, linger;
     int answered, failed, wrong_source;
     int arrived_on; /* socket the answer (or hairpinned request) came in on */
     stunkit_addr mapped, from, other;
@@ -136,6 +136,7 @@ static probe *add_probe(stunkit_nat *n, int kind, int sock, const stunkit_addr *
     p->sends_left = sends;
     p->interval = interval;
     p->next_send = now;
+    p->linger = linger;
     p->give_up = now + (uint64_t)interval * (sends ? sends - 1 : 0) + linger;
     if (sock >= n->next_sock)
         n->next_sock = sock + 1;
@@ -550,6 +551,10 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
             p->next_send = now + p->interval, p->interval *= 2;
         else
             p->next_send = now + p->interval;
+        /* the answer to the last send gets its linger even when the sends
+         * ran late (a busy host): no answer is "no answer" only then */
+        if (!p->sends_left && p->kind != P_TEST1 && now + p->linger > p->give_up)
+            p->give_up = now + p->linger;
         out->sock = p->sock;
         out->to = p->dst;
         out->data = p->req;
