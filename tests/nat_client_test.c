@@ -106,12 +106,14 @@ static void test_against_stunkitd(void)
     CHECK(strstr(out, su_fmt("\"mapped\": \"%s\"", su_at("127.0.0.9", 839))) != NULL);
     CHECK_EQ(su_stop(pid), 0);
 
-    /* nobody there: addr gives up (1), nat calls it UDP blocked (a verdict) */
+    /* nobody there: addr gives up (1); nat heeds the ICMP port unreachable
+     * and the refused TCP: no verdict (1), not "UDP blocked" */
     const char *addr_none[] = {"addr", "--timeout", "300", su_at("127.0.0.1", 838), NULL};
     CHECK_EQ(run_cli(addr_none, out, sizeof(out), -1, -1, 0), 1);
     const char *nat_none[] = {"nat", "--json", "--timeout", "300", su_at("127.0.0.1", 838), NULL};
-    CHECK_EQ(run_cli(nat_none, out, sizeof(out), -1, -1, 0), 0);
-    CHECK(strstr(out, "\"classic\": \"udp-blocked\"") != NULL);
+    CHECK_EQ(run_cli(nat_none, out, sizeof(out), -1, -1, 0), 1);
+    CHECK(strstr(out, "\"classic\": \"unknown\"") != NULL);
+    CHECK(strstr(out, "\"server_unreachable\": true") != NULL);
 }
 
 static void test_ipv6_client(void)

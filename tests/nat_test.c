@@ -331,10 +331,94 @@ static void test_late_sends(void)
     stunkit_nat_free(n);
 }
 
+/* A server that never answers over UDP; what the driver learnt besides
+ * (ICMP refusal at refused_at, TCP started at 0 and then answered or failed
+ * at tcp_at) decides between "UDP blocked" and "no verdict". */
+static stunkit_nat_result silent(int refused_at, int tcp_state, int tcp_at, uint64_t *took, unsigned *sends)
+{
+    stunkit_nat_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    stunkit_addr_parse("198.51.100.1:3478", 0, &cfg.server);
+    uint32_t seed = 5;
+    cfg.random = rnd;
+    cfg.random_ctx = &seed;
+    uint64_t t0 = 1000, now = t0;
+    stunkit_nat *n = stunkit_nat_new(&cfg, now);
+    stunkit_addr l;
+    stunkit_addr_parse("192.0.2.10:5000", 0, &l);
+    stunkit_nat_set_local(n, 0, &l);
+    if (tcp_state)
+        stunkit_nat_tcp(n, 0, now);
+    *sends = 0;
+    int refused_done = 0, tcp_done = 0;
+    for (int steps = 0; steps < 10000; steps++) {
+        if (refused_at >= 0 && !refused_done && now >= t0 + (uint64_t)refused_at) {
+            stunkit_nat_udp_refused(n, now);
+            refused_done = 1;
+        }
+        if (tcp_state && !tcp_done && now >= t0 + (uint64_t)tcp_at) {
+            stunkit_nat_tcp(n, tcp_state, now);
+            tcp_done = 1;
+        }
+        stunkit_nat_send out;
+        int rv = stunkit_nat_poll(n, now, &out);
+        if (rv < 0)
+            break;
+        if (rv == 1) {
+            (*sends)++;
+            continue;
+        }
+        uint64_t next = stunkit_nat_next(n);
+        if (refused_at >= 0 && !refused_done && t0 + (uint64_t)refused_at < next)
+            next = t0 + (uint64_t)refused_at;
+        if (tcp_state && !tcp_done && t0 + (uint64_t)tcp_at < next)
+            next = t0 + (uint64_t)tcp_at;
+        now = next > now ? next : now + 1;
+    }
+    stunkit_nat_result r = *stunkit_nat_get_result(n);
+    *took = now - t0;
+    stunkit_nat_free(n);
+    return r;
+}
+
+static void test_no_server(void)
+{
+    uint64_t took;
+    unsigned sends;
+    /* no driver help: silence for first_timeout_ms is UDP blocked (as before) */
+    stunkit_nat_result r = silent(-1, 0, 0, &took, &sends);
+    CHECK(r.udp_blocked && !r.server_unreachable && r.classic == STUNKIT_CLASSIC_UDP_BLOCKED);
+    CHECK_EQ(took, 3000);
+    CHECK_EQ(r.tcp_answered, -1);
+    /* ICMP refusal and no TCP: no verdict, at once */
+    r = silent(5, 0, 0, &took, &sends);
+    CHECK(!r.udp_blocked && r.server_unreachable && r.udp_refused && r.classic == STUNKIT_CLASSIC_UNKNOWN);
+    CHECK(took < 100);
+    /* TCP answers at 10 ms, UDP silent: blocked after 8 more sends and
+     * 0.5 s, not after 3 s */
+    r = silent(-1, 1, 10, &took, &sends);
+    CHECK(r.udp_blocked && !r.server_unreachable && r.tcp_answered == 1);
+    CHECK(took >= 510 && took < 1500);
+    CHECK(sends >= 9);
+    /* refused, then TCP answers: blocked as soon as TCP says so */
+    r = silent(5, 1, 40, &took, &sends);
+    CHECK(r.udp_blocked && r.udp_refused && took < 100);
+    /* refused while TCP is pending, then TCP fails: no verdict */
+    r = silent(5, -1, 200, &took, &sends);
+    CHECK(r.server_unreachable && !r.udp_blocked && took >= 200 && took < 300);
+    CHECK_EQ(r.tcp_answered, 0);
+    /* TCP tried and silent, UDP silent: no verdict after the timeout (not
+     * "blocked": nothing at all came back) */
+    r = silent(-1, -1, 100000, &took, &sends);
+    CHECK(r.server_unreachable && !r.udp_blocked);
+    CHECK_EQ(took, 3000);
+}
+
 int main(void)
 {
     RUN(test_verdicts);
     RUN(test_contract);
     RUN(test_late_sends);
+    RUN(test_no_server);
     TEST_END();
 }

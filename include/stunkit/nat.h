@@ -64,7 +64,13 @@ typedef struct stunkit_nat_result {
     stunkit_addr mapped; /* socket 0's mapped address */
     stunkit_addr other;  /* the server's OTHER-ADDRESS (or CHANGED-ADDRESS) */
     uint32_t rtt_ms;
-    int udp_blocked;     /* the server never answered */
+    int udp_blocked;     /* the server never answered over UDP (and, when the driver
+                            raced TCP, it did answer over TCP) */
+    int server_unreachable; /* no verdict: UDP was refused (ICMP) or went
+                            unanswered, and TCP did not answer either (or was
+                            not tried after a refusal) */
+    int udp_refused;     /* an ICMP error came back for UDP to the server */
+    int tcp_answered;    /* 1 answered over TCP, 0 not, -1 not tried */
     int behavior_discovery; /* the server gave an alternate address */
     int server_ignores_change; /* CHANGE-REQUEST answered from the wrong place */
     int nat;             /* mapped != local */
@@ -103,6 +109,17 @@ STUNKIT_API uint64_t stunkit_nat_next(const stunkit_nat *n);
 STUNKIT_API int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const uint8_t *data,
                                   size_t len, uint64_t now_ms);
 STUNKIT_API const stunkit_nat_result *stunkit_nat_get_result(const stunkit_nat *n);
+/* Telling "no server" from "UDP blocked" (optional; a driver that calls
+ * neither gets the old reading: no UDP answer within first_timeout_ms is
+ * UDP blocked). refused: an ICMP error (port or host unreachable) came back
+ * for UDP to the server, e.g. on a connected socket of the driver's own.
+ * tcp: the driver races a Binding over TCP to the same server: 0 started,
+ * 1 answered, -1 refused or failed. TCP answering while UDP stays silent
+ * reads as UDP blocked once test I had 8 sends and 0.5 s after the TCP
+ * answer (not after first_timeout_ms); nothing answering either way, or a
+ * refusal without a TCP answer, is server_unreachable: no verdict. */
+STUNKIT_API void stunkit_nat_udp_refused(stunkit_nat *n, uint64_t now_ms);
+STUNKIT_API void stunkit_nat_tcp(stunkit_nat *n, int state, uint64_t now_ms);
 /* Sockets in use so far (the driver can close the rest). */
 STUNKIT_API int stunkit_nat_sockets(const stunkit_nat *n);
 

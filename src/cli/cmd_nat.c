@@ -4,6 +4,7 @@
  * developer can act on.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -35,9 +36,13 @@ static void nat_usage(FILE *f)
                "  -t, --timeout MS   give up when the server does not answer (default 3000)\n"
                "      --json         one JSON object\n"
                "\n"
-               "Exit status: 0 a verdict was reached (UDP blocked is a verdict), 1 no\n"
-               "verdict (the server cannot do behaviour discovery, or too much was lost),\n"
-               "2 bad usage.\n");
+               "No server is told from UDP blocked: the ICMP error an unanswered server\n"
+               "sends is heeded, and a Binding over TCP races the first test (TCP answers,\n"
+               "UDP does not: blocked, in about a second).\n"
+               "\n"
+               "Exit status: 0 a verdict was reached (UDP blocked is one), 1 no verdict\n"
+               "(the server is not reachable, cannot do behaviour discovery, or too much\n"
+               "was lost), 2 bad usage.\n");
 }
 
 static const char *meaning(stunkit_classic c)
@@ -73,7 +78,117 @@ typedef struct nat_io {
     int fd[STUNKIT_NAT_MAX_SOCKETS];
     stunkit_addr local_ip;
     uint16_t first_port;
+    /* "no server" or "UDP blocked" (stunkit_nat_udp_refused, stunkit_nat_tcp):
+     * a connected UDP socket hears the ICMP error an unconnected one does
+     * not; a Binding over TCP to the same server races test I */
+    int refuse_fd, tcp_fd, tcp_sent, tcp_done;
+    uint64_t refuse_next;
+    int refuse_sends;
+    uint8_t tcp_tid[12], tcp_buf[600];
+    size_t tcp_len;
 } nat_io;
+
+/* A plain Binding request into buf (20 bytes), its transaction ID in tid. */
+static size_t binding_request(uint8_t *buf, size_t cap, uint8_t tid[12])
+{
+    stunkit_random_os(NULL, tid, 12);
+    stunkit_writer w;
+    stunkit_writer_init(&w, buf, cap, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    int n = stunkit_writer_finish(&w);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static void race_start(nat_io *io, stunkit_nat *nat, const stunkit_addr *server, uint64_t now)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = (socklen_t)stunkit_addr_to_sockaddr(server, &ss);
+    io->refuse_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (io->refuse_fd >= 0 && connect(io->refuse_fd, (struct sockaddr *)&ss, sl) != 0) {
+        close(io->refuse_fd);
+        io->refuse_fd = -1;
+    }
+    io->refuse_next = now;
+    io->tcp_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (io->tcp_fd >= 0 && connect(io->tcp_fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+        close(io->tcp_fd);
+        io->tcp_fd = -1;
+    }
+    if (io->tcp_fd >= 0)
+        stunkit_nat_tcp(nat, 0, now);
+}
+
+static void race_stop(nat_io *io)
+{
+    if (io->refuse_fd >= 0)
+        close(io->refuse_fd);
+    if (io->tcp_fd >= 0)
+        close(io->tcp_fd);
+    io->refuse_fd = io->tcp_fd = -1;
+}
+
+/* The race's sockets: ICMP on the connected UDP one (three sends: 0, 0.2,
+ * 0.7 s), the TCP connection's progress and answer. */
+static void race_step(nat_io *io, stunkit_nat *nat, uint64_t now)
+{
+    uint8_t buf[600], tid[12];
+    if (io->refuse_fd >= 0) {
+        ssize_t got;
+        while ((got = recv(io->refuse_fd, buf, sizeof(buf), 0)) >= 0)
+            ; /* the server's answer: test I says the same */
+        if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH) {
+            stunkit_nat_udp_refused(nat, now);
+            close(io->refuse_fd);
+            io->refuse_fd = -1;
+        } else if (io->refuse_sends < 3 && now >= io->refuse_next) {
+            size_t n = binding_request(buf, sizeof(buf), tid);
+            (void)send(io->refuse_fd, buf, n, 0);
+            io->refuse_next = now + (io->refuse_sends ? 500 : 200);
+            io->refuse_sends++;
+        }
+    }
+    if (io->tcp_fd < 0 || io->tcp_done)
+        return;
+    int err = 0;
+    socklen_t el = sizeof(err);
+    if (!io->tcp_sent) {
+        struct pollfd pf = {io->tcp_fd, POLLOUT, 0};
+        if (poll(&pf, 1, 0) <= 0)
+            return;
+        if (getsockopt(io->tcp_fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) {
+            io->tcp_done = 1;
+            stunkit_nat_tcp(nat, -1, now);
+            return;
+        }
+        size_t n = binding_request(buf, sizeof(buf), io->tcp_tid);
+        if (send(io->tcp_fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n) {
+            io->tcp_done = 1;
+            stunkit_nat_tcp(nat, -1, now);
+            return;
+        }
+        io->tcp_sent = 1;
+    }
+    ssize_t got = recv(io->tcp_fd, io->tcp_buf + io->tcp_len, sizeof(io->tcp_buf) - io->tcp_len, 0);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        io->tcp_done = 1;
+        stunkit_nat_tcp(nat, -1, now);
+        return;
+    }
+    if (got > 0)
+        io->tcp_len += (size_t)got;
+    if (io->tcp_len >= 20) {
+        size_t need = 20 + (size_t)(io->tcp_buf[2] << 8 | io->tcp_buf[3]);
+        stunkit_msg m;
+        if (need > sizeof(io->tcp_buf)) {
+            io->tcp_done = 1;
+            stunkit_nat_tcp(nat, -1, now);
+        } else if (io->tcp_len >= need) {
+            io->tcp_done = 1;
+            int ok = stunkit_msg_parse(&m, io->tcp_buf, need) == 0 && m.klass == STUNKIT_CLASS_SUCCESS &&
+                     !memcmp(m.tid, io->tcp_tid, 12);
+            stunkit_nat_tcp(nat, ok ? 1 : -1, now);
+        }
+    }
+}
 
 /* Everything waiting on the sockets, into the machine (non-blocking). */
 static void drain(nat_io *io, stunkit_nat *nat)
@@ -238,7 +353,16 @@ int cmd_nat(int argc, char **argv)
         return 1;
     uint64_t t0 = stunkit_now_ms();
     int rv = 0;
+    io.refuse_fd = io.tcp_fd = -1;
+    io.tcp_sent = io.tcp_done = io.refuse_sends = 0;
+    io.tcp_len = 0;
+    race_start(&io, nat, &cfg.server, t0);
     for (;;) {
+        if (io.refuse_fd >= 0 || io.tcp_fd >= 0) {
+            race_step(&io, nat, stunkit_now_ms());
+            if (stunkit_nat_get_result(nat)->mapped.family || stunkit_nat_get_result(nat)->done)
+                race_stop(&io); /* test I answered (or it is over): the race is decided */
+        }
         /* what arrived is read before the machine looks at the clock: a
          * host too busy to run us on time must not turn answers waiting in
          * the socket into "no answer" */
@@ -258,17 +382,24 @@ int cmd_nat(int argc, char **argv)
             (void)sendto(io.fd[out.sock], out.data, out.len, 0, (struct sockaddr *)&ss, (socklen_t)len);
             continue;
         }
-        struct pollfd pfd[STUNKIT_NAT_MAX_SOCKETS];
+        struct pollfd pfd[STUNKIT_NAT_MAX_SOCKETS + 2];
         int np = 0;
         for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++)
             if (io.fd[k] >= 0)
                 pfd[np++] = (struct pollfd){io.fd[k], POLLIN, 0};
+        if (io.refuse_fd >= 0)
+            pfd[np++] = (struct pollfd){io.refuse_fd, POLLIN, 0};
+        if (io.tcp_fd >= 0 && !io.tcp_done)
+            pfd[np++] = (struct pollfd){io.tcp_fd, (short)(io.tcp_sent ? POLLIN : POLLOUT), 0};
         uint64_t next = stunkit_nat_next(nat), now = stunkit_now_ms();
+        if (io.refuse_fd >= 0 && io.refuse_sends < 3 && io.refuse_next < next)
+            next = io.refuse_next;
         int wait = next == UINT64_MAX ? 1000 : next > now ? (int)(next - now) : 0;
         if (wait > 1000)
             wait = 1000;
         (void)poll(pfd, (nfds_t)np, wait); /* what came is read at the top */
     }
+    race_stop(&io);
     double elapsed = (double)(stunkit_now_ms() - t0) / 1000.0;
     const stunkit_nat_result *r = stunkit_nat_get_result(nat);
     char server[STUNKIT_ADDRSTRLEN];
@@ -278,11 +409,15 @@ int cmd_nat(int argc, char **argv)
         json_string(stdout, argv[optind], strlen(argv[optind]));
         printf(", \"server_address\": \"%s\", ", server);
         json_addr("local", &r->local, 1);
-        json_addr("mapped", r->udp_blocked ? &(stunkit_addr){0} : &r->mapped, 1);
+        int none = r->udp_blocked || r->server_unreachable;
+        char rtt[16] = "null"; /* no answer: no round trip */
+        if (!none)
+            snprintf(rtt, sizeof(rtt), "%u", r->rtt_ms);
+        json_addr("mapped", none ? &(stunkit_addr){0} : &r->mapped, 1);
         json_addr("other_address", &r->other, 1);
         printf("\"nat\": %s, \"mapping\": \"%s\", \"filtering\": \"%s\", \"hairpinning\": %s, "
                "\"port_preservation\": %s, ",
-               r->udp_blocked ? "null" : r->nat ? "true" : "false", stunkit_behavior_name(r->mapping),
+               none ? "null" : r->nat ? "true" : "false", stunkit_behavior_name(r->mapping),
                stunkit_behavior_name(r->filtering), tri(r->hairpinning), tri(r->port_preservation));
         if (r->allocation)
             printf("\"allocation\": \"%s\", ", r->allocation);
@@ -294,10 +429,13 @@ int cmd_nat(int argc, char **argv)
             printf("\"lifetime_s\": null, ");
         if (r->lifetime_dead_s >= 0)
             printf("\"lifetime_expired_s\": %d, ", r->lifetime_dead_s);
+        printf("\"server_unreachable\": %s, \"udp_refused\": %s, \"tcp_answered\": %s, ",
+               r->server_unreachable ? "true" : "false", r->udp_refused ? "true" : "false",
+               r->tcp_answered < 0 ? "null" : r->tcp_answered ? "true" : "false");
         printf("\"classic\": \"%s\", \"behavior_discovery\": %s, \"server_ignores_change_request\": %s, "
-               "\"rtt_ms\": %u, \"elapsed_s\": %.3f}\n",
+               "\"rtt_ms\": %s, \"elapsed_s\": %.3f}\n",
                stunkit_classic_name(r->classic), r->behavior_discovery ? "true" : "false",
-               r->server_ignores_change ? "true" : "false", r->rtt_ms, elapsed);
+               r->server_ignores_change ? "true" : "false", rtt, elapsed);
     } else if (rv == 0) {
         char a[STUNKIT_ADDRSTRLEN], b[STUNKIT_ADDRSTRLEN];
         stunkit_addr_format(&r->local, a, sizeof(a));
@@ -306,8 +444,19 @@ int cmd_nat(int argc, char **argv)
         else
             printf("stunkit nat %s: verdict in %.1f s\n", argv[optind], elapsed);
         printf("  local address      %s\n", a);
-        if (r->udp_blocked) {
-            printf("  UDP                blocked: no answer from %s\n", server);
+        if (r->server_unreachable) {
+            printf("  server             %s: %s, and %s\n", server,
+                   r->udp_refused ? "UDP refused (ICMP: nothing listens there)" : "no answer over UDP",
+                   r->tcp_answered > 0 ? "TCP answered" : r->tcp_answered == 0 ? "no answer over TCP either"
+                                                                               : "TCP was not tried");
+            printf("  verdict            none: the server is down, not a STUN server, or not reachable\n"
+                   "                     from here; nothing is known about your NAT\n");
+        } else if (r->udp_blocked) {
+            if (r->tcp_answered > 0)
+                printf("  UDP                blocked: %s answers over TCP but %s over UDP\n", server,
+                       r->udp_refused ? "refuses (ICMP)" : "not");
+            else
+                printf("  UDP                blocked: no answer from %s\n", server);
         } else {
             stunkit_addr_format(&r->mapped, b, sizeof(b));
             printf("  public address     %s (round trip %u ms)\n", b, r->rtt_ms);

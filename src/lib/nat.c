@@ -67,6 +67,7 @@ typedef struct probe {
     stunkit_addr mapped, from, other;
     int has_other;
     int t_s;        /* lifetime probes: T in seconds */
+    unsigned tcp_sends; /* test I: sends since TCP answered */
     int partner;    /* lifetime: X <-> Y probe index */
 } probe;
 
@@ -81,7 +82,13 @@ struct stunkit_nat {
     uint32_t rtt_ms;
     int life_round;
     int life_alive, life_dead; /* bounds so far, seconds; -1 unknown */
+    int tcp;               /* TCP_NONE (not raced), TCP_PENDING, TCP_ANSWERED, TCP_FAILED */
+    uint64_t tcp_at;       /* when TCP answered */
 };
+
+enum { TCP_NONE, TCP_PENDING, TCP_ANSWERED, TCP_FAILED };
+#define UDP_AFTER_TCP_MS 500u  /* UDP's time after TCP answered */
+#define UDP_AFTER_TCP_SENDS 8u /* and test I's sends by then (51% loss per round trip: 0.5% all lost) */
 
 const char *stunkit_behavior_name(stunkit_behavior b)
 {
@@ -171,6 +178,7 @@ stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms)
     if (!n->cfg.redundancy)
         n->cfg.redundancy = 5;
     n->res.hairpinning = -1;
+    n->res.tcp_answered = -1;
     n->res.port_preservation = -1;
     n->res.lifetime_s = -1;
     n->res.lifetime_dead_s = -1;
@@ -188,6 +196,37 @@ stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms)
         p->give_up = now_ms + n->cfg.first_timeout_ms;
     }
     return n;
+}
+
+void stunkit_nat_udp_refused(stunkit_nat *n, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (n->phase == PHASE_TEST1)
+        n->res.udp_refused = 1;
+}
+
+void stunkit_nat_tcp(stunkit_nat *n, int state, uint64_t now_ms)
+{
+    if (state == 0 && n->tcp == TCP_NONE) {
+        n->tcp = TCP_PENDING;
+        n->res.tcp_answered = 0;
+    } else if (state == 1 && n->tcp != TCP_ANSWERED) {
+        n->tcp = TCP_ANSWERED;
+        n->tcp_at = now_ms;
+        n->res.tcp_answered = 1;
+        /* UDP is now asked every 100 ms: enough sends for a confident
+         * "blocked" soon */
+        probe *t1 = find_kind(n, P_TEST1);
+        if (t1 && !t1->answered && !t1->failed) {
+            t1->interval = 100;
+            t1->sends_left = UDP_AFTER_TCP_SENDS;
+            if (t1->next_send > now_ms + 100)
+                t1->next_send = now_ms + 100;
+        }
+    } else if (state < 0 && n->tcp != TCP_ANSWERED) {
+        n->tcp = TCP_FAILED;
+        n->res.tcp_answered = 0;
+    }
 }
 
 void stunkit_nat_free(stunkit_nat *n)
@@ -547,8 +586,10 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         if (!p->first_sent)
             p->first_sent = now;
         p->last_sent = now;
-        if (p->kind == P_TEST1)
+        if (p->kind == P_TEST1 && n->tcp != TCP_ANSWERED)
             p->next_send = now + p->interval, p->interval *= 2;
+        else if (p->kind == P_TEST1)
+            p->next_send = now + p->interval, p->tcp_sends++;
         else
             p->next_send = now + p->interval;
         /* the answer to the last send gets its linger even when the sends
@@ -574,8 +615,18 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
             start_behaviour(n, now);
             return stunkit_nat_poll(n, now, out);
         }
-        if (t1->failed) {
-            n->res.udp_blocked = 1;
+        /* UDP refused or silent: what TCP said decides (see nat.h) */
+        int blocked = 0, unreachable = 0;
+        if (n->tcp == TCP_ANSWERED && (t1->failed || n->res.udp_refused ||
+                                       (t1->tcp_sends >= UDP_AFTER_TCP_SENDS && now >= n->tcp_at + UDP_AFTER_TCP_MS)))
+            blocked = 1;
+        else if (n->res.udp_refused && (n->tcp == TCP_NONE || n->tcp == TCP_FAILED))
+            unreachable = 1;
+        else if (t1->failed)
+            n->tcp == TCP_NONE ? (blocked = 1) : (unreachable = 1);
+        if (blocked || unreachable) {
+            n->res.udp_blocked = blocked;
+            n->res.server_unreachable = unreachable;
             n->res.local = n->local[0];
             n->phase = PHASE_DONE;
         }
