@@ -47,4 +47,13 @@ fi
 timeout 20 "$stunkit" nat "$tcp_only" >"$tmp/tcp.txt" 2>&1
 grep -q "answers over TCP but refuses (ICMP) over UDP" "$tmp/tcp.txt" && ok "TCP only: says so in words" ||
     fail "TCP only (text): $(cat "$tmp/tcp.txt")"
+# 3. `stunkit help nat` is `stunkit nat --help`; an unknown name is refused
+"$stunkit" help nat >"$tmp/help.txt" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "^Usage: stunkit nat" "$tmp/help.txt" && ok "stunkit help nat" ||
+    fail "stunkit help nat: exit $rc, $(head -3 "$tmp/help.txt")"
+"$stunkit" help nosuch >/dev/null 2>"$tmp/help.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "unknown command 'nosuch'" "$tmp/help.err" && ok "stunkit help nosuch: exit 2" ||
+    fail "stunkit help nosuch: exit $rc, $(cat "$tmp/help.err")"
 finish

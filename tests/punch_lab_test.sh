@@ -471,7 +471,7 @@ else
     if command -v miniupnpd >/dev/null 2>&1; then
         for p in $pcp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
         # UPnP IGD where the router offers no PCP (punch built with libminiupnpc)
-        if "$stunkit" help map 2>&1 | grep -q "built in (libminiupnpc)"; then
+        if "$stunkit" map --help 2>&1 | grep -q "built in (libminiupnpc)"; then
             for p in $upnp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
         else
             echo "skip UPnP in punch: this stunkit was built without libminiupnpc"

@@ -32,12 +32,24 @@ static void usage(FILE *f)
     fprintf(f, "\n`stunkit <command> --help` describes a command's options.\n");
 }
 
+/* `stunkit help` lists the commands; `stunkit help CMD` is `stunkit CMD --help`. */
 static int cmd_help(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    usage(stdout);
-    return 0;
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (commands[i].run == cmd_help) {
+                usage(stdout);
+                return 0;
+            }
+            char *args[] = {argv[1], (char *)"--help", NULL};
+            return commands[i].run(2, args);
+        }
+    fprintf(stderr, "stunkit help: unknown command '%s' (try 'stunkit help')\n", argv[1]);
+    return 2;
 }
 
 static int cmd_version(int argc, char **argv)
