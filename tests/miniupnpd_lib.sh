@@ -39,28 +39,30 @@ NFT
 
 # miniupnpd_conf FILE UUID: PCP, NAT-PMP and UPnP; the external address
 # learned by STUN from our stunkitd on 198.51.100.1 (miniupnpd refuses a
-# documentation-range address otherwise); leases kept in $tmp.
+# documentation-range address otherwise); leases kept in $tmp. Other
+# routers (the punch lab's) set MU_EXT, MU_LAN, MU_NATPMP, MU_UPNP,
+# MU_STUN, MU_TABLE, MU_NAT_TABLE, MU_LEASES, MU_ALLOW.
 miniupnpd_conf() {
     cat >"$1" <<CONF
-ext_ifname=nout
-listening_ip=nin
+ext_ifname=${MU_EXT:-nout}
+listening_ip=${MU_LAN:-nin}
 http_port=0
-enable_natpmp=yes
-enable_upnp=yes
+enable_natpmp=${MU_NATPMP:-yes}
+enable_upnp=${MU_UPNP:-yes}
 ext_perform_stun=yes
-ext_stun_host=198.51.100.1
+ext_stun_host=${MU_STUN:-198.51.100.1}
 ext_stun_port=3478
-upnp_table_name=filter
-upnp_nat_table_name=nat
+upnp_table_name=${MU_TABLE:-filter}
+upnp_nat_table_name=${MU_NAT_TABLE:-nat}
 upnp_forward_chain=miniupnpd
 upnp_nat_chain=prerouting_miniupnpd
 upnp_nat_postrouting_chain=postrouting_miniupnpd
 min_lifetime=5
 secure_mode=yes
 system_uptime=yes
-lease_file=$tmp/leases
+lease_file=${MU_LEASES:-$tmp/leases}
 uuid=$2
-allow 1024-65535 192.0.2.0/24 1024-65535
+allow 1024-65535 ${MU_ALLOW:-192.0.2.0/24} 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 CONF
 }

@@ -88,28 +88,76 @@ static int inbound(sim *s, const stunkit_addr *to, const stunkit_addr *src)
     return -1;
 }
 
-static stunkit_nat_result run(sim *s, uint64_t *took_ms)
+/* The RFC 5780 server's four addresses: [ip][port]. */
+static void server_addresses(stunkit_addr srv[2][2])
 {
-    uint32_t seed = 7;
+    stunkit_addr_parse("198.51.100.1:3478", 0, &srv[0][0]);
+    stunkit_addr_parse("198.51.100.1:3479", 0, &srv[0][1]);
+    stunkit_addr_parse("198.51.100.2:3478", 0, &srv[1][0]);
+    stunkit_addr_parse("198.51.100.2:3479", 0, &srv[1][1]);
+}
+
+/* A machine asking srv[0][0], its sockets on 192.0.2.10:5000 and up. */
+static stunkit_nat *new_machine(stunkit_addr srv[2][2], uint32_t *seed, uint64_t now, stunkit_addr *local)
+{
     stunkit_nat_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    stunkit_addr_parse("198.51.100.1:3478", 0, &s->srv[0][0]);
-    stunkit_addr_parse("198.51.100.1:3479", 0, &s->srv[0][1]);
-    stunkit_addr_parse("198.51.100.2:3478", 0, &s->srv[1][0]);
-    stunkit_addr_parse("198.51.100.2:3479", 0, &s->srv[1][1]);
-    stunkit_addr_parse("203.0.113.1:40000", 0, &s->pub);
-    s->next_port = 40000;
-    cfg.server = s->srv[0][0];
+    cfg.server = srv[0][0];
     cfg.random = rnd;
-    cfg.random_ctx = &seed;
-    uint64_t now = 1000000;
+    cfg.random_ctx = seed;
     stunkit_nat *n = stunkit_nat_new(&cfg, now);
     for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++) {
         char text[64];
         snprintf(text, sizeof(text), "192.0.2.10:%d", 5000 + k);
-        stunkit_addr_parse(text, 0, &s->local[k]);
-        stunkit_nat_set_local(n, k, &s->local[k]);
+        stunkit_addr_parse(text, 0, &local[k]);
+        stunkit_nat_set_local(n, k, &local[k]);
     }
+    return n;
+}
+
+/* The server's answer to a request the machine sent (seen from src): the
+ * length written into resp, the address it comes from (CHANGE-REQUEST) in
+ * *from, the port it goes to (RESPONSE-PORT, else src's) in *to, the
+ * request's CHANGE-REQUEST in *change; -1 when it was not for the server. */
+static int server_answer(stunkit_addr srv[2][2], const stunkit_nat_send *out, const stunkit_addr *src, uint8_t *resp,
+                         size_t cap, stunkit_addr *from, stunkit_addr *to, uint32_t *change)
+{
+    int ip = -1, port = -1;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++)
+            if (stunkit_addr_equal(&out->to, &srv[a][b]))
+                ip = a, port = b;
+    stunkit_msg m;
+    stunkit_attr at;
+    if (ip < 0 || stunkit_msg_parse(&m, out->data, out->len) != 0)
+        return -1;
+    uint16_t rport = 0;
+    *change = 0;
+    if (stunkit_msg_find(&m, STUNKIT_ATTR_CHANGE_REQUEST, &at) == 0)
+        stunkit_attr_change_request(&at, change);
+    if (stunkit_msg_find(&m, STUNKIT_ATTR_RESPONSE_PORT, &at) == 0)
+        stunkit_attr_response_port(&at, &rport);
+    int oi = ip ^ ((*change & STUNKIT_CHANGE_IP) ? 1 : 0), op = port ^ ((*change & STUNKIT_CHANGE_PORT) ? 1 : 0);
+    stunkit_answer a;
+    memset(&a, 0, sizeof(a));
+    a.response_origin = &srv[oi][op];
+    a.other_address = &srv[ip ^ 1][port ^ 1];
+    a.plain_mapped = 1;
+    *from = srv[oi][op];
+    *to = *src;
+    if (rport)
+        to->port = rport;
+    return stunkit_answer_success(out->data, src, &a, resp, cap);
+}
+
+static stunkit_nat_result run(sim *s, uint64_t *took_ms)
+{
+    uint32_t seed = 7;
+    server_addresses(s->srv);
+    stunkit_addr_parse("203.0.113.1:40000", 0, &s->pub);
+    s->next_port = 40000;
+    uint64_t now = 1000000;
+    stunkit_nat *n = new_machine(s->srv, &seed, now, s->local);
     uint64_t t0 = now;
     for (int steps = 0; steps < 100000; steps++) {
         stunkit_nat_send out;
@@ -130,35 +178,13 @@ static stunkit_nat_result run(sim *s, uint64_t *took_ms)
             continue;
         }
         /* the server: which of its four addresses, and CHANGE-REQUEST */
-        int ip = -1, port = -1;
-        for (int a = 0; a < 2; a++)
-            for (int b = 0; b < 2; b++)
-                if (stunkit_addr_equal(&out.to, &s->srv[a][b]))
-                    ip = a, port = b;
-        stunkit_msg m;
-        stunkit_attr at;
-        if (ip < 0 || stunkit_msg_parse(&m, out.data, out.len) != 0)
-            continue;
-        uint32_t change = 0;
-        uint16_t rport = 0;
-        if (stunkit_msg_find(&m, STUNKIT_ATTR_CHANGE_REQUEST, &at) == 0)
-            stunkit_attr_change_request(&at, &change);
-        if (stunkit_msg_find(&m, STUNKIT_ATTR_RESPONSE_PORT, &at) == 0)
-            stunkit_attr_response_port(&at, &rport);
-        int oi = ip ^ ((change & STUNKIT_CHANGE_IP) ? 1 : 0), op = port ^ ((change & STUNKIT_CHANGE_PORT) ? 1 : 0);
-        stunkit_answer a;
-        memset(&a, 0, sizeof(a));
-        a.response_origin = &s->srv[oi][op];
-        a.other_address = &s->srv[ip ^ 1][port ^ 1];
-        a.plain_mapped = 1;
         uint8_t resp[256];
-        int len = stunkit_answer_success(out.data, &src, &a, resp, sizeof(resp));
-        stunkit_addr to = src;
-        if (rport)
-            to.port = rport;
-        int dst_sock = inbound(s, &to, &s->srv[oi][op]);
-        if (len > 0 && dst_sock >= 0)
-            stunkit_nat_input(n, dst_sock, &s->srv[oi][op], resp, (size_t)len, now + 20); /* 20 ms away */
+        stunkit_addr from, to;
+        uint32_t change;
+        int len = server_answer(s->srv, &out, &src, resp, sizeof(resp), &from, &to, &change);
+        int dst_sock = len > 0 ? inbound(s, &to, &from) : -1;
+        if (dst_sock >= 0)
+            stunkit_nat_input(n, dst_sock, &from, resp, (size_t)len, now + 20); /* 20 ms away */
     }
     stunkit_nat_result r = *stunkit_nat_get_result(n);
     *took_ms = now - t0;
@@ -229,25 +255,11 @@ static void test_contract(void)
  * probe was made): no NAT, every test answered, open internet. */
 static void test_late_sends(void)
 {
-    stunkit_nat_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
     stunkit_addr srv[2][2], local[STUNKIT_NAT_MAX_SOCKETS];
-    stunkit_addr_parse("198.51.100.1:3478", 0, &srv[0][0]);
-    stunkit_addr_parse("198.51.100.1:3479", 0, &srv[0][1]);
-    stunkit_addr_parse("198.51.100.2:3478", 0, &srv[1][0]);
-    stunkit_addr_parse("198.51.100.2:3479", 0, &srv[1][1]);
     uint32_t seed = 3;
-    cfg.server = srv[0][0];
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
     uint64_t now = 1000;
-    stunkit_nat *n = stunkit_nat_new(&cfg, now);
-    for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++) {
-        char text[64];
-        snprintf(text, sizeof(text), "192.0.2.10:%d", 5000 + k);
-        stunkit_addr_parse(text, 0, &local[k]);
-        stunkit_nat_set_local(n, k, &local[k]);
-    }
+    server_addresses(srv);
+    stunkit_nat *n = new_machine(srv, &seed, now, local);
     /* pending answers: (due, sock, from, bytes); only the newest per request kept */
     struct {
         uint64_t due;
@@ -282,44 +294,30 @@ static void test_late_sends(void)
             now = next > now ? next : now + 1;
             continue;
         }
-        int ip = -1, port = -1;
-        for (int a = 0; a < 2; a++)
-            for (int b = 0; b < 2; b++)
-                if (stunkit_addr_equal(&out.to, &srv[a][b]))
-                    ip = a, port = b;
-        stunkit_msg m;
-        stunkit_attr at;
-        if (ip < 0 || stunkit_msg_parse(&m, out.data, out.len) != 0)
-            continue;
-        uint32_t change = 0;
-        if (stunkit_msg_find(&m, STUNKIT_ATTR_CHANGE_REQUEST, &at) == 0)
-            stunkit_attr_change_request(&at, &change);
-        int oi = ip ^ ((change & STUNKIT_CHANGE_IP) ? 1 : 0), op = port ^ ((change & STUNKIT_CHANGE_PORT) ? 1 : 0);
-        stunkit_answer a;
-        memset(&a, 0, sizeof(a));
-        a.response_origin = &srv[oi][op];
-        a.other_address = &srv[ip ^ 1][port ^ 1];
-        a.plain_mapped = 1;
-        /* the slot of this transaction: each send replaces the answer, so
-         * only the last send's answer is ever delivered */
+        /* the slot of this transaction (bytes 8-19 of the request): each
+         * send replaces the answer, so only the last send's answer is ever
+         * delivered */
+        const uint8_t *tid = out.data + 8;
         int slot = -1;
         for (int i = 0; i < 16 && slot < 0; i++)
-            if (q[i].len && !memcmp(q[i].tid, m.tid, 12))
+            if (q[i].len && !memcmp(q[i].tid, tid, 12))
                 slot = i;
         for (int i = 0; i < 16 && slot < 0; i++)
             if (!q[i].len)
                 slot = i;
         if (slot < 0)
             continue;
+        stunkit_addr to;
+        uint32_t change;
+        int len = server_answer(srv, &out, &local[out.sock], q[slot].data, sizeof(q[slot].data), &q[slot].from, &to,
+                                &change);
+        CHECK(len > 0);
         /* test I: socket 0 to the primary address, nothing changed */
         int test1 = out.sock == 0 && !change && stunkit_addr_equal(&out.to, &srv[0][0]);
         behaviour_sends += !test1;
-        int len = stunkit_answer_success(out.data, &local[out.sock], &a, q[slot].data, sizeof(q[slot].data));
-        CHECK(len > 0);
         q[slot].len = (size_t)len;
-        memcpy(q[slot].tid, m.tid, 12);
+        memcpy(q[slot].tid, tid, 12);
         q[slot].sock = out.sock;
-        q[slot].from = srv[oi][op];
         q[slot].due = now + (test1 ? 1 : 30);
         q[slot].on = test1 || ++q[slot].sends == 5;
     }
@@ -336,17 +334,11 @@ static void test_late_sends(void)
  * at tcp_at) decides between "UDP blocked" and "no verdict". */
 static stunkit_nat_result silent(int refused_at, int tcp_state, int tcp_at, uint64_t *took, unsigned *sends)
 {
-    stunkit_nat_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    stunkit_addr_parse("198.51.100.1:3478", 0, &cfg.server);
+    stunkit_addr srv[2][2], local[STUNKIT_NAT_MAX_SOCKETS];
     uint32_t seed = 5;
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
     uint64_t t0 = 1000, now = t0;
-    stunkit_nat *n = stunkit_nat_new(&cfg, now);
-    stunkit_addr l;
-    stunkit_addr_parse("192.0.2.10:5000", 0, &l);
-    stunkit_nat_set_local(n, 0, &l);
+    server_addresses(srv);
+    stunkit_nat *n = new_machine(srv, &seed, now, local);
     if (tcp_state)
         stunkit_nat_tcp(n, 0, now);
     *sends = 0;

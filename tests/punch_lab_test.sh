@@ -37,6 +37,7 @@ for tool in ip nft; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
 . "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/miniupnpd_lib.sh"
 tag="pl$$"
 A="${tag}a" NA="${tag}x" W="${tag}w" NB="${tag}y" B="${tag}b"
 lab_down() {
@@ -120,28 +121,8 @@ NFT
 start_miniupnpd() {
     local r=$1 natpmp=yes upnp=no
     [ "$2" = port-restricted-upnp ] && natpmp=no upnp=yes
-    cat >"$tmp/miniupnpd-$r.conf" <<CONF
-ext_ifname=wan
-listening_ip=lan
-http_port=0
-enable_natpmp=$natpmp
-enable_upnp=$upnp
-ext_perform_stun=yes
-ext_stun_host=203.0.113.2
-ext_stun_port=3478
-upnp_table_name=mupnp
-upnp_nat_table_name=mupnp
-upnp_forward_chain=miniupnpd
-upnp_nat_chain=prerouting_miniupnpd
-upnp_nat_postrouting_chain=postrouting_miniupnpd
-min_lifetime=5
-secure_mode=yes
-system_uptime=yes
-lease_file=$tmp/leases-$r
-uuid=3a5c8b1e-0d3c-4b8a-9b1a-0123456789ac
-allow 1024-65535 100.64.0.0/24 1024-65535
-deny 0-65535 0.0.0.0/0 0-65535
-CONF
+    MU_EXT=wan MU_LAN=lan MU_NATPMP=$natpmp MU_UPNP=$upnp MU_STUN=203.0.113.2 MU_TABLE=mupnp MU_NAT_TABLE=mupnp \
+        MU_LEASES=$tmp/leases-$r MU_ALLOW=100.64.0.0/24 miniupnpd_conf "$tmp/miniupnpd-$r.conf" 3a5c8b1e-0d3c-4b8a-9b1a-0123456789ac
     ip netns exec "$r" miniupnpd -d -f "$tmp/miniupnpd-$r.conf" >"$tmp/miniupnpd-$r.log" 2>&1 &
     pids="$pids $!"
     for _ in $(seq 100); do grep -q -E "Listening for NAT-PMP/PCP|HTTP listening on port" "$tmp/miniupnpd-$r.log" && return 0; sleep 0.1; done

@@ -4,7 +4,6 @@
  * developer can act on.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>

@@ -1239,8 +1239,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         uint64_t next = p->ice ? stunkit_ice_next(p->ice) : UINT64_MAX;
         if (p->rdv && stunkit_rdv_next(p->rdv) < next)
             next = stunkit_rdv_next(p->rdv);
-        if (portmap_next(&p->pm) < next)
-            next = portmap_next(&p->pm);
+        uint64_t pn = portmap_next(&p->pm);
+        if (pn < next)
+            next = pn;
         if (deadline < next)
             next = deadline;
         if (p->connected && p->sent < p->count && p->next_ping < next)

@@ -1223,10 +1223,11 @@ static int nominee(const stunkit_ice *a)
     return best;
 }
 
-/* Renomination: the selected pair is relayed. */
+/* Renomination (regular nomination only): the selected pair is relayed. */
 static int upgrade_mode(const stunkit_ice *a)
 {
-    return a->renom && !a->closing && a->have_sel && a->sel_pair >= 0 && pair_relayed(a, &a->pairs[a->sel_pair]);
+    return a->renom && !a->cfg.aggressive && !a->closing && a->have_sel && a->sel_pair >= 0 &&
+           pair_relayed(a, &a->pairs[a->sel_pair]);
 }
 
 /* A pair that would replace a selected relayed one: direct and better. */
@@ -1240,7 +1241,7 @@ static int upgrade_pair(const stunkit_ice *a, const pair_t *p)
  * the controlled side follows the larger NOMINATION value. */
 static int renominee(const stunkit_ice *a)
 {
-    if (!a->controlling || a->cfg.aggressive || !upgrade_mode(a))
+    if (!a->controlling || !upgrade_mode(a))
         return -1;
     int best = -1;
     for (int i = 0; i < a->npairs; i++) {
@@ -1480,7 +1481,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     }
     /* selected: ordinary checks stop (8.1.2), but for the direct pairs
      * that may still replace a relayed one under renomination */
-    int upgrade = upgrade_mode(a) && !a->cfg.aggressive;
+    int upgrade = upgrade_mode(a);
     if (pick < 0 && a->sel_pair >= 0 && !a->cfg.aggressive && !upgrade)
         return 0;
     for (int round = 0; pick < 0 && round < 2; round++) {
@@ -1544,7 +1545,7 @@ uint64_t stunkit_ice_next(const stunkit_ice *a)
     }
     if (!a->remote_set)
         return next;
-    int waiting = a->ntrig > 0, upgrade = upgrade_mode(a) && !a->cfg.aggressive;
+    int waiting = a->ntrig > 0, upgrade = upgrade_mode(a);
     for (int i = 0; i < a->npairs; i++) {
         const pair_t *p = &a->pairs[i];
         if (p->state == P_IN_PROGRESS && p->next_at < next)
