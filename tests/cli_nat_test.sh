@@ -16,7 +16,7 @@ dead=127.0.0.1:$((base + 770))
 timeout 20 "$stunkit" nat --json --timeout 60000 "$dead" >"$tmp/dead.json" 2>"$tmp/dead.err"
 rc=$?
 if [ $rc -eq 1 ] && [ "$(jfield "$tmp/dead.json" server_unreachable)" = true ] &&
-    [ "$(jfield "$tmp/dead.json" udp_refused)" = true ] && [ "$(jfield "$tmp/dead.json" classic)" = unknown ] &&
+    [ "$(jfield "$tmp/dead.json" udp_refused)" = true ] && [ "$(jfield "$tmp/dead.json" classic)" = null ] &&
     [ "$(jfield "$tmp/dead.json" rtt_ms)" = null ] && [ "$(jfield "$tmp/dead.json" mapped)" = null ]; then
     ok "nothing listening: no verdict, exit 1 (not udp-blocked)"
 else

@@ -5,10 +5,13 @@
  * machine asks for, sends what it is told to, and feeds back every datagram
  * received, with the time.
  *
- * Independent tests run in parallel; waits derive from the measured round
- * trip; a verdict that rests on "no answer came" is only reached after
- * several redundant probes went unanswered, so ordinary loss does not change
- * it. Filtering is tested from fresh sockets that the mapping tests never
+ * Independent tests run in parallel; waits derive from the smallest round
+ * trip measured. A verdict that rests on "no answer came" (filtering,
+ * hairpinning, a binding's expiry) needs evidence that loss cannot explain:
+ * each such test has a control probe sent alongside, and silence counts only
+ * when Fisher's exact test puts the chance of an open path staying silent,
+ * given the control's answers, at 1e-5 or less. Heavy loss brings more
+ * batches of probes, then "unknown", never a confident wrong answer. Filtering is tested from fresh sockets that the mapping tests never
  * touched, and a CHANGE-REQUEST answer only counts if it really comes from
  * the changed address and port.
  */
@@ -50,7 +53,7 @@ typedef struct stunkit_nat_config {
     int lifetime;            /* also measure the binding lifetime (slow) */
     uint32_t first_timeout_ms; /* give up on the server after this (default 3000) */
     uint32_t lifetime_max_s; /* longest lifetime searched (default 120) */
-    unsigned redundancy;     /* probes behind a "no answer" verdict (default 5) */
+    unsigned redundancy;     /* a negative test's first batch of sends (default 7) */
     /* Randomness for transaction IDs (required): fills buf with len
      * unpredictable bytes. The machine never reads the OS's randomness
      * itself; stunkit_random_os is one to pass. */
@@ -59,7 +62,9 @@ typedef struct stunkit_nat_config {
 } stunkit_nat_config;
 
 typedef struct stunkit_nat_result {
-    int done;
+    int done;            /* finished (lifetime included) */
+    int verdict;         /* the NAT's verdict is known (the lifetime may still be
+                            measured: lifetime_s and lifetime_dead_s grow meanwhile) */
     stunkit_addr local;  /* socket 0's local address */
     stunkit_addr mapped; /* socket 0's mapped address */
     stunkit_addr other;  /* the server's OTHER-ADDRESS (or CHANGED-ADDRESS) */
@@ -75,11 +80,18 @@ typedef struct stunkit_nat_result {
     int server_ignores_change; /* CHANGE-REQUEST answered from the wrong place */
     int nat;             /* mapped != local */
     stunkit_behavior mapping, filtering;
-    int hairpinning;       /* 1, 0, or -1: not tested / not applicable */
+    int hairpinning;       /* 1, 0, or -1: not tested / not applicable / unsure */
+    /* where a hairpinned packet said it came from: "external" (the sender's
+     * public address, as RFC 4787 REQ-9 wants), "internal" (the sender's
+     * inside address), "other" (e.g. the router's LAN address), or NULL */
+    const char *hairpin_source;
+    stunkit_addr hairpin_from;
     int port_preservation; /* 1, 0, or -1 */
     const char *allocation; /* "preserved", "sequential", "random" or NULL */
     int lifetime_s;         /* longest lifetime seen alive, -1 if not measured */
     int lifetime_dead_s;    /* shortest seen expired, -1 if none */
+    int loss_percent;       /* round-trip loss the probes saw, -1 too few sends */
+    unsigned loss_sends, loss_answers; /* what it rests on */
     stunkit_classic classic;
 } stunkit_nat_result;
 
@@ -115,8 +127,9 @@ STUNKIT_API const stunkit_nat_result *stunkit_nat_get_result(const stunkit_nat *
  * for UDP to the server, e.g. on a connected socket of the driver's own.
  * tcp: the driver races a Binding over TCP to the same server: 0 started,
  * 1 answered, -1 refused or failed. TCP answering while UDP stays silent
- * reads as UDP blocked once test I had 8 sends and 0.5 s after the TCP
- * answer (not after first_timeout_ms); nothing answering either way, or a
+ * reads as UDP blocked once test I had 16 sends (50 ms apart after the TCP
+ * answer) and 0.5 s passed since it (not after first_timeout_ms); nothing
+ * answering either way, or a
  * refusal without a TCP answer, is server_unreachable: no verdict. */
 STUNKIT_API void stunkit_nat_udp_refused(stunkit_nat *n, uint64_t now_ms);
 STUNKIT_API void stunkit_nat_tcp(stunkit_nat *n, int state, uint64_t now_ms);

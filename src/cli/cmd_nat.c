@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,21 +20,28 @@
 
 static void nat_usage(FILE *f)
 {
-    fprintf(f, "Usage: stunkit nat [--json] [--lifetime] [--local ADDR[:PORT]] SERVER\n"
+    fprintf(f, "Usage: stunkit nat [--json] [--lifetime [--max-lifetime S]] [--local ADDR[:PORT]]\n"
+               "                   [--timeout MS] SERVER\n"
                "\n"
                "Names your NAT with RFC 5780 behaviour discovery against a server that has\n"
                "two addresses (OTHER-ADDRESS, or CHANGED-ADDRESS from an RFC 3489 server):\n"
-               "whether there is a NAT, its mapping and filtering behaviour, hairpinning,\n"
-               "port preservation, optionally the binding lifetime, and the classic RFC 3489\n"
-               "name. Tests run in parallel with redundant probes, so the verdict is fast\n"
-               "(well under a second on a good path) and survives ordinary packet loss.\n"
+               "whether there is a NAT, its mapping and filtering behaviour, hairpinning (and\n"
+               "whether looped-back packets carry the public address, RFC 4787 REQ-9), port\n"
+               "preservation, optionally the binding lifetime, and the classic RFC 3489 name.\n"
+               "Tests run in parallel: on a clean path the verdict takes well under a second.\n"
                "\n"
                "  -l, --local A[:P]  test from this local address (and port for the first socket)\n"
-               "      --lifetime     also measure how long an idle UDP binding lives (slow:\n"
-               "                     about twice the lifetime, up to a few minutes)\n"
-               "      --max-lifetime S  longest lifetime searched (default 120)\n"
+               "      --lifetime     also measure how long an idle UDP binding lives: the\n"
+               "                     verdict is printed first, then progress; it takes about\n"
+               "                     1.1x the lifetime (Ctrl-C prints what is known)\n"
+               "      --max-lifetime S  longest lifetime tried, 2 to 3600 (default 120)\n"
                "  -t, --timeout MS   give up when the server does not answer (default 3000)\n"
-               "      --json         one JSON object\n"
+               "      --json         one JSON object (keys: man stunkit, JSON OUTPUT)\n"
+               "\n"
+               "Loss: a verdict that rests on \"no answer came\" (filtering, hairpinning, a\n"
+               "binding's expiry) is only given when control probes sent alongside show\n"
+               "that loss cannot explain the silence; heavy loss makes it slower, and what\n"
+               "stays unsure is reported unknown, never guessed.\n"
                "\n"
                "No server is told from UDP blocked: the ICMP error an unanswered server\n"
                "sends is heeded, and a Binding over TCP races the first test (TCP answers,\n"
@@ -41,7 +49,7 @@ static void nat_usage(FILE *f)
                "\n"
                "Exit status: 0 a verdict was reached (UDP blocked is one), 1 no verdict\n"
                "(the server is not reachable, cannot do behaviour discovery, or too much\n"
-               "was lost), 2 bad usage.\n");
+               "was lost), 2 bad usage, 130 interrupted (what was known is printed).\n");
 }
 
 static const char *meaning(stunkit_classic c)
@@ -262,6 +270,140 @@ static const char *tri(int v)
     return v < 0 ? "null" : v ? "true" : "false";
 }
 
+/* unknown is null in JSON, never the word */
+static void json_name(const char *key, const char *name)
+{
+    if (name && strcmp(name, "unknown") != 0)
+        printf("\"%s\": \"%s\", ", key, name);
+    else
+        printf("\"%s\": null, ", key);
+}
+
+static void json_int(const char *key, long v, int known)
+{
+    if (known)
+        printf("\"%s\": %ld, ", key, v);
+    else
+        printf("\"%s\": null, ", key);
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* The whole result as one JSON object (keys: stunkit(1), JSON OUTPUT). */
+static void print_json(const char *server_arg, const char *server, const stunkit_nat_result *r, int lifetime,
+                       double elapsed)
+{
+    printf("{\"server\": ");
+    json_string(stdout, server_arg, strlen(server_arg));
+    printf(", \"server_address\": \"%s\", ", server);
+    json_addr("local", &r->local, 1);
+    int none = r->udp_blocked || r->server_unreachable || !r->verdict;
+    json_addr("mapped", none ? &(stunkit_addr){0} : &r->mapped, 1);
+    json_addr("other_address", &r->other, 1);
+    printf("\"nat\": %s, ", none ? "null" : r->nat ? "true" : "false");
+    json_name("mapping", stunkit_behavior_name(r->mapping));
+    json_name("filtering", stunkit_behavior_name(r->filtering));
+    printf("\"hairpinning\": %s, ", tri(r->hairpinning));
+    json_name("hairpin_source", r->hairpin_source);
+    printf("\"port_preservation\": %s, ", tri(r->port_preservation));
+    json_name("allocation", r->allocation);
+    json_int("lifetime_s", r->lifetime_s, lifetime && r->lifetime_s >= 0);
+    json_int("lifetime_expired_s", r->lifetime_dead_s, lifetime && r->lifetime_dead_s >= 0);
+    printf("\"server_unreachable\": %s, \"udp_refused\": %s, \"tcp_answered\": %s, ",
+           r->server_unreachable ? "true" : "false", r->udp_refused ? "true" : "false", tri(r->tcp_answered));
+    json_name("classic", stunkit_classic_name(r->classic));
+    printf("\"behavior_discovery\": %s, \"server_ignores_change_request\": %s, ",
+           r->behavior_discovery ? "true" : "false", r->server_ignores_change ? "true" : "false");
+    json_int("rtt_ms", (long)r->rtt_ms, !none);
+    json_int("loss_percent", r->loss_percent, r->loss_percent >= 0 && !none);
+    printf("\"interrupted\": %s, \"elapsed_s\": %.3f}\n", interrupted ? "true" : "false", elapsed);
+}
+
+/* The verdict about the NAT, in words (the lifetime comes after it). */
+static void print_verdict(const char *server_arg, const char *server, const stunkit_nat_result *r, double elapsed)
+{
+    char a[STUNKIT_ADDRSTRLEN], b[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format(&r->local, a, sizeof(a));
+    if (elapsed < 1.0)
+        printf("stunkit nat %s: verdict in %.0f ms\n", server_arg, elapsed * 1000.0);
+    else
+        printf("stunkit nat %s: verdict in %.1f s\n", server_arg, elapsed);
+    printf("  local address      %s\n", a);
+    if (r->server_unreachable) {
+        printf("  server             %s: %s, and %s\n", server,
+               r->udp_refused ? "UDP refused (ICMP: nothing listens there)" : "no answer over UDP",
+               r->tcp_answered > 0 ? "TCP answered" : r->tcp_answered == 0 ? "no answer over TCP either"
+                                                                           : "TCP was not tried");
+        printf("  verdict            none: the server is down, not a STUN server, or not reachable\n"
+               "                     from here; nothing is known about your NAT\n");
+        return;
+    }
+    if (r->udp_blocked) {
+        if (r->tcp_answered > 0)
+            printf("  UDP                blocked: %s answers over TCP but %s over UDP\n", server,
+                   r->udp_refused ? "refuses (ICMP)" : "not");
+        else
+            printf("  UDP                blocked: no answer from %s\n", server);
+        return;
+    }
+    stunkit_addr_format(&r->mapped, b, sizeof(b));
+    printf("  public address     %s (round trip %u ms)\n", b, r->rtt_ms);
+    printf("  NAT                %s\n", r->nat ? "yes" : "no (your public address is your local one)");
+    printf("  mapping            %s\n", stunkit_behavior_name(r->mapping));
+    printf("  filtering          %s\n", stunkit_behavior_name(r->filtering));
+    if (r->hairpinning > 0 && r->hairpin_source && strcmp(r->hairpin_source, "external") != 0) {
+        char f[STUNKIT_ADDRSTRLEN];
+        stunkit_addr_format(&r->hairpin_from, f, sizeof(f));
+        printf("  hairpinning        yes, but looped-back packets come from %s (%s), not\n"
+               "                     the sender's public address: RFC 4787 REQ-9 broken; peers\n"
+               "                     that match addresses will not recognise each other\n",
+               f, strcmp(r->hairpin_source, "internal") == 0 ? "the sender's inside address" : "another address");
+    } else {
+        printf("  hairpinning        %s\n", r->hairpinning > 0    ? "yes"
+                                          : r->hairpinning == 0 ? "no"
+                                          : r->nat              ? "unknown (too much was lost)"
+                                                                : "not applicable");
+    }
+    if (r->port_preservation >= 0)
+        printf("  port preservation  %s%s%s%s\n", r->port_preservation ? "yes" : "no", r->allocation ? " (ports: " : "",
+               r->allocation ? r->allocation : "", r->allocation ? ")" : "");
+    if (r->loss_percent >= 10)
+        printf("  packet loss        about %d%% of probes or answers lost (%u of %u): the verdict\n"
+               "                     waited for enough evidence\n",
+               r->loss_percent, r->loss_sends - r->loss_answers, r->loss_sends);
+    if (!r->behavior_discovery)
+        printf("  note               %s gave no alternate address (OTHER-ADDRESS): it cannot\n"
+               "                     do behaviour discovery; use an RFC 5780 server\n",
+               server);
+    if (r->server_ignores_change)
+        printf("  note               the server answered CHANGE-REQUEST from the wrong address:\n"
+               "                     its answers say nothing about filtering\n");
+    if (r->behavior_discovery && !r->server_ignores_change &&
+        (!r->mapping || !r->filtering || (r->nat && r->hairpinning < 0)))
+        printf("  note               what is unknown stayed unknown because too many probes were\n"
+               "                     lost to be sure; run it again on a better path\n");
+}
+
+static void print_lifetime(const stunkit_nat_result *r, int nat)
+{
+    if (r->lifetime_s >= 0 && r->lifetime_dead_s >= 0)
+        printf("  binding lifetime   %d s (alive after %d s, gone after %d s)%s\n", r->lifetime_s, r->lifetime_s,
+               r->lifetime_dead_s, interrupted ? " (interrupted)" : "");
+    else if (r->lifetime_s >= 0)
+        printf("  binding lifetime   more than %d s%s\n", r->lifetime_s,
+               interrupted ? " (interrupted: all that was measured)" : "");
+    else if (r->lifetime_dead_s >= 0)
+        printf("  binding lifetime   less than %d s%s\n", r->lifetime_dead_s, interrupted ? " (interrupted)" : "");
+    else
+        printf("  binding lifetime   not measured%s\n", !nat ? " (no NAT)" : interrupted ? " (interrupted)" : "");
+}
+
 int cmd_nat(int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
@@ -316,6 +458,10 @@ int cmd_nat(int argc, char **argv)
         fprintf(stderr, "stunkit nat: name one SERVER (try --help)\n");
         return 2;
     }
+    if (cfg.lifetime_max_s && !cfg.lifetime) {
+        fprintf(stderr, "stunkit nat: --max-lifetime needs --lifetime\n");
+        return 2;
+    }
     stunkit_server srv;
     stunkit_addr addrs[4];
     if (stunkit_server_parse(argv[optind], &srv) != 0) {
@@ -342,24 +488,35 @@ int cmd_nat(int argc, char **argv)
     } else {
         io.first_port = 0;
     }
-    if (cfg.lifetime && !json)
-        fprintf(stderr, "stunkit nat: measuring the binding lifetime: this takes about twice as long as the "
-                        "lifetime itself\n");
-
     cfg.random = stunkit_random_os;
     stunkit_nat *nat = stunkit_nat_new(&cfg, stunkit_now_ms());
-    if (!nat)
+    if (!nat) {
+        fprintf(stderr, "stunkit nat: out of memory\n");
         return 1;
+    }
+    /* Ctrl-C or SIGTERM: stop and print what is known */
+    interrupted = 0;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     uint64_t t0 = stunkit_now_ms();
-    int rv = 0;
+    int rv = 0, shown = 0, alive = -1;
+    /* progress goes where a person sees it: stdout with the words, stderr
+     * (when it is a terminal) with --json */
+    FILE *progress = json ? (isatty(2) ? stderr : NULL) : stdout;
+    char server[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format(&cfg.server, server, sizeof(server));
     io.refuse_fd = io.tcp_fd = -1;
     io.tcp_sent = io.tcp_done = io.refuse_sends = 0;
     io.tcp_len = 0;
     race_start(&io, nat, &cfg.server, t0);
-    for (;;) {
+    const stunkit_nat_result *r = stunkit_nat_get_result(nat);
+    while (!interrupted) {
         if (io.refuse_fd >= 0 || io.tcp_fd >= 0) {
             race_step(&io, nat, stunkit_now_ms());
-            if (stunkit_nat_get_result(nat)->mapped.family || stunkit_nat_get_result(nat)->done)
+            if (r->mapped.family || r->done)
                 race_stop(&io); /* test I answered (or it is over): the race is decided */
         }
         /* what arrived is read before the machine looks at the clock: a
@@ -368,6 +525,27 @@ int cmd_nat(int argc, char **argv)
         drain(&io, nat);
         stunkit_nat_send out;
         int st = stunkit_nat_poll(nat, stunkit_now_ms(), &out);
+        if (r->verdict && cfg.lifetime && !shown && !r->done && r->nat) {
+            /* the verdict first; the lifetime takes a while */
+            shown = 1;
+            if (!json) {
+                print_verdict(argv[optind], server, r, (double)(stunkit_now_ms() - t0) / 1000.0);
+                printf("  classic type       %s\n", stunkit_classic_name(r->classic));
+            }
+            if (progress)
+                fprintf(progress, "  binding lifetime   measuring: idle times up to %u s are tried (about as long\n"
+                                  "                     as the lifetime itself; Ctrl-C prints what is known)\n",
+                        cfg.lifetime_max_s ? cfg.lifetime_max_s : 120);
+            fflush(stdout);
+        }
+        if (shown && r->lifetime_s != alive && !r->done) {
+            alive = r->lifetime_s;
+            if (progress && alive >= 0)
+                fprintf(progress, "  binding lifetime   alive after %d s idle (%.0f s so far)\n", alive,
+                        (double)(stunkit_now_ms() - t0) / 1000.0);
+            if (progress)
+                fflush(progress);
+        }
         if (st < 0)
             break;
         if (st == 1) {
@@ -396,98 +574,29 @@ int cmd_nat(int argc, char **argv)
         int wait = next == UINT64_MAX ? 1000 : next > now ? (int)(next - now) : 0;
         if (wait > 1000)
             wait = 1000;
-        (void)poll(pfd, (nfds_t)np, wait); /* what came is read at the top */
+        (void)poll(pfd, (nfds_t)np, wait); /* what came is read at the top (EINTR: the signal) */
     }
     race_stop(&io);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     double elapsed = (double)(stunkit_now_ms() - t0) / 1000.0;
-    const stunkit_nat_result *r = stunkit_nat_get_result(nat);
-    char server[STUNKIT_ADDRSTRLEN];
-    stunkit_addr_format(&cfg.server, server, sizeof(server));
     if (rv == 0 && json) {
-        printf("{\"server\": ");
-        json_string(stdout, argv[optind], strlen(argv[optind]));
-        printf(", \"server_address\": \"%s\", ", server);
-        json_addr("local", &r->local, 1);
-        int none = r->udp_blocked || r->server_unreachable;
-        char rtt[16] = "null"; /* no answer: no round trip */
-        if (!none)
-            snprintf(rtt, sizeof(rtt), "%u", r->rtt_ms);
-        json_addr("mapped", none ? &(stunkit_addr){0} : &r->mapped, 1);
-        json_addr("other_address", &r->other, 1);
-        printf("\"nat\": %s, \"mapping\": \"%s\", \"filtering\": \"%s\", \"hairpinning\": %s, "
-               "\"port_preservation\": %s, ",
-               none ? "null" : r->nat ? "true" : "false", stunkit_behavior_name(r->mapping),
-               stunkit_behavior_name(r->filtering), tri(r->hairpinning), tri(r->port_preservation));
-        if (r->allocation)
-            printf("\"allocation\": \"%s\", ", r->allocation);
-        else
-            printf("\"allocation\": null, ");
-        if (r->lifetime_s >= 0)
-            printf("\"lifetime_s\": %d, ", r->lifetime_s);
-        else
-            printf("\"lifetime_s\": null, ");
-        if (r->lifetime_dead_s >= 0)
-            printf("\"lifetime_expired_s\": %d, ", r->lifetime_dead_s);
-        printf("\"server_unreachable\": %s, \"udp_refused\": %s, \"tcp_answered\": %s, ",
-               r->server_unreachable ? "true" : "false", r->udp_refused ? "true" : "false",
-               r->tcp_answered < 0 ? "null" : r->tcp_answered ? "true" : "false");
-        printf("\"classic\": \"%s\", \"behavior_discovery\": %s, \"server_ignores_change_request\": %s, "
-               "\"rtt_ms\": %s, \"elapsed_s\": %.3f}\n",
-               stunkit_classic_name(r->classic), r->behavior_discovery ? "true" : "false",
-               r->server_ignores_change ? "true" : "false", rtt, elapsed);
+        print_json(argv[optind], server, r, cfg.lifetime, elapsed);
+    } else if (rv == 0 && interrupted && !r->verdict) {
+        printf("stunkit nat %s: interrupted after %.1f s, before a verdict\n", argv[optind], elapsed);
     } else if (rv == 0) {
-        char a[STUNKIT_ADDRSTRLEN], b[STUNKIT_ADDRSTRLEN];
-        stunkit_addr_format(&r->local, a, sizeof(a));
-        if (elapsed < 1.0)
-            printf("stunkit nat %s: verdict in %.0f ms\n", argv[optind], elapsed * 1000.0);
-        else
-            printf("stunkit nat %s: verdict in %.1f s\n", argv[optind], elapsed);
-        printf("  local address      %s\n", a);
-        if (r->server_unreachable) {
-            printf("  server             %s: %s, and %s\n", server,
-                   r->udp_refused ? "UDP refused (ICMP: nothing listens there)" : "no answer over UDP",
-                   r->tcp_answered > 0 ? "TCP answered" : r->tcp_answered == 0 ? "no answer over TCP either"
-                                                                               : "TCP was not tried");
-            printf("  verdict            none: the server is down, not a STUN server, or not reachable\n"
-                   "                     from here; nothing is known about your NAT\n");
-        } else if (r->udp_blocked) {
-            if (r->tcp_answered > 0)
-                printf("  UDP                blocked: %s answers over TCP but %s over UDP\n", server,
-                       r->udp_refused ? "refuses (ICMP)" : "not");
-            else
-                printf("  UDP                blocked: no answer from %s\n", server);
-        } else {
-            stunkit_addr_format(&r->mapped, b, sizeof(b));
-            printf("  public address     %s (round trip %u ms)\n", b, r->rtt_ms);
-            printf("  NAT                %s\n", r->nat ? "yes" : "no (your public address is your local one)");
-            printf("  mapping            %s\n", stunkit_behavior_name(r->mapping));
-            printf("  filtering          %s\n", stunkit_behavior_name(r->filtering));
-            printf("  hairpinning        %s\n", r->hairpinning < 0 ? "not applicable" : r->hairpinning ? "yes" : "no");
-            if (r->port_preservation >= 0)
-                printf("  port preservation  %s%s%s%s\n", r->port_preservation ? "yes" : "no",
-                       r->allocation ? " (ports: " : "", r->allocation ? r->allocation : "", r->allocation ? ")" : "");
-            if (cfg.lifetime) {
-                if (r->lifetime_s >= 0 && r->lifetime_dead_s >= 0)
-                    printf("  binding lifetime   %d s (alive after %d s, gone after %d s)\n", r->lifetime_s,
-                           r->lifetime_s, r->lifetime_dead_s);
-                else if (r->lifetime_s >= 0)
-                    printf("  binding lifetime   more than %d s\n", r->lifetime_s);
-                else if (r->lifetime_dead_s >= 0)
-                    printf("  binding lifetime   less than %d s\n", r->lifetime_dead_s);
-                else
-                    printf("  binding lifetime   not measured%s\n", r->nat ? "" : " (no NAT)");
-            }
-            if (!r->behavior_discovery)
-                printf("  note               %s gave no alternate address (OTHER-ADDRESS): it cannot\n"
-                       "                     do behaviour discovery; use an RFC 5780 server\n",
-                       server);
-            if (r->server_ignores_change)
-                printf("  note               the server answered CHANGE-REQUEST from the wrong address:\n"
-                       "                     its answers say nothing about filtering\n");
+        if (!shown)
+            print_verdict(argv[optind], server, r, elapsed);
+        if (cfg.lifetime && !r->udp_blocked && !r->server_unreachable) {
+            print_lifetime(r, r->nat);
+            if (shown)
+                printf("  measured in        %.1f s\n", elapsed);
         }
         printf("  classic type       %s\n\n%s\n", stunkit_classic_name(r->classic), meaning(r->classic));
     }
-    if (rv == 0 && r->classic == STUNKIT_CLASSIC_UNKNOWN)
+    if (rv == 0 && interrupted)
+        rv = 130;
+    else if (rv == 0 && r->classic == STUNKIT_CLASSIC_UNKNOWN)
         rv = 1;
     for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++)
         if (io.fd[k] >= 0)

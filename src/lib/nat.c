@@ -5,20 +5,40 @@
  *           1  filtering test II: CHANGE-REQUEST change IP and port (4.4)
  *           2  filtering test III: CHANGE-REQUEST change port (4.4)
  *           3  a second mapping, for hairpinning and the port pattern
- *           4+ binding lifetime probes (4.6), fresh for every probe
+ *           4  lifetime: Y, the socket that asks for answers to X's port
+ *           5+ lifetime: X, one per idle time probed (4.6)
  *
  * Phases:   1  test I from socket 0 (UDP connectivity, OTHER-ADDRESS, RTT)
  *           2  in parallel: mapping tests II and III (socket 0), filtering
  *              tests II and III (sockets 1 and 2, never used before, so the
  *              mapping tests cannot have opened their filters), socket 3's
  *              binding
- *           3  hairpinning: socket 3 sends to socket 0's mapped address and
- *              socket 0 to socket 3's, each repeatedly (either arriving
- *              proves the NAT loops packets back)
- *           4  lifetime (optional): socket X binds, then after T seconds a
- *              fresh socket Y asks the server to answer to X's mapped port
- *              (RESPONSE-PORT); X hearing it means the binding lived T.
- *              Several T are probed in parallel, then the gap is narrowed.
+ *           3  hairpinning (as soon as socket 3 is bound, alongside phase
+ *              2): socket 3 sends to socket 0's mapped address and socket 0
+ *              to socket 3's, each repeatedly (either arriving proves the
+ *              NAT loops packets back)
+ *           4  lifetime (optional): every X socket binds at once; T seconds
+ *              after X_T's answer, Y asks the server to answer to X_T's
+ *              public port (RESPONSE-PORT); X_T hearing it means the binding
+ *              lived T. The T form a grid about 8% apart, so the first T
+ *              found dead ends the measurement within ~1.1x the lifetime.
+ *
+ * Evidence. A test that needs an answer (test I, mapping tests, a binding)
+ * is simply sent until answered, up to POSITIVE_SENDS times. A test whose
+ * verdict can be "no answer came" (filtering II and III, hairpinning, a
+ * lifetime's Y) is a negative test: loss alone must not produce it. Each
+ * negative test has a control: a plain Binding from the same socket to the
+ * server's primary address, sent right after every send of the test, so it
+ * meets the same loss (and, being sent where the socket already sends, it
+ * opens no filter the test depends on). Silence counts only when Fisher's
+ * exact test says the control's answers make it improbable: with n test
+ * sends unanswered and a answers to c control sends, the chance that an
+ * open path would have answered none of the n is C(c, a) / C(c + n, a);
+ * "no answer" needs that at or below NEGATIVE_P. Sends go in batches; after
+ * each batch (and a linger for late answers) the test is evaluated, and the
+ * next batch is sized from the loss the controls show. Without loss the
+ * first batch decides; under heavy loss more batches run; past
+ * NEGATIVE_MAX_SENDS the answer is unknown, never a guess.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +57,8 @@ enum probe_kind {
     P_HAIR,
     P_HAIR_PRIME,
     P_LIFE_X,
-    P_LIFE_Y
+    P_LIFE_Y,
+    P_CONTROL
 };
 
 /* The phases, in order (see the top of this file). */
@@ -46,29 +67,53 @@ enum nat_phase {
     PHASE_BEHAVIOUR,      /* mapping and filtering tests in parallel */
     PHASE_HAIRPIN,        /* hairpinning both ways */
     PHASE_LIFETIME_START, /* decide whether to measure the lifetime */
-    PHASE_LIFETIME,       /* lifetime rounds */
+    PHASE_LIFETIME,       /* the lifetime grid */
     PHASE_DONE
 };
 
-#define MAX_PROBES 96
+/* Questions negative tests answer (lifetime Ys: Q_LIFE + their X's index). */
+enum { Q_NONE, Q_FILT_BOTH, Q_FILT_PORT, Q_HAIR, Q_LIFE };
+/* Pools of controls (filtering II and III share theirs). */
+enum { POOL_NONE, POOL_FILTER, POOL_HAIR, POOL_LIFE };
+
+#define MAX_PROBES 200
+#define Y_SOCK 4
+#define FIRST_X_SOCK 5
+#define POSITIVE_SENDS 20u     /* 51% lost per round trip: 1 in 700000 all lost */
+#define NEGATIVE_P 1e-5        /* chance of a false "no answer" we accept */
+#define NEGATIVE_MAX_SENDS 60u /* per negative test; then unknown */
+#define BATCH_MAX 16u
+#define BLOCK_SENDS 16u        /* test I's sends behind "UDP blocked" */
+/* Requests whose answers go elsewhere (CHANGE-REQUEST, RESPONSE-PORT) are
+ * what a server's amplification guard rations (stunkitd: 20/s per source
+ * IP, bursts of 40): they go out at most 15/s after a burst of 20, so the
+ * server drops none of them; a dropped test answer with its control answered
+ * would read as filtering. */
+#define REDIRECT_GAP_MS 67u
+#define REDIRECT_BURST_MS (20u * REDIRECT_GAP_MS)
+#define UDP_AFTER_TCP_MS 500u  /* and UDP's time after TCP answered */
 
 typedef struct probe {
     int kind;
     int sock;
     stunkit_addr dst;
     uint8_t tid[STUNKIT_TID_LEN];
-    uint8_t req[32];
+    uint8_t req[96];
     size_t req_len;
-    unsigned sends_left;
-    uint64_t next_send, give_up, first_sent, last_sent;
-    uint32_t interval, linger;
-    int answered, failed, wrong_source;
+    unsigned sends_left; /* in this batch (negative tests) or in all */
+    unsigned sends, answers;
+    uint64_t next_send, give_up, first_sent, last_sent, answered_at;
+    uint32_t interval;   /* test I only (its own backoff) */
+    int answered, failed, unsure, wrong_source;
     int arrived_on; /* socket the answer (or hairpinned request) came in on */
     stunkit_addr mapped, from, other;
     int has_other;
-    int t_s;        /* lifetime probes: T in seconds */
-    unsigned tcp_sends; /* test I: sends since TCP answered */
-    int partner;    /* lifetime: X <-> Y probe index */
+    int question, pool; /* negative tests and controls (Q_*, POOL_*) */
+    int control;        /* a negative test's control probe, else -1 */
+    int t_s;            /* lifetime X and Y: T in seconds */
+    int partner;        /* lifetime: X <-> Y probe index; a control: its test; -1 none */
+    int counted;        /* lifetime Y: its verdict taken */
+    int redirect;       /* answered from or to elsewhere: paced (REDIRECT_*) */
 } probe;
 
 struct stunkit_nat {
@@ -79,16 +124,15 @@ struct stunkit_nat {
     int phase;
     int next_sock;
     stunkit_addr local[STUNKIT_NAT_MAX_SOCKETS];
-    uint32_t rtt_ms;
-    int life_round;
+    uint32_t rtt_ms;       /* smallest clean sample (Karn: a probe's first send) */
+    int have_rtt;
     int life_alive, life_dead; /* bounds so far, seconds; -1 unknown */
+    uint64_t redirect_tat; /* redirect pacing: theoretical arrival time (GCRA) */
     int tcp;               /* TCP_NONE (not raced), TCP_PENDING, TCP_ANSWERED, TCP_FAILED */
     uint64_t tcp_at;       /* when TCP answered */
 };
 
 enum { TCP_NONE, TCP_PENDING, TCP_ANSWERED, TCP_FAILED };
-#define UDP_AFTER_TCP_MS 500u  /* UDP's time after TCP answered */
-#define UDP_AFTER_TCP_SENDS 8u /* and test I's sends by then (51% loss per round trip: 0.5% all lost) */
 
 const char *stunkit_behavior_name(stunkit_behavior b)
 {
@@ -108,6 +152,8 @@ const char *stunkit_classic_name(stunkit_classic c)
     return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "unknown";
 }
 
+/* ---- timing: all from the smallest round trip seen so far ---- */
+
 static uint32_t probe_interval(const stunkit_nat *n)
 {
     /* a few round trips apart, at least 20 ms, at most 500 ms */
@@ -115,11 +161,17 @@ static uint32_t probe_interval(const stunkit_nat *n)
     return iv < 20 ? 20 : iv > 500 ? 500 : iv;
 }
 
+/* how long an answer to the last send may take */
+static uint32_t linger(const stunkit_nat *n)
+{
+    uint32_t l = 4 * n->rtt_ms + 100;
+    return l > 2000 ? 2000 : l;
+}
+
 /* Adds a probe: a Binding request (with CHANGE-REQUEST / RESPONSE-PORT as
- * given) from sock to dst, sent `sends` times `interval` apart, failed
- * `linger` ms after the last send if unanswered. */
+ * given) from sock to dst, sent up to `sends` times. */
 static probe *add_probe(stunkit_nat *n, int kind, int sock, const stunkit_addr *dst, uint32_t change,
-                        uint16_t rport, unsigned sends, uint32_t interval, uint32_t linger, uint64_t now)
+                        uint16_t rport, unsigned sends, uint64_t now)
 {
     if (n->n_probes >= MAX_PROBES)
         return NULL;
@@ -130,6 +182,7 @@ static probe *add_probe(stunkit_nat *n, int kind, int sock, const stunkit_addr *
     p->dst = *dst;
     p->arrived_on = -1;
     p->partner = -1;
+    p->control = -1;
     /* transaction IDs from the caller's randomness (RFC 8489 6: "uniformly
      * and randomly chosen from the interval 0 .. 2**96-1") */
     n->cfg.random(n->cfg.random_ctx, p->tid, sizeof(p->tid));
@@ -139,14 +192,42 @@ static probe *add_probe(stunkit_nat *n, int kind, int sock, const stunkit_addr *
         stunkit_put_change_request(&w, change);
     if (rport)
         stunkit_put_response_port(&w, rport);
+    /* A request at least half its answer's size: a server that guards
+     * against amplification (stunkitd's strict budget, like others, takes
+     * answers over twice the request's size for suspect) must not treat
+     * behaviour discovery as an attack. RFC 5780 answers carry three or
+     * four addresses (up to ~130 bytes over IPv6); SOFTWARE (RFC 8489
+     * 14.14, comprehension-optional, so RFC 3489 servers skip it) says who
+     * asks and brings the request to 84 bytes. Its length is a multiple of
+     * 4: the Vovida server (RFC 3489's SERVER-NAME rules) drops the whole
+     * request otherwise. */
+    static const char software[] = "stunkit nat: RFC 5780 NAT behaviour discovery...";
+    _Static_assert((sizeof(software) - 1) % 4 == 0, "SOFTWARE for RFC 3489 servers: a multiple of 4");
+    stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, software, sizeof(software) - 1);
+    stunkit_put_fingerprint(&w);
     p->req_len = (size_t)stunkit_writer_finish(&w);
+    p->redirect = change || rport;
     p->sends_left = sends;
-    p->interval = interval;
     p->next_send = now;
-    p->linger = linger;
-    p->give_up = now + (uint64_t)interval * (sends ? sends - 1 : 0) + linger;
+    p->give_up = UINT64_MAX; /* set by the last send */
     if (sock >= n->next_sock)
         n->next_sock = sock + 1;
+    return p;
+}
+
+/* A negative test (see the top of this file) and its control. */
+static probe *add_negative(stunkit_nat *n, int kind, int sock, const stunkit_addr *dst, uint32_t change,
+                           uint16_t rport, int question, int pool, unsigned first, uint64_t now)
+{
+    if (n->n_probes + 2 > MAX_PROBES)
+        return NULL;
+    probe *c = add_probe(n, P_CONTROL, sock, &n->cfg.server, 0, 0, 0, now);
+    c->pool = pool;
+    probe *p = add_probe(n, kind, sock, dst, change, rport, first, now);
+    p->question = question;
+    p->pool = pool;
+    p->control = (int)(c - n->probes);
+    c->partner = (int)(p - n->probes);
     return p;
 }
 
@@ -163,6 +244,78 @@ static int settled(const probe *p)
     return p->answered || p->failed;
 }
 
+/* ---- the negative tests' evidence ---- */
+
+/* Fisher's exact test, one-sided: the chance that none of nt sends of an
+ * open path is answered, given a answers to nc control sends under the same
+ * loss: C(nc, a) / C(nc + nt, a) = prod_{i=1..nt} (nc - a + i) / (nc + i). */
+static double silence_p(unsigned nt, unsigned nc, unsigned a)
+{
+    if (a > nc)
+        a = nc;
+    double p = 1.0;
+    for (unsigned i = 1; i <= nt; i++)
+        p *= (double)(nc - a + i) / (double)(nc + i);
+    return p;
+}
+
+/* A question's batch is over (every test in it sent its batch and waited
+ * its linger, none answered): no answer, unknown, or another batch. */
+static void evaluate(stunkit_nat *n, int question, uint64_t now)
+{
+    unsigned nt = 0, nc = 0, a = 0, tests = 0;
+    int pool = POOL_NONE;
+    for (int i = 0; i < n->n_probes; i++) {
+        probe *p = &n->probes[i];
+        if (p->question != question)
+            continue;
+        if (p->answered || p->failed)
+            return; /* decided */
+        if (p->sends_left || now < p->give_up)
+            return; /* a batch still running */
+        nt += p->sends;
+        tests++;
+        pool = p->pool;
+    }
+    if (!tests)
+        return;
+    for (int i = 0; i < n->n_probes; i++) {
+        const probe *c = &n->probes[i];
+        if (c->kind == P_CONTROL && c->pool == pool) {
+            nc += c->sends;
+            a += c->answers < c->sends ? c->answers : c->sends;
+        }
+    }
+    double pv = silence_p(nt, nc, a);
+    int decided = pv <= NEGATIVE_P, give_up = !decided && nt >= NEGATIVE_MAX_SENDS * tests;
+    unsigned batch = 0;
+    if (!decided && !give_up) {
+        /* the next batch from the loss the controls show (an upper
+         * estimate): enough that, if it goes on, it decides */
+        double q = (double)(nc - a + 1) / (double)(nc + 2), left = pv;
+        unsigned need = 0;
+        while (left > NEGATIVE_P && need < BATCH_MAX * tests)
+            left *= q, need++;
+        need = (need + tests - 1) / tests;
+        batch = need < 3 ? 3 : need;
+    }
+    for (int i = 0; i < n->n_probes; i++) {
+        probe *p = &n->probes[i];
+        if (p->question != question)
+            continue;
+        if (decided || give_up) {
+            p->failed = 1;
+            p->unsure = give_up;
+        } else {
+            p->sends_left = batch;
+            p->next_send = now;
+            p->give_up = UINT64_MAX;
+        }
+    }
+}
+
+/* ---- setup and driver hints ---- */
+
 stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms)
 {
     if (!cfg->random)
@@ -176,23 +329,27 @@ stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms)
     if (!n->cfg.lifetime_max_s)
         n->cfg.lifetime_max_s = 120;
     if (!n->cfg.redundancy)
-        n->cfg.redundancy = 5;
+        n->cfg.redundancy = 7; /* no loss: silence_p(7, 14, 14) = 8.6e-6 decides at once
+                                  (a lifetime Y has one control: 10 sends, 5.4e-6) */
     n->res.hairpinning = -1;
     n->res.tcp_answered = -1;
     n->res.port_preservation = -1;
     n->res.lifetime_s = -1;
     n->res.lifetime_dead_s = -1;
+    n->res.loss_percent = -1;
     n->life_alive = -1;
     n->life_dead = -1;
     n->phase = PHASE_TEST1;
-    /* Test I: RFC 8489-style backoff from 100 ms until first_timeout_ms. */
-    probe *p = add_probe(n, P_TEST1, 0, &cfg->server, 0, 0, 1, 100, n->cfg.first_timeout_ms, now_ms);
+    /* Test I: sends at 0, 100, 300, 500, ... (every 200 ms after the
+     * second) until first_timeout_ms: 16 sends in the default 3 s, so 51%
+     * loss per round trip leaves 1 run in 50000 unanswered. */
+    probe *p = add_probe(n, P_TEST1, 0, &cfg->server, 0, 0, 1, now_ms);
     if (p) {
-        /* sends at 0, 100, 300, 700, 1500, ... within the timeout */
         unsigned sends = 1;
-        for (uint32_t t = 100, at = 100; at < n->cfg.first_timeout_ms; t *= 2, at += t)
+        for (uint32_t t = 100, at = 100; at < n->cfg.first_timeout_ms; t = 200, at += t)
             sends++;
         p->sends_left = sends;
+        p->interval = 100;
         p->give_up = now_ms + n->cfg.first_timeout_ms;
     }
     return n;
@@ -214,14 +371,17 @@ void stunkit_nat_tcp(stunkit_nat *n, int state, uint64_t now_ms)
         n->tcp = TCP_ANSWERED;
         n->tcp_at = now_ms;
         n->res.tcp_answered = 1;
-        /* UDP is now asked every 100 ms: enough sends for a confident
+        /* UDP is now asked every 50 ms until BLOCK_SENDS: a confident
          * "blocked" soon */
         probe *t1 = find_kind(n, P_TEST1);
-        if (t1 && !t1->answered && !t1->failed) {
-            t1->interval = 100;
-            t1->sends_left = UDP_AFTER_TCP_SENDS;
-            if (t1->next_send > now_ms + 100)
-                t1->next_send = now_ms + 100;
+        if (t1 && !settled(t1)) {
+            t1->interval = 50;
+            if (t1->sends + t1->sends_left < BLOCK_SENDS)
+                t1->sends_left = BLOCK_SENDS - t1->sends;
+            if (t1->next_send > now_ms + 50)
+                t1->next_send = now_ms + 50;
+            /* set by the last send; with none left, UDP's time runs now */
+            t1->give_up = t1->sends_left ? UINT64_MAX : now_ms + UDP_AFTER_TCP_MS;
         }
     } else if (state < 0 && n->tcp != TCP_ANSWERED) {
         n->tcp = TCP_FAILED;
@@ -263,26 +423,21 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
         if (memcmp(p->tid, m.tid, STUNKIT_TID_LEN) != 0)
             continue;
         if (p->kind == P_HAIR || p->kind == P_HAIR_PRIME) {
-            /* our own request, looped back by the NAT onto another socket */
+            /* our own request, looped back by the NAT onto another socket;
+             * where it says it comes from is REQ-9's business */
             if (m.klass == STUNKIT_CLASS_REQUEST && sock != p->sock && !p->answered) {
                 p->answered = 1;
+                p->answers++;
                 p->arrived_on = sock;
+                p->from = *from;
             }
             return 1;
         }
-        if (m.klass != STUNKIT_CLASS_SUCCESS || p->answered)
+        if (m.klass != STUNKIT_CLASS_SUCCESS)
             return 1;
         stunkit_addr mapped;
         if (stunkit_msg_mapped(&m, &mapped) != 0)
             return 1;
-        p->from = *from;
-        p->mapped = mapped;
-        p->arrived_on = sock;
-        stunkit_attr a;
-        if ((stunkit_msg_find(&m, STUNKIT_ATTR_OTHER_ADDRESS, &a) == 0 ||
-             stunkit_msg_find(&m, STUNKIT_ATTR_CHANGED_ADDRESS, &a) == 0) &&
-            stunkit_attr_addr(&m, &a, &p->other) == 0)
-            p->has_other = 1;
         if (p->kind == P_FILT_BOTH || p->kind == P_FILT_PORT) {
             /* Only an answer from the changed address and port says anything
              * about filtering: a server that ignores CHANGE-REQUEST answers
@@ -296,11 +451,34 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
                 return 1; /* keep waiting: a right one may still come */
             }
         }
-        /* (a P_LIFE_Y answer arriving on Y itself means X's public port was
-         * handed out again: the old binding is gone; arrived_on says so) */
-        p->answered = 1;
-        if (p->kind == P_TEST1 && !n->rtt_ms)
+        p->answers++;
+        /* Karn: only an answer to a probe's single send is a clean round
+         * trip; the smallest one is the path's (a first answer delayed by
+         * ARP or ND would otherwise slow every later wait) */
+        if (p->sends == 1 && (!n->have_rtt || now_ms - p->last_sent < n->rtt_ms)) {
             n->rtt_ms = (uint32_t)(now_ms - p->last_sent);
+            n->have_rtt = 1;
+        }
+        if (p->answered || p->kind == P_CONTROL)
+            return 1;
+        if (p->kind == P_TEST1 && !n->have_rtt) {
+            /* resent before the answer: the best guess there is */
+            n->rtt_ms = (uint32_t)(now_ms - p->last_sent);
+            n->have_rtt = 1;
+        }
+        p->from = *from;
+        p->mapped = mapped;
+        p->arrived_on = sock;
+        p->answered_at = now_ms;
+        stunkit_attr a;
+        if ((stunkit_msg_find(&m, STUNKIT_ATTR_OTHER_ADDRESS, &a) == 0 ||
+             stunkit_msg_find(&m, STUNKIT_ATTR_CHANGED_ADDRESS, &a) == 0) &&
+            stunkit_attr_addr(&m, &a, &p->other) == 0)
+            p->has_other = 1;
+        /* (a P_LIFE_Y answer arriving on Y itself, or anywhere but X, means
+         * X's public port was handed out again: the old binding is gone;
+         * arrived_on says so) */
+        p->answered = 1;
         return 1;
     }
     return 0; /* not a transaction of ours */
@@ -375,6 +553,30 @@ static void derive_classic(stunkit_nat *n)
     }
 }
 
+
+/* Round-trip loss as the probes saw it: answers against sends of the tests
+ * that need answers and of the controls (-1 with too few sends to say). A
+ * last send less than a round trip ago is left out: its answer may be on
+ * the way (an answered test stopped with the send that was answered). */
+static void estimate_loss(stunkit_nat *n, uint64_t now)
+{
+    unsigned sends = 0, answers = 0;
+    for (int i = 0; i < n->n_probes; i++) {
+        const probe *p = &n->probes[i];
+        if (p->kind == P_CONTROL || p->kind == P_TEST1 || p->kind == P_MAP2 || p->kind == P_MAP3 ||
+            p->kind == P_BIND3 || p->kind == P_LIFE_X) {
+            unsigned s = p->sends, a = p->answers < p->sends ? p->answers : p->sends;
+            if (a < s && !p->answered && now <= p->last_sent + n->rtt_ms * 3 / 2 + 5)
+                s--;
+            sends += s;
+            answers += a;
+        }
+    }
+    n->res.loss_sends = sends;
+    n->res.loss_answers = answers;
+    n->res.loss_percent = sends >= 5 ? (int)((100u * (sends - answers) + sends / 2) / sends) : -1;
+}
+
 /* ---- phases ---- */
 
 static void start_behaviour(stunkit_nat *n, uint64_t now)
@@ -383,7 +585,6 @@ static void start_behaviour(stunkit_nat *n, uint64_t now)
     stunkit_nat_result *r = &n->res;
     r->mapped = t1->mapped;
     r->local = n->local[0];
-    r->rtt_ms = n->rtt_ms;
     r->nat = !stunkit_addr_equal(&t1->mapped, &n->local[0]);
     if (!t1->has_other || t1->other.family != n->cfg.server.family ||
         stunkit_addr_ip_equal(&t1->other, &n->cfg.server) || t1->other.port == n->cfg.server.port) {
@@ -393,26 +594,26 @@ static void start_behaviour(stunkit_nat *n, uint64_t now)
     }
     r->behavior_discovery = 1;
     r->other = t1->other;
-    uint32_t iv = probe_interval(n), linger = 4 * n->rtt_ms + 100;
-    unsigned red = n->cfg.redundancy;
     stunkit_addr a2p1 = t1->other, a2p2 = t1->other;
     a2p1.port = n->cfg.server.port;
     /* mapping tests II and III (RFC 5780 4.3), from socket 0 */
-    add_probe(n, P_MAP2, 0, &a2p1, 0, 0, red, iv, linger, now);
-    add_probe(n, P_MAP3, 0, &a2p2, 0, 0, red, iv, linger, now);
+    add_probe(n, P_MAP2, 0, &a2p1, 0, 0, POSITIVE_SENDS, now);
+    add_probe(n, P_MAP3, 0, &a2p2, 0, 0, POSITIVE_SENDS, now);
     /* filtering tests II and III (4.4), each from a socket of its own */
-    add_probe(n, P_FILT_BOTH, 1, &n->cfg.server, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT, 0, red, iv, linger, now);
-    add_probe(n, P_FILT_PORT, 2, &n->cfg.server, STUNKIT_CHANGE_PORT, 0, red, iv, linger, now);
+    add_negative(n, P_FILT_BOTH, 1, &n->cfg.server, STUNKIT_CHANGE_IP | STUNKIT_CHANGE_PORT, 0, Q_FILT_BOTH,
+                 POOL_FILTER, n->cfg.redundancy, now);
+    add_negative(n, P_FILT_PORT, 2, &n->cfg.server, STUNKIT_CHANGE_PORT, 0, Q_FILT_PORT, POOL_FILTER,
+                 n->cfg.redundancy, now);
     /* a second mapping, for hairpinning and the port allocation pattern */
-    add_probe(n, P_BIND3, 3, &n->cfg.server, 0, 0, red, iv, linger, now);
+    add_probe(n, P_BIND3, 3, &n->cfg.server, 0, 0, POSITIVE_SENDS, now);
     n->phase = PHASE_BEHAVIOUR;
 }
 
-static void finish_behaviour(stunkit_nat *n, uint64_t now)
+static void finish_behaviour(stunkit_nat *n)
 {
     stunkit_nat_result *r = &n->res;
     probe *t1 = find_kind(n, P_TEST1), *m2 = find_kind(n, P_MAP2), *m3 = find_kind(n, P_MAP3),
-          *fb = find_kind(n, P_FILT_BOTH), *fp = find_kind(n, P_FILT_PORT), *b3 = find_kind(n, P_BIND3);
+          *fb = find_kind(n, P_FILT_BOTH), *fp = find_kind(n, P_FILT_PORT);
 
     /* RFC 5780 4.3: "If the XOR-MAPPED-ADDRESS in the Binding Response is
      * the same as test I the NAT currently has Endpoint-Independent Mapping.
@@ -430,172 +631,229 @@ static void finish_behaviour(stunkit_nat *n, uint64_t now)
 
     /* RFC 5780 4.4: test II answered: endpoint-independent filtering; else
      * test III answered: address-dependent; else address-and-port-dependent.
-     * "No answer" only counts when the server proved it honours
-     * CHANGE-REQUEST (an answer came from a changed address) or at least
-     * never answered from the wrong place; and only if socket 3's plain
-     * binding, sent alongside, got through: loss that heavy is no verdict. */
-    int path_ok = b3->answered;
+     * "Else" is a negative test's silence, which only counts when it is
+     * sure (failed, not unsure: see the top of this file), and only when
+     * the server proved it honours CHANGE-REQUEST or at least never
+     * answered from the wrong place. */
     if (fb->answered)
         r->filtering = STUNKIT_BEHAVIOR_ENDPOINT_INDEPENDENT;
-    else if (fp->answered)
-        r->filtering = path_ok ? STUNKIT_BEHAVIOR_ADDRESS_DEPENDENT : STUNKIT_BEHAVIOR_UNKNOWN;
-    else if (!r->server_ignores_change && path_ok)
-        r->filtering = STUNKIT_BEHAVIOR_ADDRESS_AND_PORT_DEPENDENT;
-    if (r->server_ignores_change && !fb->answered && !fp->answered)
+    else if (fb->unsure || r->server_ignores_change)
         r->filtering = STUNKIT_BEHAVIOR_UNKNOWN;
+    else if (fp->answered)
+        r->filtering = STUNKIT_BEHAVIOR_ADDRESS_DEPENDENT;
+    else if (!fp->unsure)
+        r->filtering = STUNKIT_BEHAVIOR_ADDRESS_AND_PORT_DEPENDENT;
 
     derive_port_pattern(n);
-
-    if (r->nat && b3->answered) {
-        /* phase 3: hairpinning, both ways, repeatedly */
-        uint32_t iv = probe_interval(n), linger = 4 * n->rtt_ms + 100;
-        add_probe(n, P_HAIR, 3, &t1->mapped, 0, 0, n->cfg.redundancy, iv, linger, now);
-        add_probe(n, P_HAIR_PRIME, 0, &b3->mapped, 0, 0, n->cfg.redundancy, iv, linger, now);
-        n->phase = PHASE_HAIRPIN;
-    } else {
-        n->phase = PHASE_LIFETIME_START;
-    }
+    n->phase = find_kind(n, P_HAIR) ? PHASE_HAIRPIN : PHASE_LIFETIME_START;
 }
 
+/* Phase 3 starts as soon as socket 3 is bound, alongside the rest of
+ * phase 2: hairpinning, both ways, each with a control. */
+static void start_hairpin(stunkit_nat *n, uint64_t now)
+{
+    probe *t1 = find_kind(n, P_TEST1), *b3 = find_kind(n, P_BIND3);
+    if (!n->res.nat || !b3->answered || find_kind(n, P_HAIR))
+        return;
+    add_negative(n, P_HAIR, 3, &t1->mapped, 0, 0, Q_HAIR, POOL_HAIR, n->cfg.redundancy, now);
+    add_negative(n, P_HAIR_PRIME, 0, &b3->mapped, 0, 0, Q_HAIR, POOL_HAIR, n->cfg.redundancy, now);
+}
+
+/* RFC 4787 6: "REQ-9: A NAT MUST support 'Hairpinning'. a) A NAT
+ * Hairpinning behavior MUST be 'External source IP address and port'." A
+ * looped-back packet that still carries the sender's inside address (or the
+ * router's own LAN address) gets through here, but breaks an application
+ * that matches peers by their public address. */
 static void finish_hairpin(stunkit_nat *n)
 {
-    probe *h = find_kind(n, P_HAIR), *hp = find_kind(n, P_HAIR_PRIME);
-    n->res.hairpinning = (h->answered || hp->answered) ? 1 : 0;
+    probe *h = find_kind(n, P_HAIR), *hp = find_kind(n, P_HAIR_PRIME), *t1 = find_kind(n, P_TEST1),
+          *b3 = find_kind(n, P_BIND3);
+    probe *got = h->answered ? h : hp->answered ? hp : NULL;
+    if (got) {
+        n->res.hairpinning = 1;
+        /* the sender's public mapping, and its inside address */
+        const probe *sender_map = got == h ? b3 : t1;
+        const stunkit_addr *inside = &n->local[got->sock];
+        n->res.hairpin_from = got->from;
+        if (stunkit_addr_ip_equal(&got->from, &sender_map->mapped))
+            n->res.hairpin_source = "external";
+        else if (stunkit_addr_equal(&got->from, inside))
+            n->res.hairpin_source = "internal";
+        else
+            n->res.hairpin_source = "other";
+    } else {
+        n->res.hairpinning = (h->unsure || hp->unsure) ? -1 : 0;
+    }
     n->phase = PHASE_LIFETIME_START;
 }
 
 /* ---- lifetime ---- */
 
-static void life_round(stunkit_nat *n, uint64_t now)
+/* The idle times probed: 1, 2, 3, ... growing ~8% (or more, to fit the
+ * sockets there are) up to lifetime_max_s. */
+static int life_grid(const stunkit_nat *n, int *ts, int cap)
 {
-    int lo = n->life_alive < 0 ? 0 : n->life_alive;
-    int hi = n->life_dead < 0 ? (int)n->cfg.lifetime_max_s : n->life_dead;
-    int ts[8], k = 0;
-    if (n->life_dead < 0 && n->life_alive < 0) {
-        for (int t = 1; t <= (int)n->cfg.lifetime_max_s && k < 8; t *= 2)
+    int max = (int)n->cfg.lifetime_max_s;
+    for (int pct = 108;; pct += 2) {
+        int k = 0, t = 1;
+        while (k < cap && t < max) {
             ts[k++] = t;
-    } else if (n->life_dead < 0) {
-        /* everything tried was alive: go further */
-        for (int t = lo * 2; t <= (int)n->cfg.lifetime_max_s && k < 2; t *= 2)
-            ts[k++] = t;
-    } else {
-        /* narrow the gap: three points between the bounds */
-        for (int i = 1; i <= 3; i++) {
-            int t = lo + (hi - lo) * i / 4;
-            if (t > lo && t < hi && (k == 0 || t != ts[k - 1]))
-                ts[k++] = t;
+            int next = (t * pct + 99) / 100; /* t * pct%, rounded up */
+            t = next > t ? next : t + 1;
+        }
+        if (t >= max && k < cap) {
+            ts[k++] = max;
+            return k;
         }
     }
-    if (k == 0) {
-        n->res.lifetime_s = n->life_alive;
-        n->res.lifetime_dead_s = n->life_dead;
-        n->phase = PHASE_DONE;
-        return;
-    }
-    uint32_t iv = probe_interval(n);
-    for (int i = 0; i < k && n->next_sock + 2 <= STUNKIT_NAT_MAX_SOCKETS; i++) {
-        int xs = n->next_sock, ys = n->next_sock + 1;
-        probe *x = add_probe(n, P_LIFE_X, xs, &n->cfg.server, 0, 0, n->cfg.redundancy, iv, 4 * n->rtt_ms + 200, now);
+}
+
+static void life_start(stunkit_nat *n, uint64_t now)
+{
+    int ts[STUNKIT_NAT_MAX_SOCKETS];
+    int k = life_grid(n, ts, STUNKIT_NAT_MAX_SOCKETS - FIRST_X_SOCK);
+    if (n->next_sock < Y_SOCK + 1)
+        n->next_sock = Y_SOCK + 1;
+    for (int i = 0; i < k; i++) {
+        probe *x = add_probe(n, P_LIFE_X, FIRST_X_SOCK + i, &n->cfg.server, 0, 0, POSITIVE_SENDS, now);
         if (!x)
             break;
         x->t_s = ts[i];
-        /* reserve Y's socket number now; Y's probe is added when X answers */
-        n->next_sock = ys + 1;
-        x->partner = ys;
     }
-    n->life_round++;
     n->phase = PHASE_LIFETIME;
+}
+
+/* An X (and its Y) past a known expiry, or at or below a known survival,
+ * has nothing left to say. */
+static int life_moot(const stunkit_nat *n, const probe *x)
+{
+    return (n->life_dead >= 0 && x->t_s >= n->life_dead) || (n->life_alive >= 0 && x->t_s <= n->life_alive);
+}
+
+static void life_cancel(stunkit_nat *n, probe *x)
+{
+    x->failed = 1;
+    x->sends_left = 0;
+    x->counted = 1;
+    if (x->partner >= 0) {
+        probe *y = &n->probes[x->partner];
+        y->failed = 1;
+        y->sends_left = 0;
+        y->counted = 1;
+        if (y->control >= 0)
+            n->probes[y->control].sends_left = 0;
+    }
 }
 
 static void life_step(stunkit_nat *n, uint64_t now)
 {
+    for (int i = 0; i < n->n_probes; i++) {
+        probe *x = &n->probes[i];
+        if (x->kind != P_LIFE_X || x->counted)
+            continue;
+        if (x->failed && !x->answered) { /* never bound */
+            x->counted = 1;
+            continue;
+        }
+        if (!x->answered)
+            continue;
+        if (x->partner < 0) {
+            /* X is bound: T seconds after its answer, Y asks the server to
+             * answer to X's public port */
+            if (now >= x->answered_at + (uint64_t)x->t_s * 1000u) {
+                probe *y = add_negative(n, P_LIFE_Y, Y_SOCK, &n->cfg.server, 0, x->mapped.port, Q_LIFE + i,
+                                        POOL_LIFE + i, n->cfg.redundancy + 3, now);
+                if (!y) {
+                    x->counted = 1;
+                    continue;
+                }
+                y->t_s = x->t_s;
+                y->partner = i;
+                x->partner = (int)(y - n->probes);
+            }
+            continue;
+        }
+        probe *y = &n->probes[x->partner];
+        if (!settled(y))
+            continue;
+        /* alive: Y's answer reached X; gone: it reached another socket
+         * (the port was handed out again) or surely none came */
+        int alive = y->answered && y->arrived_on == x->sock;
+        if (alive && x->t_s > n->life_alive)
+            n->life_alive = x->t_s;
+        else if (!alive && !y->unsure && (n->life_dead < 0 || x->t_s < n->life_dead))
+            n->life_dead = x->t_s;
+        x->counted = y->counted = 1;
+        n->res.lifetime_s = n->life_alive;
+        n->res.lifetime_dead_s = n->life_dead;
+    }
     int pending = 0;
     for (int i = 0; i < n->n_probes; i++) {
-        probe *p = &n->probes[i];
-        if (p->kind == P_LIFE_X) {
-            if (p->failed)
-                continue;
-            if (!p->answered) {
-                pending = 1;
-                continue;
-            }
-            if (p->partner >= 0) {
-                /* X is bound: T seconds after its first answer, Y asks the
-                 * server to answer to X's public port. */
-                uint64_t at = p->last_sent + (uint64_t)p->t_s * 1000u;
-                if (now >= at) {
-                    uint32_t iv = probe_interval(n);
-                    probe *y = add_probe(n, P_LIFE_Y, p->partner, &n->cfg.server, 0, p->mapped.port,
-                                         n->cfg.redundancy, iv, 4 * n->rtt_ms + 200, now);
-                    if (y)
-                        y->partner = i;
-                    p->partner = -1;
-                }
-                pending = 1;
-            }
-        } else if (p->kind == P_LIFE_Y && !p->t_s) {
-            probe *x = &n->probes[p->partner];
-            if (!settled(p)) {
-                /* an answer that reached X's socket ends it early */
-                pending = 1;
-                continue;
-            }
-            int alive = p->answered && p->arrived_on == x->sock;
-            if (alive && x->t_s > n->life_alive)
-                n->life_alive = x->t_s;
-            if (!alive && (n->life_dead < 0 || x->t_s < n->life_dead))
-                n->life_dead = x->t_s;
-            p->t_s = -1; /* counted */
-        }
+        probe *x = &n->probes[i];
+        if (x->kind != P_LIFE_X || x->counted)
+            continue;
+        if (life_moot(n, x))
+            life_cancel(n, x);
+        else
+            pending = 1;
     }
-    /* probes beyond a known expiry, or below a known survival, need not wait */
-    for (int i = 0; i < n->n_probes; i++) {
-        probe *p = &n->probes[i];
-        if (p->kind == P_LIFE_X && p->partner >= 0 &&
-            ((n->life_dead >= 0 && p->t_s >= n->life_dead) || (n->life_alive >= 0 && p->t_s <= n->life_alive))) {
-            p->partner = -1;
-            p->failed = 1;
-        }
-    }
-    if (pending)
-        return;
-    int lo = n->life_alive, hi = n->life_dead;
-    int precise = hi >= 0 && lo >= 0 && (hi - lo <= 1 || (hi - lo) * 10 <= hi);
-    if (precise || n->life_round >= 6 || (lo >= (int)n->cfg.lifetime_max_s) ||
-        (hi >= 0 && hi <= 1) || (hi < 0 && lo >= 0 && lo * 2 > (int)n->cfg.lifetime_max_s)) {
-        n->res.lifetime_s = lo;
-        n->res.lifetime_dead_s = hi;
+    if (!pending) {
+        n->res.lifetime_s = n->life_alive;
+        n->res.lifetime_dead_s = n->life_dead;
         n->phase = PHASE_DONE;
-        return;
     }
-    life_round(n, now);
 }
 
 /* ---- the loop ---- */
 
+static void sent(stunkit_nat *n, probe *p, uint64_t now)
+{
+    p->sends_left--;
+    p->sends++;
+    if (!p->first_sent)
+        p->first_sent = now;
+    p->last_sent = now;
+    if (p->kind == P_TEST1) {
+        p->next_send = now + p->interval;
+        if (n->tcp != TCP_ANSWERED)
+            p->interval = 200;
+        else if (!p->sends_left) /* "blocked" after the last send's linger, 0.5 s after TCP answered */
+            p->give_up = now + linger(n) > n->tcp_at + UDP_AFTER_TCP_MS ? now + linger(n)
+                                                                         : n->tcp_at + UDP_AFTER_TCP_MS;
+    } else {
+        p->next_send = now + probe_interval(n);
+    }
+    /* the answer to the last send gets its linger from that send, even
+     * when the sends ran late (a busy host) */
+    if (!p->sends_left && p->kind != P_TEST1 && p->kind != P_CONTROL)
+        p->give_up = now + linger(n);
+    if (p->question) {
+        /* its control goes right behind it, and so do those of its pool's
+         * tests that were answered (the pool's evidence keeps growing) */
+        for (int i = 0; i < n->n_probes; i++) {
+            probe *c = &n->probes[i];
+            if (c->kind == P_CONTROL && c->pool == p->pool &&
+                (c == &n->probes[p->control] || n->probes[c->partner].answered)) {
+                c->sends_left++;
+                c->next_send = now;
+            }
+        }
+    }
+}
+
 int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
 {
-    /* due sends first */
+    /* due sends first (a test before its control: controls come later in
+     * the table, which is its order) */
     for (int i = 0; i < n->n_probes; i++) {
         probe *p = &n->probes[i];
         if (settled(p) || !p->sends_left || now < p->next_send)
             continue;
-        if (p->kind == P_LIFE_Y && p->t_s < 0)
-            continue;
-        p->sends_left--;
-        if (!p->first_sent)
-            p->first_sent = now;
-        p->last_sent = now;
-        if (p->kind == P_TEST1 && n->tcp != TCP_ANSWERED)
-            p->next_send = now + p->interval, p->interval *= 2;
-        else if (p->kind == P_TEST1)
-            p->next_send = now + p->interval, p->tcp_sends++;
-        else
-            p->next_send = now + p->interval;
-        /* the answer to the last send gets its linger even when the sends
-         * ran late (a busy host): no answer is "no answer" only then */
-        if (!p->sends_left && p->kind != P_TEST1 && now + p->linger > p->give_up)
-            p->give_up = now + p->linger;
+        if (p->redirect && now + REDIRECT_BURST_MS < n->redirect_tat)
+            continue; /* paced */
+        if (p->redirect)
+            n->redirect_tat = (n->redirect_tat > now ? n->redirect_tat : now) + REDIRECT_GAP_MS;
+        sent(n, p, now);
         out->sock = p->sock;
         out->to = p->dst;
         out->data = p->req;
@@ -604,9 +862,12 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
     }
     for (int i = 0; i < n->n_probes; i++) {
         probe *p = &n->probes[i];
-        if (!settled(p) && now >= p->give_up && !p->sends_left)
+        if (settled(p) || p->sends_left || now < p->give_up || p->kind == P_CONTROL)
+            continue;
+        if (p->question)
+            evaluate(n, p->question, now);
+        else if (p->kind != P_TEST1)
             p->failed = 1;
-        /* a Y probe whose answer reached Y (port reused) is settled */
     }
     switch (n->phase) {
     case PHASE_TEST1: {
@@ -616,15 +877,15 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
             return stunkit_nat_poll(n, now, out);
         }
         /* UDP refused or silent: what TCP said decides (see nat.h) */
-        int blocked = 0, unreachable = 0;
-        if (n->tcp == TCP_ANSWERED && (t1->failed || n->res.udp_refused ||
-                                       (t1->tcp_sends >= UDP_AFTER_TCP_SENDS && now >= n->tcp_at + UDP_AFTER_TCP_MS)))
+        int timed_out = now >= t1->give_up && !t1->sends_left, blocked = 0, unreachable = 0;
+        if (n->tcp == TCP_ANSWERED && (timed_out || n->res.udp_refused))
             blocked = 1;
         else if (n->res.udp_refused && (n->tcp == TCP_NONE || n->tcp == TCP_FAILED))
             unreachable = 1;
-        else if (t1->failed)
+        else if (timed_out)
             n->tcp == TCP_NONE ? (blocked = 1) : (unreachable = 1);
         if (blocked || unreachable) {
+            t1->failed = 1;
             n->res.udp_blocked = blocked;
             n->res.server_unreachable = unreachable;
             n->res.local = n->local[0];
@@ -633,12 +894,19 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         break;
     }
     case PHASE_BEHAVIOUR: {
+        probe *t1 = find_kind(n, P_TEST1), *m2 = find_kind(n, P_MAP2), *m3 = find_kind(n, P_MAP3);
+        if (!find_kind(n, P_HAIR) && find_kind(n, P_BIND3)->answered && n->res.nat) {
+            start_hairpin(n, now);
+            return stunkit_nat_poll(n, now, out);
+        }
+        /* test II matching test I decides the mapping: test III is moot */
+        if (!settled(m3) && m2->answered && stunkit_addr_equal(&m2->mapped, &t1->mapped))
+            m3->failed = 1, m3->sends_left = 0;
         int all = 1;
         for (int k = P_MAP2; k <= P_BIND3; k++)
             all = all && settled(find_kind(n, k));
-        /* the mapping tests may end early once they decide */
         if (all) {
-            finish_behaviour(n, now);
+            finish_behaviour(n);
             return stunkit_nat_poll(n, now, out);
         }
         break;
@@ -652,15 +920,20 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         break;
     }
     case PHASE_LIFETIME_START:
+        /* the verdict about the NAT is complete: a driver may show it now */
+        derive_classic(n);
+        estimate_loss(n, now);
+        n->res.rtt_ms = n->rtt_ms;
+        n->res.verdict = 1;
         if (n->cfg.lifetime && n->res.nat) {
-            life_round(n, now);
+            life_start(n, now);
             return stunkit_nat_poll(n, now, out);
         }
         n->phase = PHASE_DONE;
         break;
     case PHASE_LIFETIME:
         life_step(n, now);
-        if (n->phase == PHASE_LIFETIME || n->phase == PHASE_DONE)
+        if (n->phase == PHASE_LIFETIME)
             break;
         return stunkit_nat_poll(n, now, out);
     default:
@@ -668,7 +941,11 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
     }
     if (n->phase == PHASE_DONE) {
         if (!n->res.done) {
-            derive_classic(n);
+            if (!n->res.verdict)
+                derive_classic(n);
+            estimate_loss(n, now);
+            n->res.rtt_ms = n->rtt_ms;
+            n->res.verdict = 1;
             n->res.done = 1;
         }
         return -1;
@@ -681,16 +958,18 @@ uint64_t stunkit_nat_next(const stunkit_nat *n)
     uint64_t next = UINT64_MAX;
     for (int i = 0; i < n->n_probes; i++) {
         const probe *p = &n->probes[i];
-        if (p->kind == P_LIFE_X && p->answered && p->partner >= 0) {
+        if (p->kind == P_LIFE_X && p->answered && p->partner < 0 && !p->counted) {
             /* a bound X waiting for its Y */
-            uint64_t at = p->last_sent + (uint64_t)p->t_s * 1000u;
+            uint64_t at = p->answered_at + (uint64_t)p->t_s * 1000u;
             if (at < next)
                 next = at;
             continue;
         }
-        if (settled(p))
+        if (settled(p) || (p->kind == P_CONTROL && !p->sends_left))
             continue;
         uint64_t t = p->sends_left ? p->next_send : p->give_up;
+        if (p->sends_left && p->redirect && t + REDIRECT_BURST_MS < n->redirect_tat)
+            t = n->redirect_tat - REDIRECT_BURST_MS;
         if (t < next)
             next = t;
     }
