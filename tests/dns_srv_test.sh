@@ -53,6 +53,6 @@ out=$(run stun:stun1.example.test:34950)
 case $out in *'"server_address": "127.0.0.1:34950"'*) ok "stun: URI with a port: A record, no SRV" ;;
 *) fail "URI with port: $out $(cat "$tmp/err")" ;; esac
 run nonexistent.example.test >/dev/null
-[ $? -eq 1 ] && grep -q "cannot resolve" "$tmp/err" && ok "an unknown name is reported" || fail "unknown name: $(cat "$tmp/err")"
+[ $? -eq 1 ] && grep -q "does not resolve" "$tmp/err" && ok "an unknown name is reported" || fail "unknown name: $(cat "$tmp/err")"
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -90,6 +90,21 @@ static void test_basic_udp(void)
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_MAPPED_ADDRESS, text, sizeof(text)), -1);
     CHECK_EQ(attr_addr(&m, STUNKIT_ATTR_OTHER_ADDRESS, text, sizeof(text)), -1);
 
+    /* The library's Binding driver: plain UDP works; TLS without a name to
+     * check is refused, not silently unverified (skipping the check is
+     * stunkit_binding_ex's explicit tls_insecure). */
+    stunkit_addr srv_addr;
+    stunkit_addr_parse(su_at("127.0.0.1", 785), 0, &srv_addr);
+    stunkit_binding_result br;
+    CHECK_EQ(stunkit_binding(&srv_addr, STUNKIT_UDP, NULL, NULL, 2000, &br), 0);
+    CHECK_EQ(stunkit_binding(&srv_addr, STUNKIT_TLS, NULL, NULL, 2000, &br), STUNKIT_ERR_INVAL);
+    CHECK_EQ(stunkit_binding(&srv_addr, STUNKIT_DTLS, NULL, NULL, 2000, &br), STUNKIT_ERR_INVAL);
+    char why[200];
+    stunkit_binding_options bo = {.size = sizeof(bo), .timeout_ms = 2000, .error_text = why,
+                                  .error_text_cap = sizeof(why)};
+    CHECK_EQ(stunkit_binding_ex(&srv_addr, STUNKIT_TLS, &bo, &br), STUNKIT_ERR_INVAL);
+    CHECK(strstr(why, "certificate") != NULL);
+
     /* With FINGERPRINT: the answer carries a valid one. */
     len = binding(req, sizeof(req), tid, 0xFFFFFFFF, 1);
     n = ask(fd, req, len, su_at("127.0.0.1", 785), resp, sizeof(resp), &m, NULL);

@@ -33,6 +33,25 @@ out=$("$stunkit" addr --tls --insecure --json 127.0.0.1:$((base + 901)))
 case $out in *'"transport": "tls"'*'"mapped": "127.0.0.1:'*) ok "Binding over TLS: $out" ;; *) fail "TLS binding: $out" ;; esac
 "$stunkit" addr --tls --timeout 2000 stuns:localhost:$((base + 901)) >/dev/null 2>"$tmp/verify.err"
 [ $? -eq 1 ] && ok "an untrusted certificate is refused without --insecure" || fail "no certificate check"
+# the refusal is one line that says why (OpenSSL's verify reason), no library jargon
+if [ "$(wc -l <"$tmp/verify.err")" -eq 1 ] && grep -q "certificate.*self-signed\|self.signed" "$tmp/verify.err" &&
+   ! grep -q "cryptographic library failure\|system call failed" "$tmp/verify.err"; then
+    ok "the refusal says why: $(cat "$tmp/verify.err")"
+else
+    fail "refusal text: $(cat "$tmp/verify.err")"
+fi
+# --ca-file trusts the certificate: the name is checked and passes
+"$stunkit" addr --tls --ca-file "$tmp/cert.pem" --timeout 2000 stuns:localhost:$((base + 901)) >"$tmp/ca.out" 2>&1 &&
+    ok "--ca-file: the certificate is trusted and its name checked" || fail "--ca-file: $(cat "$tmp/ca.out")"
+# ... and a name the certificate does not carry is refused, saying so
+"$stunkit" addr --tls --ca-file "$tmp/cert.pem" --timeout 2000 127.0.0.1:$((base + 901)) >/dev/null 2>"$tmp/name.err"
+[ $? -eq 1 ] && grep -q "mismatch" "$tmp/name.err" && ok "--ca-file, wrong name: $(cat "$tmp/name.err")" ||
+    fail "wrong name: $(cat "$tmp/name.err")"
+"$stunkit" addr --tls --ca-file "$tmp/nonexistent.pem" --timeout 2000 stuns:localhost:$((base + 901)) >/dev/null 2>"$tmp/noca.err"
+[ $? -eq 1 ] && grep -q "cannot load trusted certificates from" "$tmp/noca.err" && ok "--ca-file missing: $(cat "$tmp/noca.err")" ||
+    fail "missing CA file: $(cat "$tmp/noca.err")"
+"$stunkit" addr --insecure --ca-file "$tmp/cert.pem" --tls 127.0.0.1 >/dev/null 2>&1
+[ $? -eq 2 ] && ok "--insecure with --ca-file is refused (exit 2)" || fail "--insecure --ca-file accepted"
 "$stunkit" addr --tcp --json 127.0.0.1:$((base + 900)) | grep -q '"transport": "tcp"' && ok "plain TCP beside TLS" || fail "plain TCP"
 out=$("$stunkit" addr --dtls --insecure --json 127.0.0.1:$((base + 901)))
 case $out in *'"transport": "dtls"'*'"mapped": "127.0.0.1:'*) ok "Binding over DTLS: $out" ;; *) fail "DTLS binding: $out" ;; esac

@@ -67,11 +67,34 @@ typedef struct stunkit_credentials {
     int short_term;
 } stunkit_credentials;
 
+/* Everything a Binding transaction can be told (stunkit_binding_ex). */
+typedef struct stunkit_binding_options {
+    size_t size;                     /* sizeof(stunkit_binding_options): lets it grow */
+    const stunkit_addr *local;       /* send from here, NULL: any */
+    uint32_t timeout_ms;             /* 0: the RFC's 39.5 s */
+    const stunkit_credentials *cred; /* NULL: none */
+    const char *tls_name;            /* TLS/DTLS: the name or IP the certificate must carry */
+    int tls_insecure;                /* TLS/DTLS: 1 = do not check the certificate (an explicit
+                                        choice: without it and without tls_name, TLS is refused) */
+    const char *ca_file;             /* TLS/DTLS: trusted CAs (PEM), NULL: the system's */
+    char *error_text;                /* optional: why it failed, in words (a TLS verify
+                                        reason, errno's text, ...) */
+    size_t error_text_cap;
+} stunkit_binding_options;
+
+/* One Binding transaction: 0 with *res filled, STUNKIT_ERR_INVAL (TLS or
+ * DTLS with neither tls_name nor tls_insecure), STUNKIT_ERR_TIMEOUT,
+ * STUNKIT_ERR_UNEXPECTED (res->error_code: the server refused), or the
+ * link's errors (stunkit/link.h), with error_text saying why. */
+STUNKIT_API int stunkit_binding_ex(const stunkit_addr *server, stunkit_transport tr,
+                                   const stunkit_binding_options *opt, stunkit_binding_result *res);
+
 /*
  * One Binding transaction over UDP, TCP, TLS or DTLS to server, from local
  * (NULL: any), giving up after timeout_ms (0: the RFC's 39.5 s). For TLS and
- * DTLS, tls_name is the name to verify the certificate against (NULL: no
- * verification; say so to users). Returns 0, STUNKIT_ERR_TIMEOUT,
+ * DTLS, tls_name is the name to verify the certificate against; NULL is
+ * refused with STUNKIT_ERR_INVAL (not checking is an explicit choice:
+ * stunkit_binding_ex with tls_insecure). Returns 0, STUNKIT_ERR_TIMEOUT,
  * STUNKIT_ERR_SYSCALL (errno set) or another error.
  */
 STUNKIT_API int stunkit_binding(const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local,

@@ -37,6 +37,8 @@ static void addr_usage(FILE *f)
                "      --tls         STUN over TLS (the default with stuns: URIs); the\n"
                "                    certificate is checked against the server name\n"
                "      --dtls        STUN over DTLS (UDP, port 5349)\n"
+               "      --ca-file F   with --tls or --dtls: trust the CAs in F (PEM) instead of\n"
+               "                    the system's (SSL_CERT_FILE and SSL_CERT_DIR work too)\n"
                "      --insecure    with --tls or --dtls: do not check the certificate\n"
                "  -l, --local A[:P] send from this local address (and port)\n"
                "      --username U  authenticate as U (RFC 8489 long-term credentials: the\n"
@@ -48,7 +50,10 @@ static void addr_usage(FILE *f)
                "                    retransmissions follow RFC 8489: 500 ms, doubling)\n"
                "      --json        one JSON object\n"
                "\n"
-               "Exit status: 0 an address was learned, 1 no server answered, 2 bad usage.\n");
+               "A failure is one line on stderr saying which server and why (no answer in\n"
+               "time, refused, the certificate's problem, the server's error code).\n"
+               "\n"
+               "Exit status: 0 an address was learned, 1 no server gave one, 2 bad usage.\n");
 }
 
 static const char *transport_name(stunkit_transport tr)
@@ -66,11 +71,13 @@ int cmd_addr(int argc, char **argv)
                                          {"password", required_argument, NULL, 'p'},
                                          {"short-term", no_argument, NULL, 's'},
                                          {"insecure", no_argument, NULL, 'k'},
+                                         {"ca-file", required_argument, NULL, 'C'},
                                          {"local", required_argument, NULL, 'l'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int json = 0, family = 0, insecure = 0, c;
+    int json = 0, family = 0, insecure = 0, c, password_flag = 0;
+    const char *ca_file = NULL;
     stunkit_credentials cred = {NULL, getenv("STUNKIT_PASSWORD"), 0};
     stunkit_transport tr = STUNKIT_UDP;
     int tr_set = 0;
@@ -85,13 +92,23 @@ int cmd_addr(int argc, char **argv)
         case 'j': json = 1; break;
         case '4': family = STUNKIT_AF_INET; break;
         case '6': family = STUNKIT_AF_INET6; break;
-        case 'T': tr = STUNKIT_TCP; tr_set = 1; break;
-        case 'S': tr = STUNKIT_TLS; tr_set = 1; break;
-        case 'D': tr = STUNKIT_DTLS; tr_set = 1; break;
+        case 'T':
+        case 'S':
+        case 'D': {
+            stunkit_transport want = c == 'T' ? STUNKIT_TCP : c == 'S' ? STUNKIT_TLS : STUNKIT_DTLS;
+            if (tr_set && tr != want) {
+                fprintf(stderr, "stunkit addr: --tcp, --tls and --dtls exclude each other: choose one\n");
+                return 2;
+            }
+            tr = want;
+            tr_set = 1;
+            break;
+        }
         case 'u': cred.username = optarg; break;
-        case 'p': cred.password = optarg; break;
+        case 'p': cred.password = optarg; password_flag = 1; break;
         case 's': cred.short_term = 1; break;
         case 'k': insecure = 1; break;
+        case 'C': ca_file = optarg; break;
         case 'l':
             if (stunkit_addr_parse(optarg, 0, &local) != 0) {
                 fprintf(stderr, "stunkit addr: --local '%s': not a numeric address (ADDR or ADDR:PORT)\n", optarg);
@@ -115,6 +132,18 @@ int cmd_addr(int argc, char **argv)
     }
     if (cred.username && !cred.password) {
         fprintf(stderr, "stunkit addr: --username needs --password (or STUNKIT_PASSWORD in the environment)\n");
+        return 2;
+    }
+    if (!cred.username && (password_flag || cred.short_term)) {
+        fprintf(stderr, "stunkit addr: %s needs --username\n", password_flag ? "--password" : "--short-term");
+        return 2;
+    }
+    if (insecure && ca_file) {
+        fprintf(stderr, "stunkit addr: --insecure and --ca-file exclude each other: choose one\n");
+        return 2;
+    }
+    if ((insecure || ca_file) && tr_set && tr != STUNKIT_TLS && tr != STUNKIT_DTLS) {
+        fprintf(stderr, "stunkit addr: %s only applies to --tls or --dtls\n", insecure ? "--insecure" : "--ca-file");
         return 2;
     }
     if (argc - optind > 1) {
@@ -143,35 +172,50 @@ int cmd_addr(int argc, char **argv)
             return 2;
         }
         stunkit_transport use = tr_set ? tr : srv.secure ? STUNKIT_TLS : STUNKIT_UDP;
+        if ((insecure || ca_file) && use != STUNKIT_TLS && use != STUNKIT_DTLS) {
+            fprintf(stderr, "stunkit addr: %s only applies to --tls, --dtls or a stuns: server\n",
+                    insecure ? "--insecure" : "--ca-file");
+            return 2;
+        }
         int n = stunkit_server_resolve(&srv, use, family, addrs, 8);
         if (n <= 0) {
-            fprintf(stderr, "stunkit addr: cannot resolve %s\n", srv.host);
+            fprintf(stderr, "stunkit addr: %s: the name does not resolve%s\n", srv.host,
+                    family ? " to an address of the family asked for" : "");
             continue;
         }
         for (int k = 0; k < n; k++) {
             stunkit_binding_result res;
-            char where[STUNKIT_ADDRSTRLEN];
+            char where[STUNKIT_ADDRSTRLEN], why[256];
             stunkit_addr_format(&addrs[k], where, sizeof(where));
-            stunkit_addr *lp = NULL;
-            stunkit_addr l2;
-            if (have_local) {
-                l2 = local;
-                lp = &l2;
-            }
-            const char *tls_name = (use == STUNKIT_TLS || use == STUNKIT_DTLS) && !insecure ? srv.host : NULL;
-            int rv = stunkit_binding_auth(&addrs[k], use, lp, tls_name, (uint32_t)timeout,
-                                          cred.username ? &cred : NULL, &res);
-            if (rv == STUNKIT_ERR_UNEXPECTED && res.error_code) {
-                const char *why = stunkit_code_reason(res.error_code);
-                fprintf(stderr, "stunkit addr: %s (%s/%s) answered %d %s%s\n", names[i], where, transport_name(use),
-                        res.error_code, why ? why : "",
-                        res.error_code == 401 && !cred.username ? " (try --username and --password)" : "");
-                continue;
-            }
+            stunkit_binding_options o = {.size = sizeof(o),
+                                         .local = have_local ? &local : NULL,
+                                         .timeout_ms = (uint32_t)timeout,
+                                         .cred = cred.username ? &cred : NULL,
+                                         .tls_name = srv.host,
+                                         .tls_insecure = insecure,
+                                         .ca_file = ca_file,
+                                         .error_text = why,
+                                         .error_text_cap = sizeof(why)};
+            int rv = stunkit_binding_ex(&addrs[k], use, &o, &res);
             if (rv != 0) {
-                fprintf(stderr, "stunkit addr: %s (%s/%s): %s%s%s\n", names[i], where, transport_name(use),
-                        stunkit_strerror(rv), rv == STUNKIT_ERR_SYSCALL ? ": " : "",
-                        rv == STUNKIT_ERR_SYSCALL ? strerror(errno) : "");
+                /* one line per failure: which server, and why in words */
+                char reason[320];
+                if (rv == STUNKIT_ERR_UNEXPECTED && res.error_code) {
+                    const char *text = stunkit_code_reason(res.error_code);
+                    snprintf(reason, sizeof(reason), "answered %d %s%s", res.error_code, text ? text : "",
+                             res.error_code == 401 && !cred.username ? " (try --username and --password)"
+                             : res.error_code == 401                 ? " (the credentials were not accepted)"
+                                                                     : "");
+                } else if (why[0]) {
+                    snprintf(reason, sizeof(reason), "%s", why);
+                } else if (rv == STUNKIT_ERR_TIMEOUT) {
+                    snprintf(reason, sizeof(reason), "no answer within %ld ms", timeout);
+                } else if (rv == STUNKIT_ERR_SYSCALL) {
+                    snprintf(reason, sizeof(reason), "%s", strerror(errno));
+                } else {
+                    snprintf(reason, sizeof(reason), "%s", stunkit_strerror(rv));
+                }
+                fprintf(stderr, "stunkit addr: %s (%s over %s): %s\n", names[i], where, transport_name(use), reason);
                 continue;
             }
             char mapped[STUNKIT_ADDRSTRLEN], loc[STUNKIT_ADDRSTRLEN];
@@ -199,6 +243,7 @@ int cmd_addr(int argc, char **argv)
             return 0;
         }
     }
-    fprintf(stderr, "stunkit addr: no server answered\n");
+    if (n_names > 1)
+        fprintf(stderr, "stunkit addr: none of the %zu built-in public servers gave an address\n", n_names);
     return 1;
 }

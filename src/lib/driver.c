@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -183,10 +184,13 @@ static int error_code_of(const stunkit_msg *m)
     return code;
 }
 
-int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local,
-                         const char *tls_name, uint32_t timeout_ms, const stunkit_credentials *cred,
-                         stunkit_binding_result *res)
+int stunkit_binding_ex(const stunkit_addr *server, stunkit_transport tr, const stunkit_binding_options *opt,
+                       stunkit_binding_result *res)
 {
+    const stunkit_addr *local = opt->local;
+    const char *tls_name = opt->tls_name;
+    uint32_t timeout_ms = opt->timeout_ms;
+    const stunkit_credentials *cred = opt->cred;
     stunkit_rto rto;
     stunkit_rto_default(&rto);
     memset(res, 0, sizeof(*res));
@@ -206,9 +210,19 @@ int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const
         }
         st->key_len = (size_t)n;
     }
-    /* no name: the certificate is not checked (the --insecure of the CLI) */
-    stunkit_link_config lc = {.size = sizeof(lc), .transport = tr, .local = local, .tls_name = tls_name,
-                              .tls_insecure = !tls_name, .timeout_ms = left_ms(deadline)};
+    /* not checking the certificate is the caller's explicit choice: the
+     * link refuses TLS with neither a name nor tls_insecure */
+    stunkit_link_config lc = {.size = sizeof(lc),
+                              .transport = tr,
+                              .local = local,
+                              .tls_name = tls_name,
+                              .tls_insecure = opt->tls_insecure,
+                              .ca_file = opt->ca_file,
+                              .timeout_ms = left_ms(deadline),
+                              .error_text = opt->error_text,
+                              .error_text_cap = opt->error_text_cap};
+    if (opt->error_text && opt->error_text_cap)
+        opt->error_text[0] = 0;
     rv = lc.timeout_ms ? stunkit_link_open(&l, server, &lc) : STUNKIT_ERR_TIMEOUT;
     if (rv == 0)
         res->local = stunkit_link_local(l);
@@ -244,6 +258,8 @@ int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const
                 rv = 0; /* answer the challenge */
         }
     }
+    if (rv == STUNKIT_ERR_TIMEOUT && l && stunkit_link_unreachable(l) && opt->error_text && opt->error_text_cap)
+        snprintf(opt->error_text, opt->error_text_cap, "refused: nothing listens there (ICMP port unreachable)");
 out:
     stunkit_link_close(l);
     if (st)
@@ -251,6 +267,15 @@ out:
     free(st);
     free(a);
     return rv;
+}
+
+int stunkit_binding_auth(const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local,
+                         const char *tls_name, uint32_t timeout_ms, const stunkit_credentials *cred,
+                         stunkit_binding_result *res)
+{
+    stunkit_binding_options o = {.size = sizeof(o), .local = local, .timeout_ms = timeout_ms, .cred = cred,
+                                 .tls_name = tls_name};
+    return stunkit_binding_ex(server, tr, &o, res);
 }
 
 int stunkit_binding(const stunkit_addr *server, stunkit_transport tr, const stunkit_addr *local, const char *tls_name,
