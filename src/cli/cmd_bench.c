@@ -49,6 +49,7 @@ typedef struct bench_thread {
     bsock *socks;
     int n_socks;
     uint64_t ok, bad, lost, late, sent;
+    uint64_t progress_ok, progress_lost; /* copies the main thread may read (atomic) */
     uint64_t hist[HIST_BUCKETS];
     uint64_t max_ns;
     int error;
@@ -216,6 +217,7 @@ static void *bench_run(void *arg)
                 queue_request(t->o, &q, s, i, now);
             }
             flush_requests(&q, s, t);
+            __atomic_store_n(&t->progress_ok, t->ok, __ATOMIC_RELAXED);
         }
         if (now >= next_sweep) {
             /* Requests older than the timeout are lost: send fresh ones. */
@@ -230,6 +232,7 @@ static void *bench_run(void *arg)
                 }
                 flush_requests(&q, s, t);
             }
+            __atomic_store_n(&t->progress_lost, t->lost, __ATOMIC_RELAXED);
         }
     }
     close(ep);
@@ -243,17 +246,18 @@ static void bench_usage(FILE *f)
 {
     fprintf(f, "Usage: stunkit bench [options] SERVER\n"
                "\n"
-               "Closed-loop load against a STUN server (ADDR, ADDR:PORT or [V6ADDR]:PORT;\n"
-               "port 3478 by default). Every answer is checked: transaction ID, and\n"
+               "Closed-loop load against a STUN server (host, host:port, [v6]:port or\n"
+               "stun:host[:port]; port 3478 by default). A first Binding request checks that\n"
+               "the server answers; then every answer is checked: transaction ID, and\n"
                "XOR-MAPPED-ADDRESS equal to the socket's own address (so run it where there is\n"
-               "no NAT in between, e.g. on loopback).\n"
+               "no NAT in between, e.g. on loopback). Progress goes to stderr once a second.\n"
                "\n"
                "  -d, --duration S   how long to run (default 5, at most 600)\n"
                "  -s, --sockets N    UDP sockets (default 32)\n"
                "  -w, --window W     requests in flight per socket (default 8)\n"
-               "  -t, --threads T    generator threads (default 1)\n"
-               "      --timeout S    a request unanswered this long is lost (default 1)\n"
-               "      --json         one JSON object instead of text\n"
+               "      --threads T    generator threads (default 1)\n"
+               "  -t, --timeout MS   a request unanswered this long is lost (default 1000)\n"
+               "      --json         one JSON object instead of text (keys: man stunkit)\n"
                "      --username U, --password P\n"
                "                     send short-term credentials (USERNAME, MESSAGE-INTEGRITY,\n"
                "                     FINGERPRINT): measures a server's authenticated path\n"
@@ -262,7 +266,9 @@ static void bench_usage(FILE *f)
                "      --turn         -s allocations, each with a channel to --peer (a UDP echo),\n"
                "                     -w ChannelData datagrams in flight each; relayed round trips\n"
                "                     per second and latency (--username/--password: long-term)\n"
-               "      --forwarder    SERVER is bench_turn_forwarder (no TURN set-up): the ceiling\n");
+               "      --forwarder    SERVER is bench_turn_forwarder (no TURN set-up): the ceiling\n"
+               "\n"
+               "Exit status: 0 answers were counted, 1 the server did not answer, 2 bad usage.\n");
 }
 
 static int parse_pos(const char *opt, const char *arg, double lo, double hi, double *out)
@@ -303,8 +309,8 @@ int cmd_bench(int argc, char **argv)
     static const struct option opts[] = {{"duration", required_argument, NULL, 'd'},
                                          {"sockets", required_argument, NULL, 's'},
                                          {"window", required_argument, NULL, 'w'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"threads", required_argument, NULL, 'N'},
+                                         {"timeout", required_argument, NULL, 't'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"username", required_argument, NULL, 'u'},
                                          {"turn", no_argument, NULL, 'R'},
@@ -339,14 +345,15 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             o.window = (int)v;
             break;
-        case 't':
+        case 'N':
             if (parse_pos("--threads", optarg, 1, 64, &v))
                 return 2;
             o.threads = (int)v;
             break;
-        case 'T':
-            if (parse_pos("--timeout", optarg, 0.01, 60, &o.timeout))
+        case 't': /* milliseconds, as everywhere in stunkit */
+            if (parse_pos("--timeout", optarg, 10, 60000, &v))
                 return 2;
+            o.timeout = v / 1000.0;
             break;
         case 'j': o.json = 1; break;
         case 'u':
@@ -379,11 +386,25 @@ int cmd_bench(int argc, char **argv)
         default: fprintf(stderr, "stunkit bench: unknown option '%s' (try --help)\n", opt); return 2;
         }
     }
-    if (turn) {
-        if (optind != argc - 1 || stunkit_addr_parse(argv[optind], 3478, &o.server) != 0) {
-            fprintf(stderr, "stunkit bench --turn: name one SERVER as ADDR[:PORT] (try --help)\n");
+    if (optind != argc - 1) {
+        fprintf(stderr, "stunkit bench: name one SERVER (try --help)\n");
+        return 2;
+    }
+    {
+        stunkit_server srv;
+        stunkit_addr addrs[4];
+        if (stunkit_server_parse(argv[optind], &srv) != 0) {
+            fprintf(stderr, "stunkit bench: '%s' is not a server (host, host:port, [v6]:port or stun:host[:port])\n",
+                    argv[optind]);
             return 2;
         }
+        if (stunkit_server_resolve(&srv, STUNKIT_UDP, 0, addrs, 4) <= 0) {
+            fprintf(stderr, "stunkit bench: %s: the name does not resolve\n", srv.host);
+            return 1;
+        }
+        o.server = addrs[0];
+    }
+    if (turn) {
         if (!peer.port || (!forwarder && (!o.username || !password))) {
             fprintf(stderr, "stunkit bench --turn: needs --peer ADDR:PORT (an echo) and --username/--password "
                             "(unless --forwarder)\n");
@@ -397,17 +418,23 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "stunkit bench: --username and --password go together\n");
         return 2;
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "stunkit bench: name one SERVER (try --help)\n");
-        return 2;
-    }
-    if (stunkit_addr_parse(argv[optind], 3478, &o.server) != 0) {
-        fprintf(stderr, "stunkit bench: '%s' is not a numeric address (ADDR, ADDR:PORT or [V6ADDR]:PORT)\n",
-                argv[optind]);
-        return 2;
-    }
     if (o.threads > o.sockets)
         o.threads = o.sockets;
+    char server[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format(&o.server, server, sizeof(server));
+    {
+        /* is anybody there? (an error answer, e.g. 401, counts as there) */
+        stunkit_binding_result res;
+        char why[256];
+        stunkit_binding_options bo = {.size = sizeof(bo), .timeout_ms = 2000, .error_text = why,
+                                      .error_text_cap = sizeof(why)};
+        int rv = stunkit_binding_ex(&o.server, STUNKIT_UDP, &bo, &res);
+        if (rv != 0 && !(rv == STUNKIT_ERR_UNEXPECTED && res.error_code)) {
+            fprintf(stderr, "stunkit bench: %s (%s) does not answer a Binding request: %s\n", argv[optind], server,
+                    why[0] ? why : rv == STUNKIT_ERR_TIMEOUT ? "no answer within 2000 ms" : stunkit_strerror(rv));
+            return 1;
+        }
+    }
 
     /* Open and connect every socket first, so the clock measures load only. */
     bench_thread *threads = calloc((size_t)o.threads, sizeof(*threads));
@@ -448,6 +475,24 @@ int cmd_bench(int argc, char **argv)
                                    (size_t)i * (size_t)o.sockets / (size_t)o.threads);
         pthread_create(&threads[i].th, NULL, bench_run, &threads[i]);
     }
+    /* progress once a second, on stderr (not into --json unless a person
+     * watches) */
+    int show = !o.json || isatty(2);
+    for (double at = 1.0; at < o.duration - 0.05; at += 1.0) {
+        uint64_t wake = start + (uint64_t)(at * 1e9), now_ns = mono_ns();
+        if (wake > now_ns) {
+            struct timespec ts = {(time_t)((wake - now_ns) / 1000000000u), (long)((wake - now_ns) % 1000000000u)};
+            nanosleep(&ts, NULL);
+        }
+        uint64_t ok = 0, lost = 0;
+        for (int i = 0; i < o.threads; i++) {
+            ok += __atomic_load_n(&threads[i].progress_ok, __ATOMIC_RELAXED);
+            lost += __atomic_load_n(&threads[i].progress_lost, __ATOMIC_RELAXED);
+        }
+        if (show)
+            fprintf(stderr, "  %4.0f s  %llu answered (%.0f/s), %llu lost\n", at, (unsigned long long)ok,
+                    (double)ok / at, (unsigned long long)lost);
+    }
     bench_thread sum;
     memset(&sum, 0, sizeof(sum));
     for (int i = 0; i < o.threads; i++) {
@@ -467,15 +512,18 @@ int cmd_bench(int argc, char **argv)
     double rps = (double)sum.ok / elapsed;
     double p50 = percentile(sum.hist, sum.ok, 0.50), p90 = percentile(sum.hist, sum.ok, 0.90);
     double p99 = percentile(sum.hist, sum.ok, 0.99), p999 = percentile(sum.hist, sum.ok, 0.999);
-    char server[STUNKIT_ADDRSTRLEN];
-    stunkit_addr_format(&o.server, server, sizeof(server));
     if (o.json) {
-        printf("{\"server\": \"%s\", \"duration_s\": %.3f, \"sockets\": %d, \"window\": %d, \"threads\": %d, "
-               "\"answered\": %llu, \"requests_per_s\": %.0f, \"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, "
-               "\"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}, \"lost\": %llu, \"bad\": %llu, \"late\": %llu}\n",
-               server, elapsed, o.sockets, o.window, o.threads, (unsigned long long)sum.ok, rps, p50 / 1e3,
-               p90 / 1e3, p99 / 1e3, p999 / 1e3, (double)sum.max_ns / 1e3, (unsigned long long)sum.lost,
-               (unsigned long long)sum.bad, (unsigned long long)sum.late);
+        char lat[160] = "null"; /* no answer: no latency */
+        if (sum.ok)
+            snprintf(lat, sizeof(lat), "{\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}",
+                     p50 / 1e3, p90 / 1e3, p99 / 1e3, p999 / 1e3, (double)sum.max_ns / 1e3);
+        printf("{\"server\": ");
+        json_string(stdout, argv[optind], strlen(argv[optind]));
+        printf(", \"server_address\": \"%s\", \"duration_s\": %.3f, \"sockets\": %d, \"window\": %d, "
+               "\"threads\": %d, \"timeout_ms\": %.0f, \"answered\": %llu, \"requests_per_s\": %.0f, "
+               "\"latency_us\": %s, \"lost\": %llu, \"bad\": %llu, \"late\": %llu}\n",
+               server, elapsed, o.sockets, o.window, o.threads, o.timeout * 1000.0, (unsigned long long)sum.ok, rps,
+               lat, (unsigned long long)sum.lost, (unsigned long long)sum.bad, (unsigned long long)sum.late);
     } else {
         char a[32], b[32], cc[32], d[32], e[32];
         fmt_dur(a, sizeof(a), p50);
@@ -486,7 +534,10 @@ int cmd_bench(int argc, char **argv)
         printf("stunkit bench %s: %.1f s, %d socket%s x window %d, %d thread%s\n", server, elapsed, o.sockets,
                o.sockets == 1 ? "" : "s", o.window, o.threads, o.threads == 1 ? "" : "s");
         printf("  answered   %llu (%.0f requests/s)\n", (unsigned long long)sum.ok, rps);
-        printf("  latency    p50 %s   p90 %s   p99 %s   p99.9 %s   max %s\n", a, b, cc, d, e);
+        if (sum.ok)
+            printf("  latency    p50 %s   p90 %s   p99 %s   p99.9 %s   max %s\n", a, b, cc, d, e);
+        else
+            printf("  latency    none measured: no request was answered\n");
         printf("  lost %llu   bad %llu   late %llu\n", (unsigned long long)sum.lost, (unsigned long long)sum.bad,
                (unsigned long long)sum.late);
         if (sum.lost > sum.ok)
