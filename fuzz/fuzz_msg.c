@@ -37,6 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         stunkit_attr_format(&m, &a, text, sizeof(text));
         stunkit_attr_format(&m, &a, text, 7);
+        stunkit_attr_format_json(&m, &a, text, sizeof(text));
+        stunkit_attr_format_json(&m, &a, text, 7);
         stunkit_attr_addr(&m, &a, &addr);
         stunkit_attr_u32(&a, &u32);
         stunkit_attr_error_code(&a, &code, &reason, &rlen);

@@ -37,8 +37,8 @@ expect_out "integrity       ok (short-term key)" "2.1 integrity"
 expect_out "fingerprint     ok" "2.1 fingerprint"
 run --json --password "$pw"
 expect_rc 0 "2.1 json"
-expect_out '"class": "request", "method": "binding", "transaction_id": "b7e7a701bc34d686fa87dfae", "magic_cookie": true' "2.1 json header"
-expect_out '{"type": "PRIORITY", "value": "1845494271"}' "2.1 json priority"
+expect_out '"class": "request", "method": "binding", "method_code": 1, "transaction_id": "b7e7a701bc34d686fa87dfae", "magic_cookie": true' "2.1 json header"
+expect_out '{"type": "PRIORITY", "type_code": 36, "length": 4, "value": 1845494271}' "2.1 json priority: a number"
 expect_out '"integrity": "ok", "fingerprint": "ok"}' "2.1 json verdicts"
 run --json --password wrong
 expect_rc 1 "2.1 with a wrong password fails"
@@ -51,22 +51,36 @@ cp "$dir/rfc5769-2.2-ipv4-response.hex" "$tmp/in"
 run --json --password "$pw"
 expect_rc 0 "2.2 verifies"
 expect_out '"class": "success"' "2.2 class"
-expect_out '{"type": "XOR-MAPPED-ADDRESS", "value": "192.0.2.1:32853"}' "2.2 mapped address"
-expect_out '{"type": "SOFTWARE", "value": "test vector"}' "2.2 software"
+expect_out '{"type": "XOR-MAPPED-ADDRESS", "type_code": 32, "length": 8, "value": "192.0.2.1:32853"}' "2.2 mapped address"
+expect_out '"type": "SOFTWARE", "type_code": 32802, "length": 11, "value": "test vector"}' "2.2 software"
 
 cp "$dir/rfc5769-2.3-ipv6-response.hex" "$tmp/in"
 run --json --password "$pw"
 expect_rc 0 "2.3 verifies"
-expect_out '{"type": "XOR-MAPPED-ADDRESS", "value": "[2001:db8:1234:5678:11:2233:4455:6677]:32853"}' "2.3 mapped address"
+expect_out '"value": "[2001:db8:1234:5678:11:2233:4455:6677]:32853"}' "2.3 mapped address"
 
 cp "$dir/rfc5769-2.4-long-term.hex" "$tmp/in"
 run --json --password TheMatrIX
 expect_rc 0 "2.4 verifies with the long-term key"
 expect_out '"integrity": "ok", "fingerprint": "absent"}' "2.4 verdicts"
-expect_out '{"type": "REALM", "value": "example.org"}' "2.4 realm"
+expect_out '"type": "REALM", "type_code": 20, "length": 11, "value": "example.org"}' "2.4 realm"
 run --password TheMatrix
 expect_rc 1 "2.4 with a wrong password fails"
 expect_out "integrity       bad (long-term key, MD5)" "2.4 human verdict"
+
+# JSON: text with a control byte and a byte that is not UTF-8 stays valid JSON
+# (\u escapes, U+FFFD and the raw hex), an error code is an object, the
+# fingerprint a number
+printf '01110028 2112a442 b7e7a701bc34d686fa87dfae 8022 0005 41014280 43000000 0009 0010 00000401 556e6175 74686f72 697a6564' >"$tmp/in"
+printf ' 80280004 00000000\n' >>"$tmp/in"
+run --json
+expect_out '"value": "A\u0001B\ufffdC", "hex": "4101428043"' "odd bytes in SOFTWARE: JSON escapes, not C ones"
+expect_out '"value": {"code": 401, "reason": "Unauthorized"}' "ERROR-CODE as an object"
+if command -v python3 >/dev/null && /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" 2>/dev/null; then
+    echo "ok   decode --json output parses as JSON (odd bytes included)"
+else
+    echo "FAIL decode --json is not valid JSON: $(cat "$tmp/out")"; fails=$((fails + 1))
+fi
 
 # raw bytes instead of hex
 grep -v '^#' "$dir/rfc5769-2.2-ipv4-response.hex" | tr -d ' \n' | perl -ne 'print pack("H*", $_)' >"$tmp/in"

@@ -326,6 +326,23 @@ static void test_value_decoders(void)
     stunkit_msg_find(&m, STUNKIT_ATTR_SOFTWARE, &a);
     CHECK(stunkit_attr_format(&m, &a, text, sizeof(text)) > 0);
     CHECK_STR(text, "a\\x0a\\xff\\\\");
+    /* as JSON: JSON escapes, U+FFFD for the byte that is not UTF-8, and
+     * the raw value beside it; every truncated buffer is reported */
+    CHECK(stunkit_attr_format_json(&m, &a, text, sizeof(text)) > 0);
+    CHECK_STR(text, "\"a\\u000a\\ufffd\\\\\", \"hex\": \"610aff5c\"");
+    for (size_t cap = 0; cap < strlen(text); cap++)
+        CHECK_EQ(stunkit_attr_format_json(&m, &a, text, cap), STUNKIT_ERR_NOBUF);
+    /* numbers are numbers; a malformed value is its hex as a string */
+    n = build(buf, "00 24 00 04 6e 00 01 ff");
+    stunkit_msg_parse(&m, buf, n);
+    stunkit_msg_find(&m, STUNKIT_ATTR_PRIORITY, &a);
+    CHECK(stunkit_attr_format_json(&m, &a, text, sizeof(text)) > 0);
+    CHECK_STR(text, "1845494271");
+    n = build(buf, "00 20 00 04 00 09 00 00");
+    stunkit_msg_parse(&m, buf, n);
+    stunkit_msg_find(&m, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, &a);
+    CHECK_EQ(stunkit_attr_format_json(&m, &a, text, sizeof(text)), STUNKIT_ERR_BAD_VALUE);
+    CHECK_STR(text, "\"00090000\"");
 }
 
 static void test_random_input(void)

@@ -205,6 +205,18 @@ STUNKIT_API int stunkit_attr_password_algorithm(const stunkit_attr *a, size_t in
  */
 STUNKIT_API int stunkit_attr_format(const stunkit_msg *msg, const stunkit_attr *a, char *buf, size_t cap);
 
+/*
+ * The value as a JSON value: numbers as numbers (PRIORITY, LIFETIME,
+ * FINGERPRINT, RESPONSE-PORT, CHANNEL-NUMBER, REQUESTED-TRANSPORT's protocol;
+ * a 64-bit tie-breaker as a string of digits), text as a JSON string
+ * (control characters \u-escaped; bytes that are not UTF-8 become U+FFFD and
+ * the raw value follows as `, "hex": "..."`), ERROR-CODE as {"code", "reason"},
+ * CHANGE-REQUEST as {"change_ip", "change_port"}, UNKNOWN-ATTRIBUTES as an
+ * array of numbers, addresses as "ip:port", opaque bytes as a hex string.
+ * Returns as stunkit_attr_format (malformed: the raw hex as a string).
+ */
+STUNKIT_API int stunkit_attr_format_json(const stunkit_msg *msg, const stunkit_attr *a, char *buf, size_t cap);
+
 /* ---- names ---- */
 STUNKIT_API const char *stunkit_attr_name(uint16_t type);   /* NULL if unknown */
 STUNKIT_API int stunkit_attr_is_known(uint16_t type);       /* understood by the codec */

@@ -255,9 +255,9 @@ static void print_json(const stunkit_msg *m, const verdicts *v)
     if (method)
         printf("\"method\": \"%s\", ", method);
     else
-        printf("\"method\": \"0x%03x\", ", m->method);
-    printf("\"transaction_id\": \"%s\", \"magic_cookie\": %s, \"length\": %zu, \"attributes\": [", tid,
-           m->rfc3489 ? "false" : "true", m->len - STUNKIT_HEADER_LEN);
+        printf("\"method\": null, ");
+    printf("\"method_code\": %u, \"transaction_id\": \"%s\", \"magic_cookie\": %s, \"length\": %zu, \"attributes\": [",
+           (unsigned)m->method, tid, m->rfc3489 ? "false" : "true", m->len - STUNKIT_HEADER_LEN);
     stunkit_attr_iter it;
     stunkit_attr a;
     int first = 1;
@@ -265,9 +265,9 @@ static void print_json(const stunkit_msg *m, const verdicts *v)
     while (stunkit_attr_next(&it, &a)) {
         char namebuf[16];
         const char *name = attr_label(a.type, namebuf, sizeof(namebuf));
-        int rv = stunkit_attr_format(m, &a, val, sizeof(val));
-        printf("%s{\"type\": \"%s\", \"value\": ", first ? "" : ", ", name);
-        json_string(stdout, val, strlen(val));
+        int rv = stunkit_attr_format_json(m, &a, val, sizeof(val));
+        printf("%s{\"type\": \"%s\", \"type_code\": %u, \"length\": %u, \"value\": %s", first ? "" : ", ", name,
+               (unsigned)a.type, (unsigned)a.len, rv == STUNKIT_ERR_NOBUF ? "null" : val);
         if (rv == STUNKIT_ERR_BAD_VALUE)
             printf(", \"malformed\": true");
         if (rv == STUNKIT_ERR_NOBUF)

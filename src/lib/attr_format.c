@@ -1,4 +1,5 @@
-/* attr_format.c - attribute values as text (stunkit_attr_format). */
+/* attr_format.c - attribute values as text (stunkit_attr_format) and as JSON
+ * values (stunkit_attr_format_json). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,6 +195,160 @@ int stunkit_attr_format(const stunkit_msg *msg, const stunkit_attr *a, char *buf
         if (cap)
             buf[0] = '\0';
         emit_hex(&o, a->value, a->len);
+    }
+    if (o.overflow)
+        return STUNKIT_ERR_NOBUF;
+    return rv != 0 ? rv : (int)o.len;
+}
+
+/* ---- JSON ---- */
+
+/* A JSON string: valid UTF-8 passes, '"', '\\' and control characters are
+ * escaped the JSON way (\u00NN), a byte that is not UTF-8 becomes U+FFFD
+ * (*lossy set: the raw bytes are worth adding as hex). */
+static void emit_json_text(out *o, const uint8_t *p, size_t n, int *lossy)
+{
+    emit(o, "\"");
+    for (size_t i = 0; i < n && !o->overflow;) {
+        uint8_t b = p[i];
+        size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && len == 2)
+            ok = b >= 0xC2; /* overlong */
+        if (!ok) {
+            emit(o, "\\ufffd");
+            *lossy = 1;
+            i++;
+        } else if (len == 1 && (b < 0x20 || b == 0x7F)) {
+            emit(o, "\\u%04x", b);
+            i++;
+        } else if (b == '"' || b == '\\') {
+            emit(o, "\\%c", b);
+            i++;
+        } else {
+            emit(o, "%.*s", (int)len, (const char *)p + i);
+            i += len;
+        }
+    }
+    emit(o, "\"");
+}
+
+static int format_json(const stunkit_msg *msg, const stunkit_attr *a, out *o)
+{
+    const sk_attr_info *info = sk__attr_info(a->type);
+    int kind = info ? info->kind : SK_BYTES, lossy = 0;
+    uint32_t u32;
+    uint64_t u64;
+    int code;
+    const uint8_t *reason;
+    size_t rlen;
+    char text[256];
+    switch (kind) {
+    case SK_TEXT:
+        emit_json_text(o, a->value, a->len, &lossy);
+        if (lossy) {
+            emit(o, ", \"hex\": \"");
+            emit_hex(o, a->value, a->len);
+            emit(o, "\"");
+        }
+        return 0;
+    case SK_U32:
+        if (stunkit_attr_u32(a, &u32) != 0)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "%" PRIu32, u32);
+        return 0;
+    case SK_U64:
+        /* a 64-bit tie-breaker exceeds what JSON numbers hold exactly: a
+         * string of its decimal digits */
+        if (stunkit_attr_u64(a, &u64) != 0)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "\"%" PRIu64 "\"", u64);
+        return 0;
+    case SK_EMPTY:
+        if (a->len)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "null");
+        return 0;
+    case SK_ERROR:
+        if (stunkit_attr_error_code(a, &code, &reason, &rlen) != 0)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "{\"code\": %d, \"reason\": ", code);
+        emit_json_text(o, reason, rlen, &lossy);
+        emit(o, "}");
+        return 0;
+    case SK_UNKNOWN: {
+        int n = stunkit_attr_unknown_list(a, NULL, 0);
+        if (n < 0)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "[");
+        for (int i = 0; i < n; i++)
+            emit(o, "%s%u", i ? ", " : "", (unsigned)sk__get16(a->value + 2 * i));
+        emit(o, "]");
+        return 0;
+    }
+    case SK_CHANGE:
+        if (stunkit_attr_change_request(a, &u32) != 0)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "{\"change_ip\": %s, \"change_port\": %s}", (u32 & STUNKIT_CHANGE_IP) ? "true" : "false",
+             (u32 & STUNKIT_CHANGE_PORT) ? "true" : "false");
+        return 0;
+    case SK_RPORT: {
+        uint16_t port;
+        if (stunkit_attr_response_port(a, &port) != 0)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "%u", (unsigned)port);
+        return 0;
+    }
+    case SK_PADDING:
+        emit(o, "%u", (unsigned)a->len);
+        return 0;
+    case SK_FP:
+        if (stunkit_attr_u32(a, &u32) != 0)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "%" PRIu32, u32);
+        return 0;
+    case SK_TRANSPORT:
+        if (a->len != 4)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "%u", a->value[0]);
+        return 0;
+    case SK_CHANNEL:
+        if (a->len != 4)
+            return STUNKIT_ERR_BAD_VALUE;
+        emit(o, "%u", (unsigned)sk__get16(a->value));
+        return 0;
+    case SK_MAC:
+    case SK_BYTES:
+        emit(o, "\"");
+        emit_hex(o, a->value, a->len);
+        emit(o, "\"");
+        return 0;
+    default: {
+        /* addresses, families, algorithm lists: their text is plain ASCII */
+        out t = {text, sizeof(text), 0, 0};
+        int rv = format_value(msg, a, &t);
+        if (rv != 0 || t.overflow)
+            return rv ? rv : STUNKIT_ERR_BAD_VALUE;
+        emit_json_text(o, (const uint8_t *)text, t.len, &lossy);
+        return 0;
+    }
+    }
+}
+
+int stunkit_attr_format_json(const stunkit_msg *msg, const stunkit_attr *a, char *buf, size_t cap)
+{
+    out o = {buf, cap, 0, 0};
+    if (cap)
+        buf[0] = '\0';
+    int rv = format_json(msg, a, &o);
+    if (rv != 0) {
+        o.len = 0;
+        o.overflow = 0;
+        emit(&o, "\"");
+        emit_hex(&o, a->value, a->len);
+        emit(&o, "\"");
     }
     if (o.overflow)
         return STUNKIT_ERR_NOBUF;
