@@ -18,6 +18,61 @@ for f in bin/stunkit sbin/stunkitd include/stunkit/stunkit.h lib/pkgconfig/stunk
     [ -e "$dest/opt/stunkit/$f" ] || { echo "FAIL not installed: $f"; exit 1; }
 done
 echo "ok   files installed under DESTDIR/opt/stunkit"
+# the unit names this prefix, passes the installed default config as a
+# credential, reloads with SIGHUP
+unit="$dest/opt/stunkit/lib/systemd/system/stunkitd.service"
+conf="$dest/opt/stunkit/etc/stunkitd.conf"
+[ -f "$unit" ] && [ -f "$conf" ] || { echo "FAIL no unit or config installed"; exit 1; }
+grep -q '^ExecStart=/opt/stunkit/sbin/stunkitd --config ${CREDENTIALS_DIRECTORY}/stunkitd.conf$' "$unit" &&
+    grep -q '^LoadCredential=stunkitd.conf:/opt/stunkit/etc/stunkitd.conf$' "$unit" &&
+    grep -q '^ExecReload=/bin/kill -HUP $MAINPID$' "$unit" && ! grep -q /usr/local "$unit" ||
+    { echo "FAIL the unit does not name the prefix's paths:"; grep "^Exec\|^Load" "$unit"; exit 1; }
+[ "$(stat -c %a "$conf")" = 600 ] || { echo "FAIL the config is not 0600"; exit 1; }
+echo "ok   the unit names /opt/stunkit's stunkitd and config (a credential), ExecReload sends SIGHUP; config 0600"
+if command -v systemd-analyze >/dev/null 2>&1; then
+    # verify the unit as installed (paths moved into DESTDIR so the files it
+    # names exist); any warning fails
+    sed "s|/opt/stunkit/|$dest/opt/stunkit/|g" "$unit" >"$dest/stunkitd.service"
+    if out=$(systemd-analyze verify --man=no "$dest/stunkitd.service" 2>&1) && [ -z "$out" ]; then
+        echo "ok   systemd-analyze verify: the installed unit is clean"
+    else
+        echo "FAIL systemd-analyze verify: $out"; exit 1
+    fi
+else
+    echo "skip systemd-analyze verify: systemd is not installed here"
+fi
+# the default config file is one stunkitd accepts (here on a test port)
+"$stunkitd" --config "$conf" --listen 127.0.0.1:$((base + 841)) --log-level warn 2>"$dest/conf.err" &
+pid=$!
+for _ in $(seq 50); do "$dest/opt/stunkit/bin/stunkit" addr --timeout 100 127.0.0.1:$((base + 841)) >/dev/null 2>&1 && break; sleep 0.1; done
+"$dest/opt/stunkit/bin/stunkit" addr --timeout 1000 127.0.0.1:$((base + 841)) >/dev/null 2>&1 ||
+    { echo "FAIL the default config does not start a server: $(cat "$dest/conf.err")"; exit 1; }
+kill $pid; wait $pid 2>/dev/null; pid=""
+echo "ok   the installed default config starts stunkitd"
+# logging: under journald (JOURNAL_STREAM names stderr) a priority prefix and
+# no timestamp; on a terminal or file a timestamp; counters at exit only at info
+: >"$dest/j.err"
+JOURNAL_STREAM="$(stat -c %d:%i "$dest/j.err")" "$stunkitd" --listen 127.0.0.1:$((base + 842)) --log-level debug 2>>"$dest/j.err" &
+pid=$!
+for _ in $(seq 50); do grep -q "running" "$dest/j.err" && break; sleep 0.1; done
+kill $pid; wait $pid 2>/dev/null; pid=""
+if grep -q '^<7>settings: ' "$dest/j.err" && grep -q '^<6>listening on 127.0.0.1:' "$dest/j.err" &&
+    ! grep -q '^20[0-9][0-9]-' "$dest/j.err" && grep -q '^<6>counters (exit)' "$dest/j.err"; then
+    echo "ok   journald: <7> debug settings, <6> info, no timestamps, counters at exit"
+else
+    echo "FAIL journald format:"; head -5 "$dest/j.err"; exit 1
+fi
+"$stunkitd" --listen 127.0.0.1:$((base + 843)) --log-level warn 2>"$dest/w.err" &
+pid=$!
+sleep 0.3
+kill $pid; wait $pid 2>/dev/null; pid=""
+# an address this host does not have: the bind fails (nothing is sent)
+"$stunkitd" --listen 192.0.2.1:$((base + 843)) 2>"$dest/e.err" || true
+if [ ! -s "$dest/w.err" ] && grep -q '^20[0-9-]*T[0-9:.]*Z stunkitd error: ' "$dest/e.err"; then
+    echo "ok   --log-level warn prints nothing on a clean run (no counters); errors are timestamped on a file"
+else
+    echo "FAIL warn level or error format: $(cat "$dest/w.err" "$dest/e.err")"; exit 1
+fi
 flags=$(PKG_CONFIG_PATH="$dest/opt/stunkit/lib/pkgconfig" pkg-config --define-prefix --cflags --libs stunkit)
 cc "$src/examples/public_address.c" $flags -o "$dest/public_address"
 echo "ok   the example builds against the installed pkg-config file"

@@ -193,7 +193,7 @@ static void usage(FILE *f)
 /* `where` names the option ("--listen") or the config line ("FILE:12: listen"). */
 static int bad(const char *where, const char *arg, const char *why)
 {
-    fprintf(stderr, "stunkitd: %s '%s': %s\n", where, arg, why);
+    fprintf(stderr, "%sstunkitd: %s '%s': %s\n", SKD_ERR_PREFIX, where, arg, why);
     return -1;
 }
 
@@ -460,7 +460,7 @@ static int file_line(void *ctx, const char *key, const char *value, int has_valu
         char *colon = strrchr(w, ':'); /* "FILE:LINE: key" -> "FILE:LINE" */
         if (colon)
             *colon = '\0';
-        fprintf(stderr, "stunkitd: %s: unknown key '%s'\n", w, key);
+        fprintf(stderr, "%sstunkitd: %s: unknown key '%s'\n", SKD_ERR_PREFIX, w, key);
         return -1;
     }
     if (o->type == T_FLAG) {
@@ -477,7 +477,7 @@ static int file_line(void *ctx, const char *key, const char *value, int has_valu
 static int read_file(pstate *st, const char *path)
 {
     if (++st->depth > 4) {
-        fprintf(stderr, "stunkitd: %s: config files include each other too deeply\n", path);
+        fprintf(stderr, "%sstunkitd: %s: config files include each other too deeply\n", SKD_ERR_PREFIX, path);
         return -1;
     }
     int rv = skd_config_read_file(path, file_line, st);
@@ -540,7 +540,7 @@ static void defaults(skd_config *cfg)
 static int finish(skd_config *cfg, pstate *st)
 {
     if (!cfg->udp && !cfg->tcp) {
-        fprintf(stderr, "stunkitd: --no-udp and --no-tcp leave nothing to serve\n");
+        fprintf(stderr, "%sstunkitd: --no-udp and --no-tcp leave nothing to serve\n", SKD_ERR_PREFIX);
         return -1;
     }
     if (!st->burst_set)
@@ -579,7 +579,7 @@ static int finish(skd_config *cfg, pstate *st)
         if (cfg->advertise_alt[fi].family && !cfg->alternate[fi].family)
             return bad("--advertise-alternate", fi ? "IPv6" : "IPv4", "there is no --alternate of this family");
     if (!cfg->tls_cert != !cfg->tls_key) {
-        fprintf(stderr, "stunkitd: TLS needs both --tls-cert and --tls-key\n");
+        fprintf(stderr, "%sstunkitd: TLS needs both --tls-cert and --tls-key\n", SKD_ERR_PREFIX);
         return -1;
     }
     if (cfg->turn.enabled && (!cfg->auth || cfg->auth->short_term)) {
@@ -595,15 +595,15 @@ static int finish(skd_config *cfg, pstate *st)
     if (cfg->auth) {
         skd_auth *a = cfg->auth;
         if (!a->n_users && !a->secret_len) {
-            fprintf(stderr, "stunkitd: authentication options need --credential or --auth-secret\n");
+            fprintf(stderr, "%sstunkitd: authentication options need --credential or --auth-secret\n", SKD_ERR_PREFIX);
             return -1;
         }
         if (a->short_term && a->secret_len) {
-            fprintf(stderr, "stunkitd: --auth-secret gives long-term credentials: drop --short-term\n");
+            fprintf(stderr, "%sstunkitd: --auth-secret gives long-term credentials: drop --short-term\n", SKD_ERR_PREFIX);
             return -1;
         }
         if (skd_auth_finish(a) != 0) {
-            fprintf(stderr, "stunkitd: cannot set up authentication (crypto library failure)\n");
+            fprintf(stderr, "%sstunkitd: cannot set up authentication (crypto library failure)\n", SKD_ERR_PREFIX);
             return -1;
         }
     }
@@ -640,11 +640,11 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
         const char *opt = argv[optind - 1];
         const opt_def *o = NULL;
         if (c == ':') {
-            fprintf(stderr, "stunkitd: option %s needs a value (try --help)\n", opt);
+            fprintf(stderr, "%sstunkitd: option %s needs a value (try --help)\n", SKD_ERR_PREFIX, opt);
             return -1;
         }
         if (c == '?') {
-            fprintf(stderr, "stunkitd: unknown option '%s' (try --help)\n", opt);
+            fprintf(stderr, "%sstunkitd: unknown option '%s' (try --help)\n", SKD_ERR_PREFIX, opt);
             return -1;
         }
         if (c >= 1000)
@@ -669,7 +669,7 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
             return -1;
     }
     if (optind < argc) {
-        fprintf(stderr, "stunkitd: unexpected argument '%s' (try --help)\n", argv[optind]);
+        fprintf(stderr, "%sstunkitd: unexpected argument '%s' (try --help)\n", SKD_ERR_PREFIX, argv[optind]);
         return -1;
     }
     return finish(cfg, &st);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 
 #define LINE_MAX_LEN 4096
 
@@ -30,7 +31,7 @@ static char *trim(char *s)
 
 static int syntax(const char *path, int line, const char *what)
 {
-    fprintf(stderr, "stunkitd: %s:%d: %s\n", path, line, what);
+    fprintf(stderr, "%sstunkitd: %s:%d: %s\n", SKD_ERR_PREFIX, path, line, what);
     return -1;
 }
 
@@ -64,14 +65,14 @@ int skd_config_read_file(const char *path, skd_config_apply_fn apply, void *ctx)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "stunkitd: cannot read config file %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%sstunkitd: cannot read config file %s: %s\n", SKD_ERR_PREFIX, path, strerror(errno));
         return -1;
     }
     char *line = malloc(LINE_MAX_LEN + 2);
     int lineno = 0, rv = 0;
     if (!line) {
         fclose(f);
-        fprintf(stderr, "stunkitd: %s: out of memory\n", path);
+        fprintf(stderr, "%sstunkitd: %s: out of memory\n", SKD_ERR_PREFIX, path);
         return -1;
     }
     while (rv == 0 && fgets(line, LINE_MAX_LEN + 2, f)) {

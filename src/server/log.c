@@ -3,7 +3,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int skd_log_level = SKD_LOG_INFO;
@@ -18,11 +20,41 @@ int skd_log_level_parse(const char *name)
     return -1;
 }
 
+/* Under systemd, stderr is a stream into journald (JOURNAL_STREAM names its
+ * device and inode): journald adds the time and the name itself, and reads
+ * a priority from a "<N>" prefix (sd-daemon(3)), so `journalctl -p err`
+ * finds a bind failure. Anywhere else: a timestamped line for a terminal or
+ * a file. */
+static int journal;
+
+void skd_log_init(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+              (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int skd_log_to_journal(void)
+{
+    return journal;
+}
+
 void skd_log(int level, const char *fmt, ...)
 {
     if (level > skd_log_level)
         return;
     char line[1024], stamp[32];
+    if (journal) {
+        static const int prio[] = {3, 4, 6, 7}; /* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "<%d>%s\n", prio[level], line);
+        return;
+    }
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -20,11 +20,18 @@
 #include "metrics.h"
 #include "worker.h"
 
-static void dump_stats(const skd_server *srv, const char *why)
+/* The counters: on SIGUSR1 always (the operator asked), at exit only at
+ * --log-level info or above. */
+static void dump_stats(const skd_server *srv, const char *why, int asked)
 {
+    if (!asked && skd_log_level < SKD_LOG_INFO)
+        return;
     skd_stats total;
     skd_server_stats(srv, &total);
-    skd_info("counters (%s):", why);
+    if (skd_log_to_journal())
+        fprintf(stderr, "<6>counters (%s):\n", why);
+    else
+        skd_log(asked && skd_log_level < SKD_LOG_INFO ? skd_log_level : SKD_LOG_INFO, "counters (%s):", why);
     skd_stats_print(stderr, &total);
 }
 
@@ -121,12 +128,22 @@ int main(int argc, char **argv)
 {
     skd_config cfg;
     skd_server srv;
+    skd_log_init();
     int rv = skd_config_parse(&cfg, argc, argv);
     if (rv != 0) {
         skd_config_free(&cfg);
         return rv > 0 ? 0 : 2;
     }
     skd_log_level = cfg.log_level;
+    /* --log-level debug: the settings in effect, after defaults and the
+     * config file */
+    skd_debug("settings: %d thread(s), UDP %s, TCP %s, TLS %s, rate limit %.0f/s (burst %.0f), strict budget "
+              "%.0f/s (burst %.0f), %zu sources tracked per thread, authentication %s, TURN %s, rendezvous %s, "
+              "TCP idle %d s, TCP connections %d, metrics %s, output %s",
+              cfg.threads, cfg.udp ? "on" : "off", cfg.tcp ? "on" : "off", cfg.tls_cert ? "on" : "off", cfg.rate,
+              cfg.burst, cfg.rate_redir, cfg.burst_redir, cfg.rate_slots, cfg.auth ? "on" : "off",
+              cfg.turn.enabled ? "on" : "off", cfg.rdv.enabled ? "on" : "off", cfg.tcp_idle_s, cfg.tcp_max_conns,
+              cfg.metrics.family ? "on" : "off", skd_log_to_journal() ? "journald" : "stderr");
     raise_nofile();
     if (getrandom(&cfg.seed, sizeof(cfg.seed), 0) != (ssize_t)sizeof(cfg.seed))
         cfg.seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
@@ -169,7 +186,7 @@ int main(int argc, char **argv)
         int sig = sigtimedwait(&set, NULL, &tick);
         skd_server_reclaim(&srv);
         if (sig == SIGUSR1) {
-            dump_stats(&srv, "SIGUSR1");
+            dump_stats(&srv, "SIGUSR1", 1);
         } else if (sig == SIGHUP) {
             skd_debug("SIGHUP: reloading");
             reload_credentials(&srv, argc, argv);
@@ -189,7 +206,7 @@ int main(int argc, char **argv)
     }
     skd_server_stop(&srv);
     skd_metrics_close(&metrics);
-    dump_stats(&srv, "exit");
+    dump_stats(&srv, "exit", 0);
     skd_auth *current = (skd_auth *)srv.hcfg.auth;
     skd_server_close(&srv); /* frees what was retired */
     skd_config_free(&cfg);

@@ -206,6 +206,14 @@ static void *worker_main(void *arg)
             skd_turn_reap(&w->turn);
         if (w->turn_on) {
             skd_turn_tick(&w->turn, skd_now_ms());
+            /* --log-level debug: allocations as they come and go (a line
+             * per change of the totals, at most one per loop turn) */
+            if (skd_log_level >= SKD_LOG_DEBUG && (w->turn.allocations_made != w->dbg_made ||
+                                                   w->turn.allocations_expired != w->dbg_expired)) {
+                w->dbg_made = w->turn.allocations_made;
+                w->dbg_expired = w->turn.allocations_expired;
+                skd_debug("thread %d: TURN allocations %d live, %llu made, %llu expired", w->id, w->turn.n_allocs, (unsigned long long)w->dbg_made, (unsigned long long)w->dbg_expired);
+            }
             SKD_STAT_SET(w->st, turn_allocations, w->turn.allocations_made);
             SKD_STAT_SET(w->st, turn_expired, w->turn.allocations_expired);
             SKD_STAT_SET(w->st, turn_to_peer, w->turn.relayed_to_peer);

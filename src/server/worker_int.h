@@ -77,6 +77,7 @@ typedef struct skd_pool {
 struct skd_worker {
     skd_server *srv;
     int id;
+    uint64_t dbg_made, dbg_expired; /* TURN totals last logged (debug) */
     pthread_t thread;
     int started;
     int epfd;
