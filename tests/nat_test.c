@@ -17,6 +17,8 @@ typedef struct sim {
     int loss_pct;           /* each way, hairpinned packets included */
     uint32_t loss_state;    /* the loss's randomness */
     uint64_t lifetime_ms;   /* a mapping idle this long is gone (0: forever) */
+    uint64_t first_delay_ms; /* the very first answer takes this long (ARP/ND), 0: 20 ms like the rest */
+    int answers_sent;
     stunkit_addr local[STUNKIT_NAT_MAX_SOCKETS];
     /* NAT state: mappings (sock, destination) -> public port, and what each
      * mapping sent to (the filter) */
@@ -247,7 +249,7 @@ static stunkit_nat_result run_ex(sim *s, uint32_t seed, int lifetime, uint32_t l
             continue;
         dst_sock = inbound(s, &to, &fly[n_fly].from, now + 10);
         if (dst_sock >= 0) {
-            fly[n_fly].due = now + 20;
+            fly[n_fly].due = now + (s->answers_sent++ == 0 && s->first_delay_ms ? s->first_delay_ms : 20);
             fly[n_fly].sock = dst_sock;
             fly[n_fly++].len = (size_t)len;
         }
@@ -573,6 +575,31 @@ static void test_fast_without_loss(void)
     }
 }
 
+/* One slow first answer (ARP or neighbour discovery: 95 ms, before test I
+ * resends, so it looks like a clean 95 ms round trip) must not slow
+ * everything after it: the round trip is the smallest clean sample, so the
+ * behaviour tests run at the path's real 20 ms (a first-answer estimate made
+ * their sends 200 ms apart and their lingers 0.5 s: a 4.4 s run was seen). */
+static void test_slow_first_answer(void)
+{
+    sim s;
+    uint64_t took, base;
+    memset(&s, 0, sizeof(s));
+    s.nat = 1;
+    s.filtering = 2;
+    stunkit_nat_result r = run_ex(&s, 4, 0, 0, &base);
+    memset(&s, 0, sizeof(s));
+    s.nat = 1;
+    s.filtering = 2;
+    s.first_delay_ms = 95;
+    r = run_ex(&s, 4, 0, 0, &took);
+    fprintf(stderr, "  first answer after 95 ms: verdict after %llu ms (%llu ms without the delay), rtt %u ms\n",
+            (unsigned long long)took, (unsigned long long)base, r.rtt_ms);
+    CHECK_EQ(r.classic, STUNKIT_CLASSIC_PORT_RESTRICTED_CONE);
+    CHECK_EQ(r.rtt_ms, 20);
+    CHECK(took <= base + 95 + 50);
+}
+
 /* RFC 4787 REQ-9: a hairpinned packet must come from the sender's public
  * address; one that keeps its inside address is reported as such. */
 static void test_hairpin_source(void)
@@ -639,6 +666,7 @@ int main(void)
     RUN(test_no_server);
     RUN(test_fast_without_loss);
     RUN(test_hairpin_source);
+    RUN(test_slow_first_answer);
     RUN(test_lifetime);
     RUN(test_loss);
     TEST_END();

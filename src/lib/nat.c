@@ -458,6 +458,12 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
         if (p->sends == 1 && (!n->have_rtt || now_ms - p->last_sent < n->rtt_ms)) {
             n->rtt_ms = (uint32_t)(now_ms - p->last_sent);
             n->have_rtt = 1;
+            /* sends already scheduled on the old estimate come sooner */
+            for (int k = 0; k < n->n_probes; k++) {
+                probe *q = &n->probes[k];
+                if (q->kind != P_TEST1 && q->sends && q->next_send > q->last_sent + probe_interval(n))
+                    q->next_send = q->last_sent + probe_interval(n);
+            }
         }
         if (p->answered || p->kind == P_CONTROL)
             return 1;
