@@ -119,14 +119,18 @@ static void server_addresses(stunkit_addr srv[2][2])
     stunkit_addr_parse("198.51.100.2:3479", 0, &srv[1][1]);
 }
 
-/* A machine asking srv[0][0], its sockets on 192.0.2.10:5000 and up. */
-static stunkit_nat *new_machine(stunkit_addr srv[2][2], uint32_t *seed, uint64_t now, stunkit_addr *local)
+/* A machine asking srv[0][0], its sockets on 192.0.2.10:5000 and up
+ * (lifetime_max_s > 0: it also measures the binding lifetime). */
+static stunkit_nat *new_machine_ex(stunkit_addr srv[2][2], uint32_t *seed, uint64_t now, stunkit_addr *local,
+                                   uint32_t lifetime_max_s)
 {
     stunkit_nat_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.server = srv[0][0];
     cfg.random = rnd;
     cfg.random_ctx = seed;
+    cfg.lifetime = lifetime_max_s > 0;
+    cfg.lifetime_max_s = lifetime_max_s;
     stunkit_nat *n = stunkit_nat_new(&cfg, now);
     for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++) {
         char text[64];
@@ -135,6 +139,11 @@ static stunkit_nat *new_machine(stunkit_addr srv[2][2], uint32_t *seed, uint64_t
         stunkit_nat_set_local(n, k, &local[k]);
     }
     return n;
+}
+
+static stunkit_nat *new_machine(stunkit_addr srv[2][2], uint32_t *seed, uint64_t now, stunkit_addr *local)
+{
+    return new_machine_ex(srv, seed, now, local, 0);
 }
 
 /* The server's answer to a request the machine sent (seen from src): the
@@ -180,20 +189,7 @@ static stunkit_nat_result run_ex(sim *s, uint32_t seed, int lifetime, uint32_t l
     stunkit_addr_parse("203.0.113.1:40000", 0, &s->pub);
     s->next_port = 40000;
     uint64_t now = 1000000;
-    stunkit_nat_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.server = s->srv[0][0];
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
-    cfg.lifetime = lifetime;
-    cfg.lifetime_max_s = lifetime_max_s;
-    stunkit_nat *n = stunkit_nat_new(&cfg, now);
-    for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++) {
-        char text[64];
-        snprintf(text, sizeof(text), "192.0.2.10:%d", 5000 + k);
-        stunkit_addr_parse(text, 0, &s->local[k]);
-        stunkit_nat_set_local(n, k, &s->local[k]);
-    }
+    stunkit_nat *n = new_machine_ex(s->srv, &seed, now, s->local, lifetime ? lifetime_max_s : 0);
     /* answers in flight: delivered when due */
     struct {
         uint64_t due;

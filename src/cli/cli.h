@@ -23,9 +23,15 @@ int cmd_punch(int argc, char **argv);
 /* JSON string output: quotes, backslashes and control bytes escaped. */
 void json_string(FILE *f, const char *s, size_t n);
 
+/* SERVER as the user wrote it (host, host:port, [v6]:port, stun: URI) to its
+ * first address over UDP of the given family (0: any): 0, or the exit status
+ * after one line on stderr ("stunkit CMD: ..."): 2 not a server, 1 the name
+ * does not resolve. */
+struct stunkit_addr;
+int cli_server_udp(const char *cmd, const char *text, int family, struct stunkit_addr *out);
+
 /* The IPv4 default gateway from /proc/net/route, or the IPv6 one from
  * /proc/net/ipv6_route (gateway.c). 0 or -1. */
-struct stunkit_addr;
 int cli_default_gateway(int family, struct stunkit_addr *out);
 
 #endif

@@ -390,20 +390,9 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "stunkit bench: name one SERVER (try --help)\n");
         return 2;
     }
-    {
-        stunkit_server srv;
-        stunkit_addr addrs[4];
-        if (stunkit_server_parse(argv[optind], &srv) != 0) {
-            fprintf(stderr, "stunkit bench: '%s' is not a server (host, host:port, [v6]:port or stun:host[:port])\n",
-                    argv[optind]);
-            return 2;
-        }
-        if (stunkit_server_resolve(&srv, STUNKIT_UDP, 0, addrs, 4) <= 0) {
-            fprintf(stderr, "stunkit bench: %s: the name does not resolve\n", srv.host);
-            return 1;
-        }
-        o.server = addrs[0];
-    }
+    int bad = cli_server_udp("bench", argv[optind], 0, &o.server);
+    if (bad)
+        return bad;
     if (turn) {
         if (!peer.port || (!forwarder && (!o.username || !password))) {
             fprintf(stderr, "stunkit bench --turn: needs --peer ADDR:PORT (an echo) and --username/--password "

@@ -462,19 +462,9 @@ int cmd_nat(int argc, char **argv)
         fprintf(stderr, "stunkit nat: --max-lifetime needs --lifetime\n");
         return 2;
     }
-    stunkit_server srv;
-    stunkit_addr addrs[4];
-    if (stunkit_server_parse(argv[optind], &srv) != 0) {
-        fprintf(stderr, "stunkit nat: '%s' is not a server (host, host:port, [v6]:port or stun:host[:port])\n",
-                argv[optind]);
-        return 2;
-    }
-    int n = stunkit_server_resolve(&srv, STUNKIT_UDP, have_local ? local.family : 0, addrs, 4);
-    if (n <= 0) {
-        fprintf(stderr, "stunkit nat: cannot resolve %s\n", srv.host);
-        return 1;
-    }
-    cfg.server = addrs[0];
+    int bad = cli_server_udp("nat", argv[optind], have_local ? local.family : 0, &cfg.server);
+    if (bad)
+        return bad;
 
     nat_io io;
     for (int k = 0; k < STUNKIT_NAT_MAX_SOCKETS; k++)

@@ -75,6 +75,22 @@ void json_string(FILE *f, const char *s, size_t n)
     fputc('"', f);
 }
 
+int cli_server_udp(const char *cmd, const char *text, int family, stunkit_addr *out)
+{
+    stunkit_server srv;
+    if (stunkit_server_parse(text, &srv) != 0) {
+        fprintf(stderr, "stunkit %s: '%s' is not a server (host, host:port, [v6]:port or stun:host[:port])\n", cmd,
+                text);
+        return 2;
+    }
+    if (stunkit_server_resolve(&srv, STUNKIT_UDP, family, out, 1) <= 0) {
+        fprintf(stderr, "stunkit %s: %s: the name does not resolve%s\n", cmd, srv.host,
+                family ? " to an address of the family asked for" : "");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -183,22 +183,36 @@ static int format_value(const stunkit_msg *msg, const stunkit_attr *a, out *o)
     }
 }
 
-int stunkit_attr_format(const stunkit_msg *msg, const stunkit_attr *a, char *buf, size_t cap)
+static int format_json(const stunkit_msg *msg, const stunkit_attr *a, out *o);
+
+/* Runs a formatter into buf; a malformed value is written as its raw hex
+ * instead (quoted for JSON). The length, STUNKIT_ERR_BAD_VALUE or _NOBUF. */
+static int format_into(int (*fmt)(const stunkit_msg *, const stunkit_attr *, out *), int quoted,
+                       const stunkit_msg *msg, const stunkit_attr *a, char *buf, size_t cap)
 {
     out o = {buf, cap, 0, 0};
     if (cap)
         buf[0] = '\0';
-    int rv = format_value(msg, a, &o);
+    int rv = fmt(msg, a, &o);
     if (rv != 0) {
         o.len = 0;
         o.overflow = 0;
         if (cap)
             buf[0] = '\0';
+        if (quoted)
+            emit(&o, "\"");
         emit_hex(&o, a->value, a->len);
+        if (quoted)
+            emit(&o, "\"");
     }
     if (o.overflow)
         return STUNKIT_ERR_NOBUF;
     return rv != 0 ? rv : (int)o.len;
+}
+
+int stunkit_attr_format(const stunkit_msg *msg, const stunkit_attr *a, char *buf, size_t cap)
+{
+    return format_into(format_value, 0, msg, a, buf, cap);
 }
 
 /* ---- JSON ---- */
@@ -339,18 +353,5 @@ static int format_json(const stunkit_msg *msg, const stunkit_attr *a, out *o)
 
 int stunkit_attr_format_json(const stunkit_msg *msg, const stunkit_attr *a, char *buf, size_t cap)
 {
-    out o = {buf, cap, 0, 0};
-    if (cap)
-        buf[0] = '\0';
-    int rv = format_json(msg, a, &o);
-    if (rv != 0) {
-        o.len = 0;
-        o.overflow = 0;
-        emit(&o, "\"");
-        emit_hex(&o, a->value, a->len);
-        emit(&o, "\"");
-    }
-    if (o.overflow)
-        return STUNKIT_ERR_NOBUF;
-    return rv != 0 ? rv : (int)o.len;
+    return format_into(format_json, 1, msg, a, buf, cap);
 }
