@@ -20,7 +20,7 @@
 #include "log.h"
 
 typedef enum opt_id {
-    O_LISTEN, O_ALTERNATE, O_ADVERTISE, O_ADVERTISE_ALT, O_THREADS, O_NO_UDP, O_NO_TCP, O_SOFTWARE,
+    O_LISTEN, O_ALTERNATE, O_ADVERTISE, O_ADVERTISE_ALT, O_THREADS, O_NO_UDP, O_NO_TCP, O_XDP, O_SOFTWARE,
     O_RATE, O_BURST, O_RATE_REDIR, O_RATE_TABLE, O_TCP_IDLE, O_REQUEST_TIMEOUT, O_TCP_MAX, O_TLS_MAX,
     O_TCP_PER_SOURCE, O_DTLS_PER_SOURCE, O_LOG_LEVEL, O_CONFIG, O_USER, O_METRICS, O_METRICS_MAX,
     O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
@@ -60,6 +60,12 @@ static const opt_def options[] = {
      "Serving"},
     {O_NO_UDP, "no-udp", 0, T_FLAG, NULL, 0, 0, "serve only TCP (and TLS)", NULL},
     {O_NO_TCP, "no-tcp", 0, T_FLAG, NULL, 0, 0, "serve only UDP (and DTLS)", NULL},
+    {O_XDP, "xdp", 0, T_TEXT, "IFACE", 0, 0,
+     "answer plain Binding requests arriving on IFACE in XDP, before any\n"
+     "socket, and drop there what the socket path would drop (repeatable, at\n"
+     "most 8; needs root or CAP_BPF+CAP_NET_ADMIN+CAP_PERFMON; if XDP cannot\n"
+     "attach, one line says why and the socket path serves)",
+     NULL},
     {O_SOFTWARE, "software", 0, T_TEXT, "TEXT", 0, 0, "send a SOFTWARE attribute, at most 64 bytes (default: none)",
      NULL},
     {O_RATE, "rate-limit", 0, T_NUM, "N", 0, 1e7,
@@ -337,6 +343,16 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
             return bad(where, arg, "expected error, warn, info or debug");
         return 0;
     case O_CONFIG: return read_file(st, arg);
+    case O_XDP:
+        if (cfg->n_xdp == SKD_MAX_XDP)
+            return bad(where, arg, "more than 8 XDP interfaces");
+        if (!*arg || strlen(arg) >= 16 || strchr(arg, '/') || strchr(arg, ' '))
+            return bad(where, arg, "not an interface name");
+        for (int i = 0; i < cfg->n_xdp; i++)
+            if (!strcmp(cfg->xdp[i], arg))
+                return bad(where, arg, "named twice");
+        cfg->xdp[cfg->n_xdp++] = arg;
+        return 0;
     case O_USER:
         /* checked now, so a typo fails before anything binds */
         if (!*arg)

@@ -18,6 +18,7 @@
 #include "turn.h"
 
 #define SKD_MAX_LISTEN 16
+#define SKD_MAX_XDP 8
 #define SKD_DEFAULT_PORT 3478
 
 typedef struct skd_config {
@@ -27,6 +28,8 @@ typedef struct skd_config {
     stunkit_addr advertise[2], advertise_alt[2];
     int threads;
     int udp, tcp;
+    const char *xdp[SKD_MAX_XDP]; /* --xdp interfaces */
+    int n_xdp;
     const char *software;
     double rate, burst, rate_redir, burst_redir;
     size_t rate_slots;

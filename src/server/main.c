@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "worker.h"
+#include "xdp.h"
 
 /* The counters: on SIGUSR1 always (the operator asked), at exit only at
  * --log-level info or above. */
@@ -97,6 +98,8 @@ static void reload_credentials(skd_server *srv, int argc, char **argv)
     if (next && old && !next->secret_len)
         memcpy(next->nonce_key, old->nonce_key, sizeof(next->nonce_key)); /* outstanding nonces stay valid */
     __atomic_store_n(&srv->hcfg.auth, next, __ATOMIC_RELEASE);
+    if (srv->xdp) /* Binding in XDP only without credentials */
+        skd_xdp_set_answer(srv->xdp, !(next && next->enabled));
     if (old)
         skd_server_retire(srv, old, auth_free);
     skd_config_free(&fresh);
@@ -163,7 +166,11 @@ int main(int argc, char **argv)
     skd_metrics metrics;
     memset(&metrics, 0, sizeof(metrics));
     metrics.fd = -1;
-    if (skd_server_open(&srv, &cfg) != 0 ||
+    int opened = skd_server_open(&srv, &cfg);
+    if (opened == 0)
+        /* before --user drops the privileges XDP needs; never fatal */
+        srv.xdp = skd_xdp_start(&cfg, &srv.hcfg, srv.specs, srv.n_specs);
+    if (opened != 0 ||
         (cfg.metrics.family && skd_metrics_open(&metrics, &cfg.metrics, cfg.metrics_max_conns, &srv) != 0) ||
         (cfg.user && drop_privileges(cfg.user) != 0)) {
         skd_metrics_close(&metrics);

@@ -30,6 +30,9 @@
     X(drop_rate, "dropped: rate limited")                                                                              \
     X(drop_rate_redirect, "dropped: strict budget exhausted (redirects, 401/438)")                                                        \
     X(send_errors, "send errors")                                                                                      \
+    X(xdp_answered, "Binding requests answered in XDP (also in udp_rx, udp_tx, success)")                              \
+    X(xdp_passed, "datagrams to a listening port XDP left to the sockets")                                            \
+    X(xdp_dropped, "datagrams dropped in XDP (also in udp_rx and the drop_* counters)")                                \
     X(tcp_accepted, "TCP connections accepted")                                                                        \
     X(tcp_rejected, "TCP connections refused (limit)")                                                                 \
     X(tcp_idle_closed, "TCP connections closed idle")                                                                  \

@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "worker_int.h"
+#include "xdp.h"
 
 uint64_t skd_unix_now(void)
 {
@@ -537,6 +538,7 @@ int skd_server_reclaim(skd_server *srv)
 void skd_server_stats(const skd_server *srv, skd_stats *total)
 {
     skd_stats_sum(total, srv->stats, srv->n_workers);
+    skd_xdp_add_stats(srv->xdp, total);
     if (srv->hcfg.rdv) { /* one table for all workers: its own counters */
         skd_rdv_counters c;
         skd_rdv_counters_get(srv->hcfg.rdv, &c);
@@ -553,6 +555,10 @@ void skd_server_stats(const skd_server *srv, skd_stats *total)
 
 void skd_server_close(skd_server *srv)
 {
+    /* detaches the program (exiting in any other way does too: the
+     * bpf_link is a descriptor) */
+    skd_xdp_close(srv->xdp);
+    srv->xdp = NULL;
     for (int i = 0; i < srv->n_workers && srv->workers; i++) {
         skd_worker *w = srv->workers[i];
         if (!w)

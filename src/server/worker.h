@@ -47,6 +47,7 @@ typedef struct skd_server {
     skd_tls tls;
     uint32_t seed;          /* from the caller: hash seeds of the tables */
     uint64_t epoch;         /* bumped after each swap of shared configuration */
+    struct skd_xdp *xdp;    /* --xdp: the program's counters join the totals */
     skd_retired *retired;   /* main thread only */
     int n_retired;
 } skd_server;
