@@ -278,7 +278,7 @@ static __always_inline __u32 build_answer(struct skx_scratch *s, const struct pk
         for (__u32 i = 0; i < SKX_MAX_SOFTWARE; i += 4) {
             if (i >= cfg_software_len)
                 break;
-            put32(o, w + i, *(const __u32 *)(cfg_software + i)); /* zero padded by the loader */
+            put32(o, w + i, *(const volatile __u32 *)(cfg_software + i)); /* zero padded by the loader; volatile: set after compiling */
         }
         w += (cfg_software_len + 3) & ~3u;
     }
