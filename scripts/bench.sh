@@ -10,3 +10,6 @@ fi
 if [ -x "$(dirname "$0")/bench-turn.sh" ]; then
     "$(dirname "$0")/bench-turn.sh" "$build"
 fi
+if [ -x "$(dirname "$0")/bench-xdp.sh" ]; then
+    "$(dirname "$0")/bench-xdp.sh" "$build"
+fi

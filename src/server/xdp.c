@@ -50,7 +50,8 @@ int skd_xdp_built(void)
 
 /* libbpf's own messages only at --log-level debug: the operator gets one
  * line from us, not the verifier's log. */
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+                                                               va_list ap)
 {
     if (level == LIBBPF_DEBUG || skd_log_level < SKD_LOG_DEBUG)
         return 0;

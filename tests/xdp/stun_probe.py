@@ -5,6 +5,9 @@ sends the same set to stunkitd with and without --xdp and compares.
 
 Usage: stun_probe.py LOCAL_IP LOCAL_PORT SERVER_IP PORT [PORT2]
        stun_probe.py --garbage SERVER_IP PORT COUNT   (non-STUN datagrams)
+       stun_probe.py --paced SERVER_IP PORT RATE SECONDS (a well-behaved
+           client: RATE Binding requests a second, each answer matched by
+           transaction ID; prints sent, answered, lost)
 """
 import socket
 import struct
@@ -68,8 +71,50 @@ def garbage(server, port, count):
         s.sendto(junk, (server, port))
 
 
+def paced(server, port, rate, seconds):
+    import os
+    import time
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    want = set()
+    sent = answered = 0
+    start = time.monotonic()
+    n = int(rate * seconds)
+    for i in range(n):
+        tid = os.urandom(12)
+        want.add(tid)
+        s.sendto(msg([], tid), (server, port))
+        sent += 1
+        deadline = start + (i + 1) / rate
+        while True:
+            try:
+                data, _ = s.recvfrom(2048)
+                if len(data) >= 20 and data[8:20] in want:
+                    want.discard(data[8:20])
+                    answered += 1
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.002))
+    end = time.monotonic() + 1.0
+    while want and time.monotonic() < end:
+        try:
+            data, _ = s.recvfrom(2048)
+            if data[8:20] in want:
+                want.discard(data[8:20])
+                answered += 1
+        except BlockingIOError:
+            time.sleep(0.01)
+    print("sent %d, answered %d, lost %d" % (sent, answered, sent - answered))
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--garbage":
+    if sys.argv[1] == "--paced":
+        paced(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
+    elif sys.argv[1] == "--garbage":
         garbage(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         probe(sys.argv[1], int(sys.argv[2]), sys.argv[3], [int(p) for p in sys.argv[4:]])
