@@ -57,7 +57,6 @@ ip -n "$S" link set "$SI" up
 ip -n "$C" link set "$CI" up
 ip -n "$C" link set dev "$CI" xdpdrv obj "$gen/xdp_pass.bpf.o" sec xdp || { echo "bench-xdp: no XDP on veth"; exit 1; }
 ip netns exec "$C" sh -c "echo 1 > /sys/class/net/$CI/threaded"
-ip netns exec "$S" sh -c "echo 1 > /sys/class/net/$SI/threaded" 2>/dev/null
 ip netns exec "$S" sh -c "echo 2 > /sys/class/net/$SI/queues/rx-0/rps_cpus"
 smac=$(ip -n "$S" -br link show "$SI" | awk '{print $3}')
 # the static neighbour entry: no ARP traffic during the rounds
@@ -94,14 +93,18 @@ server() { # MODE [LIMITS]: stunkitd on CPU 1; sets spid and (XDP) progid
     done
     progid=$(sed -n 's/.*program id \([0-9]*\).*/\1/p' "$tmp/server.log")
     [ "$1" = xdp ] && [ -z "$progid" ] && { echo "bench-xdp: XDP did not attach: $(cat "$tmp/server.log")"; exit 1; }
-    [ "$1" = xdp ] && pin_napi "$SI" 1
+    if [ "$1" = xdp ]; then
+        # s0's NAPI exists once XDP is attached: threaded, on the server's CPU
+        ip netns exec "$S" sh -c "echo 1 > /sys/class/net/$SI/threaded"
+        pin_napi "$SI" 1
+    fi
 }
 stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; }
 prog_stats() { # "run_time_ns run_cnt" of the program
     bpftool prog show id "$progid" 2>/dev/null | sed -n 's/.*run_time_ns \([0-9]*\) run_cnt \([0-9]*\).*/\1 \2/p'
 }
 
-echo "XDP bench: veth lab, $rounds rounds x ${secs} s, socket and XDP interleaved; stunkit bench -s 32 -w 8"
+echo "XDP bench: veth lab, $rounds rounds x ${secs} s, socket and XDP interleaved; stunkit bench -s 16 -w 8 (128 in flight: a veth ring holds 256)"
 for r in $(seq "$rounds"); do
     for mode in socket xdp; do
         server $mode
@@ -163,7 +166,7 @@ ip netns exec "$C" /usr/bin/python3 "$(dirname "$0")/../tests/xdp/stun_probe.py"
 gpid=$!
 pids="$pids $gpid"
 sleep 0.5
-ip netns exec "$C" "$bin/bench_xdp_flood" "$gen/xdp_flood.bpf.o" "$CI" "$smac" 203.0.113.66:9999 192.0.2.1:3478 \
+ip netns exec "$C" taskset -c 0 "$bin/bench_xdp_flood" "$gen/xdp_flood.bpf.o" "$CI" "$smac" 203.0.113.66:9999 192.0.2.1:3478 \
     "$flood_rate" "$flood_secs" junk >"$tmp/flood.txt" 2>&1
 c1b=$(cpu_busy 1)
 wait "$gpid"
