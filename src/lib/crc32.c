@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 
+#include "crc32.h"
 #include "stunkit/integrity.h"
 
 static uint32_t crc_table[8][256];
@@ -22,6 +23,12 @@ static void crc_init(void)
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFFu];
+}
+
+const uint32_t (*sk__crc32_tables(void))[256]
+{
+    pthread_once(&crc_once, crc_init);
+    return (const uint32_t(*)[256])crc_table;
 }
 
 uint32_t stunkit_crc32(uint32_t crc, const uint8_t *p, size_t n)

@@ -488,7 +488,8 @@ int stunkit_xdp(struct xdp_md *ctx)
 
     struct skx_src_key sk = {.family = pk.family};
     __builtin_memcpy(sk.ip, pk.src, 16);
-    __u64 now_ms = bpf_ktime_get_ns() / 1000000;
+    /* the clock only where a budget is on (the verifier drops the rest) */
+    __u64 now_ms = (cfg_rate || cfg_strict_rate) ? bpf_ktime_get_ns() / 1000000 : 0;
     /* the general budget first, before any parsing (worker.c, skd_serve) */
     if (!budget(&sk, now_ms, 0))
         return drop(SKX_DROP_RATE);
@@ -558,8 +559,7 @@ int stunkit_xdp(struct xdp_md *ctx)
     if (!udp_checksum_ok(s, &pk, n + 8, pseudo_sum(pk.src, pk.dst, pk.family, n + 8)))
         return pass();
 
-    struct skx_listen lv = *l;
-    __u32 alen = build_answer(s, &pk, &lv, fp_off != 0);
+    __u32 alen = build_answer(s, &pk, l, fp_off != 0);
     /* worker.c: an answer more than twice the request also needs the
      * strict budget (no amplification for spoofed sources) */
     if (alen > 2 * n && !budget(&sk, now_ms, 1))

@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "crc32.h"
 #include "stunkit/rendezvous.h"
 #include "xdp.skel.h"
 
@@ -76,19 +77,6 @@ static const char *why(int err)
     case EOPNOTSUPP: return "the device does not support XDP";
     default: return strerror(err);
     }
-}
-
-static void crc_tables(uint32_t t[8][256])
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int s = 1; s < 8; s++)
-            t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFFu];
 }
 
 static int read_sysctl(const char *path, int fallback)
@@ -150,7 +138,7 @@ skd_xdp *skd_xdp_load(const skd_config *cfg, const skd_handler_cfg *h, char *err
     s->rodata->cfg_burst = burst_of(cfg->burst);
     s->rodata->cfg_strict_rate = per_ms(cfg->rate_redir);
     s->rodata->cfg_strict_burst = burst_of(cfg->burst_redir);
-    crc_tables((uint32_t(*)[256])s->rodata->crc_tab);
+    memcpy((void *)s->rodata->crc_tab, sk__crc32_tables(), sizeof(s->rodata->crc_tab)); /* the library's own */
     bpf_map__set_max_entries(s->maps.budgets, (uint32_t)(cfg->rate_slots ? cfg->rate_slots : 1));
     int rv = skx__load(s);
     if (rv != 0) {
