@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "handler.h"
+#include "log.h"
 #include "test.h"
 #include "xdp.h"
 #include "xdp_abi.h"
@@ -699,6 +700,8 @@ int main(void)
         fprintf(stderr, "skip: loading BPF needs root\n");
         return 77;
     }
+    if (getenv("XDP_TEST_VERBOSE"))
+        skd_log_level = SKD_LOG_DEBUG; /* libbpf's and the verifier's words */
     /* the budgets are per CPU: keep every run on one */
     cpu_set_t one;
     CPU_ZERO(&one);

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     int opened = skd_server_open(&srv, &cfg);
     if (opened == 0)
         /* before --user drops the privileges XDP needs; never fatal */
-        srv.xdp = skd_xdp_start(&cfg, &srv.hcfg, srv.specs, srv.n_specs);
+        skd_server_set_xdp(&srv, skd_xdp_start(&cfg, &srv.hcfg, srv.specs, srv.n_specs));
     if (opened != 0 ||
         (cfg.metrics.family && skd_metrics_open(&metrics, &cfg.metrics, cfg.metrics_max_conns, &srv) != 0) ||
         (cfg.user && drop_privileges(cfg.user) != 0)) {

@@ -33,6 +33,7 @@
     X(xdp_answered, "Binding requests answered in XDP (also in udp_rx, udp_tx, success)")                              \
     X(xdp_passed, "datagrams to a listening port XDP left to the sockets")                                            \
     X(xdp_dropped, "datagrams dropped in XDP (also in udp_rx and the drop_* counters)")                                \
+    X(xdp_relayed, "TURN channel datagrams relayed in XDP, both ways (also in turn_to_peer, turn_to_client)")          \
     X(tcp_accepted, "TCP connections accepted")                                                                        \
     X(tcp_rejected, "TCP connections refused (limit)")                                                                 \
     X(tcp_idle_closed, "TCP connections closed idle")                                                                  \

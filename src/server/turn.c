@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "methods.h"
+#include "xdp.h"
 
 #define EV_RELAY_KIND 6 /* worker_int.h's EV_RELAY */
 #define EV_DEAD_KIND 7  /* worker_int.h's EV_DEAD */
@@ -77,8 +78,15 @@ static void wheel_put(skd_turn *t, skd_alloc *a)
     *slot = a;
 }
 
+static void offload(skd_turn *t, skd_alloc *a, uint64_t now);
+
 static void alloc_free(skd_turn *t, skd_alloc *a)
 {
+    if (a->xdp_id) {
+        offload(t, a, UINT64_MAX); /* everything expired: every entry removed */
+        skd_xdp_quota_del(t->xdp, a->xdp_id);
+        a->xdp_id = 0;
+    }
     skd_alloc **pp = &t->by_tuple[tuple_hash(t, &a->client, &a->server)];
     while (*pp && *pp != a)
         pp = &(*pp)->hnext;
@@ -253,6 +261,58 @@ static skd_channel *chan_by_peer(skd_alloc *a, const stunkit_addr *peer, uint64_
         if (a->chans[i].expires_ms > now && stunkit_addr_equal(&a->chans[i].peer, peer))
             return &a->chans[i];
     return NULL;
+}
+
+/* ---- the XDP channel offload (xdp.h) ---- */
+
+/* Brings the program's entries for a's channels in line with them: a live
+ * channel with a live permission is entered (alive for the smallest of the
+ * three lifetimes), anything else removed. now UINT64_MAX removes all. */
+static void offload(skd_turn *t, skd_alloc *a, uint64_t now)
+{
+    if (!a->xdp_id)
+        return;
+    skd_xdp_channel c;
+    memset(&c, 0, sizeof(c));
+    c.client = a->client;
+    c.server = a->server;
+    c.alloc_id = a->xdp_id;
+    /* two passes: removals first, since a peer or number now bound in
+     * another slot has the same key as the stale entry */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < a->n_chans; i++) {
+            skd_channel *ch = &a->chans[i];
+            skd_perm *p = ch->expires_ms > now && a->expires_ms > now ? perm_find(a, &ch->peer, now) : NULL;
+            int stale = ch->published &&
+                        (!p || ch->pub_number != ch->number || !stunkit_addr_equal(&ch->pub_peer, &ch->peer));
+            if (pass == 0 && stale) {
+                c.number = ch->pub_number;
+                c.peer = ch->pub_peer;
+            } else if (pass == 1 && p) {
+                c.number = ch->number;
+                c.peer = ch->peer;
+            } else {
+                continue;
+            }
+            /* a dual allocation relays from the address of the peer's family */
+            c.relay = (a->relay2.fd >= 0 && c.peer.family == a->relay2.addr.family) ? a->relay2.addr : a->relay.addr;
+            if (pass == 0) {
+                skd_xdp_channel_del(t->xdp, &c);
+                ch->published = 0;
+                continue;
+            }
+            uint64_t until = ch->expires_ms;
+            if (p->expires_ms < until)
+                until = p->expires_ms;
+            if (a->expires_ms < until)
+                until = a->expires_ms;
+            if (skd_xdp_channel_put(t->xdp, &c, until - now) == 0) {
+                ch->published = 1;
+                ch->pub_number = ch->number;
+                ch->pub_peer = ch->peer;
+            }
+        }
+    }
 }
 
 /* ---- answers ---- */
@@ -576,6 +636,8 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
         a->username_len = u.len;
     }
     memcpy(a->tid, m->tid, STUNKIT_TID_LEN);
+    if (!a->conn && skd_xdp_relaying(t->xdp))
+        a->xdp_id = skd_xdp_quota_add(t->xdp); /* its channels go to XDP as they are bound */
     uint32_t life = lifetime_of(c, m);
     if (life == 0)
         life = c->default_lifetime_s;
@@ -621,6 +683,7 @@ skd_verdict skd_turn_refresh(const skd_handler_cfg *cfg, const skd_request *rq, 
     uint32_t life = lifetime_of(t->cfg, m);
     a->expires_ms = rq->now_ms + (uint64_t)life * 1000u;
     wheel_put(t, a);
+    offload(t, a, rq->now_ms);
     return success(cfg, rq, m, authed, ob, NULL, (int)life, 0, NULL);
 }
 
@@ -681,6 +744,7 @@ skd_verdict skd_turn_create_permission(const skd_handler_cfg *cfg, const skd_req
     for (int i = 0; i < n; i++)
         if (perm_set(t, a, &peers[i], rq->now_ms) != 0)
             return FAIL(508, "Too many permissions");
+    offload(t, a, rq->now_ms); /* a channel's entry lives as long as its permission */
     return success(cfg, rq, m, authed, ob, NULL, -1, 0, NULL);
 }
 
@@ -734,6 +798,7 @@ skd_verdict skd_turn_channel_bind(const skd_handler_cfg *cfg, const skd_request 
     ch->number = number;
     ch->peer = peer;
     ch->expires_ms = rq->now_ms + (uint64_t)t->cfg->channel_s * 1000u;
+    offload(t, a, rq->now_ms);
     return success(cfg, rq, m, authed, ob, NULL, -1, 0, NULL);
 }
 

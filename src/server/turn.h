@@ -11,6 +11,12 @@
  *   peer -> client     a datagram on a relay socket: skd_turn_from_peer()
  *                      makes it a ChannelData message or a Data indication
  *
+ * With --xdp the channels of UDP allocations are published to the XDP
+ * program (xdp.h), which relays ChannelData both ways in the driver while
+ * stunkitd keeps the authority: an entry carries the smallest of the
+ * channel's, permission's and allocation's lifetimes, is refreshed with
+ * them and removed with them; what the program is not sure of comes here.
+ *
  * Expiry runs on a timer wheel of one-second slots: each tick touches only
  * the allocations whose second has come, never every allocation.
  */
@@ -53,6 +59,9 @@ typedef struct skd_channel {
     uint16_t number;
     stunkit_addr peer;
     uint64_t expires_ms;
+    int published;          /* entered in the XDP program's tables as pub_number/pub_peer */
+    uint16_t pub_number;
+    stunkit_addr pub_peer;
 } skd_channel;
 
 typedef struct skd_alloc skd_alloc;
@@ -82,6 +91,7 @@ struct skd_alloc {
     skd_channel *chans;
     int n_chans;
     uint64_t to_peer, from_peer; /* datagrams relayed */
+    uint32_t xdp_id;             /* --xdp: its id in the program's tables (0: its channels stay here) */
     double tokens;               /* bandwidth budget in bytes (a bucket of one second) */
     uint64_t tokens_ms;
     skd_alloc *hnext;            /* 5-tuple hash chain */
@@ -101,6 +111,7 @@ typedef struct skd_reservation {
 
 typedef struct skd_turn {
     const skd_turn_cfg *cfg;
+    struct skd_xdp *xdp; /* --xdp: UDP allocations' channels are relayed there too (xdp.h) */
     int epfd; /* the worker's: relay sockets are watched there */
     int max_allocations;
     int n_allocs;

@@ -535,6 +535,14 @@ int skd_server_reclaim(skd_server *srv)
     return srv->n_retired;
 }
 
+void skd_server_set_xdp(skd_server *srv, struct skd_xdp *x)
+{
+    srv->xdp = x;
+    for (int i = 0; i < srv->n_workers; i++)
+        if (srv->workers[i] && srv->workers[i]->turn_on && !srv->workers[i]->stream_role)
+            srv->workers[i]->turn.xdp = x; /* UDP allocations' channels */
+}
+
 void skd_server_stats(const skd_server *srv, skd_stats *total)
 {
     skd_stats_sum(total, srv->stats, srv->n_workers);

@@ -57,6 +57,9 @@ int skd_server_open(skd_server *srv, const skd_config *cfg);
 int skd_server_start(skd_server *srv);
 void skd_server_stop(skd_server *srv); /* signals the workers and joins them */
 void skd_server_close(skd_server *srv);
+/* --xdp: the program (NULL: none) for the counters and, with TURN, the
+ * channel offload. Before skd_server_start. */
+void skd_server_set_xdp(skd_server *srv, struct skd_xdp *x);
 /* Every worker's counters summed, with the shared tables' (rendezvous). */
 void skd_server_stats(const skd_server *srv, skd_stats *total);
 

@@ -66,6 +66,10 @@ const volatile __u8 cfg_software[SKX_MAX_SOFTWARE + 4];
  * A rate of 0 is no limit (as --rate 0). */
 const volatile __u64 cfg_rate, cfg_burst, cfg_strict_rate, cfg_strict_burst;
 const volatile __u32 crc_tab[8][256]; /* CRC-32 (ISO HDLC), slicing by 8 */
+/* TURN channel offload: on, and the bandwidth quotas in bytes per second
+ * (0: none) of an allocation and of the whole server. */
+const volatile __u8 cfg_relay;
+const volatile __u64 cfg_alloc_bps, cfg_total_bps;
 
 /* Counters: a 128-byte block per CPU, read by stunkitd through the mmap'd
  * .bss (no system call, works after --user dropped privileges). */
@@ -96,6 +100,47 @@ struct {
     __type(key, __u32);
     __type(value, struct skx_scratch);
 } scratch SEC(".maps");
+
+/* TURN channels stunkitd publishes (turn.c through xdp.c); sized by the
+ * loader from the allocation and channel limits. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct skx_chan_key);
+    __type(value, struct skx_hop);
+} chans SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct skx_peer_key);
+    __type(value, struct skx_hop);
+} peers SEC(".maps");
+
+/* Bandwidth buckets: per allocation (entered by stunkitd when a quota is
+ * configured), and the server's one. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u32);
+    __type(value, struct skx_quota);
+} quotas SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct skx_quota);
+} total SEC(".maps");
+
+/* The interfaces the program is attached to: a relayed datagram is
+ * redirected only to one of them (they take XDP frames). */
+struct {
+    __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+    __uint(max_entries, 8);
+    __type(key, __u32);
+    __type(value, __u32);
+} tx_ports SEC(".maps");
 
 #define MAGIC_COOKIE 0x2112A442u
 #define ATTR_MAPPED_ADDRESS 0x0001
@@ -383,9 +428,8 @@ static __always_inline __u32 build_headers(struct skx_scratch *s, const struct p
 
 /* ---- the frame ---- */
 
-/* Fills pk from the Ethernet/IP/UDP headers; returns the listener, or NULL
- * to pass the frame. */
-static __always_inline struct skx_listen *parse(struct xdp_md *ctx, struct pkt *pk)
+/* Fills pk from the Ethernet/IP/UDP headers; 0 to pass the frame. */
+static __always_inline int parse(struct xdp_md *ctx, struct pkt *pk)
 {
     void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
     struct ethhdr *eth = data;
@@ -397,7 +441,6 @@ static __always_inline struct skx_listen *parse(struct xdp_md *ctx, struct pkt *
     __builtin_memcpy(pk->smac, eth->h_source, 6);
     __builtin_memcpy(pk->dmac, eth->h_dest, 6);
     __u64 frame = (__u64)(end - data);
-    struct skx_listen_key k = {};
     struct udphdr *udp;
     __u32 udp_len;
     if (eth->h_proto == bpf_htons(ETH_P_IP)) {
@@ -457,19 +500,322 @@ static __always_inline struct skx_listen *parse(struct xdp_md *ctx, struct pkt *
     pk->dport = udp->dest;
     pk->udp_check = udp->check;
     pk->msg_len = udp_len - 8;
-    k.family = pk->family;
-    k.port = udp->dest;
-    __builtin_memcpy(k.ip, pk->dst, 16);
-    return bpf_map_lookup_elem(&listeners, &k);
+    return 1;
+}
+
+/* ---- TURN channels (RFC 8656 11, 12) ----
+ *
+ *   client -> peer  ChannelData to a listening address whose 5-tuple and
+ *                   channel are in `chans`: the 4-byte header (and any
+ *                   padding) cut, sent from the relayed address to the peer
+ *   peer -> client  a datagram to a relayed address from a peer in
+ *                   `peers`: the header put in front, sent from the
+ *                   listening address to the client
+ *
+ * Only while the entry lives (stunkitd's channel, permission and allocation
+ * lifetimes, the smallest) and only when the frame's checksum is proven, the
+ * route is known (neighbour resolved, MTU fits) and leaves through an
+ * interface the program is attached to; anything else goes up to the relay
+ * sockets, which decide as without XDP. */
+
+static __always_inline int relay_pass(void)
+{
+    count(SKX_RELAY_PASSED);
+    return XDP_PASS;
+}
+
+/* The ones'-complement sum (unfolded, in the frame's byte order) of frame
+ * bytes [off, off + len), off even from the UDP header; an odd last byte
+ * counts as the high half of its word. -1 when the frame is shorter. */
+#define SUM_PIECE(k)                                                                                                   \
+    if (len & (k)) {                                                                                                   \
+        __u8 *p = data + off;                                                                                          \
+        if ((void *)(p + (k)) > end)                                                                                   \
+            return -1;                                                                                                 \
+        sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)p, (k), 0);                                                        \
+        off += (k);                                                                                                    \
+    }
+static __always_inline long payload_sum(struct xdp_md *ctx, __u32 off, __u32 len, __u64 *out)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    __u64 sum = 0;
+    off &= 127;
+    len &= SKX_MAX_RELAY;
+    if (len & 1024) {
+        __u8 *p = data + off;
+        if ((void *)(p + 1024) > end)
+            return -1;
+        sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)p, 512, 0);
+        sum += (__u32)bpf_csum_diff(0, 0, (__be32 *)(p + 512), 512, 0);
+        off += 1024;
+    }
+    SUM_PIECE(512)
+    SUM_PIECE(256)
+    SUM_PIECE(128)
+    SUM_PIECE(64)
+    SUM_PIECE(32)
+    SUM_PIECE(16)
+    SUM_PIECE(8)
+    SUM_PIECE(4)
+    __u8 *p = data + off;
+    if (len & 2) {
+        if ((void *)(p + 2) > end)
+            return -1;
+        sum += *(__u16 *)p;
+        p += 2;
+    }
+    if (len & 1) {
+        if ((void *)(p + 1) > end)
+            return -1;
+        sum += *p; /* little-endian: the byte at an even offset is the word's first */
+    }
+    *out = sum;
+    return 0;
+}
+
+/* Takes len bytes from a bucket of rate bytes per second; 1 when allowed. */
+static __always_inline int quota_take(struct skx_quota *q, __u64 rate, __u64 now, __u64 len)
+{
+    __u64 cap = rate * 1000000000ull, need = len * 1000000000ull;
+    int ok;
+    bpf_spin_lock(&q->lock);
+    if (q->last_ns == 0 || now < q->last_ns) {
+        q->tokens = cap;
+    } else {
+        __u64 el = now - q->last_ns;
+        if (el > 1000000000ull)
+            el = 1000000000ull;
+        q->tokens += el * rate;
+        if (q->tokens > cap)
+            q->tokens = cap;
+    }
+    q->last_ns = now;
+    ok = q->tokens >= need;
+    if (ok)
+        q->tokens -= need;
+    bpf_spin_unlock(&q->lock);
+    return ok;
+}
+
+static __always_inline void put_ip4(struct iphdr *ip, __u32 src, __u32 dst, __u32 tot)
+{
+    /* as the relay socket sends (unconnected UDP): DF, ID 0, TOS 0, the
+     * default TTL */
+    ip->version = 4;
+    ip->ihl = 5;
+    ip->tos = 0;
+    ip->tot_len = bpf_htons((__u16)tot);
+    ip->id = 0;
+    ip->frag_off = bpf_htons(0x4000);
+    ip->ttl = cfg_ttl;
+    ip->protocol = IPPROTO_UDP;
+    ip->check = 0;
+    ip->saddr = src;
+    ip->daddr = dst;
+    __u64 h = 0;
+    const __u16 *hw = (const __u16 *)ip;
+    for (int i = 0; i < 10; i++)
+        h += hw[i];
+    ip->check = (__u16)~fold(h);
+}
+
+/* Relays the frame as h says; to_client: a peer's datagram becomes
+ * ChannelData, else ChannelData becomes the peer's datagram. */
+static __always_inline int relay(struct xdp_md *ctx, const struct pkt *pk, const struct skx_hop *h, int to_client)
+{
+    __u64 now = bpf_ktime_get_ns();
+    if (now >= h->expires_ns)
+        return relay_pass(); /* the socket path knows whether it was refreshed */
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    __u32 off = pk->msg_off & 127, dlen, pad = 0;
+    __u16 chan_hdr[2] = {0, 0};
+    if (to_client) {
+        dlen = pk->msg_len;
+    } else {
+        __u8 *m = data + off;
+        if ((void *)(m + 4) > end)
+            return relay_pass();
+        chan_hdr[0] = *(__u16 *)m;
+        chan_hdr[1] = *(__u16 *)(m + 2);
+        dlen = bpf_ntohs(chan_hdr[1]);
+        /* RFC 8656 11.5: over UDP the datagram may be longer than the
+         * length (padding); shorter is malformed (the socket path drops) */
+        if (dlen + 4 > pk->msg_len)
+            return relay_pass();
+        pad = pk->msg_len - 4 - dlen;
+        if (pad > 3)
+            return relay_pass();
+        off += 4;
+    }
+    if (dlen > SKX_MAX_RELAY)
+        return relay_pass();
+    __u64 dsum;
+    if (payload_sum(ctx, off, dlen, &dsum) != 0)
+        return relay_pass();
+
+    /* The datagram's UDP checksum: valid, absent (IPv4), or a local
+     * sender's offload seed, as for a Binding request. */
+    __u32 udp_len = pk->msg_len + 8;
+    __u64 pseudo = pseudo_sum(pk->src, pk->dst, pk->family, udp_len);
+    if (pk->udp_check == 0) {
+        if (pk->family != 4)
+            return relay_pass();
+    } else if (pk->udp_check != fold(pseudo)) {
+        __u64 in = pseudo + dsum + chan_hdr[0] + chan_hdr[1];
+        in += (__u32)pk->sport | (__u32)pk->dport << 16;
+        in += (__u32)bpf_htons((__u16)udp_len) | (__u32)pk->udp_check << 16;
+        if (pad) { /* the padding bytes (the frame's last), at their places in the words */
+            __u8 last[4];
+            __u32 flen = (__u32)((long)ctx->data_end - (long)ctx->data);
+            if (flen < 46 || bpf_xdp_load_bytes(ctx, flen - 4, last, 4) != 0)
+                return relay_pass();
+            for (__u32 j = 0; j < 3; j++) {
+                if (j >= pad)
+                    break;
+                __u8 b = last[(4 - pad + j) & 3];
+                in += ((dlen + j) & 1) ? (__u32)b << 8 : b;
+            }
+        }
+        if (fold(in) != 0xffff)
+            return relay_pass(); /* the kernel drops a bad one */
+    }
+
+    /* Where it goes: the route and the next hop's address, as the kernel
+     * would send it. bpf_fib_lookup() answers only for a device with
+     * forwarding on: lo's (net.ipv{4,6}.conf.lo.forwarding=1; nothing
+     * arrives on lo to be forwarded, so the host does not become a router),
+     * else the interface the datagram came in by, where an operator has
+     * turned forwarding on. */
+    __u32 new_udp = 8 + dlen + (to_client ? 4 : 0);
+    __u32 ip_len = h->family == 4 ? 20 : 40;
+    struct bpf_fib_lookup f;
+    long rc = BPF_FIB_LKUP_RET_FWD_DISABLED;
+    for (int i = 0; i < 2 && rc == BPF_FIB_LKUP_RET_FWD_DISABLED; i++) {
+        __builtin_memset(&f, 0, sizeof(f));
+        f.family = h->family == 4 ? 2 /* AF_INET */ : 10 /* AF_INET6 */;
+        f.l4_protocol = IPPROTO_UDP;
+        f.sport = h->sport;
+        f.dport = h->dport;
+        f.tot_len = (__u16)(ip_len + new_udp); /* over the route's MTU: FRAG_NEEDED */
+        f.ifindex = i == 0 ? 1 /* lo */ : ctx->ingress_ifindex;
+        __builtin_memcpy(f.ipv6_src, h->src, 16);
+        __builtin_memcpy(f.ipv6_dst, h->dst, 16);
+        rc = bpf_fib_lookup(ctx, &f, sizeof(f), 0);
+    }
+    if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+        return relay_pass(); /* no neighbour yet, too big, unroutable: the socket sends or says why */
+    __u32 out_if = f.ifindex;
+    if (out_if != ctx->ingress_ifindex && !bpf_map_lookup_elem(&tx_ports, &out_if))
+        return relay_pass();
+
+    /* The bandwidth quotas (turn.c bandwidth_ok): over them, dropped. */
+    if (cfg_alloc_bps) {
+        __u32 id = h->alloc;
+        struct skx_quota *q = bpf_map_lookup_elem(&quotas, &id);
+        if (!q)
+            return relay_pass();
+        if (!quota_take(q, cfg_alloc_bps, now, dlen)) {
+            count(SKX_RELAY_OVER_QUOTA);
+            return XDP_DROP;
+        }
+    }
+    if (cfg_total_bps) {
+        __u32 zero = 0;
+        struct skx_quota *q = bpf_map_lookup_elem(&total, &zero);
+        if (!q || !quota_take(q, cfg_total_bps, now, dlen)) {
+            count(SKX_RELAY_OVER_QUOTA);
+            return XDP_DROP;
+        }
+    }
+
+    /* The new checksum: new pseudo-header and ports, the channel header
+     * toward the client, the same application data. */
+    __u16 out_hdr[2] = {h->number, bpf_htons((__u16)dlen)};
+    __u64 sum = pseudo_sum((const __u32 *)h->src, (const __u32 *)h->dst, h->family, new_udp) + dsum;
+    sum += (__u32)h->sport | (__u32)h->dport << 16;
+    sum += (__u32)bpf_htons((__u16)new_udp);
+    if (to_client)
+        sum += (__u32)out_hdr[0] + out_hdr[1];
+    __u16 check = (__u16)~fold(sum);
+    if (!check)
+        check = 0xffff;
+
+    /* Cut the padding, then move the start to where the new headers go. */
+    if (pad && bpf_xdp_adjust_tail(ctx, -(int)pad) != 0)
+        return relay_pass();
+    int head = (int)off - (int)(14 + ip_len + 8 + (to_client ? 4 : 0));
+    if (bpf_xdp_adjust_head(ctx, head) != 0) {
+        if (pad)
+            return drop(SKX_TX_ERRORS); /* already cut */
+        return relay_pass();
+    }
+    data = (void *)(long)ctx->data;
+    end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    struct udphdr *u;
+    if (h->family == 4) {
+        if (data + 14 + 20 + 8 > end)
+            return drop(SKX_TX_ERRORS);
+        eth->h_proto = bpf_htons(ETH_P_IP);
+        put_ip4((struct iphdr *)(eth + 1), *(__u32 *)h->src, *(__u32 *)h->dst, 20 + new_udp);
+        u = (void *)(data + 14 + 20);
+    } else {
+        if (data + 14 + 40 + 8 > end)
+            return drop(SKX_TX_ERRORS);
+        eth->h_proto = bpf_htons(ETH_P_IPV6);
+        struct ipv6hdr *ip6 = (void *)(eth + 1);
+        *(__u32 *)ip6 = bpf_htonl(6u << 28);
+        ip6->payload_len = bpf_htons((__u16)new_udp);
+        ip6->nexthdr = IPPROTO_UDP;
+        ip6->hop_limit = cfg_hop_limit;
+        __builtin_memcpy(&ip6->saddr, h->src, 16);
+        __builtin_memcpy(&ip6->daddr, h->dst, 16);
+        u = (void *)(data + 14 + 40);
+    }
+    __builtin_memcpy(eth->h_dest, f.dmac, 6);
+    __builtin_memcpy(eth->h_source, f.smac, 6);
+    u->source = h->sport;
+    u->dest = h->dport;
+    u->len = bpf_htons((__u16)new_udp);
+    u->check = check;
+    if (to_client) {
+        __u16 *c = (void *)(u + 1);
+        if ((void *)(c + 2) > end)
+            return drop(SKX_TX_ERRORS);
+        c[0] = out_hdr[0];
+        c[1] = out_hdr[1];
+    }
+    count(to_client ? SKX_RELAY_TO_CLIENT : SKX_RELAY_TO_PEER);
+    __u32 cpu = bpf_get_smp_processor_id();
+    if (cpu < SKX_MAX_CPUS - 1)
+        counters[cpu][SKX_RELAY_BYTES] += dlen;
+    else
+        __sync_fetch_and_add(&counters[SKX_MAX_CPUS - 1][SKX_RELAY_BYTES], dlen);
+    if (out_if == ctx->ingress_ifindex)
+        return XDP_TX;
+    return bpf_redirect_map(&tx_ports, out_if, 0);
 }
 
 SEC("xdp")
 int stunkit_xdp(struct xdp_md *ctx)
 {
     struct pkt pk = {};
-    struct skx_listen *l = parse(ctx, &pk);
-    if (!l)
+    if (!parse(ctx, &pk))
         return XDP_PASS; /* not ours: not counted */
+    if (cfg_relay) {
+        /* a peer's datagram to a relayed address with a channel */
+        struct skx_peer_key pkey = {.family = pk.family, .rport = pk.dport, .pport = pk.sport};
+        __builtin_memcpy(pkey.relay, pk.dst, 16);
+        __builtin_memcpy(pkey.peer, pk.src, 16);
+        struct skx_hop *h = bpf_map_lookup_elem(&peers, &pkey);
+        if (h)
+            return relay(ctx, &pk, h, 1);
+    }
+    struct skx_listen_key lk = {.family = pk.family, .port = pk.dport};
+    __builtin_memcpy(lk.ip, pk.dst, 16);
+    struct skx_listen *l = bpf_map_lookup_elem(&listeners, &lk);
+    if (!l)
+        return XDP_PASS;
 
     void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
     __u8 *m = data + (pk.msg_off & 127);
@@ -478,8 +824,18 @@ int stunkit_xdp(struct xdp_md *ctx)
     /* RFC 7983: 0..3 is STUN, 64..79 TURN channels (stunkitd takes up to
      * 127, as RFC 5766 did). */
     if (pk.msg_len < 20 || m[0] > 3) {
-        if (cfg_turn && m[0] >= 0x40 && m[0] <= 0x7F)
+        if (cfg_turn && m[0] >= 0x40 && m[0] <= 0x7F) {
+            if (cfg_relay) {
+                struct skx_chan_key ck = {.family = pk.family, .cport = pk.sport, .sport = pk.dport};
+                ck.number = *(__u16 *)m;
+                __builtin_memcpy(ck.client, pk.src, 16);
+                __builtin_memcpy(ck.server, pk.dst, 16);
+                struct skx_hop *h = bpf_map_lookup_elem(&chans, &ck);
+                if (h)
+                    return relay(ctx, &pk, h, 0);
+            }
             return pass();
+        }
         return drop(SKX_DROP_NOT_STUN);
     }
     /* a Send indication is TURN data, not a request: no budget */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "peer_policy.h"
 #include "xdp_abi.h"
 
 #ifdef STUNKITD_HAVE_XDP
@@ -30,6 +31,7 @@
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32.h"
@@ -42,6 +44,8 @@ struct skd_xdp {
     struct skx *skel;
     struct bpf_link *links[XDP_MAX_LINKS];
     int n_links;
+    int relay;              /* TURN channels offloaded */
+    uint32_t next_alloc;    /* allocation ids (atomic: workers call in) */
 };
 
 int skd_xdp_built(void)
@@ -56,12 +60,19 @@ __attribute__((format(printf, 2, 0))) static int libbpf_print(enum libbpf_print_
 {
     if (level == LIBBPF_DEBUG || skd_log_level < SKD_LOG_DEBUG)
         return 0;
-    char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
+    char *line = NULL; /* whole: a verifier log runs to many lines */
+    if (vasprintf(&line, fmt, ap) < 0)
+        return 0;
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = 0;
-    skd_debug("libbpf: %s", line);
+    if (n < 900) {
+        skd_debug("libbpf: %s", line);
+    } else { /* the verifier's log: more than a log line holds */
+        skd_debug("libbpf: %.*s (continued below)", 200, line);
+        fprintf(stderr, "%s\n", line);
+    }
+    free(line);
     return 0;
 }
 
@@ -140,6 +151,23 @@ skd_xdp *skd_xdp_load(const skd_config *cfg, const skd_handler_cfg *h, char *err
     s->rodata->cfg_strict_burst = burst_of(cfg->burst_redir);
     memcpy((void *)s->rodata->crc_tab, sk__crc32_tables(), sizeof(s->rodata->crc_tab)); /* the library's own */
     bpf_map__set_max_entries(s->maps.budgets, (uint32_t)(cfg->rate_slots ? cfg->rate_slots : 1));
+    /* TURN channels: every UDP allocation's channels fit (capped at 2^20
+     * each way; past that the socket path relays), quotas as configured */
+    const skd_turn_cfg *tc = &cfg->turn;
+    x->relay = tc->enabled;
+    s->rodata->cfg_relay = x->relay ? 1 : 0;
+    uint64_t bps_max = UINT64_MAX / 1000000000ull;
+    s->rodata->cfg_alloc_bps = tc->alloc_bps > bps_max ? bps_max : tc->alloc_bps;
+    s->rodata->cfg_total_bps = tc->total_bps > bps_max ? bps_max : tc->total_bps;
+    uint64_t n_ch = x->relay ? (uint64_t)(tc->max_allocations > 0 ? tc->max_allocations : 1) *
+                                   (uint64_t)(tc->max_channels > 0 ? tc->max_channels : 1)
+                             : 1;
+    if (n_ch > (1u << 20))
+        n_ch = 1u << 20;
+    bpf_map__set_max_entries(s->maps.chans, (uint32_t)n_ch);
+    bpf_map__set_max_entries(s->maps.peers, (uint32_t)n_ch);
+    uint32_t n_q = x->relay && tc->alloc_bps ? (uint32_t)(tc->max_allocations > 0 ? tc->max_allocations : 1) : 1;
+    bpf_map__set_max_entries(s->maps.quotas, n_q);
     int rv = skx__load(s);
     if (rv != 0) {
         snprintf(err, cap, "cannot load the XDP program: %s", why(-rv));
@@ -261,6 +289,9 @@ int skd_xdp_attach(skd_xdp *x, const char *ifname, char *info, char *err, size_t
         return -1;
     }
     x->links[x->n_links++] = link;
+    /* relayed datagrams may leave by any interface the program is on */
+    uint32_t ifx = idx;
+    bpf_map__update_elem(x->skel->maps.tx_ports, &ifx, sizeof(ifx), &ifx, sizeof(ifx), BPF_ANY);
     LIBBPF_OPTS(bpf_xdp_query_opts, q);
     const char *mode = "attached";
     if (bpf_xdp_query((int)idx, 0, &q) == 0) {
@@ -290,6 +321,116 @@ void skd_xdp_counters(const skd_xdp *x, uint64_t out[SKD_XDP_N_COUNTERS])
     for (int cpu = 0; cpu < SKX_MAX_CPUS; cpu++)
         for (int c = 0; c < SKD_XDP_N_COUNTERS; c++)
             out[c] += __atomic_load_n(&x->skel->bss->counters[cpu][c], __ATOMIC_RELAXED);
+}
+
+/* ---- TURN channels ---- */
+
+int skd_xdp_relaying(const skd_xdp *x)
+{
+    return x && x->relay && x->n_links > 0;
+}
+
+/* IPv4-mapped IPv6 as IPv4 (a dual-stack socket's view): the frames carry
+ * the plain family. Returns 4 or 6. */
+static int canon(const stunkit_addr *a, uint8_t ip[16], uint16_t *port_be)
+{
+    stunkit_addr c;
+    skd_peer_canonical(a, &c);
+    memset(ip, 0, 16);
+    memcpy(ip, c.ip, c.family == STUNKIT_AF_INET ? 4 : 16);
+    *port_be = htons(c.port);
+    return c.family == STUNKIT_AF_INET ? 4 : 6;
+}
+
+static void channel_keys(const skd_xdp_channel *c, struct skx_chan_key *ck, struct skx_peer_key *pk,
+                         struct skx_hop *to_peer, struct skx_hop *to_client, int *ok)
+{
+    memset(ck, 0, sizeof(*ck));
+    memset(pk, 0, sizeof(*pk));
+    memset(to_peer, 0, sizeof(*to_peer));
+    memset(to_client, 0, sizeof(*to_client));
+    int fc = canon(&c->client, ck->client, &ck->cport);
+    int fs = canon(&c->server, ck->server, &ck->sport);
+    int fr = canon(&c->relay, pk->relay, &pk->rport);
+    int fp = canon(&c->peer, pk->peer, &pk->pport);
+    *ok = fc == fs && fr == fp;
+    ck->family = (uint8_t)fc;
+    ck->number = htons(c->number);
+    pk->family = (uint8_t)fr;
+    /* client -> peer: from the relayed address to the peer */
+    to_peer->family = (uint8_t)fr;
+    to_peer->sport = pk->rport;
+    to_peer->dport = pk->pport;
+    memcpy(to_peer->src, pk->relay, 16);
+    memcpy(to_peer->dst, pk->peer, 16);
+    to_peer->alloc = c->alloc_id;
+    /* peer -> client: from the listening address to the client */
+    to_client->family = (uint8_t)fc;
+    to_client->number = htons(c->number);
+    to_client->sport = ck->sport;
+    to_client->dport = ck->cport;
+    memcpy(to_client->src, ck->server, 16);
+    memcpy(to_client->dst, ck->client, 16);
+    to_client->alloc = c->alloc_id;
+}
+
+int skd_xdp_channel_put(skd_xdp *x, const skd_xdp_channel *c, uint64_t ttl_ms)
+{
+    if (!skd_xdp_relaying(x))
+        return -1;
+    struct skx_chan_key ck;
+    struct skx_peer_key pk;
+    struct skx_hop to_peer, to_client;
+    int ok;
+    channel_keys(c, &ck, &pk, &to_peer, &to_client, &ok);
+    if (!ok)
+        return -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+    uint64_t exp = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + ttl_ms * 1000000ull;
+    to_peer.expires_ns = to_client.expires_ns = exp;
+    if (bpf_map__update_elem(x->skel->maps.chans, &ck, sizeof(ck), &to_peer, sizeof(to_peer), BPF_ANY) != 0)
+        return -1;
+    if (bpf_map__update_elem(x->skel->maps.peers, &pk, sizeof(pk), &to_client, sizeof(to_client), BPF_ANY) != 0) {
+        bpf_map__delete_elem(x->skel->maps.chans, &ck, sizeof(ck), 0);
+        return -1;
+    }
+    return 0;
+}
+
+void skd_xdp_channel_del(skd_xdp *x, const skd_xdp_channel *c)
+{
+    if (!skd_xdp_relaying(x))
+        return;
+    struct skx_chan_key ck;
+    struct skx_peer_key pk;
+    struct skx_hop to_peer, to_client;
+    int ok;
+    channel_keys(c, &ck, &pk, &to_peer, &to_client, &ok);
+    bpf_map__delete_elem(x->skel->maps.chans, &ck, sizeof(ck), 0);
+    bpf_map__delete_elem(x->skel->maps.peers, &pk, sizeof(pk), 0);
+}
+
+uint32_t skd_xdp_quota_add(skd_xdp *x)
+{
+    if (!skd_xdp_relaying(x))
+        return 0;
+    uint32_t id = __atomic_add_fetch(&x->next_alloc, 1, __ATOMIC_RELAXED);
+    if (id == 0)
+        id = __atomic_add_fetch(&x->next_alloc, 1, __ATOMIC_RELAXED);
+    if (x->skel->rodata->cfg_alloc_bps) {
+        struct skx_quota q;
+        memset(&q, 0, sizeof(q)); /* last_ns 0: starts full, as turn.c's */
+        if (bpf_map__update_elem(x->skel->maps.quotas, &id, sizeof(id), &q, sizeof(q), BPF_NOEXIST) != 0)
+            return 0;
+    }
+    return id;
+}
+
+void skd_xdp_quota_del(skd_xdp *x, uint32_t id)
+{
+    if (id && skd_xdp_relaying(x) && x->skel->rodata->cfg_alloc_bps)
+        bpf_map__delete_elem(x->skel->maps.quotas, &id, sizeof(id), 0);
 }
 
 void skd_xdp_close(skd_xdp *x)
@@ -356,6 +497,34 @@ void skd_xdp_close(skd_xdp *x)
     (void)x;
 }
 
+int skd_xdp_relaying(const skd_xdp *x)
+{
+    (void)x;
+    return 0;
+}
+
+int skd_xdp_channel_put(skd_xdp *x, const skd_xdp_channel *c, uint64_t ttl_ms)
+{
+    (void)x, (void)c, (void)ttl_ms;
+    return -1;
+}
+
+void skd_xdp_channel_del(skd_xdp *x, const skd_xdp_channel *c)
+{
+    (void)x, (void)c;
+}
+
+uint32_t skd_xdp_quota_add(skd_xdp *x)
+{
+    (void)x;
+    return 0;
+}
+
+void skd_xdp_quota_del(skd_xdp *x, uint32_t id)
+{
+    (void)x, (void)id;
+}
+
 #endif
 
 void skd_xdp_add_stats(const skd_xdp *x, skd_stats *t)
@@ -381,6 +550,23 @@ void skd_xdp_add_stats(const skd_xdp *x, skd_stats *t)
     t->drop_rate += c[SKX_DROP_RATE];
     t->drop_rate_redirect += c[SKX_DROP_STRICT];
     t->send_errors += c[SKX_TX_ERRORS];
+    /* TURN channels relayed here */
+    t->xdp_relayed += c[SKX_RELAY_TO_PEER] + c[SKX_RELAY_TO_CLIENT];
+    t->turn_to_peer += c[SKX_RELAY_TO_PEER];
+    t->turn_to_client += c[SKX_RELAY_TO_CLIENT];
+    t->turn_over_quota += c[SKX_RELAY_OVER_QUOTA];
+}
+
+static int read_flag(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int v = 0;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
 }
 
 skd_xdp *skd_xdp_start(const skd_config *cfg, const skd_handler_cfg *h, const skd_sock_spec *specs, int n)
@@ -416,6 +602,18 @@ skd_xdp *skd_xdp_start(const skd_config *cfg, const skd_handler_cfg *h, const sk
     if (!attached) {
         skd_xdp_close(x);
         return NULL;
+    }
+    if (cfg->turn.enabled) {
+        /* the program's route lookup (bpf_fib_lookup) answers only for a
+         * device with forwarding on; lo's is enough and makes no router */
+        int v4 = read_flag("/proc/sys/net/ipv4/conf/lo/forwarding");
+        int v6 = read_flag("/proc/sys/net/ipv6/conf/lo/forwarding");
+        if (v4 && v6)
+            skd_info("XDP: TURN channels of UDP allocations are relayed there");
+        else
+            skd_warn("XDP: TURN channels stay on the socket path where the interfaces do not forward: "
+                     "`sysctl -w net.ipv4.conf.lo.forwarding=1 net.ipv6.conf.lo.forwarding=1` lets the program "
+                     "look routes up (lo only: the host does not become a router)");
     }
     return x;
 }

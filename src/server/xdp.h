@@ -50,6 +50,26 @@ void skd_xdp_add_stats(const skd_xdp *x, skd_stats *total);
 
 void skd_xdp_close(skd_xdp *x);
 
+/* ---- TURN channel offload (turn.c publishes, the program relays) ----
+ * One bound channel of a UDP allocation: both directions' rewrites. */
+typedef struct skd_xdp_channel {
+    stunkit_addr client, server; /* the allocation's 5-tuple (the listening side) */
+    stunkit_addr relay, peer;    /* the relayed transport address and the peer */
+    uint16_t number;
+    uint32_t alloc_id;           /* its bandwidth bucket (skd_xdp_quota_add) */
+} skd_xdp_channel;
+
+/* Whether the program relays channels (TURN on and attached somewhere). */
+int skd_xdp_relaying(const skd_xdp *x);
+/* Enters or refreshes a channel, alive for ttl_ms from now. 0, or -1 (the
+ * socket path relays it: table full, addresses it cannot take). */
+int skd_xdp_channel_put(skd_xdp *x, const skd_xdp_channel *c, uint64_t ttl_ms);
+void skd_xdp_channel_del(skd_xdp *x, const skd_xdp_channel *c);
+/* A new allocation id, and its bandwidth bucket when a quota is set (0: no
+ * XDP, or the bucket could not be made: its channels stay on the sockets). */
+uint32_t skd_xdp_quota_add(skd_xdp *x);
+void skd_xdp_quota_del(skd_xdp *x, uint32_t id);
+
 /* stunkitd: load, enter the listeners, attach to every --xdp interface.
  * Each failure is one line (error level) and that interface stays on the
  * socket path; NULL when no interface has the program. */
