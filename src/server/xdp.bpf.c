@@ -579,17 +579,20 @@ static __always_inline int quota_take(struct skx_quota *q, __u64 rate, __u64 now
     __u64 cap = rate * 1000000000ull, need = len * 1000000000ull;
     int ok;
     bpf_spin_lock(&q->lock);
-    if (q->last_ns == 0 || now < q->last_ns) {
-        q->tokens = cap;
-    } else {
+    if (q->last_ns == 0) {
+        q->tokens = cap; /* a new bucket starts full */
+        q->last_ns = now;
+    } else if (now > q->last_ns) {
+        /* (another CPU may have read a later clock before taking the
+         * lock: no refill then, and never a reset) */
         __u64 el = now - q->last_ns;
         if (el > 1000000000ull)
             el = 1000000000ull;
         q->tokens += el * rate;
         if (q->tokens > cap)
             q->tokens = cap;
+        q->last_ns = now;
     }
-    q->last_ns = now;
     ok = q->tokens >= need;
     if (ok)
         q->tokens -= need;
