@@ -13,3 +13,6 @@ fi
 if [ -x "$(dirname "$0")/bench-xdp.sh" ]; then
     "$(dirname "$0")/bench-xdp.sh" "$build"
 fi
+if [ -x "$(dirname "$0")/bench-xdp-turn.sh" ]; then
+    "$(dirname "$0")/bench-xdp-turn.sh" "$build"
+fi
