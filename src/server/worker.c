@@ -564,9 +564,11 @@ void skd_server_stats(const skd_server *srv, skd_stats *total)
 void skd_server_close(skd_server *srv)
 {
     /* detaches the program (exiting in any other way does too: the
-     * bpf_link is a descriptor) */
-    skd_xdp_close(srv->xdp);
-    srv->xdp = NULL;
+     * bpf_link is a descriptor); the workers forget it first, as the
+     * allocations freed below would remove their channels from its tables */
+    struct skd_xdp *x = srv->xdp;
+    skd_server_set_xdp(srv, NULL);
+    skd_xdp_close(x);
     for (int i = 0; i < srv->n_workers && srv->workers; i++) {
         skd_worker *w = srv->workers[i];
         if (!w)

@@ -610,6 +610,11 @@ skd_xdp *skd_xdp_start(const skd_config *cfg, const skd_handler_cfg *h, const sk
         int v6 = read_flag("/proc/sys/net/ipv6/conf/lo/forwarding");
         if (v4 && v6)
             skd_info("XDP: TURN channels of UDP allocations are relayed there");
+        else if (v4 || v6)
+            skd_warn("XDP: TURN channels are relayed there over %s; over %s they stay on the socket path where the "
+                     "interfaces do not forward: `sysctl -w net.ipv%d.conf.lo.forwarding=1` lets the program look "
+                     "routes up (lo only: the host does not become a router)",
+                     v4 ? "IPv4" : "IPv6", v4 ? "IPv6" : "IPv4", v4 ? 6 : 4);
         else
             skd_warn("XDP: TURN channels stay on the socket path where the interfaces do not forward: "
                      "`sysctl -w net.ipv4.conf.lo.forwarding=1 net.ipv6.conf.lo.forwarding=1` lets the program "
