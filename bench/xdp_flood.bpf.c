@@ -13,6 +13,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 __u64 interval_ns = 1000; /* set by bench_xdp_flood before loading */
 __u64 next_ns;
+__u64 first_ns, last_ns; /* when the first and the last frame left: the flood's own span */
 
 static long wait_slot(__u64 i, void *ctx)
 {
@@ -28,7 +29,10 @@ int xdp_flood(struct xdp_md *ctx)
     __u64 now = bpf_ktime_get_ns();
     if (next_ns == 0 || now > next_ns + 1000000) /* first frame, or far behind: start again from now */
         next_ns = now;
+    if (first_ns == 0)
+        first_ns = now;
     bpf_loop(1 << 20, wait_slot, 0, 0);
+    last_ns = bpf_ktime_get_ns();
     next_ns += interval_ns;
     return XDP_TX;
 }

@@ -79,6 +79,21 @@ fi
 rc=$?
 [ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && ok "bench --json: no progress on a non-terminal stderr" ||
     fail "bench --json: exit $rc, err: $(cat "$tmp/err")"
+# a server that stops answering (its per-source budget spent): the requests
+# in flight at the end are lost, not left out ("lost": 0 before)
+strict=127.0.0.1:$((base + 777))
+"$stunkitd" --listen "$strict" --threads 1 --log-level error --rate-limit 20 2>"$tmp/d3.err" &
+pids="$pids $!"
+up "$strict" || fail "stunkitd did not come up: $(cat "$tmp/d3.err")"
+sleep 1.1 # the probe's own request refilled
+"$stunkit" bench -d 0.3 -s 2 -w 50 -t 1000 --json "$strict" >"$tmp/strict.json" 2>"$tmp/err"
+answered=$(sed -n 's/.*"answered": \([0-9]*\).*/\1/p' "$tmp/strict.json")
+lost=$(sed -n 's/.*"lost": \([0-9]*\).*/\1/p' "$tmp/strict.json")
+# 100 in flight, a budget's worth answered, the rest unanswered when the run
+# (0.3 s, shorter than the 1 s timeout) and its drain end: lost
+[ -n "$lost" ] && [ "$answered" -le 60 ] && [ "$lost" -ge 40 ] &&
+    ok "bench against a spent budget: $answered answered, $lost lost" ||
+    fail "bench spent budget: $(cat "$tmp/strict.json") $(cat "$tmp/err")"
 
 # every JSON key the commands print is in the man page's JSON OUTPUT
 keys() { grep -o '"[a-z_0-9]*":' "$1" | tr -d '":' | sort -u; }

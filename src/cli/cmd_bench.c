@@ -5,8 +5,11 @@
  * checked (its transaction ID must be one we are waiting for, and its
  * XOR-MAPPED-ADDRESS must equal the socket's own address: on loopback there
  * is no NAT) before the slot sends its next request. A request unanswered
- * after --timeout is counted lost and replaced. Sends and receives are
- * batched with sendmmsg/recvmmsg so the generator is not the bottleneck.
+ * after --timeout is counted lost and replaced. At the end of the run no
+ * new request leaves; the ones in flight get up to --timeout to be answered,
+ * and those still unanswered then are lost too (a run the server stalled
+ * does not report them as nothing). Sends and receives are batched with
+ * sendmmsg/recvmmsg so the generator is not the bottleneck.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -175,8 +178,14 @@ static void *bench_run(void *arg)
         flush_requests(&q, s, t);
     }
     uint64_t timeout_ns = (uint64_t)(o->timeout * 1e9), next_sweep = now + timeout_ns / 4;
+    uint64_t in_flight = (uint64_t)W * (uint64_t)t->n_socks;
     struct epoll_event evs[64];
-    while ((now = mono_ns()) < o->deadline_ns) {
+    for (;;) {
+        now = mono_ns();
+        /* past the deadline: drain, up to the timeout, sending nothing new */
+        int draining = now >= o->deadline_ns;
+        if (draining && (in_flight == 0 || now >= o->deadline_ns + timeout_ns))
+            break;
         int n = epoll_wait(ep, evs, 64, 20);
         for (int e = 0; e < n; e++) {
             bsock *s = &t->socks[evs[e].data.u32];
@@ -214,7 +223,12 @@ static void *bench_run(void *arg)
                     if (lat > t->max_ns)
                         t->max_ns = lat;
                 }
-                queue_request(t->o, &q, s, i, now);
+                if (draining) {
+                    s->slots[i].busy = 0;
+                    in_flight--;
+                } else {
+                    queue_request(t->o, &q, s, i, now);
+                }
             }
             flush_requests(&q, s, t);
             __atomic_store_n(&t->progress_ok, t->ok, __ATOMIC_RELAXED);
@@ -225,16 +239,25 @@ static void *bench_run(void *arg)
             for (int k = 0; k < t->n_socks; k++) {
                 bsock *s = &t->socks[k];
                 for (int i = 0; i < W; i++) {
-                    if (now - s->slots[i].sent_ns < timeout_ns)
+                    if (!s->slots[i].busy || now - s->slots[i].sent_ns < timeout_ns)
                         continue;
                     t->lost++;
-                    queue_request(t->o, &q, s, i, now);
+                    if (draining) {
+                        s->slots[i].busy = 0;
+                        in_flight--;
+                    } else {
+                        queue_request(t->o, &q, s, i, now);
+                    }
                 }
                 flush_requests(&q, s, t);
             }
             __atomic_store_n(&t->progress_lost, t->lost, __ATOMIC_RELAXED);
         }
     }
+    /* unanswered when the drain ended: lost */
+    for (int k = 0; k < t->n_socks; k++)
+        for (int i = 0; i < W; i++)
+            t->lost += (uint64_t)t->socks[k].slots[i].busy;
     close(ep);
     free(q.out);
     free(q.m);
