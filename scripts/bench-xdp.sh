@@ -16,7 +16,7 @@
 # Then a flood: BENCH_FLOOD_RATE (default 1000000) junk frames/s from a
 # spoofed source for BENCH_FLOOD_SECONDS (default 5) out of c0 by
 # BPF_PROG_TEST_RUN live frames (bench_xdp_flood), while a well-behaved
-# client sends 100 Binding requests/s: how many of its requests were lost,
+# client sends 100 Binding requests/s (the default per-source budget is 200/s): how many of its requests were lost,
 # what XDP dropped, and CPU 1's load. Results in BUILD_DIR/bench-xdp.md.
 set -u
 build=$1
@@ -117,7 +117,7 @@ for r in $(seq "$rounds"); do
         server $mode
         c1=$(cpu_busy 1) c0=$(cpu_busy 0) p0=$(proc_cpu "$spid") q0=$(ring_drops)
         [ $mode = xdp ] && read -r rt0 rc0 <<<"$(prog_stats)"
-        ip netns exec "$C" taskset -c 0 "$bin/stunkit" bench -d "$secs" -s 32 -w 8 --json 192.0.2.1 >"$tmp/b.json" 2>/dev/null
+        ip netns exec "$C" taskset -c 0 "$bin/stunkit" bench -d "$secs" -s 16 -w 8 --json 192.0.2.1 >"$tmp/b.json" 2>/dev/null
         c1b=$(cpu_busy 1) c0b=$(cpu_busy 0) p0b=$(proc_cpu "$spid") q1=$(ring_drops)
         ns_pkt="-"
         if [ $mode = xdp ]; then

@@ -52,6 +52,7 @@ typedef struct bench_thread {
     bsock *socks;
     int n_socks;
     uint64_t ok, bad, lost, late, sent;
+    uint64_t ok_in_run, run_end_ns; /* answers before the drain, and when it began: the rate's span */
     uint64_t progress_ok, progress_lost; /* copies the main thread may read (atomic) */
     uint64_t hist[HIST_BUCKETS];
     uint64_t max_ns;
@@ -184,6 +185,10 @@ static void *bench_run(void *arg)
         now = mono_ns();
         /* past the deadline: drain, up to the timeout, sending nothing new */
         int draining = now >= o->deadline_ns;
+        if (draining && !t->run_end_ns) {
+            t->run_end_ns = now;
+            t->ok_in_run = t->ok;
+        }
         if (draining && (in_flight == 0 || now >= o->deadline_ns + timeout_ns))
             break;
         int n = epoll_wait(ep, evs, 64, 20);
@@ -520,8 +525,16 @@ int cmd_bench(int argc, char **argv)
         for (int b = 0; b < HIST_BUCKETS; b++)
             sum.hist[b] += threads[i].hist[b];
     }
-    double elapsed = (double)(mono_ns() - start) / 1e9;
-    double rps = (double)sum.ok / elapsed;
+    /* the rate over the run, without the drain (up to --timeout when the
+     * last requests were lost) */
+    uint64_t ok_in_run = 0, run_end = start;
+    for (int i = 0; i < o.threads; i++) {
+        ok_in_run += threads[i].ok_in_run;
+        if (threads[i].run_end_ns > run_end)
+            run_end = threads[i].run_end_ns;
+    }
+    double elapsed = run_end > start ? (double)(run_end - start) / 1e9 : o.duration;
+    double rps = (double)ok_in_run / elapsed;
     double p50 = percentile(sum.hist, sum.ok, 0.50), p90 = percentile(sum.hist, sum.ok, 0.90);
     double p99 = percentile(sum.hist, sum.ok, 0.99), p999 = percentile(sum.hist, sum.ok, 0.999);
     if (o.json) {
