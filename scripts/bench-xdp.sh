@@ -12,7 +12,8 @@
 # BENCH_SECONDS each, default 3); every answer is checked by `stunkit bench`.
 # Reported: answers/s, CPU 1's busy time per answer (the server side: stunkitd
 # plus the kernel's receive and send work), stunkitd's own share, and the
-# program's own time per packet (kernel.bpf_stats_enabled during the run).
+# program's own time per packet (kernel.bpf_stats_enabled during the run; the
+# same figure for c0's XDP_PASS program shows what the timing itself costs).
 # Then a flood: BENCH_FLOOD_RATE (default 1000000) junk frames/s from a
 # spoofed source for BENCH_FLOOD_SECONDS (default 5) out of c0 by
 # BPF_PROG_TEST_RUN live frames (bench_xdp_flood), while a well-behaved
@@ -107,22 +108,27 @@ server() { # MODE [LIMITS]: stunkitd on CPU 1; sets spid and (XDP) progid
     fi
 }
 stop() { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; }
-prog_stats() { # "run_time_ns run_cnt" of the program
-    bpftool prog show id "$progid" 2>/dev/null | sed -n 's/.*run_time_ns \([0-9]*\) run_cnt \([0-9]*\).*/\1 \2/p'
+prog_stats() { # [ID]: "run_time_ns run_cnt" of the program (stunkitd's by default)
+    bpftool prog show id "${1:-$progid}" 2>/dev/null | sed -n 's/.*run_time_ns \([0-9]*\) run_cnt \([0-9]*\).*/\1 \2/p'
 }
+# c0's XDP_PASS program, timed the same way: what the statistics alone
+# cost per packet (two clock reads around a program that does nothing)
+passid=$(ip -n "$C" link show "$CI" | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p')
 
 echo "XDP bench: veth lab, $rounds rounds x ${secs} s, socket and XDP interleaved; stunkit bench -s 16 -w 8 (128 in flight: a veth ring holds 256)"
 for r in $(seq "$rounds"); do
     for mode in socket xdp; do
         server $mode
         c1=$(cpu_busy 1) c0=$(cpu_busy 0) p0=$(proc_cpu "$spid") q0=$(ring_drops)
-        [ $mode = xdp ] && read -r rt0 rc0 <<<"$(prog_stats)"
+        [ $mode = xdp ] && read -r rt0 rc0 <<<"$(prog_stats)" && read -r pt0 pc0 <<<"$(prog_stats "$passid")"
         ip netns exec "$C" taskset -c 0 "$bin/stunkit" bench -d "$secs" -s 16 -w 8 --json 192.0.2.1 >"$tmp/b.json" 2>/dev/null
         c1b=$(cpu_busy 1) c0b=$(cpu_busy 0) p0b=$(proc_cpu "$spid") q1=$(ring_drops)
-        ns_pkt="-"
+        ns_pkt="-" ns_pass="-"
         if [ $mode = xdp ]; then
             read -r rt1 rc1 <<<"$(prog_stats)"
+            read -r pt1 pc1 <<<"$(prog_stats "$passid")"
             [ "$((rc1 - rc0))" -gt 0 ] && ns_pkt=$(((rt1 - rt0) / (rc1 - rc0)))
+            [ "$((pc1 - pc0))" -gt 0 ] && ns_pass=$(((pt1 - pt0) / (pc1 - pc0)))
         fi
         stop
         answered=$(sed -n 's/.*"answered": \([0-9]*\).*/\1/p' "$tmp/b.json")
@@ -134,22 +140,27 @@ for r in $(seq "$rounds"); do
         us_srv=$(awk -v b=$((c1b - c1)) -v n="$answered" -v hz="$hz" 'BEGIN {printf "%.2f", b / hz * 1e6 / n}')
         us_d=$(awk -v b=$((p0b - p0)) -v n="$answered" -v hz="$hz" 'BEGIN {printf "%.2f", b / hz * 1e6 / n}')
         us_cli=$(awk -v b=$((c0b - c0)) -v n="$answered" -v hz="$hz" 'BEGIN {printf "%.2f", b / hz * 1e6 / n}')
-        echo "$mode $rps $us_srv $us_d $us_cli $ns_pkt $lost $bad" >>"$tmp/results"
-        printf "  round %d %-6s %9.0f answers/s  server CPU %6s us/answer (stunkitd %s)  client %s us  program %s ns  lost %s (veth rings dropped %s) bad %s\n" \
-            "$r" "$mode" "$rps" "$us_srv" "$us_d" "$us_cli" "$ns_pkt" "$lost" "$((q1 - q0))" "$bad"
+        echo "$mode $rps $us_srv $us_d $us_cli $ns_pkt $lost $bad $ns_pass" >>"$tmp/results"
+        printf "  round %d %-6s %9.0f answers/s  server CPU %6s us/answer (stunkitd %s)  client %s us  program %s ns (XDP_PASS %s)  lost %s (veth rings dropped %s) bad %s\n" \
+            "$r" "$mode" "$rps" "$us_srv" "$us_d" "$us_cli" "$ns_pkt" "$ns_pass" "$lost" "$((q1 - q0))" "$bad"
     done
 done
 
 median() { sort -n | awk '{a[NR] = $1} END {if (NR == 0) print "-"; else print a[int((NR + 1) / 2)]}'; }
 spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR) print lo "-" hi}'; }
 col() { awk -v m="$1" -v c="$2" '$1 == m {print $c}' "$tmp/results"; }
+med_spread() { # MODE COLUMN: "median (low-high)", or "-" where there is no figure
+    local m
+    m=$(col "$1" "$2" | grep -v -- - | median)
+    [ "$m" = "-" ] && echo "-" || echo "$m ($(col "$1" "$2" | grep -v -- - | spread))"
+}
 {
     echo "# XDP bench (veth lab, $(date -u +%Y-%m-%d), $rounds rounds x ${secs} s, median and spread)"
     echo
-    echo "| path | answers/s | server CPU us/answer | stunkitd us/answer | client us/answer | program ns/packet |"
-    echo "|---|---|---|---|---|---|"
+    echo "| path | answers/s | server CPU us/answer | stunkitd us/answer | client us/answer | program ns/packet | an XDP_PASS program, ns/packet |"
+    echo "|---|---|---|---|---|---|---|"
     for m in socket xdp; do
-        echo "| $m | $(col $m 2 | median) ($(col $m 2 | spread)) | $(col $m 3 | median) ($(col $m 3 | spread)) | $(col $m 4 | median) | $(col $m 5 | median) | $(col $m 6 | median) |"
+        echo "| $m | $(col $m 2 | median) ($(col $m 2 | spread)) | $(col $m 3 | median) ($(col $m 3 | spread)) | $(col $m 4 | median) | $(col $m 5 | median) | $(med_spread $m 6) | $(col $m 9 | median) |"
     done
 } >"$out"
 s_cpu=$(col socket 3 | median) x_cpu=$(col xdp 3 | median)
