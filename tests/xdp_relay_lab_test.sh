@@ -5,15 +5,17 @@
 #
 #   client ns            server ns                          peer ns
 #   c0 192.0.2.7  <-->  s0 192.0.2.1 (TURN on 3478)
+#      2001:db8::7         2001:db8::1
 #                       s1 198.51.100.1 (relayed addr) <-->  p0 198.51.100.7
-#                                                            (UDP echo :4000)
+#                          2001:db8:1::1                        2001:db8:1::7
+#                                                            (UDP echoes :4000)
 #   XDP_PASS on c0 and p0 (veth hands XDP_TX and redirected frames only to a
 #   peer running XDP); stunkitd's program on s0 and s1.
 #
 # Checked: without lo's forwarding flag stunkitd says why and the socket
 # path relays; with it `stunkit bench --turn` (every echo checked; the
 # kernels at both ends verify the rewritten checksums) goes through XDP both
-# ways, the counters add up, the program's tables empty when the
+# ways, over IPv4, IPv6 and across families, the counters add up, the program's tables empty when the
 # allocations are deleted; a per-allocation bandwidth quota holds in XDP;
 # `stunkit turn` (relay to relay on the server itself, which the program
 # leaves to the sockets) still works; SIGKILL leaves nothing attached.
@@ -38,6 +40,10 @@ ip -n "$S" addr add 192.0.2.1/24 dev s0
 ip -n "$S" addr add 198.51.100.1/24 dev s1
 ip -n "$C" addr add 192.0.2.7/24 dev c0
 ip -n "$P" addr add 198.51.100.7/24 dev p0
+ip -n "$S" addr add 2001:db8::1/64 dev s0 nodad
+ip -n "$S" addr add 2001:db8:1::1/64 dev s1 nodad
+ip -n "$C" addr add 2001:db8::7/64 dev c0 nodad
+ip -n "$P" addr add 2001:db8:1::7/64 dev p0 nodad
 for ns in "$S" "$C" "$P"; do ip -n "$ns" link set lo up; done
 ip -n "$S" link set s0 up
 ip -n "$S" link set s1 up
@@ -45,6 +51,8 @@ ip -n "$C" link set c0 up
 ip -n "$P" link set p0 up
 ip -n "$C" route add default via 192.0.2.1
 ip -n "$P" route add default via 198.51.100.1
+ip -n "$C" -6 route add default via 2001:db8::1
+ip -n "$P" -6 route add default via 2001:db8:1::1
 for pair in "$C c0" "$P p0"; do
     # shellcheck disable=SC2086
     set -- $pair
@@ -52,9 +60,12 @@ for pair in "$C c0" "$P p0"; do
 done
 ip netns exec "$P" "$echo_bin" 198.51.100.7 4000 &
 pids="$pids $!"
+ip netns exec "$P" "$echo_bin" 2001:db8:1::7 4000 &
+pids="$pids $!"
 
-TURN="--listen 192.0.2.1:3478 --turn --credential u:pw --allowed-peer 198.51.100.0/24 --relay-ip 198.51.100.1
-      --relay-ports 50000-50999 --rate-limit 0 --no-tcp --threads 1"
+TURN="--listen 192.0.2.1:3478 --listen [2001:db8::1]:3478 --turn --credential u:pw --allowed-peer 198.51.100.0/24
+      --allowed-peer 2001:db8:1::/64 --relay-ip 198.51.100.1 --relay-ip 2001:db8:1::1 --relay-ports 50000-50999
+      --rate-limit 0 --no-tcp --threads 1"
 server() { # LOG ARGS...
     local log=$1
     shift
@@ -78,12 +89,10 @@ dump() { # LOG
         sleep 0.1
     done
 }
-bench() { # OUT [ARGS]: stunkit bench --turn from the client
-    local out=$1
-    shift
-    # shellcheck disable=SC2068
-    ip netns exec "$C" "$stunkit" bench --turn --json --peer 198.51.100.7:4000 -s 4 -w 4 -d 2 \
-        --username u --password pw $@ 192.0.2.1:3478 >"$out" 2>&1
+bench() { # OUT [PEER SERVER]: stunkit bench --turn from the client (IPv4 by default)
+    local out=$1 peer=${2:-198.51.100.7:4000} srv=${3:-192.0.2.1:3478}
+    ip netns exec "$C" "$stunkit" bench --turn --json --peer "$peer" -s 4 -w 4 -d 2 \
+        --username u --password pw "$srv" >"$out" 2>&1
 }
 field() { sed -n "s/.*\"$2\": \\([0-9]*\\).*/\\1/p" "$1"; }
 entries() { # LOG MAP: entries in table MAP of the program stunkitd (LOG) attached
@@ -131,6 +140,21 @@ to_client=$(counter "$tmp/xdp.log" turn_to_client)
     [ "$relayed" -ge $((2 * trips - 200)) ] && [ "$to_peer" -ge "$trips" ] && [ "$to_client" -ge "$trips" ] &&
     ok "stunkit bench --turn through XDP: $trips round trips (sent $sent), none bad; xdp_relayed $relayed of turn_to_peer $to_peer + turn_to_client $to_client" ||
     fail "XDP relay: $(cat "$tmp/b1.json"); xdp_relayed $relayed, to_peer $to_peer, to_client $to_client"
+# IPv6, and across families (the relayed address in the peer's family)
+for case in "IPv6 client, IPv6 relay|[2001:db8:1::7]:4000|[2001:db8::1]:3478" \
+    "IPv4 client, IPv6 relay|[2001:db8:1::7]:4000|192.0.2.1:3478" \
+    "IPv6 client, IPv4 relay|198.51.100.7:4000|[2001:db8::1]:3478"; do
+    IFS='|' read -r name peer srv <<<"$case"
+    r0=$(counter "$tmp/xdp.log" xdp_relayed)
+    bench "$tmp/b6.json" "$peer" "$srv"
+    dump "$tmp/xdp.log"
+    trips=$(field "$tmp/b6.json" relayed_round_trips)
+    relayed=$(($(counter "$tmp/xdp.log" xdp_relayed) - r0))
+    [ -n "$trips" ] && [ "$trips" -gt 1000 ] && [ "$(field "$tmp/b6.json" bad)" = 0 ] &&
+        [ "$relayed" -ge $((2 * trips - 200)) ] &&
+        ok "$name: $trips round trips through XDP, none bad; xdp_relayed +$relayed" ||
+        fail "$name: $(cat "$tmp/b6.json"); xdp_relayed +$relayed"
+done
 ce=$(entries "$tmp/xdp.log" chans) pe=$(entries "$tmp/xdp.log" peers)
 [ "$ce" = 0 ] && [ "$pe" = 0 ] && ok "the allocations deleted: no channel left in the program's tables" ||
     fail "tables after the allocations ended: chans $ce, peers $pe"

@@ -75,7 +75,7 @@ static int setup(tsock *s, int n, const bench_turn_opts *o)
     struct sockaddr_storage ss;
     int sl = stunkit_addr_to_sockaddr(&o->server, &ss);
     for (int i = 0; i < n; i++) {
-        s[i].fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        s[i].fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (s[i].fd < 0 || connect(s[i].fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0)
             return -1;
         int size = 1 << 20;
@@ -91,6 +91,8 @@ static int setup(tsock *s, int n, const bench_turn_opts *o)
         tc.username = o->username;
         tc.password = o->password;
         tc.random = rnd;
+        if (o->peer.family == STUNKIT_AF_INET6) /* an IPv6 relayed address (RFC 8656 7.1) */
+            tc.family = STUNKIT_AF_INET6;
         s[i].m = stunkit_turn_new(&tc, stunkit_now_ms());
         if (!s[i].m)
             return -1;

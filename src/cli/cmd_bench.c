@@ -293,7 +293,8 @@ static void bench_usage(FILE *f)
                "TURN relay: stunkit bench --turn --peer ECHO:PORT --username U --password P SERVER\n"
                "      --turn         -s allocations, each with a channel to --peer (a UDP echo),\n"
                "                     -w ChannelData datagrams in flight each; relayed round trips\n"
-               "                     per second and latency (--username/--password: long-term)\n"
+               "                     per second and latency (--username/--password: long-term);\n"
+               "                     an IPv6 --peer asks for an IPv6 relayed address\n"
                "      --forwarder    SERVER is bench_turn_forwarder (no TURN set-up): the ceiling\n"
                "\n"
                "Exit status: 0 answers were counted, 1 the server did not answer, 2 bad usage.\n");
