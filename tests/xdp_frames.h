@@ -3,7 +3,8 @@
  * xdp_relay_test.c): IPv4 or IPv6 with UDP, the checksums computed here
  * (RFC 768, RFC 791, RFC 8200 8.1), and the variations the program must
  * tell apart (VLAN, options, fragments, extension headers, checksum
- * absent, seeded, wrong).
+ * absent, seeded, wrong); and the program loaded as stunkitd loads it, and
+ * timed per frame.
  */
 #ifndef STUNKIT_TESTS_XDP_FRAMES_H
 #define STUNKIT_TESTS_XDP_FRAMES_H
@@ -11,11 +12,15 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "stunkit/stunkit.h"
 #include "test.h"
+#include "xdp.h"
 
 enum {
     F_VLAN = 1 << 0,         /* an 802.1Q tag */
@@ -136,6 +141,29 @@ static void build(frame *f, const char *src, const char *dst, const uint8_t *pl,
         c ^= 0x1234;
     put16(udp + 6, c);
     f->len = (size_t)(udp + ulen - f->b);
+}
+
+/* stunkitd's program for the command line argv (argv[0] included), with its
+ * listening addresses entered, as stunkitd loads it; *old is closed and cfg
+ * reparsed first. Exits when it cannot load. */
+static skd_xdp *xdp_test_load(skd_xdp *old, skd_config *cfg, skd_handler_cfg *h, skd_sock_spec *specs, int cap,
+                              int *n_specs, int argc, char **argv)
+{
+    if (old)
+        skd_xdp_close(old);
+    skd_config_free(cfg);
+    memset(cfg, 0, sizeof(*cfg));
+    CHECK(skd_config_parse(cfg, argc, argv) == 0);
+    *n_specs = skd_config_sockets(cfg, specs, cap, h);
+    h->auth = cfg->auth;
+    char err[256];
+    skd_xdp *x = skd_xdp_load(cfg, h, err, sizeof(err));
+    if (!x) {
+        fprintf(stderr, "cannot load: %s\n", err);
+        exit(1);
+    }
+    CHECK(skd_xdp_add_listeners(x, specs, *n_specs, h, NULL, err, sizeof(err)) > 0);
+    return x;
 }
 
 /* The program's own time per frame, ns: n runs of one fresh copy each

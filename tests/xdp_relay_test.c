@@ -134,22 +134,10 @@ static void setup(const char *alloc_bps, const char *total_bps)
         argv[argc] = (char *)args[argc];
     argv[argc] = NULL;
     skd_sock_spec specs[16];
-    if (xdp)
-        skd_xdp_close(xdp);
-    skd_config_free(&cfg);
-    memset(&cfg, 0, sizeof(cfg));
-    CHECK(skd_config_parse(&cfg, argc, argv) == 0);
-    int n = skd_config_sockets(&cfg, specs, 16, &hcfg);
-    hcfg.auth = cfg.auth;
-    char err[256];
-    xdp = skd_xdp_load(&cfg, &hcfg, err, sizeof(err));
-    if (!xdp) {
-        fprintf(stderr, "cannot load: %s\n", err);
-        exit(1);
-    }
-    CHECK(skd_xdp_add_listeners(xdp, specs, n, &hcfg, NULL, err, sizeof(err)) > 0);
+    int n;
+    xdp = xdp_test_load(xdp, &cfg, &hcfg, specs, 16, &n, argc, argv);
     /* on rx0, as `--xdp rx0` (channels are published once it is on a device) */
-    char info[256];
+    char info[256], err[256];
     CHECK(skd_xdp_attach(xdp, "rx0", info, err, sizeof(err)) == 0);
     CHECK(skd_xdp_relaying(xdp));
     prog = skd_xdp_prog_fd(xdp);
@@ -189,7 +177,7 @@ typedef struct chan {
     uint32_t alloc;
 } chan;
 
-static int publish(const chan *c, uint64_t ttl_ms)
+static skd_xdp_channel entry(const chan *c)
 {
     skd_xdp_channel x;
     memset(&x, 0, sizeof(x));
@@ -199,18 +187,18 @@ static int publish(const chan *c, uint64_t ttl_ms)
     addr(c->peer, &x.peer);
     x.number = c->number;
     x.alloc_id = c->alloc;
+    return x;
+}
+
+static int publish(const chan *c, uint64_t ttl_ms)
+{
+    skd_xdp_channel x = entry(c);
     return skd_xdp_channel_put(xdp, &x, ttl_ms);
 }
 
 static void unpublish(const chan *c)
 {
-    skd_xdp_channel x;
-    memset(&x, 0, sizeof(x));
-    addr(c->client, &x.client);
-    addr(c->server, &x.server);
-    addr(c->relay, &x.relay);
-    addr(c->peer, &x.peer);
-    x.number = c->number;
+    skd_xdp_channel x = entry(c);
     skd_xdp_channel_del(xdp, &x);
 }
 

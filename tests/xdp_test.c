@@ -56,20 +56,7 @@ static void setup(const char *const *args)
     for (; *args; args++)
         argv[argc++] = (char *)*args;
     argv[argc] = NULL;
-    if (xdp)
-        skd_xdp_close(xdp);
-    skd_config_free(&cfg);
-    memset(&cfg, 0, sizeof(cfg));
-    CHECK(skd_config_parse(&cfg, argc, argv) == 0);
-    n_specs = skd_config_sockets(&cfg, specs, 64, &hcfg);
-    hcfg.auth = cfg.auth;
-    char err[256];
-    xdp = skd_xdp_load(&cfg, &hcfg, err, sizeof(err));
-    if (!xdp) {
-        fprintf(stderr, "cannot load: %s\n", err);
-        exit(1);
-    }
-    CHECK(skd_xdp_add_listeners(xdp, specs, n_specs, &hcfg, NULL, err, sizeof(err)) > 0);
+    xdp = xdp_test_load(xdp, &cfg, &hcfg, specs, 64, &n_specs, argc, argv);
     prog = skd_xdp_prog_fd(xdp);
 }
 
