@@ -20,6 +20,7 @@ static uint64_t now_s = 1795470000;
 static skd_handler_cfg cfg;
 static skd_auth auth;
 static skd_turn_cfg tcfg;
+static skd_turn_limits limits;
 static skd_turn server;
 static uint8_t obuf[16384];
 static skd_out oslots[4];
@@ -62,7 +63,9 @@ static void server_setup(uint32_t nonce_lifetime)
     tcfg.max_channels = 8;
     /* the relays live on loopback here: open it, as a lab must */
     skd_cidr_parse("127.0.0.1/32", &tcfg.policy.allowed[tcfg.policy.n_allowed++], &why);
-    skd_turn_init(&server, &tcfg, epoll_create1(EPOLL_CLOEXEC), 1, 99, now_ms);
+    skd_turn_limits_free(&limits);
+    skd_turn_limits_init(&limits, tcfg.max_allocations, tcfg.user_quota, 7);
+    skd_turn_init(&server, &tcfg, &limits, epoll_create1(EPOLL_CLOEXEC), 1, 99, now_ms);
 }
 
 static void server_teardown(void)

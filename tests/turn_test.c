@@ -22,6 +22,7 @@ static uint64_t now_ms = 5000000;
 static skd_handler_cfg cfg;
 static skd_auth auth;
 static skd_turn_cfg tcfg;
+static skd_turn_limits limits;
 static skd_turn turn;
 static uint8_t outbuf[16384];
 static skd_out slots[4];
@@ -55,7 +56,9 @@ static void setup(void)
     tcfg.max_permissions = 8;
     tcfg.max_channels = 8;
     /* the tests' peers live in documentation ranges, allowed by default */
-    skd_turn_init(&turn, &tcfg, epoll_create1(EPOLL_CLOEXEC), 1, 1234, now_ms);
+    skd_turn_limits_free(&limits);
+    skd_turn_limits_init(&limits, tcfg.max_allocations, tcfg.user_quota, 7);
+    skd_turn_init(&turn, &tcfg, &limits, epoll_create1(EPOLL_CLOEXEC), 1, 1234, now_ms);
     stunkit_addr_parse("127.0.0.1:40000", 0, &client);
     skd_auth_nonce(&auth, &client, NOW_S, nonce);
     nonce[SKD_NONCE_LEN] = '\0';

@@ -246,6 +246,10 @@ int skd_auth_check(const skd_auth *a, const stunkit_msg *m, const stunkit_addr *
             v->key_len = 0;
             return verdict(v, 401, 0, "Integrity check failed");
         }
+        memcpy(v->user, c->name, c->name_len);
+        v->user_len = c->name_len;
+        if (c == &tmp)
+            memset(&tmp, 0, sizeof(tmp));
         return 0;
     }
 
@@ -308,6 +312,10 @@ int skd_auth_check(const skd_auth *a, const stunkit_msg *m, const stunkit_addr *
     const uint8_t *key = alg == STUNKIT_PWALG_SHA256 ? c->key_sha256 : c->key_md5;
     size_t klen = alg == STUNKIT_PWALG_SHA256 ? sizeof(c->key_sha256) : sizeof(c->key_md5);
     int bad = check_mac(m, key, klen, v) != 0;
+    if (!bad && known) {
+        memcpy(v->user, c->name, c->name_len);
+        v->user_len = c->name_len;
+    }
     if (c == &tmp)
         memset(&tmp, 0, sizeof(tmp));
     if (bad || !known) {

@@ -56,6 +56,8 @@ typedef struct skd_auth_verdict {
     uint8_t key[STUNKIT_KEY_MAX]; /* the key for the answer's integrity */
     size_t key_len;
     int sha256;      /* answer with MESSAGE-INTEGRITY-SHA256 */
+    char user[128];  /* authenticated: the user's name, whether the request named it by USERNAME or USERHASH */
+    size_t user_len;
 } skd_auth_verdict;
 
 /* Checks a parsed request from client at unix time now_s; returns v->code. */

@@ -25,7 +25,7 @@ typedef enum opt_id {
     O_TCP_PER_SOURCE, O_DTLS_PER_SOURCE, O_LOG_LEVEL, O_CONFIG, O_USER, O_METRICS, O_METRICS_MAX,
     O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
-    O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
+    O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
     O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
     O_HELP, O_VERSION
 } opt_id;
@@ -138,6 +138,8 @@ static const opt_def options[] = {
      "channels per allocation, 1-4096 (default 64)", NULL},
     {O_TURN_MAX_LIFETIME, "turn-max-lifetime", 0, T_INT, "S", 600, 3600,
      "longest allocation lifetime, 600-3600 (default 3600)", NULL},
+    {O_TURN_DEFAULT_LIFETIME, "turn-default-lifetime", 0, T_INT, "S", 10, 3600,
+     "lifetime of an allocation whose client asks for less, 10-3600 (default\n600, RFC 8656's ten minutes; less is for labs and tests)", NULL},
     {O_TURN_ALLOC_BPS, "turn-allocation-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
      "relayed bytes per second per allocation, both ways together, 0-1e12\n(default 0: no limit); more is dropped and counted", NULL},
     {O_TURN_TOTAL_BPS, "turn-total-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
@@ -434,6 +436,7 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_TURN_MAX_PERMS: cfg->turn.max_permissions = (int)iv; return 0;
     case O_TURN_MAX_CHANNELS: cfg->turn.max_channels = (int)iv; return 0;
     case O_TURN_MAX_LIFETIME: cfg->turn.max_lifetime_s = (uint32_t)iv; return 0;
+    case O_TURN_DEFAULT_LIFETIME: cfg->turn.default_lifetime_s = (uint32_t)iv; return 0;
     case O_TURN_ALLOC_BPS: cfg->turn.alloc_bps = (uint64_t)iv; return 0;
     case O_TURN_TOTAL_BPS: cfg->turn.total_bps = (uint64_t)iv; return 0;
     case O_RDV: cfg->rdv.enabled = 1; return 0;
@@ -601,6 +604,11 @@ static int finish(skd_config *cfg, pstate *st)
     if (cfg->turn.enabled && (!cfg->auth || cfg->auth->short_term)) {
         fprintf(stderr, "stunkitd: --turn needs long-term credentials (--credential or --auth-secret, not "
                         "--short-term): RFC 8656 5\n");
+        return -1;
+    }
+    if (cfg->turn.default_lifetime_s > cfg->turn.max_lifetime_s) {
+        fprintf(stderr, "%sstunkitd: turn-default-lifetime %u is longer than turn-max-lifetime %u\n", SKD_ERR_PREFIX,
+                cfg->turn.default_lifetime_s, cfg->turn.max_lifetime_s);
         return -1;
     }
     if (cfg->rdv.enabled && (!cfg->auth || cfg->auth->short_term)) {

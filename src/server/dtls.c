@@ -200,7 +200,7 @@ static skd_dtls_session *victim(skd_dtls *d, const stunkit_addr *peer)
         if (!s->ssl)
             return s;
         int s_hs = !SSL_is_init_finished(s->ssl), v_hs = v && !SSL_is_init_finished(v->ssl);
-        if (!v || (s_hs && !v_hs) || (s_hs == v_hs && (int32_t)(s->last_ms - v->last_ms) < 0))
+        if (!v || (s_hs && !v_hs) || (s_hs == v_hs && s->last_ms < v->last_ms))
             v = s;
     }
     session_end(d, v);
@@ -261,7 +261,7 @@ static const uint8_t *client_random(const uint8_t *p)
 /* A ClientHello: through the listener. Returns the session to feed it to
  * (a new one, or a known one retransmitting), or NULL when it is done. */
 static skd_dtls_session *hello(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *peer, const uint8_t *data,
-                               size_t len, uint32_t now_ms, int *fresh)
+                               size_t len, uint64_t now_ms, int *fresh)
 {
     *fresh = 0;
     skd_dtls_session *known = find(d, peer);
@@ -311,7 +311,7 @@ static skd_dtls_session *hello(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_
 }
 
 int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *local, const stunkit_addr *peer,
-                   const uint8_t *data, size_t len, uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx)
+                   const uint8_t *data, size_t len, uint64_t now_ms, skd_dtls_handler on_message, void *handler_ctx)
 {
     /* RFC 7983: DTLS records start with 20..63. */
     if (len < 13 || data[0] < 20 || data[0] > 63)
@@ -368,7 +368,7 @@ int skd_dtls_send(skd_dtls_session *s, const uint8_t *data, size_t len)
     return 0;
 }
 
-void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms, uint32_t handshake_ms)
+void skd_dtls_tick(skd_dtls *d, uint64_t now_ms, uint32_t idle_ms, uint32_t handshake_ms)
 {
     if (!d->n_live)
         return;

@@ -28,8 +28,8 @@ typedef struct skd_dtls_session {
     int fd;                /* the shared UDP socket */
     const uint8_t *in;     /* the datagram being fed to OpenSSL */
     size_t in_len;
-    uint32_t last_ms;
-    uint32_t created_ms;
+    uint64_t last_ms;
+    uint64_t created_ms;
     uint8_t client_random[8]; /* the start of the ClientHello's random: tells a retransmission from a new handshake */
     unsigned long sent;    /* datagrams sent (for the counters) */
 } skd_dtls_session;
@@ -57,14 +57,14 @@ void skd_dtls_free(skd_dtls *d);
 typedef size_t (*skd_dtls_handler)(void *ctx, skd_dtls_session *s, const uint8_t *msg, size_t len, uint8_t *out,
                                    size_t cap);
 int skd_dtls_input(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_addr *local, const stunkit_addr *peer,
-                   const uint8_t *data, size_t len, uint32_t now_ms, skd_dtls_handler on_message, void *handler_ctx);
+                   const uint8_t *data, size_t len, uint64_t now_ms, skd_dtls_handler on_message, void *handler_ctx);
 
 /* Sends len bytes to the session's client, encrypted. 0 or -1. */
 int skd_dtls_send(skd_dtls_session *s, const uint8_t *data, size_t len);
 
 /* Handshake retransmissions, handshake deadlines and idle expiry; call about
  * once a second. */
-void skd_dtls_tick(skd_dtls *d, uint32_t now_ms, uint32_t idle_ms, uint32_t handshake_ms);
+void skd_dtls_tick(skd_dtls *d, uint64_t now_ms, uint32_t idle_ms, uint32_t handshake_ms);
 
 /* The cookie callbacks for the DTLS SSL_CTX (stateless HelloVerifyRequest);
  * also prepares the shared BIO method. Call from the main thread before the

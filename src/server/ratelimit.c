@@ -57,17 +57,17 @@ static int better_victim(const skd_bucket *s, const skd_bucket *v)
         return 1;
     if (s->tokens != v->tokens)
         return s->tokens > v->tokens;
-    return (int32_t)(s->last_ms - v->last_ms) < 0;
+    return s->last_ms < v->last_ms;
 }
 
-static float refill(float tokens, float rate, float burst, uint32_t elapsed_ms)
+static float refill(float tokens, float rate, float burst, uint64_t elapsed_ms)
 {
     tokens += rate * (float)elapsed_ms / 1000.0f;
     return tokens > burst ? burst : tokens;
 }
 
 /* 0: general (and strict when redirect), 2: strict alone */
-static int take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int redirect)
+static int take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms, int redirect)
 {
     int general_on = redirect != 2 && rl->rate > 0.0f;
     int redir_on = redirect && rl->rate_redir > 0.0f;
@@ -94,7 +94,7 @@ static int take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int
         b->tokens = rl->burst;
         b->tokens_redir = rl->burst_redir;
     } else {
-        uint32_t elapsed = now_ms - b->last_ms;
+        uint64_t elapsed = now_ms > b->last_ms ? now_ms - b->last_ms : 0;
         if (elapsed > 3600000u)
             elapsed = 3600000u;
         b->tokens = refill(b->tokens, rl->rate, rl->burst, elapsed);
@@ -110,12 +110,12 @@ static int take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int
     return 1;
 }
 
-int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int redirect)
+int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms, int redirect)
 {
     return take(rl, src, now_ms, redirect ? 1 : 0);
 }
 
-int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms)
+int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms)
 {
     return take(rl, src, now_ms, 2);
 }

@@ -18,7 +18,7 @@
 typedef struct skd_bucket {
     uint8_t ip[16];
     uint8_t family;      /* 0: empty slot */
-    uint32_t last_ms;    /* last refill */
+    uint64_t last_ms;    /* last refill */
     float tokens;        /* general budget */
     float tokens_redir;  /* budget for answers sent elsewhere */
 } skd_bucket;
@@ -39,9 +39,9 @@ void skd_ratelimit_free(skd_ratelimit *rl);
 /* Takes one token from the source's general budget (and, if redirect, from
  * its redirect budget too). Returns 1 allowed, 0 limited. now_ms: any
  * monotonic millisecond clock. */
-int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms, int redirect);
+int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms, int redirect);
 /* Takes one token from the strict budget alone (the general one was taken
  * before the request was parsed). Returns 1 allowed, 0 limited. */
-int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint32_t now_ms);
+int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -82,6 +83,8 @@ static void offload(skd_turn *t, skd_alloc *a, uint64_t now);
 
 static void alloc_free(skd_turn *t, skd_alloc *a)
 {
+    skd_turn_limits_put(t->limits, a->quota);
+    a->quota = NULL;
     if (a->xdp_id) {
         offload(t, a, UINT64_MAX); /* everything expired: every entry removed */
         skd_xdp_quota_del(t->xdp, a->xdp_id);
@@ -93,11 +96,16 @@ static void alloc_free(skd_turn *t, skd_alloc *a)
     if (*pp)
         *pp = a->hnext;
     wheel_unlink(a);
+    /* The relay sockets leave the epoll set now but stay open until
+     * skd_turn_reap(), after the worker's current batch: datagrams relayed
+     * earlier in the batch are queued by descriptor number and sent at its
+     * end. Closed here, the number could be handed to the next socket
+     * opened (another allocation's relay, an accepted connection) and the
+     * queued payload would leave through it, to a stranger. */
     if (a->relay.fd >= 0)
-        close(a->relay.fd); /* leaves the epoll set too */
+        epoll_ctl(t->epfd, EPOLL_CTL_DEL, a->relay.fd, NULL);
     if (a->relay2.fd >= 0)
-        close(a->relay2.fd);
-    a->relay.fd = a->relay2.fd = -1;
+        epoll_ctl(t->epfd, EPOLL_CTL_DEL, a->relay2.fd, NULL);
     /* Freed after the worker's current batch of epoll events, which may
      * still hold a pointer to its relay sockets. */
     a->relay.kind = a->relay2.kind = EV_DEAD_KIND;
@@ -111,23 +119,24 @@ void skd_turn_reap(skd_turn *t)
     while (t->dead) {
         skd_alloc *a = t->dead;
         t->dead = a->hnext;
+        if (a->relay.fd >= 0)
+            close(a->relay.fd);
+        if (a->relay2.fd >= 0)
+            close(a->relay2.fd);
         free(a->perms);
         free(a->chans);
         free(a);
     }
 }
 
-int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, uint32_t seed, uint64_t now_ms)
+int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, skd_turn_limits *limits, int epfd, int workers,
+                  uint32_t seed, uint64_t now_ms)
 {
     memset(t, 0, sizeof(*t));
-    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++)
-        t->reservations[i].fd = -1;
     t->cfg = cfg;
+    t->limits = limits;
     t->epfd = epfd;
     t->seed = seed;
-    t->max_allocations = cfg->max_allocations / (workers > 0 ? workers : 1);
-    if (t->max_allocations < 1)
-        t->max_allocations = 1;
     t->wheel_s = now_ms / 1000;
     t->total_bps = cfg->total_bps / (uint64_t)(workers > 0 ? workers : 1);
     if (cfg->total_bps && !t->total_bps)
@@ -138,9 +147,6 @@ int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, u
 void skd_turn_free(skd_turn *t)
 {
     skd_turn_reap(t);
-    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++)
-        if (t->reservations[i].fd >= 0)
-            close(t->reservations[i].fd);
     for (size_t i = 0; i < SKD_TURN_BUCKETS; i++)
         while (t->by_tuple[i])
             alloc_free(t, t->by_tuple[i]);
@@ -161,13 +167,7 @@ void skd_turn_conn_closed(skd_turn *t, const stunkit_addr *client, const stunkit
 
 void skd_turn_tick(skd_turn *t, uint64_t now_ms)
 {
-    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++) {
-        skd_reservation *r = &t->reservations[i];
-        if (r->fd >= 0 && r->expires_ms <= now_ms) {
-            close(r->fd);
-            r->fd = -1;
-        }
-    }
+    skd_turn_limits_expire(t->limits, now_ms);
     uint64_t now_s = now_ms / 1000;
     /* a long pause (no events) must not walk more than the wheel once */
     if (now_s > t->wheel_s + SKD_TURN_WHEEL)
@@ -351,12 +351,11 @@ static skd_verdict success(const skd_handler_cfg *cfg, const skd_request *rq, co
 
 #define FAIL(code, reason) skd_reply_error(cfg, rq, m, authed, (code), (reason), NULL, 0, ob)
 
-static int same_user(const skd_alloc *a, const stunkit_msg *m)
+/* The request's user (authenticated: USERNAME, or the user a USERHASH
+ * names) is the allocation's. */
+static int same_user(const skd_alloc *a, const skd_auth_verdict *authed)
 {
-    stunkit_attr u;
-    if (stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &u) != 0)
-        return 1; /* USERHASH: the integrity check already tied it to a user */
-    return u.len == a->username_len && memcmp(u.value, a->username, u.len) == 0;
+    return authed->user_len == a->username_len && memcmp(authed->user, a->username, a->username_len) == 0;
 }
 
 static uint32_t lifetime_of(const skd_turn_cfg *c, const stunkit_msg *m)
@@ -420,14 +419,28 @@ static int watch(skd_turn *t, skd_alloc *a, int fd, const stunkit_addr *ip, uint
     return watch_relay(t, a, &a->relay, fd, ip, port);
 }
 
+/* The first port of a seeded walk over the relay range: RFC 8656 recommends
+ * randomized ports (RFC 6056); its Algorithm 1 (a random start, then the
+ * next port on each collision) visits every port of any range. */
+static uint32_t walk_start(const skd_turn *t, uint32_t span, uint32_t salt)
+{
+    uint64_t x = ((uint64_t)t->seed << 32 | salt) + t->allocations_made * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return (uint32_t)(x % span);
+}
+
+#define PORT_TRIES 128 /* binds tried per relay socket */
+
 /* The relay of a dual allocation's second family: any free port. */
 static int open_second(skd_turn *t, const stunkit_addr *ip, skd_alloc *a)
 {
     const skd_turn_cfg *c = t->cfg;
     uint32_t span = (uint32_t)(c->port_max - c->port_min) + 1u;
-    uint32_t start = (t->seed * 2654435761u ^ (uint32_t)t->allocations_made) % span;
-    for (uint32_t k = 0; k < span && k < 128; k++) {
-        uint16_t port = (uint16_t)(c->port_min + (start + k * 7919u) % span);
+    uint32_t start = walk_start(t, span, 2);
+    for (uint32_t k = 0; k < span && k < PORT_TRIES; k++) {
+        uint16_t port = (uint16_t)(c->port_min + (start + k) % span);
         int fd = bind_udp(ip, port);
         if (fd >= 0)
             return watch_relay(t, a, &a->relay2, fd, ip, port);
@@ -454,30 +467,26 @@ static int relay_ip_for(const skd_turn_cfg *c, const skd_request *rq, int family
 }
 
 /* Opens a relay socket on ip in the configured port range; even: an even
- * port, and with reserve also the next one, kept under a new token. */
+ * port, and with reserve also the next one, kept under a new random token
+ * for a later Allocate (server-wide, turn_limits.h). 0, or the error code:
+ * 508 (no port), or the limits' 486/508 for the kept port. */
 static int open_relay(skd_turn *t, const stunkit_addr *ip, skd_alloc *a, int even, int reserve, uint8_t token[8],
-                      uint64_t now)
+                      const skd_auth_verdict *authed, uint64_t now)
 {
     const skd_turn_cfg *c = t->cfg;
     uint32_t span = (uint32_t)(c->port_max - c->port_min) + 1u;
-    uint32_t start = (t->seed ^ (uint32_t)t->allocations_made * 2654435761u) % span;
-    skd_reservation *slot = NULL;
-    if (reserve) {
-        for (int i = 0; i < SKD_TURN_RESERVATIONS && !slot; i++)
-            if (t->reservations[i].fd < 0)
-                slot = &t->reservations[i];
-        if (!slot)
-            return -1;
-    }
-    for (uint32_t k = 0; k < span && k < 128; k++) {
-        /* RFC 8656 recommends randomized ports (RFC 6056): a seeded walk */
-        uint16_t port = (uint16_t)(c->port_min + (start + k * 7919u) % span);
+    uint32_t start = walk_start(t, span, 1);
+    if (even)
+        start &= ~1u;
+    for (uint32_t k = 0, tries = 0; k < span && tries < PORT_TRIES; k++) {
+        uint16_t port = (uint16_t)(c->port_min + (start + k) % span);
         if (even && ((port & 1u) || port == 65535 || port + 1u > c->port_max))
             continue;
+        tries++;
         int fd = bind_udp(ip, port);
         if (fd < 0) {
             if (errno != EADDRINUSE && errno != EACCES)
-                return -1;
+                return 508;
             continue;
         }
         if (reserve) {
@@ -486,33 +495,30 @@ static int open_relay(skd_turn *t, const stunkit_addr *ip, skd_alloc *a, int eve
                 close(fd);
                 continue;
             }
-            slot->fd = fd2;
-            slot->addr = *ip;
-            slot->addr.port = (uint16_t)(port + 1);
-            slot->expires_ms = now + SKD_TURN_RESERVATION_MS;
-            uint64_t x = (t->allocations_made + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)t->seed << 32 | port);
-            x ^= x >> 29;
-            x *= 0xBF58476D1CE4E5B9ull;
-            memcpy(slot->token, &x, 8);
-            memcpy(token, slot->token, 8);
+            stunkit_addr kept = *ip;
+            kept.port = (uint16_t)(port + 1);
+            int code = getrandom(token, 8, 0) == 8 ? 0 : 508;
+            if (!code)
+                code = skd_turn_limits_keep(t->limits, authed->user, authed->user_len, fd2, &kept, token, now);
+            if (code) {
+                close(fd);
+                close(fd2);
+                return code;
+            }
         }
-        return watch(t, a, fd, ip, port);
+        return watch(t, a, fd, ip, port) == 0 ? 0 : 508;
     }
-    return -1;
+    return 508;
 }
 
 /* The port kept under token, handed to a: 0, or -1 when there is none. */
 static int claim_reservation(skd_turn *t, const uint8_t *token, skd_alloc *a, uint64_t now)
 {
-    for (int i = 0; i < SKD_TURN_RESERVATIONS; i++) {
-        skd_reservation *r = &t->reservations[i];
-        if (r->fd >= 0 && r->expires_ms > now && !memcmp(r->token, token, 8)) {
-            int fd = r->fd;
-            r->fd = -1;
-            return watch(t, a, fd, &r->addr, r->addr.port);
-        }
-    }
-    return -1;
+    stunkit_addr addr;
+    int fd = skd_turn_limits_claim(t->limits, token, now, &addr);
+    if (fd < 0)
+        return -1;
+    return watch(t, a, fd, &addr, addr.port);
 }
 
 /* ---- the methods ---- */
@@ -530,7 +536,7 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
          * [...] the server rejects the request with a 437 (Allocation
          * Mismatch) error" - unless it is a retransmission of the request
          * that made it, which gets the same success again. */
-        if (!memcmp(a->tid, m->tid, STUNKIT_TID_LEN) && same_user(a, m))
+        if (!memcmp(a->tid, m->tid, STUNKIT_TID_LEN) && same_user(a, authed))
             return success(cfg, rq, m, authed, ob, a, (int)((a->expires_ms - rq->now_ms) / 1000), 1, NULL);
         return FAIL(437, NULL);
     }
@@ -587,37 +593,34 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     stunkit_addr ip, ip6;
     if (relay_ip_for(c, rq, family, &ip) != 0)
         return FAIL(440, NULL);
-    /* quotas: 486 per user, 508 in total */
-    stunkit_attr u;
-    int has_user = stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &u) == 0;
-    if (has_user && c->user_quota > 0) {
-        int mine = 0;
-        for (size_t i = 0; i < SKD_TURN_BUCKETS; i++)
-            for (skd_alloc *x = t->by_tuple[i]; x; x = x->hnext)
-                mine += x->username_len == u.len && !memcmp(x->username, u.value, u.len);
-        if (mine >= c->user_quota)
-            return FAIL(486, NULL);
-    }
-    if (t->n_allocs >= t->max_allocations)
-        return FAIL(508, NULL);
+    /* quotas, server-wide (turn_limits.h): 486 per user, 508 in total */
+    skd_turn_user *quota = NULL;
+    int code = skd_turn_limits_take(t->limits, authed->user, authed->user_len, &quota);
+    if (code)
+        return FAIL(code, NULL);
     a = calloc(1, sizeof(*a));
-    if (!a)
-        return FAIL(508, NULL);
-    a->relay.fd = -1;
-    a->relay2.fd = -1;
-    a->perms = calloc((size_t)c->max_permissions, sizeof(skd_perm));
-    a->chans = calloc((size_t)c->max_channels, sizeof(skd_channel));
-    uint8_t new_token[8];
-    int opened = token ? claim_reservation(t, token, a, rq->now_ms)
-                       : open_relay(t, &ip, a, even, reserve, new_token, rq->now_ms);
-    if (!a->perms || !a->chans || opened != 0) {
-        free(a->perms);
-        free(a->chans);
-        if (a->relay.fd >= 0)
-            close(a->relay.fd);
-        free(a);
-        return FAIL(508, NULL);
+    if (a) {
+        a->relay.fd = -1;
+        a->relay2.fd = -1;
+        a->perms = calloc((size_t)c->max_permissions, sizeof(skd_perm));
+        a->chans = calloc((size_t)c->max_channels, sizeof(skd_channel));
     }
+    uint8_t new_token[8];
+    code = !a || !a->perms || !a->chans ? 508
+           : token                     ? (claim_reservation(t, token, a, rq->now_ms) == 0 ? 0 : 508)
+                                       : open_relay(t, &ip, a, even, reserve, new_token, authed, rq->now_ms);
+    if (code) {
+        skd_turn_limits_put(t->limits, quota);
+        if (a) {
+            free(a->perms);
+            free(a->chans);
+            if (a->relay.fd >= 0)
+                close(a->relay.fd); /* never in a queued send: it was opened just now */
+            free(a);
+        }
+        return FAIL(code, NULL);
+    }
+    a->quota = quota;
     if (dual) {
         /* the second family may fail on its own: then ADDRESS-ERROR-CODE */
         if (relay_ip_for(c, rq, STUNKIT_AF_INET6, &ip6) != 0)
@@ -631,10 +634,8 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     a->conn_dtls = rq->conn_dtls;
     a->ip_index = rq->ip_index;
     a->port_index = rq->port_index;
-    if (has_user && u.len < sizeof(a->username)) {
-        memcpy(a->username, u.value, u.len);
-        a->username_len = u.len;
-    }
+    memcpy(a->username, authed->user, authed->user_len);
+    a->username_len = authed->user_len;
     memcpy(a->tid, m->tid, STUNKIT_TID_LEN);
     if (!a->conn && skd_xdp_relaying(t->xdp))
         a->xdp_id = skd_xdp_quota_add(t->xdp); /* its channels go to XDP as they are bound */
@@ -653,12 +654,12 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
 
 /* The allocation of the request's 5-tuple, used by its own user: 0, or
  * 437 (none: "Allocation Mismatch") / 441 ("Wrong Credentials"). */
-static int own_allocation(skd_turn *t, const skd_request *rq, const stunkit_msg *m, skd_alloc **out)
+static int own_allocation(skd_turn *t, const skd_request *rq, const skd_auth_verdict *authed, skd_alloc **out)
 {
     *out = find(t, &rq->src, &rq->dst);
     if (!*out)
         return 437;
-    return same_user(*out, m) ? 0 : 441;
+    return same_user(*out, authed) ? 0 : 441;
 }
 
 /* 7.5 Receiving a Refresh Request */
@@ -667,7 +668,7 @@ skd_verdict skd_turn_refresh(const skd_handler_cfg *cfg, const skd_request *rq, 
 {
     skd_turn *t = rq->turn;
     skd_alloc *a;
-    int code = own_allocation(t, rq, m, &a);
+    int code = own_allocation(t, rq, authed, &a);
     if (code)
         return FAIL(code, NULL);
     stunkit_attr at;
@@ -716,7 +717,7 @@ skd_verdict skd_turn_create_permission(const skd_handler_cfg *cfg, const skd_req
 {
     skd_turn *t = rq->turn;
     skd_alloc *a;
-    int code = own_allocation(t, rq, m, &a);
+    int code = own_allocation(t, rq, authed, &a);
     if (code)
         return FAIL(code, NULL);
     /* "each XOR-PEER-ADDRESS [...] checked [...] If any of them fail, the
@@ -754,7 +755,7 @@ skd_verdict skd_turn_channel_bind(const skd_handler_cfg *cfg, const skd_request 
 {
     skd_turn *t = rq->turn;
     skd_alloc *a;
-    int code = own_allocation(t, rq, m, &a);
+    int code = own_allocation(t, rq, authed, &a);
     if (code)
         return FAIL(code, NULL);
     stunkit_attr at;

@@ -28,6 +28,7 @@
 
 #include "handler.h"
 #include "peer_policy.h"
+#include "turn_limits.h"
 
 #define SKD_TURN_WHEEL 4096 /* seconds; longer than the longest lifetime (3600) */
 #define SKD_TURN_BUCKETS 4096
@@ -42,12 +43,12 @@ typedef struct skd_turn_cfg {
     uint32_t default_lifetime_s;   /* 600 */
     uint32_t permission_s;         /* 300 */
     uint32_t channel_s;            /* 600 */
-    int max_allocations;           /* in total (divided among the workers) */
-    int user_quota;                /* allocations per username */
+    int max_allocations;           /* in total, server-wide (turn_limits.h) */
+    int user_quota;                /* allocations per user, server-wide */
     int max_permissions;           /* per allocation */
     int max_channels;              /* per allocation */
     uint64_t alloc_bps;            /* relayed bytes per second per allocation, both ways; 0: no limit */
-    uint64_t total_bps;            /* the same for all allocations (divided among the workers) */
+    uint64_t total_bps;            /* the same for all allocations (each relaying worker has its share) */
 } skd_turn_cfg;
 
 typedef struct skd_perm {
@@ -82,8 +83,9 @@ struct skd_alloc {
     int conn_dtls;               /* conn is a DTLS session (worker_dtls.c) */
     stunkit_addr client, server; /* the 5-tuple (transport: UDP) */
     int ip_index, port_index;    /* the listening socket the client uses */
-    char username[128];
+    char username[128];          /* the authenticated user (USERNAME, or the user a USERHASH named) */
     size_t username_len;
+    skd_turn_user *quota;        /* its place in the server-wide limits */
     uint8_t tid[STUNKIT_TID_LEN]; /* of the Allocate, for retransmissions */
     uint64_t expires_ms;
     skd_perm *perms;
@@ -98,23 +100,12 @@ struct skd_alloc {
     skd_alloc *wnext, **wprev;   /* timer wheel slot */
 };
 
-/* A port kept for a later Allocate (EVEN-PORT with R, RFC 8656 14.6). */
-typedef struct skd_reservation {
-    uint8_t token[8];
-    int fd;            /* -1: free slot */
-    stunkit_addr addr;
-    uint64_t expires_ms;
-} skd_reservation;
-
-#define SKD_TURN_RESERVATIONS 64
-#define SKD_TURN_RESERVATION_MS 30000
-
 typedef struct skd_turn {
     const skd_turn_cfg *cfg;
+    skd_turn_limits *limits; /* the server's: allocations in total and per user, kept ports */
     struct skd_xdp *xdp; /* --xdp: UDP allocations' channels are relayed there too (xdp.h) */
     int epfd; /* the worker's: relay sockets are watched there */
-    int max_allocations;
-    int n_allocs;
+    int n_allocs; /* this worker's live allocations */
     skd_alloc *by_tuple[SKD_TURN_BUCKETS];
     skd_alloc *wheel[SKD_TURN_WHEEL];
     skd_alloc *dead; /* freed by skd_turn_reap() after the current batch of events */
@@ -123,12 +114,14 @@ typedef struct skd_turn {
     uint64_t total_bps;     /* this worker's share of cfg->total_bps */
     double total_tokens;
     uint64_t total_ms;
-    skd_reservation reservations[SKD_TURN_RESERVATIONS];
     uint64_t allocations_made, allocations_expired, relayed_to_peer, relayed_to_client, peer_refused,
         no_permission, over_quota;
 } skd_turn;
 
-int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, int epfd, int workers, uint32_t seed, uint64_t now_ms);
+/* workers: how many workers relay (each gets its share of the total
+ * bandwidth); limits: the server's, shared by every worker. */
+int skd_turn_init(skd_turn *t, const skd_turn_cfg *cfg, skd_turn_limits *limits, int epfd, int workers,
+                  uint32_t seed, uint64_t now_ms);
 void skd_turn_free(skd_turn *t);
 
 /* The request methods (handler.c's table). */

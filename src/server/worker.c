@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "turn_limits.h"
 #include "worker_int.h"
 #include "xdp.h"
 
@@ -38,11 +39,11 @@ uint64_t skd_unix_now(void)
     return (uint64_t)ts.tv_sec;
 }
 
-uint32_t skd_now_ms(void)
+uint64_t skd_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 int skd_epoll_add(int epfd, int fd, uint32_t events, void *ptr)
@@ -81,7 +82,7 @@ static void count_answer(skd_stats *st, const skd_out *o)
         SKD_STAT_INC(st, redirected);
 }
 
-size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint32_t now)
+size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint64_t now)
 {
     /* TURN data from an allocation's client (ChannelData, Send indications)
      * is relayed traffic, not requests: the allocation's own checks apply,
@@ -376,7 +377,8 @@ static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
     }
     if (cfg->turn.enabled && (!stream_role || cfg->tcp || (srv->tls_on && cfg->udp))) {
         /* relay sockets join this worker's epoll set: no blocking mode */
-        if (skd_turn_init(&w->turn, &cfg->turn, w->epfd, srv->n_dgram, srv->seed ^ (uint32_t)id, skd_now_ms()) != 0)
+        if (skd_turn_init(&w->turn, &cfg->turn, srv->turn_limits, w->epfd, srv->n_turn, srv->seed ^ (uint32_t)id,
+                          skd_now_ms()) != 0)
             return -1;
         w->turn_on = 1;
     }
@@ -409,6 +411,17 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     srv->n_dgram = has_udp ? cfg->threads : 0;
     srv->n_stream = has_stream ? cfg->threads : 0;
     srv->n_workers = srv->n_dgram + srv->n_stream;
+    if (cfg->turn.enabled) {
+        srv->n_turn = srv->n_dgram + (cfg->tcp || (cfg->tls_cert && cfg->udp) ? srv->n_stream : 0);
+        srv->turn_limits = calloc(1, sizeof(*srv->turn_limits));
+        if (!srv->turn_limits || skd_turn_limits_init(srv->turn_limits, cfg->turn.max_allocations,
+                                                      cfg->turn.user_quota, srv->seed ^ 0x7475u) != 0) {
+            free(srv->turn_limits);
+            srv->turn_limits = NULL;
+            skd_error("out of memory for the TURN limits");
+            return -1;
+        }
+    }
     srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     srv->stats = calloc((size_t)srv->n_workers, sizeof(skd_stats));
     srv->workers = calloc((size_t)srv->n_workers, sizeof(skd_worker *));
@@ -599,6 +612,11 @@ void skd_server_close(skd_server *srv)
     }
     free(srv->workers);
     free(srv->stats);
+    if (srv->turn_limits) { /* after the workers: their allocations gave their places back */
+        skd_turn_limits_free(srv->turn_limits);
+        free(srv->turn_limits);
+        srv->turn_limits = NULL;
+    }
     if (srv->hcfg.rdv) {
         skd_rdv_free(srv->hcfg.rdv);
         free(srv->hcfg.rdv);

@@ -48,6 +48,8 @@ typedef struct skd_server {
     uint32_t seed;          /* from the caller: hash seeds of the tables */
     uint64_t epoch;         /* bumped after each swap of shared configuration */
     struct skd_xdp *xdp;    /* --xdp: the program's counters join the totals */
+    struct skd_turn_limits *turn_limits; /* --turn: allocations in total and per user, kept ports (server-wide) */
+    int n_turn;             /* workers that relay */
     skd_retired *retired;   /* main thread only */
     int n_retired;
 } skd_server;

@@ -12,7 +12,7 @@
 typedef struct dtls_ctx {
     skd_worker *w;
     const skd_sock *s;
-    uint32_t now;
+    uint64_t now;
     uint64_t unix_s;
     void *session; /* the session the message came on (set by dtls.c's callback) */
 } dtls_ctx;

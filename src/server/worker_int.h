@@ -56,8 +56,8 @@ struct skd_conn {
     int reading_paused;  /* answers queued faster than the client reads them */
     uint32_t events;     /* the epoll events currently asked for */
     stunkit_addr peer, local;
-    uint32_t useful_ms;  /* accept, or the last complete request */
-    uint32_t started_ms; /* first byte of the request being read (or accept, for a TLS handshake) */
+    uint64_t useful_ms;  /* accept, or the last complete request */
+    uint64_t started_ms; /* first byte of the request being read (or accept, for a TLS handshake) */
     size_t in_len, out_len;
     skd_conn *prev, *next;   /* pool's list by useful_ms: the least useful first */
     skd_conn *dprev, *dnext; /* the deadline list: a request or handshake under way, oldest first */
@@ -94,8 +94,8 @@ struct skd_worker {
     skd_conn *dead; /* closed during this batch of events, freed after it */
     int per_source;
     int reserve_fd; /* kept open to be given up when accept() hits EMFILE */
-    uint32_t emfile_logged_ms;
-    uint32_t listeners_paused_ms;
+    uint64_t emfile_logged_ms;
+    uint64_t listeners_paused_ms;
     skd_dtls dtls;
     int dtls_on;
     skd_turn turn;
@@ -123,14 +123,16 @@ struct skd_worker {
     uint8_t one_buf[4 * TX_SIZE]; /* the outbox for a stream or DTLS request */
 };
 
-uint32_t skd_now_ms(void);
+/* The server's one clock: CLOCK_MONOTONIC in milliseconds, 64 bits (a
+ * 32-bit count wraps after 49.7 days of uptime). */
+uint64_t skd_now_ms(void);
 uint64_t skd_unix_now(void);
 
 /* Rate limit, handle, count: what every transport does with a request. The
  * general budget is taken before anything is parsed; answers sent elsewhere,
  * unauthenticated challenges and answers over twice the request's size also
  * need the strict budget. Returns the number of datagrams the outbox gained. */
-size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint32_t now);
+size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint64_t now);
 void skd_send_relayed(skd_worker *w, const skd_out *o);
 
 void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking);

@@ -69,7 +69,7 @@ static skd_pool *pool_of(skd_worker *w, const skd_conn *c)
     return &w->pools[c->ssl != NULL];
 }
 
-static void deadline_start(skd_worker *w, skd_conn *c, uint32_t now)
+static void deadline_start(skd_worker *w, skd_conn *c, uint64_t now)
 {
     if (c->on_deadline)
         return;
@@ -86,7 +86,7 @@ static void deadline_stop(skd_worker *w, skd_conn *c)
     dl_unlink(&pool_of(w, c)->deadline, c);
 }
 
-static void mark_useful(skd_worker *w, skd_conn *c, uint32_t now)
+static void mark_useful(skd_worker *w, skd_conn *c, uint64_t now)
 {
     skd_pool *p = pool_of(w, c);
     c->useful_ms = now;
@@ -192,7 +192,7 @@ static void set_events(skd_worker *w, skd_conn *c, uint32_t events)
  * off the queue and close it, so epoll does not report it again and again. */
 static void out_of_descriptors(skd_worker *w, skd_sock *l, int err)
 {
-    uint32_t now = skd_now_ms();
+    uint64_t now = skd_now_ms();
     SKD_STAT_INC(w->st, tcp_rejected);
     if (!w->emfile_logged_ms || now - w->emfile_logged_ms > 60000u) {
         w->emfile_logged_ms = now ? now : 1;
@@ -284,7 +284,7 @@ void skd_stream_accept(skd_worker *w, skd_sock *l)
             close(fd);
             continue;
         }
-        uint32_t now = skd_now_ms();
+        uint64_t now = skd_now_ms();
         c->useful_ms = now;
         lru_append(&p->lru, c);
         source_add(w, c);
@@ -337,7 +337,7 @@ static int conn_flush(skd_conn *c, uint32_t *want)
 
 /* Frames and answers the complete requests in c->in while there is room
  * for their answers. Returns -1 when the connection must go. */
-static int conn_process(skd_worker *w, skd_conn *c, uint32_t now)
+static int conn_process(skd_worker *w, skd_conn *c, uint64_t now)
 {
     size_t off = 0;
     int done = 0;
@@ -404,7 +404,7 @@ static int conn_process(skd_worker *w, skd_conn *c, uint32_t now)
  * epoll for what is needed next. Returns -1 when the connection must go. */
 static int conn_run(skd_worker *w, skd_conn *c)
 {
-    uint32_t now = skd_now_ms();
+    uint64_t now = skd_now_ms();
     uint32_t want_r = 0, want_w = 0;
     for (int rounds = 0; rounds < 16; rounds++) {
         if (conn_process(w, c, now) != 0)
@@ -462,7 +462,7 @@ void skd_stream_event(skd_worker *w, skd_conn *c, uint32_t events)
 
 void skd_stream_timers(skd_worker *w)
 {
-    uint32_t now = skd_now_ms();
+    uint64_t now = skd_now_ms();
     for (int i = 0; i < 2; i++) {
         skd_pool *p = &w->pools[i];
         /* a request (or TLS handshake) not complete in time */

@@ -185,7 +185,7 @@ void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
             skd_worker_quiescent(w);
         if (n <= 0)
             return;
-        uint32_t now = skd_now_ms();
+        uint64_t now = skd_now_ms();
         uint64_t unix_s = skd_unix_now();
         int ntx = 0;
         skd_outbox_clear(&ob);

@@ -1,0 +1,379 @@
+/*
+ * server_turn_test.c STUNKITD - the TURN relay of a real stunkitd on loopback
+ * under what users bring: the default worker count (one per core), --threads
+ * 1 and 4, rate limits on, and clients that do what the RFC allows back to
+ * back.
+ *
+ *   relay_batch   ChannelData, Refresh(LIFETIME 0) and a new Allocate in one
+ *                 datagram batch: the data leaves from the relayed address it
+ *                 was sent to, never through a descriptor reused by the new
+ *                 allocation (issue 23, item 1)
+ *   limits        --turn-user-quota and --turn-max-allocations hold for the
+ *                 server, whatever worker a client lands on (UDP and TCP
+ *                 clients, USERHASH); the default quota of 100 holds; a
+ *                 RESERVATION-TOKEN from one TCP connection is claimed from
+ *                 another; one user keeps at most 4 ports (item 5)
+ *   clock_wrap    (root) the server in a time namespace whose monotonic clock
+ *                 passes 2^32 ms seconds after start: allocations made before
+ *                 and after the wrap both expire (issue 23, "Time")
+ *
+ * Relayed addresses live on 127.3.N.1 (N from the port base), so two
+ * checkouts can run side by side; the peer is an ordinary socket on
+ * 127.0.0.1 (opened with --allowed-peer).
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <sys/syscall.h>
+
+#include "turn_util.h"
+
+#define PORT (su_port(910))
+#define METRICS_PORT (su_port(911))
+
+static const char *relay_ip(void)
+{
+    return su_fmt("127.3.%u.1", (unsigned)(su_port(0) / 1000 % 250));
+}
+
+/* stunkitd with TURN; threads NULL: the default (one per core). */
+static pid_t start_turn(const char *threads, const char *const *extra)
+{
+    const char *args[48] = {"--listen", su_at("127.0.0.1", 910), "--credential", "alice:alice-pw",
+                            "--credential", "bob:bob-pw", "--credential", "carol:carol-pw", "--turn",
+                            "--relay-ip", relay_ip(), "--relay-ports", "40000-40999",
+                            "--allowed-peer", "127.0.0.1/32", "--log-level", "warn"};
+    int n = 17;
+    if (threads) {
+        args[n++] = "--threads";
+        args[n++] = threads;
+    }
+    for (int i = 0; extra && extra[i] && n < 46; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return su_start(args, su_at("127.0.0.1", 910));
+}
+
+/* ---- relay_batch ---- */
+
+static void relay_batch(const char *threads)
+{
+    pid_t pid = start_turn(threads, NULL);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    tu_client c;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    stunkit_addr relayed, peer_addr;
+    int peer = su_udp("127.0.0.1", 0);
+    peer_addr = su_local(peer);
+    CHECK(tu_open(&c, 0, su_at("127.0.0.1", 910), "alice", "alice-pw") == 0);
+    CHECK(tu_allocate(&c, &relayed) == 0);
+    tu_attrs bind = {.lifetime = -1, .peer = &peer_addr, .channel = 0x4000};
+    CHECK(tu_ask(&c, STUNKIT_METHOD_CHANNEL_BIND, &bind, buf, sizeof(buf), &m) == 0);
+
+    int rounds = 40, delivered = 0, wrong_source = 0, lost = 0, fresh = 0;
+    for (int r = 0; r < rounds; r++) {
+        /* the last datagram, the deletion and the next allocation, in one
+         * sendmmsg: they reach the server's worker in one batch */
+        uint8_t cd[64], rf[512], al[512], tid_rf[12], tid_al[12];
+        char payload[32];
+        int plen = snprintf(payload, sizeof(payload), "round %d of alice", r);
+        size_t cdl = tu_channel_data(cd, 0x4000, payload, (size_t)plen, 0);
+        tu_attrs zero = {.lifetime = 0}, alloc = {.transport = 1, .lifetime = -1};
+        size_t rfl = tu_build(&c, rf, sizeof(rf), STUNKIT_METHOD_REFRESH, &zero, tid_rf);
+        size_t all = tu_build(&c, al, sizeof(al), STUNKIT_METHOD_ALLOCATE, &alloc, tid_al);
+        struct sockaddr_storage ss;
+        stunkit_addr srv;
+        stunkit_addr_parse(c.to, 0, &srv);
+        socklen_t sl = (socklen_t)stunkit_addr_to_sockaddr(&srv, &ss);
+        struct iovec iov[3] = {{cd, cdl}, {rf, rfl}, {al, all}};
+        struct mmsghdr mm[3];
+        memset(mm, 0, sizeof(mm));
+        for (int i = 0; i < 3; i++) {
+            mm[i].msg_hdr.msg_name = &ss;
+            mm[i].msg_hdr.msg_namelen = sl;
+            mm[i].msg_hdr.msg_iov = &iov[i];
+            mm[i].msg_hdr.msg_iovlen = 1;
+        }
+        CHECK(sendmmsg(c.fd, mm, 3, 0) == 3);
+        /* what the peer got, and from where */
+        stunkit_addr from;
+        int n = su_recv(peer, buf, sizeof(buf), 1000, &from);
+        if (n == plen && !memcmp(buf, payload, (size_t)plen)) {
+            delivered++;
+            if (!stunkit_addr_equal(&from, &relayed))
+                wrong_source++;
+        } else {
+            lost++;
+        }
+        /* the deletion's and the new allocation's answers */
+        int ok_rf = tu_answer(&c, tid_rf, buf, sizeof(buf), &m, 1000) > 0 && tu_code(&m) == 0;
+        int ok_al = tu_answer(&c, tid_al, buf, sizeof(buf), &m, 1000) > 0 && tu_code(&m) == 0 &&
+                    tu_addr_attr(&m, STUNKIT_ATTR_XOR_RELAYED_ADDRESS, &relayed) == 0;
+        if (!ok_rf || !ok_al) {
+            /* lost over loopback or refused: start the next round afresh */
+            if (tu_allocate(&c, &relayed) != 0)
+                break;
+        }
+        fresh += ok_rf && ok_al;
+        if (tu_ask(&c, STUNKIT_METHOD_CHANNEL_BIND, &bind, buf, sizeof(buf), &m) != 0)
+            break;
+    }
+    /* nothing else reaches the peer (a payload sent twice, or late) */
+    while (su_recv(peer, buf, sizeof(buf), 200, NULL) > 0)
+        wrong_source++;
+    printf("relay_batch --threads %s: %d rounds, %d delivered from the right relayed address, %d from another, "
+           "%d lost, %d fresh allocations in the same batch\n",
+           threads ? threads : "default", rounds, delivered - wrong_source, wrong_source, lost, fresh);
+    CHECK(wrong_source == 0);
+    CHECK(lost == 0);
+    CHECK(fresh == rounds);
+    tu_close(&c);
+    close(peer);
+    CHECK(su_stop(pid) == 0);
+}
+
+/* ---- limits ---- */
+
+/* Allocations for user over n clients (alternating UDP and TCP unless
+ * tcp_only): how many succeeded; codes[] gets each answer. */
+static int allocate_many(tu_client *cs, int n, const char *user, const char *pass, int userhash, int *codes)
+{
+    int made = 0;
+    for (int i = 0; i < n; i++) {
+        tu_client *c = &cs[i];
+        if (tu_open(c, i % 2, su_at("127.0.0.1", 910), user, pass) != 0) {
+            codes[i] = -2;
+            continue;
+        }
+        c->userhash = userhash;
+        if (i > 0)
+            tu_share(c, &cs[0]);
+        codes[i] = tu_allocate(c, NULL);
+        made += codes[i] == 0;
+    }
+    return made;
+}
+
+static int count_code(const int *codes, int n, int code)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += codes[i] == code;
+    return k;
+}
+
+static void limits(const char *threads)
+{
+    const char *extra[] = {"--turn-user-quota", "5", "--turn-max-allocations", "8", NULL};
+    pid_t pid = start_turn(threads, extra);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    tu_client a[8], b[5], h[2];
+    int ca[8], cb[5], ch[2];
+    /* alice over 8 clients, UDP and TCP: 5 (her quota), then 486 */
+    int made_a = allocate_many(a, 8, "alice", "alice-pw", 0, ca);
+    /* alice again, named by USERHASH: the same quota */
+    int made_h = allocate_many(h, 2, "alice", "alice-pw", 1, ch);
+    /* bob: 3 more fill the server's 8, then 508 */
+    int made_b = allocate_many(b, 5, "bob", "bob-pw", 0, cb);
+    printf("limits --threads %s: alice %d of 8 (486: %d), alice by USERHASH %d of 2 (486: %d), bob %d of 5 "
+           "(508: %d)\n",
+           threads ? threads : "default", made_a, count_code(ca, 8, 486), made_h, count_code(ch, 2, 486), made_b,
+           count_code(cb, 5, 508));
+    CHECK(made_a == 5 && count_code(ca, 8, 486) == 3);
+    CHECK(made_h == 0 && count_code(ch, 2, 486) == 2);
+    CHECK(made_b == 3 && count_code(cb, 5, 508) == 2);
+    /* one of alice's ends: she (and only she) may make one again */
+    uint8_t buf[2048];
+    stunkit_msg m;
+    tu_attrs zero = {.lifetime = 0};
+    int first = ca[0] == 0 ? 0 : 1;
+    CHECK(tu_ask(&a[first], STUNKIT_METHOD_REFRESH, &zero, buf, sizeof(buf), &m) == 0);
+    CHECK(tu_allocate(&a[first], NULL) == 0);
+    CHECK(tu_allocate(&a[7], NULL) == 486);
+    for (int i = 0; i < 8; i++)
+        tu_close(&a[i]);
+    for (int i = 0; i < 5; i++)
+        tu_close(&b[i]);
+    for (int i = 0; i < 2; i++)
+        tu_close(&h[i]);
+    su_sleep_ms(300); /* TCP allocations end with their connections; UDP ones are still held */
+
+    /* RESERVATION-TOKEN across connections (and stream workers): carol keeps
+     * the next port over one TCP connection and claims it over another */
+    int claimed = 0, tries = 4;
+    for (int k = 0; k < tries; k++) {
+        tu_client r1, r2;
+        stunkit_addr relayed, claimed_addr;
+        uint8_t token[8];
+        CHECK(tu_open(&r1, 1, su_at("127.0.0.1", 910), "carol", "carol-pw") == 0);
+        CHECK(tu_open(&r2, 1, su_at("127.0.0.1", 910), "carol", "carol-pw") == 0);
+        tu_attrs ev = {.transport = 1, .lifetime = -1, .even_port = 2};
+        stunkit_attr at;
+        int code = tu_ask(&r1, STUNKIT_METHOD_ALLOCATE, &ev, buf, sizeof(buf), &m);
+        CHECK(code == 0);
+        if (code == 0 && tu_addr_attr(&m, STUNKIT_ATTR_XOR_RELAYED_ADDRESS, &relayed) == 0 &&
+            stunkit_msg_find(&m, STUNKIT_ATTR_RESERVATION_TOKEN, &at) == 0 && at.len == 8) {
+            memcpy(token, at.value, 8);
+            CHECK(relayed.port % 2 == 0);
+            tu_share(&r2, &r1);
+            tu_attrs use = {.transport = 1, .lifetime = -1, .token = token};
+            code = tu_ask(&r2, STUNKIT_METHOD_ALLOCATE, &use, buf, sizeof(buf), &m);
+            if (code == 0 && tu_addr_attr(&m, STUNKIT_ATTR_XOR_RELAYED_ADDRESS, &claimed_addr) == 0 &&
+                claimed_addr.port == relayed.port + 1)
+                claimed++;
+            else
+                printf("  claim from another connection: %d\n", code);
+        }
+        tu_close(&r1);
+        tu_close(&r2);
+        su_sleep_ms(100);
+    }
+    printf("limits --threads %s: %d of %d RESERVATION-TOKENs claimed from another TCP connection\n",
+           threads ? threads : "default", claimed, tries);
+    CHECK(claimed == tries);
+    CHECK(su_stop(pid) == 0);
+
+    /* one user keeps at most 4 ports; the total counts them */
+    const char *extra2[] = {"--turn-user-quota", "100", NULL};
+    pid = start_turn(threads, extra2);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    tu_client k[6];
+    int kept = 0, refused = 0;
+    for (int i = 0; i < 6; i++) {
+        CHECK(tu_open(&k[i], 0, su_at("127.0.0.1", 910), "carol", "carol-pw") == 0);
+        if (i)
+            tu_share(&k[i], &k[0]);
+        tu_attrs ev = {.transport = 1, .lifetime = -1, .even_port = 2};
+        int code = tu_ask(&k[i], STUNKIT_METHOD_ALLOCATE, &ev, buf, sizeof(buf), &m);
+        kept += code == 0;
+        refused += code == 486;
+    }
+    printf("limits --threads %s: EVEN-PORT with R: %d kept, %d refused (486)\n", threads ? threads : "default",
+           kept, refused);
+    CHECK(kept == 4 && refused == 2);
+    for (int i = 0; i < 6; i++)
+        tu_close(&k[i]);
+    CHECK(su_stop(pid) == 0);
+}
+
+/* The default quota (100 per user) holds over UDP and TCP clients on every
+ * worker: 100 allocations, then 486. */
+static void default_quota(const char *threads)
+{
+    pid_t pid = start_turn(threads, NULL);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    static tu_client cs[104];
+    int codes[104];
+    int made = allocate_many(cs, 104, "bob", "bob-pw", 0, codes);
+    printf("default quota --threads %s: %d of 104 allocations for one user, %d refused with 486\n",
+           threads ? threads : "default", made, count_code(codes, 104, 486));
+    CHECK(made == 100 && count_code(codes, 104, 486) == 4);
+    for (int i = 0; i < 104; i++)
+        tu_close(&cs[i]);
+    CHECK(su_stop(pid) == 0);
+}
+
+/* ---- clock_wrap ---- */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Moves the monotonic clock of the processes started from here on so that
+ * it passes 2^32 ms `after_s` seconds from now: 1, or 0 when time
+ * namespaces are not available (not root, old kernel). */
+static int time_namespace(int after_s)
+{
+    if (unshare(CLONE_NEWTIME) != 0)
+        return 0;
+    long long offset = (long long)(4294967296ull / 1000ull) - after_s - (long long)mono_s();
+    FILE *f = fopen("/proc/self/timens_offsets", "w");
+    if (!f)
+        return 0;
+    int ok = fprintf(f, "monotonic %lld 0\n", offset) > 0;
+    ok &= fclose(f) == 0;
+    return ok;
+}
+
+static void clock_wrap(void)
+{
+    if (geteuid() != 0) {
+        printf("clock_wrap: skipped (needs root for a time namespace)\n");
+        return;
+    }
+    double t0 = mono_s();
+    if (!time_namespace(8)) {
+        printf("clock_wrap: FAIL: no time namespace (%s)\n", strerror(errno));
+        CHECK(0);
+        return;
+    }
+    /* allocations live 10 s (--turn-default-lifetime); the wrap is ~8 s in */
+    const char *extra[] = {"--turn-default-lifetime", "10", "--turn-max-lifetime", "600", NULL};
+    pid_t pid = start_turn("2", extra);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    tu_client before, after;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    tu_attrs probe = {.lifetime = -1}, ten = {.lifetime = 10};
+    /* before the wrap: made, then refreshed after it (its lifetime is counted
+     * from the refresh) */
+    CHECK(tu_open(&before, 0, su_at("127.0.0.1", 910), "alice", "alice-pw") == 0);
+    CHECK(tu_allocate(&before, NULL) == 0);
+    double made_before = mono_s() - t0;
+    while (mono_s() - t0 < 9.5)
+        su_sleep_ms(100);
+    CHECK(tu_ask(&before, STUNKIT_METHOD_REFRESH, &ten, buf, sizeof(buf), &m) == 0);
+    /* after the wrap */
+    CHECK(tu_open(&after, 0, su_at("127.0.0.1", 910), "bob", "bob-pw") == 0);
+    CHECK(tu_allocate(&after, NULL) == 0);
+    double made_after = mono_s() - t0;
+    /* alive 5 s later, gone 12 s later */
+    su_sleep_ms(5000);
+    int alive_before = tu_ask(&before, STUNKIT_METHOD_REFRESH, &ten, buf, sizeof(buf), &m);
+    int alive_after = tu_ask(&after, STUNKIT_METHOD_REFRESH, &probe, buf, sizeof(buf), &m);
+    su_sleep_ms(12000);
+    int gone_before = tu_ask(&before, STUNKIT_METHOD_REFRESH, &probe, buf, sizeof(buf), &m);
+    int gone_after = tu_ask(&after, STUNKIT_METHOD_REFRESH, &probe, buf, sizeof(buf), &m);
+    printf("clock_wrap: the server's clock passes 2^32 ms %.1f s in; allocations made at %.1f s and %.1f s: "
+           "refreshed 5 s later %d/%d (0: alive), 12 s after that %d/%d (437: expired)\n",
+           8.0, made_before, made_after, alive_before, alive_after, gone_before, gone_after);
+    CHECK(made_before < 7.5 && made_after > 8.5);
+    CHECK(alive_before == 0 && alive_after == 0);
+    CHECK(gone_before == 437 && gone_after == 437);
+    tu_close(&before);
+    tu_close(&after);
+    CHECK(su_stop(pid) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: server_turn_test STUNKITD\n");
+        return 2;
+    }
+    su_stunkitd = argv[1];
+    signal(SIGPIPE, SIG_IGN);
+    su_raise_nofile();
+    const char *counts[] = {NULL, "1", "4"};
+    for (int i = 0; i < 3; i++) {
+        relay_batch(counts[i]);
+        limits(counts[i]);
+    }
+    default_quota(NULL);
+    default_quota("4");
+    clock_wrap(); /* last: the processes it starts live in another time namespace */
+    TEST_END();
+}
