@@ -1,7 +1,7 @@
 /*
  * peer_policy_test.c - the TURN relay's peer policy: every built-in refused
  * range, its edges, the IPv6 forms that carry a refused IPv4 address
- * (IPv4-mapped, IPv4-compatible, NAT64, 6to4), and --allowed-peer /
+ * (IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64, 6to4), and --allowed-peer /
  * --denied-peer. Only addresses as data: nothing is sent anywhere.
  */
 #include <string.h>
@@ -32,6 +32,9 @@ static void test_builtin(void)
         "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:0.0.0.0", "::127.0.0.1", "::169.254.169.254",
         "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::c0a8:101", "2002:7f00:1::", "2002:a00:1::1",
         "2002:c0a8:101::", "64:ff9b:1::1", "2001::1",
+        /* issue 23 item 7: IPv4-translated (RFC 2765), site-local, ::0.0.0.x, discard-only */
+        "::ffff:0:7f00:1", "::ffff:0:a00:1", "::ffff:0:c0a8:101", "fec0::1", "feff::1", "::0.0.0.2", "::0.0.0.255",
+        "::2", "100::1",
     };
     int wrong = 0;
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
@@ -44,7 +47,8 @@ static void test_builtin(void)
         "9.255.255.255", "11.0.0.0", "100.63.255.255", "100.128.0.0", "126.255.255.255", "128.0.0.0",
         "172.15.255.255", "172.32.0.0", "192.0.1.0", "192.167.255.255", "192.169.0.0", "198.17.255.255",
         "198.20.0.0", "223.255.255.255", "198.51.100.7", "203.0.113.9", "8.8.8.8", "2001:db8::1",
-        "2a00:1450::1", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::",
+        "2a00:1450::1", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::", "::ffff:0:808:808", "::8.8.8.8",
+        "100:0:0:1::1",
     };
     wrong = 0;
     for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)

@@ -7,6 +7,7 @@
  * silence, lifetime), leaving, a wrong password, a silent server, malformed
  * requests, truncated answers, and no answer over twice its request.
  */
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 
@@ -256,7 +257,7 @@ static void meet(int drop, int dup)
     fprintf(stderr, "     drop 1/%d dup %d: complete after %llu ms (fake), sends A %d B %d, largest answer %lu%% of its request\n",
             drop, dup, (unsigned long long)took, pa->sends, pb->sends, max_ratio_x100);
     skd_rdv_counters c;
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.rooms_open, 1);
     CHECK_EQ(c.peers_met, 1);
 
@@ -275,7 +276,7 @@ static void meet(int drop, int dup)
     CHECK_EQ(pa->left_done, 1);
     CHECK_EQ(pb->left_events, 1);
     CHECK_EQ(pb->got_len, 0);
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.rooms_open, 1);
     /* a newcomer takes A's place: it is the offerer now, and B gets its description */
     peer *pd = new_peer("lab-room.1", "alice", "wonderland", 40004);
@@ -289,7 +290,7 @@ static void meet(int drop, int dup)
     stunkit_rdv_leave(pd->m, now_ms);
     stunkit_rdv_leave(pb->m, now_ms);
     run(ps2, 2, 2000, NULL);
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.rooms_open, 0);
     free_peer(pd);
     free_peer(pa);
@@ -328,7 +329,7 @@ static void test_bounds(void)
     free_peer(p);
     free(big);
     skd_rdv_counters c;
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.refused_size, 1);
 
     /* rooms per user: alice has "big" (still open) and one more */
@@ -346,7 +347,7 @@ static void test_bounds(void)
     CHECK_EQ(q[2]->failed, 0);
     CHECK_EQ(q[3]->failed, 1);
     CHECK_EQ(q[3]->fail_code, 508);
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.rooms_open, 3);
     CHECK_EQ(c.refused_quota, 1);
     CHECK_EQ(c.refused_capacity, 1);
@@ -359,7 +360,7 @@ static void test_bounds(void)
     peer *r = new_peer("r5", "bob", "builder", 40015);
     run(&r, 1, 1000, NULL);
     CHECK_EQ(r->failed, 0);
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.rooms_open, 1);
 
     /* a peer silent for 30 s loses its place; the other hears "left" */
@@ -382,7 +383,7 @@ static void test_bounds(void)
         pump(r);
         now_ms += 500;
     }
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK(c.rooms_expired >= 1);
     free_peer(r);
     free_peer(s);
@@ -437,7 +438,7 @@ static void test_wrong_password(void)
     CHECK_EQ(p->fail_code, 401);
     CHECK(strstr(p->reason, "password") != NULL);
     skd_rdv_counters c;
-    skd_rdv_counters_get(&rooms, &c);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.rooms_opened, 0);
     free_peer(p);
     server_teardown();
@@ -460,6 +461,13 @@ static void test_silent_server(void)
     server_teardown();
 }
 
+/* What raw() sends besides its arguments: the user (alice unless set),
+ * named by USERHASH; the PEER-ID; LEAVE. And the last answer it got. */
+static const char *raw_user = "alice", *raw_pass = "wonderland", *raw_id = "12345678901234";
+static int raw_userhash, raw_leave;
+static uint8_t raw_answer[2048];
+static size_t raw_answer_len;
+
 /* A request built by hand (authenticated as alice) with the given attributes. */
 static skd_verdict raw(const char *room, size_t room_len, size_t id_len, int ack, int off, const char *desc,
                        int *code, char *reason, size_t rcap)
@@ -470,19 +478,28 @@ static skd_verdict raw(const char *room, size_t room_len, size_t id_len, int ack
     stunkit_addr src;
     stunkit_addr_parse("192.0.2.99", 5000, &src);
     skd_auth_nonce(&auth, &src, now_s, nonce);
-    stunkit_key_long_term(STUNKIT_PWALG_MD5, "alice", 5, "example.org", 11, "wonderland", 10, key, 16);
+    stunkit_key_long_term(STUNKIT_PWALG_MD5, raw_user, strlen(raw_user), "example.org", 11, raw_pass,
+                          strlen(raw_pass), key, 16);
     stunkit_writer_init(&w, buf, sizeof(buf), STUNKIT_METHOD_RENDEZVOUS, STUNKIT_CLASS_REQUEST, tid);
     if (room)
         stunkit_put(&w, STUNKIT_ATTR_RDV_ROOM, room, room_len);
     if (id_len)
-        stunkit_put(&w, STUNKIT_ATTR_RDV_PEER_ID, "12345678901234", id_len);
+        stunkit_put(&w, STUNKIT_ATTR_RDV_PEER_ID, raw_id, id_len);
     if (ack >= 0)
         stunkit_put_u32(&w, STUNKIT_ATTR_RDV_ACK, (uint32_t)ack);
     if (off >= 0)
         stunkit_put_u32(&w, STUNKIT_ATTR_RDV_OFFSET, (uint32_t)off);
     if (desc)
         stunkit_put(&w, STUNKIT_ATTR_RDV_DESCRIPTION, desc, strlen(desc));
-    stunkit_put(&w, STUNKIT_ATTR_USERNAME, "alice", 5);
+    if (raw_leave)
+        stunkit_put(&w, STUNKIT_ATTR_RDV_LEAVE, NULL, 0);
+    if (raw_userhash) {
+        uint8_t h[32];
+        stunkit_userhash(raw_user, strlen(raw_user), "example.org", 11, h);
+        stunkit_put(&w, STUNKIT_ATTR_USERHASH, h, 32);
+    } else {
+        stunkit_put(&w, STUNKIT_ATTR_USERNAME, raw_user, strlen(raw_user));
+    }
     stunkit_put(&w, STUNKIT_ATTR_REALM, "example.org", 11);
     stunkit_put(&w, STUNKIT_ATTR_NONCE, nonce, sizeof(nonce));
     stunkit_put_integrity(&w, key, 16);
@@ -500,6 +517,11 @@ static skd_verdict raw(const char *room, size_t room_len, size_t id_len, int ack
     skd_verdict v = skd_handle(&cfg, &rq, &ob);
     *code = -1;
     reason[0] = 0;
+    raw_answer_len = 0;
+    if (v == SKD_ANSWERED && ob.n == 1 && ob.out[0].len <= sizeof(raw_answer)) {
+        memcpy(raw_answer, ob.out[0].data, ob.out[0].len);
+        raw_answer_len = ob.out[0].len;
+    }
     if (v == SKD_ANSWERED && ob.n == 1) {
         stunkit_msg m;
         stunkit_attr a;
@@ -560,6 +582,103 @@ static void test_malformed(void)
     cfg.rdv = NULL;
     CHECK_EQ(raw("good", 4, 8, 0, -1, NULL, &code, reason, sizeof(reason)), SKD_DROP_METHOD);
     cfg.rdv = &rooms;
+    server_teardown();
+}
+
+/* The answer's attributes after its header: what a LEAVE tells its sender
+ * (integrity, whose key is the sender's own, left out). */
+static size_t leave_answer_body(uint8_t *out, size_t cap)
+{
+    stunkit_msg m;
+    stunkit_attr_iter it;
+    stunkit_attr a;
+    size_t n = 0;
+    if (stunkit_msg_parse(&m, raw_answer, raw_answer_len) != 0)
+        return 0;
+    stunkit_attr_iter_init(&it, &m, 0);
+    while (stunkit_attr_next(&it, &a) == 1) {
+        if (a.type == STUNKIT_ATTR_MESSAGE_INTEGRITY || a.type == STUNKIT_ATTR_FINGERPRINT)
+            continue;
+        if (n + 4 + a.len > cap)
+            break;
+        out[n++] = (uint8_t)(a.type >> 8);
+        out[n++] = (uint8_t)a.type;
+        out[n++] = (uint8_t)(a.len >> 8);
+        out[n++] = (uint8_t)a.len;
+        memcpy(out + n, a.value, a.len);
+        n += a.len;
+    }
+    return n;
+}
+
+/* Issue 23 item 6 and 5: only members hear about a room; a user's rooms
+ * are counted once, whether named by USERNAME or USERHASH, and only while
+ * they are alive; the open-rooms gauge says what is true now. */
+static void test_strangers_and_quota(void)
+{
+    server_setup(100, 2, 4096);
+    int code;
+    char reason[128];
+    /* alice's room, with her ICE credentials in it */
+    raw_id = "AAAAAAAA";
+    raw("secret-room", 11, 8, 0, 0, "a=ice-pwd:alicesecretpassword\r\n", &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    /* bob, not a member, LEAVEs it and a room that does not exist: the two
+     * answers say the same (no place, no description) */
+    raw_user = "bob";
+    raw_pass = "builder";
+    raw_id = "BBBBBBBB";
+    raw_leave = 1;
+    uint8_t body_real[512], body_none[512];
+    raw("secret-room", 11, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    size_t n_real = leave_answer_body(body_real, sizeof(body_real));
+    CHECK(memmem(raw_answer, raw_answer_len, "alicesecret", 11) == NULL);
+    raw("no-such-room", 12, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    size_t n_none = leave_answer_body(body_none, sizeof(body_none));
+    CHECK(n_real > 0 && n_real == n_none && !memcmp(body_real, body_none, n_real));
+    raw_leave = 0;
+    /* alice still has her room (bob's LEAVE took nothing) */
+    raw_user = "alice";
+    raw_pass = "wonderland";
+    raw_id = "AAAAAAAA";
+    raw("secret-room", 11, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    skd_rdv_counters c;
+    skd_rdv_counters_get(&rooms, now_ms, &c);
+    CHECK_EQ(c.rooms_open, 1);
+
+    /* rooms per user (2): a second by USERHASH, a third either way is refused */
+    raw_userhash = 1;
+    raw("second", 6, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    raw("third", 5, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 486);
+    raw_userhash = 0;
+    raw("third", 5, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 486);
+
+    /* her peers fall silent: the rooms no longer count, though no sweep has
+     * reached their buckets, and the gauge shows none open */
+    now_ms += 31000;
+    now_s += 31;
+    raw("third", 5, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    skd_rdv_counters_get(&rooms, now_ms, &c);
+    CHECK_EQ(c.rooms_open, 1);
+    /* and rooms past their lifetime are not counted open */
+    raw("fourth", 6, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    CHECK_EQ(code, 0);
+    for (int i = 0; i < 24; i++) { /* 600 s, the peer speaking every 25 s */
+        now_ms += 25000;
+        now_s += 25;
+        raw("fourth", 6, 8, 0, -1, NULL, &code, reason, sizeof(reason));
+    }
+    now_ms += 1000;
+    skd_rdv_counters_get(&rooms, now_ms, &c);
+    CHECK_EQ(c.rooms_open, 0);
+    raw_id = "12345678901234";
     server_teardown();
 }
 
@@ -663,6 +782,7 @@ int main(void)
     RUN(test_wrong_password);
     RUN(test_silent_server);
     RUN(test_malformed);
+    RUN(test_strangers_and_quota);
     RUN(test_truncated_answers);
     TEST_END();
 }

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "handler.h"
 #include "test.h"
 #include "turn.h"
@@ -515,8 +516,76 @@ static void test_bandwidth(void)
     skd_turn_free(&turn);
 }
 
+/* The server's own sockets, as stunkitd's options give them (every
+ * --listen, the TLS/DTLS port, metrics), are never peers: CreatePermission
+ * 403 even inside an opened range, and a Send indication under a permission
+ * for their IP does not reach their port (issue 23 item 7). */
+static void send_to(const char *to, const char *text, skd_outbox *ob)
+{
+    stunkit_writer w;
+    uint8_t ind[256], t0[12] = {4};
+    stunkit_addr peer;
+    stunkit_addr_parse(to, 0, &peer);
+    stunkit_writer_init(&w, ind, sizeof(ind), STUNKIT_METHOD_SEND, STUNKIT_CLASS_INDICATION, t0);
+    stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, &peer);
+    stunkit_put(&w, STUNKIT_ATTR_DATA, text, strlen(text));
+    send_to_server(ind, (size_t)stunkit_writer_finish(&w), &client, ob);
+}
+
+static void test_own_sockets(void)
+{
+    uint8_t req[1024];
+    skd_outbox ob;
+    size_t len;
+    setup();
+    skd_config sc;
+    char *argv[] = {"stunkitd", "--listen", "127.0.0.2:3478", "--listen", "127.0.0.1:3478", "--tls-cert", "c.pem",
+                    "--tls-key", "k.pem", "--metrics", "127.0.0.1:9478", "--turn", "--credential", "alice:s3cret",
+                    NULL};
+    CHECK_EQ(skd_config_parse(&sc, 14, argv), 0);
+    skd_sock_spec specs[32];
+    skd_config_sockets(&sc, specs, 32, &cfg);
+    cfg.auth = &auth;
+    turn.own = cfg.own;
+    turn.n_own = cfg.n_own;
+    const char *why;
+    skd_cidr_parse("127.0.0.0/8", &tcfg.policy.allowed[tcfg.policy.n_allowed++], &why);
+    len = request(req, STUNKIT_METHOD_ALLOCATE, USER, PASS, udp_transport, NULL, NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    static const char *const own[] = {"127.0.0.2:3478", "127.0.0.1:3478", "127.0.0.2:5349", "127.0.0.1:5349",
+                                      "127.0.0.1:9478", "[::ffff:127.0.0.2]:3478"};
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+        len = request(req, STUNKIT_METHOD_CREATE_PERMISSION, USER, PASS, peer_attr, own[i], NULL);
+        send_to_server(req, len, &client, &ob);
+        if (code_of(&ob) != 403 && !(own[i][0] == '[' && code_of(&ob) == 443)) {
+            fprintf(stderr, "  own socket %s: %d\n", own[i], code_of(&ob));
+            wrong++;
+        }
+    }
+    CHECK_EQ(wrong, 0);
+    /* the same IP on another port: allowed (the range is open) */
+    len = request(req, STUNKIT_METHOD_CREATE_PERMISSION, USER, PASS, peer_attr, "127.0.0.1:3479", NULL);
+    send_to_server(req, len, &client, &ob);
+    CHECK_EQ(code_of(&ob), 0);
+    send_to("127.0.0.1:3479", "fine", &ob);
+    CHECK_EQ(ob.n, 1u);
+    uint64_t refused = turn.peer_refused;
+    static const int on_127_0_0_1[] = {1, 3, 4}; /* the permission is for 127.0.0.1 */
+    for (int i = 0; i < 3; i++) {
+        send_to(own[on_127_0_0_1[i]], "into the server", &ob);
+        CHECK_EQ(ob.n, 0u);
+    }
+    CHECK_EQ(turn.peer_refused, refused + 3);
+    skd_config_free(&sc);
+    close(turn.epfd);
+    skd_turn_free(&turn);
+}
+
 int main(void)
 {
+    RUN(test_own_sockets);
     RUN(test_allocate);
     RUN(test_bandwidth);
     RUN(test_dual);

@@ -29,12 +29,19 @@ typedef struct skd_family {
     uint16_t port[2];
 } skd_family;
 
+#define SKD_OWN_MAX 48
+
 typedef struct skd_handler_cfg {
     skd_family v4, v6;
     const char *software; /* SOFTWARE attribute, NULL for none */
     size_t software_len;
     const skd_auth *auth; /* NULL or disabled: no authentication; swapped on SIGHUP */
     struct skd_rdv *rdv;  /* the rendezvous rooms (--rendezvous), else NULL */
+    /* Every transport address the server itself listens on (each --listen
+     * and RFC 5780 socket, the TLS/DTLS port, the metrics endpoint; the IP
+     * may be a wildcard): never a TURN peer. */
+    stunkit_addr own[SKD_OWN_MAX];
+    int n_own;
 } skd_handler_cfg;
 
 struct skd_turn;

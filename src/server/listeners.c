@@ -54,5 +54,9 @@ int skd_config_sockets(const skd_config *cfg, skd_sock_spec *specs, int cap, skd
                 specs[n++] = s;
             }
     }
+    for (int i = 0; i < n && h->n_own < SKD_OWN_MAX; i++)
+        h->own[h->n_own++] = specs[i].addr;
+    if (cfg->metrics.family && h->n_own < SKD_OWN_MAX)
+        h->own[h->n_own++] = cfg->metrics;
     return n;
 }

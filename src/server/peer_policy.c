@@ -23,8 +23,9 @@ static const char *const builtin[] = {
     "198.18.0.0/15",   /* benchmarking */
     "224.0.0.0/4",     /* multicast */
     "240.0.0.0/4",     /* reserved, and 255.255.255.255 broadcast */
-    "::/128",          /* unspecified */
-    "::1/128",         /* loopback */
+    "::/96",           /* unspecified, loopback and IPv4-compatible (RFC 4291, deprecated) ::0.0.0.x */
+    "100::/64",        /* discard-only (RFC 6666) */
+    "fec0::/10",       /* site-local (RFC 3879, deprecated: still routed inside some sites) */
     "fc00::/7",        /* unique local */
     "fe80::/10",       /* link-local */
     "ff00::/8",        /* multicast */
@@ -94,12 +95,13 @@ void skd_peer_canonical(const stunkit_addr *in, stunkit_addr *out)
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const uint8_t compat[12] = {0};
     static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0}; /* ::ffff:0:a.b.c.d, RFC 2765 */
     *out = *in;
     out->port = in->port;
     if (in->family != STUNKIT_AF_INET6)
         return;
     uint16_t port = in->port;
-    if (!memcmp(in->ip, mapped, 12) || !memcmp(in->ip, nat64, 12)) {
+    if (!memcmp(in->ip, mapped, 12) || !memcmp(in->ip, nat64, 12) || !memcmp(in->ip, translated, 12)) {
         set_v4(out, in->ip + 12);
     } else if (!memcmp(in->ip, compat, 12) && (in->ip[12] | in->ip[13] | in->ip[14]) != 0) {
         set_v4(out, in->ip + 12); /* ::a.b.c.d (deprecated), but not :: or ::1 */

@@ -4,12 +4,14 @@
  * TURN servers are used as proxies into private networks (coturn
  * CVE-2020-26262: 0.0.0.0 and [::1] slipped past its loopback block;
  * CVE-2026-27624: ::ffff:127.0.0.1 slipped past denied-peer-ip). So every
- * address is first canonicalised (IPv4-mapped, IPv4-compatible, NAT64
- * 64:ff9b::/96 and 6to4 2002::/16 forms become the IPv4 address they carry)
+ * address is first canonicalised (IPv4-mapped ::ffff:0:0/96, IPv4-translated
+ * ::ffff:0:0:0/96 (RFC 2765), IPv4-compatible, NAT64 64:ff9b::/96 and 6to4
+ * 2002::/16 forms become the IPv4 address they carry)
  * and only then compared with the lists: an explicit --allowed-peer wins,
  * then --denied-peer and the built-in refused ranges (private, loopback,
  * link-local, carrier NAT, benchmarking, multicast, reserved, broadcast and
- * their IPv6 counterparts).
+ * their IPv6 counterparts, ::/96, discard-only 100::/64, site-local
+ * fec0::/10).
  */
 #ifndef STUNKITD_PEER_POLICY_H
 #define STUNKITD_PEER_POLICY_H
@@ -36,8 +38,8 @@ typedef struct skd_peer_policy {
 /* Parses "ADDR/BITS" or "ADDR" (a host). 0, or -1 with why set. */
 int skd_cidr_parse(const char *text, skd_cidr *out, const char **why);
 
-/* The address an IPv6 form stands for: ::ffff:a.b.c.d, ::a.b.c.d,
- * 64:ff9b::a.b.c.d and 2002:AABB:CCDD:: become IPv4. */
+/* The address an IPv6 form stands for: ::ffff:a.b.c.d, ::ffff:0:a.b.c.d,
+ * ::a.b.c.d, 64:ff9b::a.b.c.d and 2002:AABB:CCDD:: become IPv4. */
 void skd_peer_canonical(const stunkit_addr *in, stunkit_addr *out);
 
 /* 1 when the relay may send to peer, 0 when refused (403). */

@@ -33,7 +33,7 @@ struct skd_room {
     skd_room *next;
     char name[STUNKIT_RDV_ROOM_MAX];
     size_t name_len;
-    uint8_t user[128]; /* the USERNAME (or USERHASH) that opened it: rooms per user */
+    char user[128];    /* the authenticated user who opened it (named by USERNAME or USERHASH): rooms per user */
     size_t user_len;
     uint64_t opened_ms;
     skd_place place[2];
@@ -116,9 +116,14 @@ static void sweep_bucket(skd_rdv *r, uint32_t b, uint64_t now)
     }
 }
 
-void skd_rdv_counters_get(skd_rdv *r, skd_rdv_counters *c)
+void skd_rdv_counters_get(skd_rdv *r, uint64_t now_ms, skd_rdv_counters *c)
 {
     pthread_mutex_lock(&r->lock);
+    /* a gauge says what is true now: rooms past their lifetime (or left by
+     * both peers' silence) are closed first, not counted until a lazy sweep
+     * happens to reach them */
+    for (uint32_t b = 0; b < r->n_buckets; b++)
+        sweep_bucket(r, b, now_ms);
     c->rooms_opened = r->rooms_opened;
     c->rooms_expired = r->rooms_expired;
     c->peers_met = r->peers_met;
@@ -130,12 +135,27 @@ void skd_rdv_counters_get(skd_rdv *r, skd_rdv_counters *c)
     pthread_mutex_unlock(&r->lock);
 }
 
-static int user_rooms(const skd_rdv *r, const uint8_t *user, size_t len)
+/* A room still counts for its user: within its lifetime, and a peer in it
+ * has spoken within the idle time (what the sweep would close is not
+ * counted, whether or not the sweep has reached it yet). */
+static int room_alive(const skd_rdv *r, const skd_room *room, uint64_t now)
+{
+    uint64_t life = (uint64_t)r->cfg.lifetime_s * 1000u, idle = (uint64_t)r->cfg.idle_s * 1000u;
+    if (now - room->opened_ms > life)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (room->place[i].used && now - room->place[i].seen_ms <= idle)
+            return 1;
+    return 0;
+}
+
+/* Rooms the user has open now. */
+static int user_rooms(const skd_rdv *r, const char *user, size_t len, uint64_t now)
 {
     int n = 0;
     for (uint32_t b = 0; b < r->n_buckets; b++)
         for (const skd_room *room = r->buckets[b]; room; room = room->next)
-            n += room->user_len == len && !memcmp(room->user, user, len);
+            n += room->user_len == len && !memcmp(room->user, user, len) && room_alive(r, room, now);
     return n;
 }
 
@@ -190,8 +210,6 @@ typedef struct rdv_req {
     uint32_t offset;
     const uint8_t *desc;
     size_t desc_len;
-    const uint8_t *user;
-    size_t user_len;
 } rdv_req;
 
 /* The request's attributes: NULL, or why it is malformed (400). */
@@ -219,10 +237,6 @@ static const char *parse(const stunkit_msg *m, rdv_req *q)
         q->desc_len = a.len;
     }
     q->leave = stunkit_msg_find(m, STUNKIT_ATTR_RDV_LEAVE, &a) == 0;
-    if (stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &a) == 0 || stunkit_msg_find(m, STUNKIT_ATTR_USERHASH, &a) == 0) {
-        q->user = a.value;
-        q->user_len = a.len < 128 ? a.len : 128;
-    }
     return NULL;
 }
 
@@ -251,8 +265,11 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
     skd_room *room = r->buckets[b];
     while (room && !(room->name_len == q.room_len && !memcmp(room->name, q.room, q.room_len)))
         room = room->next;
+    /* Only members hear about a room: a LEAVE from anyone else (no room,
+     * or a room whose places are others') gets the same empty answer, with
+     * no place, no description and nothing that tells the two apart. */
+    static const skd_place nobody;
     if (!room) {
-        static const skd_place nobody;
         if (q.leave) { /* nothing to leave */
             skd_verdict v = answer(cfg, rq, m, authed, ob, 0, NULL, &nobody, 0);
             pthread_mutex_unlock(&r->lock);
@@ -265,7 +282,7 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
             r->refused_capacity++;
             return refuse(cfg, rq, m, authed, ob, r, 508, "Insufficient Capacity: no room left on this server");
         }
-        if (user_rooms(r, q.user, q.user_len) >= r->cfg.user_rooms) {
+        if (user_rooms(r, authed->user, authed->user_len, now) >= r->cfg.user_rooms) {
             r->refused_quota++;
             return refuse(cfg, rq, m, authed, ob, r, 486, "Quota Reached: too many rooms open for this user");
         }
@@ -276,8 +293,8 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
         }
         memcpy(room->name, q.room, q.room_len);
         room->name_len = q.room_len;
-        memcpy(room->user, q.user, q.user_len);
-        room->user_len = q.user_len;
+        memcpy(room->user, authed->user, authed->user_len);
+        room->user_len = authed->user_len;
         room->opened_ms = now;
         room->place[0].desc = (char *)(room + 1);
         room->place[1].desc = room->place[0].desc + r->cfg.desc_max;
@@ -294,7 +311,7 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
         if (room->place[i].used && !memcmp(room->place[i].id, q.id, 8))
             me = i;
     if (me < 0 && q.leave) {
-        skd_verdict v = answer(cfg, rq, m, authed, ob, 0, NULL, &room->place[0], 0);
+        skd_verdict v = answer(cfg, rq, m, authed, ob, 0, NULL, &nobody, 0);
         pthread_mutex_unlock(&r->lock);
         return v;
     }

@@ -53,11 +53,12 @@ void skd_rdv_free(skd_rdv *r);
 skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
                            const skd_auth_verdict *authed, skd_outbox *ob);
 
-/* A snapshot of the counters and the rooms open now. */
+/* A snapshot of the counters and the rooms open now (rooms whose time is
+ * over at now_ms are closed first). */
 typedef struct skd_rdv_counters {
     uint64_t rooms_opened, rooms_expired, peers_met, refused_full, refused_quota, refused_capacity, refused_size;
     int rooms_open;
 } skd_rdv_counters;
-void skd_rdv_counters_get(skd_rdv *r, skd_rdv_counters *c);
+void skd_rdv_counters_get(skd_rdv *r, uint64_t now_ms, skd_rdv_counters *c);
 
 #endif

@@ -688,6 +688,20 @@ skd_verdict skd_turn_refresh(const skd_handler_cfg *cfg, const skd_request *rq, 
     return success(cfg, rq, m, authed, ob, NULL, (int)life, 0, NULL);
 }
 
+/* 1 when peer (canonical) is one of the server's own sockets: every
+ * listening address and port, TLS/DTLS and metrics included; a wildcard
+ * listener is on every IP. */
+static int own_socket(const skd_turn *t, const stunkit_addr *peer)
+{
+    for (int i = 0; i < t->n_own; i++) {
+        const stunkit_addr *own = &t->own[i];
+        if (own->family == peer->family && own->port == peer->port &&
+            (stunkit_addr_ip_equal(own, peer) || skd_is_wildcard(own)))
+            return 1;
+    }
+    return 0;
+}
+
 /* Checks a peer address for an allocation: 0, or the error code. */
 static int peer_check(const skd_turn *t, const skd_alloc *a, const stunkit_addr *peer, const skd_handler_cfg *cfg)
 {
@@ -701,13 +715,9 @@ static int peer_check(const skd_turn *t, const skd_alloc *a, const stunkit_addr 
         return 443;
     if (!skd_peer_allowed(&t->cfg->policy, peer))
         return 403;
-    /* never to the server's own listening sockets */
-    const skd_family *fam = canon.family == STUNKIT_AF_INET6 ? &cfg->v6 : &cfg->v4;
-    for (int i = 0; i < 2; i++)
-        for (int p = 0; p < 2; p++)
-            if (fam->ip[i].family && canon.port == fam->port[p] &&
-                (stunkit_addr_ip_equal(&fam->ip[i], &canon) || skd_is_wildcard(&fam->ip[i])))
-                return 403;
+    (void)cfg;
+    if (own_socket(t, &canon))
+        return 403;
     return 0;
 }
 
@@ -862,6 +872,14 @@ int skd_turn_from_client(skd_turn *t, const skd_request *rq, skd_outbox *ob)
      * permission for the peer, the indication is silently discarded" */
     if (!perm_find(a, &peer, rq->now_ms)) {
         t->no_permission++;
+        return 1;
+    }
+    /* a permission is for an IP (RFC 8656 9), so the port is checked here:
+     * never into one of the server's own sockets */
+    stunkit_addr canon;
+    skd_peer_canonical(&peer, &canon);
+    if (own_socket(t, &canon)) {
+        t->peer_refused++;
         return 1;
     }
     if (stunkit_msg_find(&m, STUNKIT_ATTR_DATA, &at) != 0)

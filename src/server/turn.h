@@ -103,6 +103,8 @@ struct skd_alloc {
 typedef struct skd_turn {
     const skd_turn_cfg *cfg;
     skd_turn_limits *limits; /* the server's: allocations in total and per user, kept ports */
+    const stunkit_addr *own; /* the server's own sockets (skd_handler_cfg's): never a peer */
+    int n_own;
     struct skd_xdp *xdp; /* --xdp: UDP allocations' channels are relayed there too (xdp.h) */
     int epfd; /* the worker's: relay sockets are watched there */
     int n_allocs; /* this worker's live allocations */

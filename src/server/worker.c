@@ -380,6 +380,8 @@ static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
         if (skd_turn_init(&w->turn, &cfg->turn, srv->turn_limits, w->epfd, srv->n_turn, srv->seed ^ (uint32_t)id,
                           skd_now_ms()) != 0)
             return -1;
+        w->turn.own = srv->hcfg.own;
+        w->turn.n_own = srv->hcfg.n_own;
         w->turn_on = 1;
     }
     if (!stream_role && w->n_udp == 1 && !w->turn_on) {
@@ -562,7 +564,7 @@ void skd_server_stats(const skd_server *srv, skd_stats *total)
     skd_xdp_add_stats(srv->xdp, total);
     if (srv->hcfg.rdv) { /* one table for all workers: its own counters */
         skd_rdv_counters c;
-        skd_rdv_counters_get(srv->hcfg.rdv, &c);
+        skd_rdv_counters_get(srv->hcfg.rdv, skd_now_ms(), &c);
         total->rdv_rooms_opened = c.rooms_opened;
         total->rdv_rooms_open = (uint64_t)c.rooms_open;
         total->rdv_rooms_expired = c.rooms_expired;
