@@ -13,6 +13,13 @@
  *                 clients, USERHASH); the default quota of 100 holds; a
  *                 RESERVATION-TOKEN from one TCP connection is claimed from
  *                 another; one user keeps at most 4 ports (item 5)
+ *   strangers     a full TCP pool and a full TLS pool (hundreds of
+ *                 unauthenticated connections and stalled handshakes from a
+ *                 hundred addresses) evict no connection that holds an
+ *                 allocation (item 3); a DTLS session holding one outlives
+ *                 the idle time, one without does not (item 4)
+ *   source_64     (root, own network namespace) the per-source connection
+ *                 cap holds across the addresses of one IPv6 /64 (item 3)
  *   clock_wrap    (root) the server in a time namespace whose monotonic clock
  *                 passes 2^32 ms seconds after start: allocations made before
  *                 and after the wrap both expire (issue 23, "Time")
@@ -25,6 +32,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 
+#include "test_cert.h"
 #include "turn_util.h"
 
 #define PORT (su_port(910))
@@ -281,6 +289,148 @@ static void default_quota(const char *threads)
     CHECK(su_stop(pid) == 0);
 }
 
+/* ---- strangers ---- */
+
+/* A connection from src to the server's port `offset` that sends `hello`
+ * (NULL: nothing, a stalled handshake); -1 when refused. */
+static int stranger(const char *src, int offset, const uint8_t *hello, size_t len)
+{
+    tu_client c;
+    if (tu_open_from(&c, TU_TCP, src, su_at("127.0.0.1", offset), "x", "x") != 0)
+        return -1;
+    if (hello)
+        send(c.fd, hello, len, MSG_NOSIGNAL);
+    return c.fd;
+}
+
+static void strangers(const char *threads)
+{
+    const char *extra[] = {"--tls-cert", cert_path, "--tls-key", key_path, "--tls-port", su_fmt("%u", su_port(912)),
+                           "--tcp-max-conns", "40", "--tls-max-conns", "40", "--tcp-idle", "2", NULL};
+    pid_t pid = start_turn(threads, extra);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    tu_client tcp, tls, dtls, idle;
+    stunkit_addr relayed;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    CHECK(tu_open(&tcp, TU_TCP, su_at("127.0.0.1", 910), "alice", "alice-pw") == 0);
+    CHECK(tu_allocate(&tcp, &relayed) == 0);
+    CHECK(tu_open(&tls, TU_TLS, su_at("127.0.0.1", 912), "bob", "bob-pw") == 0);
+    CHECK(tu_allocate(&tls, &relayed) == 0);
+    CHECK(tu_open(&dtls, TU_DTLS, su_at("127.0.0.1", 912), "carol", "carol-pw") == 0);
+    CHECK(tu_allocate(&dtls, &relayed) == 0);
+    /* a DTLS session without an allocation, to show the idle time still ends sessions */
+    CHECK(tu_open(&idle, TU_DTLS, su_at("127.0.0.1", 912), "carol", "carol-pw") == 0);
+    tu_attrs none = {.lifetime = -1};
+    CHECK(tu_ask(&idle, STUNKIT_METHOD_BINDING, &none, buf, sizeof(buf), &m) == 0);
+    /* 300 strangers on each pool from 100 addresses: credential-less Binding
+     * requests on TCP (a 401 each), stalled handshakes on TLS */
+    uint8_t req[20], tid[12];
+    stunkit_writer w;
+    su_tid(tid);
+    stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    static int fds[600];
+    int opened = 0;
+    for (int i = 0; i < 300; i++) {
+        const char *src = su_fmt("127.0.1.%d", 1 + i % 100);
+        fds[opened] = stranger(src, 910, req, sizeof(req));
+        opened += fds[opened] >= 0;
+        fds[opened] = stranger(src, 912, NULL, 0);
+        opened += fds[opened] >= 0;
+    }
+    su_sleep_ms(500);
+    /* everyone silent past the idle time (2 s) */
+    su_sleep_ms(2500);
+    tu_attrs keep = {.lifetime = 600};
+    int tcp_code = tu_ask(&tcp, STUNKIT_METHOD_REFRESH, &keep, buf, sizeof(buf), &m);
+    int tls_code = tu_ask(&tls, STUNKIT_METHOD_REFRESH, &keep, buf, sizeof(buf), &m);
+    int dtls_code = tu_ask(&dtls, STUNKIT_METHOD_REFRESH, &keep, buf, sizeof(buf), &m);
+    int idle_code = tu_ask(&idle, STUNKIT_METHOD_BINDING, &none, buf, sizeof(buf), &m);
+    printf("strangers --threads %s: %d stranger connections (TCP 401s, stalled TLS) and 3 s of silence; "
+           "Refresh over TCP %d, TLS %d, DTLS %d (0: alive); a DTLS session without allocation %d (-1: ended)\n",
+           threads ? threads : "default", opened, tcp_code, tls_code, dtls_code, idle_code);
+    CHECK(tcp_code == 0);
+    CHECK(tls_code == 0);
+    CHECK(dtls_code == 0);
+    CHECK(idle_code == -1);
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    tu_close(&tcp);
+    tu_close(&tls);
+    tu_close(&dtls);
+    tu_close(&idle);
+    CHECK(su_stop(pid) == 0);
+}
+
+/* ---- source_64 ---- */
+
+static int run_quiet(const char *cmd)
+{
+    char line[512];
+    snprintf(line, sizeof(line), "%s >/dev/null 2>&1", cmd);
+    return system(line);
+}
+
+/* In a child with its own network namespace (nothing leaves it): stunkitd
+ * on 2001:db8:64::1 with --tcp-per-source 3; connections from eight
+ * addresses of that /64 get 3 places, one from another /64 gets its own. */
+static void source_64(void)
+{
+    if (geteuid() != 0) {
+        printf("source_64: skipped (needs root for a network namespace)\n");
+        return;
+    }
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        if (unshare(CLONE_NEWNET) != 0 || run_quiet("ip link set lo up") != 0)
+            _exit(3);
+        for (int i = 1; i <= 9; i++)
+            if (run_quiet(su_fmt("ip -6 addr add 2001:db8:64::%d/64 dev lo nodad", i)) != 0)
+                _exit(3);
+        if (run_quiet("ip -6 addr add 2001:db8:65::1/64 dev lo nodad") != 0)
+            _exit(3);
+        const char *args[] = {"--listen", "[2001:db8:64::1]:3478", "--no-udp", "--threads", "1",
+                              "--tcp-per-source", "3", "--log-level", "error", NULL};
+        const char *argv0[16];
+        int n = 0;
+        argv0[n++] = su_stunkitd;
+        for (int i = 0; args[i]; i++)
+            argv0[n++] = args[i];
+        argv0[n] = NULL;
+        pid_t srv = fork();
+        if (srv == 0) {
+            execv(su_stunkitd, (char **)argv0);
+            _exit(127);
+        }
+        int answered = 0, other = 0;
+        tu_client cs[9];
+        uint8_t buf[512];
+        stunkit_msg m;
+        tu_attrs none = {.lifetime = -1};
+        su_sleep_ms(300);
+        for (int i = 0; i < 8; i++) {
+            if (tu_open_from(&cs[i], TU_TCP, su_fmt("2001:db8:64::%d", i + 2), "[2001:db8:64::1]:3478", "x", "x"))
+                continue;
+            answered += tu_ask(&cs[i], STUNKIT_METHOD_BINDING, &none, buf, sizeof(buf), &m) == 0;
+        }
+        if (tu_open_from(&cs[8], TU_TCP, "2001:db8:65::1", "[2001:db8:64::1]:3478", "x", "x") == 0)
+            other = tu_ask(&cs[8], STUNKIT_METHOD_BINDING, &none, buf, sizeof(buf), &m) == 0;
+        printf("source_64: 8 connections from one IPv6 /64 with --tcp-per-source 3: %d served; from another /64: "
+               "%s\n",
+               answered, other ? "served" : "refused");
+        fflush(stdout);
+        kill(srv, SIGTERM);
+        waitpid(srv, NULL, 0);
+        _exit(answered == 3 && other ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* ---- clock_wrap ---- */
 
 static double mono_s(void)
@@ -367,11 +517,15 @@ int main(int argc, char **argv)
     su_stunkitd = argv[1];
     signal(SIGPIPE, SIG_IGN);
     su_raise_nofile();
+    CHECK(make_cert() == 0);
     const char *counts[] = {NULL, "1", "4"};
     for (int i = 0; i < 3; i++) {
         relay_batch(counts[i]);
         limits(counts[i]);
+        strangers(counts[i]);
     }
+    remove_cert();
+    source_64();
     default_quota(NULL);
     default_quota("4");
     clock_wrap(); /* last: the processes it starts live in another time namespace */

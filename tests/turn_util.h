@@ -8,13 +8,19 @@
 #define STUNKIT_TURN_UTIL_H
 
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <string.h>
 
 #include "server_util.h"
 
+enum { TU_UDP, TU_TCP, TU_TLS, TU_DTLS };
+
 typedef struct tu_client {
     int fd;
-    int tcp;
+    int tcp;       /* a stream: TCP or TLS (framing, no retransmissions) */
+    int transport; /* TU_* */
+    SSL *ssl;      /* TLS and DTLS */
     char to[64];
     const char *user, *pass;
     char realm[128], nonce[128];
@@ -35,26 +41,137 @@ typedef struct tu_attrs {
     const uint8_t *token;     /* RESERVATION-TOKEN */
 } tu_attrs;
 
-static inline int tu_open(tu_client *c, int tcp, const char *to, const char *user, const char *pass)
+/* TLS and DTLS without certificate checks (the tests' server has a
+ * throwaway one). */
+static inline SSL_CTX *tu_ssl_ctx(int dtls)
+{
+    static SSL_CTX *ctx[2];
+    if (!ctx[dtls]) {
+        ctx[dtls] = SSL_CTX_new(dtls ? DTLS_client_method() : TLS_client_method());
+        SSL_CTX_set_verify(ctx[dtls], SSL_VERIFY_NONE, NULL);
+    }
+    return ctx[dtls];
+}
+
+/* The TLS or DTLS handshake on c->fd within 3 s: 0 or -1. */
+static inline int tu_handshake(tu_client *c)
+{
+    int dtls = c->transport == TU_DTLS;
+    c->ssl = SSL_new(tu_ssl_ctx(dtls));
+    if (dtls) {
+        BIO *bio = BIO_new_dgram(c->fd, BIO_NOCLOSE);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        getpeername(c->fd, (struct sockaddr *)&peer, &plen);
+        BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &peer);
+        SSL_set_bio(c->ssl, bio, bio);
+    } else {
+        SSL_set_fd(c->ssl, c->fd);
+    }
+    struct timeval tv = {0, 50000};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    double t0 = su_now();
+    while (su_now() - t0 < 3.0) {
+        int rv = SSL_connect(c->ssl);
+        if (rv == 1)
+            return 0;
+        int e = SSL_get_error(c->ssl, rv);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            break;
+        if (dtls)
+            DTLSv1_handle_timeout(c->ssl);
+    }
+    ERR_clear_error();
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    return -1;
+}
+
+/* A client of `to` over transport (TU_*), from src_ip (NULL: 127.0.0.1 or
+ * ::1). */
+static inline int tu_open_from(tu_client *c, int transport, const char *src_ip, const char *to, const char *user,
+                               const char *pass)
 {
     memset(c, 0, sizeof(*c));
-    c->tcp = tcp;
+    c->transport = transport;
+    c->tcp = transport == TU_TCP || transport == TU_TLS;
     snprintf(c->to, sizeof(c->to), "%s", to);
     c->user = user;
     c->pass = pass;
-    c->fd = tcp ? su_tcp(to) : su_udp(strchr(to, '[') ? "::1" : "127.0.0.1", 0);
-    if (c->fd >= 0 && tcp) {
+    stunkit_addr d;
+    struct sockaddr_storage ds;
+    if (stunkit_addr_parse(to, 3478, &d) != 0)
+        return -1;
+    socklen_t dl = (socklen_t)stunkit_addr_to_sockaddr(&d, &ds);
+    if (!src_ip)
+        src_ip = d.family == STUNKIT_AF_INET6 ? "::1" : "127.0.0.1";
+    if (c->tcp) {
+        stunkit_addr s;
+        struct sockaddr_storage ss;
+        stunkit_addr_parse(src_ip, 0, &s);
+        socklen_t sl = (socklen_t)stunkit_addr_to_sockaddr(&s, &ss);
+        c->fd = socket(ds.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&ss, sl) != 0 ||
+            connect(c->fd, (struct sockaddr *)&ds, dl) != 0) {
+            if (c->fd >= 0)
+                close(c->fd);
+            c->fd = -1;
+            return -1;
+        }
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    } else {
+        c->fd = su_udp(src_ip, 0);
+        if (c->fd >= 0 && transport == TU_DTLS && connect(c->fd, (struct sockaddr *)&ds, dl) != 0) {
+            close(c->fd);
+            c->fd = -1;
+        }
+    }
+    if (c->fd >= 0 && (transport == TU_TLS || transport == TU_DTLS) && tu_handshake(c) != 0) {
+        close(c->fd);
+        c->fd = -1;
     }
     return c->fd >= 0 ? 0 : -1;
 }
 
+static inline int tu_open(tu_client *c, int transport, const char *to, const char *user, const char *pass)
+{
+    return tu_open_from(c, transport, NULL, to, user, pass);
+}
+
 static inline void tu_close(tu_client *c)
 {
+    if (c->ssl)
+        SSL_free(c->ssl);
+    c->ssl = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+}
+
+/* Bytes from the socket (or its TLS/DTLS session) within ms: >0, or -1. */
+static inline int tu_read_some(tu_client *c, uint8_t *buf, size_t cap, int ms)
+{
+    double until = su_now() + ms / 1000.0;
+    for (;;) {
+        if (!c->ssl || SSL_pending(c->ssl) <= 0) {
+            int left = (int)((until - su_now()) * 1000);
+            struct pollfd p = {c->fd, POLLIN, 0};
+            if (left <= 0 || poll(&p, 1, left) <= 0)
+                return -1;
+        }
+        if (!c->ssl) {
+            ssize_t n = recv(c->fd, buf, cap, 0);
+            return n > 0 ? (int)n : -1;
+        }
+        int n = SSL_read(c->ssl, buf, (int)cap);
+        if (n > 0)
+            return n;
+        int e = SSL_get_error(c->ssl, n);
+        ERR_clear_error();
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            return -1;
+    }
 }
 
 /* A request of method with a's attributes and the credentials (none before
@@ -97,6 +214,8 @@ static inline size_t tu_build(tu_client *c, uint8_t *buf, size_t cap, uint16_t m
 
 static inline int tu_send(tu_client *c, const uint8_t *buf, size_t len)
 {
+    if (c->ssl)
+        return SSL_write(c->ssl, buf, (int)len) == (int)len ? 0 : -1;
     if (c->tcp)
         return send(c->fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
     return su_sendto(c->fd, buf, len, c->to);
@@ -106,6 +225,8 @@ static inline int tu_send(tu_client *c, const uint8_t *buf, size_t len)
  * length, or -1. */
 static inline int tu_recv(tu_client *c, uint8_t *buf, size_t cap, int ms)
 {
+    if (c->transport == TU_DTLS)
+        return tu_read_some(c, buf, cap, ms);
     if (!c->tcp)
         return su_recv(c->fd, buf, cap, ms, NULL);
     double until = su_now() + ms / 1000.0;
@@ -122,10 +243,7 @@ static inline int tu_recv(tu_client *c, uint8_t *buf, size_t cap, int ms)
             }
         }
         int left = (int)((until - su_now()) * 1000);
-        struct pollfd p = {c->fd, POLLIN, 0};
-        if (left <= 0 || poll(&p, 1, left) <= 0)
-            return -1;
-        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+        int n = tu_read_some(c, c->in + c->in_len, sizeof(c->in) - c->in_len, left);
         if (n <= 0)
             return -1;
         c->in_len += (size_t)n;

@@ -16,6 +16,7 @@
  * retransmission of the one that session is answering.
  */
 #include "dtls.h"
+#include "source.h"
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -189,8 +190,14 @@ static skd_dtls_session *find(skd_dtls *d, const stunkit_addr *peer)
     return NULL;
 }
 
+static int holds_allocation(const skd_dtls *d, const skd_dtls_session *s)
+{
+    return d->holds && d->holds(d->on_end_ctx, s);
+}
+
 /* A slot for a new session: an empty one of the probe window, else the one
- * still handshaking, else the least recently active. */
+ * still handshaking, else the least recently active; never one that holds
+ * a TURN allocation (NULL when all do: the newcomer is refused). */
 static skd_dtls_session *victim(skd_dtls *d, const stunkit_addr *peer)
 {
     size_t base = slot_of(peer);
@@ -199,11 +206,14 @@ static skd_dtls_session *victim(skd_dtls *d, const stunkit_addr *peer)
         skd_dtls_session *s = &d->slots[(base + i) & (SKD_DTLS_SLOTS - 1)];
         if (!s->ssl)
             return s;
+        if (holds_allocation(d, s))
+            continue;
         int s_hs = !SSL_is_init_finished(s->ssl), v_hs = v && !SSL_is_init_finished(v->ssl);
         if (!v || (s_hs && !v_hs) || (s_hs == v_hs && s->last_ms < v->last_ms))
             v = s;
     }
-    session_end(d, v);
+    if (v)
+        session_end(d, v);
     return v;
 }
 
@@ -211,7 +221,7 @@ static int sessions_of(const skd_dtls *d, const stunkit_addr *peer)
 {
     int n = 0;
     for (size_t i = 0; i < SKD_DTLS_SLOTS; i++)
-        n += d->slots[i].ssl && stunkit_addr_ip_equal(&d->slots[i].peer, peer);
+        n += d->slots[i].ssl && skd_same_source(&d->slots[i].peer, peer);
     return n;
 }
 
@@ -296,6 +306,11 @@ static skd_dtls_session *hello(skd_dtls *d, SSL_CTX *ctx, int fd, const stunkit_
         return NULL;
     }
     skd_dtls_session *s = victim(d, peer);
+    if (!s) { /* every slot it could take holds an allocation */
+        d->refused++;
+        SSL_clear(d->listener);
+        return NULL;
+    }
     s->ssl = d->listener;
     d->listener = NULL;
     d->listener_ctx = NULL;
@@ -377,6 +392,10 @@ void skd_dtls_tick(skd_dtls *d, uint64_t now_ms, uint32_t idle_ms, uint32_t hand
         if (!s->ssl)
             continue;
         int handshaking = !SSL_is_init_finished(s->ssl);
+        if (!handshaking && now_ms - s->last_ms > idle_ms && holds_allocation(d, s)) {
+            s->last_ms = now_ms; /* it lives as long as its allocation */
+            continue;
+        }
         if (now_ms - s->last_ms > idle_ms || (handshaking && now_ms - s->created_ms > handshake_ms)) {
             session_end(d, s);
             continue;

@@ -45,6 +45,10 @@ typedef struct skd_dtls {
     /* called when a session ends (a TURN allocation over it goes too) */
     void (*on_end)(void *ctx, const skd_dtls_session *s);
     void *on_end_ctx;
+    /* 1 when the session holds a TURN allocation (called with on_end_ctx):
+     * such a session lives as long as its allocation, idle or not (as a TCP
+     * connection's does), and no newcomer evicts it */
+    int (*holds)(void *ctx, const skd_dtls_session *s);
 } skd_dtls;
 
 int skd_dtls_init(skd_dtls *d, int per_source);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "source.h"
+
 #define PROBE 8 /* slots examined per lookup; the oldest of them is evicted */
 
 int skd_ratelimit_init(skd_ratelimit *rl, size_t n_slots, float rate, float burst, float rate_redir,
@@ -35,7 +37,7 @@ void skd_ratelimit_free(skd_ratelimit *rl)
 static uint32_t hash_ip(const skd_ratelimit *rl, const stunkit_addr *a)
 {
     uint32_t h = 2166136261u ^ rl->seed;
-    size_t n = a->family == STUNKIT_AF_INET ? 4 : 16;
+    size_t n = skd_source_bytes(a);
     for (size_t i = 0; i < n; i++) {
         h ^= a->ip[i];
         h *= 16777619u;
@@ -74,7 +76,7 @@ static int take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms, int
     if (!general_on && !redir_on)
         return 1;
     size_t mask = rl->n_slots - 1, base = hash_ip(rl, src) & mask;
-    size_t iplen = src->family == STUNKIT_AF_INET ? 4 : 16;
+    size_t iplen = skd_source_bytes(src); /* an IPv6 source is its /64 (source.h) */
     skd_bucket *victim = NULL, *b = NULL;
     for (size_t i = 0; i < PROBE; i++) {
         skd_bucket *s = &rl->slots[(base + i) & mask];

@@ -342,6 +342,7 @@ static int worker_open(skd_server *srv, skd_worker *w, int id, int stream_role)
             return -1;
         w->dtls.on_end = skd_dtls_session_ended;
         w->dtls.on_end_ctx = w;
+        w->dtls.holds = skd_dtls_session_holds;
         w->dtls_on = 1;
     }
     w->stop_kind = EV_STOP;

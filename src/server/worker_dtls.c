@@ -56,6 +56,14 @@ void skd_dtls_deliver(skd_worker *w, void *session, const skd_outbox *ob)
             SKD_STAT_INC(w->st, send_errors);
 }
 
+/* Whether a DTLS session holds a TURN allocation (it then lives as long as
+ * the allocation does). */
+int skd_dtls_session_holds(void *ctx, const skd_dtls_session *s)
+{
+    skd_worker *w = ctx;
+    return w->turn_on && skd_turn_find(&w->turn, &s->peer, &s->local) != NULL;
+}
+
 /* A DTLS session ended: its TURN allocation goes with it. */
 void skd_dtls_session_ended(void *ctx, const skd_dtls_session *s)
 {

@@ -54,6 +54,7 @@ struct skd_conn {
     SSL *ssl;            /* STUN over TLS */
     int handshaking;     /* TLS handshake not finished */
     int reading_paused;  /* answers queued faster than the client reads them */
+    int answered;        /* a request of its got a success answer (not a stranger: eviction takes strangers first) */
     uint32_t events;     /* the epoll events currently asked for */
     stunkit_addr peer, local;
     uint64_t useful_ms;  /* accept, or the last complete request */
@@ -146,6 +147,7 @@ void skd_stream_reap(skd_worker *w);
 void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob);
 void skd_dtls_deliver(skd_worker *w, void *session, const skd_outbox *ob);
 void skd_dtls_session_ended(void *ctx, const skd_dtls_session *s);
+int skd_dtls_session_holds(void *ctx, const skd_dtls_session *s);
 int skd_stream_pending(const skd_worker *w);
 
 int skd_epoll_add(int epfd, int fd, uint32_t events, void *ptr);

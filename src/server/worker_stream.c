@@ -12,8 +12,10 @@
  *   - TCP and TLS have separate pools; a source has at most per_source
  *     connections per worker;
  *   - when a pool is full, the newcomer evicts the least useful connection
- *     (the one whose last complete request, or accept, is oldest) instead of
- *     being refused;
+ *     (the one whose last complete request, or accept, is oldest), a
+ *     stranger's before a served client's, never one that holds a TURN
+ *     allocation (when only those are left, the newcomer is refused);
+ *   - a source is an IPv4 address or an IPv6 /64 (source.h);
  *   - a client that pipelines requests (RFC 8489 6.2.2 allows it) gets its
  *     answers as they are made; when they pile up faster than it reads,
  *     reading pauses until the output drains (backpressure, never a close);
@@ -34,6 +36,7 @@
 #include <openssl/err.h>
 
 #include "log.h"
+#include "source.h"
 #include "worker_int.h"
 
 /* ---- lists ---- */
@@ -99,7 +102,7 @@ static void mark_useful(skd_worker *w, skd_conn *c, uint64_t now)
 static size_t source_bucket(const stunkit_addr *a)
 {
     uint32_t h = 2166136261u;
-    for (size_t i = 0; i < (a->family == STUNKIT_AF_INET ? 4u : 16u); i++)
+    for (size_t i = 0; i < skd_source_bytes(a); i++)
         h = (h ^ a->ip[i]) * 16777619u;
     return (h ^ (h >> 13)) & (SRC_BUCKETS - 1);
 }
@@ -108,7 +111,7 @@ static int source_count(const skd_worker *w, const stunkit_addr *a)
 {
     int n = 0;
     for (const skd_conn *c = w->by_source[source_bucket(a)]; c; c = c->hnext)
-        n += stunkit_addr_ip_equal(&c->peer, a);
+        n += skd_same_source(&c->peer, a);
     return n;
 }
 
@@ -216,13 +219,40 @@ static void out_of_descriptors(skd_worker *w, skd_sock *l, int err)
     }
 }
 
-/* Makes room in a full pool: the least useful connection goes. */
-static void evict_one(skd_worker *w, skd_pool *p)
+#define EVICT_SCAN 64 /* connections looked at from the least useful end */
+
+static int holds_allocation(skd_worker *w, const skd_conn *c)
 {
-    if (!p->lru.head)
-        return;
+    return w->turn_on && skd_turn_find(&w->turn, &c->peer, &c->local) != NULL;
+}
+
+/* Makes room in a full pool for a newcomer: 1, or 0 when nothing may go
+ * (the newcomer is then refused). Among the least useful connections, a
+ * stranger (no request answered with success yet: unauthenticated, or a
+ * handshake that never finished) goes first, then one that was served; a
+ * connection that holds a TURN allocation never goes for a newcomer (it is
+ * moved to the useful end: its allocation is its use). */
+static int evict_one(skd_worker *w, skd_pool *p)
+{
+    skd_conn *c = p->lru.head, *served = NULL;
+    uint64_t now = skd_now_ms();
+    for (int k = 0; c && k < EVICT_SCAN; k++) {
+        skd_conn *next = c->next;
+        if (holds_allocation(w, c)) {
+            mark_useful(w, c, now);
+        } else if (!c->answered) {
+            served = c;
+            break;
+        } else if (!served) {
+            served = c;
+        }
+        c = next;
+    }
+    if (!served)
+        return 0;
     SKD_STAT_INC(w->st, tcp_evicted);
-    conn_close(w, p->lru.head);
+    conn_close(w, served);
+    return 1;
 }
 
 void skd_stream_accept(skd_worker *w, skd_sock *l)
@@ -249,8 +279,11 @@ void skd_stream_accept(skd_worker *w, skd_sock *l)
             close(fd);
             continue;
         }
-        if (p->n >= p->max)
-            evict_one(w, p);
+        if (p->n >= p->max && !evict_one(w, p)) {
+            SKD_STAT_INC(w->st, tcp_rejected);
+            close(fd);
+            continue;
+        }
         skd_conn *c = calloc(1, sizeof(*c)); /* per connection, not per packet */
         if (!c || getsockname(fd, (struct sockaddr *)&ls, &llen) != 0 ||
             stunkit_addr_from_sockaddr(&c->local, (struct sockaddr *)&ls) != 0) {
@@ -381,6 +414,7 @@ static int conn_process(skd_worker *w, skd_conn *c, uint64_t now)
                     continue; /* a stream answers only its own client */
                 memcpy(c->out + c->out_len, o->data, o->len);
                 c->out_len += o->len;
+                c->answered |= o->code == 0 && !(o->flags & SKD_OUT_RELAYED);
                 SKD_STAT_INC(w->st, tcp_tx);
             }
         }
@@ -474,7 +508,7 @@ void skd_stream_timers(skd_worker *w)
          * TURN allocation lives as long as the allocation does) */
         for (int k = 0; k < 1024 && p->lru.head && now - p->lru.head->useful_ms > w->idle_ms; k++) {
             skd_conn *c = p->lru.head;
-            if (w->turn_on && skd_turn_find(&w->turn, &c->peer, &c->local)) {
+            if (holds_allocation(w, c)) {
                 mark_useful(w, c, now);
                 continue;
             }
