@@ -18,6 +18,10 @@
  *                 hundred addresses) evict no connection that holds an
  *                 allocation (item 3); a DTLS session holding one outlives
  *                 the idle time, one without does not (item 4)
+ *   forgers       a flood "from" a client's address (credential-less
+ *                 requests, requests with a wrong MESSAGE-INTEGRITY, bare
+ *                 headers) with the default rate limits: the client's signed
+ *                 Refreshes all get through (item 8)
  *   source_64     (root, own network namespace) the per-source connection
  *                 cap holds across the addresses of one IPv6 /64 (item 3)
  *   clock_wrap    (root) the server in a time namespace whose monotonic clock
@@ -29,6 +33,7 @@
  * 127.0.0.1 (opened with --allowed-peer).
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 
@@ -61,11 +66,39 @@ static pid_t start_turn(const char *threads, const char *const *extra)
     return su_start(args, su_at("127.0.0.1", 910));
 }
 
+/* A counter from the server's metrics endpoint (METRICS_PORT), or -1. */
+static long long counter(const char *name)
+{
+    int fd = su_tcp(su_at("127.0.0.1", 911));
+    if (fd < 0)
+        return -1;
+    const char *get = "GET /metrics HTTP/1.0\r\n\r\n";
+    send(fd, get, strlen(get), MSG_NOSIGNAL);
+    static char text[65536];
+    size_t n = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 2000) <= 0 || n + 1 >= sizeof(text))
+            break;
+        ssize_t r = recv(fd, text + n, sizeof(text) - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    text[n] = 0;
+    char key[96];
+    snprintf(key, sizeof(key), "\nstunkitd_%s_total ", name);
+    const char *at = strstr(text, key);
+    return at ? atoll(at + strlen(key)) : -1;
+}
+
 /* ---- relay_batch ---- */
 
 static void relay_batch(const char *threads)
 {
-    pid_t pid = start_turn(threads, NULL);
+    const char *extra[] = {"--metrics", su_at("127.0.0.1", 911), NULL};
+    pid_t pid = start_turn(threads, extra);
     CHECK(pid > 0);
     if (pid <= 0)
         return;
@@ -131,6 +164,19 @@ static void relay_batch(const char *threads)
     /* nothing else reaches the peer (a payload sent twice, or late) */
     while (su_recv(peer, buf, sizeof(buf), 200, NULL) > 0)
         wrong_source++;
+    /* data over the 4096-byte buffer, both ways: dropped and counted */
+    static uint8_t big[5000 + 4];
+    memset(big, 'x', sizeof(big));
+    long long too_big0 = counter("turn_too_big");
+    size_t bl = tu_channel_data(big, 0x4000, big + 4, 5000, 0);
+    CHECK(tu_send(&c, big, bl) == 0);
+    CHECK(su_sendto(peer, big, 5000, su_fmt("%s:%u", relay_ip(), relayed.port)) == 0);
+    su_sleep_ms(1200); /* the counters are taken each loop turn (at least once a second) */
+    long long too_big = counter("turn_too_big") - too_big0;
+    printf("relay_batch --threads %s: 5000-byte data both ways: turn_too_big +%lld\n",
+           threads ? threads : "default", too_big);
+    CHECK(too_big == 2);
+    CHECK(su_recv(peer, buf, sizeof(buf), 100, NULL) < 0);
     printf("relay_batch --threads %s: %d rounds, %d delivered from the right relayed address, %d from another, "
            "%d lost, %d fresh allocations in the same batch\n",
            threads ? threads : "default", rounds, delivered - wrong_source, wrong_source, lost, fresh);
@@ -364,6 +410,99 @@ static void strangers(const char *threads)
     CHECK(su_stop(pid) == 0);
 }
 
+/* ---- forgers ---- */
+
+static volatile int flood_stop;
+
+/* From 127.0.0.1, the victim's address (the budgets are per address): ~8000
+ * datagrams a second of three kinds, for at most 6 s. */
+static void *flood(void *arg)
+{
+    (void)arg;
+    int fds[8]; /* from 8 ports, so that every worker (SO_REUSEPORT's hash) gets its share */
+    for (int i = 0; i < 8; i++)
+        fds[i] = su_udp("127.0.0.1", 0);
+    uint8_t kinds[3][256];
+    size_t lens[3];
+    uint8_t tid[12], key[16] = {1, 2, 3};
+    stunkit_writer w;
+    su_tid(tid);
+    stunkit_writer_init(&w, kinds[0], 256, STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    lens[0] = (size_t)stunkit_writer_finish(&w);
+    stunkit_writer_init(&w, kinds[1], 256, STUNKIT_METHOD_REFRESH, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_put(&w, STUNKIT_ATTR_USERNAME, "alice", 5);
+    stunkit_put(&w, STUNKIT_ATTR_REALM, "stunkit", 7);
+    stunkit_put(&w, STUNKIT_ATTR_NONCE, "obMatJos2AAADforged-nonce-forged-nonce", 38);
+    stunkit_put_integrity(&w, key, 16);
+    lens[1] = (size_t)stunkit_writer_finish(&w);
+    memset(kinds[2], 0, 20);
+    kinds[2][1] = 1;
+    kinds[2][4] = 0x21, kinds[2][5] = 0x12, kinds[2][6] = 0xA4, kinds[2][7] = 0x42;
+    lens[2] = 20;
+    stunkit_addr srv;
+    struct sockaddr_storage ss;
+    stunkit_addr_parse(su_at("127.0.0.1", 910), 0, &srv);
+    socklen_t sl = (socklen_t)stunkit_addr_to_sockaddr(&srv, &ss);
+    struct mmsghdr mm[48];
+    struct iovec iov[48];
+    memset(mm, 0, sizeof(mm));
+    for (int i = 0; i < 48; i++) {
+        iov[i].iov_base = kinds[i % 3];
+        iov[i].iov_len = lens[i % 3];
+        mm[i].msg_hdr.msg_name = &ss;
+        mm[i].msg_hdr.msg_namelen = sl;
+        mm[i].msg_hdr.msg_iov = &iov[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+    }
+    long sent = 0;
+    double t0 = su_now();
+    for (int k = 0; !flood_stop && su_now() - t0 < 6.0 && sent < 100000; k++) {
+        int n = sendmmsg(fds[k % 8], mm, 48, 0);
+        sent += n > 0 ? n : 0;
+        if (k % 8 == 7)
+            su_sleep_ms(20);
+    }
+    for (int i = 0; i < 8; i++)
+        close(fds[i]);
+    return (void *)sent;
+}
+
+static void forgers(const char *threads)
+{
+    pid_t pid = start_turn(threads, NULL);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    tu_client v;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    CHECK(tu_open(&v, TU_UDP, su_at("127.0.0.1", 910), "alice", "alice-pw") == 0);
+    CHECK(tu_allocate(&v, NULL) == 0);
+    flood_stop = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, flood, NULL);
+    su_sleep_ms(300); /* the budgets are spent */
+    int ok = 0, tries = 50;
+    tu_attrs keep = {.lifetime = 600};
+    for (int i = 0; i < tries; i++) {
+        uint8_t req[512], tid[12];
+        size_t len = tu_build(&v, req, sizeof(req), STUNKIT_METHOD_REFRESH, &keep, tid);
+        tu_send(&v, req, len); /* once each: a lost one counts */
+        ok += tu_answer(&v, tid, buf, sizeof(buf), &m, 500) > 0 && tu_code(&m) == 0;
+        su_sleep_ms(40);
+    }
+    flood_stop = 1;
+    void *sent;
+    pthread_join(th, &sent);
+    printf("forgers --threads %s: %ld forged datagrams from the client's address; its signed Refreshes answered "
+           "%d of %d\n",
+           threads ? threads : "default", (long)sent, ok, tries);
+    CHECK((long)sent > 10000);
+    CHECK(ok == tries);
+    tu_close(&v);
+    CHECK(su_stop(pid) == 0);
+}
+
 /* ---- source_64 ---- */
 
 static int run_quiet(const char *cmd)
@@ -523,6 +662,7 @@ int main(int argc, char **argv)
         relay_batch(counts[i]);
         limits(counts[i]);
         strangers(counts[i]);
+        forgers(counts[i]);
     }
     remove_cert();
     source_64();

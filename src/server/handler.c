@@ -217,6 +217,7 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, skd_ou
             return v;
         }
         authed = &av;
+        ob->authenticated = 1;
     }
 
     /* RFC 8489 6.3.1: "If the request contains one or more unknown

@@ -85,6 +85,7 @@ typedef struct skd_outbox {
     size_t cap, used;
     skd_out *out;
     size_t max, n;
+    int authenticated; /* set by skd_handle(): the last request passed the credential check */
 } skd_outbox;
 
 void skd_outbox_init(skd_outbox *ob, uint8_t *buf, size_t cap, skd_out *slots, size_t max);

@@ -68,12 +68,14 @@ static float refill(float tokens, float rate, float burst, uint64_t elapsed_ms)
     return tokens > burst ? burst : tokens;
 }
 
-/* 0: general (and strict when redirect), 2: strict alone */
+/* redirect 0: general, 1: general and strict, 2: strict alone, 3: the
+ * authenticated budget alone */
 static int take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms, int redirect)
 {
-    int general_on = redirect != 2 && rl->rate > 0.0f;
-    int redir_on = redirect && rl->rate_redir > 0.0f;
-    if (!general_on && !redir_on)
+    int auth_on = redirect == 3 && rl->rate > 0.0f;
+    int general_on = redirect < 2 && rl->rate > 0.0f;
+    int redir_on = (redirect == 1 || redirect == 2) && rl->rate_redir > 0.0f;
+    if (!general_on && !redir_on && !auth_on)
         return 1;
     size_t mask = rl->n_slots - 1, base = hash_ip(rl, src) & mask;
     size_t iplen = skd_source_bytes(src); /* an IPv6 source is its /64 (source.h) */
@@ -95,14 +97,22 @@ static int take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms, int
         b->family = src->family;
         b->tokens = rl->burst;
         b->tokens_redir = rl->burst_redir;
+        b->tokens_auth = rl->burst;
     } else {
         uint64_t elapsed = now_ms > b->last_ms ? now_ms - b->last_ms : 0;
         if (elapsed > 3600000u)
             elapsed = 3600000u;
         b->tokens = refill(b->tokens, rl->rate, rl->burst, elapsed);
         b->tokens_redir = refill(b->tokens_redir, rl->rate_redir, rl->burst_redir, elapsed);
+        b->tokens_auth = refill(b->tokens_auth, rl->rate, rl->burst, elapsed);
     }
     b->last_ms = now_ms;
+    if (auth_on) {
+        if (b->tokens_auth < 1.0f)
+            return 0;
+        b->tokens_auth -= 1.0f;
+        return 1;
+    }
     if ((general_on && b->tokens < 1.0f) || (redir_on && b->tokens_redir < 1.0f))
         return 0;
     if (general_on)
@@ -120,4 +130,9 @@ int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_
 int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms)
 {
     return take(rl, src, now_ms, 2);
+}
+
+int skd_ratelimit_take_auth(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms)
+{
+    return take(rl, src, now_ms, 3);
 }

@@ -1,5 +1,8 @@
 /*
- * ratelimit.h - per-source-IP token buckets in a fixed-size table.
+ * ratelimit.h - per-source token buckets in a fixed-size table (a source is an
+ * IPv4 address or an IPv6 /64, source.h): a general budget taken before
+ * parsing, a strict one for answers that could be used for reflection, and
+ * one for authenticated requests.
  *
  * Memory is fixed at creation: a flood of spoofed sources evicts an entry of
  * a small probe window (the one with the most budget left, then the oldest)
@@ -21,6 +24,7 @@ typedef struct skd_bucket {
     uint64_t last_ms;    /* last refill */
     float tokens;        /* general budget */
     float tokens_redir;  /* budget for answers sent elsewhere */
+    float tokens_auth;   /* budget for requests that passed the credential check */
 } skd_bucket;
 
 typedef struct skd_ratelimit {
@@ -43,5 +47,9 @@ int skd_ratelimit_take(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_
 /* Takes one token from the strict budget alone (the general one was taken
  * before the request was parsed). Returns 1 allowed, 0 limited. */
 int skd_ratelimit_take_strict(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms);
+/* Takes one token from the source's authenticated budget (the general
+ * rate and burst, a bucket of its own): what a forger who can use the
+ * source's address but not its credentials cannot drain. */
+int skd_ratelimit_take_auth(skd_ratelimit *rl, const stunkit_addr *src, uint64_t now_ms);
 
 #endif

@@ -52,6 +52,7 @@
     X(turn_peer_refused, "TURN peers refused by policy (403)")                                                         \
     X(turn_no_permission, "TURN datagrams dropped: no permission")                                                     \
     X(turn_over_quota, "TURN datagrams dropped: over the bandwidth quota")                                             \
+    X(turn_too_big, "TURN datagrams dropped: over the 4096-byte receive buffer (data over 4092 bytes)")              \
     X(rdv_rooms_opened, "rendezvous rooms opened")                                                                     \
     X(rdv_rooms_open, "rendezvous rooms open now (a gauge)")                                                           \
     X(rdv_rooms_expired, "rendezvous rooms closed at the end of their lifetime")                                       \

@@ -82,6 +82,24 @@ static void count_answer(skd_stats *st, const skd_out *o)
         SKD_STAT_INC(st, redirected);
 }
 
+/* 1 when a STUN message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256:
+ * a walk over its attribute headers (RFC 8489 14: type, length, value
+ * padded to 4), without parsing. */
+static int signed_request(const uint8_t *p, size_t len)
+{
+    size_t end = STUNKIT_HEADER_LEN + ((size_t)p[2] << 8 | p[3]);
+    if (end > len)
+        return 0;
+    for (size_t off = STUNKIT_HEADER_LEN; off + 4 <= end;) {
+        unsigned type = (unsigned)p[off] << 8 | p[off + 1];
+        size_t alen = (size_t)p[off + 2] << 8 | p[off + 3];
+        if (type == STUNKIT_ATTR_MESSAGE_INTEGRITY || type == STUNKIT_ATTR_MESSAGE_INTEGRITY_SHA256)
+            return 1;
+        off += 4 + ((alen + 3u) & ~(size_t)3u);
+    }
+    return 0;
+}
+
 size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint64_t now)
 {
     /* TURN data from an allocation's client (ChannelData, Send indications)
@@ -100,12 +118,26 @@ size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint64_t 
         SKD_STAT_INC(w->st, drop_not_stun);
         return 0;
     }
-    if (!skd_ratelimit_take(&w->rl, &rq->src, now, 0)) {
+    /* A request that carries MESSAGE-INTEGRITY is charged after the
+     * credential check: to a budget of its own when it passed (a forger who
+     * sends from a client's address cannot drain what that client's signed
+     * requests draw on), to the general one when it did not. The price is
+     * one HMAC per such request before any budget. */
+    int is_signed = signed_request(rq->data, rq->len);
+    if (!is_signed && !skd_ratelimit_take(&w->rl, &rq->src, now, 0)) {
         SKD_STAT_INC(w->st, drop_rate);
         return 0;
     }
     size_t before = ob->n, used = ob->used;
+    ob->authenticated = 0;
     skd_verdict v = skd_handle(&w->srv->hcfg, rq, ob);
+    if (is_signed && !(ob->authenticated ? skd_ratelimit_take_auth(&w->rl, &rq->src, now)
+                                         : skd_ratelimit_take(&w->rl, &rq->src, now, 0))) {
+        SKD_STAT_INC(w->st, drop_rate);
+        ob->n = before;
+        ob->used = used;
+        return 0;
+    }
     if (v != SKD_ANSWERED) {
         count_verdict(w->st, v);
         ob->n = before;

@@ -144,8 +144,11 @@ void skd_relay_drain(skd_worker *w, skd_relay *r)
         skd_outbox_clear(&ob);
         for (int i = 0; i < n; i++) {
             stunkit_addr peer;
-            if ((w->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-                stunkit_addr_from_sockaddr(&peer, (struct sockaddr *)&w->rx_addr[i]) != 0)
+            if (w->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                SKD_STAT_INC(w->st, turn_too_big); /* a peer's datagram over RX_SIZE */
+                continue;
+            }
+            if (stunkit_addr_from_sockaddr(&peer, (struct sockaddr *)&w->rx_addr[i]) != 0)
                 continue;
             skd_turn_from_peer(&w->turn, r, &peer, w->rx_buf[i], w->rx[i].msg_len, now, &ob);
         }
@@ -194,7 +197,14 @@ void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
             struct msghdr *h = &w->rx[i].msg_hdr;
             skd_request rq = {.transport = STUNKIT_UDP}; /* every field not set below is zero */
             if (h->msg_flags & MSG_TRUNC) {
-                SKD_STAT_INC(w->st, drop_malformed);
+                /* over RX_SIZE: TURN data (ChannelData, a Send indication)
+                 * counted as such, anything else malformed */
+                const uint8_t *p = w->rx_buf[i];
+                int turn_data = w->turn_on && ((p[0] >= 0x40 && p[0] <= 0x7F) || (p[0] == 0x00 && p[1] == 0x16));
+                if (turn_data)
+                    SKD_STAT_INC(w->st, turn_too_big);
+                else
+                    SKD_STAT_INC(w->st, drop_malformed);
                 continue;
             }
             rq.data = w->rx_buf[i];
