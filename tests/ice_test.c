@@ -435,6 +435,32 @@ static void test_open_internet(void)
     teardown(&a, &b);
 }
 
+/* stunkit_ice_proven: a candidate is the peer's claim; an address is
+ * proven once a check from it passed integrity, or ours to it was answered. */
+static void test_proven(void)
+{
+    peer a, b;
+    setup(&a, &b, &open_open);
+    stunkit_ice_candidate fake;
+    const char *line = "candidate:9 1 UDP 1694498815 198.51.100.99 4000 typ srflx raddr 10.0.0.9 rport 4000";
+    CHECK_EQ(stunkit_ice_candidate_parse(line, strlen(line), &fake), 0);
+    fake.component = 1;
+    stunkit_ice_add_remote(a.ice, &fake, now);
+    CHECK(!stunkit_ice_proven(a.ice, &b.local, 0)); /* nothing checked yet */
+    run_until(&a, &b, now + 3000);
+    CHECK(a.connected && b.connected);
+    CHECK(stunkit_ice_proven(a.ice, &b.local, 0));
+    CHECK(stunkit_ice_proven(b.ice, &a.local, 0));
+    CHECK(!stunkit_ice_proven(a.ice, &fake.addr, 0));
+    CHECK(!stunkit_ice_proven(a.ice, &fake.addr, 1));
+    stunkit_addr other_port = b.local;
+    other_port.port++;
+    CHECK(!stunkit_ice_proven(a.ice, &other_port, 0));
+    CHECK(stunkit_ice_proven(a.ice, &other_port, 1));
+    CHECK(!stunkit_ice_proven(NULL, &b.local, 0));
+    teardown(&a, &b);
+}
+
 /* One peer behind a port-restricted cone NAT, the other public. */
 static void test_one_nat(void)
 {
@@ -973,6 +999,7 @@ int main(void)
     RUN(test_stream);
     RUN(test_symmetric_response);
     RUN(test_open_internet);
+    RUN(test_proven);
     RUN(test_one_nat);
     RUN(test_two_port_restricted);
     RUN(test_two_full_cone);

@@ -263,6 +263,80 @@ punch_tokens() {
     tail -1 "$tmp/b.out" >"$tmp/b.json"
 }
 
+# A malicious offerer aims birthday punching at a bystander (issue 23 item
+# 2): A (behind a symmetric NAT, a real `stunkit punch`) offers, and its
+# token is rewritten on the way so that every candidate names 198.51.100.99
+# (a bystander on the internet) instead of A's public address 198.51.100.2.
+# B (port-restricted: the side that guesses ports) must send the bystander
+# no guess: the SKB1 probes reaching it are counted in W. ICE's own checks
+# to the named candidates are allowed (RFC 8445 paces them); guesses go
+# only to an address the peer proved with an authenticated check.
+attack() {
+    local label="malicious offer: the bystander gets no guesses"
+    lab_up symmetric port-restricted-cone || { fail "$label: the lab did not come up"; lab_down; return; }
+    ip -n "$W" addr add 198.51.100.99/32 dev lo
+    ip netns exec "$W" nft -f - <<NFT || { fail "$label: nft refused the counter"; lab_down; return; }
+table ip bystander {
+    counter guesses { }
+    counter checks { }
+    chain input { type filter hook input priority filter; policy accept;
+        ip daddr 198.51.100.99 udp dport 1-65535 @th,64,32 0x534b4231 counter name guesses
+        ip daddr 198.51.100.99 udp dport 1-65535 counter name checks
+    }
+}
+NFT
+    rm -f "$tmp/fifo" "$tmp/a.out" "$tmp/b.out"
+    mkfifo "$tmp/fifo"
+    ip netns exec "$A" bash -c 'exec 3<>"$1"; shift; exec "$@" <&3' _ "$tmp/fifo" \
+        timeout 45 "$stunkit" punch 203.0.113.1 --offer --json --count 3 --timeout 10000 \
+        --username alice --password lab-secret >"$tmp/a.out" 2>"$tmp/a.err" &
+    local ap=$!
+    pids="$pids $ap"
+    for _ in $(seq 100); do [ -s "$tmp/a.out" ] && break; sleep 0.05; done
+    local offer desc forged
+    offer=$(head -1 "$tmp/a.out")
+    desc=$(printf '%s' "${offer#SK1.}" | base64 -d)
+    forged="SK1.$(printf '%s' "$desc" | sed 's/198\.51\.100\.2 /198.51.100.99 /g' | base64 -w0)"
+    if [ "$forged" = "$offer" ] || ! printf '%s' "$desc" | grep -q "198.51.100.2 "; then
+        fail "$label: the offer names no 198.51.100.2 to forge: $desc"
+    fi
+    ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 --answer "$forged" --json --count 3 \
+        --timeout 10000 --username alice --password lab-secret >"$tmp/b.out" 2>"$tmp/b.err" &
+    local bp=$!
+    pids="$pids $bp"
+    for _ in $(seq 100); do [ -s "$tmp/b.out" ] && break; sleep 0.05; done
+    head -1 "$tmp/b.out" >"$tmp/fifo"
+    # and from the bystander's address (the forged candidates gave it a
+    # permission on B's relay), "SKP1 nat hard": the claim that would start
+    # B guessing, from a source that never passed a check
+    local answer relay
+    answer=$(head -1 "$tmp/b.out")
+    relay=$(printf '%s' "${answer#SK1.}" | base64 -d | sed -n 's/.* \(203\.0\.113\.1\) \([0-9]*\) typ relay.*/\1 \2/p' | head -1)
+    [ -n "$relay" ] || fail "$label: no relayed candidate in B's answer"
+    ip netns exec "$W" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.51.100.99", 0))
+ip, port = sys.argv[1], int(sys.argv[2])
+for _ in range(80):
+    s.sendto(b"SKP1 nat hard unknown", (ip, port))
+    time.sleep(0.05)
+' ${relay:-203.0.113.1 9} 2>/dev/null &
+    pids="$pids $!"
+    wait $bp
+    wait $ap
+    local guesses checks bd
+    guesses=$(ip netns exec "$W" nft list counter ip bystander guesses | sed -n 's/.*packets \([0-9]*\).*/\1/p')
+    checks=$(ip netns exec "$W" nft list counter ip bystander checks | sed -n 's/.*packets \([0-9]*\).*/\1/p')
+    bd=$(tail -1 "$tmp/b.out" | sed -n 's/.*"birthday": \(null\|{[^}]*}\).*/\1/p')
+    if [ "${guesses:-x}" = 0 ] && grep -q '"connected": true' <(tail -1 "$tmp/b.out"); then
+        ok "$label: 0 guesses reached 198.51.100.99 ($checks datagrams in all, ICE's checks); B connected; birthday: $bd"
+    else
+        fail "$label: ${guesses:-?} guesses reached the bystander ($checks datagrams in all); B: $(tail -1 "$tmp/b.out") $(cat "$tmp/b.err")"
+    fi
+    lab_down
+}
+
 jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -1 | tr -d '"'; }
 
 expect_path() { # KIND_A KIND_B -> direct | relay | any
@@ -440,7 +514,9 @@ kinds="none firewall full-cone restricted-cone port-restricted-cone symmetric ud
 pcp_pairs="port-restricted-pcp/symmetric symmetric/port-restricted-pcp port-restricted-pcp/port-restricted-cone"
 upnp_pairs="port-restricted-upnp/symmetric symmetric/port-restricted-upnp"
 if [ $# -gt 0 ]; then
-    for p in "$@"; do run_pair "${p%/*}" "${p#*/}"; done
+    for p in "$@"; do
+        if [ "$p" = attack ]; then attack; else run_pair "${p%/*}" "${p#*/}"; fi
+    done
 else
     set -- $kinds
     for ka in $kinds; do
@@ -483,6 +559,7 @@ else
     # counts here; the time limits are the matrix's above)
     MODE=token NO_TIME_LIMIT=1 run_pair restricted-cone symmetric "tokens: restricted-cone/symmetric"
     MODE=token NO_TIME_LIMIT=1 run_pair symmetric symmetric "tokens: symmetric/symmetric (relay)"
+    attack
 fi
 echo "matrix (label, expected, got, A ms, B ms):"
 cat "$tmp/matrix" 2>/dev/null

@@ -237,6 +237,15 @@ typedef struct stunkit_ice_route {
 STUNKIT_API int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *buf, size_t cap,
                                  stunkit_ice_route *r);
 
+/* 1 when the peer has proven addr: a connectivity check from it passed the
+ * integrity check with our password, or our check to it was answered with
+ * the peer's (RFC 8445 7.2.5.1, 7.3.1.1). Through a TURN relay the address
+ * is the one the TURN server saw. ip_only: any port of addr's IP. What an
+ * application sends to an address it learned from the peer (beyond ICE's
+ * own checks) should go only where this says 1: a candidate is only the
+ * peer's claim. */
+STUNKIT_API int stunkit_ice_proven(const stunkit_ice *a, const stunkit_addr *addr, int ip_only);
+
 /* 1 while the selected pair is relayed and, under renomination, a direct
  * pair may still take its place (it worked and is being nominated, the
  * peer's checks arrive on it, or ours are in their first 3 s): worth

@@ -52,6 +52,15 @@
 #define SPRAY_GUESSES 1024
 #define SPRAY_ROUNDS 3
 #define SPRAY_ROUND_MS 500u
+/* What a run may send while guessing, in the spirit of RFC 8445's pacing
+ * (14.2: checks are paced so that an agent cannot be used to flood): at
+ * most SPRAY_PPS datagrams a second (a burst of SPRAY_SOCKS, the hard
+ * side's round), at most SPRAY_BUDGET in all, and only ever to the IP
+ * address the peer has proven with an authenticated ICE check (or that the
+ * TURN server saw its checks come from), never to an address it merely
+ * named in a candidate. */
+#define SPRAY_PPS 2500
+#define SPRAY_BUDGET (SPRAY_ROUNDS * (SPRAY_SOCKS + SPRAY_GUESSES))
 #define SPRAY_MAGIC "SKB1 "
 
 static void usage(FILE *f)
@@ -90,12 +99,14 @@ static void usage(FILE *f)
                "  --no-spray         no birthday-paradox punching: when the path is relayed and\n"
                "                     exactly one NAT maps per destination (symmetric), the\n"
                "                     sides try %d sockets x %d guessed ports for a direct path\n"
+               "                     (only toward an address the peer proved by an ICE check;\n"
+               "                     at most %d datagrams/s, %d in all)\n"
                "  --ca-file FILE     with a TLS server: trust the CAs in FILE (PEM), not the system's\n"
                "  --insecure         with a TLS server: do not check its certificate\n"
                "  --json             the result as one JSON object (after the token line)\n"
                "\n"
                "Exit status: 0 connected (and pinged), 1 no path or no answer, 2 bad usage.\n",
-            SPRAY_SOCKS, SPRAY_GUESSES);
+            SPRAY_SOCKS, SPRAY_GUESSES, SPRAY_PPS, SPRAY_BUDGET);
 }
 
 static volatile sig_atomic_t stop;
@@ -171,7 +182,9 @@ typedef struct spray {
     uint8_t used[65536 / 8];
     uint64_t start, round_end, ms, told_at;
     int answer;               /* the peer asked ("?"): tell it once more */
-    long sent;                /* probes sent, all rounds */
+    long sent;                /* probes sent, all rounds (at most SPRAY_BUDGET) */
+    double tokens;            /* the pacing bucket: SPRAY_PPS, a burst of SPRAY_SOCKS */
+    uint64_t tokens_at;
     /* the direct path found: from fds[sock] (hard) or socks[base] (easy) */
     int sock;
     stunkit_addr to, self_mapped;
@@ -768,6 +781,27 @@ static void send_app(punch *p, const char *text)
 /* ---- birthday-paradox punching (after the relay) ---- */
 
 
+/* How many probes may go now (the pacing bucket and the run's budget). */
+static long spray_allowed(spray *sp, uint64_t now)
+{
+    if (!sp->tokens_at) {
+        sp->tokens = SPRAY_SOCKS;
+    } else if (now > sp->tokens_at) {
+        sp->tokens += (double)(now - sp->tokens_at) * SPRAY_PPS / 1000.0;
+        if (sp->tokens > SPRAY_SOCKS)
+            sp->tokens = SPRAY_SOCKS;
+    }
+    sp->tokens_at = now;
+    long n = (long)sp->tokens, left = SPRAY_BUDGET - sp->sent;
+    return n < left ? n : left;
+}
+
+static void spray_spent(spray *sp, long n)
+{
+    sp->tokens -= (double)n;
+    sp->sent += n;
+}
+
 static void spray_close(spray *sp, int keep)
 {
     for (int i = 0; i < sp->nfds; i++)
@@ -819,13 +853,30 @@ static void spray_begin(punch *p, uint64_t now)
     /* the selected pair: our srflx (or host: no NAT) to the peer's relay */
     sp->self_easy = !sp->self_hard && p->sel_remote.type == STUNKIT_ICE_RELAY && p->sel_local.base == sp->base &&
                     (p->sel_local.type == STUNKIT_ICE_SRFLX || p->sel_local.type == STUNKIT_ICE_HOST);
+    /* the peer's public address: what its candidates claim (a relayed
+     * candidate's raddr, a srflx), taken only when the peer has proven that
+     * IP with an authenticated check (stunkit_ice_proven): a malicious peer
+     * must not aim our guesses at a third party */
     n = stunkit_ice_get_remote(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
+    int claimed = 0;
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
         if (c[i].type == STUNKIT_ICE_RELAY && c[i].related.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
-            memcmp(c[i].related.ip, "\0\0\0\0", 4))
-            sp->peer_srflx = c[i].related;
+            memcmp(c[i].related.ip, "\0\0\0\0", 4)) {
+            claimed = 1;
+            if (stunkit_ice_proven(p->ice, &c[i].related, 1))
+                sp->peer_srflx = c[i].related;
+        }
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if (c[i].type == STUNKIT_ICE_SRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family)
+        if (c[i].type == STUNKIT_ICE_SRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family) {
+            claimed = 1;
+            if (stunkit_ice_proven(p->ice, &c[i].addr, 1))
+                sp->peer_srflx = c[i].addr;
+        }
+    /* no claim proven (a peer that lied about its address, or whose srflx
+     * we could not check): the address its authenticated checks came from */
+    for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+        if (c[i].type == STUNKIT_ICE_PRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
+            stunkit_ice_proven(p->ice, &c[i].addr, 0))
             sp->peer_srflx = c[i].addr;
     /* the peer's checks (to our relay, say) from its srflx address but
      * another port: the peer's NAT maps per destination */
@@ -835,7 +886,9 @@ static void spray_begin(punch *p, uint64_t now)
             sp->peer_seen_hard = 1;
     if (sp->base < 0 || !sp->peer_srflx.family) {
         send_app(p, "SKP1 nat off");
-        spray_off(sp, "no public IPv4 address known on both sides (a relay over UDP gives it)");
+        spray_off(sp, claimed && sp->base >= 0
+                          ? "the peer's public address is not proven by an authenticated check"
+                          : "no public IPv4 address known on both sides (a relay over UDP gives it)");
         return;
     }
     sp->state = SPRAY_TOLD;
@@ -868,7 +921,8 @@ static void spray_round(punch *p, uint64_t now)
     stunkit_addr any = p->socks[sp->base].local;
     any.port = 0;
     int sl = stunkit_addr_to_sockaddr(&any, &ss);
-    for (int i = 0; i < SPRAY_SOCKS; i++) {
+    long allowed = spray_allowed(sp, now);
+    for (int i = 0; i < SPRAY_SOCKS && i < allowed; i++) {
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
             break;
@@ -878,7 +932,7 @@ static void spray_round(punch *p, uint64_t now)
         }
         sp->fds[sp->nfds++] = fd;
         send_to(fd, &sp->peer_srflx, probe);
-        sp->sent++;
+        spray_spent(sp, 1);
     }
     snprintf(go, sizeof(go), "SKP1 spray go %d", sp->round);
     send_app(p, go);
@@ -940,7 +994,8 @@ static void spray_step(punch *p, uint64_t now)
     }
     char probe[64];
     snprintf(probe, sizeof(probe), SPRAY_MAGIC "? %d", sp->round);
-    for (int k = 0; k < 64 && sp->guessed < sp->guesses; k++) {
+    long allowed = spray_allowed(sp, now);
+    for (int k = 0; k < 64 && k < allowed && sp->guessed < sp->guesses; k++) {
         uint16_t port;
         do
             stunkit_random_os(NULL, (uint8_t *)&port, sizeof(port));
@@ -950,8 +1005,10 @@ static void spray_step(punch *p, uint64_t now)
         to.port = port;
         send_to(p->socks[sp->base].fd, &to, probe);
         sp->guessed++;
-        sp->sent++;
+        spray_spent(sp, 1);
     }
+    if (sp->sent >= SPRAY_BUDGET && sp->guessed < sp->guesses)
+        sp->guesses = sp->guessed; /* the run's budget is spent */
     if (now - sp->start > SPRAY_ROUNDS * SPRAY_ROUND_MS + 2000)
         spray_off(sp, "no guess hit");
 }
@@ -1010,6 +1067,18 @@ static int spray_busy(const punch *p)
     const spray *sp = &p->sp;
     return sp->state == SPRAY_TOLD || sp->state == SPRAY_RUNNING ||
            (sp->state == SPRAY_IDLE && p->connected && selected_relayed(p));
+}
+
+/* Whether application data from `from` is the peer's: from an address the
+ * peer proved with an authenticated ICE check (through our relay: as the
+ * TURN server saw it; relayed: a permission is per IP, so any port of that
+ * IP), or from the direct path birthday punching found. Anything else
+ * (a stranger's "SKP1 nat hard" aimed at making us spray) is dropped. */
+static int from_peer(const punch *p, const stunkit_addr *from, int relayed)
+{
+    if (p->sp.state == SPRAY_DIRECT && stunkit_addr_equal(from, &p->sp.to))
+        return 1;
+    return stunkit_ice_proven(p->ice, from, relayed);
 }
 
 static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
@@ -1105,7 +1174,8 @@ static void stream_message(punch *p, int turn, const uint8_t *msg, size_t len)
     uint64_t now = stunkit_now_ms();
     if (turn && p->ice) {
         stunkit_ice_data d;
-        if (stunkit_ice_input(p->ice, TURN_STREAM, &p->stream_server, msg, len, now, &d) == 2)
+        if (stunkit_ice_input(p->ice, TURN_STREAM, &p->stream_server, msg, len, now, &d) == 2 &&
+            from_peer(p, &d.from, 1))
             on_app(p, d.data, d.len, now);
     } else if (!turn && p->rdv) {
         stunkit_rdv_input(p->rdv, msg, len, now);
@@ -1250,7 +1320,7 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
             next = p->sp.told_at + 150;
         if (p->sp.state == SPRAY_RUNNING)
             next = p->sp.self_hard ? (p->sp.round_end < next ? p->sp.round_end : next)
-                                   : (p->sp.guessed < p->sp.guesses ? now : now + 20 < next ? now + 20 : next);
+                                   : (p->sp.guessed < p->sp.guesses ? now + 1 : now + 20 < next ? now + 20 : next);
         int wait = next <= now ? 0 : next - now > 200 ? 200 : (int)(next - now);
         if (((p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0) ||
              (p->tcp_relay && !p->udp_server_ok && p->turn_tcp.fd < 0)) && wait > 100)
@@ -1284,7 +1354,7 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
                     continue;
                 if (n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5))
                     spray_input(p, k, &src, buf, (size_t)n, stunkit_now_ms());
-                else
+                else if (from_peer(p, &src, 0))
                     on_app(p, buf, (size_t)n, stunkit_now_ms());
                 if (k >= p->sp.nfds || p->sp.fds[k] != pf[nsocks + 4 + k].fd)
                     break; /* the sockets changed (a hit closed the others) */
@@ -1331,9 +1401,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
                     continue;
                 }
                 int r = stunkit_ice_input(p->ice, i, &src, buf, (size_t)n, t, &d);
-                if (r == 0)
+                if (r == 0 && from_peer(p, &src, 0))
                     on_app(p, buf, (size_t)n, t);
-                else if (r == 2)
+                else if (r == 2 && from_peer(p, &d.from, 1))
                     on_app(p, d.data, d.len, t);
             }
         }

@@ -1843,6 +1843,22 @@ int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *b
     return route(a, p->l, &a->remote[p->r].addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
 }
 
+int stunkit_ice_proven(const stunkit_ice *a, const stunkit_addr *addr, int ip_only)
+{
+    if (!a || !addr)
+        return 0;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        const stunkit_addr *r = &a->remote[p->r].addr;
+        /* heard: a check request from it passed MESSAGE-INTEGRITY (on_request
+         * runs after the check); succeeded: our check was answered with it */
+        if ((p->heard || p->state == P_SUCCEEDED) &&
+            (ip_only ? stunkit_addr_ip_equal(r, addr) : stunkit_addr_equal(r, addr)))
+            return 1;
+    }
+    return 0;
+}
+
 int stunkit_ice_upgrading(const stunkit_ice *a)
 {
     if (!upgrade_mode(a))
