@@ -45,14 +45,73 @@ if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "answered 401 Un
 else
     fail "401: exit $rc, stderr: $(cat "$tmp/err")"
 fi
-# nothing listening: one line, the refusal in words, no library jargon
-"$stunkit" addr --timeout 1500 127.0.0.1:$((base + 775)) >/dev/null 2>"$tmp/err"
+# nat against it: the 401 is named at once (it said "the server is down, not
+# a STUN server, or not reachable" after 3 s)
+t0=$(date +%s%N)
+"$stunkit" nat "$srv" >"$tmp/out" 2>&1
 rc=$?
-if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "nothing listens there" "$tmp/err" &&
-    ! grep -q "system call failed\|see errno" "$tmp/err"; then
-    ok "nothing listening is one line: $(cat "$tmp/err")"
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ $rc -eq 1 ] && grep -q "answered a plain Binding request with 401" "$tmp/out" &&
+    grep -q "wants credentials" "$tmp/out" && ! grep -q "down, not a STUN server" "$tmp/out" && [ $ms -lt 2500 ]; then
+    ok "nat against a server that wants credentials: the 401 named, in $ms ms"
 else
-    fail "nothing listening: exit $rc, stderr: $(cat "$tmp/err")"
+    fail "nat against a 401 server: exit $rc after $ms ms: $(cat "$tmp/out")"
+fi
+# bench against it: the 401, not the rate limit
+"$stunkit" bench -d 1 "$srv" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "with 401 (Unauthorized): it wants credentials" "$tmp/err" && ! grep -q "rate limit" "$tmp/out" "$tmp/err"; then
+    ok "bench against a server that wants credentials: $(cat "$tmp/err")"
+else
+    fail "bench against a 401 server: exit $rc, out: $(cat "$tmp/out"), err: $(cat "$tmp/err")"
+fi
+# nothing listening: one line, the refusal in words, no library jargon, and
+# at once (the ICMP refusal was held for the whole timeout)
+t0=$(date +%s%N)
+"$stunkit" addr --timeout 10000 127.0.0.1:$((base + 775)) >/dev/null 2>"$tmp/err"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "nothing listens there" "$tmp/err" &&
+    ! grep -q "system call failed\|see errno" "$tmp/err" && [ $ms -lt 3000 ]; then
+    ok "nothing listening is one line, in $ms ms of a 10 s timeout: $(cat "$tmp/err")"
+else
+    fail "nothing listening: exit $rc after $ms ms, stderr: $(cat "$tmp/err")"
+fi
+# -V is the version, as stunkitd -V; -t in every command that waits
+"$stunkit" -V >"$tmp/out" 2>&1 && grep -q "^stunkit [0-9]" "$tmp/out" && ok "stunkit -V: $(cat "$tmp/out")" ||
+    fail "stunkit -V: $(cat "$tmp/out")"
+refused "turn -t is milliseconds (5 refused)" "--timeout '5'" turn -t 5 --username a --password b 127.0.0.1
+refused "map -t is milliseconds (5 refused)" "--timeout '5'" map -t 5 --port 4000
+refused "punch -t is milliseconds (5 refused)" "--timeout '5'" punch -t 5 --offer 127.0.0.1
+# a TURN relay that refuses the peer: the peer and the way to open it named
+turnsrv=127.0.0.1:$((base + 920))
+"$stunkitd" --listen "$turnsrv" --threads 1 --log-level error --credential alice:secret --turn --no-tcp \
+    --relay-ports $((base + 921))-$((base + 929)) 2>"$tmp/t.err" &
+pids="$pids $!"
+up "$turnsrv" || fail "stunkitd --turn did not come up: $(cat "$tmp/t.err")"
+"$stunkit" turn -t 3000 --username alice --password secret "$turnsrv" >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "refuses the peer 127.0.0.1:" "$tmp/err" &&
+    grep -q -- "--allowed-peer" "$tmp/err"; then
+    ok "turn, peer refused: $(cat "$tmp/err")"
+else
+    fail "turn peer refusal: exit $rc: $(cat "$tmp/err")"
+fi
+# Ctrl-C: 130, with what was measured said first
+plainsrv=127.0.0.1:$((base + 930))
+"$stunkitd" --listen "$plainsrv" --threads 1 --log-level error --rate-limit 0 2>"$tmp/p.err" &
+pids="$pids $!"
+up "$plainsrv" || fail "stunkitd did not come up: $(cat "$tmp/p.err")"
+"$stunkit" bench -d 10 "$plainsrv" >"$tmp/out" 2>&1 &
+bp=$!
+sleep 1.2
+kill -INT $bp
+wait $bp
+rc=$?
+if [ $rc -eq 130 ] && grep -q "answered" "$tmp/out" && grep -q "lost" "$tmp/out"; then
+    ok "bench interrupted: exit 130 with the summary: $(grep answered "$tmp/out" | tail -1)"
+else
+    fail "bench interrupted: exit $rc: $(cat "$tmp/out")"
 fi
 
 # bench: a dead server is said so at once (exit 1), not "answered 0 ... p50 0 ns"

@@ -64,7 +64,7 @@ case $out in *'"failed_step": "allocate", "error_code": 401'*) [ $rc -eq 1 ] && 
 *) fail "wrong password: exit $rc: $out" ;; esac
 "$stunkit" turn --username alice --password turn-secret 127.0.0.1:$closed 2>"$tmp/refused.txt"
 rc=$?
-grep -q "create permission failed: the server refuses this peer" "$tmp/refused.txt" && [ $rc -eq 1 ] &&
+grep -q "create permission failed: the server refuses the peer 127.0.0.1:" "$tmp/refused.txt" && [ $rc -eq 1 ] &&
     ok "loopback peers refused by default: $(cat "$tmp/refused.txt")" || fail "refused peer: exit $rc: $(cat "$tmp/refused.txt")"
 kill -USR1 $cpid
 for _ in $(seq 20); do grep -q "turn_live" "$tmp/closed.err" && break; sleep 0.1; done

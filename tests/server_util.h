@@ -187,10 +187,14 @@ static inline pid_t su_start(const char *const *args, const char *probe)
         }
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "su_start: stunkitd %s %d before it answered on %s\n",
+                    WIFEXITED(status) ? "exited with status" : "died of signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), probe);
             close(fd);
             return -1;
         }
     }
+    fprintf(stderr, "su_start: stunkitd did not answer on %s within 20 s\n", probe);
     close(fd);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);

@@ -75,6 +75,8 @@ typedef struct stunkit_nat_result {
                             unanswered, and TCP did not answer either (or was
                             not tried after a refusal) */
     int udp_refused;     /* an ICMP error came back for UDP to the server */
+    int server_error;    /* the server answered the first Binding request with this
+                            error (401: it wants credentials): no verdict, at once */
     int tcp_answered;    /* 1 answered over TCP, 0 not, -1 not tried */
     int behavior_discovery; /* the server gave an alternate address */
     int server_ignores_change; /* CHANGE-REQUEST answered from the wrong place */

@@ -18,6 +18,7 @@
 #include "bench_turn.h"
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,14 @@ typedef struct bsock {
     slot *slots;
     uint32_t seq;
 } bsock;
+
+static volatile sig_atomic_t bench_stop; /* SIGINT/SIGTERM: end the run, report what it measured */
+
+static void on_bench_signal(int sig)
+{
+    (void)sig;
+    bench_stop = 1;
+}
 
 typedef struct bench_thread {
     pthread_t th;
@@ -181,15 +190,19 @@ static void *bench_run(void *arg)
     uint64_t timeout_ns = (uint64_t)(o->timeout * 1e9), next_sweep = now + timeout_ns / 4;
     uint64_t in_flight = (uint64_t)W * (uint64_t)t->n_socks;
     struct epoll_event evs[64];
+    uint64_t deadline_ns = o->deadline_ns;
     for (;;) {
         now = mono_ns();
+        /* Ctrl-C: the run ends now (what is in flight drains as at the end) */
+        if (bench_stop && deadline_ns > now)
+            deadline_ns = now;
         /* past the deadline: drain, up to the timeout, sending nothing new */
-        int draining = now >= o->deadline_ns;
+        int draining = now >= deadline_ns;
         if (draining && !t->run_end_ns) {
             t->run_end_ns = now;
             t->ok_in_run = t->ok;
         }
-        if (draining && (in_flight == 0 || now >= o->deadline_ns + timeout_ns))
+        if (draining && (in_flight == 0 || now >= deadline_ns + timeout_ns))
             break;
         int n = epoll_wait(ep, evs, 64, 20);
         for (int e = 0; e < n; e++) {
@@ -446,8 +459,22 @@ int cmd_bench(int argc, char **argv)
         char why[256];
         stunkit_binding_options bo = {.size = sizeof(bo), .timeout_ms = 2000, .error_text = why,
                                       .error_text_cap = sizeof(why)};
+        stunkit_credentials cred = {o.username, password, 1};
+        if (o.username)
+            bo.cred = &cred;
         int rv = stunkit_binding_ex(&o.server, STUNKIT_UDP, &bo, &res);
-        if (rv != 0 && !(rv == STUNKIT_ERR_UNEXPECTED && res.error_code)) {
+        if (rv == STUNKIT_ERR_UNEXPECTED && res.error_code) {
+            /* it is there, but answers with an error: every request of the
+             * run would, and none would count */
+            fprintf(stderr, "stunkit bench: %s (%s) answers a Binding request with %d (%s)%s\n", argv[optind], server,
+                    res.error_code, stunkit_code_reason(res.error_code),
+                    res.error_code == 401 && !o.username
+                        ? ": it wants credentials (--username and --password, short-term)"
+                    : res.error_code == 401 ? ": wrong username or password"
+                                            : "");
+            return 1;
+        }
+        if (rv != 0) {
             fprintf(stderr, "stunkit bench: %s (%s) does not answer a Binding request: %s\n", argv[optind], server,
                     why[0] ? why : rv == STUNKIT_ERR_TIMEOUT ? "no answer within 2000 ms" : stunkit_strerror(rv));
             return 1;
@@ -484,6 +511,11 @@ int cmd_bench(int argc, char **argv)
             if (getrandom(s->slots[i].tid, 12, 0) != 12)
                 memset(s->slots[i].tid, 0x5a, 12);
     }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_bench_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     uint64_t start = mono_ns();
     o.deadline_ns = start + (uint64_t)(o.duration * 1e9);
     for (int i = 0; i < o.threads; i++) {
@@ -496,12 +528,14 @@ int cmd_bench(int argc, char **argv)
     /* progress once a second, on stderr (not into --json unless a person
      * watches) */
     int show = !o.json || isatty(2);
-    for (double at = 1.0; at < o.duration - 0.05; at += 1.0) {
+    for (double at = 1.0; at < o.duration - 0.05 && !bench_stop; at += 1.0) {
         uint64_t wake = start + (uint64_t)(at * 1e9), now_ns = mono_ns();
         if (wake > now_ns) {
             struct timespec ts = {(time_t)((wake - now_ns) / 1000000000u), (long)((wake - now_ns) % 1000000000u)};
             nanosleep(&ts, NULL);
         }
+        if (bench_stop)
+            break; /* Ctrl-C woke us: the summary follows */
         uint64_t ok = 0, lost = 0;
         for (int i = 0; i < o.threads; i++) {
             ok += __atomic_load_n(&threads[i].progress_ok, __ATOMIC_RELAXED);
@@ -566,8 +600,11 @@ int cmd_bench(int argc, char **argv)
             printf("  latency    none measured: no request was answered\n");
         printf("  lost %llu   bad %llu   late %llu\n", (unsigned long long)sum.lost, (unsigned long long)sum.bad,
                (unsigned long long)sum.late);
-        if (sum.lost > sum.ok)
-            printf("  (most requests were lost: is the server up, and is its rate limit off?)\n");
+        if (sum.lost > sum.ok && sum.bad > sum.lost / 2)
+            printf("  (most requests were lost or answered with something else than a success: 'bad')\n");
+        else if (sum.lost > sum.ok)
+            printf("  (most requests were lost: stunkitd's rate limit drops what is over it per source;\n"
+                   "   --rate-limit 0 turns it off)\n");
     }
     for (int k = 0; k < o.sockets; k++) {
         close(socks[k].fd);
@@ -575,7 +612,11 @@ int cmd_bench(int argc, char **argv)
     }
     free(socks);
     free(threads);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (sum.error)
         return 2;
+    if (bench_stop)
+        return 130; /* interrupted: the summary above covers what ran */
     return sum.ok > 0 ? 0 : 1;
 }

@@ -40,7 +40,7 @@ static void usage(FILE *f)
                "                      pcp, natpmp or upnp\n"
                "  --gateway IP        the router (default: this host's default gateway); nothing\n"
                "                      else is spoken to\n"
-               "  --timeout MS        give up on the first answer after MS (default 2000)\n"
+               "  -t, --timeout MS    give up on the first answer after MS (default 2000)\n"
                "  --once              map and exit; the mapping lives out its lifetime\n"
                "  --stun SERVER       check the mapping with STUN: does the internet see the router's\n"
                "                      address (else a second NAT is in the way)? With an RFC 5780\n"
@@ -452,7 +452,7 @@ static int do_map(const map_args *a)
                 stunkit_portmap_delete(m, now);
         } else if (stop && winner == STUNKIT_PORTMAP_AUTO) {
             fprintf(stderr, "stunkit map: interrupted before the router answered\n");
-            rc = 1;
+            rc = 130;
             break;
         }
         map_upnp_event ev;
@@ -806,7 +806,7 @@ int cmd_map(int argc, char **argv)
     const char *gateway_text = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:h", opts, NULL)) != -1) {
         const char *opt = argv[optind - 1];
         switch (c) {
         case 'm':
@@ -844,8 +844,9 @@ int cmd_map(int argc, char **argv)
                 return 2;
             lifetime_given = 1;
             break;
+        case 't':
         case 'T':
-            if (parse_num(opt, optarg, 100, 600000, &a.timeout) != 0)
+            if (parse_num("--timeout", optarg, 100, 600000, &a.timeout) != 0)
                 return 2;
             break;
         case 'N':

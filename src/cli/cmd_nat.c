@@ -303,7 +303,7 @@ static void print_json(const char *server_arg, const char *server, const stunkit
     json_string(stdout, server_arg, strlen(server_arg));
     printf(", \"server_address\": \"%s\", ", server);
     json_addr("local", &r->local, 1);
-    int none = r->udp_blocked || r->server_unreachable || !r->verdict;
+    int none = r->udp_blocked || r->server_unreachable || r->server_error || !r->verdict;
     json_addr("mapped", none ? &(stunkit_addr){0} : &r->mapped, 1);
     json_addr("other_address", &r->other, 1);
     printf("\"nat\": %s, ", none ? "null" : r->nat ? "true" : "false");
@@ -317,6 +317,7 @@ static void print_json(const char *server_arg, const char *server, const stunkit
     json_int("lifetime_expired_s", r->lifetime_dead_s, lifetime && r->lifetime_dead_s >= 0);
     printf("\"server_unreachable\": %s, \"udp_refused\": %s, \"tcp_answered\": %s, ",
            r->server_unreachable ? "true" : "false", r->udp_refused ? "true" : "false", tri(r->tcp_answered));
+    json_int("server_error", r->server_error, r->server_error > 0);
     json_name("classic", stunkit_classic_name(r->classic));
     printf("\"behavior_discovery\": %s, \"server_ignores_change_request\": %s, ",
            r->behavior_discovery ? "true" : "false", r->server_ignores_change ? "true" : "false");
@@ -335,6 +336,15 @@ static void print_verdict(const char *server_arg, const char *server, const stun
     else
         printf("stunkit nat %s: verdict in %.1f s\n", server_arg, elapsed);
     printf("  local address      %s\n", a);
+    if (r->server_error) {
+        printf("  server             %s answered a plain Binding request with %d (%s)\n", server, r->server_error,
+               stunkit_code_reason(r->server_error));
+        printf("  verdict            none: %s\n",
+               r->server_error == 401 ? "the server wants credentials; behaviour discovery (RFC 5780)\n"
+                                        "                     needs a server that answers without them"
+                                      : "the server refused the request; nothing is known about your NAT");
+        return;
+    }
     if (r->server_unreachable) {
         printf("  server             %s: %s, and %s\n", server,
                r->udp_refused ? "UDP refused (ICMP: nothing listens there)" : "no answer over UDP",
@@ -577,7 +587,7 @@ int cmd_nat(int argc, char **argv)
     } else if (rv == 0) {
         if (!shown)
             print_verdict(argv[optind], server, r, elapsed);
-        if (cfg.lifetime && !r->udp_blocked && !r->server_unreachable) {
+        if (cfg.lifetime && !r->udp_blocked && !r->server_unreachable && !r->server_error) {
             print_lifetime(r, r->nat);
             if (shown)
                 printf("  measured in        %.1f s\n", elapsed);

@@ -90,9 +90,9 @@ static void usage(FILE *f)
                "                     without them, no relay\n"
                "  --password P       (or STUNKIT_PASSWORD in the environment)\n"
                "  --count N          pings to exchange (default 5)\n"
-               "  --timeout MS       give up connecting MS after the peer's description came\n"
+               "  -t, --timeout MS   give up connecting MS after the peer's description came\n"
                "                     (default 10000)\n"
-               "  --local IP         use only this local address (repeatable)\n"
+               "  -l, --local IP     use only this local address (repeatable)\n"
                "  --aggressive       aggressive nomination (the offer side decides)\n"
                "  --no-map           do not ask the router for a port (PCP, NAT-PMP or UPnP IGD;\n"
                "                     asked by default, the mapping is deleted on exit)\n"
@@ -1665,7 +1665,7 @@ int cmd_punch(int argc, char **argv)
     int nlocals = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:l:h", opts, NULL)) != -1) {
         const char *opt = argv[optind - 1];
         char *end;
         switch (c) {
@@ -1680,6 +1680,7 @@ int cmd_punch(int argc, char **argv)
                 return 2;
             }
             break;
+        case 't':
         case 'T':
             timeout = strtol(optarg, &end, 10);
             if (*end || timeout < 100 || timeout > 600000) {
@@ -1927,6 +1928,8 @@ int cmd_punch(int argc, char **argv)
         rc = p.count && p.answered == 0 ? 1 : 0;
     }
 report:
+    if (stop)
+        rc = 130; /* interrupted: what is known is reported, then everything is released */
     report(&p, room, json);
 out:
     portmap_end(&p);

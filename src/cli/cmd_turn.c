@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,8 +21,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: stunkit turn [--json] [-6] [--tcp|--tls|--dtls] [--insecure|--ca-file FILE]\n"
-               "                    [--timeout MS] --username U --password P SERVER\n"
+    fprintf(f, "Usage: stunkit turn [--json] [-4|-6] [--tcp|--tls|--dtls] [--insecure|--ca-file FILE]\n"
+               "                    [-t|--timeout MS] --username U --password P SERVER\n"
                "\n"
                "Checks a TURN server end to end: allocates two relayed addresses, makes each the\n"
                "other's peer (permission, then channel), sends data through both relays and\n"
@@ -37,8 +38,9 @@ static void usage(FILE *f)
                "  --dtls         over DTLS (UDP, port 5349)\n"
                "  --ca-file FILE with --tls/--dtls: trust the CAs in FILE (PEM), not the system's\n"
                "  --insecure     with --tls/--dtls: do not check the certificate\n"
-               "  -6             ask for IPv6 relayed addresses\n"
-               "  --timeout MS   give up after MS milliseconds in all (default 10000)\n"
+               "  -4, -6         ask for IPv4 (the default) or IPv6 relayed addresses\n"
+               "  -t, --timeout MS\n"
+               "                 give up after MS milliseconds in all (default 10000)\n"
                "  --json         one JSON object\n"
                "\n"
                "Exit status: 0 the server relayed both ways, 1 a step failed, 2 bad usage.\n");
@@ -158,6 +160,14 @@ static void wait_and_read(side *s)
         receive(&s[i], now);
 }
 
+static volatile sig_atomic_t interrupted; /* SIGINT/SIGTERM: stop, delete what was allocated, exit 130 */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
 static const char *plain(int code)
 {
     switch (code) {
@@ -198,11 +208,12 @@ int cmd_turn(int argc, char **argv)
     long timeout = 10000;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":6h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":46t:h", opts, NULL)) != -1) {
         const char *opt = argv[optind - 1];
         switch (c) {
         case 'u': user = optarg; break;
         case 'p': pass = optarg; break;
+        case '4': family = STUNKIT_AF_INET; break;
         case '6': family = STUNKIT_AF_INET6; break;
         case 'j': json = 1; break;
         case 'k': insecure = 1; break;
@@ -219,6 +230,7 @@ int cmd_turn(int argc, char **argv)
             tr_flag = opt;
             break;
         }
+        case 't':
         case 'T': {
             char *end;
             timeout = strtol(optarg, &end, 10);
@@ -320,7 +332,12 @@ int cmd_turn(int argc, char **argv)
     int phase = 0; /* 0 allocate, 1 permission, 2 data by indication, 3 channel, 4 data by channel, 5 refresh,
                       6 delete, 7 done */
     int ok_indication = 0, ok_channel = 0;
-    while (phase < 7 && stunkit_now_ms() < deadline && !s[0].failed && !s[1].failed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (phase < 7 && stunkit_now_ms() < deadline && !s[0].failed && !s[1].failed && !interrupted) {
         uint64_t now = stunkit_now_ms();
         for (int i = 0; i < 2; i++)
             run_machine(&s[i]);
@@ -418,8 +435,20 @@ int cmd_turn(int argc, char **argv)
                "ChannelData\n");
         printf("round trip       %llu ms (channel, relay to relay)\n", (unsigned long long)rtt);
         printf("cleanup          both allocations deleted\n");
+    } else if (interrupted) {
+        fprintf(stderr, "stunkit turn: interrupted at the step '%s'%s\n", where,
+                s[0].allocated || s[1].allocated ? "; the allocations made were deleted" : "");
     } else if (bad) {
-        if (bad->code)
+        if (bad->code == 403) {
+            /* the peer is the other allocation's relayed address */
+            char peer[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(bad == &s[0] ? &s[1].relayed : &s[0].relayed, peer, sizeof(peer));
+            fprintf(stderr,
+                    "stunkit turn: %s failed: the server refuses the peer %s (403%s%s%s): its peer policy refuses "
+                    "private, loopback and reserved ranges unless stunkitd --allowed-peer opens them (coturn: "
+                    "allowed-peer-ip); a relay on such an address needs it for its own relayed range\n",
+                    where, peer, bad->reason[0] ? ": " : "", bad->reason, "");
+        } else if (bad->code)
             fprintf(stderr, "stunkit turn: %s failed: %s%s%s%s\n", where, plain(bad->code), bad->reason[0] ? " (" : "",
                     bad->reason, bad->reason[0] ? ")" : "");
         else
@@ -435,5 +464,5 @@ int cmd_turn(int argc, char **argv)
         stunkit_turn_free(s[i].m);
         stunkit_link_close(s[i].link);
     }
-    return okay ? 0 : 1;
+    return okay ? 0 : interrupted ? 130 : 1;
 }

@@ -47,6 +47,8 @@ static int transact(stunkit_link *l, const uint8_t *req, size_t len, const uint8
     stunkit_transport tr = stunkit_link_transport(l);
     int reliable = tr == STUNKIT_TCP || tr == STUNKIT_TLS;
     stunkit_txn_start(&t, NULL, reliable, tid, stunkit_now_ms());
+    int sends = 0;
+    uint64_t last_send = 0;
     t.key = key;
     t.key_len = key_len;
     for (;;) {
@@ -56,12 +58,23 @@ static int transact(stunkit_link *l, const uint8_t *req, size_t len, const uint8
         stunkit_txn_action act = stunkit_txn_poll(&t, now);
         if (act == STUNKIT_TXN_TIMEOUT)
             return STUNKIT_ERR_TIMEOUT;
+        /* UDP refused (ICMP port unreachable) and a retransmission not
+         * answered within 100 ms: nothing listens there, and a refusal is
+         * not waited out to the deadline (one refusal alone may be a
+         * server restarting: one more try) */
+        int refused = !reliable && sends >= 2 && stunkit_link_unreachable(l);
+        if (refused && now >= last_send + 100)
+            return STUNKIT_ERR_TIMEOUT;
         if (act == STUNKIT_TXN_SEND) {
             int rv = stunkit_link_send(l, req, len, left_ms(deadline));
             if (rv != 0)
                 return rv;
+            sends++;
+            last_send = now;
         }
         uint64_t until = stunkit_txn_next(&t) < deadline ? stunkit_txn_next(&t) : deadline;
+        if (!reliable && sends >= 2 && stunkit_link_unreachable(l) && last_send + 100 < until)
+            until = last_send + 100;
         for (;;) {
             int n = stunkit_link_recv(l, a->buf, sizeof(a->buf), left_ms(until));
             if (n < 0)

@@ -433,6 +433,16 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
             }
             return 1;
         }
+        if (m.klass == STUNKIT_CLASS_ERROR && p->kind == P_TEST1 && !n->res.server_error) {
+            /* an error to a plain Binding request (401: the server wants
+             * credentials) will not change on a retransmission */
+            stunkit_attr ea;
+            int code = 0;
+            if (stunkit_msg_find(&m, STUNKIT_ATTR_ERROR_CODE, &ea) != 0 ||
+                stunkit_attr_error_code(&ea, &code, NULL, NULL) != 0 || code <= 0)
+                code = 400;
+            n->res.server_error = code;
+        }
         if (m.klass != STUNKIT_CLASS_SUCCESS)
             return 1;
         stunkit_addr mapped;
@@ -881,6 +891,12 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         if (t1->answered) {
             start_behaviour(n, now);
             return stunkit_nat_poll(n, now, out);
+        }
+        if (n->res.server_error) { /* it answered, with an error: no verdict */
+            t1->failed = 1;
+            n->res.local = n->local[0];
+            n->phase = PHASE_DONE;
+            break;
         }
         /* UDP refused or silent: what TCP said decides (see nat.h) */
         int timed_out = now >= t1->give_up && !t1->sends_left, blocked = 0, unreachable = 0;

@@ -69,10 +69,12 @@ static const opt_def options[] = {
     {O_SOFTWARE, "software", 0, T_TEXT, "TEXT", 0, 0, "send a SOFTWARE attribute, at most 64 bytes (default: none)",
      NULL},
     {O_RATE, "rate-limit", 0, T_NUM, "N", 0, 1e7,
-     "requests per second per source IP and thread, 0-1e7 (default 200;\n0 turns the limiter off)", "Limits"},
+     "requests per second per source (an IPv4 address or an IPv6 /64) and\n"
+     "thread, 0-1e7 (default 200; 0 turns the limiter off, the strict budget\n"
+     "too unless --redirect-rate-limit is given)", "Limits"},
     {O_BURST, "rate-burst", 0, T_NUM, "N", 1, 1e7, "bucket size, 1-1e7 (default 2 x rate)", NULL},
     {O_RATE_REDIR, "redirect-rate-limit", 0, T_NUM, "N", 0, 1e7,
-     "the strict budget per source IP, 0-1e7 (default 20): answers sent\n"
+     "the strict budget per source, 0-1e7 (default 20): answers sent\n"
      "elsewhere (CHANGE-REQUEST, RESPONSE-PORT), unauthenticated 401/438 and\n"
      "any answer over twice the request's size",
      NULL},
@@ -91,9 +93,9 @@ static const opt_def options[] = {
     {O_TLS_MAX, "tls-max-conns", 0, T_INT, "N", 1, 1000000, "TLS connections at once, likewise (default 1024)",
      NULL},
     {O_TCP_PER_SOURCE, "tcp-per-source", 0, T_INT, "N", 1, 1000000,
-     "TCP+TLS connections per source IP and thread, 1-1000000 (default 64)", NULL},
+     "TCP+TLS connections per source (an IPv4 address or an IPv6 /64) and\nthread, 1-1000000 (default 64)", NULL},
     {O_DTLS_PER_SOURCE, "dtls-per-source", 0, T_INT, "N", 1, 1024,
-     "DTLS sessions per source IP and thread, 1-1024 (default 16)", NULL},
+     "DTLS sessions per source (IPv4 address or IPv6 /64) and thread,\n1-1024 (default 16)", NULL},
     {O_LOG_LEVEL, "log-level", 0, T_TEXT, "LEVEL", 0, 0, "error, warn, info (default) or debug", "Operation"},
     {O_CONFIG, "config", 'c', T_TEXT, "FILE", 0, 0,
      "read options from FILE: one 'key = value' per line, keys named as the\n"
@@ -259,7 +261,7 @@ int skd_is_wildcard(const stunkit_addr *a)
 typedef struct pstate {
     skd_config *cfg;
     stunkit_addr alt[4];
-    int n_alt, burst_set, depth;
+    int n_alt, burst_set, redir_set, depth;
 } pstate;
 
 static const opt_def *find_option(const char *name)
@@ -332,7 +334,10 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
         st->burst_set = 1;
         cfg->burst = dv;
         return 0;
-    case O_RATE_REDIR: cfg->rate_redir = dv; return 0;
+    case O_RATE_REDIR:
+        st->redir_set = 1;
+        cfg->rate_redir = dv;
+        return 0;
     case O_RATE_TABLE: cfg->rate_slots = (size_t)iv; return 0;
     case O_TCP_IDLE: cfg->tcp_idle_s = (int)iv; return 0;
     case O_REQUEST_TIMEOUT: cfg->request_timeout_s = (int)iv; return 0;
@@ -564,6 +569,10 @@ static int finish(skd_config *cfg, pstate *st)
     }
     if (!st->burst_set)
         cfg->burst = cfg->rate * 2;
+    /* --rate-limit 0 turns the limiter off, all of it: a reader of --help
+     * expects no budget at all (the strict one stays only when asked for) */
+    if (cfg->rate == 0 && !st->redir_set)
+        cfg->rate_redir = 0;
     cfg->burst_redir = cfg->rate_redir * 2;
 
     /* Each --alternate pairs with the one --listen address of its family. */
