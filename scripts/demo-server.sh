@@ -17,7 +17,7 @@ say "stunkit addr 127.0.0.1:34850"
 "$bin/stunkit" addr 127.0.0.1:34850
 say "stunkit nat 127.0.0.1:34850"
 "$bin/stunkit" nat 127.0.0.1:34850 || true
-say "stunkit bench --duration 2 127.0.0.1:34850    # every answer checked"
+say "stunkit bench --duration 2 127.0.0.1:34850    # every answer checked; --rate-limit 0: no budget at all"
 "$bin/stunkit" bench --duration 2 127.0.0.1:34850 || true
 
 "$bin/stunkitd" --listen 127.0.0.1:34860 --turn --credential demo:demo-secret --allowed-peer 127.0.0.1/32 \
@@ -29,11 +29,15 @@ say "stunkitd --listen 127.0.0.1:34860 --turn --credential demo:demo-secret --al
 say "stunkit turn --username demo --password demo-secret 127.0.0.1:34860    # is it working?"
 "$bin/stunkit" turn --username demo --password demo-secret 127.0.0.1:34860 || true
 
-if [ "$(id -u)" -eq 0 ] && command -v nft >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then
+if [ "$(id -u)" -ne 0 ]; then
+    echo
+    echo "(run 'make demo' as root to see verdicts behind real Linux NATs in network namespaces)"
+elif ! command -v nft >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+    echo
+    echo "(the NAT lab needs nftables and iproute2, which are not installed here:"
+    echo " 'apt-get install nftables iproute2' or 'make deps', then 'make demo' again)"
+else
     say "tests/natlab/natlab.sh: real Linux NATs in network namespaces"
     NATLAB_SHOW=1 bash "$root/tests/natlab/natlab.sh" "$bin/stunkitd" "$bin/stunkit" \
         full-cone-hairpin port-restricted-cone symmetric firewall
-else
-    echo
-    echo "(run 'make demo' as root to see verdicts behind real Linux NATs in network namespaces)"
 fi

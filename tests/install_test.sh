@@ -23,12 +23,17 @@ echo "ok   files installed under DESTDIR/opt/stunkit"
 unit="$dest/opt/stunkit/lib/systemd/system/stunkitd.service"
 conf="$dest/opt/stunkit/etc/stunkitd.conf"
 [ -f "$unit" ] && [ -f "$conf" ] || { echo "FAIL no unit or config installed"; exit 1; }
-grep -q '^ExecStart=/opt/stunkit/sbin/stunkitd --config ${CREDENTIALS_DIRECTORY}/stunkitd.conf$' "$unit" &&
-    grep -q '^LoadCredential=stunkitd.conf:/opt/stunkit/etc/stunkitd.conf$' "$unit" &&
-    grep -q '^ExecReload=/bin/kill -HUP $MAINPID$' "$unit" && ! grep -q /usr/local "$unit" ||
-    { echo "FAIL the unit does not name the prefix's paths:"; grep "^Exec\|^Load" "$unit"; exit 1; }
+# (the config is copied for the transient user before start and on every
+# reload, so a reload reads the file as edited; Type=notify)
+grep -q '^ExecStart=/opt/stunkit/sbin/stunkitd --config /run/stunkitd/stunkitd.conf$' "$unit" &&
+    grep -q '^ExecStartPre=+/usr/bin/install -m 0400 -o stunkitd /opt/stunkit/etc/stunkitd.conf /run/stunkitd/stunkitd.conf$' "$unit" &&
+    grep -q '^ExecReload=+/usr/bin/install -m 0400 -o stunkitd /opt/stunkit/etc/stunkitd.conf /run/stunkitd/stunkitd.conf$' "$unit" &&
+    grep -q '^ExecReload=/bin/kill -HUP $MAINPID$' "$unit" && grep -q '^Type=notify$' "$unit" &&
+    ! grep -q '^LoadCredential' "$unit" && ! grep -q /usr/local "$unit" ||
+    { echo "FAIL the unit does not name the prefix's paths:"; grep "^Exec\|^Load\|^Type" "$unit"; exit 1; }
 [ "$(stat -c %a "$conf")" = 600 ] || { echo "FAIL the config is not 0600"; exit 1; }
-echo "ok   the unit names /opt/stunkit's stunkitd and config (a credential), ExecReload sends SIGHUP; config 0600"
+[ -f "$dest/opt/stunkit/share/doc/stunkit/systemd/xdp.conf" ] || { echo "FAIL the XDP drop-in is not installed"; exit 1; }
+echo "ok   the unit names /opt/stunkit's stunkitd and config (copied on start and reload), Type=notify, ExecReload sends SIGHUP; config 0600; XDP drop-in"
 if command -v systemd-analyze >/dev/null 2>&1; then
     # verify the unit as installed (paths moved into DESTDIR so the files it
     # names exist); any warning fails
@@ -38,6 +43,22 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     else
         echo "FAIL systemd-analyze verify: $out"; exit 1
     fi
+    # the unit with the XDP drop-in's settings appended (as systemd merges it)
+    sed -n '/^\[Service\]/,$p' "$dest/opt/stunkit/share/doc/stunkit/systemd/xdp.conf" | sed 1d >"$dest/xdp.lines"
+    awk -v f="$dest/xdp.lines" '/^\[Install\]/{while ((getline l < f) > 0) print l} {print}' \
+        "$dest/stunkitd.service" >"$dest/stunkitd-xdp.service"
+    if out=$(systemd-analyze verify --man=no "$dest/stunkitd-xdp.service" 2>&1) && [ -z "$out" ]; then
+        echo "ok   systemd-analyze verify: the unit with the XDP drop-in is clean"
+    else
+        echo "FAIL systemd-analyze verify (XDP drop-in): $out"; exit 1
+    fi
+    # what the filters leave: setuid-family calls stay refused (the service
+    # runs as its transient user), bpf() only with the drop-in
+    for call in bpf setuid; do
+        systemd-analyze syscall-filter @privileged 2>/dev/null | grep -qw "$call" ||
+            { echo "FAIL systemd's @privileged no longer holds $call: the unit's filter must be looked at again"; exit 1; }
+    done
+    echo "ok   @privileged (refused by the unit) holds bpf and setuid; the XDP drop-in allows bpf again"
 else
     echo "skip systemd-analyze verify: systemd is not installed here"
 fi

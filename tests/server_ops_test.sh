@@ -88,6 +88,54 @@ conf_error "bad flag value" "bad.conf:1: no-udp 'maybe': expected yes or no" "no
 "$stunkitd" --config "$tmp/missing.conf" 2>"$tmp/err" >/dev/null
 [ $? -eq 2 ] && grep -q "cannot read config file" "$tmp/err" && ok "missing config file" || fail "missing file: $(cat "$tmp/err")"
 
+# under a service manager (systemd's Type=notify, sd_notify(3)): READY=1 once
+# the sockets are bound, RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1;
+# a reload names the keys it cannot apply, and a bad line by FILE:LINE
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(15)
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        try:
+            d = s.recv(4096)
+        except socket.timeout:
+            break
+        out.write(d.decode().replace("\n", " ") + "\n")
+        if d.startswith(b"STOPPING=1"):
+            break
+' "$tmp/notify.sock" "$tmp/notify.log" &
+lp=$!
+pids="$pids $lp"
+for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
+printf 'listen = 127.0.0.1:%d\ncredential = alice:one\nlog-level = info\n' $((base + 880)) >"$tmp/n.conf"
+NOTIFY_SOCKET="$tmp/notify.sock" "$stunkitd" --config "$tmp/n.conf" --no-tcp --threads 1 2>"$tmp/n.err" &
+np=$!
+pids="$pids $np"
+for _ in $(seq 50); do grep -q "READY=1" "$tmp/notify.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "^READY=1" "$tmp/notify.log" && up 127.0.0.1:$((base + 880)) && ok "READY=1 once serving" ||
+    fail "no READY=1: $(cat "$tmp/notify.log" "$tmp/n.err")"
+printf 'listen = 127.0.0.1:%d\ncredential = alice:two\nrate-limit = 50\nlog-level = info\n' $((base + 881)) >"$tmp/n.conf"
+kill -HUP $np
+for _ in $(seq 50); do [ "$(grep -c "READY=1" "$tmp/notify.log")" -ge 2 ] && break; sleep 0.1; done
+grep -q "^RELOADING=1 MONOTONIC_USEC=[0-9]" "$tmp/notify.log" && [ "$(grep -c "^READY=1" "$tmp/notify.log")" -ge 2 ] &&
+    ok "a reload says RELOADING=1, then READY=1" || fail "reload notifications: $(cat "$tmp/notify.log")"
+grep -q "SIGHUP: listen, rate-limit changed; those need a restart" "$tmp/n.err" && grep -q "credentials reloaded" "$tmp/n.err" &&
+    ok "a reload names what it cannot apply: $(grep -o 'SIGHUP: listen.*' "$tmp/n.err")" ||
+    fail "reload of changed keys: $(cat "$tmp/n.err")"
+printf 'listen = 127.0.0.1:%d\nbogus-key = 1\n' $((base + 880)) >"$tmp/n.conf"
+kill -HUP $np
+for _ in $(seq 50); do grep -q "no longer parses" "$tmp/n.err" && break; sleep 0.1; done
+grep -q "$tmp/n.conf:2: unknown key 'bogus-key'" "$tmp/n.err" && grep -q "no longer parses" "$tmp/n.err" &&
+    ok "a bad line on reload is named by FILE:LINE: $(grep -o "n.conf:2:.*" "$tmp/n.err")" ||
+    fail "bad line on reload: $(cat "$tmp/n.err")"
+kill $np
+wait $np
+wait $lp
+grep -q "^STOPPING=1" "$tmp/notify.log" && ok "STOPPING=1 on SIGTERM" || fail "no STOPPING=1: $(cat "$tmp/notify.log")"
+pids=""
+
 if [ "$(id -u)" -ne 0 ]; then
     echo "skip --user and CAP_NET_BIND_SERVICE checks: not root"
 else

@@ -707,3 +707,51 @@ int skd_config_parse(skd_config *cfg, int argc, char **argv)
     }
     return finish(cfg, &st);
 }
+
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+int skd_config_restart_keys(const skd_config *r, const skd_config *f, char *out, size_t cap)
+{
+    int n = 0;
+    size_t used = 0;
+    out[0] = '\0';
+#define DIFF(cond, name)                                                                                               \
+    do {                                                                                                               \
+        if (cond) {                                                                                                    \
+            int w = snprintf(out + used, cap > used ? cap - used : 0, "%s%s", n ? ", " : "", name);                    \
+            if (w > 0 && (size_t)w < cap - used)                                                                       \
+                used += (size_t)w;                                                                                     \
+            n++;                                                                                                       \
+        }                                                                                                              \
+    } while (0)
+    DIFF(r->n_listen != f->n_listen || memcmp(r->listen, f->listen, sizeof(r->listen)) != 0, "listen");
+    DIFF(memcmp(r->alternate, f->alternate, sizeof(r->alternate)) != 0, "alternate");
+    DIFF(memcmp(r->advertise, f->advertise, sizeof(r->advertise)) != 0 ||
+             memcmp(r->advertise_alt, f->advertise_alt, sizeof(r->advertise_alt)) != 0,
+         "advertise");
+    DIFF(r->threads != f->threads, "threads");
+    DIFF(r->udp != f->udp, "no-udp");
+    DIFF(r->tcp != f->tcp, "no-tcp");
+    int xdp_differs = r->n_xdp != f->n_xdp;
+    for (int i = 0; i < r->n_xdp && !xdp_differs; i++)
+        xdp_differs = str_differs(r->xdp[i], f->xdp[i]);
+    DIFF(xdp_differs, "xdp");
+    DIFF(str_differs(r->software, f->software), "software");
+    DIFF(r->rate != f->rate || r->burst != f->burst || r->rate_redir != f->rate_redir || r->rate_slots != f->rate_slots,
+         "rate-limit");
+    DIFF(r->tcp_idle_s != f->tcp_idle_s || r->request_timeout_s != f->request_timeout_s, "tcp-idle");
+    DIFF(r->tcp_max_conns != f->tcp_max_conns || r->tls_max_conns != f->tls_max_conns ||
+             r->tcp_per_source != f->tcp_per_source || r->dtls_per_source != f->dtls_per_source,
+         "tcp-max-conns");
+    DIFF(str_differs(r->user, f->user), "user");
+    DIFF(memcmp(&r->metrics, &f->metrics, sizeof(r->metrics)) != 0 || r->metrics_max_conns != f->metrics_max_conns,
+         "metrics");
+    DIFF((r->tls_cert == NULL) != (f->tls_cert == NULL) || r->tls_port != f->tls_port, "tls-port");
+    DIFF(memcmp(&r->turn, &f->turn, sizeof(r->turn)) != 0, "turn");
+    DIFF(memcmp(&r->rdv, &f->rdv, sizeof(r->rdv)) != 0, "rendezvous");
+#undef DIFF
+    return n;
+}

@@ -58,6 +58,12 @@ typedef struct skd_config {
 int skd_config_parse(skd_config *cfg, int argc, char **argv);
 void skd_config_free(skd_config *cfg);
 
+/* A reload (SIGHUP) applies the credentials, the TLS files and the log
+ * level; everything else needs a restart. Writes the keys (option names)
+ * whose values differ between the running and the re-read configuration,
+ * comma-separated, into out; returns how many. */
+int skd_config_restart_keys(const skd_config *running, const skd_config *fresh, char *out, size_t cap);
+
 /* One socket the server binds (per worker, with SO_REUSEPORT). */
 typedef struct skd_sock_spec {
     stunkit_addr addr; /* IP and port to bind */

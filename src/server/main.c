@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "worker.h"
 #include "xdp.h"
 
@@ -82,16 +83,29 @@ static void auth_free(void *ptr)
     free(a);
 }
 
-static void reload_credentials(skd_server *srv, int argc, char **argv)
+static void reload_credentials(skd_server *srv, const skd_config *running, int argc, char **argv)
 {
     skd_config fresh;
     int saved = skd_log_level;
+    /* the parser says what is wrong in one line (FILE:LINE: key: why),
+     * as at startup */
     if (skd_config_parse(&fresh, argc, argv) != 0) {
         skd_config_free(&fresh);
-        skd_error("SIGHUP: the configuration no longer parses; keeping the old credentials");
+        skd_log_level = saved;
+        skd_error("SIGHUP: the configuration no longer parses (the line above says where); nothing changed");
         return;
     }
-    skd_log_level = saved;
+    /* what a reload cannot apply is said, not silently ignored */
+    char keys[512];
+    int n = skd_config_restart_keys(running, &fresh, keys, sizeof(keys));
+    if (n)
+        skd_warn("SIGHUP: %s changed; %s a restart (the running value%s stay%s)", keys,
+                 n == 1 ? "that needs" : "those need", n == 1 ? "" : "s", n == 1 ? "s" : "");
+    skd_log_level = fresh.log_level; /* applied at once */
+    const skd_auth *cur = srv->hcfg.auth;
+    if ((cur && cur->short_term) != (fresh.auth && fresh.auth->short_term) ||
+        (cur && cur->enabled) != (fresh.auth && fresh.auth->enabled && fresh.auth->enabled))
+        skd_info("SIGHUP: authentication changes with the new configuration");
     skd_auth *old = (skd_auth *)srv->hcfg.auth;
     skd_auth *next = fresh.auth;
     fresh.auth = NULL; /* now the server's */
@@ -188,6 +202,7 @@ int main(int argc, char **argv)
     cfg.auth = NULL; /* the server owns the credentials now; SIGHUP may swap them */
     skd_info("stunkitd %s running: %d UDP and %d TCP/TLS/DTLS worker thread%s, rate limit %s", STUNKIT_VERSION,
              srv.n_dgram, srv.n_stream, srv.n_stream == 1 ? "" : "s", cfg.rate > 0 ? "on" : "off");
+    skd_notify("READY=1\nSTATUS=serving"); /* Type=notify: the sockets are bound, the workers run */
     struct timespec tick = {1, 0};
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &tick);
@@ -196,7 +211,13 @@ int main(int argc, char **argv)
             dump_stats(&srv, "SIGUSR1", 1);
         } else if (sig == SIGHUP) {
             skd_debug("SIGHUP: reloading");
-            reload_credentials(&srv, argc, argv);
+            struct timespec mono;
+            clock_gettime(CLOCK_MONOTONIC, &mono);
+            char reloading[64];
+            snprintf(reloading, sizeof(reloading), "RELOADING=1\nMONOTONIC_USEC=%llu",
+                     (unsigned long long)mono.tv_sec * 1000000ull + (unsigned long long)mono.tv_nsec / 1000u);
+            skd_notify(reloading);
+            reload_credentials(&srv, &cfg, argc, argv);
             SSL_CTX *old[2];
             if (srv.tls_on && skd_tls_reload(&srv.tls, old) == 0) { /* logs either way; traffic goes on */
                 skd_server_retire(&srv, old[0], ssl_ctx_free);
@@ -206,8 +227,10 @@ int main(int argc, char **argv)
              * waiting, wait (at most a second) for the workers to pass. */
             for (int i = 0; i < 100 && skd_server_reclaim(&srv) > 16; i++)
                 nanosleep(&(struct timespec){0, 10000000}, NULL);
+            skd_notify("READY=1\nSTATUS=serving");
         } else if (sig == SIGINT || sig == SIGTERM) {
             skd_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            skd_notify("STOPPING=1");
             break;
         }
     }
