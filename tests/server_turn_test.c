@@ -608,7 +608,8 @@ static void clock_wrap(void)
         return;
     }
     /* allocations live 10 s (--turn-default-lifetime); the wrap is ~8 s in */
-    const char *extra[] = {"--turn-default-lifetime", "10", "--turn-max-lifetime", "600", NULL};
+    const char *extra[] = {"--turn-default-lifetime", "10", "--turn-max-lifetime", "600", "--rendezvous",
+                           "--rendezvous-lifetime", "14", "--metrics", su_at("127.0.0.1", 911), NULL};
     pid_t pid = start_turn("2", extra);
     CHECK(pid > 0);
     if (pid <= 0)
@@ -622,6 +623,13 @@ static void clock_wrap(void)
     CHECK(tu_open(&before, 0, su_at("127.0.0.1", 910), "alice", "alice-pw") == 0);
     CHECK(tu_allocate(&before, NULL) == 0);
     double made_before = mono_s() - t0;
+    /* a rendezvous room opened before the wrap, lifetime 14 s: open across
+     * it, closed after its lifetime (it closed at once after the wrap) */
+    tu_client rdv;
+    CHECK(tu_open(&rdv, TU_UDP, su_at("127.0.0.1", 910), "carol", "carol-pw") == 0);
+    tu_attrs room = {.lifetime = -1, .room = "wrap-room", .peer_id = "WRAPPEER"};
+    CHECK(tu_ask(&rdv, STUNKIT_METHOD_RENDEZVOUS, &room, buf, sizeof(buf), &m) == 0);
+    long long rooms_before = counter("rdv_rooms_open");
     while (mono_s() - t0 < 9.5)
         su_sleep_ms(100);
     CHECK(tu_ask(&before, STUNKIT_METHOD_REFRESH, &ten, buf, sizeof(buf), &m) == 0);
@@ -629,6 +637,9 @@ static void clock_wrap(void)
     CHECK(tu_open(&after, 0, su_at("127.0.0.1", 910), "bob", "bob-pw") == 0);
     CHECK(tu_allocate(&after, NULL) == 0);
     double made_after = mono_s() - t0;
+    long long rooms_after_wrap = counter("rdv_rooms_open");
+    /* the peer speaks (within the idle time): the room is its own */
+    CHECK(tu_ask(&rdv, STUNKIT_METHOD_RENDEZVOUS, &room, buf, sizeof(buf), &m) == 0);
     /* alive 5 s later, gone 12 s later */
     su_sleep_ms(5000);
     int alive_before = tu_ask(&before, STUNKIT_METHOD_REFRESH, &ten, buf, sizeof(buf), &m);
@@ -636,6 +647,12 @@ static void clock_wrap(void)
     su_sleep_ms(12000);
     int gone_before = tu_ask(&before, STUNKIT_METHOD_REFRESH, &probe, buf, sizeof(buf), &m);
     int gone_after = tu_ask(&after, STUNKIT_METHOD_REFRESH, &probe, buf, sizeof(buf), &m);
+    long long rooms_end = counter("rdv_rooms_open");
+    printf("clock_wrap: a room opened before the wrap (lifetime 14 s): open before %lld, just after the wrap %lld, "
+           "at the end %lld\n",
+           rooms_before, rooms_after_wrap, rooms_end);
+    CHECK(rooms_before == 1 && rooms_after_wrap == 1 && rooms_end == 0);
+    tu_close(&rdv);
     printf("clock_wrap: the server's clock passes 2^32 ms %.1f s in; allocations made at %.1f s and %.1f s: "
            "refreshed 5 s later %d/%d (0: alive), 12 s after that %d/%d (437: expired)\n",
            8.0, made_before, made_after, alive_before, alive_after, gone_before, gone_after);

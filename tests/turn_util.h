@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "server_util.h"
+#include "stunkit/rendezvous.h"
 
 enum { TU_UDP, TU_TCP, TU_TLS, TU_DTLS };
 
@@ -39,6 +40,8 @@ typedef struct tu_attrs {
     uint16_t channel;         /* CHANNEL-NUMBER */
     int even_port;            /* 1: EVEN-PORT, 2: with R */
     const uint8_t *token;     /* RESERVATION-TOKEN */
+    const char *room;         /* RENDEZVOUS (stunkit/rendezvous.h): ROOM, with PEER-ID and ACK 0 */
+    const char *peer_id;      /* 8 bytes */
 } tu_attrs;
 
 /* TLS and DTLS without certificate checks (the tests' server has a
@@ -196,6 +199,13 @@ static inline size_t tu_build(tu_client *c, uint8_t *buf, size_t cap, uint16_t m
     }
     if (a && a->token)
         stunkit_put(&w, STUNKIT_ATTR_RESERVATION_TOKEN, a->token, 8);
+    if (a && a->room) {
+        stunkit_put(&w, STUNKIT_ATTR_RDV_ROOM, a->room, strlen(a->room));
+        stunkit_put(&w, STUNKIT_ATTR_RDV_PEER_ID, a->peer_id, 8);
+        stunkit_put_u32(&w, STUNKIT_ATTR_RDV_ACK, 0);
+        static const uint8_t pad[128];
+        stunkit_put(&w, STUNKIT_ATTR_PADDING, pad, sizeof(pad)); /* room for the answer (at most twice the request) */
+    }
     if (c->nonce_len) {
         if (c->userhash) {
             uint8_t h[32];
