@@ -335,6 +335,48 @@ static void default_quota(const char *threads)
     CHECK(su_stop(pid) == 0);
 }
 
+/* ---- port_walk ---- */
+
+/* A relay range whose size is a multiple of 7919 with every other port taken
+ * (here by the test): each Allocate still finds a free port. (The old walk
+ * stepped by 7919, so in such a range it tried one port 128 times.) */
+static void port_walk(void)
+{
+    static int taken[7919 / 2 + 1];
+    int n_taken = 0;
+    for (int p = 40000; p < 40000 + 7919; p += 2) {
+        int fd = su_udp(relay_ip(), (uint16_t)p);
+        if (fd >= 0)
+            taken[n_taken++] = fd;
+    }
+    const char *extra[] = {"--relay-ports", "40000-47918", NULL};
+    pid_t pid = start_turn("1", extra);
+    CHECK(pid > 0);
+    if (pid > 0) {
+        tu_client cs[20];
+        int made = 0, odd = 0;
+        for (int i = 0; i < 20; i++) {
+            stunkit_addr relayed;
+            CHECK(tu_open(&cs[i], TU_UDP, su_at("127.0.0.1", 910), "bob", "bob-pw") == 0);
+            if (i)
+                tu_share(&cs[i], &cs[0]);
+            if (tu_allocate(&cs[i], &relayed) == 0) {
+                made++;
+                odd += relayed.port % 2 == 1;
+            }
+        }
+        printf("port_walk: a range of 7919 ports, %d of them taken: %d of 20 allocations, %d on a free (odd) port\n",
+               n_taken, made, odd);
+        CHECK(n_taken >= 3900);
+        CHECK(made == 20 && odd == 20);
+        for (int i = 0; i < 20; i++)
+            tu_close(&cs[i]);
+        CHECK(su_stop(pid) == 0);
+    }
+    for (int i = 0; i < n_taken; i++)
+        close(taken[i]);
+}
+
 /* ---- strangers ---- */
 
 /* A connection from src to the server's port `offset` that sends `hello`
@@ -682,6 +724,7 @@ int main(int argc, char **argv)
         forgers(counts[i]);
     }
     remove_cert();
+    port_walk();
     source_64();
     default_quota(NULL);
     default_quota("4");

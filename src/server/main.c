@@ -49,7 +49,10 @@ static int drop_privileges(const char *name)
     if (getuid() != 0 && geteuid() != 0) {
         if (pw->pw_uid == getuid())
             return 0; /* already that user */
-        skd_error("--user %s: only root can change user", name);
+        skd_error("--user %s: only root can change user%s", name,
+                  getenv("INVOCATION_ID") ? " (under systemd's unit the service already runs as its own user: drop "
+                                            "'user' from the config)"
+                                          : "");
         return -1;
     }
     if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
