@@ -24,6 +24,11 @@
  *                 Refreshes all get through (item 8)
  *   source_64     (root, own network namespace) the per-source connection
  *                 cap holds across the addresses of one IPv6 /64 (item 3)
+ *   plain_stun    a TURN server answers plain Binding requests (issue 24,
+ *                 item 6), checks signed ones; --secure-stun wants
+ *                 credentials
+ *   port_walk     a relay range of 7919 ports, half taken: every Allocate
+ *                 finds a port (item 9)
  *   clock_wrap    (root) the server in a time namespace whose monotonic clock
  *                 passes 2^32 ms seconds after start: allocations made before
  *                 and after the wrap both expire (issue 23, "Time")
@@ -335,6 +340,60 @@ static void default_quota(const char *threads)
     CHECK(su_stop(pid) == 0);
 }
 
+/* ---- plain_stun ---- */
+
+/* A TURN server answers a plain Binding request without credentials (as
+ * coturn does: agents given it as a stun: URL send none), checks a signed
+ * one, and with --secure-stun wants credentials for Binding too (issue 24
+ * item 6). */
+static int plain_binding_code(const char *to, int signed_wrong, stunkit_addr *mapped)
+{
+    tu_client c;
+    uint8_t buf[1024];
+    stunkit_msg m;
+    if (tu_open(&c, TU_UDP, to, "alice", signed_wrong ? "not-alices" : "alice-pw") != 0)
+        return -2;
+    int code;
+    if (signed_wrong) {
+        /* a nonce first (from an Allocate's 401), then a signed Binding */
+        tu_attrs alloc = {.transport = 1, .lifetime = -1};
+        tu_ask(&c, STUNKIT_METHOD_ALLOCATE, &alloc, buf, sizeof(buf), &m);
+    }
+    uint8_t req[512], tid[12];
+    size_t len = tu_build(&c, req, sizeof(req), STUNKIT_METHOD_BINDING, NULL, tid);
+    tu_send(&c, req, len);
+    code = tu_answer(&c, tid, buf, sizeof(buf), &m, 1000) > 0 ? tu_code(&m) : -1;
+    if (code == 0 && mapped && stunkit_msg_mapped(&m, mapped) != 0)
+        code = -3;
+    tu_close(&c);
+    return code;
+}
+
+static void plain_stun(void)
+{
+    pid_t pid = start_turn("1", NULL);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    stunkit_addr mapped;
+    int plain = plain_binding_code(su_at("127.0.0.1", 910), 0, &mapped);
+    int wrong = plain_binding_code(su_at("127.0.0.1", 910), 1, NULL);
+    CHECK(su_stop(pid) == 0);
+    const char *extra[] = {"--secure-stun", NULL};
+    pid = start_turn("1", extra);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    int secure = plain_binding_code(su_at("127.0.0.1", 910), 0, NULL);
+    CHECK(su_stop(pid) == 0);
+    printf("plain_stun: a TURN server answers a plain Binding request %d (0: success), a signed one with a wrong "
+           "password %d, with --secure-stun a plain one %d\n",
+           plain, wrong, secure);
+    CHECK(plain == 0 && mapped.family == STUNKIT_AF_INET);
+    CHECK(wrong == 401);
+    CHECK(secure == 401);
+}
+
 /* ---- port_walk ---- */
 
 /* A relay range whose size is a multiple of 7919 with every other port taken
@@ -413,12 +472,13 @@ static void strangers(const char *threads)
     CHECK(tu_open(&idle, TU_DTLS, su_at("127.0.0.1", 912), "carol", "carol-pw") == 0);
     tu_attrs none = {.lifetime = -1};
     CHECK(tu_ask(&idle, STUNKIT_METHOD_BINDING, &none, buf, sizeof(buf), &m) == 0);
-    /* 300 strangers on each pool from 100 addresses: credential-less Binding
-     * requests on TCP (a 401 each), stalled handshakes on TLS */
-    uint8_t req[20], tid[12];
+    /* 300 strangers on each pool from 100 addresses: credential-less
+     * Allocate requests on TCP (a 401 each), stalled handshakes on TLS */
+    uint8_t req[28], tid[12];
     stunkit_writer w;
     su_tid(tid);
-    stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_writer_init(&w, req, sizeof(req), STUNKIT_METHOD_ALLOCATE, STUNKIT_CLASS_REQUEST, tid);
+    stunkit_put_u32(&w, STUNKIT_ATTR_REQUESTED_TRANSPORT, 17u << 24);
     static int fds[600];
     int opened = 0;
     for (int i = 0; i < 300; i++) {
@@ -724,6 +784,7 @@ int main(int argc, char **argv)
         forgers(counts[i]);
     }
     remove_cert();
+    plain_stun();
     port_walk();
     source_64();
     default_quota(NULL);

@@ -25,7 +25,7 @@ typedef enum opt_id {
     O_TCP_PER_SOURCE, O_DTLS_PER_SOURCE, O_LOG_LEVEL, O_CONFIG, O_USER, O_METRICS, O_METRICS_MAX,
     O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
-    O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
+    O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_SECURE_STUN, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
     O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
     O_HELP, O_VERSION
 } opt_id;
@@ -140,6 +140,10 @@ static const opt_def options[] = {
      "channels per allocation, 1-4096 (default 64)", NULL},
     {O_TURN_MAX_LIFETIME, "turn-max-lifetime", 0, T_INT, "S", 600, 3600,
      "longest allocation lifetime, 600-3600 (default 3600)", NULL},
+    {O_SECURE_STUN, "secure-stun", 0, T_FLAG, NULL, 0, 0,
+     "with --turn: Binding requests need credentials too (default: a plain\n"
+     "Binding request is answered without them, as coturn does, so agents given\n"
+     "this server as a stun: URL learn their address; signed ones are checked)", NULL},
     {O_TURN_DEFAULT_LIFETIME, "turn-default-lifetime", 0, T_INT, "S", 10, 3600,
      "lifetime of an allocation whose client asks for less, 10-3600 (default\n600, RFC 8656's ten minutes; less is for labs and tests)", NULL},
     {O_TURN_ALLOC_BPS, "turn-allocation-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
@@ -442,6 +446,7 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_TURN_MAX_CHANNELS: cfg->turn.max_channels = (int)iv; return 0;
     case O_TURN_MAX_LIFETIME: cfg->turn.max_lifetime_s = (uint32_t)iv; return 0;
     case O_TURN_DEFAULT_LIFETIME: cfg->turn.default_lifetime_s = (uint32_t)iv; return 0;
+    case O_SECURE_STUN: cfg->secure_stun = 1; return 0;
     case O_TURN_ALLOC_BPS: cfg->turn.alloc_bps = (uint64_t)iv; return 0;
     case O_TURN_TOTAL_BPS: cfg->turn.total_bps = (uint64_t)iv; return 0;
     case O_RDV: cfg->rdv.enabled = 1; return 0;
@@ -752,6 +757,7 @@ int skd_config_restart_keys(const skd_config *r, const skd_config *f, char *out,
     DIFF((r->tls_cert == NULL) != (f->tls_cert == NULL) || r->tls_port != f->tls_port, "tls-port");
     DIFF(memcmp(&r->turn, &f->turn, sizeof(r->turn)) != 0, "turn");
     DIFF(memcmp(&r->rdv, &f->rdv, sizeof(r->rdv)) != 0, "rendezvous");
+    DIFF(r->secure_stun != f->secure_stun, "secure-stun");
 #undef DIFF
     return n;
 }

@@ -48,6 +48,7 @@ typedef struct skd_config {
     uint16_t tls_port;              /* default 5349 */
     uint32_t seed;                  /* hash seeds (filled by main from the OS) */
     skd_turn_cfg turn;              /* TURN relay (--turn) */
+    int secure_stun;                /* --secure-stun: with TURN, Binding needs credentials too */
     skd_rdv_cfg rdv;                /* rendezvous rooms (--rendezvous) */
     char **strings;       /* config file values the fields point into */
     int n_strings, cap_strings;

@@ -201,7 +201,13 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, skd_ou
     const skd_auth *auth = __atomic_load_n(&cfg->auth, __ATOMIC_ACQUIRE); /* SIGHUP swaps it */
     /* RFC 8656 5: TURN "MUST" use long-term credentials; stunkitd refuses
      * --turn without them (config.c), so auth is on whenever TURN is. */
-    if (auth && auth->enabled) {
+    /* A TURN server answers a plain Binding request (no MESSAGE-INTEGRITY)
+     * without credentials unless told otherwise (--secure-stun): RFC 8656
+     * asks long-term credentials of TURN's methods, and agents given the
+     * server as a stun: URL (libnice, aioice, browsers) send none. A signed
+     * Binding request still has its credentials checked. */
+    int plain_binding = cfg->open_binding && method == STUNKIT_METHOD_BINDING && !m.mi_off && !m.mi256_off;
+    if (auth && auth->enabled && !plain_binding) {
         if (m.rfc3489) {
             skd_verdict v = skd_reply_error(cfg, rq, &m, NULL, 401, "Authentication required", NULL, 0, ob);
             if (v == SKD_ANSWERED)

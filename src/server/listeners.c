@@ -12,6 +12,7 @@ int skd_config_sockets(const skd_config *cfg, skd_sock_spec *specs, int cap, skd
     int n = 0;
     memset(h, 0, sizeof(*h));
     h->software = cfg->software;
+    h->open_binding = cfg->turn.enabled && !cfg->secure_stun;
     h->software_len = cfg->software ? strlen(cfg->software) : 0;
 
     stunkit_addr defaults[2];

@@ -82,22 +82,25 @@ static void count_answer(skd_stats *st, const skd_out *o)
         SKD_STAT_INC(st, redirected);
 }
 
-/* 1 when a STUN message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256:
- * a walk over its attribute headers (RFC 8489 14: type, length, value
- * padded to 4), without parsing. */
+/* 1 when a STUN message ends with MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-
+ * SHA256 (each may be followed only by FINGERPRINT, and MESSAGE-INTEGRITY by
+ * MESSAGE-INTEGRITY-SHA256: RFC 8489 14.5, 14.6, 14.7): a look at a few
+ * fixed offsets from the end, no walk over the attributes, since it runs
+ * before any budget. */
+static int attr_at(const uint8_t *p, size_t off, unsigned type, size_t len)
+{
+    return ((unsigned)p[off] << 8 | p[off + 1]) == type && ((size_t)p[off + 2] << 8 | p[off + 3]) == len;
+}
+
 static int signed_request(const uint8_t *p, size_t len)
 {
-    size_t end = STUNKIT_HEADER_LEN + ((size_t)p[2] << 8 | p[3]);
-    if (end > len)
-        return 0;
-    for (size_t off = STUNKIT_HEADER_LEN; off + 4 <= end;) {
-        unsigned type = (unsigned)p[off] << 8 | p[off + 1];
-        size_t alen = (size_t)p[off + 2] << 8 | p[off + 3];
-        if (type == STUNKIT_ATTR_MESSAGE_INTEGRITY || type == STUNKIT_ATTR_MESSAGE_INTEGRITY_SHA256)
+    size_t end = len;
+    if (end >= STUNKIT_HEADER_LEN + 8 && attr_at(p, end - 8, STUNKIT_ATTR_FINGERPRINT, 4))
+        end -= 8;
+    for (size_t l = 16; l <= 32; l += 4) /* MESSAGE-INTEGRITY-SHA256: 16 to 32 bytes */
+        if (end >= STUNKIT_HEADER_LEN + 4 + l && attr_at(p, end - 4 - l, STUNKIT_ATTR_MESSAGE_INTEGRITY_SHA256, l))
             return 1;
-        off += 4 + ((alen + 3u) & ~(size_t)3u);
-    }
-    return 0;
+    return end >= STUNKIT_HEADER_LEN + 24 && attr_at(p, end - 24, STUNKIT_ATTR_MESSAGE_INTEGRITY, 20);
 }
 
 size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint64_t now)
@@ -123,7 +126,8 @@ size_t skd_serve(skd_worker *w, const skd_request *rq, skd_outbox *ob, uint64_t 
      * sends from a client's address cannot drain what that client's signed
      * requests draw on), to the general one when it did not. The price is
      * one HMAC per such request before any budget. */
-    int is_signed = signed_request(rq->data, rq->len);
+    const skd_auth *auth = __atomic_load_n(&w->srv->hcfg.auth, __ATOMIC_ACQUIRE);
+    int is_signed = auth && auth->enabled && signed_request(rq->data, rq->len);
     if (!is_signed && !skd_ratelimit_take(&w->rl, &rq->src, now, 0)) {
         SKD_STAT_INC(w->st, drop_rate);
         return 0;

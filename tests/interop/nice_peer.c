@@ -150,11 +150,13 @@ int main(int argc, char **argv)
     g_signal_connect(agent, "component-state-changed", G_CALLBACK(on_state), NULL);
     stream = nice_agent_add_stream(agent, 1);
     nice_agent_attach_recv(agent, stream, 1, g_main_loop_get_context(loop), on_recv, NULL);
-    g_timeout_add(5000, on_timeout, NULL);
+    guint gather_timer = g_timeout_add(5000, on_timeout, NULL);
     nice_agent_gather_candidates(agent, stream);
     g_main_loop_run(loop);
     if (!gathered)
         fprintf(stderr, "nice_peer: gathering did not finish in 5 s\n");
+    else
+        g_source_remove(gather_timer); /* else it would end the connection's loop 5 s after the start */
     if (offer)
         print_block();
     if (read_block() < 0) {
