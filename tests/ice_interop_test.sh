@@ -72,7 +72,11 @@ table ip lab {
 }
 NFT
     fi
-    ip netns exec "$O" "$stunkitd" --listen 192.0.2.1 --threads 1 --log-level warn 2>"$tmp/server.err" &
+    # one server for both sides, STUN and TURN (as deployments have it):
+    # ours uses its credentials (relayed candidates too), theirs is given it
+    # as a stun: URL without any and gathers its srflx from it
+    ip netns exec "$O" "$stunkitd" --listen 192.0.2.1 --turn --credential alice:lab-secret \
+        --allowed-peer 192.0.2.0/24 --threads 1 --log-level warn ${SECURE_STUN:+--secure-stun} 2>"$tmp/server.err" &
     pids="$pids $!"
     for _ in $(seq 50); do ip netns exec "$O" ss -Hlun "sport = :3478" | grep -q . && return 0; sleep 0.1; done
     return 1
@@ -83,7 +87,8 @@ pair() {
     local lab=$1 label=$2 ours=$3
     shift 3
     lab_up "$lab" || { fail "$label: lab did not come up"; lab_down; return; }
-    local mine=(ip netns exec "$O" timeout 25 "$stunkit" punch 192.0.2.1 --sdp --json --count 5 --local 192.0.2.10)
+    local mine=(ip netns exec "$O" timeout 25 "$stunkit" punch 192.0.2.1 --sdp --json --count 5 --local 192.0.2.10
+        --username alice --password lab-secret)
     if [ "$ours" = offer ]; then
         mine+=(--offer)
         /usr/bin/python3 "$dir/interop/relay_sdp.py" "${mine[@]}" -- ip netns exec "$T" timeout 25 "$@" >"$tmp/out" 2>"$tmp/err"
@@ -96,6 +101,12 @@ pair() {
     theirs=$(grep -oE '(nice|aioice): ready=.*' "$tmp/out" | tail -1)
     want_ctl=1
     [ "$ours" = offer ] && want_ctl=0
+    # behind the NAT their agent's public address is its srflx, learnt from
+    # our TURN server by a plain Binding request (a 401 left it none before;
+    # SECURE_STUN=1 shows that)
+    if [ "$lab" = nat ] && ! grep -q "typ srflx" "$tmp/out"; then
+        fail "$label: their agent gathered no srflx candidate from the TURN server"
+    fi
     case "$json|$theirs" in
     *'"connected": true'*'"pings": {"sent": 5, "answered": 5}'*"|"*"ready=1 pong=1 bye=1 "*"controlling=$want_ctl "*)
         ok "$label: $(echo "$json" | sed 's/.*"path": "\([a-z]*\)", "local": {"type": "\([a-z]*\)".*"remote": {"type": "\([a-z]*\)".*"connect_ms": \([0-9]*\).*/\1, ours \2 -> theirs \3, \4 ms/'); $theirs" ;;
