@@ -88,6 +88,7 @@ typedef struct client {
 
 static client *clients[2];
 static int server_silent;
+static int drop_answers_to_a; /* the server acts on clients[0]'s requests, its answers never arrive */
 
 /* Delivers one datagram a client sent to the server, and everything that
  * comes of it (answers to the client; relayed data to the other client). */
@@ -127,7 +128,7 @@ static void to_server(client *c, const uint8_t *data, size_t len)
         skd_out *o = &ob.out[i];
         if (o->relay_fd < 0) {
             for (int k = 0; k < 2; k++)
-                if (clients[k] && stunkit_addr_equal(&o->to, &clients[k]->addr))
+                if (clients[k] && stunkit_addr_equal(&o->to, &clients[k]->addr) && !(k == 0 && drop_answers_to_a))
                     deliver_to_client(clients[k], o->data, o->len);
             continue;
         }
@@ -285,6 +286,52 @@ static void test_two_clients(void)
     pump();
     CHECK_EQ(a.closed, 1);
     CHECK_EQ(server.n_allocs, 1);
+    stunkit_turn_free(a.m);
+    stunkit_turn_free(b.m);
+    clients[0] = clients[1] = NULL;
+    server_teardown();
+}
+
+/* Issue 24: a permission is for an IP, so the client sends to any port of
+ * a permitted IP (a peer behind a symmetric NAT answers from a new port);
+ * and a channel's data is taken once the ChannelBind went out, though its
+ * success was lost. */
+static void test_permission_per_ip_and_lost_bind(void)
+{
+    client a, b;
+    server_setup(600);
+    client_init(&a, "127.0.0.1:50011", "alice", "wonderland");
+    client_init(&b, "127.0.0.1:50012", "bob", "builder");
+    clients[0] = &a;
+    clients[1] = &b;
+    pump();
+    CHECK_EQ(stunkit_turn_permit(a.m, &b.relayed, now_ms), 0);
+    pump();
+    CHECK_EQ(a.permitted, 1);
+    uint8_t dg[256];
+    stunkit_addr other_port = b.relayed;
+    other_port.port = (uint16_t)(b.relayed.port + 1);
+    int n = stunkit_turn_send(a.m, &other_port, (const uint8_t *)"new port", 8, dg, sizeof(dg));
+    CHECK(n > 8 && dg[0] == 0x00 && dg[1] == 0x16); /* a Send indication to the new port */
+    stunkit_addr elsewhere = b.relayed;
+    elsewhere.ip[3] ^= 1;
+    CHECK_EQ(stunkit_turn_send(a.m, &elsewhere, (const uint8_t *)"x", 1, dg, sizeof(dg)), STUNKIT_ERR_STATE);
+    /* A binds a channel to B's relay; the server binds it, but its success
+     * never reaches A */
+    CHECK_EQ(stunkit_turn_permit(b.m, &a.relayed, now_ms), 0);
+    pump();
+    drop_answers_to_a = 1;
+    CHECK_EQ(stunkit_turn_bind(a.m, &b.relayed, now_ms), 0);
+    pump();
+    drop_answers_to_a = 0;
+    CHECK_EQ(a.bound, 0);
+    /* B's data reaches A's relay; the server sends it on the channel */
+    int before = a.got_count;
+    n = stunkit_turn_send(b.m, &a.relayed, (const uint8_t *)"on the channel", 14, dg, sizeof(dg));
+    CHECK(n > 0);
+    to_server(&b, dg, (size_t)n);
+    CHECK_EQ(a.got_count, before + 1);
+    CHECK(a.got_len == 14 && !memcmp(a.got, "on the channel", 14));
     stunkit_turn_free(a.m);
     stunkit_turn_free(b.m);
     clients[0] = clients[1] = NULL;
@@ -458,6 +505,7 @@ static void test_stream(void)
 int main(void)
 {
     RUN(test_two_clients);
+    RUN(test_permission_per_ip_and_lost_bind);
     RUN(test_failures);
     RUN(test_stream);
     TEST_END();

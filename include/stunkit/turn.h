@@ -107,7 +107,10 @@ STUNKIT_API int stunkit_turn_permit(stunkit_turn *t, const stunkit_addr *peer, u
 STUNKIT_API int stunkit_turn_bind(stunkit_turn *t, const stunkit_addr *peer, uint64_t now_ms);
 
 /* Wraps len bytes for peer into out: the length to send to the server, or
- * STUNKIT_ERR_NOBUF / STUNKIT_ERR_STATE (no permission or channel yet). */
+ * STUNKIT_ERR_NOBUF / STUNKIT_ERR_STATE (no permission or channel yet).
+ * A channel bound to peer's address goes as ChannelData; otherwise a
+ * permission for peer's IP, whatever port it was asked for (RFC 8656 9:
+ * permissions are per IP address), lets it go as a Send indication. */
 STUNKIT_API int stunkit_turn_send(stunkit_turn *t, const stunkit_addr *peer, const uint8_t *data, size_t len,
                                   uint8_t *out, size_t cap);
 

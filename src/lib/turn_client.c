@@ -38,6 +38,7 @@ typedef struct peer_state {
     uint64_t perm_refresh_at;
     uint16_t channel;
     int bound, bind_pending, want_bind;
+    int bind_sent; /* a ChannelBind went out (its answer may be lost): the server's ChannelData on it is taken */
     uint64_t bind_refresh_at;
 } peer_state;
 
@@ -362,6 +363,7 @@ int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out
             if (!p->bind_pending && (p->want_bind || (p->bound && now_ms >= p->bind_refresh_at)) &&
                 start(t, K_BIND, i, 0, now_ms)) {
                 p->bind_pending = 1;
+                p->bind_sent = 1;
                 p->want_bind = 0;
             }
         }
@@ -384,6 +386,8 @@ int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out
             if (x->peer >= 0) {
                 t->peers[x->peer].perm_pending &= x->kind != K_PERMIT;
                 t->peers[x->peer].bind_pending &= x->kind != K_BIND;
+                if (x->kind == K_BIND && !t->peers[x->peer].bound)
+                    t->peers[x->peer].bind_sent = 0;
             }
             fail_event(t, 0, "no answer from the server", peer);
             if (x->kind == K_ALLOCATE || x->kind == K_REFRESH) {
@@ -476,8 +480,10 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
         }
         if (p && x->kind == K_PERMIT)
             p->perm_pending = 0;
-        if (p && x->kind == K_BIND)
+        if (p && x->kind == K_BIND) {
             p->bind_pending = 0;
+            p->bind_sent = p->bound; /* refused: the server has not bound it */
+        }
         return;
     }
     /* success: it must be protected with our key (RFC 8489 9.2.5) */
@@ -545,10 +551,14 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
 int stunkit_turn_input(stunkit_turn *t, const uint8_t *data, size_t len, uint64_t now_ms, stunkit_turn_data *d)
 {
     if (len >= 4 && data[0] >= 0x40 && data[0] <= 0x7F) {
-        /* ChannelData (12.4): a channel of ours, its length within the datagram */
+        /* ChannelData (12.4): a channel of ours, its length within the
+         * datagram. Taken from the moment our ChannelBind went out, not only
+         * once its success arrived: RFC 8656 12: the server sends ChannelData
+         * on a channel it has bound, so when the success is lost the peer's
+         * data still comes in (it was all dropped under loss). */
         uint16_t number = sk__get16(data), dlen = sk__get16(data + 2);
         for (int i = 0; i < t->n_peers; i++)
-            if (t->peers[i].bound && t->peers[i].channel == number) {
+            if ((t->peers[i].bound || t->peers[i].bind_sent) && t->peers[i].channel == number) {
                 if ((size_t)dlen + 4 > len)
                     return 1;
                 d->peer = t->peers[i].addr;
@@ -589,9 +599,20 @@ int stunkit_turn_send(stunkit_turn *t, const stunkit_addr *peer, const uint8_t *
                       size_t cap)
 {
     int i = find_peer(t, peer, 0);
-    if (t->state != S_ALLOCATED || i < 0 || (!t->peers[i].bound && !t->peers[i].permitted))
+    if (t->state != S_ALLOCATED)
         return STUNKIT_ERR_STATE;
-    if (t->peers[i].bound) {
+    /* RFC 8656 9: "permissions are per IP address": a peer's IP permitted
+     * for one port may be sent to on any (a peer behind a symmetric NAT
+     * answers from a new port), by Send indication */
+    if (i < 0 || (!t->peers[i].bound && !t->peers[i].permitted)) {
+        int permitted_ip = 0;
+        for (int k = 0; k < t->n_peers && !permitted_ip; k++)
+            permitted_ip = t->peers[k].permitted && stunkit_addr_ip_equal(&t->peers[k].addr, peer);
+        if (!permitted_ip)
+            return STUNKIT_ERR_STATE;
+        i = -1;
+    }
+    if (i >= 0 && t->peers[i].bound) {
         /* ChannelData (12.5): "Over TCP and TLS-over-TCP, the ChannelData
          * message MUST be padded to a multiple of four bytes [...]. The
          * padding is not reflected in the length field"; over UDP and DTLS
