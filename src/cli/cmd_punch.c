@@ -174,6 +174,8 @@ typedef struct spray {
     int peer_seen_hard;       /* the peer's checks came from another port than its srflx */
     int peer_kind;            /* what the peer said of itself: 0 nothing yet, 1 easy, 2 hard, 3 off, 4 unknown */
     int peer_sees_us_hard;
+    int peer_sees_us_easy;    /* the peer saw our checks come from our srflx exactly */
+    int peer_seen_easy;       /* the peer's checks came from its srflx exactly (to another destination than the server) */
     int go;                   /* easy side: the peer's round number to guess for */
     int round, fds[SPRAY_SOCKS], nfds;
     int base;                 /* the socket whose srflx the peer knows */
@@ -884,6 +886,14 @@ static void spray_begin(punch *p, uint64_t now)
         if (c[i].type == STUNKIT_ICE_PRFLX && sp->peer_srflx.family && c[i].addr.family == STUNKIT_AF_INET &&
             !memcmp(c[i].addr.ip, sp->peer_srflx.ip, 4) && c[i].addr.port != sp->peer_srflx.port)
             sp->peer_seen_hard = 1;
+    /* ... or from exactly its srflx (or host: no NAT) as our relay saw them, or
+     * answering from there: its NAT kept the mapping the server saw for
+     * another destination (RFC 4787 endpoint-independent), whatever pair
+     * ICE selected */
+    for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
+        if ((c[i].type == STUNKIT_ICE_SRFLX || c[i].type == STUNKIT_ICE_HOST) && /* host: no NAT, a firewall */
+            stunkit_addr_equal(&c[i].addr, &sp->peer_srflx) && stunkit_ice_proven(p->ice, &c[i].addr, 0))
+            sp->peer_seen_easy = !sp->peer_seen_hard;
     if (sp->base < 0 || !sp->peer_srflx.family) {
         send_app(p, "SKP1 nat off");
         spray_off(sp, claimed && sp->base >= 0
@@ -902,7 +912,7 @@ static void spray_tell(punch *p, uint64_t now)
     spray *sp = &p->sp;
     char tell[64];
     snprintf(tell, sizeof(tell), "SKP1 nat %s %s%s", sp->self_hard ? "hard" : sp->self_easy ? "easy" : "unknown",
-             sp->peer_seen_hard ? "hard" : "unknown", sp->peer_kind ? "" : " ?");
+             sp->peer_seen_hard ? "hard" : sp->peer_seen_easy ? "easy" : "unknown", sp->peer_kind ? "" : " ?");
     send_app(p, tell);
     sp->told_at = now;
 }
@@ -959,9 +969,10 @@ static void spray_step(punch *p, uint64_t now)
         } else {
             /* what we saw and what the peer saw, together */
             sp->self_hard |= sp->peer_sees_us_hard;
+            sp->self_easy |= sp->peer_sees_us_easy;
             sp->self_easy &= !sp->self_hard;
             sp->peer_seen_hard |= sp->peer_kind == 2;
-            int peer_easy = sp->peer_kind == 1 && !sp->peer_seen_hard;
+            int peer_easy = (sp->peer_kind == 1 || sp->peer_seen_easy) && !sp->peer_seen_hard;
             if (sp->self_hard && sp->peer_seen_hard) {
                 spray_off(sp, "both NATs map per destination: guessing does not pay");
             } else if (!(sp->self_hard && peer_easy) && !(sp->self_easy && sp->peer_seen_hard)) {
@@ -1096,6 +1107,7 @@ static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
     } else if (sscanf(msg, "SKP1 nat %7s %7s", self, seen) == 2) {
         p->sp.peer_kind = !strcmp(self, "hard") ? 2 : !strcmp(self, "easy") ? 1 : 4;
         p->sp.peer_sees_us_hard = !strcmp(seen, "hard");
+        p->sp.peer_sees_us_easy = !strcmp(seen, "easy");
         p->sp.answer = len > 2 && msg[len - 1] == '?';
     } else if (sscanf(msg, "SKP1 spray go %d", &round) == 1) {
         if (round > p->sp.go && round <= SPRAY_ROUNDS)
