@@ -282,7 +282,11 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
             r->refused_capacity++;
             return refuse(cfg, rq, m, authed, ob, r, 508, "Insufficient Capacity: no room left on this server");
         }
-        if (user_rooms(r, authed->user, authed->user_len, now) >= r->cfg.user_rooms) {
+        /* the authenticated user ("" without authentication: --rendezvous
+         * needs credentials, but the handler also runs without them) */
+        const char *user = authed ? authed->user : "";
+        size_t user_len = authed ? authed->user_len : 0;
+        if (user_rooms(r, user, user_len, now) >= r->cfg.user_rooms) {
             r->refused_quota++;
             return refuse(cfg, rq, m, authed, ob, r, 486, "Quota Reached: too many rooms open for this user");
         }
@@ -293,8 +297,8 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
         }
         memcpy(room->name, q.room, q.room_len);
         room->name_len = q.room_len;
-        memcpy(room->user, authed->user, authed->user_len);
-        room->user_len = authed->user_len;
+        memcpy(room->user, user, user_len);
+        room->user_len = user_len;
         room->opened_ms = now;
         room->place[0].desc = (char *)(room + 1);
         room->place[1].desc = room->place[0].desc + r->cfg.desc_max;

@@ -351,11 +351,22 @@ static skd_verdict success(const skd_handler_cfg *cfg, const skd_request *rq, co
 
 #define FAIL(code, reason) skd_reply_error(cfg, rq, m, authed, (code), (reason), NULL, 0, ob)
 
-/* The request's user (authenticated: USERNAME, or the user a USERHASH
- * names) is the allocation's. */
+/* The authenticated user of a request: its name (USERNAME, or the user a
+ * USERHASH names); "" without authentication (stunkitd refuses --turn
+ * without credentials, but the handler is also run without them: tests,
+ * the fuzzer). */
+static const char *user_of(const skd_auth_verdict *authed, size_t *len)
+{
+    *len = authed ? authed->user_len : 0;
+    return authed ? authed->user : "";
+}
+
+/* The request's user is the allocation's. */
 static int same_user(const skd_alloc *a, const skd_auth_verdict *authed)
 {
-    return authed->user_len == a->username_len && memcmp(authed->user, a->username, a->username_len) == 0;
+    size_t len;
+    const char *user = user_of(authed, &len);
+    return len == a->username_len && memcmp(user, a->username, len) == 0;
 }
 
 static uint32_t lifetime_of(const skd_turn_cfg *c, const stunkit_msg *m)
@@ -498,8 +509,10 @@ static int open_relay(skd_turn *t, const stunkit_addr *ip, skd_alloc *a, int eve
             stunkit_addr kept = *ip;
             kept.port = (uint16_t)(port + 1);
             int code = getrandom(token, 8, 0) == 8 ? 0 : 508;
+            size_t ulen;
+            const char *user = user_of(authed, &ulen);
             if (!code)
-                code = skd_turn_limits_keep(t->limits, authed->user, authed->user_len, fd2, &kept, token, now);
+                code = skd_turn_limits_keep(t->limits, user, ulen, fd2, &kept, token, now);
             if (code) {
                 close(fd);
                 close(fd2);
@@ -595,7 +608,9 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
         return FAIL(440, NULL);
     /* quotas, server-wide (turn_limits.h): 486 per user, 508 in total */
     skd_turn_user *quota = NULL;
-    int code = skd_turn_limits_take(t->limits, authed->user, authed->user_len, &quota);
+    size_t ulen;
+    const char *user = user_of(authed, &ulen);
+    int code = skd_turn_limits_take(t->limits, user, ulen, &quota);
     if (code)
         return FAIL(code, NULL);
     a = calloc(1, sizeof(*a));
@@ -634,8 +649,8 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     a->conn_dtls = rq->conn_dtls;
     a->ip_index = rq->ip_index;
     a->port_index = rq->port_index;
-    memcpy(a->username, authed->user, authed->user_len);
-    a->username_len = authed->user_len;
+    memcpy(a->username, user, ulen);
+    a->username_len = ulen;
     memcpy(a->tid, m->tid, STUNKIT_TID_LEN);
     if (!a->conn && skd_xdp_relaying(t->xdp))
         a->xdp_id = skd_xdp_quota_add(t->xdp); /* its channels go to XDP as they are bound */
