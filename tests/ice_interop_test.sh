@@ -108,7 +108,7 @@ pair() {
         fail "$label: their agent gathered no srflx candidate from the TURN server"
     fi
     case "$json|$theirs" in
-    *'"connected": true'*'"pings": {"sent": 5, "answered": 5}'*"|"*"ready=1 pong=1 bye=1 "*"controlling=$want_ctl "*)
+    *'"connected": true'*'"pings": {"sent": 5, "answered": 5,'*"|"*"ready=1 pong=1 bye=1 "*"controlling=$want_ctl "*)
         ok "$label: $(echo "$json" | sed 's/.*"path": "\([a-z]*\)", "local": {"type": "\([a-z]*\)".*"remote": {"type": "\([a-z]*\)".*"connect_ms": \([0-9]*\).*/\1, ours \2 -> theirs \3, \4 ms/'); $theirs" ;;
     *) fail "$label: ours: ${json:-none}; theirs: ${theirs:-none}; $(tail -3 "$tmp/err" | tr '\n' ' ')"
        grep -E "description" "$tmp/out" | cut -c1-400 ;;

@@ -137,6 +137,7 @@ typedef struct packet {
 static packet q[512];
 static int nq;
 static unsigned loss_pct;
+static int loss_spares_server; /* the loss is on the path between the peers only */
 /* requests to drop_to (and, when drop_all, anything to or from it) are lost
  * until drop_until */
 static stunkit_addr drop_to;
@@ -149,7 +150,10 @@ static int self_delivered; /* checks that looped back to their sender */
 
 static void enqueue_packet(const stunkit_addr *src, const stunkit_addr *dst, const uint8_t *d, size_t len)
 {
-    if (nq == 512 || len > sizeof(q[0].data) || (loss_pct && chance(loss_pct)))
+    if (nq == 512 || len > sizeof(q[0].data))
+        return;
+    if (loss_pct && !(loss_spares_server && (stunkit_addr_equal(src, &stun_server) || stunkit_addr_equal(dst, &stun_server))) &&
+        chance(loss_pct))
         return;
     if (drop_to.family && now < drop_until &&
         ((stunkit_addr_equal(dst, &drop_to) && (drop_all || (len >= 2 && d[0] == 0 && d[1] == 1))) ||
@@ -692,6 +696,48 @@ static void test_loss(void)
     loss_pct = 0;
 }
 
+/* 50% loss each way between the peers (a check's round trip gets through
+ * a quarter of the time; the STUN server's answers get through, gathering
+ * is not what this tests): a pair that works fails RFC 8489's 7 sends with
+ * 0.75^7 = 13%, and nomination needs a second transaction. With the sends
+ * grown by the loss seen (to 16), 19 of these 20 seeded runs connect in
+ * 30 s (17 with a fixed 7). The loss seen is coarse (a run answers only a
+ * few checks, some at the first send) but well above 0 on average; a clean
+ * run reports 0. */
+static void test_heavy_loss(void)
+{
+    int ok = 0;
+    unsigned lo = 1000, hi = 0, sum = 0;
+    for (int i = 0; i < 20; i++) {
+        scenario s = open_open;
+        s.nat_a = s.nat_b = 1;
+        s.filt_a = s.filt_b = FILT_APDF;
+        s.loss = 50;
+        loss_spares_server = 1;
+        loss_seed = 2000u + (uint32_t)i;
+        peer a, b;
+        setup(&a, &b, &s);
+        run_until(&a, &b, now + 30000);
+        ok += a.connected && b.connected;
+        unsigned seen = stunkit_ice_loss(a.ice);
+        lo = seen < lo ? seen : lo;
+        hi = seen > hi ? seen : hi;
+        sum += seen;
+        teardown(&a, &b);
+    }
+    printf("     50%% loss each way: %d/20 connected, loss seen %u-%u permille (mean %u)\n", ok, lo, hi, sum / 20);
+    CHECK(ok >= 19);
+    CHECK(sum / 20 >= 200 && hi <= 900);
+    loss_pct = 0;
+    loss_spares_server = 0;
+    peer a, b;
+    setup(&a, &b, &open_open);
+    run_until(&a, &b, now + 3000);
+    CHECK(a.connected && b.connected);
+    CHECK_EQ(stunkit_ice_loss(a.ice), 0);
+    teardown(&a, &b);
+}
+
 /* A wrong password: the checks fail authentication and nothing connects. */
 static void test_wrong_password(void)
 {
@@ -1009,6 +1055,7 @@ int main(void)
     RUN(test_both_controlled);
     RUN(test_aggressive);
     RUN(test_loss);
+    RUN(test_heavy_loss);
     RUN(test_relay_waits_for_heard_direct);
     RUN(test_renomination);
     RUN(test_wrong_password);

@@ -13,8 +13,9 @@
 # (here: nothing answers, or the sender itself) and must not connect.
 # NAT kinds per side (as tests/natlab/natlab.sh): none, firewall, full-cone,
 # restricted-cone, port-restricted-cone, symmetric, and udp-blocked (a NAT
-# that forwards no UDP at all: the peer behind it gets out only through TURN
-# over TCP, and meets in the room over TCP too). The routers drop
+# that forwards no UDP at all and says so, ICMP administratively prohibited:
+# the peer behind it gets out only through TURN over TCP, and meets in the
+# room over TCP too; udp-dropped: the same, silently). The routers drop
 # unsolicited UDP to themselves in their input chain, as home routers do
 # (a Linux box that accepts them confirms conntrack entries that clash with
 # simultaneous punching; the "hard" scenario keeps that variant).
@@ -71,6 +72,8 @@ nat_rules() {
     port-restricted-pcp | port-restricted-upnp) nat_post='oifname "wan" masquerade' ;; # and miniupnpd
     hard) nat_post='oifname "wan" masquerade'; input_drop=0 ;;
     udp-blocked) nat_post='oifname "wan" masquerade'
+                 fwd='meta l4proto udp reject with icmp type admin-prohibited' ;;
+    udp-dropped) nat_post='oifname "wan" masquerade'
                  fwd='meta l4proto udp drop' ;;
     esac
     local input=""
@@ -207,6 +210,7 @@ server_arg() {
 # A, answer in B, tokens through a FIFO. Results in $tmp/a.json, $tmp/b.json
 rooms=0
 punch() {
+    rc_a=none rc_b=none
     [ "${MODE:-room}" = token ] && { punch_tokens; return; }
     rooms=$((rooms + 1))
     local room="lab-$$-$rooms"
@@ -234,16 +238,21 @@ NFT
         sleep "$(printf '%d.%03d' $((BLOCK_MS / 1000)) $((BLOCK_MS % 1000)))"
         ip netns exec "$W" nft delete table ip blk
     fi
-    wait $bp
-    wait $ap
+    wait $bp; rc_b=$?
+    wait $ap; rc_a=$?
 }
 
+# STUN_ONLY=a|b: that side has no TURN credentials (as libnice and aioice
+# usually run): the server is only its STUN server, the relay is the other's
 punch_tokens() {
     rm -f "$tmp/fifo" "$tmp/a.out" "$tmp/b.out"
     mkfifo "$tmp/fifo"
+    local cred_a=(--username alice --password lab-secret) cred_b=(--username alice --password lab-secret)
+    [ "${STUN_ONLY:-}" = a ] && cred_a=()
+    [ "${STUN_ONLY:-}" = b ] && cred_b=()
     ip netns exec "$A" bash -c 'exec 3<>"$1"; shift; exec "$@" <&3' _ "$tmp/fifo" \
         timeout 45 "$stunkit" punch 203.0.113.1 --offer --json --count 3 --timeout "${PUNCH_MS:-10000}" \
-        --username alice --password lab-secret \
+        "${cred_a[@]}" \
         >"$tmp/a.out" 2>"$tmp/a.err" &
     local ap=$!
     pids="$pids $ap"
@@ -252,13 +261,13 @@ punch_tokens() {
     offer=$(head -1 "$tmp/a.out")
     ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 --answer "$offer" --json --count 3 \
         --timeout "${PUNCH_MS:-10000}" \
-        --username alice --password lab-secret >"$tmp/b.out" 2>"$tmp/b.err" &
+        "${cred_b[@]}" >"$tmp/b.out" 2>"$tmp/b.err" &
     local bp=$!
     pids="$pids $bp"
     for _ in $(seq 100); do [ -s "$tmp/b.out" ] && break; sleep 0.05; done
     head -1 "$tmp/b.out" >"$tmp/fifo"
-    wait $bp
-    wait $ap
+    wait $bp; rc_b=$?
+    wait $ap; rc_a=$?
     tail -1 "$tmp/a.out" >"$tmp/a.json"
     tail -1 "$tmp/b.out" >"$tmp/b.json"
 }
@@ -342,6 +351,10 @@ jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -
 expect_path() { # KIND_A KIND_B -> direct | relay | any
     local a=$1 b=$2
     [ -n "${BLOCK_MS:-}" ] && { echo upgrade; return; }
+    # one side without TURN: where a symmetric NAT meets a port-restricted
+    # one, a firewall or another symmetric one, the other side's relay
+    [ -n "${STUN_ONLY:-}" ] && [[ "$a $b" == *symmetric* ]] && [[ "$a $b" =~ (port-restricted-cone|firewall|symmetric\ symmetric) ]] &&
+        { echo relay; return; }
     # without the port mapping, miniupnpd's router is a port-restricted cone
     [ -n "${NO_MAP:-}" ] && a=${a/%-pcp/-cone} && b=${b/%-pcp/-cone} && a=${a/%-upnp/-cone} && b=${b/%-upnp/-cone}
     [ "$a" = hard ] && { echo any; return; }
@@ -354,7 +367,7 @@ expect_path() { # KIND_A KIND_B -> direct | relay | any
         symmetric) echo relay; return ;;
         esac
     fi
-    [ "$a" = udp-blocked ] || [ "$b" = udp-blocked ] && { echo relay; return; }
+    [[ "$a $b" == *udp-* ]] && { echo relay; return; }
     echo direct
 }
 
@@ -369,14 +382,14 @@ run_pair() { # KIND_A KIND_B [LABEL]
     # reaches the room over TCP a second later than B)
     # (under loss A's first requests may be lost and B come first)
     if [ "${MODE:-room}" = room ] && [ "${LOSS:-0}" = 0 ] && ! { [ "$roa" = offer ] && [ "$rob" = answer ]; } &&
-        ! { [ "$ka" = udp-blocked ] && [ "$roa" = answer ] && [ "$rob" = offer ]; }; then
+        ! { [[ "$ka" == udp-* ]] && [ "$roa" = answer ] && [ "$rob" = offer ]; }; then
         fail "$label: the room gave A the role '$roa' and B '$rob' (want offer, answer)"
     fi
     # behind a NAT that forwards no UDP the way out is TURN over TCP
     local pra prb
     pra=$(sed -n 's/.*"local": {[^}]*"protocol": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
     prb=$(sed -n 's/.*"local": {[^}]*"protocol": "\([a-z]*\)".*/\1/p' "$tmp/b.json")
-    if { [ "$ka" = udp-blocked ] && [ "$pra" != tcp ]; } || { [ "$kb" = udp-blocked ] && [ "$prb" != tcp ]; }; then
+    if { [[ "$ka" == udp-* ]] && [ "$pra" != tcp ]; } || { [[ "$kb" == udp-* ]] && [ "$prb" != tcp ]; }; then
         fail "$label: UDP is blocked, yet the local candidate's protocol is A '$pra' B '$prb' (want tcp)"
     fi
     # turns: the relay over TLS, said so in the JSON
@@ -413,8 +426,26 @@ run_pair() { # KIND_A KIND_B [LABEL]
     fi
     la=$(sed -n 's/.*"local": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
     ra=$(sed -n 's/.*"remote": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
-    local answered
+    # one side without TURN: the path is the other side's relay
+    if [ -n "${STUN_ONLY:-}" ] && [ "$want" = relay ]; then
+        local sj=$tmp/a.json tj=$tmp/b.json
+        [ "$STUN_ONLY" = b ] && sj=$tmp/b.json tj=$tmp/a.json
+        if ! grep -q '"remote": {"type": "relay"' "$sj" || ! grep -q '"local": {"type": "relay"' "$tj"; then
+            fail "$label: want the TURN side's relay; STUN side: $(cat "$sj") / TURN side: $(cat "$tj")"
+        fi
+    fi
+    local answered timing
     answered=$(sed -n 's/.*"answered": \([0-9]*\).*/\1/p' "$tmp/a.json")
+    # when the room said the role, TURN over TCP was opened and the first
+    # ping went, from the start of each side
+    local j t side
+    timing=""
+    for j in a b; do
+        t=$(sed -n 's/.*"timing": {"role_ms": \([0-9a-z]*\), "tcp_relay_ms": \([0-9a-z]*\), "first_ping_ms": \([0-9a-z]*\)}.*/room \1, TCP relay \2, first ping \3/p' "$tmp/$j.json")
+        side=A
+        [ $j = b ] && side="; B"
+        timing="$timing$side: ${t:-?}"
+    done
     local limit=1000 need=3 no_limit=${NO_TIME_LIMIT:-}
     [ "$want" = relay ] && limit=2000
     # UPnP: the SSDP search and the IGD's HTTP take 0.7 s before the
@@ -432,36 +463,41 @@ run_pair() { # KIND_A KIND_B [LABEL]
             fail "$label: want relayed first, then direct (renomination); A: $(cat "$tmp/a.json") / B: $(cat "$tmp/b.json")"
         fi
     elif [ "$want" = birthday ]; then
-        want=direct limit=2000
-        local bms
-        bms=$(echo "$bda" | sed -n 's/.*"ms": \([0-9]*\).*/\1/p')
+        # guessing starts beside the relay once a NAT is seen to map per
+        # destination: the time is to the direct path it found
+        want=direct limit=1000
+        local bat
+        bat=$(echo "$bda" | sed -n 's/.*"at_ms": \([0-9]*\).*/\1/p')
         if [[ "$bda" == *'"direct": true'* ]] && [[ "$bdb" == *'"direct": true'* ]]; then
-            ma=$((ma + bms))
+            ma=$bat
         else
             fail "$label: want direct by birthday punching; A: $bda B: $bdb"
         fi
-    elif [ "$ka" = symmetric ] && [ "$kb" = symmetric ]; then
+    elif [ "$ka" = symmetric ] && [ "$kb" = symmetric ] && [ -z "${STUN_ONLY:-}" ]; then
         # where guessing does not pay it is not tried (under loss the sides
         # may not hear what the other saw: then too)
         if [[ "$bda" != *'"rounds": 0'* ]] || [[ "$bdb" != *'"rounds": 0'* ]] ||
             { [ "${LOSS:-0}" = 0 ] && [[ "$bda" != *"both NATs map per destination"* ]]; }; then
-            fail "$label: both NATs are symmetric, where guessing does not pay; yet A: $bda B: $bdb"
+            fail "$label: both NATs are symmetric, where guessing does not pay; yet A: $bda B: $bdb; A: $(cat "$tmp/a.json") / B: $(cat "$tmp/b.json")"
         fi
     fi
     # under loss: connected is what counts (the target has no time limit
     # there, and single pings crossing four lossy hops may all be lost)
     [ "${LOSS:-0}" -gt 0 ] && need=0 && no_limit=1
     [ "$want" = any ] && want=$pa
-    if [ "$ca" = true ] && [ "$cb" = true ] && [ "$pa" = "$want" ] && [ "$pb" = "$want" ] && [ "${answered:-0}" -ge $need ]; then
+    # exit 0 on both sides: connected, and data went both ways (pings are
+    # resent until answered, under loss too)
+    if [ "$ca" = true ] && [ "$cb" = true ] && [ "$pa" = "$want" ] && [ "$pb" = "$want" ] && [ "${answered:-0}" -ge $need ] &&
+        [ "${rc_a:-1}" = 0 ] && [ "${rc_b:-1}" = 0 ]; then
         if [ "${ma:-99999}" -le $limit ] || [ -n "$no_limit" ]; then
-            ok "$label: $want ($la/${pra:-?} -> $ra) in $ma ms$up_note (B: $mb ms), $answered/3 pings answered"
+            ok "$label: $want ($la/${pra:-?} -> $ra) in $ma ms$up_note (B: $mb ms), $answered/3 pings answered; ms after start: $timing"
         else
             fail "$label: $want but in $ma ms (limit $limit)"
         fi
     else
-        fail "$label: want $want; A: $(cat "$tmp/a.json") $(tail -2 "$tmp/a.err") / B: $(cat "$tmp/b.json") $(tail -2 "$tmp/b.err")"
+        fail "$label: want $want, exit 0 on both sides (A $rc_a, B $rc_b); A: $(cat "$tmp/a.json") $(tail -2 "$tmp/a.err") / B: $(cat "$tmp/b.json") $(tail -2 "$tmp/b.err")"
     fi
-    echo "$label $want ${pa:-none} ${ma:-} ${mb:-}" >>"$tmp/matrix"
+    echo "$label $want ${pa:-none} ${ma:-} ${mb:-} | $timing" >>"$tmp/matrix"
     lab_down
 }
 
@@ -529,7 +565,9 @@ else
         for p in $pcp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
         # UPnP IGD where the router offers no PCP (punch built with libminiupnpc)
         if "$stunkit" map --help 2>&1 | grep -q "built in (libminiupnpc)"; then
-            for p in $upnp_pairs; do run_pair "${p%/*}" "${p#*/}"; done
+            # (--no-spray: guessing, begun beside the relay, would often get
+            # through before the IGD's mapping exists, 0.7 s in)
+            for p in $upnp_pairs; do NO_SPRAY=1 run_pair "${p%/*}" "${p#*/}" "$p --no-spray"; done
         else
             echo "skip UPnP in punch: this stunkit was built without libminiupnpc"
         fi
@@ -550,7 +588,21 @@ else
     # a turns: server: with UDP blocked, the rendezvous and the relay go over TLS
     TLS=1 run_pair udp-blocked port-restricted-cone "turns: udp-blocked/port-restricted-cone (relay over TLS)"
     LOSS=10 PUNCH_MS=30000 run_pair port-restricted-cone port-restricted-cone "10% loss, port-restricted both"
-    LOSS=10 PUNCH_MS=30000 run_pair symmetric symmetric "10% loss, symmetric both (relay)"
+    # 20% loss on each router (each way): the default --timeout (10 s,
+    # stretched by the loss the checks see), 5 of 5 connected with data
+    # both ways
+    for run in 1 2 3 4 5; do
+        LOSS=20 run_pair symmetric symmetric "20% loss, symmetric both (relay), run $run of 5"
+    done
+    # one side without TURN (no credentials: the server is its STUN server
+    # only): a symmetric NAT's peer reaches the other side's relay from a new
+    # port of its NAT (a TURN permission is per IP), offering and answering
+    for k in port-restricted-cone symmetric firewall; do
+        STUN_ONLY=a MODE=token run_pair symmetric $k "one relay: symmetric (STUN only, offers)/$k (TURN)"
+        STUN_ONLY=b MODE=token run_pair $k symmetric "one relay: $k (TURN)/symmetric (STUN only, answers)"
+    done
+    # a NAT that drops UDP without a word: the TCP fallbacks after their wait
+    run_pair udp-dropped port-restricted-cone
     # renomination: the direct path opens only after the relayed one was
     # chosen; both sides move to it
     BLOCK_MS=1800 run_pair none port-restricted-cone "renomination: none/port-restricted-cone, A->B lost for 1.8 s"

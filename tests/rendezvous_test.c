@@ -461,6 +461,47 @@ static void test_silent_server(void)
     server_teardown();
 }
 
+/* Once the server has answered, a lossy path does not end the rendezvous:
+ * 17 s in which every request is lost (the old client gave up after one
+ * request's 7 sends: failed at 19.75 s, before the server came back), then
+ * answers again: still running, and the description gets up within a
+ * second of the server's return (not in RFC 8489's last 4 s interval).
+ * 25 s of silence: failed, about 20 s after the last answer. */
+static int second_has_all(peer **ps, int n)
+{
+    (void)n;
+    return ps[1]->got_len == strlen(text_a);
+}
+
+static void test_lossy_keeps_going(void)
+{
+    server_setup(10, 10, 4096);
+    peer *a = new_peer("lossy", "alice", "wonderland", 40050);
+    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\n", 18, now_ms);
+    run(&a, 1, 1000, NULL);
+    CHECK_EQ(a->role_seen, 1);
+    server_silent = 1;
+    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\na=x\r\n", 23, now_ms);
+    run(&a, 1, 17000, has_failed);
+    CHECK_EQ(a->failed, 0);
+    server_silent = 0;
+    peer *b = new_peer("lossy", "bob", "builder", 40051);
+    peer *ps[2] = {a, b};
+    text_a = "a=ice-ufrag:aaaa\r\na=x\r\n";
+    text_b = "";
+    uint64_t took = run(ps, 2, 5000, second_has_all);
+    CHECK_EQ(a->failed, 0);
+    CHECK_EQ(b->got_len, 23);
+    CHECK(took <= 1500);
+    server_silent = 1;
+    took = run(&a, 1, 60000, has_failed);
+    CHECK_EQ(a->failed, 1);
+    CHECK(took >= 19000 && took <= 23000);
+    free_peer(a);
+    free_peer(b);
+    server_teardown();
+}
+
 /* What raw() sends besides its arguments: the user (alice unless set),
  * named by USERHASH; the PEER-ID; LEAVE. And the last answer it got. */
 static const char *raw_user = "alice", *raw_pass = "wonderland", *raw_id = "12345678901234";
@@ -781,6 +822,7 @@ int main(void)
     RUN(test_transport_switch);
     RUN(test_wrong_password);
     RUN(test_silent_server);
+    RUN(test_lossy_keeps_going);
     RUN(test_malformed);
     RUN(test_strangers_and_quota);
     RUN(test_truncated_answers);

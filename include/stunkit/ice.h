@@ -237,6 +237,12 @@ typedef struct stunkit_ice_route {
 STUNKIT_API int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *buf, size_t cap,
                                  stunkit_ice_route *r);
 
+/* The pair application data goes on now (stunkit_ice_send()): 1 the
+ * selected pair, 2 before a selection the best valid one (RFC 8445 12.1),
+ * 0 none. local is the candidate the peer sees (a peer-reflexive one where
+ * the check's answer named it). Either pointer may be NULL. */
+STUNKIT_API int stunkit_ice_path(const stunkit_ice *a, stunkit_ice_candidate *local, stunkit_ice_candidate *remote);
+
 /* 1 when the peer has proven addr: a connectivity check from it passed the
  * integrity check with our password, or our check to it was answered with
  * the peer's (RFC 8445 7.2.5.1, 7.3.1.1). Through a TURN relay the address
@@ -245,6 +251,14 @@ STUNKIT_API int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len
  * own checks) should go only where this says 1: a candidate is only the
  * peer's claim. */
 STUNKIT_API int stunkit_ice_proven(const stunkit_ice *a, const stunkit_addr *addr, int ip_only);
+
+/* The loss the checks have seen, in permille (0-1000): of the
+ * transmissions the answered checks (and STUN gathering requests) needed,
+ * the share that went unanswered; 0 until one was answered. A check is
+ * sent more often than RFC 8489's default 7 times on a lossy path; an
+ * application may scale its own deadlines by 1000 / (1000 - loss)
+ * (stunkit punch does). */
+STUNKIT_API unsigned stunkit_ice_loss(const stunkit_ice *a);
 
 /* 1 while the selected pair is relayed and, under renomination, a direct
  * pair may still take its place (it worked and is being nominated, the

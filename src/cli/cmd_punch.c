@@ -62,6 +62,10 @@
 #define SPRAY_PPS 2500
 #define SPRAY_BUDGET (SPRAY_ROUNDS * (SPRAY_SOCKS + SPRAY_GUESSES))
 #define SPRAY_MAGIC "SKB1 "
+#define PING_EVERY_MS 100u /* a new ping every 100 ms once connected */
+#define PING_RTO_MS 300u   /* an unanswered ping again after 300 ms, 600, 1200, 1200, ... */
+#define BYE_EVERY_MS 300u  /* "SKP1 bye" again until acknowledged */
+#define STRETCH_MAX 3u     /* a lossy path stretches a deadline up to threefold */
 
 static void usage(FILE *f)
 {
@@ -183,6 +187,7 @@ typedef struct spray {
     long guesses, guessed;    /* easy side: this round's target and progress */
     uint8_t used[65536 / 8];
     uint64_t start, round_end, ms, told_at;
+    uint64_t at;              /* the direct path found, ms after the checks started */
     int answer;               /* the peer asked ("?"): tell it once more */
     long sent;                /* probes sent, all rounds (at most SPRAY_BUDGET) */
     double tokens;            /* the pacing bucket: SPRAY_PPS, a burst of SPRAY_SOCKS */
@@ -202,6 +207,7 @@ typedef struct punch {
     sock socks[MAX_SOCKS];
     int nsocks;
     int gathered, connected, failed, disconnected;
+    int selected;       /* ICE selected a pair (sel_local, sel_remote) */
     stunkit_addr server;
     /* the streams' server: SERVER over TCP, or over TLS (its own port) */
     stunkit_addr stream_server;
@@ -212,10 +218,14 @@ typedef struct punch {
     int tcp_relay;      /* credentials given: TURN over TCP is the fallback */
     int udp_server_ok;  /* the server answered over UDP (a candidate from it, or the rendezvous) */
     uint64_t t0;
+    /* timing, ms after the start (t0): the room said our role, TURN over
+     * TCP was opened, the first ping went (0: not) */
+    uint64_t t_role, t_tcp_relay, t_ping;
+    int tcp_relay_opened;
     /* the rendezvous (ROOM mode) */
     stunkit_rdv *rdv;
     stream rdv_tcp;
-    int rdv_on_tcp, rdv_udp_refused;
+    int rdv_on_tcp, udp_refused; /* udp_refused: ICMP said no to UDP to the server */
     uint64_t rdv_start;
     int rdv_fd, role_known, offerer, rdv_failed, rdv_left;
     char local_desc[STUNKIT_RDV_DESC_MAX];
@@ -229,11 +239,17 @@ typedef struct punch {
     uint64_t start_ms, connect_ms;
     uint64_t upgraded_ms; /* renomination moved a relayed path to a direct one then (0: not) */
     int json;
-    /* pings */
-    int count, sent, answered, bye_rx;
-    uint64_t sent_at[256];
+    int stretch;        /* run(): the deadline grows with the loss the checks saw */
+    /* pings: each resent until answered (PING_RTO_MS, doubling), the rtt
+     * only from those answered at the first send (Karn); "SKP1 bye N" (N:
+     * our pings answered) resent until the peer acknowledges it */
+    int count, sent, answered, resent, rtt_n, pings_rx;
+    uint64_t sent_at[256], tx_at[256];
+    uint8_t tries[256], acked[256];
     double rtt_sum;
-    uint64_t next_ping;
+    uint64_t next_ping, bye_at;
+    int bye_rx, bye_sent, bye_acked, peer_answered;
+    int talk_over;      /* bye said (or the run ended): nothing more goes to the peer */
 } punch;
 
 /* ---- tokens ---- */
@@ -634,7 +650,7 @@ static void send_route(punch *p, const stunkit_ice_route *r)
 
 static int selected_relayed(const punch *p)
 {
-    return p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
+    return p->selected && (p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY);
 }
 
 static void pump(punch *p, uint64_t now)
@@ -677,6 +693,7 @@ static void pump(punch *p, uint64_t now)
                 p->upgraded_ms = now - p->start_ms;
             p->sel_local = o.local;
             p->sel_remote = o.remote;
+            p->selected = 1;
             break;
         case STUNKIT_ICE_STATE:
             if (o.state == STUNKIT_ICE_CONNECTED && !p->connected) {
@@ -733,6 +750,8 @@ static void pump_rdv(punch *p, uint64_t now)
         }
         switch (o.event) {
         case STUNKIT_RDV_ROLE:
+            if (!p->role_known)
+                p->t_role = now - p->t0;
             p->role_known = 1;
             p->offerer = o.offerer;
             break;
@@ -772,6 +791,8 @@ static void send_app(punch *p, const char *text)
 {
     uint8_t buf[512];
     stunkit_ice_route r;
+    if (p->talk_over)
+        return;
     if (p->sp.state == SPRAY_DIRECT) {
         send_to(p->sp.sock >= 0 ? p->sp.fds[p->sp.sock] : p->socks[p->sp.base].fd, &p->sp.to, text);
         return;
@@ -824,12 +845,23 @@ static void spray_off(spray *sp, const char *why)
     snprintf(sp->why, sizeof(sp->why), "%s", why);
 }
 
-/* Connected through the relay: what did our side see of its NAT? */
+/* A relayed path works (selected, or before that valid: RFC 8445 12.1
+ * lets data go on it): what did our side see of its NAT? Before ICE's
+ * selection only where a NAT is already seen to map per destination (ours
+ * or the peer's, or the peer said so): then guessing runs beside the relay
+ * instead of after its nomination wait. */
 static void spray_begin(punch *p, uint64_t now)
 {
     spray *sp = &p->sp;
     stunkit_ice_candidate c[STUNKIT_ICE_MAX_REMOTE];
-    if (sp->state != SPRAY_IDLE || !p->connected || !selected_relayed(p))
+    stunkit_ice_candidate pl, pr;
+    if (sp->state != SPRAY_IDLE)
+        return;
+    int k = stunkit_ice_path(p->ice, &pl, &pr);
+    if (!k || (pl.type != STUNKIT_ICE_RELAY && pr.type != STUNKIT_ICE_RELAY))
+        return;
+    int early = k == 2;
+    if (early && !p->spray_on)
         return;
     sp->base = sp->sock = -1;
     if (!p->spray_on) {
@@ -853,8 +885,8 @@ static void spray_begin(punch *p, uint64_t now)
             !memcmp(c[i].addr.ip, sp->self_srflx.ip, 4) && c[i].addr.port != sp->self_srflx.port)
             sp->self_hard = 1;
     /* the selected pair: our srflx (or host: no NAT) to the peer's relay */
-    sp->self_easy = !sp->self_hard && p->sel_remote.type == STUNKIT_ICE_RELAY && p->sel_local.base == sp->base &&
-                    (p->sel_local.type == STUNKIT_ICE_SRFLX || p->sel_local.type == STUNKIT_ICE_HOST);
+    sp->self_easy = !sp->self_hard && pr.type == STUNKIT_ICE_RELAY && pl.base == sp->base &&
+                    (pl.type == STUNKIT_ICE_SRFLX || pl.type == STUNKIT_ICE_HOST);
     /* the peer's public address: what its candidates claim (a relayed
      * candidate's raddr, a srflx), taken only when the peer has proven that
      * IP with an authenticated check (stunkit_ice_proven): a malicious peer
@@ -894,6 +926,14 @@ static void spray_begin(punch *p, uint64_t now)
         if ((c[i].type == STUNKIT_ICE_SRFLX || c[i].type == STUNKIT_ICE_HOST) && /* host: no NAT, a firewall */
             stunkit_addr_equal(&c[i].addr, &sp->peer_srflx) && stunkit_ice_proven(p->ice, &c[i].addr, 0))
             sp->peer_seen_easy = !sp->peer_seen_hard;
+    if (early && (sp->base < 0 || !sp->peer_srflx.family ||
+                  !(sp->self_hard || sp->peer_seen_hard || sp->peer_kind == 2))) {
+        /* not yet: evidence may come with the next checks (or never: then
+         * after ICE's selection, as before) */
+        memset(&sp->peer_srflx, 0, sizeof(sp->peer_srflx));
+        sp->self_hard = sp->self_easy = sp->peer_seen_hard = sp->peer_seen_easy = 0;
+        return;
+    }
     if (sp->base < 0 || !sp->peer_srflx.family) {
         send_app(p, "SKP1 nat off");
         spray_off(sp, claimed && sp->base >= 0
@@ -954,6 +994,9 @@ static void spray_step(punch *p, uint64_t now)
 {
     spray *sp = &p->sp;
     spray_begin(p, now);
+    /* begun beside the relay, and ICE found a direct path after all */
+    if ((sp->state == SPRAY_TOLD || sp->state == SPRAY_RUNNING) && p->selected && !selected_relayed(p))
+        spray_off(sp, "ICE found a direct path");
     if (sp->answer && sp->state != SPRAY_IDLE && sp->state != SPRAY_OFF) {
         sp->answer = 0;
         spray_tell(p, now);
@@ -1071,13 +1114,18 @@ static void spray_input(punch *p, int fd, const stunkit_addr *from, const uint8_
     }
     sp->state = SPRAY_DIRECT;
     sp->ms = now - sp->start;
+    sp->at = now - p->start_ms;
+    if (!p->connected) { /* found before ICE's selection: connected now */
+        p->connected = 1;
+        p->connect_ms = sp->at;
+    }
 }
 
 static int spray_busy(const punch *p)
 {
     const spray *sp = &p->sp;
     return sp->state == SPRAY_TOLD || sp->state == SPRAY_RUNNING ||
-           (sp->state == SPRAY_IDLE && p->connected && selected_relayed(p));
+           (sp->state == SPRAY_IDLE && p->selected && selected_relayed(p));
 }
 
 /* Whether application data from `from` is the peer's: from an address the
@@ -1116,14 +1164,28 @@ static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
         char pong[64];
         snprintf(pong, sizeof(pong), "SKP1 pong %u", seq);
         send_app(p, pong);
+        p->pings_rx++;
     } else if (sscanf(msg, "SKP1 pong %u", &seq) == 1) {
-        if (seq < 256 && seq < (unsigned)p->sent && p->sent_at[seq]) {
-            p->rtt_sum += (double)(now - p->sent_at[seq]);
-            p->sent_at[seq] = 0;
+        if (seq < 256 && seq < (unsigned)p->sent && !p->acked[seq]) {
+            p->acked[seq] = 1;
             p->answered++;
+            if (p->tries[seq] == 1) { /* Karn: a resent ping's answer may be the first send's */
+                p->rtt_sum += (double)(now - p->sent_at[seq]);
+                p->rtt_n++;
+            }
         }
+    } else if (!strcmp(msg, "SKP1 bye ack")) {
+        p->bye_acked = 1;
     } else if (!strncmp(msg, "SKP1 bye", 8)) {
+        /* "SKP1 bye N": the peer is done, N of its pings answered; each
+         * copy acknowledged (ours may be lost). An agent that answers a
+         * bye with a bye (the interop peers) acknowledges ours so. */
+        unsigned n;
+        if (sscanf(msg, "SKP1 bye %u", &n) == 1 && n <= 255)
+            p->peer_answered = (int)n;
         p->bye_rx = 1;
+        p->bye_acked |= p->bye_sent;
+        send_app(p, "SKP1 bye ack");
     }
 }
 
@@ -1263,6 +1325,15 @@ static void stream_readable(punch *p, stream *st, int turn)
     st->rx_len -= off;
 }
 
+/* An ICMP error on the connected rendezvous socket: port unreachable
+ * (ECONNREFUSED), a firewall's administratively prohibited (EHOSTUNREACH),
+ * no route (ENETUNREACH), a local firewall (EPERM, EACCES). UDP to the
+ * server is refused: the TCP fallbacks start at once, not after their wait. */
+static int udp_refusal(int e)
+{
+    return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EPERM || e == EACCES;
+}
+
 /* What the streams need now: the TURN stream handed to the agent once both
  * exist; the rendezvous moved to TCP when UDP stays unanswered. */
 static void streams_step(punch *p, uint64_t now)
@@ -1272,14 +1343,18 @@ static void streams_step(punch *p, uint64_t now)
      * grows with their number, RFC 8445 14.3), slowing the usual paths */
     if (p->rdv && !p->rdv_on_tcp && stunkit_rdv_answered(p->rdv))
         p->udp_server_ok = 1;
-    if (p->tcp_relay && p->turn_tcp.fd < 0 && !p->turn_tcp.closed && !p->udp_server_ok && now - p->t0 >= TCP_RELAY_MS)
+    if (p->tcp_relay && p->turn_tcp.fd < 0 && !p->turn_tcp.closed && !p->udp_server_ok &&
+        (p->udp_refused || now - p->t0 >= TCP_RELAY_MS)) {
+        p->t_tcp_relay = now - p->t0;
+        p->tcp_relay_opened = 1;
         stream_open(p, &p->turn_tcp);
+    }
     if (p->ice && p->turn_tcp.connected && !p->turn_tcp.added && !p->turn_tcp.closed) {
         stunkit_ice_add_stream(p->ice, TURN_STREAM, 1, &p->turn_tcp.local, now);
         p->turn_tcp.added = 1;
     }
     if (p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv)) {
-        if (p->rdv_tcp.fd < 0 && !p->rdv_tcp.closed && (p->rdv_udp_refused || now - p->rdv_start >= RDV_UDP_MS)) {
+        if (p->rdv_tcp.fd < 0 && !p->rdv_tcp.closed && (p->udp_refused || now - p->rdv_start >= RDV_UDP_MS)) {
             stream_open(p, &p->rdv_tcp);
             if (p->rdv_tcp.closed && p->tls) {
                 p->rdv_failed = 1;
@@ -1293,9 +1368,86 @@ static void streams_step(punch *p, uint64_t now)
     }
 }
 
+/* A deadline stretched by the loss ICE's checks saw: a path that loses a
+ * share q of what is sent needs about 1 / (1 - q) times as long for every
+ * exchange (at most STRETCH_MAX times). */
+static uint64_t stretched(const punch *p, uint64_t from, uint64_t deadline)
+{
+    unsigned q = p->ice ? stunkit_ice_loss(p->ice) : 0;
+    if (!p->stretch || !q || deadline <= from)
+        return deadline;
+    if (q > 1000 - 1000 / STRETCH_MAX)
+        q = 1000 - 1000 / STRETCH_MAX;
+    return from + (deadline - from) * 1000u / (1000u - q);
+}
+
+/* When ping `i` goes (again): PING_RTO_MS after its last send, doubling,
+ * at most 1.2 s apart. */
+static uint64_t ping_due(const punch *p, int i)
+{
+    unsigned k = p->tries[i] > 3 ? 2 : p->tries[i] - 1u;
+    return p->tx_at[i] + ((uint64_t)PING_RTO_MS << k);
+}
+
+static void send_ping(punch *p, int i, uint64_t now)
+{
+    char ping[64];
+    snprintf(ping, sizeof(ping), "SKP1 ping %d", i);
+    if (p->tries[i])
+        p->resent++;
+    else
+        p->sent_at[i] = now;
+    if (!p->t_ping)
+        p->t_ping = now - p->t0;
+    p->tries[i] = p->tries[i] < 255 ? p->tries[i] + 1 : 255;
+    p->tx_at[i] = now;
+    send_app(p, ping);
+}
+
+/* The next ping (new or resent) due, or UINT64_MAX. */
+static uint64_t pings_next(const punch *p)
+{
+    uint64_t next = UINT64_MAX;
+    if (!p->connected || spray_busy(p))
+        return next;
+    if (p->sent < p->count)
+        next = p->next_ping;
+    for (int i = 0; i < p->sent; i++)
+        if (!p->acked[i] && ping_due(p, i) < next)
+            next = ping_due(p, i);
+    if (p->bye_sent && !p->bye_acked && p->bye_at + BYE_EVERY_MS < next)
+        next = p->bye_at + BYE_EVERY_MS;
+    return next;
+}
+
+static void send_bye(punch *p, uint64_t now)
+{
+    char bye[32];
+    snprintf(bye, sizeof(bye), "SKP1 bye %d", p->answered);
+    p->bye_sent = 1;
+    p->bye_at = now;
+    send_app(p, bye);
+}
+
+static void pings_step(punch *p, uint64_t now)
+{
+    if (!p->connected || spray_busy(p) || p->talk_over || !p->ice)
+        return;
+    if (p->sent < p->count && now >= p->next_ping) {
+        p->next_ping = now + PING_EVERY_MS;
+        send_ping(p, p->sent++, now);
+    }
+    for (int i = 0; i < p->sent; i++)
+        if (!p->acked[i] && now >= ping_due(p, i))
+            send_ping(p, i, now);
+    if (p->bye_sent && !p->bye_acked && now >= p->bye_at + BYE_EVERY_MS)
+        send_bye(p, now);
+}
+
 /* Runs until `done(p)` or the deadline; 0 done, -1 deadline or stopped. */
 static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
 {
+    uint64_t entered = stunkit_now_ms();
     for (;;) {
         uint64_t now = stunkit_now_ms();
         streams_step(p, now);
@@ -1307,27 +1459,20 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         pump_rdv(p, now);
         if (done(p))
             return 0;
-        if (now >= deadline || stop)
+        uint64_t dl = stretched(p, entered, deadline);
+        if (now >= dl || stop)
             return -1;
-        /* pings: one every 100 ms once connected */
-        if (p->connected && !spray_busy(p) && p->sent < p->count && now >= p->next_ping) {
-            char ping[64];
-            snprintf(ping, sizeof(ping), "SKP1 ping %d", p->sent);
-            p->sent_at[p->sent] = now;
-            p->sent++;
-            p->next_ping = now + 100;
-            send_app(p, ping);
-        }
+        pings_step(p, now);
         uint64_t next = p->ice ? stunkit_ice_next(p->ice) : UINT64_MAX;
         if (p->rdv && stunkit_rdv_next(p->rdv) < next)
             next = stunkit_rdv_next(p->rdv);
         uint64_t pn = portmap_next(&p->pm);
         if (pn < next)
             next = pn;
-        if (deadline < next)
-            next = deadline;
-        if (p->connected && p->sent < p->count && p->next_ping < next)
-            next = p->next_ping;
+        if (dl < next)
+            next = dl;
+        if (pings_next(p) < next)
+            next = pings_next(p);
         if (p->sp.state == SPRAY_TOLD && p->sp.told_at + 150 < next)
             next = p->sp.told_at + 150;
         if (p->sp.state == SPRAY_RUNNING)
@@ -1377,9 +1522,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         if (pf[nsocks].revents & (POLLIN | POLLERR)) {
             uint8_t buf[2048];
             ssize_t n;
-            while ((n = recv(p->rdv_fd, buf, sizeof(buf), 0)) >= 0 || errno == ECONNREFUSED) {
-                if (n < 0) { /* ICMP: nothing listens for UDP there */
-                    p->rdv_udp_refused = 1;
+            while ((n = recv(p->rdv_fd, buf, sizeof(buf), 0)) >= 0 || udp_refusal(errno)) {
+                if (n < 0) { /* ICMP: nothing listens for UDP there, or a firewall refuses it */
+                    p->udp_refused = 1;
                     continue;
                 }
                 stunkit_rdv_input(p->rdv, buf, (size_t)n, stunkit_now_ms());
@@ -1455,9 +1600,10 @@ static int pings_done(const punch *p)
            (p->sent >= p->count && p->answered >= p->count && !(p->ice && stunkit_ice_upgrading(p->ice)));
 }
 
+/* the peer said bye, and acknowledged ours */
 static int bye_done(const punch *p)
 {
-    return p->bye_rx || p->disconnected;
+    return (p->bye_rx && p->bye_acked) || p->disconnected;
 }
 
 /* "tcp" for a candidate over TCP, and for our relayed candidate whose
@@ -1551,6 +1697,14 @@ static void direct_pair(const punch *p, stunkit_ice_candidate *l, stunkit_ice_ca
     r->addr = sp->to;
 }
 
+static void print_ms(uint64_t ms)
+{
+    if (ms == UINT64_MAX)
+        printf("null");
+    else
+        printf("%llu", (unsigned long long)ms);
+}
+
 static void report_spray(const punch *p)
 {
     const spray *sp = &p->sp;
@@ -1562,7 +1716,7 @@ static void report_spray(const punch *p)
     printf("{\"side\": \"%s\", \"rounds\": %d, \"sockets\": %d, \"probes\": %ld, \"direct\": %s", sp->self_hard ? "hard" : "easy",
            sp->round, sp->self_hard ? SPRAY_SOCKS * sp->round : 0, sp->sent, sp->state == SPRAY_DIRECT ? "true" : "false");
     if (sp->state == SPRAY_DIRECT)
-        printf(", \"ms\": %llu", (unsigned long long)sp->ms);
+        printf(", \"ms\": %llu, \"at_ms\": %llu", (unsigned long long)sp->ms, (unsigned long long)sp->at);
     else if (sp->why[0]) {
         printf(", \"reason\": ");
         json_string(stdout, sp->why, strlen(sp->why));
@@ -1600,8 +1754,8 @@ static void report(punch *p, const char *room, int json)
                 printf("\"upgraded_ms\": %llu, ", (unsigned long long)p->upgraded_ms);
             else
                 printf("\"upgraded_ms\": null, ");
-            if (p->answered)
-                printf("\"rtt_ms\": %.1f, ", p->rtt_sum / p->answered);
+            if (p->rtt_n)
+                printf("\"rtt_ms\": %.1f, ", p->rtt_sum / p->rtt_n);
             else
                 printf("\"rtt_ms\": null, ");
         } else {
@@ -1618,7 +1772,18 @@ static void report(punch *p, const char *room, int json)
             printf("null, ");
         }
         report_spray(p);
-        printf("\"pings\": {\"sent\": %d, \"answered\": %d}}\n", p->sent, p->answered);
+        printf("\"timing\": {\"role_ms\": ");
+        print_ms(p->role_known ? p->t_role : UINT64_MAX);
+        printf(", \"tcp_relay_ms\": ");
+        print_ms(p->tcp_relay_opened ? p->t_tcp_relay : UINT64_MAX);
+        printf(", \"first_ping_ms\": ");
+        print_ms(p->t_ping ? p->t_ping : UINT64_MAX);
+        printf("}, ");
+        printf("\"check_loss_pct\": %.1f, ", p->ice ? stunkit_ice_loss(p->ice) / 10.0 : 0.0);
+        printf("\"pings\": {\"sent\": %d, \"answered\": %d, \"resent\": %d, \"received\": %d}, ", p->sent,
+               p->answered, p->resent, p->pings_rx);
+        printf("\"bye\": {\"received\": %s, \"acknowledged\": %s}}\n", p->bye_rx ? "true" : "false",
+               p->bye_acked ? "true" : "false");
     } else if (p->connected) {
         char l[STUNKIT_ADDRSTRLEN], r[STUNKIT_ADDRSTRLEN];
         stunkit_addr_format(&p->sel_local.addr, l, sizeof(l));
@@ -1639,10 +1804,15 @@ static void report(punch *p, const char *room, int json)
                    p->sp.self_hard ? "the symmetric NAT's" : "the guessing", p->sp.round, p->sp.sent);
         else if (p->sp.round)
             printf("birthday    no direct path: %s (%d rounds, %ld probes)\n", p->sp.why, p->sp.round, p->sp.sent);
-        if (p->answered)
-            printf("pings       %d sent, %d answered, rtt %.1f ms\n", p->sent, p->answered, p->rtt_sum / p->answered);
+        if (p->rtt_n)
+            printf("pings       %d sent, %d answered (%d resent), rtt %.1f ms\n", p->sent, p->answered, p->resent,
+                   p->rtt_sum / p->rtt_n);
+        else if (p->answered)
+            printf("pings       %d sent, %d answered (%d resent)\n", p->sent, p->answered, p->resent);
         else
             printf("pings       %d sent, none answered\n", p->sent);
+        if (stunkit_ice_loss(p->ice))
+            printf("loss        %.1f%% of the checks' sends went unanswered\n", stunkit_ice_loss(p->ice) / 10.0);
     } else if (p->rdv_failed) {
         fprintf(stderr, "stunkit punch: %s\n", why);
     } else {
@@ -1885,6 +2055,7 @@ int cmd_punch(int argc, char **argv)
         if (!p.peer_ready)
             goto report;
         p.start_ms = p.peer_ms;
+        p.stretch = 1;
         run(&p, p.start_ms + (uint64_t)timeout, is_connected);
     } else {
         if (start_agent(&p, offer, aggressive, servers, nserv) != 0) {
@@ -1929,21 +2100,28 @@ int cmd_punch(int argc, char **argv)
                 goto out;
             }
         }
+        p.stretch = 1;
         run(&p, p.start_ms + (uint64_t)timeout, is_connected);
     }
     if (p.connected) {
-        /* the pings go once birthday punching (if it pays) is over */
-        run(&p, stunkit_now_ms() + (uint64_t)count * 100u + 3000u + SPRAY_ROUNDS * SPRAY_ROUND_MS + 2000u, pings_done);
-        send_app(&p, "SKP1 bye");
+        /* the pings go once birthday punching (if it pays) is over, each
+         * resent until answered */
+        run(&p, stunkit_now_ms() + (uint64_t)count * PING_EVERY_MS + 3000u + SPRAY_ROUNDS * SPRAY_ROUND_MS + 2000u,
+            pings_done);
+        send_bye(&p, stunkit_now_ms());
         /* keep answering the other side's pings until it says bye */
         run(&p, stunkit_now_ms() + 3000, bye_done);
-        rc = p.count && p.answered == 0 ? 1 : 0;
+        /* success: connected, and data went both ways (a ping of ours
+         * answered, or the peer's pings came and it says ours were) */
+        rc = !p.count || p.answered > 0 || (p.pings_rx > 0 && p.peer_answered > 0) ? 0 : 1;
     }
+    p.talk_over = 1;
 report:
     if (stop)
         rc = 130; /* interrupted: what is known is reported, then everything is released */
     report(&p, room, json);
 out:
+    p.talk_over = 1;
     portmap_end(&p);
     spray_close(&p.sp, -1);
     if (p.ice) {

@@ -44,7 +44,8 @@ enum { P_FROZEN, P_WAITING, P_IN_PROGRESS, P_SUCCEEDED, P_FAILED };
 
 #define CHECK_RTO_MS 500u      /* 14.3: RTO "SHOULD NOT be less than 500 ms" */
 #define CHECK_RTO_MAX_MS 1600u
-#define CHECK_SENDS 7u
+#define CHECK_SENDS 7u         /* RFC 8489 6.2.1: "Rc SHOULD be configurable and SHOULD have a default of 7" */
+#define CHECK_SENDS_MAX 16u    /* ... more when the path is seen losing checks (check_sends()) */
 #define NOMINATE_WAIT_MS 200u  /* a better direct pair may still answer */
 #define NOMINATE_WAIT_RELAY_MS 1000u
 #define UPGRADE_HOPE_SENDS 3u /* sent at 0, 0.5 and 1.5 s; the last awaited until 3.1 s */
@@ -145,7 +146,7 @@ struct stunkit_ice {
     uint64_t next_check_at;
     unsigned prflx_seq, foundation_seq;
     /* the selected pair, kept apart from the checklist (it outlives a restart) */
-    int have_sel, sel_l, sel_pair;
+    int have_sel, sel_l, sel_vl, sel_pair; /* sel_vl: the local candidate the peer sees */
     /* renomination (draft-thatcher-ice-renomination): both sides said
      * "a=ice-options:renomination"; the controlling side may then move the
      * nomination from a relayed pair to a direct one found later */
@@ -155,6 +156,8 @@ struct stunkit_ice {
     uint64_t consent_next, consent_ok;
     uint8_t consent_tid[STUNKIT_TID_LEN];
     int closing;
+    /* loss seen: checks answered, and how many transmissions they took */
+    unsigned ans_n, ans_sends;
     /* outputs */
     stunkit_ice_output ev[8];
     int ev_head, ev_n;
@@ -1107,6 +1110,37 @@ static int send_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *
     return 1;
 }
 
+/* The loss seen, in permille: of the transmissions the answered checks
+ * (and STUN gathering requests) took, the share that went unanswered (a
+ * lab or WAN round trip is far below the 500 ms RTO, so an answer to the
+ * third send means two were lost). 0 until one was answered. */
+static unsigned loss_permille(const stunkit_ice *a)
+{
+    if (!a->ans_n || !a->ans_sends)
+        return 0;
+    return (unsigned)(1000u * (uint64_t)(a->ans_sends - a->ans_n) / a->ans_sends);
+}
+
+/* How many times a check is sent before its pair fails. RFC 8489 6.2.1:
+ * "Rc SHOULD be configurable and SHOULD have a default of 7"; on a path
+ * seen losing a share q of transmissions a pair that works still fails
+ * with q^Rc (0.6^7 = 2.8% at 20% loss on each of four hops), so Rc grows
+ * with q, to 16 (the 1.6 s RTO cap: 22 s in all); and to 16 at once for a
+ * pair the peer's checks arrive on (it works at least one way) once any
+ * loss is seen. A clean path keeps 7 (a one-way pair fails as before). */
+static unsigned check_sends(const stunkit_ice *a, const pair_t *p)
+{
+    unsigned q = loss_permille(a);
+    if (q && p->heard)
+        return CHECK_SENDS_MAX;
+    return q < 300 ? CHECK_SENDS : q < 500 ? 10u : q < 650 ? 13u : CHECK_SENDS_MAX;
+}
+
+unsigned stunkit_ice_loss(const stunkit_ice *a)
+{
+    return loss_permille(a);
+}
+
 /* Retransmits the same transaction (RFC 8489 6.2.1). */
 static int resend_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *out)
 {
@@ -1133,6 +1167,7 @@ static void select_pair(stunkit_ice *a, int pi, uint64_t now)
     a->have_sel = 1;
     a->sel_pair = pi;
     a->sel_l = p->l;
+    a->sel_vl = vl;
     a->sel_r = a->remote[p->r];
     a->consent_ok = now;
     a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
@@ -1450,7 +1485,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
         pair_t *p = &a->pairs[i];
         if (p->state != P_IN_PROGRESS || now < p->next_at)
             continue;
-        if (p->sends >= CHECK_SENDS) {
+        if (p->sends >= check_sends(a, p)) {
             p->state = P_FAILED;
             p->nominate = 0;
             continue;
@@ -1686,6 +1721,10 @@ static void on_response(stunkit_ice *a, int pi, int l, const stunkit_addr *from,
         p->state = P_FAILED;
         return;
     }
+    if (p->state == P_IN_PROGRESS) {
+        a->ans_n++;
+        a->ans_sends += p->sends;
+    }
     if (m->klass == STUNKIT_CLASS_ERROR) {
         stunkit_attr at;
         int code = 0;
@@ -1810,6 +1849,8 @@ int stunkit_ice_input(stunkit_ice *a, int base, const stunkit_addr *from, const 
             stunkit_txn_match(&g->txn, data, len, &m) != 0)
             continue;
         g->done = 1;
+        a->ans_n++; /* the server's answer counts in the loss seen too */
+        a->ans_sends += g->txn.sent ? g->txn.sent : 1;
         if (m.klass == STUNKIT_CLASS_SUCCESS && stunkit_msg_mapped(&m, &mapped) == 0 &&
             !stunkit_addr_equal(&mapped, &a->bases[bi].addr))
             add_lcand(a, STUNKIT_ICE_SRFLX, &mapped, &a->bases[bi].addr, bi, g->server, -1);
@@ -1817,6 +1858,22 @@ int stunkit_ice_input(stunkit_ice *a, int base, const stunkit_addr *from, const 
     }
     int l = host_of(a, bi);
     return l >= 0 ? on_datagram(a, l, from, data, len, now) : 0;
+}
+
+/* Before a selection, data may go on a valid pair (RFC 8445 12.1: "An ICE
+ * agent MAY send data on any valid pair before selected pairs have been
+ * produced for the data stream"): the best one we checked, or one the
+ * controlling peer nominated, whose checks do reach us (its data may come
+ * before our own check of that pair succeeds). -1: none. */
+static int valid_best(const stunkit_ice *a)
+{
+    int best = -1;
+    for (int i = 0; i < a->npairs; i++) {
+        const pair_t *p = &a->pairs[i];
+        if ((p->state == P_SUCCEEDED || p->use_cand_rx) && (best < 0 || p->prio > a->pairs[best].prio))
+            best = i;
+    }
+    return best;
 }
 
 int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *buf, size_t cap,
@@ -1827,20 +1884,33 @@ int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *b
         return STUNKIT_ERR_STATE;
     if (a->have_sel)
         return route(a, a->sel_l, &a->sel_r.addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
-    /* Before a selection, data may go on a valid pair (RFC 8445 12.1: "an
-     * agent MAY send data on any valid pair"): the best one we checked, or
-     * one the controlling peer nominated, whose checks do reach us (its
-     * data may come before our own check of that pair succeeds). */
-    int best = -1;
-    for (int i = 0; i < a->npairs; i++) {
-        const pair_t *p = &a->pairs[i];
-        if ((p->state == P_SUCCEEDED || p->use_cand_rx) && (best < 0 || p->prio > a->pairs[best].prio))
-            best = i;
-    }
+    int best = valid_best(a);
     if (best < 0)
         return STUNKIT_ERR_STATE;
     const pair_t *p = &a->pairs[best];
     return route(a, p->l, &a->remote[p->r].addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
+}
+
+int stunkit_ice_path(const stunkit_ice *a, stunkit_ice_candidate *local, stunkit_ice_candidate *remote)
+{
+    if (a->state == STUNKIT_ICE_DISCONNECTED || a->state == STUNKIT_ICE_CLOSED)
+        return 0;
+    int l, best = -1;
+    const stunkit_ice_candidate *r;
+    if (a->have_sel) {
+        l = a->sel_vl;
+        r = &a->sel_r;
+    } else if ((best = valid_best(a)) >= 0) {
+        l = a->pairs[best].vl >= 0 ? a->pairs[best].vl : a->pairs[best].l;
+        r = &a->remote[a->pairs[best].r];
+    } else {
+        return 0;
+    }
+    if (local)
+        *local = a->local[l].c;
+    if (remote)
+        *remote = *r;
+    return a->have_sel ? 1 : 2;
 }
 
 int stunkit_ice_proven(const stunkit_ice *a, const stunkit_addr *addr, int ip_only)

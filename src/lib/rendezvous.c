@@ -57,7 +57,17 @@ struct stunkit_rdv {
     uint8_t req[REQ_MAX];
     size_t req_len;
     uint64_t next_ms, news_ms;
+    uint64_t answered_ms; /* the server's last answer (0: none yet) */
 };
+
+/* Once the server has answered, a request that goes unanswered is given up
+ * after its sends at 0, 0.25, 0.75 and 1.75 s (at 2.75 s) and the next one
+ * (built afresh: every request says all there is) goes at once, so a lossy
+ * path costs a second, not a 4 s wait in RFC 8489's last interval; the
+ * rendezvous fails only when the server has been silent for
+ * RDV_SILENCE_MS. Before its first answer: RFC 8489's 7 sends. UDP only:
+ * over TCP and TLS a request goes once (RFC 8489 6.2.2). */
+#define RDV_SILENCE_MS 20000u
 
 int stunkit_rdv_room_valid(const char *room, size_t len)
 {
@@ -198,13 +208,25 @@ static int build(stunkit_rdv *r)
     return 0;
 }
 
+/* over TCP/TLS a request goes once: a server that has not answered it in
+ * 10 s (it answers in milliseconds) will not */
+static int udp(const stunkit_rdv *r)
+{
+    return r->cfg.transport != STUNKIT_TCP && r->cfg.transport != STUNKIT_TLS;
+}
+
 static int start(stunkit_rdv *r, uint64_t now)
 {
     if (build(r) != 0) {
         fail(r, 0, "cannot build the request");
         return -1;
     }
-    stunkit_txn_start(&r->txn, &r->rto, r->cfg.transport == STUNKIT_TCP || r->cfg.transport == STUNKIT_TLS,
+    stunkit_rto rto = r->rto;
+    if (r->answered_ms && udp(r)) {
+        rto.rc = 4;
+        rto.rm = 4;
+    }
+    stunkit_txn_start(&r->txn, &rto, r->cfg.transport == STUNKIT_TCP || r->cfg.transport == STUNKIT_TLS,
                       r->req + 8, now);
     r->busy = 1;
     return 0;
@@ -262,6 +284,9 @@ int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out)
             r->state = S_DONE;
             r->busy = 0;
             r->ev_done = 1;
+        } else if (r->answered_ms && udp(r) && now_ms - r->answered_ms < RDV_SILENCE_MS) {
+            r->busy = 0; /* lost on the way: the next request at once */
+            r->next_ms = now_ms;
         } else {
             fail(r, 0, "no answer from the server");
         }
@@ -368,6 +393,7 @@ static void on_success(stunkit_rdv *r, const stunkit_msg *m, uint64_t now)
     int news = 0;
     r->busy = 0;
     r->auth_tries = 0;
+    r->answered_ms = now ? now : 1;
     if (r->state == S_LEAVING) {
         r->state = S_DONE;
         r->ev_done = 1;
