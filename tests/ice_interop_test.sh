@@ -38,6 +38,10 @@ trap 'lab_down; testlib_cleanup' EXIT
 
 # flat: ours (O) and theirs (T) on one link with the server (in O)
 # nat:  theirs behind N (masquerade, unsolicited UDP to the router dropped)
+# sym:  theirs behind a symmetric NAT (masquerade fully-random), ours behind
+#       a stateful firewall: no direct path; theirs has no relay (a stun:
+#       URL only), so the path is our relay, reached from a new port of
+#       their NAT (issue 24 item 1: a TURN permission is per IP)
 lab_up() {
     for ns in "$O" "$T"; do ip netns add "$ns" && ip -n "$ns" link set lo up || return 1; done
     if [ "$1" = flat ]; then
@@ -63,11 +67,22 @@ lab_up() {
         ip -n "$N" link set wan up; ip -n "$N" link set lan up
         ip -n "$T" route add default via 100.64.0.1
         ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
-        ip netns exec "$N" nft -f - <<'NFT' || return 1
+        local masq=masquerade
+        [ "$1" = sym ] && masq="masquerade fully-random"
+        ip netns exec "$N" nft -f - <<NFT || return 1
 table ip lab {
-    chain lab_post { type nat hook postrouting priority srcnat; policy accept; oifname "wan" masquerade
+    chain lab_post { type nat hook postrouting priority srcnat; policy accept; oifname "wan" $masq
     }
     chain lab_in { type filter hook input priority filter; policy accept; iifname "wan" meta l4proto udp ct state new drop
+    }
+}
+NFT
+    fi
+    if [ "$1" = sym ]; then # ours behind a stateful firewall (the server beside it stays open)
+        ip netns exec "$O" nft -f - <<'NFT' || return 1
+table ip fw {
+    chain fw_in { type filter hook input priority filter; policy accept;
+        iifname "o0" ip daddr 192.0.2.10 meta l4proto udp ct state new drop
     }
 }
 NFT
@@ -104,8 +119,12 @@ pair() {
     # behind the NAT their agent's public address is its srflx, learnt from
     # our TURN server by a plain Binding request (a 401 left it none before;
     # SECURE_STUN=1 shows that)
-    if [ "$lab" = nat ] && ! grep -q "typ srflx" "$tmp/out"; then
+    if [ "$lab" != flat ] && ! grep -q "typ srflx" "$tmp/out"; then
         fail "$label: their agent gathered no srflx candidate from the TURN server"
+    fi
+    # behind the symmetric NAT the one path is our relay
+    if [ "$lab" = sym ] && ! [[ "$json" == *'"path": "relay", "local": {"type": "relay"'* ]]; then
+        fail "$label: want our relay as the path: ${json:-none}"
     fi
     case "$json|$theirs" in
     *'"connected": true'*'"pings": {"sent": 5, "answered": 5,'*"|"*"ready=1 pong=1 bye=1 "*"controlling=$want_ctl "*)
@@ -116,7 +135,7 @@ pair() {
     lab_down
 }
 
-for lab in flat nat; do
+for lab in ${INTEROP_LABS:-flat nat sym}; do
     if [ -n "$nice_peer" ]; then
         pair $lab "$lab: stunkit offers, libnice answers" offer "$nice_peer" answer 192.0.2.1 3478
         pair $lab "$lab: libnice offers, stunkit answers" answer "$nice_peer" offer 192.0.2.1 3478
