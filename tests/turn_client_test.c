@@ -80,7 +80,7 @@ typedef struct client {
     int sent; /* messages handed to the server */
     stunkit_addr addr;
     int allocated, permitted, bound, failed, closed, last_code;
-    stunkit_addr relayed;
+    stunkit_addr relayed, relayed2;
     char got[64];
     size_t got_len;
     int got_count;
@@ -177,6 +177,7 @@ static void pump(void)
                 case STUNKIT_TURN_ALLOCATED:
                     c->allocated++;
                     c->relayed = out.relayed;
+                    c->relayed2 = out.relayed2;
                     break;
                 case STUNKIT_TURN_PERMITTED: c->permitted++; break;
                 case STUNKIT_TURN_BOUND: c->bound++; break;
@@ -232,6 +233,54 @@ static void client_init_tr(client *c, const char *addr, const char *user, const 
 static void client_init(client *c, const char *addr, const char *user, const char *pass)
 {
     client_init_tr(c, addr, user, pass, STUNKIT_UDP);
+}
+
+/* Issue 24 item 2: a dual allocation (RFC 8656 7.2). With an IPv6 relay
+ * address configured, one Allocate over IPv4 gives both relayed addresses
+ * (ADDITIONAL-ADDRESS-FAMILY), and data goes to an IPv6 peer through it;
+ * without one the answer's ADDRESS-ERROR-CODE leaves the IPv4 one alone. */
+static void test_dual(void)
+{
+    for (int with_v6 = 1; with_v6 >= 0; with_v6--) {
+        client a;
+        server_setup(600);
+        if (with_v6) {
+            const char *why;
+            stunkit_addr_parse("::1", 0, &tcfg.relay_ip[tcfg.n_relay_ip++]);
+            skd_cidr_parse("::1/128", &tcfg.policy.allowed[tcfg.policy.n_allowed++], &why);
+        }
+        memset(&a, 0, sizeof(a));
+        a.tr = STUNKIT_UDP;
+        stunkit_addr_parse("127.0.0.1:50011", 0, &a.addr);
+        stunkit_turn_config tc;
+        memset(&tc, 0, sizeof(tc));
+        tc.server = cfg.v4.ip[0];
+        tc.username = "alice";
+        tc.password = "wonderland";
+        tc.random = rnd;
+        tc.random_ctx = &seed;
+        tc.dual = 1;
+        a.m = stunkit_turn_new(&tc, now_ms);
+        clients[0] = &a;
+        pump();
+        CHECK_EQ(a.allocated, 1);
+        CHECK_EQ(a.failed, 0);
+        CHECK_EQ(a.relayed.family, STUNKIT_AF_INET);
+        if (with_v6) {
+            CHECK_EQ(a.relayed2.family, STUNKIT_AF_INET6);
+            stunkit_addr peer;
+            stunkit_addr_parse("[::1]:9", 0, &peer);
+            CHECK_EQ(stunkit_turn_permit(a.m, &peer, now_ms), 0);
+            pump();
+            CHECK_EQ(a.permitted, 1);
+            CHECK_EQ(a.failed, 0);
+        } else {
+            CHECK_EQ(a.relayed2.family, 0);
+        }
+        stunkit_turn_free(a.m);
+        clients[0] = NULL;
+        server_teardown();
+    }
 }
 
 static void test_two_clients(void)
@@ -505,6 +554,7 @@ static void test_stream(void)
 int main(void)
 {
     RUN(test_two_clients);
+    RUN(test_dual);
     RUN(test_permission_per_ip_and_lost_bind);
     RUN(test_failures);
     RUN(test_stream);

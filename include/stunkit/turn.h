@@ -51,6 +51,12 @@ typedef struct stunkit_turn_config {
     const char *software;    /* SOFTWARE in requests, NULL for none */
     stunkit_rto rto;         /* retransmissions; zero: RFC 8489's defaults */
     stunkit_transport transport; /* to the server: STUNKIT_UDP (0), _TCP, _TLS or _DTLS */
+    /* 1: a dual allocation (RFC 8656 7.2, ADDITIONAL-ADDRESS-FAMILY): an
+     * IPv4 and an IPv6 relayed address, so peers of either family can be
+     * reached; ALLOCATED carries the second in relayed2 when the server
+     * gave it. A server that cannot give the pair (440) is asked again for
+     * `family` alone. */
+    int dual;
     /* Randomness for transaction IDs (required), as stunkit_nat_config. */
     void (*random)(void *ctx, uint8_t *buf, size_t len);
     void *random_ctx;
@@ -71,6 +77,7 @@ typedef struct stunkit_turn_output {
     size_t len;
     stunkit_turn_event event;
     stunkit_addr relayed, mapped, peer;
+    stunkit_addr relayed2;     /* ALLOCATED, a dual allocation: the other family's (family 0: none) */
     uint32_t lifetime_s;
     uint16_t channel;
     int error_code;

@@ -86,6 +86,7 @@ typedef struct turn_t {
     int bi, server;
     int done;   /* allocated or failed */
     int lc;     /* the relayed candidate, -1 until allocated */
+    int lc2;    /* a dual allocation's other-family relayed candidate, -1: none */
     perm_t perms[MAX_PERMS];
     int nperms;
     int bound;  /* a channel to the selected peer was asked for */
@@ -507,6 +508,9 @@ static int add_turn(stunkit_ice *a, int bi, int s, uint64_t now_ms)
     tc.username = srv->username;
     tc.password = srv->password;
     tc.family = srv->addr.family;
+    /* both families from one allocation (RFC 8656 7.2) where the server
+     * gives them: an IPv4-only peer and an IPv6-only one meet through it */
+    tc.dual = 1;
     tc.software = a->cfg.software;
     tc.transport = srv->transport;
     tc.random = a->cfg.random;
@@ -517,7 +521,7 @@ static int add_turn(stunkit_ice *a, int bi, int s, uint64_t now_ms)
         return STUNKIT_ERR_NOMEM;
     t->bi = bi;
     t->server = s;
-    t->lc = -1;
+    t->lc = t->lc2 = -1;
     a->nturns++;
     return 0;
 }
@@ -557,7 +561,7 @@ void stunkit_ice_stream_closed(stunkit_ice *a, int base, uint64_t now_ms)
          * pairs cannot carry anything any more */
         stunkit_turn_disconnected(t->t);
         for (int k = 0; t->lc >= 0 && k < a->npairs; k++)
-            if (a->pairs[k].l == t->lc)
+            if (a->pairs[k].l == t->lc || a->pairs[k].l == t->lc2)
                 a->pairs[k].state = P_FAILED;
     }
 }
@@ -1348,6 +1352,15 @@ static int turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
                 /* RFC 8839 5.1: a relayed candidate's raddr is its mapped address */
                 t->lc = add_lcand(a, STUNKIT_ICE_RELAY, &to.relayed, to.mapped.family ? &to.mapped : NULL, t->bi,
                                   t->server, i);
+                if (to.relayed2.family) {
+                    /* the other family's relayed address (a dual
+                     * allocation): its own candidate, one local preference
+                     * below (5.1.2.1: unique among a base's candidates) */
+                    a->bases[t->bi].local_pref--;
+                    t->lc2 = add_lcand(a, STUNKIT_ICE_RELAY, &to.relayed2, to.mapped.family ? &to.mapped : NULL,
+                                       t->bi, t->server, i);
+                    a->bases[t->bi].local_pref++;
+                }
                 break;
             case STUNKIT_TURN_PERMITTED:
                 for (int k = 0; k < t->nperms; k++)
@@ -1360,7 +1373,8 @@ static int turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
                         if (stunkit_addr_ip_equal(&t->perms[k].peer, &to.peer))
                             t->perms[k].state = 3;
                     for (int k = 0; k < a->npairs; k++)
-                        if (a->pairs[k].l == t->lc && stunkit_addr_ip_equal(&a->remote[a->pairs[k].r].addr, &to.peer) &&
+                        if ((a->pairs[k].l == t->lc || a->pairs[k].l == t->lc2) &&
+                            stunkit_addr_ip_equal(&a->remote[a->pairs[k].r].addr, &to.peer) &&
                             a->pairs[k].state != P_SUCCEEDED)
                             a->pairs[k].state = P_FAILED;
                 } else {
@@ -1830,7 +1844,9 @@ int stunkit_ice_input(stunkit_ice *a, int base, const stunkit_addr *from, const 
         if (r == 1)
             return 1;
         if (r == 2) {
-            if (t->lc >= 0 && on_datagram(a, t->lc, &td.peer, td.data, td.len, now))
+            /* to the relayed address of the peer's family */
+            int lc = t->lc2 >= 0 && td.peer.family == a->local[t->lc2].c.addr.family ? t->lc2 : t->lc;
+            if (lc >= 0 && on_datagram(a, lc, &td.peer, td.data, td.len, now))
                 return 1;
             if (d) {
                 d->from = td.peer;

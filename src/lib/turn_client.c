@@ -50,13 +50,14 @@ struct stunkit_turn {
     size_t realm_len, nonce_len;
     uint8_t key[16];
     int have_key;
-    stunkit_addr relayed, mapped;
+    stunkit_addr relayed, mapped, relayed2;
     uint32_t lifetime_s;
     uint64_t refresh_at;
     tx txs[MAX_TX];
     peer_state peers[MAX_PEERS];
     int n_peers;
     uint16_t next_channel;
+    int dual_refused; /* 440 to a dual Allocate: asked again for one family */
     stunkit_turn_output events[MAX_EVENTS];
     int ev_head, ev_n;
 };
@@ -158,7 +159,15 @@ static int build(stunkit_turn *t, tx *x)
         stunkit_put(&w, STUNKIT_ATTR_REQUESTED_TRANSPORT, udp, 4);
         if (t->cfg.lifetime_s)
             stunkit_put_u32(&w, STUNKIT_ATTR_LIFETIME, t->cfg.lifetime_s);
-        if (t->cfg.family == STUNKIT_AF_INET6) {
+        if (t->cfg.dual && !t->dual_refused) {
+            /* 7.2: "ADDITIONAL-ADDRESS-FAMILY [...] used by the client to
+             * request the allocation of an IPv6 relayed transport address in
+             * addition to the IPv4 relayed transport address"; its value
+             * "MUST be 0x02 (IPv6 address family)" (no
+             * REQUESTED-ADDRESS-FAMILY beside it: 400) */
+            uint8_t fam[4] = {0x02, 0, 0, 0};
+            stunkit_put(&w, STUNKIT_ATTR_ADDITIONAL_ADDRESS_FAMILY, fam, 4);
+        } else if (t->cfg.family == STUNKIT_AF_INET6) {
             uint8_t fam[4] = {0x02, 0, 0, 0};
             stunkit_put(&w, STUNKIT_ATTR_REQUESTED_ADDRESS_FAMILY, fam, 4);
         }
@@ -469,6 +478,14 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
                 return;
             }
         }
+        /* a dual Allocate the server cannot give at all (440: no IPv4
+         * relay, say): the single allocation of the server's default */
+        if (x->kind == K_ALLOCATE && code == 440 && t->cfg.dual && !t->dual_refused) {
+            t->dual_refused = 1;
+            x->auth_tries = 0;
+            restart(t, x, now);
+            return;
+        }
         x->used = 0;
         fail_event(t, code, text[0] ? text : NULL, p ? &p->addr : NULL);
         if (x->kind == K_ALLOCATE || (x->kind == K_REFRESH && code == 437)) {
@@ -504,11 +521,24 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
             return;
         }
         stunkit_msg_mapped(m, &t->mapped);
+        /* 7.2: a dual allocation's answer carries a second
+         * XOR-RELAYED-ADDRESS, of the other family (or ADDRESS-ERROR-CODE:
+         * the IPv6 one was not given; the IPv4 one stands) */
+        stunkit_attr_iter it;
+        stunkit_attr_iter_init(&it, m, 0);
+        memset(&t->relayed2, 0, sizeof(t->relayed2));
+        while (stunkit_attr_next(&it, &a) == 1) {
+            stunkit_addr r2;
+            if (a.type == STUNKIT_ATTR_XOR_RELAYED_ADDRESS && stunkit_attr_addr(m, &a, &r2) == 0 &&
+                r2.family != t->relayed.family && !t->relayed2.family)
+                t->relayed2 = r2;
+        }
         t->lifetime_s = life ? life : 600;
         t->refresh_at = now + (uint64_t)t->lifetime_s * 750u;
         t->state = S_ALLOCATED;
         o = event(t, STUNKIT_TURN_ALLOCATED);
         o->relayed = t->relayed;
+        o->relayed2 = t->relayed2;
         o->mapped = t->mapped;
         o->lifetime_s = t->lifetime_s;
         break;
