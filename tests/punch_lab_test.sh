@@ -351,6 +351,75 @@ for _ in range(80):
     lab_down
 }
 
+# An IPv6-only peer (A: 2001:db8:a::2 behind a stateful IPv6 firewall, no
+# IPv4 at all) against an IPv4-only one (B: behind a port-restricted NAT, IPv6
+# off), both through one dual-stack stunkitd (203.0.113.1 and 2001:db8:1::1,
+# relays on both): they share no address family, so every path is a relay
+# of the other family, which the agents get by asking the server for both
+# (RFC 8656 7.2 ADDITIONAL-ADDRESS-FAMILY; before: "no candidate pairs").
+v6v4() {
+    local label="IPv6-only/IPv4-only through a dual-stack stunkitd"
+    for ns in "$A" "$NA" "$W" "$NB" "$B"; do ip netns add "$ns" || { fail "$label: netns"; lab_down; return; }; done
+    ip -n "$W" link set lo up
+    ip -n "$W" addr add 203.0.113.1/32 dev lo
+    ip -n "$W" addr add 2001:db8:1::1/128 dev lo nodad
+    ip netns exec "$W" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    ip link add lan netns "$NA" type veth peer name eth0 netns "$A"
+    ip link add wan netns "$NA" type veth peer name wa netns "$W"
+    for l in lo eth0; do ip -n "$A" link set $l up; done
+    for l in lo lan wan; do ip -n "$NA" link set $l up; done
+    ip -n "$W" link set wa up
+    ip -n "$A" addr add 2001:db8:a::2/64 dev eth0 nodad
+    ip -n "$NA" addr add 2001:db8:a::1/64 dev lan nodad
+    ip -n "$NA" addr add 2001:db8:ff:a::2/64 dev wan nodad
+    ip -n "$W" addr add 2001:db8:ff:a::1/64 dev wa nodad
+    ip -n "$A" -6 route add default via 2001:db8:a::1
+    ip -n "$NA" -6 route add default via 2001:db8:ff:a::1
+    ip -n "$W" -6 route add 2001:db8:a::/64 via 2001:db8:ff:a::2
+    ip netns exec "$NA" sysctl -qw net.ipv6.conf.all.forwarding=1
+    ip netns exec "$NA" nft -f - <<'NFT' || { fail "$label: nft"; lab_down; return; }
+table ip6 fw {
+    chain fw_fwd { type filter hook forward priority filter; policy accept;
+        iifname "wan" ct state established,related accept
+        iifname "wan" drop
+    }
+}
+NFT
+    side "$B" "$NB" port-restricted-cone 198.51.100.130 198.51.100.129 wb 192.0.2.128/25 192.0.2.130 192.0.2.129 ||
+        { fail "$label: the IPv4 side did not come up"; lab_down; return; }
+    ip netns exec "$B" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --listen 2001:db8:1::1 --turn --relay-ip 203.0.113.1 \
+        --relay-ip 2001:db8:1::1 --credential alice:lab-secret --rendezvous --realm lab.example --threads 1 \
+        --log-level warn 2>"$tmp/server.err" &
+    pids="$pids $!"
+    local up=0
+    for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q "2001:db8:1::1" && up=1 && break; sleep 0.1; done
+    [ $up = 1 ] || { fail "$label: stunkitd did not come up: $(cat "$tmp/server.err")"; lab_down; return; }
+    rooms=$((rooms + 1))
+    local room="lab-$$-$rooms"
+    ip netns exec "$A" timeout 45 "$stunkit" punch 2001:db8:1::1 "$room" --json --count 3 --wait 20 \
+        --username alice --password lab-secret >"$tmp/a.json" 2>"$tmp/a.err" &
+    local ap=$!
+    pids="$pids $ap"
+    sleep 0.3
+    ip netns exec "$B" timeout 45 "$stunkit" punch 203.0.113.1 "$room" --json --count 3 --wait 20 \
+        --username alice --password lab-secret >"$tmp/b.json" 2>"$tmp/b.err"
+    local rb=$? ra
+    wait $ap
+    ra=$?
+    local la ra_ lb rb_
+    la=$(sed -n 's/.*"local": {"type": "\([a-z]*\)", "address": "\([^"]*\)".*/\1 \2/p' "$tmp/a.json")
+    ra_=$(sed -n 's/.*"remote": {"type": "\([a-z]*\)", "address": "\([^"]*\)".*/\1 \2/p' "$tmp/a.json")
+    if [ $ra = 0 ] && [ $rb = 0 ] && grep -q '"connected": true.*"path": "relay"' "$tmp/a.json" &&
+        grep -q '"connected": true.*"path": "relay"' "$tmp/b.json" && grep -q '"answered": 3' "$tmp/a.json"; then
+        ok "$label: relay, A $la -> $ra_ in $(jfield "$tmp/a.json" connect_ms) ms (B: $(jfield "$tmp/b.json" connect_ms) ms), 3/3 pings answered"
+        echo "$label relay relay $(jfield "$tmp/a.json" connect_ms) $(jfield "$tmp/b.json" connect_ms)" >>"$tmp/matrix"
+    else
+        fail "$label: want relay, exit 0 (A $ra, B $rb); A: $(cat "$tmp/a.json") $(tail -2 "$tmp/a.err") / B: $(cat "$tmp/b.json") $(tail -2 "$tmp/b.err") / server: $(tail -3 "$tmp/server.err")"
+    fi
+    lab_down
+}
+
 jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -1 | tr -d '"'; }
 
 expect_path() { # KIND_A KIND_B -> direct | relay | any
@@ -565,10 +634,15 @@ if [ $# -eq 0 ] && [ -n "${PUNCH_LAB_QUICK:-}" ]; then
     command -v miniupnpd >/dev/null 2>&1 && run_pair port-restricted-pcp symmetric
     LOSS=20 run_pair symmetric symmetric "20% loss, symmetric both (relay)"
     STUN_ONLY=a MODE=token run_pair symmetric port-restricted-cone "one relay: symmetric (STUN only, offers)/port-restricted-cone (TURN)"
+    v6v4
     attack
 elif [ $# -gt 0 ]; then
     for p in "$@"; do
-        if [ "$p" = attack ]; then attack; else run_pair "${p%/*}" "${p#*/}"; fi
+        case $p in
+        attack) attack ;;
+        v6v4) v6v4 ;;
+        *) run_pair "${p%/*}" "${p#*/}" ;;
+        esac
     done
 else
     set -- $kinds
@@ -620,6 +694,7 @@ else
     done
     # a NAT that drops UDP without a word: the TCP fallbacks after their wait
     run_pair udp-dropped port-restricted-cone
+    v6v4
     # renomination: the direct path opens only after the relayed one was
     # chosen; both sides move to it
     BLOCK_MS=1800 run_pair none port-restricted-cone "renomination: none/port-restricted-cone, A->B lost for 1.8 s"
