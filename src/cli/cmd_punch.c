@@ -93,14 +93,14 @@ static void usage(FILE *f)
                "                     and over TCP, for when UDP is blocked) and the rendezvous;\n"
                "                     without them, no relay\n"
                "  --password P       (or STUNKIT_PASSWORD in the environment)\n"
-               "  --count N          pings to exchange (default 5)\n"
+               "  --count N          pings to exchange (default 5), each resent until answered\n"
                "  -t, --timeout MS   give up connecting MS after the peer's description came\n"
-               "                     (default 10000)\n"
+               "                     (default 10000; up to threefold on a lossy path)\n"
                "  -l, --local IP     use only this local address (repeatable)\n"
                "  --aggressive       aggressive nomination (the offer side decides)\n"
                "  --no-map           do not ask the router for a port (PCP, NAT-PMP or UPnP IGD;\n"
                "                     asked by default, the mapping is deleted on exit)\n"
-               "  --no-spray         no birthday-paradox punching: when the path is relayed and\n"
+               "  --no-spray         no birthday-paradox punching: when a relayed pair works and\n"
                "                     exactly one NAT maps per destination (symmetric), the\n"
                "                     sides try %d sockets x %d guessed ports for a direct path\n"
                "                     (only toward an address the peer proved by an ICE check;\n"
@@ -109,7 +109,8 @@ static void usage(FILE *f)
                "  --insecure         with a TLS server: do not check its certificate\n"
                "  --json             the result as one JSON object (after the token line)\n"
                "\n"
-               "Exit status: 0 connected (and pinged), 1 no path or no answer, 2 bad usage.\n",
+               "Exit status: 0 connected with data both ways, 1 no path or no answer,\n"
+               "2 bad usage, 130 interrupted.\n",
             SPRAY_SOCKS, SPRAY_GUESSES, SPRAY_PPS, SPRAY_BUDGET);
 }
 
