@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "auth_client.h"
 #include "stunkit/client.h"
 #include "stunkit/integrity.h"
 #include "stunkit/link.h"
@@ -100,14 +101,9 @@ static int transact(stunkit_link *l, const uint8_t *req, size_t len, const uint8
 
 typedef struct auth_state {
     const stunkit_credentials *cred;
-    uint8_t key[STUNKIT_KEY_MAX];
+    uint8_t key[STUNKIT_KEY_MAX]; /* short-term */
     size_t key_len;
-    uint8_t realm[764], nonce[764];
-    size_t realm_len, nonce_len;
-    int offered_algs; /* the server sent PASSWORD-ALGORITHMS */
-    uint8_t algs[64];
-    size_t algs_len;
-    int sha256;
+    sk_auth_client lt;            /* long-term: auth_client.c */
 } auth_state;
 
 void stunkit_random_os(void *ctx, uint8_t *buf, size_t len)
@@ -135,57 +131,11 @@ static int build_request(auth_state *st, uint8_t *buf, size_t cap, uint8_t tid[S
         /* RFC 8489 9.1.2: USERNAME and MESSAGE-INTEGRITY with the password */
         stunkit_put(&w, STUNKIT_ATTR_USERNAME, c->username, strlen(c->username));
         stunkit_put_integrity(&w, st->key, st->key_len);
-    } else if (c && st->nonce_len) {
-        /* RFC 8489 9.2.3: USERNAME, REALM, NONCE; PASSWORD-ALGORITHMS as
-         * offered with the chosen PASSWORD-ALGORITHM; MESSAGE-INTEGRITY-
-         * SHA256 when SHA-256 was chosen */
-        stunkit_put(&w, STUNKIT_ATTR_USERNAME, c->username, strlen(c->username));
-        stunkit_put(&w, STUNKIT_ATTR_REALM, st->realm, st->realm_len);
-        stunkit_put(&w, STUNKIT_ATTR_NONCE, st->nonce, st->nonce_len);
-        if (st->offered_algs) {
-            stunkit_put(&w, STUNKIT_ATTR_PASSWORD_ALGORITHMS, st->algs, st->algs_len);
-            stunkit_put_password_algorithm(&w, st->sha256 ? STUNKIT_PWALG_SHA256 : STUNKIT_PWALG_MD5);
-        }
-        if (st->sha256)
-            stunkit_put_integrity_sha256(&w, st->key, st->key_len, 0);
-        else
-            stunkit_put_integrity(&w, st->key, st->key_len);
+    } else if (c) {
+        sk_auth_sign(&st->lt, &w); /* RFC 8489 9.2.4, once a challenge came */
     }
     stunkit_put_fingerprint(&w);
     return stunkit_writer_finish(&w);
-}
-
-/* A 401 or 438 with REALM and NONCE: take them and derive the key
- * (SHA-256 when the server offers it, else MD5). 0, or not a challenge. */
-static int take_challenge(auth_state *st, const stunkit_msg *m)
-{
-    stunkit_attr realm, nonce, algs;
-    if (!st->cred || st->cred->short_term || stunkit_msg_find(m, STUNKIT_ATTR_REALM, &realm) != 0 ||
-        stunkit_msg_find(m, STUNKIT_ATTR_NONCE, &nonce) != 0 || realm.len > sizeof(st->realm) ||
-        nonce.len > sizeof(st->nonce))
-        return -1;
-    memcpy(st->realm, realm.value, realm.len);
-    st->realm_len = realm.len;
-    memcpy(st->nonce, nonce.value, nonce.len);
-    st->nonce_len = nonce.len;
-    st->offered_algs = 0;
-    st->sha256 = 0;
-    if (stunkit_msg_find(m, STUNKIT_ATTR_PASSWORD_ALGORITHMS, &algs) == 0 && algs.len <= sizeof(st->algs)) {
-        st->offered_algs = 1;
-        memcpy(st->algs, algs.value, algs.len);
-        st->algs_len = algs.len;
-        uint16_t alg;
-        for (size_t i = 0; stunkit_attr_password_algorithm(&algs, i, &alg, NULL, NULL) == 0; i++)
-            if (alg == STUNKIT_PWALG_SHA256)
-                st->sha256 = 1;
-    }
-    const char *u = st->cred->username, *p = st->cred->password;
-    int n = stunkit_key_long_term(st->sha256 ? STUNKIT_PWALG_SHA256 : STUNKIT_PWALG_MD5, u, strlen(u),
-                                  (const char *)st->realm, st->realm_len, p, strlen(p), st->key, sizeof(st->key));
-    if (n < 0)
-        return -1;
-    st->key_len = (size_t)n;
-    return 0;
 }
 
 static int error_code_of(const stunkit_msg *m)
@@ -215,6 +165,10 @@ int stunkit_binding_ex(const stunkit_addr *server, stunkit_transport tr, const s
     if (!st || !a)
         goto out;
     st->cred = cred && cred->username && cred->password ? cred : NULL;
+    if (st->cred && !st->cred->short_term && sk_auth_init(&st->lt, cred->username, cred->password) != 0) {
+        rv = STUNKIT_ERR_INVAL;
+        goto out;
+    }
     if (st->cred && st->cred->short_term) {
         int n = stunkit_key_short_term(cred->password, strlen(cred->password), st->key, sizeof(st->key));
         if (n < 0) {
@@ -241,15 +195,18 @@ int stunkit_binding_ex(const stunkit_addr *server, stunkit_transport tr, const s
         res->local = stunkit_link_local(l);
     res->server = *server;
     /* at most: a plain (or short-term) request, the signed one after the
-     * 401, and one more after a 438 Stale Nonce */
-    for (int attempt = 0; rv == 0 && attempt < 3; attempt++) {
+     * 401, and more after a 438 Stale Nonce (auth_client.c bounds them) */
+    int tries = 0;
+    for (int attempt = 0; rv == 0 && attempt < 4; attempt++) {
         uint8_t req[2048], tid[STUNKIT_TID_LEN];
         int len = build_request(st, req, sizeof(req), tid);
         if (len < 0) {
             rv = len;
             break;
         }
-        rv = transact(l, req, (size_t)len, tid, st->key_len ? st->key : NULL, st->key_len, deadline, a);
+        const uint8_t *key = st->key_len ? st->key : st->lt.key_len ? st->lt.key : NULL;
+        size_t key_len = st->key_len ? st->key_len : st->lt.key_len;
+        rv = transact(l, req, (size_t)len, tid, key, key_len, deadline, a);
         if (rv != 0)
             break;
         res->rtt_ms = a->rtt_ms;
@@ -266,10 +223,8 @@ int stunkit_binding_ex(const stunkit_addr *server, stunkit_transport tr, const s
         res->error_code = error_code_of(&a->msg);
         rv = STUNKIT_ERR_UNEXPECTED;
         int code = res->error_code;
-        if ((code == 401 && attempt == 0) || code == 438) {
-            if (take_challenge(st, &a->msg) == 0)
-                rv = 0; /* answer the challenge */
-        }
+        if (st->cred && !st->cred->short_term && sk_auth_challenge(&st->lt, &a->msg, code, &tries))
+            rv = 0; /* answer the challenge */
     }
     if (rv == STUNKIT_ERR_TIMEOUT && l && stunkit_link_unreachable(l) && opt->error_text && opt->error_text_cap)
         snprintf(opt->error_text, opt->error_text_cap, "refused: nothing listens there (ICMP port unreachable)");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_client.h"
 #include "cursor.h"
 #include "stunkit/error.h"
 #include "stunkit/integrity.h"
@@ -29,14 +30,12 @@ enum { S_RUN, S_LEAVING, S_DONE };
 
 struct stunkit_rdv {
     stunkit_rdv_config cfg;
-    char room[STUNKIT_RDV_ROOM_MAX + 1], username[129], password[129], software[129];
+    char room[STUNKIT_RDV_ROOM_MAX + 1], software[129];
     uint8_t peer_id[8];
     int state;
-    /* long-term credentials (RFC 8489 9.2) */
-    char realm[129], nonce[257];
-    size_t realm_len, nonce_len;
-    uint8_t key[16];
-    int have_key, auth_tries;
+    /* long-term credentials (RFC 8489 9.2): auth_client.c */
+    sk_auth_client auth;
+    int auth_tries; /* challenges answered for the request in flight */
     /* descriptions */
     char local[STUNKIT_RDV_DESC_MAX];
     size_t local_len, held;   /* held: bytes of ours the server has */
@@ -113,8 +112,7 @@ stunkit_rdv *stunkit_rdv_new(const stunkit_rdv_config *cfg, uint64_t now_ms)
         return NULL;
     r->cfg = *cfg;
     if (copy_text(r->room, sizeof(r->room), cfg->room) != 0 ||
-        copy_text(r->username, sizeof(r->username), cfg->username) != 0 ||
-        copy_text(r->password, sizeof(r->password), cfg->password) != 0 ||
+        sk_auth_init(&r->auth, cfg->username, cfg->password) != 0 ||
         (cfg->software && copy_text(r->software, sizeof(r->software), cfg->software) != 0)) {
         stunkit_rdv_free(r);
         return NULL;
@@ -190,16 +188,11 @@ static int build(stunkit_rdv *r)
      * no amplification from us): when the peer has bytes for us, or we do
      * not know yet, the request is padded so the answer can carry ~1 KB. */
     size_t tail = 4 + 20 + 8; /* MESSAGE-INTEGRITY and FINGERPRINT */
-    if (r->have_key)
-        tail += 4 + strlen(r->username) + 3 + 4 + r->realm_len + 3 + 4 + r->nonce_len + 3;
+    if (sk_auth_ready(&r->auth))
+        tail = 8 + sk_auth_overhead(&r->auth);
     if (r->state == S_RUN && (!r->role_known || r->peer_total > r->peer_len) && w.len + tail + 4 < PAD_TO)
         stunkit_put(&w, STUNKIT_ATTR_PADDING, NULL, (PAD_TO - w.len - tail - 4) & ~(size_t)3);
-    if (r->have_key) {
-        stunkit_put(&w, STUNKIT_ATTR_USERNAME, r->username, strlen(r->username));
-        stunkit_put(&w, STUNKIT_ATTR_REALM, r->realm, r->realm_len);
-        stunkit_put(&w, STUNKIT_ATTR_NONCE, r->nonce, r->nonce_len);
-        stunkit_put_integrity(&w, r->key, sizeof(r->key));
-    }
+    sk_auth_sign(&r->auth, &w);
     stunkit_put_fingerprint(&w);
     int n = stunkit_writer_finish(&w);
     if (n < 0)
@@ -313,7 +306,7 @@ void stunkit_rdv_set_transport(stunkit_rdv *r, stunkit_transport transport, uint
 
 int stunkit_rdv_answered(const stunkit_rdv *r)
 {
-    return r->role_known || r->have_key;
+    return r->role_known || sk_auth_ready(&r->auth);
 }
 
 void stunkit_rdv_leave(stunkit_rdv *r, uint64_t now_ms)
@@ -332,16 +325,6 @@ void stunkit_rdv_leave(stunkit_rdv *r, uint64_t now_ms)
 
 /* ---- input ---- */
 
-static void text_of(const stunkit_msg *m, uint16_t type, char *out, size_t cap, size_t *len)
-{
-    stunkit_attr a;
-    if (stunkit_msg_find(m, type, &a) == 0 && a.len < cap) {
-        memcpy(out, a.value, a.len);
-        out[a.len] = '\0';
-        *len = a.len;
-    }
-}
-
 static void on_error(stunkit_rdv *r, const stunkit_msg *m, uint64_t now)
 {
     stunkit_attr a;
@@ -353,22 +336,13 @@ static void on_error(stunkit_rdv *r, const stunkit_msg *m, uint64_t now)
         stunkit_attr_error_code(&a, &code, &reason, &rlen);
     /* RFC 8489 9.2.4/9.2.5: a 401 (first) or 438 brings REALM and NONCE:
      * the same request again with the long-term key - a few times only */
-    if ((code == 401 || code == 438) && r->auth_tries < 3 && stunkit_msg_find(m, STUNKIT_ATTR_NONCE, &a) == 0 &&
-        (code == 438 || !r->have_key)) {
-        text_of(m, STUNKIT_ATTR_REALM, r->realm, sizeof(r->realm), &r->realm_len);
-        text_of(m, STUNKIT_ATTR_NONCE, r->nonce, sizeof(r->nonce), &r->nonce_len);
-        if (r->realm_len && r->nonce_len &&
-            stunkit_key_long_term(STUNKIT_PWALG_MD5, r->username, strlen(r->username), r->realm, r->realm_len,
-                                  r->password, strlen(r->password), r->key, sizeof(r->key)) == (int)sizeof(r->key)) {
-            r->have_key = 1;
-            r->auth_tries++;
-            start(r, now);
-            return;
-        }
+    if (sk_auth_challenge(&r->auth, m, code, &r->auth_tries)) {
+        start(r, now);
+        return;
     }
     if (rlen > 100)
         rlen = 100;
-    if (code == 401 && r->have_key)
+    if (code == 401 && sk_auth_ready(&r->auth))
         snprintf(text, sizeof(text), "401 %.*s (wrong username or password)", (int)rlen, reason ? (const char *)reason : "");
     else
         snprintf(text, sizeof(text), "%d %.*s", code, (int)rlen, reason ? (const char *)reason : "");
@@ -460,8 +434,7 @@ int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t 
     }
     /* a success must carry our key's MESSAGE-INTEGRITY (RFC 8489 9.2.5):
      * anything else is not trusted, and a retransmission may still come */
-    if (!r->have_key || (m.mi256_off ? stunkit_check_integrity_sha256(&m, r->key, sizeof(r->key))
-                                     : stunkit_check_integrity(&m, r->key, sizeof(r->key))) != 0)
+    if (sk_auth_verify(&r->auth, &m) != 0)
         return 1;
     on_success(r, &m, now_ms);
     return 1;

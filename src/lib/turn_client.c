@@ -2,14 +2,15 @@
  * turn_client.c - the TURN client machine (RFC 8656), see stunkit/turn.h.
  * Section numbers are RFC 8656's.
  *
- * Transactions run on stunkit_txn (the RFC 8489 schedule); a 401 is
- * answered once with the long-term key (9.2 of RFC 8489: REALM and NONCE
- * from the challenge), a 438 with the new NONCE; answers to authenticated
+ * Transactions run on stunkit_txn (the RFC 8489 schedule); the long-term
+ * credentials (a 401 answered once per request, a 438 with the new NONCE,
+ * MD5 or SHA-256, USERHASH) are auth_client.c's; answers to authenticated
  * requests must carry valid MESSAGE-INTEGRITY, challenges need not.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_client.h"
 #include "cursor.h"
 #include "stunkit/integrity.h"
 #include "stunkit/turn.h"
@@ -17,7 +18,7 @@
 #define MAX_TX 16
 #define MAX_PEERS 32
 #define MAX_EVENTS 16
-#define REQ_MAX 768
+#define REQ_MAX 1536 /* a long REALM and NONCE, USERHASH, PASSWORD-ALGORITHMS, SHA-256 */
 #define PERMISSION_REFRESH_MS 240000u /* permissions last 300 s (9) */
 #define CHANNEL_REFRESH_MS 540000u    /* channel bindings last 600 s (11) */
 
@@ -44,12 +45,9 @@ typedef struct peer_state {
 
 struct stunkit_turn {
     stunkit_turn_config cfg;
-    char username[129], password[129], software[129];
+    char software[129];
     int state;
-    char realm[129], nonce[257];
-    size_t realm_len, nonce_len;
-    uint8_t key[16];
-    int have_key;
+    sk_auth_client auth;
     stunkit_addr relayed, mapped, relayed2;
     uint32_t lifetime_s;
     uint64_t refresh_at;
@@ -95,9 +93,9 @@ stunkit_turn *stunkit_turn_new(const stunkit_turn_config *cfg, uint64_t now_ms)
     if (!t)
         return NULL;
     t->cfg = *cfg;
-    if (copy_text(t->username, sizeof(t->username), cfg->username) != 0 ||
-        copy_text(t->password, sizeof(t->password), cfg->password) != 0 ||
+    if (sk_auth_init(&t->auth, cfg->username, cfg->password) != 0 ||
         (cfg->software && copy_text(t->software, sizeof(t->software), cfg->software) != 0)) {
+        sk_auth_clear(&t->auth);
         free(t);
         return NULL;
     }
@@ -185,12 +183,7 @@ static int build(stunkit_turn *t, tx *x)
     }
     if (t->software[0])
         stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, t->software, strlen(t->software));
-    if (t->have_key) {
-        stunkit_put(&w, STUNKIT_ATTR_USERNAME, t->username, strlen(t->username));
-        stunkit_put(&w, STUNKIT_ATTR_REALM, t->realm, t->realm_len);
-        stunkit_put(&w, STUNKIT_ATTR_NONCE, t->nonce, t->nonce_len);
-        stunkit_put_integrity(&w, t->key, sizeof(t->key));
-    }
+    sk_auth_sign(&t->auth, &w);
     stunkit_put_fingerprint(&w);
     int n = stunkit_writer_finish(&w);
     if (n < 0)
@@ -438,16 +431,6 @@ uint64_t stunkit_turn_next(const stunkit_turn *t)
 
 /* ---- input ---- */
 
-static void text_of(const stunkit_msg *m, uint16_t type, char *out, size_t cap, size_t *len)
-{
-    stunkit_attr a;
-    if (stunkit_msg_find(m, type, &a) == 0 && a.len < cap) {
-        memcpy(out, a.value, a.len);
-        out[a.len] = '\0';
-        *len = a.len;
-    }
-}
-
 static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
 {
     stunkit_attr a;
@@ -463,20 +446,11 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
             memcpy(text, reason, rlen);
             text[rlen] = '\0';
         }
-        /* 401 without our key yet, or 438: take REALM and NONCE and retry
-         * (RFC 8489 9.2.5, 9.2.4 step 3) - a bounded number of times */
-        if ((code == 401 || code == 438) && x->auth_tries < 3 && stunkit_msg_find(m, STUNKIT_ATTR_NONCE, &a) == 0 &&
-            (code == 438 || !t->have_key || x->auth_tries == 0)) {
-            text_of(m, STUNKIT_ATTR_REALM, t->realm, sizeof(t->realm), &t->realm_len);
-            text_of(m, STUNKIT_ATTR_NONCE, t->nonce, sizeof(t->nonce), &t->nonce_len);
-            if (t->realm_len && t->nonce_len &&
-                stunkit_key_long_term(STUNKIT_PWALG_MD5, t->username, strlen(t->username), t->realm, t->realm_len,
-                                      t->password, strlen(t->password), t->key, sizeof(t->key)) == (int)sizeof(t->key)) {
-                t->have_key = 1;
-                x->auth_tries++;
-                restart(t, x, now);
-                return;
-            }
+        /* RFC 8489 9.2.5: a 401 or 438 with REALM and NONCE: the same
+         * request again, signed (auth_client.c bounds the retries) */
+        if (sk_auth_challenge(&t->auth, m, code, &x->auth_tries)) {
+            restart(t, x, now);
+            return;
         }
         /* a dual Allocate the server cannot give at all (440: no IPv4
          * relay, say): the single allocation of the server's default */
@@ -504,8 +478,7 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
         return;
     }
     /* success: it must be protected with our key (RFC 8489 9.2.5) */
-    if (!t->have_key || (m->mi256_off ? stunkit_check_integrity_sha256(m, t->key, sizeof(t->key))
-                                      : stunkit_check_integrity(m, t->key, sizeof(t->key))) != 0)
+    if (sk_auth_verify(&t->auth, m) != 0)
         return; /* not trustworthy: keep waiting (a retransmission may bring a good one) */
     x->used = 0;
     uint32_t life = 0;
