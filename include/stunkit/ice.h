@@ -205,7 +205,9 @@ STUNKIT_API int stunkit_ice_get_remote(const stunkit_ice *a, stunkit_ice_candida
 STUNKIT_API int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap);
 
 /* 1: *out holds a datagram to send or an event (call again); 0: nothing
- * before stunkit_ice_next() or a datagram. */
+ * before stunkit_ice_next() or a datagram; STUNKIT_ERR_NOBUF (once): events
+ * were lost, the application did not poll them in time (call again: the
+ * ones that fit follow). */
 STUNKIT_API int stunkit_ice_poll(stunkit_ice *a, uint64_t now_ms, stunkit_ice_output *out);
 STUNKIT_API uint64_t stunkit_ice_next(const stunkit_ice *a);
 

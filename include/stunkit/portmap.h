@@ -91,7 +91,9 @@ STUNKIT_API stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *c
 STUNKIT_API void stunkit_portmap_free(stunkit_portmap *p);
 
 /* 1: *out holds a datagram to send or an event (call again); 0: nothing
- * before stunkit_portmap_next() or a datagram. */
+ * before stunkit_portmap_next() or a datagram; STUNKIT_ERR_NOBUF (once): events
+ * were lost, the application did not poll them in time (call again: the
+ * ones that fit follow). */
 STUNKIT_API int stunkit_portmap_poll(stunkit_portmap *p, uint64_t now_ms, stunkit_portmap_output *out);
 STUNKIT_API uint64_t stunkit_portmap_next(const stunkit_portmap *p);
 

@@ -91,7 +91,9 @@ STUNKIT_API stunkit_turn *stunkit_turn_new(const stunkit_turn_config *cfg, uint6
 STUNKIT_API void stunkit_turn_free(stunkit_turn *t);
 
 /* 1: *out holds a datagram to send or an event (call again); 0: nothing
- * before stunkit_turn_next() or a datagram. */
+ * before stunkit_turn_next() or a datagram; STUNKIT_ERR_NOBUF (once): events
+ * were lost, the application did not poll them in time (call again: the
+ * ones that fit follow). */
 STUNKIT_API int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out);
 STUNKIT_API uint64_t stunkit_turn_next(const stunkit_turn *t);
 

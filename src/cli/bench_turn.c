@@ -105,7 +105,9 @@ static int setup(tsock *s, int n, const bench_turn_opts *o)
         uint64_t now = stunkit_now_ms();
         for (int i = 0; i < n; i++) {
             stunkit_turn_output out;
-            while (stunkit_turn_poll(s[i].m, now, &out) == 1) {
+            for (int pr; (pr = stunkit_turn_poll(s[i].m, now, &out)) != 0;) {
+                if (pr < 0)
+                    continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
                 if (out.send) {
                     (void)send(s[i].fd, out.data, out.len, 0);
                 } else if (out.event == STUNKIT_TURN_ALLOCATED) {
@@ -142,7 +144,9 @@ static void teardown(tsock *s, int n)
             if (!s[i].m)
                 continue;
             stunkit_turn_output out;
-            while (stunkit_turn_poll(s[i].m, stunkit_now_ms(), &out) == 1) {
+            for (int pr; (pr = stunkit_turn_poll(s[i].m, stunkit_now_ms(), &out)) != 0;) {
+                if (pr < 0)
+                    continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
                 if (out.send)
                     (void)send(s[i].fd, out.data, out.len, 0);
                 else if (out.event == STUNKIT_TURN_CLOSED || out.event == STUNKIT_TURN_FAILED) {

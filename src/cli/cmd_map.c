@@ -328,7 +328,9 @@ static int machine_send(stunkit_portmap *m, int fd, uint64_t now, stunkit_portma
     int unreachable = 0;
     *have_ev = 0;
     stunkit_portmap_output o;
-    while (stunkit_portmap_poll(m, now, &o) == 1) {
+    for (int pr; (pr = stunkit_portmap_poll(m, now, &o)) != 0;) {
+        if (pr < 0)
+            continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
         if (!o.send) {
             *ev = o;
             *have_ev = 1;

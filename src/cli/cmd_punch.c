@@ -545,7 +545,9 @@ static void pump_pm(punch *p, uint64_t now)
     pump_upnp(p, now);
     if (!pm->m)
         return;
-    while (pm->m && stunkit_portmap_poll(pm->m, now, &o) == 1) {
+    for (int pr; pm->m && (pr = stunkit_portmap_poll(pm->m, now, &o)) != 0;) {
+        if (pr < 0)
+            continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
         if (o.send) {
             /* an ICMP error for the previous datagram is reported here */
             if (send(pm->fd, o.data, o.len, 0) < 0 && errno == ECONNREFUSED) {
@@ -657,7 +659,9 @@ static int selected_relayed(const punch *p)
 static void pump(punch *p, uint64_t now)
 {
     stunkit_ice_output o;
-    while (stunkit_ice_poll(p->ice, now, &o) == 1) {
+    for (int pr; (pr = stunkit_ice_poll(p->ice, now, &o)) != 0;) {
+        if (pr < 0)
+            continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
         if (o.send) {
             stunkit_ice_route r = {o.base, o.to, o.data, o.len, 0};
             send_route(p, &r);

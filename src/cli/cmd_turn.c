@@ -86,7 +86,9 @@ static void side_failed(side *s, int code, const char *prefix, const char *text)
 static void run_machine(side *s)
 {
     stunkit_turn_output out;
-    while (stunkit_turn_poll(s->m, stunkit_now_ms(), &out) == 1) {
+    for (int pr; (pr = stunkit_turn_poll(s->m, stunkit_now_ms(), &out)) != 0;) {
+        if (pr < 0)
+            continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
         if (out.send) {
             int rv = stunkit_link_send(s->link, out.data, out.len, 2000);
             if (rv != 0)

@@ -83,9 +83,8 @@ static void random_ice_string(stunkit_ice *a, char *out, size_t n)
 
 static stunkit_ice_output *event(stunkit_ice *a, stunkit_ice_event e)
 {
-    if (a->ev_n == 8)
-        a->ev_head = (a->ev_head + 1) % 8, a->ev_n--;
-    stunkit_ice_output *o = &a->ev[(a->ev_head + a->ev_n++) % 8];
+    int slot = sk_outq_push(&a->evq);
+    stunkit_ice_output *o = slot < 0 ? &a->ev_spill : &a->ev[slot];
     memset(o, 0, sizeof(*o));
     o->event = e;
     o->state = a->state;
@@ -275,6 +274,7 @@ stunkit_ice *stunkit_ice_new(const stunkit_ice_config *cfg, uint64_t now_ms)
     if (!a)
         return NULL;
     a->cfg = *cfg;
+    sk_outq_init(&a->evq, sizeof(a->ev) / sizeof(a->ev[0]));
     for (size_t i = 0; i < cfg->n_servers; i++) {
         a->servers[i] = cfg->servers[i];
         if (cfg->servers[i].turn) {
@@ -931,7 +931,9 @@ static int turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     for (int i = 0; i < a->nturns; i++) {
         turn_t *t = &a->turns[i];
         stunkit_turn_output to;
-        while (stunkit_turn_poll(t->t, now, &to) == 1) {
+        for (int pr; (pr = stunkit_turn_poll(t->t, now, &to)) != 0;) {
+            if (pr < 0)
+                continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
             if (to.send) {
                 memset(out, 0, sizeof(*out));
                 out->send = 1;
@@ -1021,10 +1023,11 @@ static int consent(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
 
 int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
 {
-    if (a->ev_n) {
-        *out = a->ev[a->ev_head];
-        a->ev_head = (a->ev_head + 1) % 8;
-        a->ev_n--;
+    if (sk_outq_take_lost(&a->evq))
+        return STUNKIT_ERR_NOBUF;
+    int slot = sk_outq_pop(&a->evq);
+    if (slot >= 0) {
+        *out = a->ev[slot];
         return 1;
     }
     if (a->npend) {
@@ -1041,7 +1044,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     }
     if (turn_events(a, now, out))
         return 1;
-    if (a->ev_n)
+    if (sk_outq_pending(&a->evq))
         return stunkit_ice_poll(a, now, out);
     if (a->state == STUNKIT_ICE_CLOSED)
         return 0;
@@ -1087,7 +1090,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
         return 0;
     if (consent(a, now, out))
         return 1;
-    if (a->ev_n)
+    if (sk_outq_pending(&a->evq))
         return stunkit_ice_poll(a, now, out);
     if (!a->remote_set)
         return 0;
@@ -1106,7 +1109,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     }
     nominate(a, now);
     check_failed(a);
-    if (a->ev_n)
+    if (sk_outq_pending(&a->evq))
         return stunkit_ice_poll(a, now, out);
     /* one new check per Ta (6.1.4.2): the triggered queue first, then the
      * highest-priority Waiting pair, else a Frozen pair is unfrozen */
@@ -1163,7 +1166,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
 
 uint64_t stunkit_ice_next(const stunkit_ice *a)
 {
-    if (a->ev_n || a->npend)
+    if (sk_outq_pending(&a->evq) || a->npend)
         return 0;
     for (int i = 0; i < a->nlocal; i++)
         if (!a->local[i].reported)

@@ -14,6 +14,8 @@
 #include "stunkit/turn.h"
 #include "stunkit/txn.h"
 
+#include "outq.h"
+
 enum { P_FROZEN, P_WAITING, P_IN_PROGRESS, P_SUCCEEDED, P_FAILED };
 
 
@@ -127,8 +129,8 @@ struct stunkit_ice {
     /* loss seen: checks answered, and how many transmissions they took */
     unsigned ans_n, ans_sends;
     /* outputs */
-    stunkit_ice_output ev[8];
-    int ev_head, ev_n;
+    stunkit_ice_output ev[16], ev_spill; /* ev_spill: what did not fit (outq.h) */
+    sk_outq evq;
     pending_t pending[MAX_PENDING];
     int pend_head, npend;
     uint8_t obuf[1500], wbuf[1600];

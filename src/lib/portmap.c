@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "cursor.h"
+#include "outq.h"
 #include "stunkit/error.h"
 #include "stunkit/portmap.h"
 
@@ -75,8 +76,8 @@ struct stunkit_portmap {
     int have_epoch;
     uint32_t prev_server_s;
     uint64_t prev_client_ms;
-    stunkit_portmap_output events[8];
-    int ev_head, ev_n;
+    stunkit_portmap_output events[8], ev_spill; /* ev_spill: what did not fit (outq.h) */
+    sk_outq evq;
 };
 
 const char *stunkit_portmap_method_name(stunkit_portmap_method m)
@@ -119,9 +120,8 @@ const char *stunkit_portmap_result_name(stunkit_portmap_method m, int r)
 
 static stunkit_portmap_output *event(stunkit_portmap *p, stunkit_portmap_event e)
 {
-    if (p->ev_n == 8)
-        p->ev_head = (p->ev_head + 1) % 8, p->ev_n--;
-    stunkit_portmap_output *o = &p->events[(p->ev_head + p->ev_n++) % 8];
+    int slot = sk_outq_push(&p->evq);
+    stunkit_portmap_output *o = slot < 0 ? &p->ev_spill : &p->events[slot];
     memset(o, 0, sizeof(*o));
     o->event = e;
     o->method = p->method;
@@ -238,6 +238,7 @@ stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *cfg, uint64_t
     if (!p)
         return NULL;
     p->cfg = *cfg;
+    sk_outq_init(&p->evq, 8);
     p->cfg.gateway.port = STUNKIT_PORTMAP_PORT;
     if (!p->cfg.lifetime_s)
         p->cfg.lifetime_s = 7200;
@@ -292,10 +293,11 @@ static void out_send(const stunkit_portmap *p, stunkit_portmap_output *out, cons
 
 int stunkit_portmap_poll(stunkit_portmap *p, uint64_t now, stunkit_portmap_output *out)
 {
-    if (p->ev_n) {
-        *out = p->events[p->ev_head];
-        p->ev_head = (p->ev_head + 1) % 8;
-        p->ev_n--;
+    if (sk_outq_take_lost(&p->evq))
+        return STUNKIT_ERR_NOBUF;
+    int slot = sk_outq_pop(&p->evq);
+    if (slot >= 0) {
+        *out = p->events[slot];
         return 1;
     }
     if (p->state == S_DONE)
@@ -358,7 +360,7 @@ int stunkit_portmap_poll(stunkit_portmap *p, uint64_t now, stunkit_portmap_outpu
 
 uint64_t stunkit_portmap_next(const stunkit_portmap *p)
 {
-    if (p->ev_n)
+    if (sk_outq_pending(&p->evq))
         return 0;
     if (p->state == S_DONE)
         return UINT64_MAX;

@@ -12,6 +12,7 @@
 
 #include "auth_client.h"
 #include "cursor.h"
+#include "outq.h"
 #include "stunkit/integrity.h"
 #include "stunkit/turn.h"
 
@@ -56,8 +57,8 @@ struct stunkit_turn {
     int n_peers;
     uint16_t next_channel;
     int dual_refused; /* 440 to a dual Allocate: asked again for one family */
-    stunkit_turn_output events[MAX_EVENTS];
-    int ev_head, ev_n;
+    stunkit_turn_output events[MAX_EVENTS], ev_spill; /* ev_spill: what did not fit (outq.h) */
+    sk_outq evq;
 };
 
 const char *stunkit_turn_event_name(stunkit_turn_event e)
@@ -93,6 +94,7 @@ stunkit_turn *stunkit_turn_new(const stunkit_turn_config *cfg, uint64_t now_ms)
     if (!t)
         return NULL;
     t->cfg = *cfg;
+    sk_outq_init(&t->evq, MAX_EVENTS);
     if (sk_auth_init(&t->auth, cfg->username, cfg->password) != 0 ||
         (cfg->software && copy_text(t->software, sizeof(t->software), cfg->software) != 0)) {
         sk_auth_clear(&t->auth);
@@ -117,9 +119,8 @@ void stunkit_turn_free(stunkit_turn *t)
 
 static stunkit_turn_output *event(stunkit_turn *t, stunkit_turn_event e)
 {
-    if (t->ev_n == MAX_EVENTS) /* the oldest goes: the application stopped polling */
-        t->ev_head = (t->ev_head + 1) % MAX_EVENTS, t->ev_n--;
-    stunkit_turn_output *o = &t->events[(t->ev_head + t->ev_n++) % MAX_EVENTS];
+    int slot = sk_outq_push(&t->evq);
+    stunkit_turn_output *o = slot < 0 ? &t->ev_spill : &t->events[slot];
     memset(o, 0, sizeof(*o));
     o->event = e;
     return o;
@@ -334,10 +335,11 @@ int stunkit_turn_close(stunkit_turn *t, uint64_t now_ms)
 
 int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out)
 {
-    if (t->ev_n) {
-        *out = t->events[t->ev_head];
-        t->ev_head = (t->ev_head + 1) % MAX_EVENTS;
-        t->ev_n--;
+    if (sk_outq_take_lost(&t->evq))
+        return STUNKIT_ERR_NOBUF;
+    int slot = sk_outq_pop(&t->evq);
+    if (slot >= 0) {
+        *out = t->events[slot];
         return 1;
     }
     if (t->state == S_START) {
@@ -405,7 +407,7 @@ int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out
 uint64_t stunkit_turn_next(const stunkit_turn *t)
 {
     uint64_t next = UINT64_MAX;
-    if (t->ev_n || t->state == S_START)
+    if (sk_outq_pending(&t->evq) || t->state == S_START)
         return 0;
     for (int i = 0; i < MAX_TX; i++)
         if (t->txs[i].used) {
