@@ -230,12 +230,12 @@ table ip blk {
 }
 NFT
     fi
-    ip netns exec "$A" timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
+    ip netns exec "$A" env STUNKIT_TRACE=1 timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
         --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/a.json" 2>"$tmp/a.err" &
     local ap=$!
     pids="$pids $ap"
     sleep 0.3
-    ip netns exec "$B" timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
+    ip netns exec "$B" env STUNKIT_TRACE=1 timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
         --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/b.json" 2>"$tmp/b.err" &
     local bp=$!
     pids="$pids $bp"
@@ -569,7 +569,9 @@ run_pair() { # KIND_A KIND_B [LABEL]
             fail "$label: $want but in $ma ms (limit $limit)"
         fi
     else
-        fail "$label: want $want, exit 0 on both sides (A $rc_a, B $rc_b); A: $(cat "$tmp/a.json") $(tail -2 "$tmp/a.err") / B: $(cat "$tmp/b.json") $(tail -2 "$tmp/b.err")"
+        fail "$label: want $want, exit 0 on both sides (A $rc_a, B $rc_b); A: $(cat "$tmp/a.json") $(grep -v '^trace' "$tmp/a.err" | tail -2) / B: $(cat "$tmp/b.json") $(grep -v '^trace' "$tmp/b.err" | tail -2)"
+        echo "  A's trace (STUNKIT_TRACE=1):"; grep '^trace' "$tmp/a.err" | tail -40 | sed 's/^/    /'
+        echo "  B's trace:"; grep '^trace' "$tmp/b.err" | tail -40 | sed 's/^/    /'
     fi
     echo "$label $want ${pa:-none} ${ma:-} ${mb:-} | $timing" >>"$tmp/matrix"
     lab_down

@@ -254,8 +254,16 @@ static void meet(int drop, int dup)
     CHECK(max_ratio_x100 <= 200);
     if (!drop)
         CHECK(took < 150); /* follow-ups at once, no waiting for the next poll (200 ms) */
-    fprintf(stderr, "     drop 1/%d dup %d: complete after %llu ms (fake), sends A %d B %d, largest answer %lu%% of its request\n",
-            drop, dup, (unsigned long long)took, pa->sends, pb->sends, max_ratio_x100);
+    fprintf(stderr, "     drop 1/%d dup %d: complete after %llu ms (fake), sends A %d B %d, largest answer %lu%% of its request,"
+            " loss seen A %u B %u permille\n",
+            drop, dup, (unsigned long long)took, pa->sends, pb->sends, max_ratio_x100, stunkit_rdv_loss(pa->m),
+            stunkit_rdv_loss(pb->m));
+    /* the loss seen: none on a clean path; with a third of the datagrams
+     * lost, some (an answered request needed more than one send) */
+    if (!drop)
+        CHECK(stunkit_rdv_loss(pa->m) == 0 && stunkit_rdv_loss(pb->m) == 0);
+    else
+        CHECK(stunkit_rdv_loss(pa->m) + stunkit_rdv_loss(pb->m) > 0);
     skd_rdv_counters c;
     skd_rdv_counters_get(&rooms, now_ms, &c);
     CHECK_EQ(c.rooms_open, 1);

@@ -124,6 +124,11 @@ STUNKIT_API uint64_t stunkit_rdv_next(const stunkit_rdv *r);
 /* A datagram from the server: 1 when it was ours, 0 when not. */
 STUNKIT_API int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t now_ms);
 
+/* The loss the requests to the server have seen over UDP, in permille: of
+ * the sends the answered requests needed, the share that went unanswered
+ * (as stunkit_ice_loss()); 0 until one was answered, and over TCP/TLS. */
+STUNKIT_API unsigned stunkit_rdv_loss(const stunkit_rdv *r);
+
 /* The way to the server changed (UDP unanswered, so the application
  * connected over TCP, say): the request in flight goes again over the new
  * transport, as the same peer (the server holds its place, not two). */

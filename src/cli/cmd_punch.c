@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -656,6 +657,31 @@ static int selected_relayed(const punch *p)
     return p->selected && (p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY);
 }
 
+/* STUNKIT_TRACE=1: what happens, with the time since the start, on stderr
+ * (for debugging a lab run) */
+static int tracing = -1;
+
+__attribute__((format(printf, 3, 4))) static void trace(const punch *p, uint64_t now, const char *fmt, ...)
+{
+    if (tracing < 0)
+        tracing = getenv("STUNKIT_TRACE") && *getenv("STUNKIT_TRACE") == '1';
+    if (!tracing)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "trace %6llu ms: ", (unsigned long long)(now - p->t0));
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void trace_cand(const punch *p, uint64_t now, const char *what, const stunkit_ice_candidate *c)
+{
+    char line[300];
+    if (stunkit_ice_candidate_format(c, line, sizeof(line)) > 0)
+        trace(p, now, "%s %s", what, line);
+}
+
 static void pump(punch *p, uint64_t now)
 {
     stunkit_ice_output o;
@@ -669,6 +695,7 @@ static void pump(punch *p, uint64_t now)
         }
         switch (o.event) {
         case STUNKIT_ICE_CANDIDATE:
+            trace_cand(p, now, "local", &o.local);
             if ((o.local.type == STUNKIT_ICE_SRFLX || o.local.type == STUNKIT_ICE_RELAY) && o.local.base != TURN_STREAM)
                 p->udp_server_ok = 1;
             /* trickle: our description only grows, line by line */
@@ -684,6 +711,7 @@ static void pump(punch *p, uint64_t now)
             }
             break;
         case STUNKIT_ICE_GATHERED:
+            trace(p, now, "gathered");
             p->gathered = 1;
             if (p->rdv && p->local_len + 24 < sizeof(p->local_desc)) {
                 memcpy(p->local_desc + p->local_len, "a=end-of-candidates\r\n", 21);
@@ -699,8 +727,12 @@ static void pump(punch *p, uint64_t now)
             p->sel_local = o.local;
             p->sel_remote = o.remote;
             p->selected = 1;
+            trace_cand(p, now, "selected local", &o.local);
+            trace_cand(p, now, "selected remote", &o.remote);
             break;
         case STUNKIT_ICE_STATE:
+            trace(p, now, "state %s%s%s (loss %u permille)", stunkit_ice_state_name(o.state), o.reason[0] ? ": " : "",
+                  o.reason, stunkit_ice_loss(p->ice));
             if (o.state == STUNKIT_ICE_CONNECTED && !p->connected) {
                 p->connected = 1;
                 p->connect_ms = now - p->start_ms;
@@ -732,6 +764,7 @@ static void apply_peer(punch *p, uint64_t now)
     if (!last)
         return;
     size_t upto = (size_t)(last - p->peer_desc) + 1;
+    trace(p, now, "peer's lines: %.*s", (int)(upto - p->peer_applied), p->peer_desc + p->peer_applied);
     stunkit_ice_apply(p->ice, p->peer_desc + p->peer_applied, upto - p->peer_applied, now);
     p->peer_applied = upto;
     if (!p->peer_ready) {
@@ -775,6 +808,7 @@ static void pump_rdv(punch *p, uint64_t now)
             p->peer_ready = 0;
             break;
         case STUNKIT_RDV_FAILED:
+            trace(p, now, "rendezvous failed");
             p->rdv_failed = 1;
             snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: %s",
                      o.error_code ? o.reason : "no answer from the server (is it run with --rendezvous?)");
@@ -1378,7 +1412,12 @@ static void streams_step(punch *p, uint64_t now)
  * exchange (at most STRETCH_MAX times). */
 static uint64_t stretched(const punch *p, uint64_t from, uint64_t deadline)
 {
+    /* the checks' loss, or the rendezvous' (the same path to the server,
+     * seen before a check is answered: a TURN allocation that needs its
+     * retransmissions comes seconds later) */
     unsigned q = p->ice ? stunkit_ice_loss(p->ice) : 0;
+    if (p->rdv && stunkit_rdv_loss(p->rdv) > q)
+        q = stunkit_rdv_loss(p->rdv);
     if (!p->stretch || !q || deadline <= from)
         return deadline;
     if (q > 1000 - 1000 / STRETCH_MAX)
@@ -1785,6 +1824,7 @@ static void report(punch *p, const char *room, int json)
         print_ms(p->t_ping ? p->t_ping : UINT64_MAX);
         printf("}, ");
         printf("\"check_loss_pct\": %.1f, ", p->ice ? stunkit_ice_loss(p->ice) / 10.0 : 0.0);
+        printf("\"rendezvous_loss_pct\": %.1f, ", p->rdv ? stunkit_rdv_loss(p->rdv) / 10.0 : 0.0);
         printf("\"pings\": {\"sent\": %d, \"answered\": %d, \"resent\": %d, \"received\": %d}, ", p->sent,
                p->answered, p->resent, p->pings_rx);
         printf("\"bye\": {\"received\": %s, \"acknowledged\": %s}}\n", p->bye_rx ? "true" : "false",

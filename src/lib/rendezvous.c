@@ -57,6 +57,7 @@ struct stunkit_rdv {
     size_t req_len;
     uint64_t next_ms, news_ms;
     uint64_t answered_ms; /* the server's last answer (0: none yet) */
+    unsigned ans_n, ans_sends; /* requests answered, and the sends they took */
 };
 
 /* Once the server has answered, a request that goes unanswered is given up
@@ -304,6 +305,13 @@ void stunkit_rdv_set_transport(stunkit_rdv *r, stunkit_transport transport, uint
         start(r, now_ms); /* a new transaction: answers to the old one no longer match */
 }
 
+unsigned stunkit_rdv_loss(const stunkit_rdv *r)
+{
+    if (!r->ans_n || !r->ans_sends || !udp(r))
+        return 0;
+    return (unsigned)(1000u * (uint64_t)(r->ans_sends - r->ans_n) / r->ans_sends);
+}
+
 int stunkit_rdv_answered(const stunkit_rdv *r)
 {
     return r->role_known || sk_auth_ready(&r->auth);
@@ -436,6 +444,8 @@ int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t 
      * anything else is not trusted, and a retransmission may still come */
     if (sk_auth_verify(&r->auth, &m) != 0)
         return 1;
+    r->ans_n++; /* the loss seen: how many sends an answered request took */
+    r->ans_sends += r->txn.sent ? r->txn.sent : 1;
     on_success(r, &m, now_ms);
     return 1;
 }
