@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "handler.h"
-#include "rendezvous.h"
+#include "rooms.h"
 #include "stunkit/rendezvous.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

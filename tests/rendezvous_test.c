@@ -1,6 +1,6 @@
 /*
  * rendezvous_test.c - the rendezvous client machine (stunkit/rendezvous.h)
- * against stunkitd's rooms (rendezvous.c through the handler), in process on
+ * against stunkitd's rooms (rooms.c through the handler), in process on
  * a fake clock: two peers meet and trade trickled descriptions byte for
  * byte (also with a third of the datagrams lost and with duplicates), roles,
  * a full room, every bound (description size, rooms per user, rooms in all,
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "handler.h"
-#include "rendezvous.h"
+#include "rooms.h"
 #include "stunkit/rendezvous.h"
 #include "test.h"
 

@@ -1,6 +1,6 @@
 /*
  * turn_client_test.c - the TURN client machine (stunkit/turn.h) against
- * stunkitd's relay (turn.c through the handler), both in process on a fake
+ * stunkitd's relay (turn_relay.c through the handler), both in process on a fake
  * clock: the 401 dance, allocation, permission, channel, data both ways as
  * Send/Data indications and as ChannelData (two clients, each the other's
  * peer through its relay), refreshes before expiry, a 438 nonce, a wrong
@@ -13,7 +13,7 @@
 #include "handler.h"
 #include "stunkit/turn.h"
 #include "test.h"
-#include "turn.h"
+#include "turn_relay.h"
 
 static uint64_t now_ms = 1000000;
 static uint64_t now_s = 1795470000;

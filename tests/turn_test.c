@@ -1,5 +1,5 @@
 /*
- * turn_test.c - the TURN relay in process (turn.c through the handler), on a
+ * turn_test.c - the TURN relay in process (turn_relay.c through the handler), on a
  * fake clock: Allocate and its errors (437, 440, 441, 442, 486), LIFETIME
  * caps, CreatePermission against the peer policy (403 for every refused
  * range and its disguised forms, 443 across families, the server's own
@@ -15,7 +15,7 @@
 #include "config.h"
 #include "handler.h"
 #include "test.h"
-#include "turn.h"
+#include "turn_relay.h"
 
 #define NOW_S 1795470000ull
 static uint64_t now_ms = 5000000;

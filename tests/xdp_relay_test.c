@@ -170,7 +170,7 @@ static void addr(const char *s, stunkit_addr *a)
 }
 
 /* An allocation's channel: client and listening address, relayed address
- * and peer, as turn.c publishes it. */
+ * and peer, as turn_relay.c publishes it. */
 typedef struct chan {
     const char *client, *server, *relay, *peer;
     uint16_t number;

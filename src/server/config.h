@@ -14,8 +14,8 @@
 #include "auth.h"
 #include "handler.h"
 #include "stunkit/stunkit.h"
-#include "rendezvous.h"
-#include "turn.h"
+#include "rooms.h"
+#include "turn_relay.h"
 
 #define SKD_MAX_LISTEN 16
 #define SKD_MAX_XDP 8

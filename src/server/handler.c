@@ -11,15 +11,15 @@
  *   FINGERPRINT wrong                    -> SKD_DROP_MALFORMED
  *   credentials (auth.c)                 -> 400 / 401 / 438
  *   unknown comprehension-required attrs -> 420
- *   the method                           -> binding.c, turn.c, rendezvous.c
+ *   the method                           -> binding.c, turn_relay.c, rooms.c
  */
 #include "handler.h"
 
 #include <string.h>
 
 #include "methods.h"
-#include "rendezvous.h"
-#include "turn.h"
+#include "rooms.h"
+#include "turn_relay.h"
 
 void skd_outbox_init(skd_outbox *ob, uint8_t *buf, size_t cap, skd_out *slots, size_t max)
 {

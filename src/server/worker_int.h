@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 
 #include "dtls.h"
-#include "turn.h"
+#include "turn_relay.h"
 #include "worker.h"
 
 #define BATCH 32
@@ -29,7 +29,7 @@
 #define MAX_DRAIN 8   /* batches per socket per wake, to stay fair */
 #define SRC_BUCKETS 4096
 
-enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS, EV_RELAY, EV_DEAD }; /* EV_RELAY: turn.c's relay sockets;
+enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS, EV_RELAY, EV_DEAD }; /* EV_RELAY: turn_relay.c's relay sockets;
                                                                          EV_DEAD: a closed connection awaiting free */
 
 typedef struct skd_sock {

@@ -101,7 +101,7 @@ struct {
     __type(value, struct skx_scratch);
 } scratch SEC(".maps");
 
-/* TURN channels stunkitd publishes (turn.c through xdp.c); sized by the
+/* TURN channels stunkitd publishes (turn_relay.c through xdp.c); sized by the
  * loader from the allocation and channel limits. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -711,7 +711,7 @@ static __always_inline int relay(struct xdp_md *ctx, const struct pkt *pk, const
     if (out_if != ctx->ingress_ifindex && !bpf_map_lookup_elem(&tx_ports, &out_if))
         return relay_pass();
 
-    /* The bandwidth quotas (turn.c bandwidth_ok): over them, dropped. */
+    /* The bandwidth quotas (turn_relay.c bandwidth_ok): over them, dropped. */
     if (cfg_alloc_bps) {
         __u32 id = h->alloc;
         struct skx_quota *q = bpf_map_lookup_elem(&quotas, &id);

@@ -420,7 +420,7 @@ uint32_t skd_xdp_quota_add(skd_xdp *x)
         id = __atomic_add_fetch(&x->next_alloc, 1, __ATOMIC_RELAXED);
     if (x->skel->rodata->cfg_alloc_bps) {
         struct skx_quota q;
-        memset(&q, 0, sizeof(q)); /* last_ns 0: starts full, as turn.c's */
+        memset(&q, 0, sizeof(q)); /* last_ns 0: starts full, as turn_relay.c's */
         if (bpf_map__update_elem(x->skel->maps.quotas, &id, sizeof(id), &q, sizeof(q), BPF_NOEXIST) != 0)
             return 0;
     }

@@ -50,7 +50,7 @@ void skd_xdp_add_stats(const skd_xdp *x, skd_stats *total);
 
 void skd_xdp_close(skd_xdp *x);
 
-/* ---- TURN channel offload (turn.c publishes, the program relays) ----
+/* ---- TURN channel offload (turn_relay.c publishes, the program relays) ----
  * One bound channel of a UDP allocation: both directions' rewrites. */
 typedef struct skd_xdp_channel {
     stunkit_addr client, server; /* the allocation's 5-tuple (the listening side) */

@@ -113,7 +113,7 @@ struct skx_hop {
 };
 
 /* An allocation's bandwidth bucket (and the server's, in `total`), in
- * nanobytes (1e9 per byte) of one second's worth, as turn.c's buckets. */
+ * nanobytes (1e9 per byte) of one second's worth, as turn_relay.c's buckets. */
 struct skx_quota {
     struct bpf_spin_lock lock;
     __u32 pad;

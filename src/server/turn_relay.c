@@ -1,5 +1,5 @@
 /*
- * turn.c - the TURN relay (RFC 8656), see turn.h. Section numbers below are
+ * turn_relay.c - the TURN relay (RFC 8656), see turn_relay.h. Section numbers below are
  * RFC 8656's.
  *
  *   ChannelData (11.4):
@@ -12,7 +12,7 @@
  *    +-------------------------------+
  */
 #define _GNU_SOURCE
-#include "turn.h"
+#include "turn_relay.h"
 
 #include <errno.h>
 #include <netinet/in.h>

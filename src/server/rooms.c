@@ -1,5 +1,5 @@
 /*
- * rendezvous.c - the RENDEZVOUS method: rooms of two places, each place a
+ * rooms.c - the RENDEZVOUS method (the server side; the client is src/lib/rendezvous.c): rooms of two places, each place a
  * peer (named by the PEER-ID it sends each time) and the description it has
  * uploaded so far. See rendezvous.h for the bounds and stunkit/rendezvous.h
  * for the wire.
@@ -11,7 +11,7 @@
  *           ──> LEAVE, or our bytes appended from OFFSET
  *           ──> answer: STATUS, and the other peer's bytes from ACK on
  */
-#include "rendezvous.h"
+#include "rooms.h"
 
 #include <stdio.h>
 #include <stdlib.h>

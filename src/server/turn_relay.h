@@ -1,5 +1,5 @@
 /*
- * turn.h - the TURN relay (RFC 8656) inside a stunkitd worker: allocations,
+ * turn_relay.h - the TURN relay (RFC 8656) inside a stunkitd worker: allocations,
  * permissions and channels, each worker's own (a client's 5-tuple always
  * reaches the same UDP worker through SO_REUSEPORT's hash), so nothing is
  * locked.
