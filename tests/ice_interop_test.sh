@@ -91,7 +91,7 @@ NFT
     # ours uses its credentials (relayed candidates too), theirs is given it
     # as a stun: URL without any and gathers its srflx from it
     ip netns exec "$O" "$stunkitd" --listen 192.0.2.1 --turn --credential alice:lab-secret \
-        --allowed-peer 192.0.2.0/24 --threads 1 --log-level warn ${SECURE_STUN:+--secure-stun} 2>"$tmp/server.err" &
+        --allowed-peer 192.0.2.0/24 --log-level warn ${SECURE_STUN:+--secure-stun} 2>"$tmp/server.err" &
     pids="$pids $!"
     for _ in $(seq 50); do ip netns exec "$O" ss -Hlun "sport = :3478" | grep -q . && return 0; sleep 0.1; done
     return 1

@@ -183,7 +183,7 @@ lab_up() { # KIND_A KIND_B
     fi
     ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --turn --relay-ip 203.0.113.1 --credential alice:lab-secret \
         --rendezvous \
-        --realm lab.example --threads 1 --log-level warn 2>"$tmp/server.err" &
+        --realm lab.example --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
     local up=0
     for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q . && up=1 && break; sleep 0.1; done
@@ -389,7 +389,7 @@ NFT
         { fail "$label: the IPv4 side did not come up"; lab_down; return; }
     ip netns exec "$B" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
     ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --listen 2001:db8:1::1 --turn --relay-ip 203.0.113.1 \
-        --relay-ip 2001:db8:1::1 --credential alice:lab-secret --rendezvous --realm lab.example --threads 1 \
+        --relay-ip 2001:db8:1::1 --credential alice:lab-secret --rendezvous --realm lab.example \
         --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
     local up=0

@@ -214,7 +214,8 @@ static void advance(uint64_t limit)
 
 static uint32_t seed = 42;
 
-static void client_init_tr(client *c, const char *addr, const char *user, const char *pass, stunkit_transport tr)
+static void client_init_dual(client *c, const char *addr, const char *user, const char *pass, stunkit_transport tr,
+                             int dual)
 {
     memset(c, 0, sizeof(*c));
     c->tr = tr;
@@ -227,7 +228,13 @@ static void client_init_tr(client *c, const char *addr, const char *user, const 
     tc.random = rnd;
     tc.random_ctx = &seed;
     tc.transport = tr;
+    tc.dual = dual;
     c->m = stunkit_turn_new(&tc, now_ms);
+}
+
+static void client_init_tr(client *c, const char *addr, const char *user, const char *pass, stunkit_transport tr)
+{
+    client_init_dual(c, addr, user, pass, tr, 0);
 }
 
 static void client_init(client *c, const char *addr, const char *user, const char *pass)
@@ -249,18 +256,7 @@ static void test_dual(void)
             stunkit_addr_parse("::1", 0, &tcfg.relay_ip[tcfg.n_relay_ip++]);
             skd_cidr_parse("::1/128", &tcfg.policy.allowed[tcfg.policy.n_allowed++], &why);
         }
-        memset(&a, 0, sizeof(a));
-        a.tr = STUNKIT_UDP;
-        stunkit_addr_parse("127.0.0.1:50011", 0, &a.addr);
-        stunkit_turn_config tc;
-        memset(&tc, 0, sizeof(tc));
-        tc.server = cfg.v4.ip[0];
-        tc.username = "alice";
-        tc.password = "wonderland";
-        tc.random = rnd;
-        tc.random_ctx = &seed;
-        tc.dual = 1;
-        a.m = stunkit_turn_new(&tc, now_ms);
+        client_init_dual(&a, "127.0.0.1:50011", "alice", "wonderland", STUNKIT_UDP, 1);
         clients[0] = &a;
         pump();
         CHECK_EQ(a.allocated, 1);

@@ -1515,8 +1515,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
             next = pn;
         if (dl < next)
             next = dl;
-        if (pings_next(p) < next)
-            next = pings_next(p);
+        uint64_t pn_ping = pings_next(p);
+        if (pn_ping < next)
+            next = pn_ping;
         if (p->sp.state == SPRAY_TOLD && p->sp.told_at + 150 < next)
             next = p->sp.told_at + 150;
         if (p->sp.state == SPRAY_RUNNING)
