@@ -35,9 +35,9 @@ static int drain(stunkit_portmap *p, uint64_t now, int *mapped)
                 abort();
             continue;
         }
-        if (o.event == STUNKIT_PORTMAP_MAPPED)
+        if (o.event == STUNKIT_PORTMAP_EVENT_MAPPED)
             *mapped = 1;
-        if (o.event == STUNKIT_PORTMAP_FAILED || o.event == STUNKIT_PORTMAP_DELETED)
+        if (o.event == STUNKIT_PORTMAP_EVENT_FAILED || o.event == STUNKIT_PORTMAP_EVENT_DELETED)
             done = 1;
     }
     return done;
@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.method = STUNKIT_PORTMAP_PCP;
     cfg.lifetime_s = 10u + (sel >> 5);
     cfg.delete_only = (sel >> 4) & 1 && (sel >> 5) == 7;
-    cfg.random = zeros;
+    cfg.env.random = zeros;
     uint64_t now = 1000;
     stunkit_portmap *p = stunkit_portmap_new(&cfg, now);
     if (!p)
@@ -75,9 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len > size - i)
             len = size - i;
         /* a stranger's datagram is not the machine's */
-        if (stunkit_portmap_input(p, data + i, len, &other, now) != 0)
+        if (stunkit_portmap_input(p, 0, &other, data + i, len, now) != 0)
             abort();
-        stunkit_portmap_input(p, data + i, len, &cfg.gateway, now);
+        stunkit_portmap_input(p, 0, &cfg.gateway, data + i, len, now);
         i += len;
         now += (uint64_t)(len ? data[i - 1] : 1) * 37u;
         done = drain(p, now, &mapped);
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort(); /* mapped and not done: deleting is allowed */
             done = drain(p, now, &mapped);
         }
-        uint64_t next = stunkit_portmap_next(p);
+        uint64_t next = stunkit_portmap_timeout(p);
         if (next < now && !done)
             abort(); /* nothing may be due in the past after a drain */
     }

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.random = zeros;
+    cfg.env.random = zeros;
     stunkit_ice *a = stunkit_ice_new(&cfg, 0);
     if (!a)
         abort();

@@ -20,21 +20,22 @@ cat >"$tmp/use.c" <<'C'
 static void rnd(void *ctx, uint8_t *b, size_t n) { (void)ctx; for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(i * 37u + 1u); }
 int main(void)
 {
-    stunkit_nat_config cfg = {0};
+    stunkit_nat_config cfg = STUNKIT_CONFIG_INIT(cfg);
     stunkit_addr_parse("192.0.2.1:3478", 0, &cfg.server);
-    cfg.random = rnd;
+    cfg.env.random = rnd;
     stunkit_nat *n = stunkit_nat_new(&cfg, 0);
-    stunkit_nat_send out;
+    stunkit_nat_output out;
     int rv = n ? stunkit_nat_poll(n, 0, &out) : -2;
     stunkit_responder r = {0};
     stunkit_request_info info;
     uint8_t buf[64];
     stunkit_addr src;
     stunkit_addr_parse("192.0.2.2:1", 0, &src);
-    int x = stunkit_responder_input(&r, out.data, out.len, &src, buf, sizeof(buf), &info);
-    printf("%d %d\n", rv, x > 0);
+    size_t alen = 0;
+    int x = stunkit_responder_input(&r, &src, out.data, out.len, buf, sizeof(buf), &alen, &info);
+    printf("%d %d %zu\n", rv, x, alen);
     stunkit_nat_free(n);
-    return rv == 1 && x > 0 ? 0 : 1;
+    return rv == 1 && out.send && x == STUNKIT_INPUT_TAKEN && alen > 0 ? 0 : 1;
 }
 C
 # shellcheck disable=SC2086

@@ -198,37 +198,37 @@ static void handle_event(peer *p, const stunkit_ice_output *o)
     char line[256];
     stunkit_ice_candidate c;
     switch (o->event) {
-    case STUNKIT_ICE_CANDIDATE:
+    case STUNKIT_ICE_EVENT_CANDIDATE:
         /* trickled to the other side as an SDP line */
         CHECK(stunkit_ice_candidate_format(&o->local, line, sizeof(line)) > 0);
         CHECK_EQ(stunkit_ice_candidate_parse(line, strlen(line), &c), 0);
         if (p->relabel2 && stunkit_addr_equal(&c.addr, &p->local2)) {
-            c.type = STUNKIT_ICE_RELAY; /* 5.1.2.1 with type preference 0 */
+            c.type = STUNKIT_ICE_TYPE_RELAY; /* 5.1.2.1 with type preference 0 */
             c.priority = (65535u << 8) + 255u;
             strcpy(c.foundation, "relay9"); /* not frozen behind the direct pair */
         }
         CHECK_EQ(stunkit_ice_add_remote(p->other->ice, &c, now), 0);
         break;
-    case STUNKIT_ICE_GATHERED:
+    case STUNKIT_ICE_EVENT_GATHERED:
         p->gathered = 1;
         stunkit_ice_remote_done(p->other->ice, now);
         break;
-    case STUNKIT_ICE_SELECTED:
+    case STUNKIT_ICE_EVENT_SELECTED:
         p->selections++;
         p->sel_local = o->local;
         p->sel_remote = o->remote;
         break;
-    case STUNKIT_ICE_STATE:
-        if (o->state == STUNKIT_ICE_CONNECTED && !p->connected) {
+    case STUNKIT_ICE_EVENT_STATE:
+        if (o->state == STUNKIT_ICE_STATE_CONNECTED && !p->connected) {
             p->connected = 1;
             p->connected_at = now;
         }
-        if (o->state == STUNKIT_ICE_FAILED)
+        if (o->state == STUNKIT_ICE_STATE_FAILED)
             p->failed = 1;
-        if (o->state == STUNKIT_ICE_DISCONNECTED)
+        if (o->state == STUNKIT_ICE_STATE_DISCONNECTED)
             p->disconnected = 1;
         break;
-    case STUNKIT_ICE_ROLE: p->role_changes++; break;
+    case STUNKIT_ICE_EVENT_ROLE: p->role_changes++; break;
     }
 }
 
@@ -251,7 +251,7 @@ static void deliver_to_peer(peer *p, int base, const packet *k)
 {
     if (p->drop_in)
         return;
-    stunkit_ice_data d;
+    stunkit_app_data d;
     int r = stunkit_ice_input(p->ice, base, &k->src, k->data, k->len, now, &d);
     if (r == 0 && k->len < sizeof(p->got)) { /* application data */
         memcpy(p->got, k->data, k->len);
@@ -324,7 +324,7 @@ static void run_until(peer *a, peer *b, uint64_t until)
         for (int i = 0; i < nq; i++)
             if (q[i].at < next)
                 next = q[i].at;
-        uint64_t na = stunkit_ice_next(a->ice), nb = stunkit_ice_next(b->ice);
+        uint64_t na = stunkit_ice_timeout(a->ice), nb = stunkit_ice_timeout(b->ice);
         if (na < next)
             next = na;
         if (nb < next)
@@ -379,8 +379,8 @@ static void setup(peer *a, peer *b, const scenario *s)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
+    cfg.env.random = rnd;
+    cfg.env.random_ctx = &seed;
     cfg.servers = &srv;
     cfg.n_servers = 1;
     cfg.aggressive = s->aggressive;
@@ -429,11 +429,11 @@ static void test_open_internet(void)
     run_until(&a, &b, now + 3000);
     CHECK(a.connected && b.connected);
     CHECK(a.connected_at - 1000 <= 1000); /* fake clock: direct within 1 s */
-    CHECK_EQ(a.sel_local.type, STUNKIT_ICE_HOST);
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK_EQ(a.sel_local.type, STUNKIT_ICE_TYPE_HOST);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_HOST);
     CHECK(stunkit_addr_equal(&a.sel_remote.addr, &b.local));
     CHECK(stunkit_ice_controlling(a.ice) && !stunkit_ice_controlling(b.ice));
-    CHECK_EQ(stunkit_ice_get_state(a.ice), STUNKIT_ICE_CONNECTED);
+    CHECK_EQ(stunkit_ice_get_state(a.ice), STUNKIT_ICE_STATE_CONNECTED);
     CHECK(a.gathered && b.gathered);
     check_data(&a, &b);
     teardown(&a, &b);
@@ -478,9 +478,9 @@ static void test_one_nat(void)
     CHECK(a.connected && b.connected);
     CHECK(a.connected_at - 1000 <= 1000);
     /* A reaches B's host; B sees A from the NAT's address */
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_HOST);
     CHECK(stunkit_addr_ip_equal(&b.sel_remote.addr, &a.n.pub));
-    CHECK(b.sel_remote.type == STUNKIT_ICE_SRFLX || b.sel_remote.type == STUNKIT_ICE_PRFLX);
+    CHECK(b.sel_remote.type == STUNKIT_ICE_TYPE_SRFLX || b.sel_remote.type == STUNKIT_ICE_TYPE_PRFLX);
     check_data(&a, &b);
     teardown(&a, &b);
 }
@@ -502,7 +502,7 @@ static void test_two_nats_same_inside(int filt)
     CHECK(self_delivered > 0); /* the trap was there */
     CHECK(stunkit_addr_ip_equal(&a.sel_remote.addr, &b.n.pub));
     CHECK(stunkit_addr_ip_equal(&b.sel_remote.addr, &a.n.pub));
-    CHECK(a.sel_local.type == STUNKIT_ICE_SRFLX || a.sel_local.type == STUNKIT_ICE_PRFLX);
+    CHECK(a.sel_local.type == STUNKIT_ICE_TYPE_SRFLX || a.sel_local.type == STUNKIT_ICE_TYPE_PRFLX);
     check_data(&a, &b);
     teardown(&a, &b);
 }
@@ -532,7 +532,7 @@ static void test_symmetric_vs_full_cone(void)
     CHECK(a.connected && b.connected);
     CHECK(a.connected_at - 1000 <= 1000);
     /* B learned A's port for B from A's check: peer-reflexive */
-    CHECK_EQ(b.sel_remote.type, STUNKIT_ICE_PRFLX);
+    CHECK_EQ(b.sel_remote.type, STUNKIT_ICE_TYPE_PRFLX);
     check_data(&a, &b);
     teardown(&a, &b);
 }
@@ -586,7 +586,7 @@ static void test_relay_waits_for_heard_direct(void)
     peer a, b;
     relay_vs_direct(1, 0, 12000, &a, &b);
     CHECK(a.connected && b.connected);
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_HOST);
     CHECK_EQ(a.sel_remote.addr.port, 5000);
     CHECK_EQ(b.sel_local.addr.port, 5000);
     CHECK(a.connected_at >= 3000); /* not before the direct pair worked */
@@ -594,7 +594,7 @@ static void test_relay_waits_for_heard_direct(void)
 
     relay_vs_direct(0, 0, 12000, &a, &b);
     CHECK(a.connected && b.connected);
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_RELAY);
     CHECK(a.connected_at - 1000 <= 1300); /* relay valid at ~0.1 s, + 1 s */
     teardown(&a, &b);
 }
@@ -610,11 +610,11 @@ static void test_renomination(void)
     relay_vs_direct(1, 1, 1800, &a, &b);
     CHECK(a.connected && b.connected);
     CHECK(a.connected_at - 1000 <= 1300);
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_RELAY);
     CHECK_EQ(b.sel_local.addr.port, 6000);
     CHECK_EQ(stunkit_ice_upgrading(a.ice), 1); /* (B does not know that pair as relayed) */
     run_until(&a, &b, 12000);
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_HOST);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_HOST);
     CHECK_EQ(a.sel_remote.addr.port, 5000);
     CHECK_EQ(b.sel_local.addr.port, 5000);
     CHECK_EQ(a.selections, 2);
@@ -626,10 +626,10 @@ static void test_renomination(void)
 
     relay_vs_direct(0, 1, 1800, &a, &b);
     CHECK(a.connected && a.connected_at - 1000 <= 1300);
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_RELAY);
     CHECK_EQ(stunkit_ice_upgrading(a.ice), 1); /* the direct checks' first 3 s */
     run_until(&a, &b, 12000);
-    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_RELAY);
+    CHECK_EQ(a.sel_remote.type, STUNKIT_ICE_TYPE_RELAY);
     CHECK_EQ(a.selections, 1);
     CHECK_EQ(stunkit_ice_upgrading(a.ice), 0);
     CHECK_EQ(stunkit_ice_upgrading(b.ice), 0);
@@ -772,7 +772,7 @@ static void test_consent(void)
     uint8_t buf[64];
     stunkit_ice_route r;
     CHECK_EQ(stunkit_ice_send(a.ice, (const uint8_t *)"x", 1, buf, sizeof(buf), &r), STUNKIT_ERR_STATE);
-    CHECK_EQ(stunkit_ice_get_state(a.ice), STUNKIT_ICE_DISCONNECTED);
+    CHECK_EQ(stunkit_ice_get_state(a.ice), STUNKIT_ICE_STATE_DISCONNECTED);
     teardown(&a, &b);
 }
 
@@ -817,8 +817,8 @@ static int answer_from(const char *from_text)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
+    cfg.env.random = rnd;
+    cfg.env.random_ctx = &seed;
     cfg.controlling = 1;
     cfg.aggressive = 1;
     stunkit_ice *a = stunkit_ice_new(&cfg, 0);
@@ -851,7 +851,7 @@ static int answer_from(const char *from_text)
     CHECK_EQ(stunkit_ice_input(a, 1, &from, ans, (size_t)n, 10, NULL), 1);
     int selected = 0;
     while (stunkit_ice_poll(a, 10, &o) == 1)
-        selected |= !o.send && o.event == STUNKIT_ICE_SELECTED;
+        selected |= !o.send && o.event == STUNKIT_ICE_EVENT_SELECTED;
     stunkit_ice_free(a);
     return selected;
 }
@@ -870,7 +870,7 @@ static void test_candidate_lines(void)
     stunkit_ice_candidate c, d;
     char buf[256];
     memset(&c, 0, sizeof(c));
-    c.type = STUNKIT_ICE_SRFLX;
+    c.type = STUNKIT_ICE_TYPE_SRFLX;
     c.addr = A("203.0.113.1:40000");
     c.related = A("100.64.0.2:5000");
     c.priority = 1694498815;
@@ -927,8 +927,8 @@ static void test_bad_config(void)
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
     CHECK(stunkit_ice_new(&cfg, 0) == NULL); /* no randomness */
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
+    cfg.env.random = rnd;
+    cfg.env.random_ctx = &seed;
     cfg.ufrag = "abc"; /* too short */
     CHECK(stunkit_ice_new(&cfg, 0) == NULL);
     cfg.ufrag = "ab:c"; /* not ice-chars */
@@ -966,8 +966,8 @@ static void test_stream(void)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
+    cfg.env.random = rnd;
+    cfg.env.random_ctx = &seed;
     stunkit_ice_server srv[2];
     memset(srv, 0, sizeof(srv));
     srv[0].addr = A("198.51.100.1:3478");
@@ -998,9 +998,9 @@ static void test_stream(void)
                 CHECK_EQ(m.method, STUNKIT_METHOD_ALLOCATE);
                 allocates++;
             }
-            if (!o.send && o.event == STUNKIT_ICE_CANDIDATE)
-                hosts += o.local.type == STUNKIT_ICE_HOST;
-            if (!o.send && o.event == STUNKIT_ICE_GATHERED)
+            if (!o.send && o.event == STUNKIT_ICE_EVENT_CANDIDATE)
+                hosts += o.local.type == STUNKIT_ICE_TYPE_HOST;
+            if (!o.send && o.event == STUNKIT_ICE_EVENT_GATHERED)
                 gathered++;
         }
         if (now == 5000)
@@ -1019,8 +1019,8 @@ static void test_apply(void)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
+    cfg.env.random = rnd;
+    cfg.env.random_ctx = &seed;
     stunkit_ice *a = stunkit_ice_new(&cfg, 0);
     static const char sdp[] = "v=0\r\na=ice-ufrag:Zx9k\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
                               "a=candidate:1 1 UDP 2130706431 192.0.2.5 4000 typ host\r\n"

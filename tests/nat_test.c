@@ -119,16 +119,62 @@ static void server_addresses(stunkit_addr srv[2][2])
     stunkit_addr_parse("198.51.100.2:3479", 0, &srv[1][1]);
 }
 
+/* The events poll gives, checked against the contract (stunkit/machine.h,
+ * nat.h): MAPPED (test I answered) before VERDICT before DONE, each once,
+ * LIFETIME only between VERDICT and DONE, nothing after DONE. */
+typedef struct evlog {
+    int mapped, verdict, lifetime, done;
+} evlog;
+
+/* poll once for the simulation: 1, a datagram in out; 0, nothing now (the
+ * events that came were checked); -1, DONE. */
+static int step(stunkit_nat *n, uint64_t now, stunkit_nat_output *out, evlog *ev)
+{
+    for (;;) {
+        int rv = stunkit_nat_poll(n, now, out);
+        CHECK(rv >= 0); /* no event is lost when they are polled at once */
+        if (rv <= 0)
+            return 0;
+        const stunkit_nat_result *r = stunkit_nat_get_result(n);
+        if (out->send) {
+            CHECK(!ev->done);
+            return 1;
+        }
+        switch (out->event) {
+        case STUNKIT_NAT_EVENT_MAPPED:
+            CHECK(!ev->mapped && !ev->verdict && r->mapped.family);
+            ev->mapped++;
+            break;
+        case STUNKIT_NAT_EVENT_VERDICT:
+            CHECK(!ev->verdict && r->verdict);
+            CHECK(ev->mapped || !r->mapped.family);
+            ev->verdict++;
+            break;
+        case STUNKIT_NAT_EVENT_LIFETIME:
+            CHECK(ev->verdict && !ev->done);
+            ev->lifetime++;
+            break;
+        case STUNKIT_NAT_EVENT_DONE:
+            CHECK(ev->verdict && !ev->done && r->done);
+            ev->done++;
+            CHECK_EQ(stunkit_nat_poll(n, now, out), 0);
+            CHECK(stunkit_nat_timeout(n) == STUNKIT_NEVER);
+            return -1;
+        default:
+            CHECK(!"an event nat.h does not name");
+        }
+    }
+}
+
 /* A machine asking srv[0][0], its sockets on 192.0.2.10:5000 and up
  * (lifetime_max_s > 0: it also measures the binding lifetime). */
 static stunkit_nat *new_machine_ex(stunkit_addr srv[2][2], uint32_t *seed, uint64_t now, stunkit_addr *local,
                                    uint32_t lifetime_max_s)
 {
-    stunkit_nat_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
+    stunkit_nat_config cfg = STUNKIT_CONFIG_INIT(cfg);
     cfg.server = srv[0][0];
-    cfg.random = rnd;
-    cfg.random_ctx = seed;
+    cfg.env.random = rnd;
+    cfg.env.random_ctx = seed;
     cfg.lifetime = lifetime_max_s > 0;
     cfg.lifetime_max_s = lifetime_max_s;
     stunkit_nat *n = stunkit_nat_new(&cfg, now);
@@ -150,7 +196,7 @@ static stunkit_nat *new_machine(stunkit_addr srv[2][2], uint32_t *seed, uint64_t
  * length written into resp, the address it comes from (CHANGE-REQUEST) in
  * *from, the port it goes to (RESPONSE-PORT, else src's) in *to, the
  * request's CHANGE-REQUEST in *change; -1 when it was not for the server. */
-static int server_answer(stunkit_addr srv[2][2], const stunkit_nat_send *out, const stunkit_addr *src, uint8_t *resp,
+static int server_answer(stunkit_addr srv[2][2], const stunkit_nat_output *out, const stunkit_addr *src, uint8_t *resp,
                          size_t cap, stunkit_addr *from, stunkit_addr *to, uint32_t *change)
 {
     int ip = -1, port = -1;
@@ -200,18 +246,19 @@ static stunkit_nat_result run_ex(sim *s, uint32_t seed, int lifetime, uint32_t l
     } fly[64];
     int n_fly = 0;
     uint64_t t0 = now;
+    evlog ev = {0, 0, 0, 0};
     for (int steps = 0; steps < 200000; steps++) {
         for (int i = 0; i < n_fly; i++)
             if (fly[i].due <= now) {
                 stunkit_nat_input(n, fly[i].sock, &fly[i].from, fly[i].data, fly[i].len, now);
                 fly[i--] = fly[--n_fly];
             }
-        stunkit_nat_send out;
-        int rv = stunkit_nat_poll(n, now, &out);
+        stunkit_nat_output out;
+        int rv = step(n, now, &out, &ev);
         if (rv < 0)
             break;
         if (rv == 0) {
-            uint64_t next = stunkit_nat_next(n);
+            uint64_t next = stunkit_nat_timeout(n);
             for (int i = 0; i < n_fly; i++)
                 if (fly[i].due < next)
                     next = fly[i].due;
@@ -293,27 +340,45 @@ static void test_verdicts(void)
 
 static void test_contract(void)
 {
-    stunkit_nat_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
+    stunkit_nat_config cfg = STUNKIT_CONFIG_INIT(cfg);
     stunkit_addr_parse("198.51.100.1:3478", 0, &cfg.server);
     CHECK(stunkit_nat_new(&cfg, 0) == NULL); /* no randomness, no machine */
     uint32_t seed = 1;
-    cfg.random = rnd;
-    cfg.random_ctx = &seed;
-    stunkit_nat *n = stunkit_nat_new(&cfg, 0);
+    cfg.env.random = rnd;
+    cfg.env.random_ctx = &seed;
+    /* configs versioned by size: shorter than the first layout, refused;
+     * a newer application's longer one, taken when what this library does
+     * not know is zero, refused when it asks for more */
+    struct {
+        stunkit_nat_config c;
+        uint64_t newer;
+    } big;
+    memset(&big, 0, sizeof(big));
+    big.c = cfg;
+    big.c.size = sizeof(big);
+    stunkit_nat *n = stunkit_nat_new(&big.c, 0);
+    CHECK(n != NULL);
+    stunkit_nat_free(n);
+    big.newer = 1;
+    CHECK(stunkit_nat_new(&big.c, 0) == NULL);
+    cfg.size = sizeof(cfg) - 1;
+    CHECK(stunkit_nat_new(&cfg, 0) == NULL);
+    cfg.size = sizeof(cfg);
+    n = stunkit_nat_new(&cfg, 0);
     CHECK(n != NULL);
     stunkit_addr from;
     stunkit_addr_parse("198.51.100.1:3478", 0, &from);
     static const uint8_t rtp[12] = {0x80, 0x60};
-    CHECK_EQ(stunkit_nat_input(n, 0, &from, rtp, sizeof(rtp), 0), 0); /* not its own: handed on */
-    stunkit_nat_send out;
+    CHECK_EQ(stunkit_nat_input(n, 0, &from, rtp, sizeof(rtp), 0), STUNKIT_INPUT_NOT_MINE); /* handed on */
+    stunkit_nat_output out;
     CHECK_EQ(stunkit_nat_poll(n, 0, &out), 1);
+    CHECK(out.send);
     uint8_t other[20];
     memcpy(other, out.data, 20);
     other[19] ^= 0xff; /* a response to a transaction that is not its own */
     other[0] = 0x01;
     other[1] = 0x01;
-    CHECK_EQ(stunkit_nat_input(n, 0, &from, other, 20, 1), 0);
+    CHECK_EQ(stunkit_nat_input(n, 0, &from, other, 20, 1), STUNKIT_INPUT_NOT_MINE);
     stunkit_nat_free(n);
 }
 
@@ -341,18 +406,19 @@ static void test_late_sends(void)
     } q[16];
     memset(q, 0, sizeof(q));
     int stalled = 0, behaviour_sends = 0;
+    evlog ev = {0, 0, 0, 0};
     for (int steps = 0; steps < 10000; steps++) {
         for (int i = 0; i < 16; i++)
             if (q[i].on && q[i].due <= now) {
                 stunkit_nat_input(n, q[i].sock, &q[i].from, q[i].data, q[i].len, now);
                 q[i].on = 0;
             }
-        stunkit_nat_send out;
-        int rv = stunkit_nat_poll(n, now, &out);
+        stunkit_nat_output out;
+        int rv = step(n, now, &out, &ev);
         if (rv < 0)
             break;
         if (rv == 0) {
-            uint64_t next = stunkit_nat_next(n);
+            uint64_t next = stunkit_nat_timeout(n);
             for (int i = 0; i < 16; i++)
                 if (q[i].on && q[i].due < next)
                     next = q[i].due;
@@ -411,6 +477,7 @@ static stunkit_nat_result silent(int refused_at, int tcp_state, int tcp_at, uint
         stunkit_nat_tcp(n, 0, now);
     *sends = 0;
     int refused_done = 0, tcp_done = 0;
+    evlog ev = {0, 0, 0, 0};
     for (int steps = 0; steps < 10000; steps++) {
         if (refused_at >= 0 && !refused_done && now >= t0 + (uint64_t)refused_at) {
             stunkit_nat_udp_refused(n, now);
@@ -420,15 +487,15 @@ static stunkit_nat_result silent(int refused_at, int tcp_state, int tcp_at, uint
             stunkit_nat_tcp(n, tcp_state, now);
             tcp_done = 1;
         }
-        stunkit_nat_send out;
-        int rv = stunkit_nat_poll(n, now, &out);
+        stunkit_nat_output out;
+        int rv = step(n, now, &out, &ev);
         if (rv < 0)
             break;
         if (rv == 1) {
             (*sends)++;
             continue;
         }
-        uint64_t next = stunkit_nat_next(n);
+        uint64_t next = stunkit_nat_timeout(n);
         if (refused_at >= 0 && !refused_done && t0 + (uint64_t)refused_at < next)
             next = t0 + (uint64_t)refused_at;
         if (tcp_state && !tcp_done && t0 + (uint64_t)tcp_at < next)

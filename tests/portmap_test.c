@@ -52,21 +52,21 @@ static void pump(run *r)
         }
         r->method = o.method;
         switch (o.event) {
-        case STUNKIT_PORTMAP_MAPPED:
+        case STUNKIT_PORTMAP_EVENT_MAPPED:
             r->mapped++;
             r->external = o.external;
             r->lifetime = o.lifetime_s;
             break;
-        case STUNKIT_PORTMAP_RENEWED:
+        case STUNKIT_PORTMAP_EVENT_RENEWED:
             r->renewed++;
             r->external = o.external;
             break;
-        case STUNKIT_PORTMAP_FAILED:
+        case STUNKIT_PORTMAP_EVENT_FAILED:
             r->failed++;
             r->last_result = o.result;
             break;
-        case STUNKIT_PORTMAP_RESET: r->reset++; break;
-        case STUNKIT_PORTMAP_DELETED: r->deleted++; break;
+        case STUNKIT_PORTMAP_EVENT_RESET: r->reset++; break;
+        case STUNKIT_PORTMAP_EVENT_DELETED: r->deleted++; break;
         }
     }
 }
@@ -82,8 +82,8 @@ static void start(run *r, stunkit_portmap_method method, int protocol)
     c.protocol = protocol;
     c.lifetime_s = 120;
     c.method = method;
-    c.random = rnd;
-    c.random_ctx = &seed;
+    c.env.random = rnd;
+    c.env.random_ctx = &seed;
     r->m = stunkit_portmap_new(&c, now);
     CHECK(r->m != NULL);
 }
@@ -143,7 +143,7 @@ static void test_pcp(void)
     uint64_t t0 = now, gaps[3];
     for (int i = 0; i < 3; i++) {
         uint64_t before = now;
-        now = stunkit_portmap_next(r.m);
+        now = stunkit_portmap_timeout(r.m);
         pump(&r);
         CHECK_EQ(r.n_sent, 1);
         gaps[i] = now - before;
@@ -159,24 +159,24 @@ static void test_pcp(void)
     uint8_t a[1200];
     size_t n = pcp_answer(a, first, 0, 120, 5000, 41000);
     for (size_t cut = 0; cut < n; cut++)
-        CHECK_EQ(stunkit_portmap_input(r.m, a, cut, &gw, now), 1);
+        CHECK_EQ(stunkit_portmap_input(r.m, 0, &gw, a, cut, now), 1);
     stunkit_addr other = gw;
     other.port = 5350;
-    CHECK_EQ(stunkit_portmap_input(r.m, a, n, &other, now), 0);
+    CHECK_EQ(stunkit_portmap_input(r.m, 0, &other, a, n, now), 0);
     a[30] ^= 1;
-    stunkit_portmap_input(r.m, a, n, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, n, now);
     a[30] ^= 1;
     a[36] = 6;
-    stunkit_portmap_input(r.m, a, n, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, n, now);
     a[36] = 17;
     memset(a + 60, 0, 1100);
-    stunkit_portmap_input(r.m, a, 1104, &gw, now); /* over 1100 */
-    stunkit_portmap_input(r.m, a, 62, &gw, now);   /* not a multiple of 4 */
+    stunkit_portmap_input(r.m, 0, &gw, a, 1104, now); /* over 1100 */
+    stunkit_portmap_input(r.m, 0, &gw, a, 62, now);   /* not a multiple of 4 */
     pump(&r);
     CHECK_EQ(r.mapped + r.failed, 0);
 
     /* the answer */
-    CHECK_EQ(stunkit_portmap_input(r.m, a, n, &gw, now), 1);
+    CHECK_EQ(stunkit_portmap_input(r.m, 0, &gw, a, n, now), 1);
     pump(&r);
     CHECK_EQ(r.mapped, 1);
     CHECK_EQ(r.method, STUNKIT_PORTMAP_PCP);
@@ -187,7 +187,7 @@ static void test_pcp(void)
 
     /* renewal between 1/2 and 5/8 of 120 s, the same nonce, suggesting what we have */
     uint64_t mapped_at = now;
-    now = stunkit_portmap_next(r.m);
+    now = stunkit_portmap_timeout(r.m);
     pump(&r);
     CHECK_EQ(r.n_sent, 1);
     CHECK(now - mapped_at >= 60000 && now - mapped_at <= 75000);
@@ -196,7 +196,7 @@ static void test_pcp(void)
     CHECK(r.sent[0][56] == 198 && r.sent[0][59] == 1);
     uint32_t epoch = 5000 + (uint32_t)((now - mapped_at) / 1000);
     n = pcp_answer(a, r.sent[0], 0, 120, epoch, 41000);
-    stunkit_portmap_input(r.m, a, n, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, n, now);
     pump(&r);
     CHECK_EQ(r.renewed, 1);
     CHECK_EQ(r.reset, 0);
@@ -206,14 +206,14 @@ static void test_pcp(void)
     uint8_t q2[60];
     memcpy(q2, r.sent[0], 60);
     n = pcp_answer(a, q2, 0, 120, 3, 41000);
-    stunkit_portmap_input(r.m, a, n, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, n, now);
     pump(&r);
     CHECK_EQ(r.reset, 1);
     CHECK_EQ(r.n_sent, 1); /* the MAP again, now */
 
     /* an error: the name from the RFC */
     n = pcp_answer(a, r.sent[0], 8, 30, 4, 0);
-    stunkit_portmap_input(r.m, a, n, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, n, now);
     pump(&r);
     CHECK_EQ(r.failed, 1);
     CHECK_EQ(r.last_result, 8);
@@ -226,7 +226,7 @@ static void test_pcp(void)
     memcpy(q2, r.sent[0], 60);
     CHECK_EQ(q2[36], 6);
     n = pcp_answer(a, q2, 0, 120, 100, 41001);
-    stunkit_portmap_input(r.m, a, n, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, n, now);
     pump(&r);
     CHECK_EQ(r.mapped, 1);
     CHECK_EQ(stunkit_portmap_delete(r.m, now), 0);
@@ -235,7 +235,7 @@ static void test_pcp(void)
     CHECK(r.sent[0][4] == 0 && r.sent[0][7] == 0);
     CHECK_MEM(r.sent[0] + 24, q2 + 24, 12);
     n = pcp_answer(a, r.sent[0], 0, 0, 101, 0);
-    stunkit_portmap_input(r.m, a, n, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, n, now);
     pump(&r);
     CHECK_EQ(r.deleted, 1);
     CHECK_EQ(stunkit_portmap_delete(r.m, now), STUNKIT_ERR_STATE);
@@ -254,7 +254,7 @@ static void test_natpmp_fallback(void)
     CHECK_EQ(r.sent_len[1 - pcp], 2);
     /* a NAT-PMP-only router: version 0, "Unsupported Version" (RFC 6887 9) */
     uint8_t a[16] = {0, 0x81, 0, 1, 0, 0, 0x10, 0};
-    stunkit_portmap_input(r.m, a, 8, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, a, 8, now);
     pump(&r);
     CHECK_EQ(r.n_sent, 1);
     CHECK_EQ(r.sent_len[0], 12);
@@ -263,13 +263,13 @@ static void test_natpmp_fallback(void)
     CHECK(q[8] == 0 && q[11] == 120);
     /* the address answer (12 bytes), then the mapping's (16) */
     uint8_t addr[12] = {0, 0x80, 0, 0, 0, 0, 0x10, 0, 198, 51, 100, 1};
-    stunkit_portmap_input(r.m, addr, 12, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, addr, 12, now);
     uint8_t m[16] = {0, 0x81, 0, 0, 0, 0, 0x10, 0, 0xA0, 0x28, 0xA0, 0x29, 0, 0, 0, 60};
     for (size_t cut = 0; cut < 16; cut++)
-        stunkit_portmap_input(r.m, m, cut, &gw, now);
+        stunkit_portmap_input(r.m, 0, &gw, m, cut, now);
     pump(&r);
     CHECK_EQ(r.mapped, 0);
-    stunkit_portmap_input(r.m, m, 16, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, m, 16, now);
     pump(&r);
     CHECK_EQ(r.mapped, 1);
     CHECK_EQ(r.method, STUNKIT_PORTMAP_NATPMP);
@@ -278,21 +278,21 @@ static void test_natpmp_fallback(void)
     CHECK_STR(text, "198.51.100.1:41001");
     /* renewal halfway (30 s of 60) */
     uint64_t at = now;
-    now = stunkit_portmap_next(r.m);
+    now = stunkit_portmap_timeout(r.m);
     pump(&r);
     CHECK_EQ(now - at, 30000);
     CHECK(r.n_sent == 1 && r.sent_len[0] == 12 && r.sent[0][6] == 0xA0 && r.sent[0][7] == 0x29);
     /* deletion: lifetime 0 and external port 0 (RFC 6886 3.4) */
     m[3] = 0;
     m[7] = 30;
-    stunkit_portmap_input(r.m, m, 16, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, m, 16, now);
     pump(&r);
     CHECK_EQ(r.renewed, 1);
     CHECK_EQ(stunkit_portmap_delete(r.m, now), 0);
     pump(&r);
     CHECK(r.n_sent == 1 && r.sent[0][6] == 0 && r.sent[0][7] == 0 && r.sent[0][11] == 0);
     uint8_t d[16] = {0, 0x81, 0, 0, 0, 0, 0x10, 30, 0xA0, 0x28, 0, 0, 0, 0, 0, 0};
-    stunkit_portmap_input(r.m, d, 16, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, d, 16, now);
     pump(&r);
     CHECK_EQ(r.deleted, 1);
     stunkit_portmap_free(r.m);
@@ -300,10 +300,10 @@ static void test_natpmp_fallback(void)
     /* a router that answers NAT-PMP and ignores PCP: NAT-PMP after a grace */
     start(&r, STUNKIT_PORTMAP_AUTO, 6);
     pump(&r);
-    stunkit_portmap_input(r.m, addr, 12, &gw, now);
+    stunkit_portmap_input(r.m, 0, &gw, addr, 12, now);
     pump(&r);
     CHECK_EQ(r.n_sent, 0);
-    now = stunkit_portmap_next(r.m);
+    now = stunkit_portmap_timeout(r.m);
     pump(&r);
     CHECK(r.n_sent == 1 && r.sent_len[0] == 12 && r.sent[0][1] == 2); /* NAT-PMP, TCP */
     stunkit_portmap_free(r.m);
@@ -314,7 +314,7 @@ static void test_natpmp_fallback(void)
     for (int i = 0; i < 40 && !r.failed; i++) {
         pump(&r);
         if (!r.failed)
-            now = stunkit_portmap_next(r.m);
+            now = stunkit_portmap_timeout(r.m);
     }
     fprintf(stderr, "silent NAT-PMP gateway: %d datagrams, FAILED after %llu ms (fake)\n", r.total_sent,
             (unsigned long long)(now - t0));
@@ -332,8 +332,8 @@ static void test_natpmp_fallback(void)
     c.internal = me;
     c.protocol = 17;
     CHECK(stunkit_portmap_new(&c, now) == NULL); /* no randomness */
-    c.random = rnd;
-    c.random_ctx = &seed;
+    c.env.random = rnd;
+    c.env.random_ctx = &seed;
     c.protocol = 132;
     CHECK(stunkit_portmap_new(&c, now) == NULL);
     c.protocol = 17;

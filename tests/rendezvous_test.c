@@ -86,8 +86,8 @@ static peer *new_peer(const char *room, const char *user, const char *pass, int 
     c.room = room;
     c.username = user;
     c.password = pass;
-    c.random = rnd;
-    c.random_ctx = &p->seed;
+    c.env.random = rnd;
+    c.env.random_ctx = &p->seed;
     p->m = stunkit_rdv_new(&c, now_ms);
     CHECK(p->m != NULL);
     return p;
@@ -129,7 +129,7 @@ static void to_server(peer *p, const uint8_t *data, size_t len)
             if (ratio > max_ratio_x100)
                 max_ratio_x100 = ratio;
             if (!lost() && !answers_lost)
-                stunkit_rdv_input(p->m, ob.out[i].data, ob.out[i].len, now_ms);
+                stunkit_rdv_input(p->m, 0, NULL, ob.out[i].data, ob.out[i].len, now_ms);
         }
     }
 }
@@ -145,27 +145,27 @@ static void pump(peer *p)
             continue;
         }
         switch (o.event) {
-        case STUNKIT_RDV_ROLE:
+        case STUNKIT_RDV_EVENT_ROLE:
             p->role_seen++;
             p->offerer = o.offerer;
             break;
-        case STUNKIT_RDV_PEER_DATA:
+        case STUNKIT_RDV_EVENT_PEER_DATA:
             CHECK(p->got_len + o.len <= STUNKIT_RDV_DESC_MAX);
             if (p->got_len + o.len <= STUNKIT_RDV_DESC_MAX) {
                 memcpy(p->got + p->got_len, o.data, o.len);
                 p->got_len += o.len;
             }
             break;
-        case STUNKIT_RDV_PEER_LEFT:
+        case STUNKIT_RDV_EVENT_PEER_LEFT:
             p->left_events++;
             p->got_len = 0; /* a new peer's description starts over */
             break;
-        case STUNKIT_RDV_FAILED:
+        case STUNKIT_RDV_EVENT_FAILED:
             p->failed++;
             p->fail_code = o.error_code;
             memcpy(p->reason, o.reason, sizeof(p->reason));
             break;
-        case STUNKIT_RDV_LEFT: p->left_done++; break;
+        case STUNKIT_RDV_EVENT_LEFT: p->left_done++; break;
         }
     }
 }
@@ -182,7 +182,7 @@ static uint64_t run(peer **ps, int n, uint64_t ms, int (*done)(peer **, int))
             break;
         uint64_t next = UINT64_MAX;
         for (int i = 0; i < n; i++) {
-            uint64_t t = stunkit_rdv_next(ps[i]->m);
+            uint64_t t = stunkit_rdv_timeout(ps[i]->m);
             if (t < next)
                 next = t;
         }
@@ -233,16 +233,16 @@ static void meet(int drop, int dup)
     peer *pa = new_peer("lab-room.1", "alice", "wonderland", 40001);
     peer *pb = new_peer("lab-room.1", "bob", "builder", 40002);
     peer *ps[2] = {pa, pb};
-    CHECK_EQ(stunkit_rdv_set_local(pa->m, a, 1000, now_ms), 0);
+    CHECK_EQ(stunkit_rdv_set_description(pa->m, a, 1000, now_ms), 0);
     run(ps, 1, 5000, has_role); /* A alone first: A opens the room */
     CHECK_EQ(pa->role_seen, 1);
     CHECK_EQ(pa->offerer, 1);
-    CHECK_EQ(stunkit_rdv_set_local(pb->m, b, 2500, now_ms), 0);
-    CHECK_EQ(stunkit_rdv_set_local(pa->m, a, 2000, now_ms), 0);
+    CHECK_EQ(stunkit_rdv_set_description(pb->m, b, 2500, now_ms), 0);
+    CHECK_EQ(stunkit_rdv_set_description(pa->m, a, 2000, now_ms), 0);
     run(ps, 2, 150, NULL);
     /* not an extension of what was given: refused, nothing changes */
-    CHECK_EQ(stunkit_rdv_set_local(pa->m, b, 2500, now_ms), STUNKIT_ERR_INVAL);
-    CHECK_EQ(stunkit_rdv_set_local(pa->m, a, 3000, now_ms), 0);
+    CHECK_EQ(stunkit_rdv_set_description(pa->m, b, 2500, now_ms), STUNKIT_ERR_INVAL);
+    CHECK_EQ(stunkit_rdv_set_description(pa->m, a, 3000, now_ms), 0);
     uint64_t took = run(ps, 2, 30000, both_complete);
     CHECK_EQ(pb->role_seen, 1);
     CHECK_EQ(pb->offerer, 0);
@@ -288,7 +288,7 @@ static void meet(int drop, int dup)
     CHECK_EQ(c.rooms_open, 1);
     /* a newcomer takes A's place: it is the offerer now, and B gets its description */
     peer *pd = new_peer("lab-room.1", "alice", "wonderland", 40004);
-    CHECK_EQ(stunkit_rdv_set_local(pd->m, "a=ice-ufrag:dddd\r\n", 18, now_ms), 0);
+    CHECK_EQ(stunkit_rdv_set_description(pd->m, "a=ice-ufrag:dddd\r\n", 18, now_ms), 0);
     peer *ps2[2] = {pd, pb};
     run(ps2, 2, 2000, NULL);
     CHECK_EQ(pd->offerer, 1);
@@ -329,7 +329,7 @@ static void test_bounds(void)
     /* a description over the server's bound */
     char *big = make_text(2, 1500);
     peer *p = new_peer("big", "alice", "wonderland", 40010);
-    stunkit_rdv_set_local(p->m, big, 1500, now_ms);
+    stunkit_rdv_set_description(p->m, big, 1500, now_ms);
     run(&p, 1, 25000, NULL);
     CHECK_EQ(p->failed, 1);
     CHECK_EQ(p->fail_code, 400);
@@ -373,7 +373,7 @@ static void test_bounds(void)
 
     /* a peer silent for 30 s loses its place; the other hears "left" */
     peer *s = new_peer("r5", "alice", "wonderland", 40016);
-    stunkit_rdv_set_local(s->m, "hello\n", 6, now_ms);
+    stunkit_rdv_set_description(s->m, "hello\n", 6, now_ms);
     peer *rs[2] = {r, s};
     run(rs, 2, 1000, NULL);
     CHECK_EQ(r->got_len, 6);
@@ -406,7 +406,7 @@ static void test_transport_switch(void)
     server_setup(10, 10, 4096);
     answers_lost = 1;
     peer *a = new_peer("switch", "alice", "wonderland", 40040);
-    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\n", 18, now_ms);
+    stunkit_rdv_set_description(a->m, "a=ice-ufrag:aaaa\r\n", 18, now_ms);
     run(&a, 1, 1000, NULL);
     CHECK(a->sends >= 2);
     CHECK_EQ(a->role_seen, 0);
@@ -427,7 +427,7 @@ static void test_transport_switch(void)
     /* over TCP a request is sent once: a silent server means one send and a failure after 10 s */
     server_silent = 1;
     int before = a->sends;
-    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\na=x\r\n", 23, now_ms);
+    stunkit_rdv_set_description(a->m, "a=ice-ufrag:aaaa\r\na=x\r\n", 23, now_ms);
     uint64_t took = run(&a, 1, 30000, has_failed);
     CHECK_EQ(a->sends - before, 1);
     CHECK_EQ(a->failed, 1);
@@ -464,7 +464,7 @@ static void test_silent_server(void)
     CHECK(took >= 19000);
     CHECK(strstr(p->reason, "no answer") != NULL);
     /* nothing after FAILED */
-    CHECK_EQ(stunkit_rdv_next(p->m), UINT64_MAX);
+    CHECK_EQ(stunkit_rdv_timeout(p->m), UINT64_MAX);
     free_peer(p);
     server_teardown();
 }
@@ -485,11 +485,11 @@ static void test_lossy_keeps_going(void)
 {
     server_setup(10, 10, 4096);
     peer *a = new_peer("lossy", "alice", "wonderland", 40050);
-    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\n", 18, now_ms);
+    stunkit_rdv_set_description(a->m, "a=ice-ufrag:aaaa\r\n", 18, now_ms);
     run(&a, 1, 1000, NULL);
     CHECK_EQ(a->role_seen, 1);
     server_silent = 1;
-    stunkit_rdv_set_local(a->m, "a=ice-ufrag:aaaa\r\na=x\r\n", 23, now_ms);
+    stunkit_rdv_set_description(a->m, "a=ice-ufrag:aaaa\r\na=x\r\n", 23, now_ms);
     run(&a, 1, 17000, has_failed);
     CHECK_EQ(a->failed, 0);
     server_silent = 0;
@@ -738,17 +738,17 @@ static void test_truncated_answers(void)
     server_setup(10, 10, 4096);
     peer *a = new_peer("t", "alice", "wonderland", 40030);
     peer *b = new_peer("t", "bob", "builder", 40031);
-    stunkit_rdv_set_local(b->m, "a=ice-ufrag:bbbb\r\n", 18, now_ms);
+    stunkit_rdv_set_description(b->m, "a=ice-ufrag:bbbb\r\n", 18, now_ms);
     peer *ps[2] = {a, b};
     run(ps, 2, 300, NULL); /* a has its key now, b's bytes are on the server */
     CHECK_EQ(a->got_len, 18);
-    stunkit_rdv_set_local(b->m, "a=ice-ufrag:bbbb\r\na=ice-pwd:pppppppppppppppppppppp\r\n", 52, now_ms);
+    stunkit_rdv_set_description(b->m, "a=ice-ufrag:bbbb\r\na=ice-pwd:pppppppppppppppppppppp\r\n", 52, now_ms);
     run(&b, 1, 50, NULL);
     /* catch a's next request and the server's answer */
     stunkit_rdv_output o;
     uint8_t req[2048];
     size_t req_len = 0;
-    now_ms = stunkit_rdv_next(a->m);
+    now_ms = stunkit_rdv_timeout(a->m);
     while (stunkit_rdv_poll(a->m, now_ms, &o) == 1)
         if (o.send) {
             memcpy(req, o.data, o.len);
@@ -772,17 +772,17 @@ static void test_truncated_answers(void)
     memcpy(ans, ob.out[0].data, ans_len);
     int taken = 0;
     for (size_t n = 0; n < ans_len; n++)
-        taken += stunkit_rdv_input(a->m, ans, n, now_ms);
+        taken += stunkit_rdv_input(a->m, 0, NULL, ans, n, now_ms);
     CHECK_EQ(taken, 0);
     for (size_t i = 20; i < ans_len; i += 7) { /* a flipped byte: integrity fails, nothing taken */
         uint8_t bad[2048];
         memcpy(bad, ans, ans_len);
         bad[i] ^= 0x40;
-        stunkit_rdv_input(a->m, bad, ans_len, now_ms);
+        stunkit_rdv_input(a->m, 0, NULL, bad, ans_len, now_ms);
     }
     pump(a);
     CHECK_EQ(a->got_len, 18);
-    CHECK_EQ(stunkit_rdv_input(a->m, ans, ans_len, now_ms), 1);
+    CHECK_EQ(stunkit_rdv_input(a->m, 0, NULL, ans, ans_len, now_ms), STUNKIT_INPUT_TAKEN);
     pump(a);
     CHECK_EQ(a->got_len, 52);
     CHECK(!memcmp(a->got + 18, "a=ice-pwd:", 10));
@@ -799,8 +799,8 @@ static void test_config(void)
     c.size = sizeof(c);
     c.username = "u";
     c.password = "p";
-    c.random = rnd;
-    c.random_ctx = &s;
+    c.env.random = rnd;
+    c.env.random_ctx = &s;
     c.room = "has space";
     CHECK(stunkit_rdv_new(&c, 0) == NULL);
     c.room = "";
@@ -809,15 +809,15 @@ static void test_config(void)
     c.password = NULL;
     CHECK(stunkit_rdv_new(&c, 0) == NULL);
     c.password = "p";
-    c.random = NULL;
+    c.env.random = NULL;
     CHECK(stunkit_rdv_new(&c, 0) == NULL);
-    c.random = rnd;
+    c.env.random = rnd;
     stunkit_rdv *r = stunkit_rdv_new(&c, 0);
     CHECK(r != NULL);
     static char big[STUNKIT_RDV_DESC_MAX + 1];
-    CHECK_EQ(stunkit_rdv_set_local(r, big, sizeof(big), 0), STUNKIT_ERR_NOBUF);
+    CHECK_EQ(stunkit_rdv_set_description(r, big, sizeof(big), 0), STUNKIT_ERR_NOBUF);
     stunkit_rdv_free(r);
-    CHECK_STR(stunkit_rdv_event_name(STUNKIT_RDV_PEER_DATA), "peer-data");
+    CHECK_STR(stunkit_rdv_event_name(STUNKIT_RDV_EVENT_PEER_DATA), "peer-data");
 }
 
 int main(void)

@@ -5,7 +5,15 @@ tmp=$(mktemp -d)
 pids=""
 fails=0
 ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+# (each failure's first 600 bytes are said again at the end: CI shows a
+# long log's head and tail only)
+failed_list=""
+fail() {
+    echo "FAIL $1"
+    fails=$((fails + 1))
+    failed_list="$failed_list
+FAIL ${1:0:600}"
+}
 testlib_cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     pids=""
@@ -31,6 +39,7 @@ conf_error() { # description, expected stderr fragment, file content
 }
 # finish: the summary line and the exit status
 finish() {
+    [ "$fails" -gt 0 ] && echo "the failures again:$failed_list"
     echo "$fails failed"
     [ "$fails" -eq 0 ]
 }

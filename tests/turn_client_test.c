@@ -96,9 +96,9 @@ static void to_server(client *c, const uint8_t *data, size_t len);
 
 static void deliver_to_client(client *c, const uint8_t *data, size_t len)
 {
-    stunkit_turn_data d;
-    int rv = stunkit_turn_input(c->m, data, len, now_ms, &d);
-    if (rv == 2 && d.len < sizeof(c->got)) {
+    stunkit_app_data d;
+    int rv = stunkit_turn_input(c->m, 0, NULL, data, len, now_ms, &d);
+    if (rv == STUNKIT_INPUT_APP_DATA && d.len < sizeof(c->got)) {
         memcpy(c->got, d.data, d.len);
         c->got_len = d.len;
         c->got_count++;
@@ -174,18 +174,18 @@ static void pump(void)
                     continue;
                 }
                 switch (out.event) {
-                case STUNKIT_TURN_ALLOCATED:
+                case STUNKIT_TURN_EVENT_ALLOCATED:
                     c->allocated++;
                     c->relayed = out.relayed;
                     c->relayed2 = out.relayed2;
                     break;
-                case STUNKIT_TURN_PERMITTED: c->permitted++; break;
-                case STUNKIT_TURN_BOUND: c->bound++; break;
-                case STUNKIT_TURN_FAILED:
+                case STUNKIT_TURN_EVENT_PERMITTED: c->permitted++; break;
+                case STUNKIT_TURN_EVENT_BOUND: c->bound++; break;
+                case STUNKIT_TURN_EVENT_FAILED:
                     c->failed++;
                     c->last_code = out.error_code;
                     break;
-                case STUNKIT_TURN_CLOSED: c->closed++; break;
+                case STUNKIT_TURN_EVENT_CLOSED: c->closed++; break;
                 default: break;
                 }
             }
@@ -201,7 +201,7 @@ static void advance(uint64_t limit)
     uint64_t next = limit;
     for (int k = 0; k < 2; k++)
         if (clients[k]) {
-            uint64_t n = stunkit_turn_next(clients[k]->m);
+            uint64_t n = stunkit_turn_timeout(clients[k]->m);
             if (n < next)
                 next = n;
         }
@@ -220,13 +220,12 @@ static void client_init_dual(client *c, const char *addr, const char *user, cons
     memset(c, 0, sizeof(*c));
     c->tr = tr;
     stunkit_addr_parse(addr, 0, &c->addr);
-    stunkit_turn_config tc;
-    memset(&tc, 0, sizeof(tc));
+    stunkit_turn_config tc = STUNKIT_CONFIG_INIT(tc);
     tc.server = cfg.v4.ip[0];
     tc.username = user;
     tc.password = pass;
-    tc.random = rnd;
-    tc.random_ctx = &seed;
+    tc.env.random = rnd;
+    tc.env.random_ctx = &seed;
     tc.transport = tr;
     tc.dual = dual;
     c->m = stunkit_turn_new(&tc, now_ms);
@@ -441,8 +440,7 @@ static void test_failures(void)
     server_teardown();
 
     /* the contract */
-    stunkit_turn_config tc;
-    memset(&tc, 0, sizeof(tc));
+    stunkit_turn_config tc = STUNKIT_CONFIG_INIT(tc);
     tc.username = "x";
     tc.password = "y";
     CHECK(stunkit_turn_new(&tc, 0) == NULL); /* no randomness */

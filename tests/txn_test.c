@@ -28,8 +28,8 @@ static void test_udp_schedule(void)
             break;
         }
         /* jump to the next event, as a real driver does */
-        if (stunkit_txn_next(&t) > now + 1)
-            now = stunkit_txn_next(&t) - 1;
+        if (stunkit_txn_timeout(&t) > now + 1)
+            now = stunkit_txn_timeout(&t) - 1;
     }
     CHECK_EQ(n, 7);
     for (int i = 0; i < 7 && i < n; i++)
@@ -70,7 +70,7 @@ static void test_match(void)
     stunkit_put_addr(&w, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, &a);
     stunkit_put_fingerprint(&w);
     int len = stunkit_writer_finish(&w);
-    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), 0);
+    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), STUNKIT_INPUT_TAKEN);
     CHECK(stunkit_msg_mapped(&m, &got) == 0 && stunkit_addr_equal(&a, &got));
     buf[len - 1] ^= 1; /* bad FINGERPRINT */
     CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), STUNKIT_ERR_FINGERPRINT_MISMATCH);
@@ -79,11 +79,11 @@ static void test_match(void)
     other[0] ^= 0xff; /* someone else's transaction */
     stunkit_writer_init(&w, buf, sizeof(buf), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_SUCCESS, other);
     len = stunkit_writer_finish(&w);
-    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), STUNKIT_ERR_UNEXPECTED);
+    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), STUNKIT_INPUT_NOT_MINE);
     /* a request with our ID is not an answer */
     stunkit_writer_init(&w, buf, sizeof(buf), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
     len = stunkit_writer_finish(&w);
-    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), STUNKIT_ERR_UNEXPECTED);
+    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), STUNKIT_INPUT_NOT_MINE);
 
     /* with a key, integrity is required */
     t.key = (const uint8_t *)"secret";
@@ -96,7 +96,7 @@ static void test_match(void)
     stunkit_put_addr(&w, STUNKIT_ATTR_XOR_MAPPED_ADDRESS, &a);
     stunkit_put_integrity(&w, (const uint8_t *)"secret", 6);
     len = stunkit_writer_finish(&w);
-    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), 0);
+    CHECK_EQ(stunkit_txn_match(&t, buf, (size_t)len, &m), STUNKIT_INPUT_TAKEN);
 }
 
 static void test_server_names(void)

@@ -107,7 +107,7 @@ STUNKIT_API int stunkit_binding_auth(const stunkit_addr *server, stunkit_transpo
                                      stunkit_binding_result *res);
 
 /* Randomness from the OS (getrandom), in the shape the state machines take
- * (stunkit_nat_config.random and friends). */
+ * (stunkit_env.random, stunkit/machine.h). */
 STUNKIT_API void stunkit_random_os(void *ctx, uint8_t *buf, size_t len);
 
 /* Monotonic milliseconds, for drivers. */

@@ -11,6 +11,7 @@
 #include "stunkit/export.h"
 #include "stunkit/error.h"
 #include "stunkit/addr.h"
+#include "stunkit/machine.h"
 #include "stunkit/msg.h"
 #include "stunkit/integrity.h"
 #include "stunkit/txn.h"

@@ -1,6 +1,6 @@
 /*
- * stunkit/ice.h - an ICE agent (RFC 8445) as a sans-I/O machine, the shape
- * of the NAT, PCP and TURN machines: datagrams and `now` in, datagrams and
+ * stunkit/ice.h - an ICE agent (RFC 8445) as a sans-I/O machine with the
+ * contract of stunkit/machine.h: datagrams and `now` in, datagrams and
  * events out. The application owns the sockets (and may share them with its
  * own traffic: input says whether a datagram was ICE's), the clock and the
  * signalling; descriptions are SDP attribute lines (RFC 8839), so any
@@ -17,7 +17,7 @@
  *   stunkit_ice_add_remote()   (any time), stunkit_ice_remote_done() for
  *                              end-of-candidates; stunkit_ice_apply() takes
  *                              the SDP lines whole
- *   poll / next / input        checks paced every Ta (50 ms), triggered
+ *   poll / timeout / input     checks paced every Ta (50 ms), triggered
  *                              checks, peer-reflexive candidates, 487 role
  *                              conflicts, regular or aggressive nomination;
  *                              SELECTED names the pair, CONNECTED follows
@@ -45,6 +45,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/machine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,10 +58,10 @@ extern "C" {
 #define STUNKIT_ICE_MAX_BASES 8
 
 typedef enum stunkit_ice_type {
-    STUNKIT_ICE_HOST = 0,
-    STUNKIT_ICE_SRFLX = 1,
-    STUNKIT_ICE_PRFLX = 2,
-    STUNKIT_ICE_RELAY = 3
+    STUNKIT_ICE_TYPE_HOST = 0,
+    STUNKIT_ICE_TYPE_SRFLX = 1,
+    STUNKIT_ICE_TYPE_PRFLX = 2,
+    STUNKIT_ICE_TYPE_RELAY = 3
 } stunkit_ice_type;
 
 typedef struct stunkit_ice_candidate {
@@ -97,7 +98,8 @@ typedef struct stunkit_ice_server {
 } stunkit_ice_server;
 
 typedef struct stunkit_ice_config {
-    size_t size;          /* sizeof(stunkit_ice_config) */
+    size_t size;          /* sizeof(stunkit_ice_config) (stunkit/machine.h) */
+    stunkit_env env;      /* randomness (required): credentials, tie-breaker, transaction IDs */
     int controlling;      /* the initial role (a 487 may switch it) */
     int aggressive;       /* aggressive nomination: every check nominates (RFC 5245 8.1.1.2) */
     const char *ufrag;    /* NULL: random (8 ice-chars); else 4 to 256 ice-chars */
@@ -108,26 +110,23 @@ typedef struct stunkit_ice_config {
     uint32_t consent_ms;  /* consent check interval; 0: 5000 (RFC 7675 5.1) */
     uint32_t consent_timeout_ms; /* 0: 30000 (RFC 7675 5.1) */
     const char *software; /* SOFTWARE in requests, NULL for none */
-    /* Randomness (required): credentials, tie-breaker, transaction IDs. */
-    void (*random)(void *ctx, uint8_t *buf, size_t len);
-    void *random_ctx;
 } stunkit_ice_config;
 
 typedef enum stunkit_ice_state {
-    STUNKIT_ICE_NEW = 0,       /* no remote candidates yet */
-    STUNKIT_ICE_CHECKING,      /* checks running */
-    STUNKIT_ICE_CONNECTED,     /* a pair is selected (nominated) */
-    STUNKIT_ICE_FAILED,        /* every pair failed and both sides are done gathering */
-    STUNKIT_ICE_DISCONNECTED,  /* consent expired on the selected pair (RFC 7675) */
-    STUNKIT_ICE_CLOSED
+    STUNKIT_ICE_STATE_NEW = 0,       /* no remote candidates yet */
+    STUNKIT_ICE_STATE_CHECKING,      /* checks running */
+    STUNKIT_ICE_STATE_CONNECTED,     /* a pair is selected (nominated) */
+    STUNKIT_ICE_STATE_FAILED,        /* every pair failed and both sides are done gathering */
+    STUNKIT_ICE_STATE_DISCONNECTED,  /* consent expired on the selected pair (RFC 7675) */
+    STUNKIT_ICE_STATE_CLOSED
 } stunkit_ice_state;
 
 typedef enum stunkit_ice_event {
-    STUNKIT_ICE_CANDIDATE = 1, /* local: a candidate to signal (trickle) */
-    STUNKIT_ICE_GATHERED,      /* every local candidate was reported: signal end-of-candidates */
-    STUNKIT_ICE_STATE,         /* state (and reason for FAILED/DISCONNECTED) */
-    STUNKIT_ICE_SELECTED,      /* local, remote: the pair application data takes now */
-    STUNKIT_ICE_ROLE           /* controlling: the role changed (a role conflict, RFC 8445 7.3.1.1) */
+    STUNKIT_ICE_EVENT_CANDIDATE = 1, /* local: a candidate to signal (trickle) */
+    STUNKIT_ICE_EVENT_GATHERED,      /* every local candidate was reported: signal end-of-candidates */
+    STUNKIT_ICE_EVENT_STATE,         /* state (and reason for FAILED/DISCONNECTED) */
+    STUNKIT_ICE_EVENT_SELECTED,      /* local, remote: the pair application data takes now */
+    STUNKIT_ICE_EVENT_ROLE           /* controlling: the role changed (a role conflict, RFC 8445 7.3.1.1) */
 } stunkit_ice_event;
 
 typedef struct stunkit_ice_output {
@@ -205,24 +204,19 @@ STUNKIT_API int stunkit_ice_get_remote(const stunkit_ice *a, stunkit_ice_candida
 STUNKIT_API int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap);
 
 /* 1: *out holds a datagram to send or an event (call again); 0: nothing
- * before stunkit_ice_next() or a datagram; STUNKIT_ERR_NOBUF (once): events
+ * before stunkit_ice_timeout() or a datagram; STUNKIT_ERR_NOBUF (once): events
  * were lost, the application did not poll them in time (call again: the
  * ones that fit follow). */
 STUNKIT_API int stunkit_ice_poll(stunkit_ice *a, uint64_t now_ms, stunkit_ice_output *out);
-STUNKIT_API uint64_t stunkit_ice_next(const stunkit_ice *a);
+STUNKIT_API uint64_t stunkit_ice_timeout(const stunkit_ice *a);
 
-/* Application data that came through a TURN relay (a view into the datagram). */
-typedef struct stunkit_ice_data {
-    stunkit_addr from;
-    const uint8_t *data;
-    size_t len;
-} stunkit_ice_data;
 
-/* A datagram that arrived on socket `base` from `from`. 0: not ICE's (the
- * application's own data on a direct path); 1: ICE's, taken (or dropped as
- * invalid); 2: application data relayed by TURN, in *d. */
+/* A datagram that arrived on socket `base` from `from` (stunkit/machine.h):
+ * STUNKIT_INPUT_NOT_MINE, not ICE's (the application's own data on a
+ * direct path); STUNKIT_INPUT_TAKEN, ICE's (or dropped as invalid);
+ * STUNKIT_INPUT_APP_DATA, application data relayed by TURN, in *d. */
 STUNKIT_API int stunkit_ice_input(stunkit_ice *a, int base, const stunkit_addr *from, const uint8_t *data,
-                                  size_t len, uint64_t now_ms, stunkit_ice_data *d);
+                                  size_t len, uint64_t now_ms, stunkit_app_data *d);
 
 /* Where application data goes: from socket `base` to `to`, the bytes at
  * data (the caller's own, or wrapped for the TURN server into buf). */

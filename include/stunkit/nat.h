@@ -14,6 +14,11 @@
  * batches of probes, then "unknown", never a confident wrong answer. Filtering is tested from fresh sockets that the mapping tests never
  * touched, and a CHANGE-REQUEST answer only counts if it really comes from
  * the changed address and port.
+ *
+ * The machine keeps the contract of stunkit/machine.h: the driver opens the
+ * numbered local sockets it asks for (out.sock), sends what poll gives,
+ * feeds back every datagram; MAPPED, VERDICT, LIFETIME and DONE report
+ * progress, and the result (stunkit_nat_get_result()) holds the findings.
  */
 #ifndef STUNKIT_NAT_H
 #define STUNKIT_NAT_H
@@ -23,6 +28,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/machine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,16 +55,13 @@ typedef enum stunkit_classic {
 } stunkit_classic;
 
 typedef struct stunkit_nat_config {
+    size_t size;             /* sizeof(stunkit_nat_config) (stunkit/machine.h) */
+    stunkit_env env;         /* randomness for transaction IDs (required) */
     stunkit_addr server;     /* primary address of an RFC 5780 server */
     int lifetime;            /* also measure the binding lifetime (slow) */
     uint32_t first_timeout_ms; /* give up on the server after this (default 3000) */
     uint32_t lifetime_max_s; /* longest lifetime searched (default 120) */
     unsigned redundancy;     /* a negative test's first batch of sends (default 7) */
-    /* Randomness for transaction IDs (required): fills buf with len
-     * unpredictable bytes. The machine never reads the OS's randomness
-     * itself; stunkit_random_os is one to pass. */
-    void (*random)(void *ctx, uint8_t *buf, size_t len);
-    void *random_ctx;
 } stunkit_nat_config;
 
 typedef struct stunkit_nat_result {
@@ -97,12 +100,24 @@ typedef struct stunkit_nat_result {
     stunkit_classic classic;
 } stunkit_nat_result;
 
-typedef struct stunkit_nat_send {
+typedef enum stunkit_nat_event {
+    STUNKIT_NAT_EVENT_MAPPED = 1, /* test I was answered: result's local, mapped, other, rtt_ms */
+    STUNKIT_NAT_EVENT_VERDICT,    /* the verdict is in the result (mapping, filtering,
+                                     hairpinning, classic; or none: udp_blocked,
+                                     server_unreachable, server_error); the lifetime
+                                     may still be measured */
+    STUNKIT_NAT_EVENT_LIFETIME,   /* the lifetime measure moved: lifetime_s, lifetime_dead_s */
+    STUNKIT_NAT_EVENT_DONE        /* finished: the result is final, poll has nothing more */
+} stunkit_nat_event;
+
+typedef struct stunkit_nat_output {
+    int send;               /* 1: send data[0..len) from socket `sock` to `to`; 0: an event */
     int sock;               /* 0..STUNKIT_NAT_MAX_SOCKETS-1; open it on first use */
     stunkit_addr to;
     const uint8_t *data;
     size_t len;
-} stunkit_nat_send;
+    stunkit_nat_event event; /* the result (stunkit_nat_get_result()) holds what it reports */
+} stunkit_nat_output;
 
 typedef struct stunkit_nat stunkit_nat;
 
@@ -113,13 +128,16 @@ STUNKIT_API void stunkit_nat_free(stunkit_nat *n);
  * must be bound to a specific local IP (the one the route to the server
  * uses) so "mapped == local" can tell that there is no NAT. */
 STUNKIT_API void stunkit_nat_set_local(stunkit_nat *n, int sock, const stunkit_addr *local);
-/* 1: send *out now (and call again); 0: wait until stunkit_nat_next() or a
- * datagram; -1: finished, read the result. */
-STUNKIT_API int stunkit_nat_poll(stunkit_nat *n, uint64_t now_ms, stunkit_nat_send *out);
-STUNKIT_API uint64_t stunkit_nat_next(const stunkit_nat *n);
-/* A datagram that arrived on sock. Returns 1 when it was the machine's (an
- * answer to one of its transactions, or its own hairpinned request), 0 when
- * it is not: a socket shared with other traffic hands that on. */
+/* stunkit/machine.h: 1, *out holds a datagram to send or an event (call
+ * again); 0, nothing before stunkit_nat_timeout() or a datagram (after
+ * DONE: nothing more, the timeout is STUNKIT_NEVER); STUNKIT_ERR_NOBUF
+ * (once): LIFETIME events were not polled in time and some were lost. */
+STUNKIT_API int stunkit_nat_poll(stunkit_nat *n, uint64_t now_ms, stunkit_nat_output *out);
+STUNKIT_API uint64_t stunkit_nat_timeout(const stunkit_nat *n);
+/* A datagram that arrived on sock (stunkit/machine.h): STUNKIT_INPUT_TAKEN
+ * when it was the machine's (an answer to one of its transactions, or its
+ * own hairpinned request), STUNKIT_INPUT_NOT_MINE when it is not: a socket
+ * shared with other traffic hands that on. */
 STUNKIT_API int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const uint8_t *data,
                                   size_t len, uint64_t now_ms);
 STUNKIT_API const stunkit_nat_result *stunkit_nat_get_result(const stunkit_nat *n);

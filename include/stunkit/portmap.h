@@ -1,7 +1,7 @@
 /*
  * stunkit/portmap.h - asking the router for a port: PCP (RFC 6887) and
- * NAT-PMP (RFC 6886) as one sans-I/O machine, the shape of the NAT and
- * TURN machines: datagrams and `now` in, datagrams and events out.
+ * NAT-PMP (RFC 6886) as one sans-I/O machine with the contract of
+ * stunkit/machine.h: datagrams and `now` in, datagrams and events out.
  *
  *   stunkit_portmap_new()    then poll: it sends the MAP request (in AUTO,
  *                            PCP and a harmless NAT-PMP address query at
@@ -28,6 +28,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/machine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,16 +44,14 @@ typedef enum stunkit_portmap_method {
 } stunkit_portmap_method;
 
 typedef struct stunkit_portmap_config {
-    size_t size;              /* sizeof(stunkit_portmap_config) */
+    size_t size;              /* sizeof(stunkit_portmap_config) (stunkit/machine.h) */
+    stunkit_env env;          /* randomness for the PCP nonce and retransmission jitter (required) */
     stunkit_addr gateway;     /* the router (its port is ignored: 5351) */
     stunkit_addr internal;    /* this host's address toward the router, and the port to map */
     int protocol;             /* 17 (UDP) or 6 (TCP) */
     uint16_t external_port;   /* suggested; 0: any (NAT-PMP: the internal port) */
     uint32_t lifetime_s;      /* asked for; 0: 7200 */
     stunkit_portmap_method method;
-    /* Randomness for the PCP nonce and retransmission jitter (required). */
-    void (*random)(void *ctx, uint8_t *buf, size_t len);
-    void *random_ctx;
     /* Remove a mapping made earlier (e.g. by a process that has exited)
      * instead of making one: the request carries lifetime 0, and DELETED or
      * FAILED follows. PCP deletes only with the mapping's own nonce (RFC
@@ -63,11 +62,11 @@ typedef struct stunkit_portmap_config {
 } stunkit_portmap_config;
 
 typedef enum stunkit_portmap_event {
-    STUNKIT_PORTMAP_MAPPED = 1, /* external, lifetime_s, method */
-    STUNKIT_PORTMAP_RENEWED,    /* external (may have changed), lifetime_s */
-    STUNKIT_PORTMAP_FAILED,     /* result (the protocol's code, -1: no answer), reason */
-    STUNKIT_PORTMAP_RESET,      /* the router lost its state: mapping again */
-    STUNKIT_PORTMAP_DELETED     /* the router confirmed the deletion */
+    STUNKIT_PORTMAP_EVENT_MAPPED = 1, /* external, lifetime_s, method */
+    STUNKIT_PORTMAP_EVENT_RENEWED,    /* external (may have changed), lifetime_s */
+    STUNKIT_PORTMAP_EVENT_FAILED,     /* result (the protocol's code, -1: no answer), reason */
+    STUNKIT_PORTMAP_EVENT_RESET,      /* the router lost its state: mapping again */
+    STUNKIT_PORTMAP_EVENT_DELETED     /* the router confirmed the deletion */
 } stunkit_portmap_event;
 
 typedef struct stunkit_portmap_output {
@@ -91,16 +90,18 @@ STUNKIT_API stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *c
 STUNKIT_API void stunkit_portmap_free(stunkit_portmap *p);
 
 /* 1: *out holds a datagram to send or an event (call again); 0: nothing
- * before stunkit_portmap_next() or a datagram; STUNKIT_ERR_NOBUF (once): events
+ * before stunkit_portmap_timeout() or a datagram; STUNKIT_ERR_NOBUF (once): events
  * were lost, the application did not poll them in time (call again: the
  * ones that fit follow). */
 STUNKIT_API int stunkit_portmap_poll(stunkit_portmap *p, uint64_t now_ms, stunkit_portmap_output *out);
-STUNKIT_API uint64_t stunkit_portmap_next(const stunkit_portmap *p);
+STUNKIT_API uint64_t stunkit_portmap_timeout(const stunkit_portmap *p);
 
-/* A datagram that arrived from `from`: 1 when it was the machine's (taken
- * or dropped as invalid), 0 when not (not from the gateway's 5351). */
-STUNKIT_API int stunkit_portmap_input(stunkit_portmap *p, const uint8_t *data, size_t len,
-                                      const stunkit_addr *from, uint64_t now_ms);
+/* A datagram that arrived from `from` (stunkit/machine.h):
+ * STUNKIT_INPUT_TAKEN when it was the machine's (taken or dropped as
+ * invalid), STUNKIT_INPUT_NOT_MINE when not (not from the gateway's 5351).
+ * sock is not used (one socket). */
+STUNKIT_API int stunkit_portmap_input(stunkit_portmap *p, int sock, const stunkit_addr *from, const uint8_t *data,
+                                      size_t len, uint64_t now_ms);
 
 /* Asks the router to remove the mapping (lifetime 0); DELETED or FAILED
  * follows. STUNKIT_ERR_STATE when nothing is mapped. */

@@ -1,18 +1,20 @@
 /*
  * stunkit/rendezvous.h - two peers that name the same room on a stunkitd
  * server (`--rendezvous`) meet there and exchange descriptions (the SDP
- * lines of stunkit/ice.h, trickled as they grow). A sans-I/O machine of the
- * same shape as the TURN client: datagrams and `now` in, datagrams and
+ * lines of stunkit/ice.h, trickled as they grow). A sans-I/O machine with the
+ * contract of stunkit/machine.h: datagrams and `now` in, datagrams and
  * events out; it carries descriptions, never application data.
  *
- *   stunkit_rdv_new()        room, the server's long-term credentials
- *   stunkit_rdv_set_local()  our description so far: each call extends the
- *                            previous text (trickle); the new bytes go up
- *   poll / next / input      ROLE once the room answers (the first peer in
- *                            the room is the offerer, ICE-controlling),
- *                            PEER_DATA as the peer's description grows,
- *                            PEER_LEFT, FAILED
- *   stunkit_rdv_leave()      frees our place in the room
+ *   stunkit_rdv_new()              room, the server's long-term credentials
+ *   stunkit_rdv_set_description()  our description so far: each call
+ *                                  extends the previous text (trickle);
+ *                                  the new bytes go up
+ *   poll / timeout / input         ROLE once the room answers (the first
+ *                                  peer in the room is the offerer,
+ *                                  ICE-controlling), PEER_DATA as the
+ *                                  peer's description grows, PEER_LEFT,
+ *                                  FAILED (events STUNKIT_RDV_EVENT_*)
+ *   stunkit_rdv_leave()            frees our place in the room
  *
  * The wire: one request method, RENDEZVOUS (0x0B0: unassigned, private to
  * stunkit; below 0x100 so the first byte stays 0..3 as RFC 7983's
@@ -44,6 +46,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/machine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,15 +79,14 @@ extern "C" {
 #define STUNKIT_RDV_DESC_MAX 8192 /* the machine's buffers; servers may allow less */
 
 typedef struct stunkit_rdv_config {
-    size_t size;             /* sizeof(stunkit_rdv_config) */
+    size_t size;             /* sizeof(stunkit_rdv_config) (stunkit/machine.h) */
+    stunkit_env env;         /* randomness (required): the peer ID, transaction IDs */
     const char *room;        /* 1-64 bytes of [A-Za-z0-9._~-] */
     const char *username;    /* the server's long-term credentials (required) */
     const char *password;
     const char *software;    /* SOFTWARE in requests, NULL for none */
     uint32_t poll_ms;        /* 0: 200 */
     uint32_t rto_ms;         /* 0: 250; 7 sends, then FAILED (~20 s) */
-    void (*random)(void *ctx, uint8_t *buf, size_t len); /* required */
-    void *random_ctx;
     /* STUNKIT_UDP (0), or STUNKIT_TCP / STUNKIT_TLS: the application writes
      * the outputs to its stream and cuts what comes back with
      * stunkit_msg_frame(); requests are then sent once (RFC 8489 6.2.2) */
@@ -92,11 +94,11 @@ typedef struct stunkit_rdv_config {
 } stunkit_rdv_config;
 
 typedef enum stunkit_rdv_event {
-    STUNKIT_RDV_ROLE = 1,  /* first answer: offerer (1: first in the room, ICE-controlling) */
-    STUNKIT_RDV_PEER_DATA, /* data/len: bytes appended to the peer's description */
-    STUNKIT_RDV_PEER_LEFT, /* the peer left (or went silent); a new one may come (PEER_DATA starts over) */
-    STUNKIT_RDV_FAILED,    /* error_code (0: no answer), reason; the machine stops */
-    STUNKIT_RDV_LEFT       /* stunkit_rdv_leave() was answered (or gave up) */
+    STUNKIT_RDV_EVENT_ROLE = 1,  /* first answer: offerer (1: first in the room, ICE-controlling) */
+    STUNKIT_RDV_EVENT_PEER_DATA, /* data/len: bytes appended to the peer's description */
+    STUNKIT_RDV_EVENT_PEER_LEFT, /* the peer left (or went silent); a new one may come (PEER_DATA starts over) */
+    STUNKIT_RDV_EVENT_FAILED,    /* error_code (0: no answer), reason; the machine stops */
+    STUNKIT_RDV_EVENT_LEFT       /* stunkit_rdv_leave() was answered (or gave up) */
 } stunkit_rdv_event;
 
 typedef struct stunkit_rdv_output {
@@ -117,12 +119,16 @@ STUNKIT_API void stunkit_rdv_free(stunkit_rdv *r);
 
 /* Our description so far. It must begin with everything given before
  * (trickle appends): 0, STUNKIT_ERR_INVAL (not an extension), STUNKIT_ERR_NOBUF. */
-STUNKIT_API int stunkit_rdv_set_local(stunkit_rdv *r, const char *desc, size_t len, uint64_t now_ms);
+STUNKIT_API int stunkit_rdv_set_description(stunkit_rdv *r, const char *desc, size_t len, uint64_t now_ms);
 
 STUNKIT_API int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out);
-STUNKIT_API uint64_t stunkit_rdv_next(const stunkit_rdv *r);
-/* A datagram from the server: 1 when it was ours, 0 when not. */
-STUNKIT_API int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t now_ms);
+STUNKIT_API uint64_t stunkit_rdv_timeout(const stunkit_rdv *r);
+/* A datagram (or a message cut from the stream) from the server
+ * (stunkit/machine.h): STUNKIT_INPUT_TAKEN when it was ours (an answer to
+ * our request, or dropped as invalid), STUNKIT_INPUT_NOT_MINE when not.
+ * sock and from are not used (one server, one socket). */
+STUNKIT_API int stunkit_rdv_input(stunkit_rdv *r, int sock, const stunkit_addr *from, const uint8_t *data,
+                                  size_t len, uint64_t now_ms);
 
 /* The loss the requests to the server have seen over UDP, in permille: of
  * the sends the answered requests needed, the share that went unanswered

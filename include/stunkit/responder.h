@@ -20,6 +20,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/machine.h"
 #include "stunkit/msg.h"
 
 #ifdef __cplusplus
@@ -81,19 +82,24 @@ typedef struct stunkit_request_info {
 } stunkit_request_info;
 
 /*
- * Feeds one datagram that arrived from src. Returns:
- *   STUNKIT_ERR_NOT_STUN     not STUN at all: the application's data (not consumed);
- *   STUNKIT_ERR_UNEXPECTED   STUN, but not a Binding request (a response, an
- *                            indication, another method): not consumed here;
- *   a length > 0             an answer for src is in out (info->code says which);
- *   0                        a request to drop silently (bad FINGERPRINT, bad
- *                            integrity for RFC 8489's "MUST be discarded" cases).
+ * Feeds one datagram that arrived from `from` (the input verbs of
+ * stunkit/machine.h; the responder keeps no state, so no socket or time).
+ * Returns:
+ *   STUNKIT_INPUT_NOT_MINE  not a Binding request: not STUN at all (the
+ *                           application's data), or STUN of another class
+ *                           or method (a response, an indication): hand it on;
+ *   STUNKIT_INPUT_TAKEN     a Binding request: *out_len > 0, an answer for
+ *                           `from` is in out (info->code says which);
+ *                           *out_len == 0, drop it silently (bad
+ *                           FINGERPRINT, bad integrity for RFC 8489's "MUST
+ *                           be discarded" cases);
+ *   STUNKIT_ERR_NOBUF       the answer does not fit in cap.
  * RFC 8445 7.3: a request with a wrong USERNAME or MESSAGE-INTEGRITY is
  * answered 401, one without them 400 (RFC 8489 9.1.3), unknown
  * comprehension-required attributes 420.
  */
-STUNKIT_API int stunkit_responder_input(const stunkit_responder *r, const uint8_t *data, size_t len,
-                                        const stunkit_addr *src, uint8_t *out, size_t cap,
+STUNKIT_API int stunkit_responder_input(const stunkit_responder *r, const stunkit_addr *from, const uint8_t *data,
+                                        size_t len, uint8_t *out, size_t cap, size_t *out_len,
                                         stunkit_request_info *info);
 
 #ifdef __cplusplus

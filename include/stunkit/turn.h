@@ -1,11 +1,11 @@
 /*
  * stunkit/turn.h - a TURN client (RFC 8656) as a sans-I/O machine, the
- * shape of the NAT machine: datagrams and `now` in, datagrams and events
+ * contract of stunkit/machine.h: datagrams and `now` in, datagrams and events
  * out, no socket, clock or randomness of its own.
  *
  *   stunkit_turn_new()      then poll: it sends the Allocate, answers the
  *                           401 with the long-term key, follows 438 nonces,
- *                           and reports STUNKIT_TURN_ALLOCATED (or FAILED)
+ *                           and reports STUNKIT_TURN_EVENT_ALLOCATED (or FAILED)
  *   stunkit_turn_permit()   CreatePermission for a peer (kept fresh)
  *   stunkit_turn_bind()     ChannelBind (kept fresh); data then goes as
  *                           ChannelData
@@ -36,6 +36,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/machine.h"
 #include "stunkit/txn.h"
 
 #ifdef __cplusplus
@@ -43,6 +44,8 @@ extern "C" {
 #endif
 
 typedef struct stunkit_turn_config {
+    size_t size;             /* sizeof(stunkit_turn_config) (stunkit/machine.h) */
+    stunkit_env env;         /* randomness for transaction IDs (required) */
     stunkit_addr server;
     const char *username;
     const char *password;
@@ -57,18 +60,15 @@ typedef struct stunkit_turn_config {
      * gave it. A server that cannot give the pair (440) is asked again for
      * `family` alone. */
     int dual;
-    /* Randomness for transaction IDs (required), as stunkit_nat_config. */
-    void (*random)(void *ctx, uint8_t *buf, size_t len);
-    void *random_ctx;
 } stunkit_turn_config;
 
 typedef enum stunkit_turn_event {
-    STUNKIT_TURN_ALLOCATED = 1, /* relayed, mapped, lifetime_s */
-    STUNKIT_TURN_PERMITTED,     /* peer */
-    STUNKIT_TURN_BOUND,         /* peer, channel */
-    STUNKIT_TURN_REFRESHED,     /* lifetime_s */
-    STUNKIT_TURN_FAILED,        /* error_code (0: no answer), reason; peer for a permission or channel */
-    STUNKIT_TURN_CLOSED         /* the allocation is gone (deleted or expired) */
+    STUNKIT_TURN_EVENT_ALLOCATED = 1, /* relayed, mapped, lifetime_s */
+    STUNKIT_TURN_EVENT_PERMITTED,     /* peer */
+    STUNKIT_TURN_EVENT_BOUND,         /* peer, channel */
+    STUNKIT_TURN_EVENT_REFRESHED,     /* lifetime_s */
+    STUNKIT_TURN_EVENT_FAILED,        /* error_code (0: no answer), reason; peer for a permission or channel */
+    STUNKIT_TURN_EVENT_CLOSED         /* the allocation is gone (deleted or expired) */
 } stunkit_turn_event;
 
 typedef struct stunkit_turn_output {
@@ -91,24 +91,19 @@ STUNKIT_API stunkit_turn *stunkit_turn_new(const stunkit_turn_config *cfg, uint6
 STUNKIT_API void stunkit_turn_free(stunkit_turn *t);
 
 /* 1: *out holds a datagram to send or an event (call again); 0: nothing
- * before stunkit_turn_next() or a datagram; STUNKIT_ERR_NOBUF (once): events
+ * before stunkit_turn_timeout() or a datagram; STUNKIT_ERR_NOBUF (once): events
  * were lost, the application did not poll them in time (call again: the
  * ones that fit follow). */
 STUNKIT_API int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out);
-STUNKIT_API uint64_t stunkit_turn_next(const stunkit_turn *t);
+STUNKIT_API uint64_t stunkit_turn_timeout(const stunkit_turn *t);
 
-/* Relayed data that arrived (a view into the datagram given to input). */
-typedef struct stunkit_turn_data {
-    stunkit_addr peer;
-    const uint8_t *data;
-    size_t len;
-} stunkit_turn_data;
-
-/* A datagram from the server. Returns 2 with *d filled (relayed data), 1
- * when it was an answer or otherwise the machine's, 0 when it is not TURN
- * traffic of this client (hand it on). */
-STUNKIT_API int stunkit_turn_input(stunkit_turn *t, const uint8_t *data, size_t len, uint64_t now_ms,
-                                   stunkit_turn_data *d);
+/* A datagram (or a message cut from the stream) from the server
+ * (stunkit/machine.h): STUNKIT_INPUT_APP_DATA with *d filled (relayed data
+ * from the peer d->from), STUNKIT_INPUT_TAKEN when it was an answer or
+ * otherwise the machine's, STUNKIT_INPUT_NOT_MINE when it is not TURN
+ * traffic of this client (hand it on). sock is not used (one server). */
+STUNKIT_API int stunkit_turn_input(stunkit_turn *t, int sock, const stunkit_addr *from, const uint8_t *data,
+                                   size_t len, uint64_t now_ms, stunkit_app_data *d);
 
 /* Ask for a permission / a channel to peer (after ALLOCATED). 0, or
  * STUNKIT_ERR_STATE (no allocation), STUNKIT_ERR_NOMEM (too many). */

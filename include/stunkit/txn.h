@@ -11,6 +11,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/machine.h"
 #include "stunkit/msg.h"
 
 #ifdef __cplusplus
@@ -30,7 +31,7 @@ STUNKIT_API void stunkit_rto_default(stunkit_rto *r);
 
 typedef enum stunkit_txn_action {
     STUNKIT_TXN_SEND = 1,  /* (re)send the request now */
-    STUNKIT_TXN_WAIT = 2,  /* nothing to do before stunkit_txn_next() */
+    STUNKIT_TXN_WAIT = 2,  /* nothing to do before stunkit_txn_timeout() */
     STUNKIT_TXN_TIMEOUT = 3 /* given up */
 } stunkit_txn_action;
 
@@ -53,12 +54,16 @@ STUNKIT_API void stunkit_txn_start(stunkit_txn *t, const stunkit_rto *rto, int r
  * leave at 0, 500, 1500, 3500, 7500, 15500 and 31500 ms, and the client
  * gives up 16 x RTO = 8 s after the last: at 39500 ms. */
 STUNKIT_API stunkit_txn_action stunkit_txn_poll(stunkit_txn *t, uint64_t now_ms);
-STUNKIT_API uint64_t stunkit_txn_next(const stunkit_txn *t);
+STUNKIT_API uint64_t stunkit_txn_timeout(const stunkit_txn *t);
 /*
  * Checks an incoming datagram against the transaction: parses it (into *m),
  * requires our transaction ID, a response class, a valid FINGERPRINT when
- * one is present and valid MESSAGE-INTEGRITY when a key was set. Returns 0,
- * STUNKIT_ERR_UNEXPECTED (not ours), or the parse/check error.
+ * one is present and valid MESSAGE-INTEGRITY when a key was set. Returns
+ * (stunkit/machine.h) STUNKIT_INPUT_TAKEN, the answer; STUNKIT_INPUT_NOT_MINE,
+ * not an answer to this transaction (not STUN, malformed, another ID, not a
+ * response); or the check's error for an answer with our ID that fails
+ * FINGERPRINT or MESSAGE-INTEGRITY (*m parsed: drop it, or take an unsigned
+ * error answer as RFC 8489 allows).
  */
 STUNKIT_API int stunkit_txn_match(const stunkit_txn *t, const uint8_t *buf, size_t len, stunkit_msg *m);
 

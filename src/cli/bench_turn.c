@@ -85,12 +85,11 @@ static int setup(tsock *s, int n, const bench_turn_opts *o)
             s[i].channel = 0x4000;
             continue;
         }
-        stunkit_turn_config tc;
-        memset(&tc, 0, sizeof(tc));
+        stunkit_turn_config tc = STUNKIT_CONFIG_INIT(tc);
+        tc.env.random = rnd;
         tc.server = o->server;
         tc.username = o->username;
         tc.password = o->password;
-        tc.random = rnd;
         if (o->peer.family == STUNKIT_AF_INET6) /* an IPv6 relayed address (RFC 8656 7.1) */
             tc.family = STUNKIT_AF_INET6;
         s[i].m = stunkit_turn_new(&tc, stunkit_now_ms());
@@ -110,22 +109,22 @@ static int setup(tsock *s, int n, const bench_turn_opts *o)
                     continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
                 if (out.send) {
                     (void)send(s[i].fd, out.data, out.len, 0);
-                } else if (out.event == STUNKIT_TURN_ALLOCATED) {
+                } else if (out.event == STUNKIT_TURN_EVENT_ALLOCATED) {
                     stunkit_turn_bind(s[i].m, &o->peer, now);
-                } else if (out.event == STUNKIT_TURN_BOUND) {
+                } else if (out.event == STUNKIT_TURN_EVENT_BOUND) {
                     s[i].bound = 1;
                     s[i].channel = out.channel;
                     bound++;
-                } else if (out.event == STUNKIT_TURN_FAILED) {
+                } else if (out.event == STUNKIT_TURN_EVENT_FAILED) {
                     fprintf(stderr, "stunkit bench: allocation %d failed: %d %s\n", i, out.error_code, out.reason);
                     return -1;
                 }
             }
             uint8_t buf[2048];
             ssize_t r;
-            stunkit_turn_data d;
+            stunkit_app_data d;
             while ((r = recv(s[i].fd, buf, sizeof(buf), 0)) > 0)
-                stunkit_turn_input(s[i].m, buf, (size_t)r, stunkit_now_ms(), &d);
+                stunkit_turn_input(s[i].m, s[i].fd, NULL, buf, (size_t)r, stunkit_now_ms(), &d);
         }
         poll(NULL, 0, 2);
     }
@@ -149,7 +148,7 @@ static void teardown(tsock *s, int n)
                     continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
                 if (out.send)
                     (void)send(s[i].fd, out.data, out.len, 0);
-                else if (out.event == STUNKIT_TURN_CLOSED || out.event == STUNKIT_TURN_FAILED) {
+                else if (out.event == STUNKIT_TURN_EVENT_CLOSED || out.event == STUNKIT_TURN_EVENT_FAILED) {
                     stunkit_turn_free(s[i].m);
                     s[i].m = NULL;
                     break;
@@ -160,9 +159,9 @@ static void teardown(tsock *s, int n)
             open = 1;
             uint8_t buf[2048];
             ssize_t r;
-            stunkit_turn_data d;
+            stunkit_app_data d;
             while ((r = recv(s[i].fd, buf, sizeof(buf), 0)) > 0)
-                stunkit_turn_input(s[i].m, buf, (size_t)r, stunkit_now_ms(), &d);
+                stunkit_turn_input(s[i].m, s[i].fd, NULL, buf, (size_t)r, stunkit_now_ms(), &d);
         }
         if (!open)
             break;

@@ -111,7 +111,7 @@ static void print_mapping(const map_upnp_event *ev, const stunkit_addr *gw, cons
             printf("\"");
         }
         printf("}\n");
-    } else if (o->event == STUNKIT_PORTMAP_MAPPED) {
+    } else if (o->event == STUNKIT_PORTMAP_EVENT_MAPPED) {
         if (upnp)
             printf("method      UPnP IGD v%d (%s at %s%s)\n", ev->igd_version, ev->service, g,
                    ev->connected ? "" : "; it calls itself not connected");
@@ -314,7 +314,7 @@ static stunkit_portmap *machine_new(const map_args *a, stunkit_portmap_method me
     cfg.external_port = (uint16_t)a->ext;
     cfg.lifetime_s = (uint32_t)a->lifetime;
     cfg.method = method;
-    cfg.random = stunkit_random_os;
+    cfg.env.random = stunkit_random_os;
     cfg.delete_only = delete_only;
     cfg.use_nonce = a->use_nonce;
     memcpy(cfg.nonce, a->nonce, sizeof(cfg.nonce));
@@ -353,7 +353,7 @@ static int machine_read(stunkit_portmap *m, int fd, const stunkit_addr *gw)
             unreachable = 1;
             continue;
         }
-        stunkit_portmap_input(m, buf, (size_t)n, gw, stunkit_now_ms());
+        stunkit_portmap_input(m, fd, gw, buf, (size_t)n, stunkit_now_ms());
     }
     return unreachable;
 }
@@ -468,16 +468,16 @@ static int do_map(const map_args *a)
             stunkit_portmap_output *o = &ev.o;
             if (winner == STUNKIT_PORTMAP_UPNP) {
                 /* lost the race: a mapping made anyway is deleted, then done */
-                if (o->event == STUNKIT_PORTMAP_MAPPED) {
+                if (o->event == STUNKIT_PORTMAP_EVENT_MAPPED) {
                     stunkit_portmap_delete(m, now);
-                } else if (o->event == STUNKIT_PORTMAP_FAILED || o->event == STUNKIT_PORTMAP_DELETED) {
+                } else if (o->event == STUNKIT_PORTMAP_EVENT_FAILED || o->event == STUNKIT_PORTMAP_EVENT_DELETED) {
                     stunkit_portmap_free(m);
                     m = NULL;
                 }
                 continue;
             }
             switch (o->event) {
-            case STUNKIT_PORTMAP_MAPPED:
+            case STUNKIT_PORTMAP_EVENT_MAPPED:
                 winner = o->method;
                 if (u)
                     map_upnp_stop(u, 1); /* UPnP lost: it deletes whatever it made */
@@ -489,19 +489,19 @@ static int do_map(const map_args *a)
                 if (a->once)
                     rc = truth;
                 break;
-            case STUNKIT_PORTMAP_RENEWED: print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, 1, NULL); break;
-            case STUNKIT_PORTMAP_RESET:
+            case STUNKIT_PORTMAP_EVENT_RENEWED: print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, 1, NULL); break;
+            case STUNKIT_PORTMAP_EVENT_RESET:
                 if (a->json)
                     printf("{\"event\": \"reset\", \"reason\": \"the router lost its mappings (rebooted?)\"}\n");
                 else
                     printf("reset       the router lost its mappings (rebooted?): mapping again\n");
                 fflush(stdout);
                 break;
-            case STUNKIT_PORTMAP_DELETED:
+            case STUNKIT_PORTMAP_EVENT_DELETED:
                 print_deleted(a, o->method);
                 rc = truth;
                 break;
-            case STUNKIT_PORTMAP_FAILED:
+            case STUNKIT_PORTMAP_EVENT_FAILED:
                 if (winner != STUNKIT_PORTMAP_AUTO || deleting) {
                     print_failed(a, o->method, o->result, o->reason);
                     rc = 1;
@@ -523,7 +523,7 @@ static int do_map(const map_args *a)
             if (winner != STUNKIT_PORTMAP_AUTO && winner != STUNKIT_PORTMAP_UPNP)
                 continue; /* lost the race: it deletes on its own */
             switch (o->event) {
-            case STUNKIT_PORTMAP_MAPPED:
+            case STUNKIT_PORTMAP_EVENT_MAPPED:
                 winner = STUNKIT_PORTMAP_UPNP;
                 print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, !a->once, NULL);
                 if (a->stun_text)
@@ -537,12 +537,12 @@ static int do_map(const map_args *a)
                     rc = truth;
                 }
                 break;
-            case STUNKIT_PORTMAP_RENEWED: print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, 1, NULL); break;
-            case STUNKIT_PORTMAP_DELETED:
+            case STUNKIT_PORTMAP_EVENT_RENEWED: print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, 1, NULL); break;
+            case STUNKIT_PORTMAP_EVENT_DELETED:
                 print_deleted(a, STUNKIT_PORTMAP_UPNP);
                 rc = truth;
                 break;
-            case STUNKIT_PORTMAP_FAILED:
+            case STUNKIT_PORTMAP_EVENT_FAILED:
                 if (winner == STUNKIT_PORTMAP_UPNP) {
                     print_failed(a, STUNKIT_PORTMAP_UPNP, o->result, o->reason);
                     rc = 1;
@@ -552,7 +552,7 @@ static int do_map(const map_args *a)
                     snprintf(upnp_why, sizeof(upnp_why), "%s", o->reason);
                 }
                 break;
-            case STUNKIT_PORTMAP_RESET: break;
+            case STUNKIT_PORTMAP_EVENT_RESET: break;
             }
             continue;
         }
@@ -598,7 +598,7 @@ static int do_map(const map_args *a)
             rc = 1;
             break;
         }
-        uint64_t next = m ? stunkit_portmap_next(m) : UINT64_MAX;
+        uint64_t next = m ? stunkit_portmap_timeout(m) : UINT64_MAX;
         if (winner == STUNKIT_PORTMAP_AUTO && m && first_deadline < next)
             next = first_deadline;
         if (deleting && delete_deadline < next)
@@ -648,7 +648,7 @@ static int do_delete(const map_args *a)
                 stunkit_portmap_output o;
                 int have;
                 unreachable |= machine_send(m, fd, now, &o, &have);
-                if (have && o.event == STUNKIT_PORTMAP_DELETED) {
+                if (have && o.event == STUNKIT_PORTMAP_EVENT_DELETED) {
                     deleted = 1;
                     if (a->json)
                         printf("{\"event\": \"deleted\", \"method\": \"%s\", \"gateway\": \"%s\"}\n",
@@ -658,7 +658,7 @@ static int do_delete(const map_args *a)
                                method_title(o.method), a->tcp ? "tcp" : "udp", a->internal.port);
                     break;
                 }
-                if (have && o.event == STUNKIT_PORTMAP_FAILED) {
+                if (have && o.event == STUNKIT_PORTMAP_EVENT_FAILED) {
                     print_failed(a, o.method, o.result, o.reason);
                     break;
                 }
@@ -668,7 +668,7 @@ static int do_delete(const map_args *a)
                     print_failed(a, mm, -1, unreachable ? "nothing listens on its port 5351" : "no answer");
                     break;
                 }
-                uint64_t next = stunkit_portmap_next(m);
+                uint64_t next = stunkit_portmap_timeout(m);
                 if (deadline < next)
                     next = deadline;
                 struct pollfd p = {fd, POLLIN, 0};

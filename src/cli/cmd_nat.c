@@ -427,6 +427,7 @@ int cmd_nat(int argc, char **argv)
     stunkit_nat_config cfg;
     stunkit_addr local;
     memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":l:t:h", opts, NULL)) != -1) {
@@ -488,7 +489,7 @@ int cmd_nat(int argc, char **argv)
     } else {
         io.first_port = 0;
     }
-    cfg.random = stunkit_random_os;
+    cfg.env.random = stunkit_random_os;
     stunkit_nat *nat = stunkit_nat_new(&cfg, stunkit_now_ms());
     if (!nat) {
         fprintf(stderr, "stunkit nat: out of memory\n");
@@ -523,31 +524,37 @@ int cmd_nat(int argc, char **argv)
          * host too busy to run us on time must not turn answers waiting in
          * the socket into "no answer" */
         drain(&io, nat);
-        stunkit_nat_send out;
+        stunkit_nat_output out;
         int st = stunkit_nat_poll(nat, stunkit_now_ms(), &out);
-        if (r->verdict && cfg.lifetime && !shown && !r->done && r->nat) {
-            /* the verdict first; the lifetime takes a while */
-            shown = 1;
-            if (!json) {
-                print_verdict(argv[optind], server, r, (double)(stunkit_now_ms() - t0) / 1000.0);
-                printf("  classic type       %s\n", stunkit_classic_name(r->classic));
-            }
-            if (progress)
-                fprintf(progress, "  binding lifetime   measuring: idle times up to %u s are tried (about as long\n"
-                                  "                     as the lifetime itself; Ctrl-C prints what is known)\n",
-                        cfg.lifetime_max_s ? cfg.lifetime_max_s : 120);
-            fflush(stdout);
-        }
-        if (shown && r->lifetime_s != alive && !r->done) {
-            alive = r->lifetime_s;
-            if (progress && alive >= 0)
-                fprintf(progress, "  binding lifetime   alive after %d s idle (%.0f s so far)\n", alive,
-                        (double)(stunkit_now_ms() - t0) / 1000.0);
-            if (progress)
-                fflush(progress);
-        }
         if (st < 0)
-            break;
+            continue; /* NOBUF: a LIFETIME event lost; the result holds the bounds */
+        if (st == 1 && !out.send) {
+            if (out.event == STUNKIT_NAT_EVENT_DONE)
+                break;
+            if (out.event == STUNKIT_NAT_EVENT_VERDICT && cfg.lifetime && r->nat && !r->done) {
+                /* the verdict first; the lifetime takes a while */
+                shown = 1;
+                if (!json) {
+                    print_verdict(argv[optind], server, r, (double)(stunkit_now_ms() - t0) / 1000.0);
+                    printf("  classic type       %s\n", stunkit_classic_name(r->classic));
+                }
+                if (progress)
+                    fprintf(progress,
+                            "  binding lifetime   measuring: idle times up to %u s are tried (about as long\n"
+                            "                     as the lifetime itself; Ctrl-C prints what is known)\n",
+                            cfg.lifetime_max_s ? cfg.lifetime_max_s : 120);
+                fflush(stdout);
+            }
+            if (out.event == STUNKIT_NAT_EVENT_LIFETIME && shown && r->lifetime_s != alive) {
+                alive = r->lifetime_s;
+                if (progress && alive >= 0)
+                    fprintf(progress, "  binding lifetime   alive after %d s idle (%.0f s so far)\n", alive,
+                            (double)(stunkit_now_ms() - t0) / 1000.0);
+                if (progress)
+                    fflush(progress);
+            }
+            continue;
+        }
         if (st == 1) {
             if (open_sock(&io, nat, out.sock) != 0) {
                 rv = 1;
@@ -568,10 +575,10 @@ int cmd_nat(int argc, char **argv)
             pfd[np++] = (struct pollfd){io.refuse_fd, POLLIN, 0};
         if (io.tcp_fd >= 0 && !io.tcp_done)
             pfd[np++] = (struct pollfd){io.tcp_fd, (short)(io.tcp_sent ? POLLIN : POLLOUT), 0};
-        uint64_t next = stunkit_nat_next(nat), now = stunkit_now_ms();
+        uint64_t next = stunkit_nat_timeout(nat), now = stunkit_now_ms();
         if (io.refuse_fd >= 0 && io.refuse_sends < 3 && io.refuse_next < next)
             next = io.refuse_next;
-        int wait = next == UINT64_MAX ? 1000 : next > now ? (int)(next - now) : 0;
+        int wait = next == STUNKIT_NEVER ? 1000 : next > now ? (int)(next - now) : 0;
         if (wait > 1000)
             wait = 1000;
         (void)poll(pfd, (nfds_t)np, wait); /* what came is read at the top (EINTR: the signal) */

@@ -414,7 +414,7 @@ static void portmap_start(punch *p, uint64_t now)
     cfg.protocol = 17;
     cfg.lifetime_s = MAP_LIFETIME_S;
     cfg.method = STUNKIT_PORTMAP_AUTO;
-    cfg.random = stunkit_random_os;
+    cfg.env.random = stunkit_random_os;
     if (pm->base >= 0) {
         cfg.internal = p->socks[pm->base].local;
         pm->m = stunkit_portmap_new(&cfg, now);
@@ -456,7 +456,7 @@ static int portmap_candidate(punch *p, int who, const stunkit_portmap_output *o,
         pm->external = o->external;
         stunkit_ice_candidate c;
         memset(&c, 0, sizeof(c));
-        c.type = STUNKIT_ICE_SRFLX; /* RFC 8445 5.1.1.2: mapped like a NAT's, signalled as srflx */
+        c.type = STUNKIT_ICE_TYPE_SRFLX; /* RFC 8445 5.1.1.2: mapped like a NAT's, signalled as srflx */
         c.addr = o->external;
         c.related = p->socks[pm->base].local;
         c.base = pm->base;
@@ -495,7 +495,7 @@ static void portmap_check(punch *p, uint64_t now)
 /* When the mapping attempts next need a look (UINT64_MAX: not). */
 static uint64_t portmap_next(const portmap *pm)
 {
-    uint64_t next = pm->m ? stunkit_portmap_next(pm->m) : UINT64_MAX;
+    uint64_t next = pm->m ? stunkit_portmap_timeout(pm->m) : UINT64_MAX;
     if (!pm->settled) {
         if (pm->m && pm->deadline < next)
             next = pm->deadline;
@@ -511,8 +511,8 @@ static void pump_upnp(punch *p, uint64_t now)
     map_upnp_event ev;
     while (pm->u && map_upnp_poll(pm->u, &ev) == 1) {
         switch (ev.o.event) {
-        case STUNKIT_PORTMAP_MAPPED:
-        case STUNKIT_PORTMAP_RENEWED:
+        case STUNKIT_PORTMAP_EVENT_MAPPED:
+        case STUNKIT_PORTMAP_EVENT_RENEWED:
             if (pm->u_state == UPNP_DONE)
                 break; /* called off meanwhile: the thread deletes it or lets it lapse */
             pm->u_state = UPNP_MAPPED;
@@ -521,8 +521,8 @@ static void pump_upnp(punch *p, uint64_t now)
                 pm->u_state = UPNP_DONE;
             }
             break;
-        case STUNKIT_PORTMAP_FAILED:
-        case STUNKIT_PORTMAP_DELETED: pm->u_state = UPNP_DONE; break;
+        case STUNKIT_PORTMAP_EVENT_FAILED:
+        case STUNKIT_PORTMAP_EVENT_DELETED: pm->u_state = UPNP_DONE; break;
         default: break;
         }
     }
@@ -559,14 +559,14 @@ static void pump_pm(punch *p, uint64_t now)
             continue;
         }
         switch (o.event) {
-        case STUNKIT_PORTMAP_MAPPED:
-        case STUNKIT_PORTMAP_RENEWED:
+        case STUNKIT_PORTMAP_EVENT_MAPPED:
+        case STUNKIT_PORTMAP_EVENT_RENEWED:
             pm->mapped = 1;
             if (portmap_candidate(p, MAP_PCP, &o, now) < 0) /* UPnP came first: give it back */
                 stunkit_portmap_delete(pm->m, now);
             break;
-        case STUNKIT_PORTMAP_FAILED:
-        case STUNKIT_PORTMAP_DELETED:
+        case STUNKIT_PORTMAP_EVENT_FAILED:
+        case STUNKIT_PORTMAP_EVENT_DELETED:
             pm->mapped = 0;
             portmap_stop(pm);
             break;
@@ -589,7 +589,7 @@ static void portmap_readable(punch *p)
             portmap_check(p, now);
             return;
         }
-        stunkit_portmap_input(p->pm.m, buf, (size_t)n, &p->pm.gateway, now);
+        stunkit_portmap_input(p->pm.m, p->pm.fd, &p->pm.gateway, buf, (size_t)n, now);
         pump_pm(p, now);
     }
 }
@@ -609,7 +609,7 @@ static void portmap_end(punch *p)
                 struct pollfd pf = {map_upnp_fd(pm->u), POLLIN, 0};
                 (void)poll(&pf, 1, 100);
                 while (map_upnp_poll(pm->u, &ev) == 1)
-                    gone |= ev.o.event == STUNKIT_PORTMAP_DELETED || ev.o.event == STUNKIT_PORTMAP_FAILED;
+                    gone |= ev.o.event == STUNKIT_PORTMAP_EVENT_DELETED || ev.o.event == STUNKIT_PORTMAP_EVENT_FAILED;
             }
         }
         map_upnp_free(pm->u);
@@ -624,7 +624,7 @@ static void portmap_end(punch *p)
             if (!pm->m || now >= end)
                 break;
             struct pollfd pf = {pm->fd, POLLIN, 0};
-            uint64_t next = stunkit_portmap_next(pm->m);
+            uint64_t next = stunkit_portmap_timeout(pm->m);
             if (next > end)
                 next = end;
             if (poll(&pf, 1, next > now ? (int)(next - now) : 0) > 0)
@@ -654,7 +654,7 @@ static void send_route(punch *p, const stunkit_ice_route *r)
 
 static int selected_relayed(const punch *p)
 {
-    return p->selected && (p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY);
+    return p->selected && (p->sel_local.type == STUNKIT_ICE_TYPE_RELAY || p->sel_remote.type == STUNKIT_ICE_TYPE_RELAY);
 }
 
 /* STUNKIT_TRACE=1: what happens, with the time since the start, on stderr
@@ -694,9 +694,9 @@ static void pump(punch *p, uint64_t now)
             continue;
         }
         switch (o.event) {
-        case STUNKIT_ICE_CANDIDATE:
+        case STUNKIT_ICE_EVENT_CANDIDATE:
             trace_cand(p, now, "local", &o.local);
-            if ((o.local.type == STUNKIT_ICE_SRFLX || o.local.type == STUNKIT_ICE_RELAY) && o.local.base != TURN_STREAM)
+            if ((o.local.type == STUNKIT_ICE_TYPE_SRFLX || o.local.type == STUNKIT_ICE_TYPE_RELAY) && o.local.base != TURN_STREAM)
                 p->udp_server_ok = 1;
             /* trickle: our description only grows, line by line */
             if (p->rdv && p->local_len + 260 < sizeof(p->local_desc)) {
@@ -706,23 +706,23 @@ static void pump(punch *p, uint64_t now)
                 if (n > 0) {
                     memcpy(p->local_desc + p->local_len + 2 + n, "\r\n", 2);
                     p->local_len += 2 + (size_t)n + 2;
-                    stunkit_rdv_set_local(p->rdv, p->local_desc, p->local_len, now);
+                    stunkit_rdv_set_description(p->rdv, p->local_desc, p->local_len, now);
                 }
             }
             break;
-        case STUNKIT_ICE_GATHERED:
+        case STUNKIT_ICE_EVENT_GATHERED:
             trace(p, now, "gathered");
             p->gathered = 1;
             if (p->rdv && p->local_len + 24 < sizeof(p->local_desc)) {
                 memcpy(p->local_desc + p->local_len, "a=end-of-candidates\r\n", 21);
                 p->local_len += 21;
-                stunkit_rdv_set_local(p->rdv, p->local_desc, p->local_len, now);
+                stunkit_rdv_set_description(p->rdv, p->local_desc, p->local_len, now);
             }
             break;
-        case STUNKIT_ICE_SELECTED:
+        case STUNKIT_ICE_EVENT_SELECTED:
             /* renomination: a direct pair replaced the relayed one */
-            if (p->connected && selected_relayed(p) && o.local.type != STUNKIT_ICE_RELAY &&
-                o.remote.type != STUNKIT_ICE_RELAY)
+            if (p->connected && selected_relayed(p) && o.local.type != STUNKIT_ICE_TYPE_RELAY &&
+                o.remote.type != STUNKIT_ICE_TYPE_RELAY)
                 p->upgraded_ms = now - p->start_ms;
             p->sel_local = o.local;
             p->sel_remote = o.remote;
@@ -730,16 +730,16 @@ static void pump(punch *p, uint64_t now)
             trace_cand(p, now, "selected local", &o.local);
             trace_cand(p, now, "selected remote", &o.remote);
             break;
-        case STUNKIT_ICE_STATE:
+        case STUNKIT_ICE_EVENT_STATE:
             trace(p, now, "state %s%s%s (loss %u permille)", stunkit_ice_state_name(o.state), o.reason[0] ? ": " : "",
                   o.reason, stunkit_ice_loss(p->ice));
-            if (o.state == STUNKIT_ICE_CONNECTED && !p->connected) {
+            if (o.state == STUNKIT_ICE_STATE_CONNECTED && !p->connected) {
                 p->connected = 1;
                 p->connect_ms = now - p->start_ms;
-            } else if (o.state == STUNKIT_ICE_FAILED) {
+            } else if (o.state == STUNKIT_ICE_STATE_FAILED) {
                 p->failed = 1;
                 snprintf(p->reason, sizeof(p->reason), "%s", o.reason);
-            } else if (o.state == STUNKIT_ICE_DISCONNECTED) {
+            } else if (o.state == STUNKIT_ICE_STATE_DISCONNECTED) {
                 p->disconnected = 1;
             }
             break;
@@ -787,13 +787,13 @@ static void pump_rdv(punch *p, uint64_t now)
             continue;
         }
         switch (o.event) {
-        case STUNKIT_RDV_ROLE:
+        case STUNKIT_RDV_EVENT_ROLE:
             if (!p->role_known)
                 p->t_role = now - p->t0;
             p->role_known = 1;
             p->offerer = o.offerer;
             break;
-        case STUNKIT_RDV_PEER_DATA:
+        case STUNKIT_RDV_EVENT_PEER_DATA:
             if (p->peer_len + o.len <= STUNKIT_RDV_DESC_MAX) {
                 memcpy(p->peer_desc + p->peer_len, o.data, o.len);
                 p->peer_len += o.len;
@@ -801,19 +801,19 @@ static void pump_rdv(punch *p, uint64_t now)
                     apply_peer(p, now);
             }
             break;
-        case STUNKIT_RDV_PEER_LEFT:
+        case STUNKIT_RDV_EVENT_PEER_LEFT:
             /* another peer may take the place: its description starts over
              * (its new ufrag is an ICE restart to the agent) */
             p->peer_len = p->peer_applied = 0;
             p->peer_ready = 0;
             break;
-        case STUNKIT_RDV_FAILED:
+        case STUNKIT_RDV_EVENT_FAILED:
             trace(p, now, "rendezvous failed");
             p->rdv_failed = 1;
             snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: %s",
                      o.error_code ? o.reason : "no answer from the server (is it run with --rendezvous?)");
             break;
-        case STUNKIT_RDV_LEFT: p->rdv_left = 1; break;
+        case STUNKIT_RDV_EVENT_LEFT: p->rdv_left = 1; break;
         }
     }
 }
@@ -897,7 +897,7 @@ static void spray_begin(punch *p, uint64_t now)
     if (sp->state != SPRAY_IDLE)
         return;
     int k = stunkit_ice_path(p->ice, &pl, &pr);
-    if (!k || (pl.type != STUNKIT_ICE_RELAY && pr.type != STUNKIT_ICE_RELAY))
+    if (!k || (pl.type != STUNKIT_ICE_TYPE_RELAY && pr.type != STUNKIT_ICE_TYPE_RELAY))
         return;
     int early = k == 2;
     if (early && !p->spray_on)
@@ -912,7 +912,7 @@ static void spray_begin(punch *p, uint64_t now)
      * 8839 5.1: its mapped address; the host's own when there is no NAT) */
     int n = stunkit_ice_get_local(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if (c[i].type == STUNKIT_ICE_RELAY && c[i].related.family == STUNKIT_AF_INET && c[i].base >= 0 &&
+        if (c[i].type == STUNKIT_ICE_TYPE_RELAY && c[i].related.family == STUNKIT_AF_INET && c[i].base >= 0 &&
             c[i].base < p->nsocks && sp->base < 0) {
             sp->base = c[i].base;
             sp->self_srflx = c[i].related;
@@ -920,12 +920,12 @@ static void spray_begin(punch *p, uint64_t now)
     /* RFC 4787 4.1: a check's answer that names another port of the same
      * address than the server saw: the mapping depends on the destination */
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if (c[i].type == STUNKIT_ICE_PRFLX && c[i].base == sp->base && sp->base >= 0 &&
+        if (c[i].type == STUNKIT_ICE_TYPE_PRFLX && c[i].base == sp->base && sp->base >= 0 &&
             !memcmp(c[i].addr.ip, sp->self_srflx.ip, 4) && c[i].addr.port != sp->self_srflx.port)
             sp->self_hard = 1;
     /* the selected pair: our srflx (or host: no NAT) to the peer's relay */
-    sp->self_easy = !sp->self_hard && pr.type == STUNKIT_ICE_RELAY && pl.base == sp->base &&
-                    (pl.type == STUNKIT_ICE_SRFLX || pl.type == STUNKIT_ICE_HOST);
+    sp->self_easy = !sp->self_hard && pr.type == STUNKIT_ICE_TYPE_RELAY && pl.base == sp->base &&
+                    (pl.type == STUNKIT_ICE_TYPE_SRFLX || pl.type == STUNKIT_ICE_TYPE_HOST);
     /* the peer's public address: what its candidates claim (a relayed
      * candidate's raddr, a srflx), taken only when the peer has proven that
      * IP with an authenticated check (stunkit_ice_proven): a malicious peer
@@ -933,14 +933,14 @@ static void spray_begin(punch *p, uint64_t now)
     n = stunkit_ice_get_remote(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
     int claimed = 0;
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if (c[i].type == STUNKIT_ICE_RELAY && c[i].related.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
+        if (c[i].type == STUNKIT_ICE_TYPE_RELAY && c[i].related.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
             memcmp(c[i].related.ip, "\0\0\0\0", 4)) {
             claimed = 1;
             if (stunkit_ice_proven(p->ice, &c[i].related, 1))
                 sp->peer_srflx = c[i].related;
         }
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if (c[i].type == STUNKIT_ICE_SRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family) {
+        if (c[i].type == STUNKIT_ICE_TYPE_SRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family) {
             claimed = 1;
             if (stunkit_ice_proven(p->ice, &c[i].addr, 1))
                 sp->peer_srflx = c[i].addr;
@@ -948,13 +948,13 @@ static void spray_begin(punch *p, uint64_t now)
     /* no claim proven (a peer that lied about its address, or whose srflx
      * we could not check): the address its authenticated checks came from */
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if (c[i].type == STUNKIT_ICE_PRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
+        if (c[i].type == STUNKIT_ICE_TYPE_PRFLX && c[i].addr.family == STUNKIT_AF_INET && !sp->peer_srflx.family &&
             stunkit_ice_proven(p->ice, &c[i].addr, 0))
             sp->peer_srflx = c[i].addr;
     /* the peer's checks (to our relay, say) from its srflx address but
      * another port: the peer's NAT maps per destination */
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if (c[i].type == STUNKIT_ICE_PRFLX && sp->peer_srflx.family && c[i].addr.family == STUNKIT_AF_INET &&
+        if (c[i].type == STUNKIT_ICE_TYPE_PRFLX && sp->peer_srflx.family && c[i].addr.family == STUNKIT_AF_INET &&
             !memcmp(c[i].addr.ip, sp->peer_srflx.ip, 4) && c[i].addr.port != sp->peer_srflx.port)
             sp->peer_seen_hard = 1;
     /* ... or from exactly its srflx (or host: no NAT) as our relay saw them, or
@@ -962,7 +962,7 @@ static void spray_begin(punch *p, uint64_t now)
      * another destination (RFC 4787 endpoint-independent), whatever pair
      * ICE selected */
     for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-        if ((c[i].type == STUNKIT_ICE_SRFLX || c[i].type == STUNKIT_ICE_HOST) && /* host: no NAT, a firewall */
+        if ((c[i].type == STUNKIT_ICE_TYPE_SRFLX || c[i].type == STUNKIT_ICE_TYPE_HOST) && /* host: no NAT, a firewall */
             stunkit_addr_equal(&c[i].addr, &sp->peer_srflx) && stunkit_ice_proven(p->ice, &c[i].addr, 0))
             sp->peer_seen_easy = !sp->peer_seen_hard;
     if (early && (sp->base < 0 || !sp->peer_srflx.family ||
@@ -1286,12 +1286,12 @@ static void stream_message(punch *p, int turn, const uint8_t *msg, size_t len)
 {
     uint64_t now = stunkit_now_ms();
     if (turn && p->ice) {
-        stunkit_ice_data d;
-        if (stunkit_ice_input(p->ice, TURN_STREAM, &p->stream_server, msg, len, now, &d) == 2 &&
+        stunkit_app_data d;
+        if (stunkit_ice_input(p->ice, TURN_STREAM, &p->stream_server, msg, len, now, &d) == STUNKIT_INPUT_APP_DATA &&
             from_peer(p, &d.from, 1))
             on_app(p, d.data, d.len, now);
     } else if (!turn && p->rdv) {
-        stunkit_rdv_input(p->rdv, msg, len, now);
+        stunkit_rdv_input(p->rdv, 0, NULL, msg, len, now);
     }
 }
 
@@ -1507,9 +1507,9 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         if (now >= dl || stop)
             return -1;
         pings_step(p, now);
-        uint64_t next = p->ice ? stunkit_ice_next(p->ice) : UINT64_MAX;
-        if (p->rdv && stunkit_rdv_next(p->rdv) < next)
-            next = stunkit_rdv_next(p->rdv);
+        uint64_t next = p->ice ? stunkit_ice_timeout(p->ice) : UINT64_MAX;
+        if (p->rdv && stunkit_rdv_timeout(p->rdv) < next)
+            next = stunkit_rdv_timeout(p->rdv);
         uint64_t pn = portmap_next(&p->pm);
         if (pn < next)
             next = pn;
@@ -1572,7 +1572,7 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
                     p->udp_refused = 1;
                     continue;
                 }
-                stunkit_rdv_input(p->rdv, buf, (size_t)n, stunkit_now_ms());
+                stunkit_rdv_input(p->rdv, p->rdv_fd, NULL, buf, (size_t)n, stunkit_now_ms());
             }
         }
         for (int k = 0; k < 2; k++) {
@@ -1596,16 +1596,16 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
                 stunkit_addr src;
                 if (stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&from) != 0)
                     continue;
-                stunkit_ice_data d;
+                stunkit_app_data d;
                 uint64_t t = stunkit_now_ms();
                 if (i == p->sp.base && n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5)) {
                     spray_input(p, -1, &src, buf, (size_t)n, t);
                     continue;
                 }
                 int r = stunkit_ice_input(p->ice, i, &src, buf, (size_t)n, t, &d);
-                if (r == 0 && from_peer(p, &src, 0))
+                if (r == STUNKIT_INPUT_NOT_MINE && from_peer(p, &src, 0))
                     on_app(p, buf, (size_t)n, t);
-                else if (r == 2 && from_peer(p, &d.from, 1))
+                else if (r == STUNKIT_INPUT_APP_DATA && from_peer(p, &d.from, 1))
                     on_app(p, d.data, d.len, t);
             }
         }
@@ -1655,7 +1655,7 @@ static int bye_done(const punch *p)
  * allocation lives on the TCP connection to the server */
 static const char *cand_protocol(const stunkit_ice_candidate *c)
 {
-    return c->tcp || (c->type == STUNKIT_ICE_RELAY && c->base == TURN_STREAM) ? "tcp" : "udp";
+    return c->tcp || (c->type == STUNKIT_ICE_TYPE_RELAY && c->base == TURN_STREAM) ? "tcp" : "udp";
 }
 
 static void print_cand(const punch *p, const char *name, const stunkit_ice_candidate *c)
@@ -1663,7 +1663,7 @@ static void print_cand(const punch *p, const char *name, const stunkit_ice_candi
     char a[STUNKIT_ADDRSTRLEN];
     stunkit_addr_format(&c->addr, a, sizeof(a));
     printf("\"%s\": {\"type\": \"%s\", \"address\": \"%s\", \"protocol\": \"%s\"%s}", name, stunkit_ice_type_name(c->type),
-           a, cand_protocol(c), p->tls && c->type == STUNKIT_ICE_RELAY && c->base == TURN_STREAM ? ", \"tls\": true" : "");
+           a, cand_protocol(c), p->tls && c->type == STUNKIT_ICE_TYPE_RELAY && c->base == TURN_STREAM ? ", \"tls\": true" : "");
 }
 
 static int describe_token(punch *p, char *tok, size_t cap)
@@ -1683,7 +1683,7 @@ static int start_agent(punch *p, int controlling, int aggressive, const stunkit_
     cfg.aggressive = aggressive;
     cfg.servers = servers;
     cfg.n_servers = nserv;
-    cfg.random = stunkit_random_os;
+    cfg.env.random = stunkit_random_os;
     p->ice = stunkit_ice_new(&cfg, stunkit_now_ms());
     if (!p->ice)
         return -1;
@@ -1691,7 +1691,7 @@ static int start_agent(punch *p, int controlling, int aggressive, const stunkit_
         int n = snprintf(p->local_desc, sizeof(p->local_desc), "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle renomination\r\n",
                          stunkit_ice_ufrag(p->ice), stunkit_ice_pwd(p->ice));
         p->local_len = (size_t)n;
-        stunkit_rdv_set_local(p->rdv, p->local_desc, p->local_len, stunkit_now_ms());
+        stunkit_rdv_set_description(p->rdv, p->local_desc, p->local_len, stunkit_now_ms());
         if (p->peer_len)
             apply_peer(p, stunkit_now_ms());
     }
@@ -1725,19 +1725,19 @@ static void direct_pair(const punch *p, stunkit_ice_candidate *l, stunkit_ice_ca
     memset(l, 0, sizeof(*l));
     memset(r, 0, sizeof(*r));
     if (sp->self_hard) {
-        l->type = sp->self_mapped.family ? STUNKIT_ICE_PRFLX : STUNKIT_ICE_HOST;
+        l->type = sp->self_mapped.family ? STUNKIT_ICE_TYPE_PRFLX : STUNKIT_ICE_TYPE_HOST;
         l->addr = sp->self_mapped.family ? sp->self_mapped : p->socks[sp->base].local;
         /* a peer without NAT (a firewall) signalled it as its host candidate */
         stunkit_ice_candidate c[STUNKIT_ICE_MAX_REMOTE];
         int n = stunkit_ice_get_remote(p->ice, c, STUNKIT_ICE_MAX_REMOTE);
-        r->type = STUNKIT_ICE_SRFLX;
+        r->type = STUNKIT_ICE_TYPE_SRFLX;
         for (int i = 0; i < n && i < STUNKIT_ICE_MAX_REMOTE; i++)
-            if (c[i].type == STUNKIT_ICE_HOST && stunkit_addr_equal(&c[i].addr, &sp->to))
-                r->type = STUNKIT_ICE_HOST;
+            if (c[i].type == STUNKIT_ICE_TYPE_HOST && stunkit_addr_equal(&c[i].addr, &sp->to))
+                r->type = STUNKIT_ICE_TYPE_HOST;
     } else {
-        l->type = stunkit_addr_equal(&sp->self_srflx, &p->socks[sp->base].local) ? STUNKIT_ICE_HOST : STUNKIT_ICE_SRFLX;
+        l->type = stunkit_addr_equal(&sp->self_srflx, &p->socks[sp->base].local) ? STUNKIT_ICE_TYPE_HOST : STUNKIT_ICE_TYPE_SRFLX;
         l->addr = sp->self_srflx;
-        r->type = STUNKIT_ICE_PRFLX;
+        r->type = STUNKIT_ICE_TYPE_PRFLX;
     }
     r->addr = sp->to;
 }
@@ -1773,7 +1773,7 @@ static void report(punch *p, const char *room, int json)
 {
     if (p->sp.state == SPRAY_DIRECT)
         direct_pair(p, &p->sel_local, &p->sel_remote);
-    int relayed = p->sel_local.type == STUNKIT_ICE_RELAY || p->sel_remote.type == STUNKIT_ICE_RELAY;
+    int relayed = p->sel_local.type == STUNKIT_ICE_TYPE_RELAY || p->sel_remote.type == STUNKIT_ICE_TYPE_RELAY;
     char tls_why[360];
     snprintf(tls_why, sizeof(tls_why), "%s (and TLS to the server failed: %s)", p->reason, p->tls_error);
     const char *why = p->rdv_failed ? p->reason
@@ -2078,7 +2078,7 @@ int cmd_punch(int argc, char **argv)
         rc_cfg.room = room;
         rc_cfg.username = user;
         rc_cfg.password = pass;
-        rc_cfg.random = stunkit_random_os;
+        rc_cfg.env.random = stunkit_random_os;
         p.rdv = stunkit_rdv_new(&rc_cfg, stunkit_now_ms());
         p.rdv_start = stunkit_now_ms();
         p.rdv_fd = open_rdv_sock(&server);

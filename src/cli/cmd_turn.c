@@ -96,20 +96,20 @@ static void run_machine(side *s)
             continue;
         }
         switch (out.event) {
-        case STUNKIT_TURN_ALLOCATED:
+        case STUNKIT_TURN_EVENT_ALLOCATED:
             s->allocated = 1;
             s->relayed = out.relayed;
             s->mapped = out.mapped;
             s->lifetime = out.lifetime_s;
             break;
-        case STUNKIT_TURN_PERMITTED: s->permitted = 1; break;
-        case STUNKIT_TURN_BOUND: s->bound = 1; break;
-        case STUNKIT_TURN_REFRESHED:
+        case STUNKIT_TURN_EVENT_PERMITTED: s->permitted = 1; break;
+        case STUNKIT_TURN_EVENT_BOUND: s->bound = 1; break;
+        case STUNKIT_TURN_EVENT_REFRESHED:
             s->refreshed = 1;
             s->lifetime = out.lifetime_s;
             break;
-        case STUNKIT_TURN_CLOSED: s->closed = 1; break;
-        case STUNKIT_TURN_FAILED: side_failed(s, out.error_code, "", out.reason); break;
+        case STUNKIT_TURN_EVENT_CLOSED: s->closed = 1; break;
+        case STUNKIT_TURN_EVENT_FAILED: side_failed(s, out.error_code, "", out.reason); break;
         }
     }
 }
@@ -129,8 +129,8 @@ static void receive(side *s, uint64_t now)
                 side_failed(s, 0, "the connection broke: ", stunkit_strerror(n));
             return;
         }
-        stunkit_turn_data d;
-        if (stunkit_turn_input(s->m, buf, (size_t)n, now, &d) == 2 && d.len < sizeof(s->data)) {
+        stunkit_app_data d;
+        if (stunkit_turn_input(s->m, stunkit_link_fd(s->link), NULL, buf, (size_t)n, now, &d) == STUNKIT_INPUT_APP_DATA && d.len < sizeof(s->data)) {
             memcpy(s->data, d.data, d.len);
             s->data[d.len] = '\0';
             s->got++;
@@ -153,7 +153,7 @@ static void relay(side *from, const side *to, const char *text)
 static void wait_and_read(side *s)
 {
     struct pollfd p[2] = {{stunkit_link_fd(s[0].link), POLLIN, 0}, {stunkit_link_fd(s[1].link), POLLIN, 0}};
-    uint64_t next = stunkit_turn_next(s[0].m), n2 = stunkit_turn_next(s[1].m), now = stunkit_now_ms();
+    uint64_t next = stunkit_turn_timeout(s[0].m), n2 = stunkit_turn_timeout(s[1].m), now = stunkit_now_ms();
     if (n2 < next)
         next = n2;
     poll(p, 2, next <= now ? 0 : next - now > 50 ? 50 : (int)(next - now));
@@ -315,14 +315,13 @@ int cmd_turn(int argc, char **argv)
                 stunkit_link_close(s[k].link);
             return 1;
         }
-        stunkit_turn_config tc;
-        memset(&tc, 0, sizeof(tc));
+        stunkit_turn_config tc = STUNKIT_CONFIG_INIT(tc);
+        tc.env.random = stunkit_random_os;
         tc.server = server;
         tc.transport = tr;
         tc.username = user;
         tc.password = pass;
         tc.family = family;
-        tc.random = stunkit_random_os;
         s[i].m = stunkit_turn_new(&tc, stunkit_now_ms());
         if (!s[i].m) {
             fprintf(stderr, "stunkit turn: cannot start: a username or password longer than 128 bytes?\n");

@@ -104,7 +104,7 @@ static void *run(void *arg)
     char why[sizeof(ev.o.reason)];
     int rv = stunkit_upnp_open(&igd, &u->gateway, u->timeout_ms, why, sizeof(why));
     if (rv != 0) {
-        fill(&ev, STUNKIT_PORTMAP_FAILED, NULL, NULL);
+        fill(&ev, STUNKIT_PORTMAP_EVENT_FAILED, NULL, NULL);
         ev.o.result = -1;
         memcpy(ev.o.reason, why, sizeof(why));
         post(u, &ev);
@@ -124,14 +124,14 @@ static void *run(void *arg)
     }
     rv = stunkit_upnp_add(igd, &m, &code, why, sizeof(why));
     if (rv != 0) {
-        fill(&ev, STUNKIT_PORTMAP_FAILED, igd, NULL);
+        fill(&ev, STUNKIT_PORTMAP_EVENT_FAILED, igd, NULL);
         ev.o.result = code;
         memcpy(ev.o.reason, why, sizeof(why));
         post(u, &ev);
         stunkit_upnp_close(igd);
         return NULL;
     }
-    fill(&ev, STUNKIT_PORTMAP_MAPPED, igd, &m);
+    fill(&ev, STUNKIT_PORTMAP_EVENT_MAPPED, igd, &m);
     post(u, &ev);
     uint64_t expires = stunkit_now_ms() + (uint64_t)m.lifetime_s * 1000u;
     /* renew at half the lease; a failed renewal is tried again every
@@ -141,12 +141,12 @@ static void *run(void *arg)
         rv = stunkit_upnp_renew(igd, &m, &code, why, sizeof(why));
         uint64_t now = stunkit_now_ms();
         if (rv == 0) {
-            fill(&ev, STUNKIT_PORTMAP_RENEWED, igd, &m);
+            fill(&ev, STUNKIT_PORTMAP_EVENT_RENEWED, igd, &m);
             post(u, &ev);
             expires = now + (uint64_t)m.lifetime_s * 1000u;
             step = m.permanent || !m.lifetime_s ? UINT64_MAX / 2 : (uint64_t)m.lifetime_s * 500u;
         } else if (now >= expires) {
-            fill(&ev, STUNKIT_PORTMAP_FAILED, igd, &m);
+            fill(&ev, STUNKIT_PORTMAP_EVENT_FAILED, igd, &m);
             ev.o.result = code;
             snprintf(ev.o.reason, sizeof(ev.o.reason), "the mapping expired: %.130s", why);
             post(u, &ev);
@@ -160,7 +160,7 @@ static void *run(void *arg)
     stopped(u, &del);
     if (del) {
         rv = stunkit_upnp_delete(igd, m.protocol, m.external_port, &code, why, sizeof(why));
-        fill(&ev, rv == 0 ? STUNKIT_PORTMAP_DELETED : STUNKIT_PORTMAP_FAILED, igd, &m);
+        fill(&ev, rv == 0 ? STUNKIT_PORTMAP_EVENT_DELETED : STUNKIT_PORTMAP_EVENT_FAILED, igd, &m);
         ev.o.result = code;
         if (rv != 0)
             memcpy(ev.o.reason, why, sizeof(why));

@@ -73,7 +73,7 @@ static int transact(stunkit_link *l, const uint8_t *req, size_t len, const uint8
             sends++;
             last_send = now;
         }
-        uint64_t until = stunkit_txn_next(&t) < deadline ? stunkit_txn_next(&t) : deadline;
+        uint64_t until = stunkit_txn_timeout(&t) < deadline ? stunkit_txn_timeout(&t) : deadline;
         if (!reliable && sends >= 2 && stunkit_link_unreachable(l) && last_send + 100 < until)
             until = last_send + 100;
         for (;;) {
@@ -87,9 +87,9 @@ static int transact(stunkit_link *l, const uint8_t *req, size_t len, const uint8
                 /* an error answer to a signed request may come unsigned
                  * (a 401 or 438 never is signed): take it, unsigned */
                 if (a->msg.klass == STUNKIT_CLASS_ERROR)
-                    rv = 0;
+                    rv = STUNKIT_INPUT_TAKEN;
             }
-            if (rv != 0)
+            if (rv != STUNKIT_INPUT_TAKEN)
                 continue;
             a->rtt_ms = (uint32_t)(stunkit_now_ms() - t.last_send_ms);
             return 0;

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_take.h"
 #include "stunkit/error.h"
 #include "stunkit/ice.h"
 #include "stunkit/integrity.h"
@@ -55,7 +56,7 @@ static const uint32_t type_pref[] = {126, 100, 110, 0};
 static uint32_t rand32(stunkit_ice *a)
 {
     uint8_t b[4];
-    a->cfg.random(a->cfg.random_ctx, b, 4);
+    a->cfg.env.random(a->cfg.env.random_ctx, b, 4);
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
@@ -75,7 +76,7 @@ static void random_ice_string(stunkit_ice *a, char *out, size_t n)
 {
     static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint8_t r[64];
-    a->cfg.random(a->cfg.random_ctx, r, n);
+    a->cfg.env.random(a->cfg.env.random_ctx, r, n);
     for (size_t i = 0; i < n; i++)
         out[i] = set[r[i] & 63];
     out[n] = 0;
@@ -97,7 +98,7 @@ static void set_state(stunkit_ice *a, stunkit_ice_state s, const char *reason)
     if (a->state == s)
         return;
     a->state = s;
-    stunkit_ice_output *o = event(a, STUNKIT_ICE_STATE);
+    stunkit_ice_output *o = event(a, STUNKIT_ICE_EVENT_STATE);
     if (reason)
         snprintf(o->reason, sizeof(o->reason), "%s", reason);
 }
@@ -156,7 +157,7 @@ static int find_pair(const stunkit_ice *a, int l, int r)
 static int host_of(const stunkit_ice *a, int bi)
 {
     for (int i = 0; i < a->nlocal; i++)
-        if (a->local[i].bi == bi && a->local[i].c.type == STUNKIT_ICE_HOST)
+        if (a->local[i].bi == bi && a->local[i].c.type == STUNKIT_ICE_TYPE_HOST)
             return i;
     return -1;
 }
@@ -218,7 +219,7 @@ static int foundation_busy(const stunkit_ice *a, const pair_t *p)
 static int pairable(const stunkit_ice *a, int l, int r)
 {
     const stunkit_ice_candidate *lc = &a->local[l].c, *rc = &a->remote[r];
-    return (lc->type == STUNKIT_ICE_HOST || lc->type == STUNKIT_ICE_RELAY) && !rc->tcp && !lc->tcp &&
+    return (lc->type == STUNKIT_ICE_TYPE_HOST || lc->type == STUNKIT_ICE_TYPE_RELAY) && !rc->tcp && !lc->tcp &&
            lc->addr.family == rc->addr.family && rc->component == 1;
 }
 
@@ -260,7 +261,11 @@ static void enqueue(stunkit_ice *a, int pi)
 
 stunkit_ice *stunkit_ice_new(const stunkit_ice_config *cfg, uint64_t now_ms)
 {
-    if (!cfg || cfg->size < sizeof(*cfg) || !cfg->random || cfg->n_servers > STUNKIT_ICE_MAX_SERVERS ||
+    stunkit_ice_config taken; /* versioned by size (config_take.h) */
+    if (sk_config_take(&taken, sizeof(taken), cfg, sizeof(taken)) != 0)
+        return NULL;
+    cfg = &taken;
+    if (!cfg->env.random || cfg->n_servers > STUNKIT_ICE_MAX_SERVERS ||
         (cfg->n_servers && !cfg->servers) || (cfg->ufrag && !ice_string_ok(cfg->ufrag, 4, 256)) ||
         (cfg->pwd && !ice_string_ok(cfg->pwd, 22, 256)))
         return NULL;
@@ -307,10 +312,10 @@ stunkit_ice *stunkit_ice_new(const stunkit_ice_config *cfg, uint64_t now_ms)
         random_ice_string(a, a->pwd, 24);
     a->controlling = cfg->controlling ? 1 : 0;
     uint8_t tb[8];
-    a->cfg.random(a->cfg.random_ctx, tb, 8);
+    a->cfg.env.random(a->cfg.env.random_ctx, tb, 8);
     for (int i = 0; i < 8; i++)
         a->tiebreaker = a->tiebreaker << 8 | tb[i];
-    a->state = STUNKIT_ICE_NEW;
+    a->state = STUNKIT_ICE_STATE_NEW;
     a->sel_pair = -1;
     a->next_check_at = now_ms;
     return a;
@@ -368,7 +373,7 @@ static int add_lcand(stunkit_ice *a, stunkit_ice_type t, const stunkit_addr *add
     lc->server = server;
     lc->turn = turn;
     /* peer-reflexive candidates are not signalled (7.2.5.3.1) */
-    lc->reported = t == STUNKIT_ICE_PRFLX;
+    lc->reported = t == STUNKIT_ICE_TYPE_PRFLX;
     foundation(a, lc);
     int idx = a->nlocal++;
     pair_local(a, idx);
@@ -380,8 +385,8 @@ static int add_turn(stunkit_ice *a, int bi, int s, uint64_t now_ms)
 {
     const stunkit_ice_server *srv = &a->servers[s];
     turn_t *t = &a->turns[a->nturns];
-    stunkit_turn_config tc;
-    memset(&tc, 0, sizeof(tc));
+    stunkit_turn_config tc = STUNKIT_CONFIG_INIT(tc);
+    tc.env = a->cfg.env;
     tc.server = srv->addr;
     tc.username = srv->username;
     tc.password = srv->password;
@@ -391,8 +396,6 @@ static int add_turn(stunkit_ice *a, int bi, int s, uint64_t now_ms)
     tc.dual = 1;
     tc.software = a->cfg.software;
     tc.transport = srv->transport;
-    tc.random = a->cfg.random;
-    tc.random_ctx = a->cfg.random_ctx;
     memset(t, 0, sizeof(*t));
     t->t = stunkit_turn_new(&tc, now_ms);
     if (!t->t)
@@ -456,7 +459,7 @@ int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, ui
     b->addr = *local;
     /* RFC 8421 4: IPv6 before IPv4; then the order bases were given */
     b->local_pref = (uint16_t)((local->family == STUNKIT_AF_INET6 ? 65535 : 65535 - 128) - bi);
-    add_lcand(a, STUNKIT_ICE_HOST, local, NULL, bi, -1, -1);
+    add_lcand(a, STUNKIT_ICE_TYPE_HOST, local, NULL, bi, -1, -1);
     for (size_t s = 0; s < a->cfg.n_servers; s++) {
         const stunkit_ice_server *srv = &a->servers[s];
         if (srv->addr.family != local->family)
@@ -471,7 +474,7 @@ int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, ui
             g->bi = bi;
             g->server = (int)s;
             uint8_t tid[STUNKIT_TID_LEN];
-            a->cfg.random(a->cfg.random_ctx, tid, sizeof(tid));
+            a->cfg.env.random(a->cfg.env.random_ctx, tid, sizeof(tid));
             stunkit_writer w;
             stunkit_writer_init(&w, g->req, sizeof(g->req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, tid);
             stunkit_put_fingerprint(&w);
@@ -489,7 +492,7 @@ int stunkit_ice_add_local(stunkit_ice *a, const stunkit_ice_candidate *c, uint64
 {
     (void)now_ms;
     int bi = c ? find_base(a, c->base) : -1;
-    if (bi < 0 || !c->addr.family || c->type == STUNKIT_ICE_PRFLX || c->type == STUNKIT_ICE_RELAY || c->tcp)
+    if (bi < 0 || !c->addr.family || c->type == STUNKIT_ICE_TYPE_PRFLX || c->type == STUNKIT_ICE_TYPE_RELAY || c->tcp)
         return STUNKIT_ERR_INVAL;
     return add_lcand(a, c->type, &c->addr, c->related.family ? &c->related : &a->bases[bi].addr, bi, -1, -1) < 0
                ? STUNKIT_ERR_NOMEM
@@ -528,8 +531,8 @@ int stunkit_ice_set_remote(stunkit_ice *a, const char *ufrag, const char *pwd, u
         a->nremote = a->npairs = a->ntrig = 0;
         a->renom = 0; /* its new description says again */
         a->remote_done = 0;
-        if (a->state == STUNKIT_ICE_FAILED)
-            a->state = STUNKIT_ICE_NEW;
+        if (a->state == STUNKIT_ICE_STATE_FAILED)
+            a->state = STUNKIT_ICE_STATE_NEW;
     }
     snprintf(a->rufrag, sizeof(a->rufrag), "%s", ufrag);
     snprintf(a->rpwd, sizeof(a->rpwd), "%s", pwd);
@@ -546,7 +549,7 @@ static int add_rcand(stunkit_ice *a, const stunkit_ice_candidate *c)
     if (r >= 0) {
         /* a peer-reflexive candidate signalled later: take the signalled
          * type, priority and foundation */
-        if (a->remote[r].type == STUNKIT_ICE_PRFLX && c->type != STUNKIT_ICE_PRFLX) {
+        if (a->remote[r].type == STUNKIT_ICE_TYPE_PRFLX && c->type != STUNKIT_ICE_TYPE_PRFLX) {
             a->remote[r] = *c;
             reprioritize(a);
         }
@@ -567,8 +570,8 @@ int stunkit_ice_add_remote(stunkit_ice *a, const stunkit_ice_candidate *c, uint6
         return STUNKIT_ERR_INVAL;
     if (add_rcand(a, c) < 0)
         return STUNKIT_ERR_NOMEM;
-    if (a->state == STUNKIT_ICE_NEW)
-        set_state(a, STUNKIT_ICE_CHECKING, NULL);
+    if (a->state == STUNKIT_ICE_STATE_NEW)
+        set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
     return 0;
 }
 
@@ -642,7 +645,7 @@ static void out_send(stunkit_ice_output *o, const stunkit_ice_route *r)
  * that would be assigned [...] to a peer-reflexive candidate"). */
 static uint32_t prflx_priority(const stunkit_ice *a, int l)
 {
-    return cand_priority(STUNKIT_ICE_PRFLX, a->bases[a->local[l].bi].local_pref);
+    return cand_priority(STUNKIT_ICE_TYPE_PRFLX, a->bases[a->local[l].bi].local_pref);
 }
 
 /* A check (or a consent request) from pair p into a->obuf. */
@@ -690,7 +693,7 @@ static int relay_ready(stunkit_ice *a, const pair_t *p, uint64_t now)
 static int send_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *out)
 {
     pair_t *p = &a->pairs[pi];
-    a->cfg.random(a->cfg.random_ctx, p->tid, STUNKIT_TID_LEN);
+    a->cfg.env.random(a->cfg.env.random_ctx, p->tid, STUNKIT_TID_LEN);
     p->sent_controlling = a->controlling;
     p->sent_use_cand = a->controlling && (a->cfg.aggressive || p->nominate);
     size_t n = build_check(a, p->l, p->tid, p->sent_use_cand, p->nomination);
@@ -772,7 +775,7 @@ static void select_pair(stunkit_ice *a, int pi, uint64_t now)
     a->sel_r = a->remote[p->r];
     a->consent_ok = now;
     a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
-    stunkit_ice_output *o = event(a, STUNKIT_ICE_SELECTED);
+    stunkit_ice_output *o = event(a, STUNKIT_ICE_EVENT_SELECTED);
     o->local = a->local[vl].c;
     o->remote = a->remote[p->r];
     /* data through a relay goes as ChannelData once bound */
@@ -781,13 +784,13 @@ static void select_pair(stunkit_ice *a, int pi, uint64_t now)
         t->bound = 1;
         stunkit_turn_bind(t->t, &a->remote[p->r].addr, now);
     }
-    set_state(a, STUNKIT_ICE_CONNECTED, NULL);
+    set_state(a, STUNKIT_ICE_STATE_CONNECTED, NULL);
 }
 
 /* Data on this pair goes through a TURN relay, ours or the peer's. */
 static int pair_relayed(const stunkit_ice *a, const pair_t *p)
 {
-    return a->local[p->l].c.type == STUNKIT_ICE_RELAY || a->remote[p->r].type == STUNKIT_ICE_RELAY;
+    return a->local[p->l].c.type == STUNKIT_ICE_TYPE_RELAY || a->remote[p->r].type == STUNKIT_ICE_TYPE_RELAY;
 }
 
 /* The best nominated valid pair becomes (or stays) the selected one: the
@@ -909,18 +912,18 @@ static uint64_t nominate_at(const stunkit_ice *a)
     int best = nominee(a);
     if (best >= 0)
         return nominate_time(a, &a->pairs[best]);
-    return renominee(a) >= 0 ? 0 : UINT64_MAX;
+    return renominee(a) >= 0 ? 0 : STUNKIT_NEVER;
 }
 
 static void check_failed(stunkit_ice *a)
 {
-    if (a->have_sel || a->state == STUNKIT_ICE_FAILED || a->state == STUNKIT_ICE_CLOSED || !a->remote_done ||
+    if (a->have_sel || a->state == STUNKIT_ICE_STATE_FAILED || a->state == STUNKIT_ICE_STATE_CLOSED || !a->remote_done ||
         !a->gathered_reported)
         return;
     for (int i = 0; i < a->npairs; i++)
         if (a->pairs[i].state != P_FAILED)
             return;
-    set_state(a, STUNKIT_ICE_FAILED,
+    set_state(a, STUNKIT_ICE_STATE_FAILED,
               a->npairs ? "every candidate pair failed its checks" : "no candidate pairs (no common address family?)");
 }
 
@@ -944,29 +947,29 @@ static int turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
                 return 1;
             }
             switch (to.event) {
-            case STUNKIT_TURN_ALLOCATED:
+            case STUNKIT_TURN_EVENT_ALLOCATED:
                 t->done = 1;
                 if (to.mapped.family && !stunkit_addr_equal(&to.mapped, &a->bases[t->bi].addr))
-                    add_lcand(a, STUNKIT_ICE_SRFLX, &to.mapped, &a->bases[t->bi].addr, t->bi, t->server, -1);
+                    add_lcand(a, STUNKIT_ICE_TYPE_SRFLX, &to.mapped, &a->bases[t->bi].addr, t->bi, t->server, -1);
                 /* RFC 8839 5.1: a relayed candidate's raddr is its mapped address */
-                t->lc = add_lcand(a, STUNKIT_ICE_RELAY, &to.relayed, to.mapped.family ? &to.mapped : NULL, t->bi,
+                t->lc = add_lcand(a, STUNKIT_ICE_TYPE_RELAY, &to.relayed, to.mapped.family ? &to.mapped : NULL, t->bi,
                                   t->server, i);
                 if (to.relayed2.family) {
                     /* the other family's relayed address (a dual
                      * allocation): its own candidate, one local preference
                      * below (5.1.2.1: unique among a base's candidates) */
                     a->bases[t->bi].local_pref--;
-                    t->lc2 = add_lcand(a, STUNKIT_ICE_RELAY, &to.relayed2, to.mapped.family ? &to.mapped : NULL,
+                    t->lc2 = add_lcand(a, STUNKIT_ICE_TYPE_RELAY, &to.relayed2, to.mapped.family ? &to.mapped : NULL,
                                        t->bi, t->server, i);
                     a->bases[t->bi].local_pref++;
                 }
                 break;
-            case STUNKIT_TURN_PERMITTED:
+            case STUNKIT_TURN_EVENT_PERMITTED:
                 for (int k = 0; k < t->nperms; k++)
                     if (stunkit_addr_ip_equal(&t->perms[k].peer, &to.peer))
                         t->perms[k].state = 2;
                 break;
-            case STUNKIT_TURN_FAILED:
+            case STUNKIT_TURN_EVENT_FAILED:
                 if (to.peer.family) {
                     for (int k = 0; k < t->nperms; k++)
                         if (stunkit_addr_ip_equal(&t->perms[k].peer, &to.peer))
@@ -1000,11 +1003,11 @@ static int gathering_done(const stunkit_ice *a)
 
 static int consent(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
 {
-    if (!a->have_sel || a->state == STUNKIT_ICE_DISCONNECTED || a->closing)
+    if (!a->have_sel || a->state == STUNKIT_ICE_STATE_DISCONNECTED || a->closing)
         return 0;
     /* RFC 7675 5.1: "Consent expires after 30 seconds" without a response */
     if (now >= a->consent_ok + a->cfg.consent_timeout_ms) {
-        set_state(a, STUNKIT_ICE_DISCONNECTED, "consent expired: the peer stopped answering (RFC 7675)");
+        set_state(a, STUNKIT_ICE_STATE_DISCONNECTED, "consent expired: the peer stopped answering (RFC 7675)");
         return 0;
     }
     if (now < a->consent_next || !a->remote_set)
@@ -1012,7 +1015,7 @@ static int consent(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     /* "the interval [...] MUST be randomized: 0.8 to 1.2 times the basic
      * period" */
     a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
-    a->cfg.random(a->cfg.random_ctx, a->consent_tid, STUNKIT_TID_LEN);
+    a->cfg.env.random(a->cfg.env.random_ctx, a->consent_tid, STUNKIT_TID_LEN);
     size_t n = build_check(a, a->sel_l, a->consent_tid, 0, 0);
     stunkit_ice_route r;
     if (!n || route(a, a->sel_l, &a->sel_r.addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0)
@@ -1046,14 +1049,14 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
         return 1;
     if (sk_outq_pending(&a->evq))
         return stunkit_ice_poll(a, now, out);
-    if (a->state == STUNKIT_ICE_CLOSED)
+    if (a->state == STUNKIT_ICE_STATE_CLOSED)
         return 0;
     /* new local candidates are reported (trickle) */
     for (int i = 0; i < a->nlocal; i++) {
         if (!a->local[i].reported) {
             a->local[i].reported = 1;
             memset(out, 0, sizeof(*out));
-            out->event = STUNKIT_ICE_CANDIDATE;
+            out->event = STUNKIT_ICE_EVENT_CANDIDATE;
             out->state = a->state;
             out->controlling = a->controlling;
             out->local = a->local[i].c;
@@ -1081,7 +1084,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     if (!a->gathered_reported && gathering_done(a)) {
         a->gathered_reported = 1;
         memset(out, 0, sizeof(*out));
-        out->event = STUNKIT_ICE_GATHERED;
+        out->event = STUNKIT_ICE_EVENT_GATHERED;
         out->state = a->state;
         out->controlling = a->controlling;
         return 1;
@@ -1164,7 +1167,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     return stunkit_ice_poll(a, now, out);
 }
 
-uint64_t stunkit_ice_next(const stunkit_ice *a)
+uint64_t stunkit_ice_timeout(const stunkit_ice *a)
 {
     if (sk_outq_pending(&a->evq) || a->npend)
         return 0;
@@ -1173,20 +1176,20 @@ uint64_t stunkit_ice_next(const stunkit_ice *a)
             return 0;
     if (!a->gathered_reported && gathering_done(a))
         return 0;
-    uint64_t next = UINT64_MAX;
+    uint64_t next = STUNKIT_NEVER;
     for (int i = 0; i < a->nturns; i++) {
-        uint64_t t = stunkit_turn_next(a->turns[i].t);
+        uint64_t t = stunkit_turn_timeout(a->turns[i].t);
         if (t < next)
             next = t;
     }
-    if (a->state == STUNKIT_ICE_CLOSED)
+    if (a->state == STUNKIT_ICE_STATE_CLOSED)
         return next;
     for (int i = 0; i < a->ngathers; i++)
-        if (!a->gathers[i].done && stunkit_txn_next(&a->gathers[i].txn) < next)
-            next = stunkit_txn_next(&a->gathers[i].txn);
+        if (!a->gathers[i].done && stunkit_txn_timeout(&a->gathers[i].txn) < next)
+            next = stunkit_txn_timeout(&a->gathers[i].txn);
     if (a->closing)
         return next;
-    if (a->have_sel && a->state != STUNKIT_ICE_DISCONNECTED) {
+    if (a->have_sel && a->state != STUNKIT_ICE_STATE_DISCONNECTED) {
         if (a->consent_next < next)
             next = a->consent_next;
         if (a->consent_ok + a->cfg.consent_timeout_ms < next)
@@ -1219,7 +1222,7 @@ static void switch_role(stunkit_ice *a)
      * priorities" */
     a->controlling = !a->controlling;
     reprioritize(a);
-    event(a, STUNKIT_ICE_ROLE);
+    event(a, STUNKIT_ICE_EVENT_ROLE);
 }
 
 /* A Binding request that arrived at local candidate l (a host, or a relay
@@ -1230,11 +1233,11 @@ static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const ui
     uint8_t ans[256];
     stunkit_request_info info;
     stunkit_responder resp = {a->ufrag, strlen(a->ufrag), a->pwd, strlen(a->pwd), NULL, 0};
-    int n = stunkit_responder_input(&resp, data, len, from, ans, sizeof(ans), &info);
-    if (n <= 0)
+    size_t n;
+    if (stunkit_responder_input(&resp, from, data, len, ans, sizeof(ans), &n, &info) != STUNKIT_INPUT_TAKEN || !n)
         return; /* dropped silently */
     if (info.code) {
-        queue_answer(a, l, from, ans, (size_t)n);
+        queue_answer(a, l, from, ans, n);
         return;
     }
     /* 7.3.1.1, detecting and repairing role conflicts */
@@ -1271,7 +1274,7 @@ static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const ui
             queue_answer(a, l, from, ans, (size_t)m);
         return;
     }
-    queue_answer(a, l, from, ans, (size_t)n);
+    queue_answer(a, l, from, ans, n);
     if (a->closing)
         return;
     /* 7.3.1.3: an unknown source is a peer-reflexive remote candidate,
@@ -1281,17 +1284,17 @@ static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const ui
     if (r < 0) {
         stunkit_ice_candidate c;
         memset(&c, 0, sizeof(c));
-        c.type = STUNKIT_ICE_PRFLX;
+        c.type = STUNKIT_ICE_TYPE_PRFLX;
         c.addr = *from;
-        c.priority = info.priority ? info.priority : cand_priority(STUNKIT_ICE_PRFLX, 0);
+        c.priority = info.priority ? info.priority : cand_priority(STUNKIT_ICE_TYPE_PRFLX, 0);
         c.component = 1;
         snprintf(c.foundation, sizeof(c.foundation), "prflx%u", ++a->prflx_seq);
         r = add_rcand(a, &c);
         if (r < 0)
             return;
     }
-    if (a->state == STUNKIT_ICE_NEW)
-        set_state(a, STUNKIT_ICE_CHECKING, NULL);
+    if (a->state == STUNKIT_ICE_STATE_NEW)
+        set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
     /* 7.3.1.4: the triggered check */
     int pi = find_pair(a, l, r);
     if (pi < 0 && pairable(a, l, r)) {
@@ -1367,15 +1370,15 @@ static void on_response(stunkit_ice *a, int pi, int l, const stunkit_addr *from,
      * new peer-reflexive one (priority: the PRIORITY we sent) */
     int bi = a->local[p->l].bi;
     int vl = find_local(a, &mapped, bi);
-    if (vl < 0 && a->local[p->l].c.type != STUNKIT_ICE_RELAY)
-        vl = add_lcand(a, STUNKIT_ICE_PRFLX, &mapped, &a->bases[bi].addr, bi, -1, -1);
+    if (vl < 0 && a->local[p->l].c.type != STUNKIT_ICE_TYPE_RELAY)
+        vl = add_lcand(a, STUNKIT_ICE_TYPE_PRFLX, &mapped, &a->bases[bi].addr, bi, -1, -1);
     if (vl < 0)
         vl = p->l;
     p->vl = vl;
     p->state = P_SUCCEEDED;
     p->valid_at = now;
-    if (a->state == STUNKIT_ICE_NEW)
-        set_state(a, STUNKIT_ICE_CHECKING, NULL);
+    if (a->state == STUNKIT_ICE_STATE_NEW)
+        set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
     /* 7.2.5.3.3: "The agent MUST set the states for all other Frozen
      * candidate pairs in all checklists with the same foundation to
      * Waiting." */
@@ -1422,38 +1425,38 @@ static int on_datagram(stunkit_ice *a, int l, const stunkit_addr *from, const ui
         stunkit_addr_equal(from, &a->sel_r.addr) && l == a->sel_l && m.mi_off &&
         stunkit_check_integrity(&m, a->rkey, (size_t)a->rkey_len) == 0) {
         a->consent_ok = now;
-        if (a->state == STUNKIT_ICE_DISCONNECTED)
-            set_state(a, STUNKIT_ICE_CONNECTED, NULL);
+        if (a->state == STUNKIT_ICE_STATE_DISCONNECTED)
+            set_state(a, STUNKIT_ICE_STATE_CONNECTED, NULL);
     }
     return 1;
 }
 
 int stunkit_ice_input(stunkit_ice *a, int base, const stunkit_addr *from, const uint8_t *data, size_t len,
-                      uint64_t now, stunkit_ice_data *d)
+                      uint64_t now, stunkit_app_data *d)
 {
     int bi = find_base(a, base);
     if (bi < 0 || !from || !data)
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     /* from a TURN server of this base: its answers, and relayed data */
     for (int i = 0; i < a->nturns; i++) {
         turn_t *t = &a->turns[i];
         if (t->bi != bi || !stunkit_addr_equal(from, &a->servers[t->server].addr))
             continue;
-        stunkit_turn_data td;
-        int r = stunkit_turn_input(t->t, data, len, now, &td);
-        if (r == 1)
-            return 1;
-        if (r == 2) {
+        stunkit_app_data td;
+        int r = stunkit_turn_input(t->t, base, from, data, len, now, &td);
+        if (r == STUNKIT_INPUT_TAKEN)
+            return STUNKIT_INPUT_TAKEN;
+        if (r == STUNKIT_INPUT_APP_DATA) {
             /* to the relayed address of the peer's family */
-            int lc = t->lc2 >= 0 && td.peer.family == a->local[t->lc2].c.addr.family ? t->lc2 : t->lc;
-            if (lc >= 0 && on_datagram(a, lc, &td.peer, td.data, td.len, now))
-                return 1;
+            int lc = t->lc2 >= 0 && td.from.family == a->local[t->lc2].c.addr.family ? t->lc2 : t->lc;
+            if (lc >= 0 && on_datagram(a, lc, &td.from, td.data, td.len, now))
+                return STUNKIT_INPUT_TAKEN;
             if (d) {
-                d->from = td.peer;
+                d->from = td.from;
                 d->data = td.data;
                 d->len = td.len;
             }
-            return 2;
+            return STUNKIT_INPUT_APP_DATA;
         }
     }
     /* a STUN server's answer: a server-reflexive candidate */
@@ -1462,18 +1465,18 @@ int stunkit_ice_input(stunkit_ice *a, int base, const stunkit_addr *from, const 
         stunkit_msg m;
         stunkit_addr mapped;
         if (g->done || g->bi != bi || !stunkit_addr_equal(from, &a->servers[g->server].addr) ||
-            stunkit_txn_match(&g->txn, data, len, &m) != 0)
+            stunkit_txn_match(&g->txn, data, len, &m) != STUNKIT_INPUT_TAKEN)
             continue;
         g->done = 1;
         a->ans_n++; /* the server's answer counts in the loss seen too */
         a->ans_sends += g->txn.sent ? g->txn.sent : 1;
         if (m.klass == STUNKIT_CLASS_SUCCESS && stunkit_msg_mapped(&m, &mapped) == 0 &&
             !stunkit_addr_equal(&mapped, &a->bases[bi].addr))
-            add_lcand(a, STUNKIT_ICE_SRFLX, &mapped, &a->bases[bi].addr, bi, g->server, -1);
-        return 1;
+            add_lcand(a, STUNKIT_ICE_TYPE_SRFLX, &mapped, &a->bases[bi].addr, bi, g->server, -1);
+        return STUNKIT_INPUT_TAKEN;
     }
     int l = host_of(a, bi);
-    return l >= 0 ? on_datagram(a, l, from, data, len, now) : 0;
+    return l >= 0 ? on_datagram(a, l, from, data, len, now) : STUNKIT_INPUT_NOT_MINE;
 }
 
 /* Before a selection, data may go on a valid pair (RFC 8445 12.1: "An ICE
@@ -1496,7 +1499,7 @@ int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *b
                      stunkit_ice_route *r)
 {
     /* RFC 7675 5.1: without consent "the agent MUST cease transmission" */
-    if (a->state == STUNKIT_ICE_DISCONNECTED || a->state == STUNKIT_ICE_CLOSED)
+    if (a->state == STUNKIT_ICE_STATE_DISCONNECTED || a->state == STUNKIT_ICE_STATE_CLOSED)
         return STUNKIT_ERR_STATE;
     if (a->have_sel)
         return route(a, a->sel_l, &a->sel_r.addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
@@ -1509,7 +1512,7 @@ int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *b
 
 int stunkit_ice_path(const stunkit_ice *a, stunkit_ice_candidate *local, stunkit_ice_candidate *remote)
 {
-    if (a->state == STUNKIT_ICE_DISCONNECTED || a->state == STUNKIT_ICE_CLOSED)
+    if (a->state == STUNKIT_ICE_STATE_DISCONNECTED || a->state == STUNKIT_ICE_STATE_CLOSED)
         return 0;
     int l, best = -1;
     const stunkit_ice_candidate *r;
@@ -1574,10 +1577,10 @@ int stunkit_ice_restart(stunkit_ice *a, uint64_t now_ms)
     a->remote_done = 0;
     a->sel_pair = -1; /* the selected route stays in use until a new nomination */
     for (int i = 0; i < a->nlocal; i++)
-        a->local[i].reported = a->local[i].c.type == STUNKIT_ICE_PRFLX;
+        a->local[i].reported = a->local[i].c.type == STUNKIT_ICE_TYPE_PRFLX;
     a->gathered_reported = 0;
-    if (a->state == STUNKIT_ICE_FAILED || a->state == STUNKIT_ICE_NEW)
-        a->state = STUNKIT_ICE_NEW;
+    if (a->state == STUNKIT_ICE_STATE_FAILED || a->state == STUNKIT_ICE_STATE_NEW)
+        a->state = STUNKIT_ICE_STATE_NEW;
     return 0;
 }
 
@@ -1586,7 +1589,7 @@ void stunkit_ice_close(stunkit_ice *a, uint64_t now_ms)
     a->closing = 1;
     for (int i = 0; i < a->nturns; i++)
         stunkit_turn_close(a->turns[i].t, now_ms);
-    set_state(a, STUNKIT_ICE_CLOSED, NULL);
+    set_state(a, STUNKIT_ICE_STATE_CLOSED, NULL);
 }
 
 const char *stunkit_ice_state_name(stunkit_ice_state s)
@@ -1598,11 +1601,11 @@ const char *stunkit_ice_state_name(stunkit_ice_state s)
 const char *stunkit_ice_event_name(stunkit_ice_event e)
 {
     switch (e) {
-    case STUNKIT_ICE_CANDIDATE: return "candidate";
-    case STUNKIT_ICE_GATHERED: return "gathered";
-    case STUNKIT_ICE_STATE: return "state";
-    case STUNKIT_ICE_SELECTED: return "selected";
-    case STUNKIT_ICE_ROLE: return "role";
+    case STUNKIT_ICE_EVENT_CANDIDATE: return "candidate";
+    case STUNKIT_ICE_EVENT_GATHERED: return "gathered";
+    case STUNKIT_ICE_EVENT_STATE: return "state";
+    case STUNKIT_ICE_EVENT_SELECTED: return "selected";
+    case STUNKIT_ICE_EVENT_ROLE: return "role";
     }
     return "unknown";
 }

@@ -141,13 +141,13 @@ int stunkit_ice_candidate_parse(const char *text, size_t len, stunkit_ice_candid
         return STUNKIT_ERR_BAD_VALUE;
     n = token(&p, end, &t);
     if (tok_eq(t, n, "host"))
-        c->type = STUNKIT_ICE_HOST;
+        c->type = STUNKIT_ICE_TYPE_HOST;
     else if (tok_eq(t, n, "srflx"))
-        c->type = STUNKIT_ICE_SRFLX;
+        c->type = STUNKIT_ICE_TYPE_SRFLX;
     else if (tok_eq(t, n, "prflx"))
-        c->type = STUNKIT_ICE_PRFLX;
+        c->type = STUNKIT_ICE_TYPE_PRFLX;
     else if (tok_eq(t, n, "relay"))
-        c->type = STUNKIT_ICE_RELAY;
+        c->type = STUNKIT_ICE_TYPE_RELAY;
     else
         return STUNKIT_ERR_BAD_VALUE;
     /* raddr/rport and extensions (name value pairs): unknown ones skipped */
@@ -276,7 +276,7 @@ int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap)
     off = (size_t)n;
     for (int i = 0; i < a->nlocal; i++) {
         const lcand *lc = &a->local[i];
-        if (lc->c.type == STUNKIT_ICE_PRFLX || !lc->reported)
+        if (lc->c.type == STUNKIT_ICE_TYPE_PRFLX || !lc->reported)
             continue;
         if (cap - off < 3)
             return STUNKIT_ERR_NOBUF;

@@ -47,6 +47,9 @@
 #include "stunkit/integrity.h"
 #include "stunkit/nat.h"
 
+#include "config_take.h"
+#include "outq.h"
+
 enum probe_kind {
     P_TEST1,
     P_MAP2,
@@ -130,6 +133,10 @@ struct stunkit_nat {
     uint64_t redirect_tat; /* redirect pacing: theoretical arrival time (GCRA) */
     int tcp;               /* TCP_NONE (not raced), TCP_PENDING, TCP_ANSWERED, TCP_FAILED */
     uint64_t tcp_at;       /* when TCP answered */
+    /* events for poll (outq.h): what was reported so far */
+    sk_outq evq;
+    stunkit_nat_event ev[8];
+    int told_mapped, told_verdict, told_done, told_alive, told_dead;
 };
 
 enum { TCP_NONE, TCP_PENDING, TCP_ANSWERED, TCP_FAILED };
@@ -185,7 +192,7 @@ static probe *add_probe(stunkit_nat *n, int kind, int sock, const stunkit_addr *
     p->control = -1;
     /* transaction IDs from the caller's randomness (RFC 8489 6: "uniformly
      * and randomly chosen from the interval 0 .. 2**96-1") */
-    n->cfg.random(n->cfg.random_ctx, p->tid, sizeof(p->tid));
+    n->cfg.env.random(n->cfg.env.random_ctx, p->tid, sizeof(p->tid));
     stunkit_writer w;
     stunkit_writer_init(&w, p->req, sizeof(p->req), STUNKIT_METHOD_BINDING, STUNKIT_CLASS_REQUEST, p->tid);
     if (change)
@@ -209,7 +216,7 @@ static probe *add_probe(stunkit_nat *n, int kind, int sock, const stunkit_addr *
     p->redirect = change || rport;
     p->sends_left = sends;
     p->next_send = now;
-    p->give_up = UINT64_MAX; /* set by the last send */
+    p->give_up = STUNKIT_NEVER; /* set by the last send */
     if (sock >= n->next_sock)
         n->next_sock = sock + 1;
     return p;
@@ -309,7 +316,7 @@ static void evaluate(stunkit_nat *n, int question, uint64_t now)
         } else {
             p->sends_left = batch;
             p->next_send = now;
-            p->give_up = UINT64_MAX;
+            p->give_up = STUNKIT_NEVER;
         }
     }
 }
@@ -318,12 +325,15 @@ static void evaluate(stunkit_nat *n, int question, uint64_t now)
 
 stunkit_nat *stunkit_nat_new(const stunkit_nat_config *cfg, uint64_t now_ms)
 {
-    if (!cfg->random)
+    stunkit_nat_config c;
+    if (sk_config_take(&c, sizeof(c), cfg, sizeof(c)) != 0 || !c.env.random)
         return NULL;
     stunkit_nat *n = calloc(1, sizeof(*n));
     if (!n)
         return NULL;
-    n->cfg = *cfg;
+    n->cfg = c;
+    sk_outq_init(&n->evq, 8);
+    n->told_alive = n->told_dead = -1;
     if (!n->cfg.first_timeout_ms)
         n->cfg.first_timeout_ms = 3000;
     if (!n->cfg.lifetime_max_s)
@@ -381,7 +391,7 @@ void stunkit_nat_tcp(stunkit_nat *n, int state, uint64_t now_ms)
             if (t1->next_send > now_ms + 50)
                 t1->next_send = now_ms + 50;
             /* set by the last send; with none left, UDP's time runs now */
-            t1->give_up = t1->sends_left ? UINT64_MAX : now_ms + UDP_AFTER_TCP_MS;
+            t1->give_up = t1->sends_left ? STUNKIT_NEVER : now_ms + UDP_AFTER_TCP_MS;
         }
     } else if (state < 0 && n->tcp != TCP_ANSWERED) {
         n->tcp = TCP_FAILED;
@@ -415,9 +425,9 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
 {
     stunkit_msg m;
     if (stunkit_msg_parse(&m, data, len) != 0 || m.rfc3489)
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     if (m.fp_off && stunkit_check_fingerprint(&m) != 0)
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     for (int i = 0; i < n->n_probes; i++) {
         probe *p = &n->probes[i];
         if (memcmp(p->tid, m.tid, STUNKIT_TID_LEN) != 0)
@@ -431,7 +441,7 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
                 p->arrived_on = sock;
                 p->from = *from;
             }
-            return 1;
+            return STUNKIT_INPUT_TAKEN;
         }
         if (m.klass == STUNKIT_CLASS_ERROR && p->kind == P_TEST1 && !n->res.server_error) {
             /* an error to a plain Binding request (401: the server wants
@@ -444,10 +454,10 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
             n->res.server_error = code;
         }
         if (m.klass != STUNKIT_CLASS_SUCCESS)
-            return 1;
+            return STUNKIT_INPUT_TAKEN;
         stunkit_addr mapped;
         if (stunkit_msg_mapped(&m, &mapped) != 0)
-            return 1;
+            return STUNKIT_INPUT_TAKEN;
         if (p->kind == P_FILT_BOTH || p->kind == P_FILT_PORT) {
             /* Only an answer from the changed address and port says anything
              * about filtering: a server that ignores CHANGE-REQUEST answers
@@ -458,7 +468,7 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
             if (!stunkit_addr_equal(from, &want)) {
                 p->wrong_source = 1;
                 n->res.server_ignores_change = 1;
-                return 1; /* keep waiting: a right one may still come */
+                return STUNKIT_INPUT_TAKEN; /* keep waiting: a right one may still come */
             }
         }
         p->answers++;
@@ -476,7 +486,7 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
             }
         }
         if (p->answered || p->kind == P_CONTROL)
-            return 1;
+            return STUNKIT_INPUT_TAKEN;
         if (p->kind == P_TEST1 && !n->have_rtt) {
             /* resent before the answer: the best guess there is */
             n->rtt_ms = (uint32_t)(now_ms - p->last_sent);
@@ -495,9 +505,9 @@ int stunkit_nat_input(stunkit_nat *n, int sock, const stunkit_addr *from, const 
          * X's public port was handed out again: the old binding is gone;
          * arrived_on says so) */
         p->answered = 1;
-        return 1;
+        return STUNKIT_INPUT_TAKEN;
     }
-    return 0; /* not a transaction of ours */
+    return STUNKIT_INPUT_NOT_MINE; /* not a transaction of ours */
 }
 
 /* ---- verdicts ---- */
@@ -857,7 +867,9 @@ static void sent(stunkit_nat *n, probe *p, uint64_t now)
     }
 }
 
-int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
+/* The schedule: a datagram due now (1, into out), nothing yet (0), or
+ * finished (-1). poll runs it and reports its progress as events. */
+static int step(stunkit_nat *n, uint64_t now, stunkit_nat_output *out)
 {
     /* due sends first (a test before its control: controls come later in
      * the table, which is its order) */
@@ -890,7 +902,7 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         probe *t1 = find_kind(n, P_TEST1);
         if (t1->answered) {
             start_behaviour(n, now);
-            return stunkit_nat_poll(n, now, out);
+            return step(n, now, out);
         }
         if (n->res.server_error) { /* it answered, with an error: no verdict */
             t1->failed = 1;
@@ -919,7 +931,7 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         probe *t1 = find_kind(n, P_TEST1), *m2 = find_kind(n, P_MAP2), *m3 = find_kind(n, P_MAP3);
         if (!find_kind(n, P_HAIR) && find_kind(n, P_BIND3)->answered && n->res.nat) {
             start_hairpin(n, now);
-            return stunkit_nat_poll(n, now, out);
+            return step(n, now, out);
         }
         /* test II matching test I decides the mapping: test III is moot */
         if (!settled(m3) && m2->answered && stunkit_addr_equal(&m2->mapped, &t1->mapped))
@@ -929,7 +941,7 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
             all = all && settled(find_kind(n, k));
         if (all) {
             finish_behaviour(n);
-            return stunkit_nat_poll(n, now, out);
+            return step(n, now, out);
         }
         break;
     }
@@ -937,7 +949,7 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         probe *h = find_kind(n, P_HAIR), *hp = find_kind(n, P_HAIR_PRIME);
         if ((h->answered || hp->answered) || (settled(h) && settled(hp))) {
             finish_hairpin(n);
-            return stunkit_nat_poll(n, now, out);
+            return step(n, now, out);
         }
         break;
     }
@@ -949,7 +961,7 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         n->res.verdict = 1;
         if (n->cfg.lifetime && n->res.nat) {
             life_start(n, now);
-            return stunkit_nat_poll(n, now, out);
+            return step(n, now, out);
         }
         n->phase = PHASE_DONE;
         break;
@@ -957,7 +969,7 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
         life_step(n, now);
         if (n->phase == PHASE_LIFETIME)
             break;
-        return stunkit_nat_poll(n, now, out);
+        return step(n, now, out);
     default:
         break;
     }
@@ -975,9 +987,72 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_send *out)
     return 0;
 }
 
-uint64_t stunkit_nat_next(const stunkit_nat *n)
+static void push_event(stunkit_nat *n, stunkit_nat_event e)
 {
-    uint64_t next = UINT64_MAX;
+    int slot = sk_outq_push(&n->evq);
+    if (slot >= 0)
+        n->ev[slot] = e;
+}
+
+/* What step() changed in the result, as events (each once; LIFETIME as
+ * the bounds move). */
+static void note_events(stunkit_nat *n)
+{
+    if (!n->told_mapped && n->res.mapped.family) {
+        n->told_mapped = 1;
+        push_event(n, STUNKIT_NAT_EVENT_MAPPED);
+    }
+    if (!n->told_verdict && n->res.verdict) {
+        n->told_verdict = 1;
+        push_event(n, STUNKIT_NAT_EVENT_VERDICT);
+    }
+    if (n->told_verdict && !n->told_done &&
+        (n->res.lifetime_s != n->told_alive || n->res.lifetime_dead_s != n->told_dead)) {
+        n->told_alive = n->res.lifetime_s;
+        n->told_dead = n->res.lifetime_dead_s;
+        push_event(n, STUNKIT_NAT_EVENT_LIFETIME);
+    }
+    if (!n->told_done && n->res.done) {
+        n->told_done = 1;
+        push_event(n, STUNKIT_NAT_EVENT_DONE);
+    }
+}
+
+static int pop_event(stunkit_nat *n, stunkit_nat_output *out)
+{
+    if (sk_outq_take_lost(&n->evq))
+        return STUNKIT_ERR_NOBUF;
+    int slot = sk_outq_pop(&n->evq);
+    if (slot < 0)
+        return 0;
+    out->send = 0;
+    out->event = n->ev[slot];
+    return 1;
+}
+
+int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_output *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sk_outq_pending(&n->evq))
+        return pop_event(n, out);
+    if (n->told_done)
+        return 0;
+    int rv = step(n, now, out);
+    note_events(n);
+    if (rv == 1) {
+        out->send = 1;
+        return 1;
+    }
+    return pop_event(n, out);
+}
+
+uint64_t stunkit_nat_timeout(const stunkit_nat *n)
+{
+    if (sk_outq_pending(&n->evq))
+        return 0; /* events wait for poll */
+    if (n->told_done)
+        return STUNKIT_NEVER;
+    uint64_t next = STUNKIT_NEVER;
     for (int i = 0; i < n->n_probes; i++) {
         const probe *p = &n->probes[i];
         if (p->kind == P_LIFE_X && p->answered && p->partner < 0 && !p->counted) {

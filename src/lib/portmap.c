@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_take.h"
 #include "cursor.h"
 #include "outq.h"
 #include "stunkit/error.h"
@@ -94,11 +95,11 @@ const char *stunkit_portmap_method_name(stunkit_portmap_method m)
 const char *stunkit_portmap_event_name(stunkit_portmap_event e)
 {
     switch (e) {
-    case STUNKIT_PORTMAP_MAPPED: return "mapped";
-    case STUNKIT_PORTMAP_RENEWED: return "renewed";
-    case STUNKIT_PORTMAP_FAILED: return "failed";
-    case STUNKIT_PORTMAP_RESET: return "reset";
-    case STUNKIT_PORTMAP_DELETED: return "deleted";
+    case STUNKIT_PORTMAP_EVENT_MAPPED: return "mapped";
+    case STUNKIT_PORTMAP_EVENT_RENEWED: return "renewed";
+    case STUNKIT_PORTMAP_EVENT_FAILED: return "failed";
+    case STUNKIT_PORTMAP_EVENT_RESET: return "reset";
+    case STUNKIT_PORTMAP_EVENT_DELETED: return "deleted";
     }
     return "unknown";
 }
@@ -132,7 +133,7 @@ static stunkit_portmap_output *event(stunkit_portmap *p, stunkit_portmap_event e
 
 static void failed(stunkit_portmap *p, int result, const char *reason)
 {
-    stunkit_portmap_output *o = event(p, STUNKIT_PORTMAP_FAILED);
+    stunkit_portmap_output *o = event(p, STUNKIT_PORTMAP_EVENT_FAILED);
     o->result = result;
     strncpy(o->reason, reason, sizeof(o->reason) - 1);
     p->state = S_DONE;
@@ -142,7 +143,7 @@ static void failed(stunkit_portmap *p, int result, const char *reason)
 static uint32_t jitter(stunkit_portmap *p, uint32_t base)
 {
     uint8_t r[2];
-    p->cfg.random(p->cfg.random_ctx, r, 2);
+    p->cfg.env.random(p->cfg.env.random_ctx, r, 2);
     int32_t permille = (int32_t)(sk__get16(r) % 201u) - 100;
     return (uint32_t)((int64_t)base * (1000 + permille) / 1000);
 }
@@ -229,7 +230,11 @@ static void request(stunkit_portmap *p, uint32_t lifetime, uint64_t now)
 
 stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *cfg, uint64_t now_ms)
 {
-    if (cfg->size < sizeof(*cfg) || !cfg->random || !cfg->gateway.family || !cfg->internal.port ||
+    stunkit_portmap_config taken; /* versioned by size (config_take.h) */
+    if (sk_config_take(&taken, sizeof(taken), cfg, sizeof(taken)) != 0)
+        return NULL;
+    cfg = &taken;
+    if (!cfg->env.random || !cfg->gateway.family || !cfg->internal.port ||
         cfg->gateway.family != cfg->internal.family || (cfg->protocol != 6 && cfg->protocol != 17) ||
         (unsigned)cfg->method > STUNKIT_PORTMAP_NATPMP ||
         (cfg->method == STUNKIT_PORTMAP_NATPMP && cfg->gateway.family != STUNKIT_AF_INET))
@@ -248,7 +253,7 @@ stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *cfg, uint64_t
     if (cfg->use_nonce)
         memcpy(p->nonce, cfg->nonce, sizeof(p->nonce));
     else
-        p->cfg.random(p->cfg.random_ctx, p->nonce, sizeof(p->nonce));
+        p->cfg.env.random(p->cfg.env.random_ctx, p->nonce, sizeof(p->nonce));
     p->state = cfg->delete_only ? S_DELETING : S_MAPPING;
     if (p->method == STUNKIT_PORTMAP_AUTO) {
         stunkit_portmap_method m = p->method;
@@ -266,7 +271,7 @@ stunkit_portmap *stunkit_portmap_new(const stunkit_portmap_config *cfg, uint64_t
         p->probe_at = now_ms; /* NAT-PMP learns the external address by its own query */
         p->probe_rt = NATPMP_IRT_MS;
     } else if (p->method == STUNKIT_PORTMAP_PCP) {
-        p->probe_at = UINT64_MAX;
+        p->probe_at = STUNKIT_NEVER;
     }
     return p;
 }
@@ -317,10 +322,10 @@ int stunkit_portmap_poll(stunkit_portmap *p, uint64_t now, stunkit_portmap_outpu
         return stunkit_portmap_poll(p, now, out);
     }
     /* the NAT-PMP external address query (AUTO's probe, or NAT-PMP's own) */
-    if (p->probe_at != UINT64_MAX && now >= p->probe_at && !p->have_natpmp_ip &&
+    if (p->probe_at != STUNKIT_NEVER && now >= p->probe_at && !p->have_natpmp_ip &&
         (p->method == STUNKIT_PORTMAP_AUTO || p->method == STUNKIT_PORTMAP_NATPMP)) {
         if (p->probe_tries == NATPMP_TRIES) {
-            p->probe_at = UINT64_MAX;
+            p->probe_at = STUNKIT_NEVER;
         } else {
             p->probe_tries++;
             p->probe_at = now + p->probe_rt;
@@ -358,13 +363,13 @@ int stunkit_portmap_poll(stunkit_portmap *p, uint64_t now, stunkit_portmap_outpu
     return 0;
 }
 
-uint64_t stunkit_portmap_next(const stunkit_portmap *p)
+uint64_t stunkit_portmap_timeout(const stunkit_portmap *p)
 {
     if (sk_outq_pending(&p->evq))
         return 0;
     if (p->state == S_DONE)
-        return UINT64_MAX;
-    uint64_t next = UINT64_MAX;
+        return STUNKIT_NEVER;
+    uint64_t next = STUNKIT_NEVER;
     if (p->state == S_MAPPING || p->state == S_DELETING || p->renewing)
         next = p->send_at;
     if (p->state == S_MAPPED) {
@@ -420,13 +425,13 @@ static void granted(stunkit_portmap *p, uint32_t life, uint64_t now)
     uint64_t half = (uint64_t)life * 500u;
     if (p->method == STUNKIT_PORTMAP_PCP) {
         uint8_t r[2];
-        p->cfg.random(p->cfg.random_ctx, r, 2);
+        p->cfg.env.random(p->cfg.env.random_ctx, r, 2);
         half += (uint64_t)life * 125u * sk__get16(r) / 65535u;
     }
     p->renew_at = now + half;
     p->renewing = 0;
     p->state = S_MAPPED;
-    event(p, renewal ? STUNKIT_PORTMAP_RENEWED : STUNKIT_PORTMAP_MAPPED);
+    event(p, renewal ? STUNKIT_PORTMAP_EVENT_RENEWED : STUNKIT_PORTMAP_EVENT_MAPPED);
 }
 
 /* The router lost its state: map again at once (RFC 6886 3.6: "MUST
@@ -436,7 +441,7 @@ static void reset(stunkit_portmap *p, uint64_t now)
     if (p->state != S_MAPPED && p->state != S_MAPPING)
         return;
     if (p->state == S_MAPPED) {
-        event(p, STUNKIT_PORTMAP_RESET);
+        event(p, STUNKIT_PORTMAP_EVENT_RESET);
         p->renewing = 1;
         p->deadline = p->expires_at = now + (uint64_t)p->lifetime_s * 1000u;
     }
@@ -454,7 +459,7 @@ static int settled(stunkit_portmap *p, int result, uint32_t epoch, uint64_t now)
     }
     if (p->state == S_DELETING) {
         if (result == 0) {
-            event(p, STUNKIT_PORTMAP_DELETED);
+            event(p, STUNKIT_PORTMAP_EVENT_DELETED);
             p->state = S_DONE;
         } else {
             failed(p, result, "the router refused to delete the mapping");
@@ -552,20 +557,21 @@ static int input_pcp(stunkit_portmap *p, const uint8_t *d, size_t len, uint64_t 
     return 1;
 }
 
-int stunkit_portmap_input(stunkit_portmap *p, const uint8_t *data, size_t len, const stunkit_addr *from,
+int stunkit_portmap_input(stunkit_portmap *p, int sock, const stunkit_addr *from, const uint8_t *data, size_t len,
                           uint64_t now_ms)
 {
+    (void)sock; /* one socket */
     /* 8.3: "the source IP address and port [...] match the destination of
      * the request" */
     if (!stunkit_addr_equal(from, &p->cfg.gateway))
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     if (p->state == S_DONE || len < 2)
-        return 1;
+        return STUNKIT_INPUT_TAKEN;
     if (data[0] == 0)
         return input_natpmp(p, data, len, now_ms);
     if (data[0] == PCP_VERSION)
         return input_pcp(p, data, len, now_ms);
-    return 1;
+    return STUNKIT_INPUT_TAKEN;
 }
 
 int stunkit_portmap_delete(stunkit_portmap *p, uint64_t now_ms)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_take.h"
 #include "auth_client.h"
 #include "cursor.h"
 #include "stunkit/error.h"
@@ -85,11 +86,11 @@ int stunkit_rdv_room_valid(const char *room, size_t len)
 const char *stunkit_rdv_event_name(stunkit_rdv_event e)
 {
     switch (e) {
-    case STUNKIT_RDV_ROLE: return "role";
-    case STUNKIT_RDV_PEER_DATA: return "peer-data";
-    case STUNKIT_RDV_PEER_LEFT: return "peer-left";
-    case STUNKIT_RDV_FAILED: return "failed";
-    case STUNKIT_RDV_LEFT: return "left";
+    case STUNKIT_RDV_EVENT_ROLE: return "role";
+    case STUNKIT_RDV_EVENT_PEER_DATA: return "peer-data";
+    case STUNKIT_RDV_EVENT_PEER_LEFT: return "peer-left";
+    case STUNKIT_RDV_EVENT_FAILED: return "failed";
+    case STUNKIT_RDV_EVENT_LEFT: return "left";
     }
     return "unknown";
 }
@@ -105,7 +106,11 @@ static int copy_text(char *dst, size_t cap, const char *src)
 
 stunkit_rdv *stunkit_rdv_new(const stunkit_rdv_config *cfg, uint64_t now_ms)
 {
-    if (!cfg || cfg->size < sizeof(*cfg) || !cfg->random || !cfg->username || !cfg->password || !cfg->room ||
+    stunkit_rdv_config taken; /* versioned by size (config_take.h) */
+    if (sk_config_take(&taken, sizeof(taken), cfg, sizeof(taken)) != 0)
+        return NULL;
+    cfg = &taken;
+    if (!cfg->env.random || !cfg->username || !cfg->password || !cfg->room ||
         !stunkit_rdv_room_valid(cfg->room, strlen(cfg->room)))
         return NULL;
     stunkit_rdv *r = calloc(1, sizeof(*r));
@@ -125,7 +130,7 @@ stunkit_rdv *stunkit_rdv_new(const stunkit_rdv_config *cfg, uint64_t now_ms)
     /* over TCP/TLS a request goes once; a server that has not answered in
      * 10 s (it answers in milliseconds, or drops an unknown method) will not */
     r->rto.tcp_timeout_ms = 10000;
-    cfg->random(cfg->random_ctx, r->peer_id, sizeof(r->peer_id));
+    cfg->env.random(cfg->env.random_ctx, r->peer_id, sizeof(r->peer_id));
     r->next_ms = now_ms;
     r->news_ms = now_ms;
     return r;
@@ -141,7 +146,7 @@ void stunkit_rdv_free(stunkit_rdv *r)
     free(r);
 }
 
-int stunkit_rdv_set_local(stunkit_rdv *r, const char *desc, size_t len, uint64_t now_ms)
+int stunkit_rdv_set_description(stunkit_rdv *r, const char *desc, size_t len, uint64_t now_ms)
 {
     if (len > sizeof(r->local))
         return STUNKIT_ERR_NOBUF;
@@ -171,7 +176,7 @@ static int build(stunkit_rdv *r)
 {
     uint8_t tid[STUNKIT_TID_LEN];
     stunkit_writer w;
-    r->cfg.random(r->cfg.random_ctx, tid, sizeof(tid));
+    r->cfg.env.random(r->cfg.env.random_ctx, tid, sizeof(tid));
     stunkit_writer_init(&w, r->req, sizeof(r->req), STUNKIT_METHOD_RENDEZVOUS, STUNKIT_CLASS_REQUEST, tid);
     stunkit_put(&w, STUNKIT_ATTR_RDV_ROOM, r->room, strlen(r->room));
     stunkit_put(&w, STUNKIT_ATTR_RDV_PEER_ID, r->peer_id, sizeof(r->peer_id));
@@ -233,17 +238,17 @@ int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out)
     memset(out, 0, sizeof(*out));
     if (r->ev_role) {
         r->ev_role = 0;
-        out->event = STUNKIT_RDV_ROLE;
+        out->event = STUNKIT_RDV_EVENT_ROLE;
         out->offerer = r->offerer;
         return 1;
     }
     if (r->ev_left) {
         r->ev_left = 0;
-        out->event = STUNKIT_RDV_PEER_LEFT;
+        out->event = STUNKIT_RDV_EVENT_PEER_LEFT;
         return 1;
     }
     if (r->delivered < r->peer_len) {
-        out->event = STUNKIT_RDV_PEER_DATA;
+        out->event = STUNKIT_RDV_EVENT_PEER_DATA;
         out->data = (const uint8_t *)r->peer + r->delivered;
         out->len = r->peer_len - r->delivered;
         r->delivered = r->peer_len;
@@ -251,14 +256,14 @@ int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out)
     }
     if (r->ev_failed) {
         r->ev_failed = 0;
-        out->event = STUNKIT_RDV_FAILED;
+        out->event = STUNKIT_RDV_EVENT_FAILED;
         out->error_code = r->fail_code;
         memcpy(out->reason, r->fail_reason, sizeof(out->reason));
         return 1;
     }
     if (r->ev_done) {
         r->ev_done = 0;
-        out->event = STUNKIT_RDV_LEFT;
+        out->event = STUNKIT_RDV_EVENT_LEFT;
         return 1;
     }
     if (r->state == S_DONE)
@@ -289,13 +294,13 @@ int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out)
     }
 }
 
-uint64_t stunkit_rdv_next(const stunkit_rdv *r)
+uint64_t stunkit_rdv_timeout(const stunkit_rdv *r)
 {
     if (r->ev_role || r->ev_left || r->ev_failed || r->ev_done || r->delivered < r->peer_len)
         return 0;
     if (r->state == S_DONE)
-        return UINT64_MAX;
-    return r->busy ? stunkit_txn_next(&r->txn) : r->next_ms;
+        return STUNKIT_NEVER;
+    return r->busy ? stunkit_txn_timeout(&r->txn) : r->next_ms;
 }
 
 void stunkit_rdv_set_transport(stunkit_rdv *r, stunkit_transport transport, uint64_t now_ms)
@@ -429,23 +434,26 @@ static void on_success(stunkit_rdv *r, const stunkit_msg *m, uint64_t now)
         r->next_ms = now + (now - r->news_ms > QUIET_MS ? SLOW_MS : r->cfg.poll_ms);
 }
 
-int stunkit_rdv_input(stunkit_rdv *r, const uint8_t *data, size_t len, uint64_t now_ms)
+int stunkit_rdv_input(stunkit_rdv *r, int sock, const stunkit_addr *from, const uint8_t *data, size_t len,
+                      uint64_t now_ms)
 {
+    (void)sock; /* one server, one socket */
+    (void)from;
     stunkit_msg m;
-    if (!r->busy || stunkit_txn_match(&r->txn, data, len, &m) != 0)
-        return 0;
+    if (!r->busy || stunkit_txn_match(&r->txn, data, len, &m) != STUNKIT_INPUT_TAKEN)
+        return STUNKIT_INPUT_NOT_MINE;
     if (m.method != STUNKIT_METHOD_RENDEZVOUS)
-        return 1;
+        return STUNKIT_INPUT_TAKEN;
     if (m.klass == STUNKIT_CLASS_ERROR) {
         on_error(r, &m, now_ms);
-        return 1;
+        return STUNKIT_INPUT_TAKEN;
     }
     /* a success must carry our key's MESSAGE-INTEGRITY (RFC 8489 9.2.5):
      * anything else is not trusted, and a retransmission may still come */
     if (sk_auth_verify(&r->auth, &m) != 0)
-        return 1;
+        return STUNKIT_INPUT_TAKEN;
     r->ans_n++; /* the loss seen: how many sends an answered request took */
     r->ans_sends += r->txn.sent ? r->txn.sent : 1;
     on_success(r, &m, now_ms);
-    return 1;
+    return STUNKIT_INPUT_TAKEN;
 }

@@ -163,8 +163,8 @@ static int answer_error(const stunkit_responder *r, const stunkit_msg *m, int co
                                 &a, out, cap);
 }
 
-int stunkit_responder_input(const stunkit_responder *r, const uint8_t *data, size_t len, const stunkit_addr *src,
-                            uint8_t *out, size_t cap, stunkit_request_info *info)
+static int answer(const stunkit_responder *r, const uint8_t *data, size_t len, const stunkit_addr *src,
+                  uint8_t *out, size_t cap, stunkit_request_info *info)
 {
     stunkit_msg m;
     stunkit_attr at;
@@ -241,4 +241,17 @@ int stunkit_responder_input(const stunkit_responder *r, const uint8_t *data, siz
     }
     a.fingerprint = m.fp_off != 0;
     return stunkit_answer_success(data, src, &a, out, cap);
+}
+
+int stunkit_responder_input(const stunkit_responder *r, const stunkit_addr *from, const uint8_t *data, size_t len,
+                            uint8_t *out, size_t cap, size_t *out_len, stunkit_request_info *info)
+{
+    *out_len = 0;
+    int n = answer(r, data, len, from, out, cap, info);
+    if (n == STUNKIT_ERR_NOT_STUN || n == STUNKIT_ERR_UNEXPECTED)
+        return STUNKIT_INPUT_NOT_MINE;
+    if (n < 0)
+        return n;
+    *out_len = (size_t)n;
+    return STUNKIT_INPUT_TAKEN;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_take.h"
 #include "auth_client.h"
 #include "cursor.h"
 #include "outq.h"
@@ -64,12 +65,12 @@ struct stunkit_turn {
 const char *stunkit_turn_event_name(stunkit_turn_event e)
 {
     switch (e) {
-    case STUNKIT_TURN_ALLOCATED: return "allocated";
-    case STUNKIT_TURN_PERMITTED: return "permitted";
-    case STUNKIT_TURN_BOUND: return "bound";
-    case STUNKIT_TURN_REFRESHED: return "refreshed";
-    case STUNKIT_TURN_FAILED: return "failed";
-    case STUNKIT_TURN_CLOSED: return "closed";
+    case STUNKIT_TURN_EVENT_ALLOCATED: return "allocated";
+    case STUNKIT_TURN_EVENT_PERMITTED: return "permitted";
+    case STUNKIT_TURN_EVENT_BOUND: return "bound";
+    case STUNKIT_TURN_EVENT_REFRESHED: return "refreshed";
+    case STUNKIT_TURN_EVENT_FAILED: return "failed";
+    case STUNKIT_TURN_EVENT_CLOSED: return "closed";
     }
     return "unknown";
 }
@@ -87,8 +88,12 @@ static int copy_text(char *dst, size_t cap, const char *src)
 
 stunkit_turn *stunkit_turn_new(const stunkit_turn_config *cfg, uint64_t now_ms)
 {
+    stunkit_turn_config taken; /* versioned by size (config_take.h) */
+    if (sk_config_take(&taken, sizeof(taken), cfg, sizeof(taken)) != 0)
+        return NULL;
+    cfg = &taken;
     (void)now_ms;
-    if (!cfg->random || !cfg->username || !cfg->password)
+    if (!cfg->env.random || !cfg->username || !cfg->password)
         return NULL;
     stunkit_turn *t = calloc(1, sizeof(*t));
     if (!t)
@@ -128,7 +133,7 @@ static stunkit_turn_output *event(stunkit_turn *t, stunkit_turn_event e)
 
 static void fail_event(stunkit_turn *t, int code, const char *reason, const stunkit_addr *peer)
 {
-    stunkit_turn_output *o = event(t, STUNKIT_TURN_FAILED);
+    stunkit_turn_output *o = event(t, STUNKIT_TURN_EVENT_FAILED);
     o->error_code = code;
     if (reason) {
         size_t n = strlen(reason);
@@ -148,7 +153,7 @@ static int build(stunkit_turn *t, tx *x)
     static const uint16_t methods[] = {0, STUNKIT_METHOD_ALLOCATE, STUNKIT_METHOD_REFRESH,
                                        STUNKIT_METHOD_CREATE_PERMISSION, STUNKIT_METHOD_CHANNEL_BIND};
     stunkit_writer w;
-    t->cfg.random(t->cfg.random_ctx, tid, sizeof(tid));
+    t->cfg.env.random(t->cfg.env.random_ctx, tid, sizeof(tid));
     stunkit_writer_init(&w, x->req, sizeof(x->req), methods[x->kind], STUNKIT_CLASS_REQUEST, tid);
     const peer_state *p = x->peer >= 0 ? &t->peers[x->peer] : NULL;
     switch (x->kind) {
@@ -297,7 +302,7 @@ void stunkit_turn_disconnected(stunkit_turn *t)
     for (int i = 0; i < MAX_TX; i++)
         t->txs[i].used = 0;
     t->state = S_DONE;
-    event(t, STUNKIT_TURN_CLOSED);
+    event(t, STUNKIT_TURN_EVENT_CLOSED);
 }
 
 int stunkit_turn_frame(const uint8_t *buf, size_t avail, size_t *need)
@@ -396,7 +401,7 @@ int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out
             fail_event(t, 0, "no answer from the server", peer);
             if (x->kind == K_ALLOCATE || x->kind == K_REFRESH) {
                 t->state = S_DONE;
-                event(t, STUNKIT_TURN_CLOSED);
+                event(t, STUNKIT_TURN_EVENT_CLOSED);
             }
             return stunkit_turn_poll(t, now_ms, out);
         }
@@ -404,14 +409,14 @@ int stunkit_turn_poll(stunkit_turn *t, uint64_t now_ms, stunkit_turn_output *out
     return 0;
 }
 
-uint64_t stunkit_turn_next(const stunkit_turn *t)
+uint64_t stunkit_turn_timeout(const stunkit_turn *t)
 {
-    uint64_t next = UINT64_MAX;
+    uint64_t next = STUNKIT_NEVER;
     if (sk_outq_pending(&t->evq) || t->state == S_START)
         return 0;
     for (int i = 0; i < MAX_TX; i++)
         if (t->txs[i].used) {
-            uint64_t n = stunkit_txn_next(&t->txs[i].txn);
+            uint64_t n = stunkit_txn_timeout(&t->txs[i].txn);
             if (n < next)
                 next = n;
         }
@@ -466,10 +471,10 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
         fail_event(t, code, text[0] ? text : NULL, p ? &p->addr : NULL);
         if (x->kind == K_ALLOCATE || (x->kind == K_REFRESH && code == 437)) {
             t->state = S_DONE;
-            event(t, STUNKIT_TURN_CLOSED);
+            event(t, STUNKIT_TURN_EVENT_CLOSED);
         } else if (x->kind == K_REFRESH && t->state == S_CLOSING) {
             t->state = S_DONE;
-            event(t, STUNKIT_TURN_CLOSED);
+            event(t, STUNKIT_TURN_EVENT_CLOSED);
         }
         if (p && x->kind == K_PERMIT)
             p->perm_pending = 0;
@@ -511,7 +516,7 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
         t->lifetime_s = life ? life : 600;
         t->refresh_at = now + (uint64_t)t->lifetime_s * 750u;
         t->state = S_ALLOCATED;
-        o = event(t, STUNKIT_TURN_ALLOCATED);
+        o = event(t, STUNKIT_TURN_EVENT_ALLOCATED);
         o->relayed = t->relayed;
         o->relayed2 = t->relayed2;
         o->mapped = t->mapped;
@@ -521,24 +526,24 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
     case K_REFRESH:
         if (t->state == S_CLOSING || life == 0) {
             t->state = S_DONE;
-            event(t, STUNKIT_TURN_CLOSED);
+            event(t, STUNKIT_TURN_EVENT_CLOSED);
         } else {
             t->lifetime_s = life;
             t->refresh_at = now + (uint64_t)life * 750u;
-            event(t, STUNKIT_TURN_REFRESHED)->lifetime_s = life;
+            event(t, STUNKIT_TURN_EVENT_REFRESHED)->lifetime_s = life;
         }
         break;
     case K_PERMIT:
         p->perm_pending = 0;
         if (!p->permitted)
-            event(t, STUNKIT_TURN_PERMITTED)->peer = p->addr;
+            event(t, STUNKIT_TURN_EVENT_PERMITTED)->peer = p->addr;
         p->permitted = 1;
         p->perm_refresh_at = now + PERMISSION_REFRESH_MS;
         break;
     case K_BIND: {
         p->bind_pending = 0;
         if (!p->bound) {
-            stunkit_turn_output *o = event(t, STUNKIT_TURN_BOUND);
+            stunkit_turn_output *o = event(t, STUNKIT_TURN_EVENT_BOUND);
             o->peer = p->addr;
             o->channel = p->channel;
         }
@@ -553,8 +558,11 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
     }
 }
 
-int stunkit_turn_input(stunkit_turn *t, const uint8_t *data, size_t len, uint64_t now_ms, stunkit_turn_data *d)
+int stunkit_turn_input(stunkit_turn *t, int sock, const stunkit_addr *from, const uint8_t *data, size_t len,
+                       uint64_t now_ms, stunkit_app_data *d)
 {
+    (void)sock; /* one server: the application gives what came from it */
+    (void)from;
     if (len >= 4 && data[0] >= 0x40 && data[0] <= 0x7F) {
         /* ChannelData (12.4): a channel of ours, its length within the
          * datagram. Taken from the moment our ChannelBind went out, not only
@@ -565,39 +573,39 @@ int stunkit_turn_input(stunkit_turn *t, const uint8_t *data, size_t len, uint64_
         for (int i = 0; i < t->n_peers; i++)
             if ((t->peers[i].bound || t->peers[i].bind_sent) && t->peers[i].channel == number) {
                 if ((size_t)dlen + 4 > len)
-                    return 1;
-                d->peer = t->peers[i].addr;
+                    return STUNKIT_INPUT_TAKEN;
+                d->from = t->peers[i].addr;
                 d->data = data + 4;
                 d->len = dlen;
-                return 2;
+                return STUNKIT_INPUT_APP_DATA;
             }
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     }
     stunkit_msg m;
     if (stunkit_msg_parse(&m, data, len) != 0 || m.rfc3489)
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     if (m.fp_off && stunkit_check_fingerprint(&m) != 0)
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     if (m.method == STUNKIT_METHOD_DATA && m.klass == STUNKIT_CLASS_INDICATION) {
         /* 10.4: a Data indication with XOR-PEER-ADDRESS and DATA */
         stunkit_attr a;
-        if (stunkit_msg_find(&m, STUNKIT_ATTR_XOR_PEER_ADDRESS, &a) != 0 || stunkit_attr_addr(&m, &a, &d->peer) != 0 ||
+        if (stunkit_msg_find(&m, STUNKIT_ATTR_XOR_PEER_ADDRESS, &a) != 0 || stunkit_attr_addr(&m, &a, &d->from) != 0 ||
             stunkit_msg_find(&m, STUNKIT_ATTR_DATA, &a) != 0)
-            return 1;
+            return STUNKIT_INPUT_TAKEN;
         d->data = a.value;
         d->len = a.len;
-        return 2;
+        return STUNKIT_INPUT_APP_DATA;
     }
     if (m.klass != STUNKIT_CLASS_SUCCESS && m.klass != STUNKIT_CLASS_ERROR)
-        return 0;
+        return STUNKIT_INPUT_NOT_MINE;
     for (int i = 0; i < MAX_TX; i++) {
         tx *x = &t->txs[i];
         if (x->used && !memcmp(x->req + 8, m.tid, STUNKIT_TID_LEN)) {
             answer(t, x, &m, now_ms);
-            return 1;
+            return STUNKIT_INPUT_TAKEN;
         }
     }
-    return 0;
+    return STUNKIT_INPUT_NOT_MINE;
 }
 
 int stunkit_turn_send(stunkit_turn *t, const stunkit_addr *peer, const uint8_t *data, size_t len, uint8_t *out,
@@ -635,7 +643,7 @@ int stunkit_turn_send(stunkit_turn *t, const stunkit_addr *peer, const uint8_t *
      * not authenticated */
     uint8_t tid[STUNKIT_TID_LEN];
     stunkit_writer w;
-    t->cfg.random(t->cfg.random_ctx, tid, sizeof(tid));
+    t->cfg.env.random(t->cfg.env.random_ctx, tid, sizeof(tid));
     stunkit_writer_init(&w, out, cap, STUNKIT_METHOD_SEND, STUNKIT_CLASS_INDICATION, tid);
     stunkit_put_addr(&w, STUNKIT_ATTR_XOR_PEER_ADDRESS, peer);
     stunkit_put(&w, STUNKIT_ATTR_DATA, data, len);

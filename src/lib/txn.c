@@ -69,7 +69,7 @@ stunkit_txn_action stunkit_txn_poll(stunkit_txn *t, uint64_t now_ms)
     return STUNKIT_TXN_SEND;
 }
 
-uint64_t stunkit_txn_next(const stunkit_txn *t)
+uint64_t stunkit_txn_timeout(const stunkit_txn *t)
 {
     return t->next_ms;
 }
@@ -78,11 +78,11 @@ int stunkit_txn_match(const stunkit_txn *t, const uint8_t *buf, size_t len, stun
 {
     int rv = stunkit_msg_parse(m, buf, len);
     if (rv != 0)
-        return rv;
+        return STUNKIT_INPUT_NOT_MINE; /* not STUN, or not well formed: not an answer of ours */
     if (m->rfc3489 || memcmp(m->tid, t->tid, STUNKIT_TID_LEN) != 0)
-        return STUNKIT_ERR_UNEXPECTED;
+        return STUNKIT_INPUT_NOT_MINE;
     if (m->klass != STUNKIT_CLASS_SUCCESS && m->klass != STUNKIT_CLASS_ERROR)
-        return STUNKIT_ERR_UNEXPECTED;
+        return STUNKIT_INPUT_NOT_MINE;
     if (m->fp_off && (rv = stunkit_check_fingerprint(m)) != 0)
         return rv;
     if (t->key) {
@@ -93,7 +93,7 @@ int stunkit_txn_match(const stunkit_txn *t, const uint8_t *buf, size_t len, stun
         if (rv != 0)
             return rv;
     }
-    return 0;
+    return STUNKIT_INPUT_TAKEN;
 }
 
 int stunkit_msg_mapped(const stunkit_msg *m, stunkit_addr *out)
