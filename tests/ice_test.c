@@ -232,11 +232,14 @@ static void handle_event(peer *p, const stunkit_ice_output *o)
     }
 }
 
+static unsigned stale_timeouts; /* poll said nothing, the timeout said now */
+
 static void pump(peer *p)
 {
     stunkit_ice_output o;
     int guard = 0;
-    while (stunkit_ice_poll(p->ice, now, &o) == 1 && guard++ < 1000) {
+    int rv;
+    while ((rv = stunkit_ice_poll(p->ice, now, &o)) == 1 && guard++ < 1000) {
         if (o.send) {
             CHECK(o.base == 1 || (o.base == 2 && p->local2.family));
             peer_send_from(p, o.base, &o.to, o.data, o.len);
@@ -245,6 +248,13 @@ static void pump(peer *p)
         }
     }
     CHECK(guard < 1000);
+    CHECK_EQ(rv, 0);
+    /* the contract (stunkit/machine.h): once poll has nothing, the timeout
+     * is in the future (an application that waits until then must not
+     * find poll with nothing again at once: a busy loop) */
+    uint64_t t = stunkit_ice_timeout(p->ice);
+    if (t <= now)
+        stale_timeouts++;
 }
 
 static void deliver_to_peer(peer *p, int base, const packet *k)
@@ -1061,5 +1071,7 @@ int main(void)
     RUN(test_wrong_password);
     RUN(test_consent);
     RUN(test_restart);
+    printf("stale timeouts: %u\n", stale_timeouts);
+    CHECK_EQ(stale_timeouts, 0u);
     TEST_END();
 }

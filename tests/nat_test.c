@@ -133,8 +133,11 @@ static int step(stunkit_nat *n, uint64_t now, stunkit_nat_output *out, evlog *ev
     for (;;) {
         int rv = stunkit_nat_poll(n, now, out);
         CHECK(rv >= 0); /* no event is lost when they are polled at once */
-        if (rv <= 0)
+        if (rv <= 0) {
+            /* nothing now: the timeout is later (else a driver spins) */
+            CHECK(stunkit_nat_timeout(n) > now);
             return 0;
+        }
         const stunkit_nat_result *r = stunkit_nat_get_result(n);
         if (out->send) {
             CHECK(!ev->done);

@@ -69,6 +69,8 @@ static void pump(run *r)
         case STUNKIT_PORTMAP_EVENT_DELETED: r->deleted++; break;
         }
     }
+    /* nothing now: the timeout is later (stunkit/machine.h; else a driver spins) */
+    CHECK(stunkit_portmap_timeout(r->m) > now);
 }
 
 static void start(run *r, stunkit_portmap_method method, int protocol)

@@ -189,6 +189,8 @@ static void pump(void)
                 default: break;
                 }
             }
+            /* nothing now: the timeout is later (stunkit/machine.h; else a driver spins) */
+            CHECK(stunkit_turn_timeout(c->m) > now_ms);
         }
         if (!busy)
             return;

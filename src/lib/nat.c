@@ -987,6 +987,61 @@ static int step(stunkit_nat *n, uint64_t now, stunkit_nat_output *out)
     return 0;
 }
 
+/* When poll weighs the silence of a negative test's probes (evaluate()):
+ * once none of them sends any more and the last one's linger is over;
+ * never while one is still sending (its sends are due first) or once the
+ * question is decided. poll acts on a question at this time and no
+ * sooner, so the schedule names it rather than one probe's own linger
+ * (which would have a driver poll in vain until the others are done). */
+static uint64_t question_due(const stunkit_nat *n, int question)
+{
+    uint64_t due = 0;
+    for (int i = 0; i < n->n_probes; i++) {
+        const probe *p = &n->probes[i];
+        if (p->question != question)
+            continue;
+        if (settled(p) || p->sends_left)
+            return STUNKIT_NEVER;
+        if (p->give_up > due)
+            due = p->give_up;
+    }
+    return due;
+}
+
+/* The schedule step() acts on: when the next probe is due to be sent, or
+ * its silence to be weighed, or a lifetime test's wait ends. */
+static uint64_t probes_due(const stunkit_nat *n)
+{
+    uint64_t next = STUNKIT_NEVER;
+    for (int i = 0; i < n->n_probes; i++) {
+        const probe *p = &n->probes[i];
+        if (p->kind == P_LIFE_X && p->answered && p->partner < 0 && !p->counted) {
+            /* a bound X waiting for its Y */
+            uint64_t at = p->answered_at + (uint64_t)p->t_s * 1000u;
+            if (at < next)
+                next = at;
+            continue;
+        }
+        if (settled(p) || (p->kind == P_CONTROL && !p->sends_left))
+            continue;
+        uint64_t t = p->sends_left ? p->next_send : p->question ? question_due(n, p->question) : p->give_up;
+        if (p->sends_left && p->redirect && t + REDIRECT_BURST_MS < n->redirect_tat)
+            t = n->redirect_tat - REDIRECT_BURST_MS;
+        if (t < next)
+            next = t;
+    }
+    return next;
+}
+
+uint64_t stunkit_nat_timeout(const stunkit_nat *n)
+{
+    if (sk_outq_pending(&n->evq))
+        return 0; /* events wait for poll */
+    if (n->told_done)
+        return STUNKIT_NEVER;
+    return probes_due(n);
+}
+
 static void push_event(stunkit_nat *n, stunkit_nat_event e)
 {
     int slot = sk_outq_push(&n->evq);
@@ -1037,38 +1092,18 @@ int stunkit_nat_poll(stunkit_nat *n, uint64_t now, stunkit_nat_output *out)
         return pop_event(n, out);
     if (n->told_done)
         return 0;
-    int rv = step(n, now, out);
-    note_events(n);
-    if (rv == 1) {
-        out->send = 1;
-        return 1;
+    /* a step may schedule probes for now (a lifetime test's next pair):
+     * they go at once, so that with nothing to do the timeout is later */
+    for (int round = 0; round < 4; round++) {
+        int rv = step(n, now, out);
+        note_events(n);
+        if (rv == 1) {
+            out->send = 1;
+            return 1;
+        }
+        if (rv < 0 || sk_outq_pending(&n->evq) || probes_due(n) > now)
+            break;
     }
     return pop_event(n, out);
 }
 
-uint64_t stunkit_nat_timeout(const stunkit_nat *n)
-{
-    if (sk_outq_pending(&n->evq))
-        return 0; /* events wait for poll */
-    if (n->told_done)
-        return STUNKIT_NEVER;
-    uint64_t next = STUNKIT_NEVER;
-    for (int i = 0; i < n->n_probes; i++) {
-        const probe *p = &n->probes[i];
-        if (p->kind == P_LIFE_X && p->answered && p->partner < 0 && !p->counted) {
-            /* a bound X waiting for its Y */
-            uint64_t at = p->answered_at + (uint64_t)p->t_s * 1000u;
-            if (at < next)
-                next = at;
-            continue;
-        }
-        if (settled(p) || (p->kind == P_CONTROL && !p->sends_left))
-            continue;
-        uint64_t t = p->sends_left ? p->next_send : p->give_up;
-        if (p->sends_left && p->redirect && t + REDIRECT_BURST_MS < n->redirect_tat)
-            t = n->redirect_tat - REDIRECT_BURST_MS;
-        if (t < next)
-            next = t;
-    }
-    return next;
-}
