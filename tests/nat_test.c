@@ -164,7 +164,7 @@ static int step(stunkit_nat *n, uint64_t now, stunkit_nat_output *out, evlog *ev
             CHECK(stunkit_nat_timeout(n) == STUNKIT_NEVER);
             return -1;
         default:
-            CHECK(!"an event nat.h does not name");
+            CHECK(out->event >= STUNKIT_NAT_EVENT_MAPPED && out->event <= STUNKIT_NAT_EVENT_DONE); /* one nat.h names */
         }
     }
 }

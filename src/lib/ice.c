@@ -8,15 +8,19 @@
  *                  (relay, and its mapped address as srflx)
  *   pairing        pair_up(): local host/relay x remote, same family
  *                  (srflx locals are "replaced by their base", 6.1.2.4)
- *   checks         poll(): one check per Ta, triggered queue first (6.1.4.2)
+ *   checks         ice_checks.c: one check per Ta, triggered queue first
+ *                  (6.1.4.2), retransmissions, nomination, on the one
+ *                  schedule poll() acts on and timeout() reports
  *   a check in     input() -> on_request(): answer, role conflict, prflx
  *                  remote, triggered check, USE-CANDIDATE
  *   its answer     input() -> on_response(): symmetric?, 487?, prflx local,
  *                  valid pair, unfreeze, nomination
- *   nomination     nominate(): the controlling agent picks the best valid
- *                  pair and checks it again with USE-CANDIDATE (8.1.1);
- *                  renominee(): under renomination a direct pair found
- *                  after a relayed one was nominated takes its place
+ *   nomination     ice_checks.c nominate(): the controlling agent picks
+ *                  the best valid pair and checks it again with
+ *                  USE-CANDIDATE (8.1.1); renominee(): under renomination
+ *                  a direct pair found after a relayed one was nominated
+ *                  takes its place
+ *   SDP text       ice_sdp.c (RFC 8839 lines, descriptions)
  *   consent        consent(): the selected pair, every 5 s (RFC 7675)
  *
  * A relayed candidate's checks and answers go through the TURN client
@@ -43,23 +47,14 @@
  * candidates, and 0 for relayed candidates." */
 static const uint32_t type_pref[] = {126, 100, 110, 0};
 
-#define CHECK_RTO_MS 500u      /* 14.3: RTO "SHOULD NOT be less than 500 ms" */
-#define CHECK_RTO_MAX_MS 1600u
-#define CHECK_SENDS 7u         /* RFC 8489 6.2.1: "Rc SHOULD be configurable and SHOULD have a default of 7" */
-#define CHECK_SENDS_MAX 16u    /* ... more when the path is seen losing checks (check_sends()) */
-#define NOMINATE_WAIT_MS 200u  /* a better direct pair may still answer */
-#define NOMINATE_WAIT_RELAY_MS 1000u
-#define UPGRADE_HOPE_SENDS 3u /* sent at 0, 0.5 and 1.5 s; the last awaited until 3.1 s */
-#define NOMINATE_WAIT_HEARD_MS 5000u /* ... while the peer's checks arrive on a better direct pair */
 /* ---------------------------------------------------------------- helpers */
 
-static uint32_t rand32(stunkit_ice *a)
+uint32_t sk_ice_rand32(stunkit_ice *a)
 {
     uint8_t b[4];
     a->cfg.env.random(a->cfg.env.random_ctx, b, 4);
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
-
 
 static int ice_string_ok(const char *s, size_t min, size_t max)
 {
@@ -82,7 +77,7 @@ static void random_ice_string(stunkit_ice *a, char *out, size_t n)
     out[n] = 0;
 }
 
-static stunkit_ice_output *event(stunkit_ice *a, stunkit_ice_event e)
+stunkit_ice_output *sk_ice_event(stunkit_ice *a, stunkit_ice_event e)
 {
     int slot = sk_outq_push(&a->evq);
     stunkit_ice_output *o = slot < 0 ? &a->ev_spill : &a->ev[slot];
@@ -93,12 +88,12 @@ static stunkit_ice_output *event(stunkit_ice *a, stunkit_ice_event e)
     return o;
 }
 
-static void set_state(stunkit_ice *a, stunkit_ice_state s, const char *reason)
+void sk_ice_set_state(stunkit_ice *a, stunkit_ice_state s, const char *reason)
 {
     if (a->state == s)
         return;
     a->state = s;
-    stunkit_ice_output *o = event(a, STUNKIT_ICE_EVENT_STATE);
+    stunkit_ice_output *o = sk_ice_event(a, STUNKIT_ICE_EVENT_STATE);
     if (reason)
         snprintf(o->reason, sizeof(o->reason), "%s", reason);
 }
@@ -207,7 +202,7 @@ static void add_pair(stunkit_ice *a, int l, int r)
 }
 
 /* A pair of the same foundation is Waiting or In-Progress (6.1.2.6). */
-static int foundation_busy(const stunkit_ice *a, const pair_t *p)
+int sk_ice_foundation_busy(const stunkit_ice *a, const pair_t *p)
 {
     for (int k = 0; k < a->npairs; k++)
         if ((a->pairs[k].state == P_WAITING || a->pairs[k].state == P_IN_PROGRESS) &&
@@ -243,7 +238,7 @@ static void reprioritize(stunkit_ice *a)
         a->pairs[i].prio = pair_priority(a, a->local[a->pairs[i].l].c.priority, a->remote[a->pairs[i].r].priority);
 }
 
-static void enqueue(stunkit_ice *a, int pi)
+void sk_ice_enqueue(stunkit_ice *a, int pi)
 {
     pair_t *p = &a->pairs[pi];
     if (p->state == P_IN_PROGRESS) { /* 7.3.1.4: cancelled, but its answer still counts */
@@ -571,7 +566,7 @@ int stunkit_ice_add_remote(stunkit_ice *a, const stunkit_ice_candidate *c, uint6
     if (add_rcand(a, c) < 0)
         return STUNKIT_ERR_NOMEM;
     if (a->state == STUNKIT_ICE_STATE_NEW)
-        set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
+        sk_ice_set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
     return 0;
 }
 
@@ -583,14 +578,14 @@ void stunkit_ice_remote_done(stunkit_ice *a, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- sending */
 
-static turn_t *turn_of(stunkit_ice *a, int l)
+turn_t *sk_ice_turn_of(stunkit_ice *a, int l)
 {
     return a->local[l].turn >= 0 ? &a->turns[a->local[l].turn] : NULL;
 }
 
 /* A datagram from local candidate l to `to`: direct from its base, or
  * wrapped for the TURN server. 0, or -1 when it cannot go (yet). */
-static int route(stunkit_ice *a, int l, const stunkit_addr *to, const uint8_t *data, size_t len, uint8_t *buf,
+int sk_ice_route(stunkit_ice *a, int l, const stunkit_addr *to, const uint8_t *data, size_t len, uint8_t *buf,
                  size_t cap, stunkit_ice_route *r)
 {
     const lcand *lc = &a->local[l];
@@ -620,7 +615,7 @@ static void queue_answer(stunkit_ice *a, int l, const stunkit_addr *to, const ui
         return; /* a flood of checks: the peer retransmits */
     pending_t *pd = &a->pending[(a->pend_head + a->npend) % MAX_PENDING];
     stunkit_ice_route r;
-    if (route(a, l, to, ans, len, pd->data, sizeof(pd->data), &r) != 0 || r.len > sizeof(pd->data))
+    if (sk_ice_route(a, l, to, ans, len, pd->data, sizeof(pd->data), &r) != 0 || r.len > sizeof(pd->data))
         return;
     if (!r.relayed)
         memcpy(pd->data, ans, len);
@@ -630,7 +625,7 @@ static void queue_answer(stunkit_ice *a, int l, const stunkit_addr *to, const ui
     a->npend++;
 }
 
-static void out_send(stunkit_ice_output *o, const stunkit_ice_route *r)
+void sk_ice_out_send(stunkit_ice_output *o, const stunkit_ice_route *r)
 {
     memset(o, 0, sizeof(*o));
     o->send = 1;
@@ -649,7 +644,7 @@ static uint32_t prflx_priority(const stunkit_ice *a, int l)
 }
 
 /* A check (or a consent request) from pair p into a->obuf. */
-static size_t build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_LEN], int use_candidate,
+size_t sk_ice_build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_LEN], int use_candidate,
                           uint32_t nomination)
 {
     stunkit_writer w;
@@ -672,94 +667,6 @@ static size_t build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_L
     return n > 0 ? (size_t)n : 0;
 }
 
-/* Relayed pairs need a TURN permission for the peer first (RFC 8656 9). 1 ready. */
-static int relay_ready(stunkit_ice *a, const pair_t *p, uint64_t now)
-{
-    turn_t *t = turn_of(a, p->l);
-    if (!t)
-        return 1;
-    const stunkit_addr *peer = &a->remote[p->r].addr;
-    for (int i = 0; i < t->nperms; i++)
-        if (stunkit_addr_ip_equal(&t->perms[i].peer, peer))
-            return t->perms[i].state == 2;
-    if (t->nperms < MAX_PERMS && stunkit_turn_permit(t->t, peer, now) == 0) {
-        t->perms[t->nperms].peer = *peer;
-        t->perms[t->nperms++].state = 1;
-    }
-    return 0;
-}
-
-/* Sends the check of pair pi (a new transaction). */
-static int send_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *out)
-{
-    pair_t *p = &a->pairs[pi];
-    a->cfg.env.random(a->cfg.env.random_ctx, p->tid, STUNKIT_TID_LEN);
-    p->sent_controlling = a->controlling;
-    p->sent_use_cand = a->controlling && (a->cfg.aggressive || p->nominate);
-    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand, p->nomination);
-    stunkit_ice_route r;
-    if (!n || route(a, p->l, &a->remote[p->r].addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0) {
-        p->state = P_FAILED;
-        return 0;
-    }
-    p->state = P_IN_PROGRESS;
-    p->sends = 1;
-    /* 14.3: RTO = MAX(500ms, Ta * (Num-Waiting + Num-In-Progress)) */
-    unsigned busy = 0;
-    for (int i = 0; i < a->npairs; i++)
-        busy += a->pairs[i].state == P_WAITING || a->pairs[i].state == P_IN_PROGRESS;
-    p->rto = a->cfg.ta_ms * busy > CHECK_RTO_MS ? a->cfg.ta_ms * busy : CHECK_RTO_MS;
-    p->next_at = now + p->rto;
-    out_send(out, &r);
-    return 1;
-}
-
-/* The loss seen, in permille: of the transmissions the answered checks
- * (and STUN gathering requests) took, the share that went unanswered (a
- * lab or WAN round trip is far below the 500 ms RTO, so an answer to the
- * third send means two were lost). 0 until one was answered. */
-static unsigned loss_permille(const stunkit_ice *a)
-{
-    if (!a->ans_n || !a->ans_sends)
-        return 0;
-    return (unsigned)(1000u * (uint64_t)(a->ans_sends - a->ans_n) / a->ans_sends);
-}
-
-/* How many times a check is sent before its pair fails. RFC 8489 6.2.1:
- * "Rc SHOULD be configurable and SHOULD have a default of 7"; on a path
- * seen losing a share q of transmissions a pair that works still fails
- * with q^Rc (0.6^7 = 2.8% at 20% loss on each of four hops), so Rc grows
- * with q, to 16 (the 1.6 s RTO cap: 22 s in all); and to 16 at once for a
- * pair the peer's checks arrive on (it works at least one way) once any
- * loss is seen. A clean path keeps 7 (a one-way pair fails as before). */
-static unsigned check_sends(const stunkit_ice *a, const pair_t *p)
-{
-    unsigned q = loss_permille(a);
-    if (q && p->heard)
-        return CHECK_SENDS_MAX;
-    return q < 300 ? CHECK_SENDS : q < 500 ? 10u : q < 650 ? 13u : CHECK_SENDS_MAX;
-}
-
-unsigned stunkit_ice_loss(const stunkit_ice *a)
-{
-    return loss_permille(a);
-}
-
-/* Retransmits the same transaction (RFC 8489 6.2.1). */
-static int resend_check(stunkit_ice *a, int pi, uint64_t now, stunkit_ice_output *out)
-{
-    pair_t *p = &a->pairs[pi];
-    size_t n = build_check(a, p->l, p->tid, p->sent_use_cand, p->nomination);
-    stunkit_ice_route r;
-    p->sends++;
-    p->rto = p->rto * 2 > CHECK_RTO_MAX_MS ? CHECK_RTO_MAX_MS : p->rto * 2;
-    p->next_at = now + p->rto;
-    if (!n || route(a, p->l, &a->remote[p->r].addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0)
-        return 0;
-    out_send(out, &r);
-    return 1;
-}
-
 /* ---------------------------------------------------------------- selection */
 
 static void select_pair(stunkit_ice *a, int pi, uint64_t now)
@@ -774,21 +681,21 @@ static void select_pair(stunkit_ice *a, int pi, uint64_t now)
     a->sel_vl = vl;
     a->sel_r = a->remote[p->r];
     a->consent_ok = now;
-    a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
-    stunkit_ice_output *o = event(a, STUNKIT_ICE_EVENT_SELECTED);
+    a->consent_next = now + a->cfg.consent_ms * (800u + sk_ice_rand32(a) % 401u) / 1000u;
+    stunkit_ice_output *o = sk_ice_event(a, STUNKIT_ICE_EVENT_SELECTED);
     o->local = a->local[vl].c;
     o->remote = a->remote[p->r];
     /* data through a relay goes as ChannelData once bound */
-    turn_t *t = turn_of(a, p->l);
+    turn_t *t = sk_ice_turn_of(a, p->l);
     if (t && !t->bound) {
         t->bound = 1;
         stunkit_turn_bind(t->t, &a->remote[p->r].addr, now);
     }
-    set_state(a, STUNKIT_ICE_STATE_CONNECTED, NULL);
+    sk_ice_set_state(a, STUNKIT_ICE_STATE_CONNECTED, NULL);
 }
 
 /* Data on this pair goes through a TURN relay, ours or the peer's. */
-static int pair_relayed(const stunkit_ice *a, const pair_t *p)
+int sk_ice_pair_relayed(const stunkit_ice *a, const pair_t *p)
 {
     return a->local[p->l].c.type == STUNKIT_ICE_TYPE_RELAY || a->remote[p->r].type == STUNKIT_ICE_TYPE_RELAY;
 }
@@ -810,121 +717,6 @@ static void update_selection(stunkit_ice *a, uint64_t now)
     }
     if (best >= 0)
         select_pair(a, best, now);
-}
-
-/* 8.1.1: the controlling agent nominates a valid pair by checking it again
- * with USE-CANDIDATE; "Once the controlling agent has successfully nominated
- * a candidate pair ..., the agent MUST NOT nominate another pair for same
- * component of the data stream within the ICE session", so it waits a little
- * for a better pair still being checked: 200 ms, 1 s when the best so far is
- * relayed. When the peer's checks have arrived on a better direct pair, that
- * path works at least one way and our own check of it may only have been
- * lost (on a lossy path it needs its retransmissions: 0.5 s, 1.5 s, 3.1 s,
- * 4.7 s after the first send): then a relayed pair waits until that check
- * succeeds or fails, at most 5 s after the relayed pair worked. Where no
- * direct path exists no check arrives, and the relay comes as fast as
- * before. */
-static uint64_t nominate_time(const stunkit_ice *a, const pair_t *b)
-{
-    int pending = 0, heard = 0;
-    for (int i = 0; i < a->npairs; i++) {
-        const pair_t *p = &a->pairs[i];
-        if (p->prio <= b->prio || !(p->state == P_WAITING || p->state == P_IN_PROGRESS || p->state == P_FROZEN))
-            continue;
-        pending = 1;
-        heard |= p->heard && !pair_relayed(a, p);
-    }
-    if (!pending)
-        return 0;
-    if (!pair_relayed(a, b))
-        return b->valid_at + NOMINATE_WAIT_MS;
-    /* with renomination the relayed pair goes first and a direct one
-     * replaces it when its check gets through */
-    return b->valid_at + (heard && !a->renom ? NOMINATE_WAIT_HEARD_MS : NOMINATE_WAIT_RELAY_MS);
-}
-
-/* The valid pair the controlling agent would nominate, -1 none (or one is
- * nominated or being nominated already). */
-static int nominee(const stunkit_ice *a)
-{
-    if (!a->controlling || a->cfg.aggressive || a->closing)
-        return -1;
-    int best = -1;
-    for (int i = 0; i < a->npairs; i++) {
-        const pair_t *p = &a->pairs[i];
-        if (p->nominated && p->state == P_SUCCEEDED)
-            return -1; /* done */
-        if (p->nominate && p->state != P_FAILED)
-            return -1; /* one nomination at a time */
-        if (p->state == P_SUCCEEDED && (best < 0 || p->prio > a->pairs[best].prio))
-            best = i;
-    }
-    return best;
-}
-
-/* Renomination (regular nomination only): the selected pair is relayed. */
-static int upgrade_mode(const stunkit_ice *a)
-{
-    return a->renom && !a->cfg.aggressive && !a->closing && a->have_sel && a->sel_pair >= 0 &&
-           pair_relayed(a, &a->pairs[a->sel_pair]);
-}
-
-/* A pair that would replace a selected relayed one: direct and better. */
-static int upgrade_pair(const stunkit_ice *a, const pair_t *p)
-{
-    return !pair_relayed(a, p) && p->prio > a->pairs[a->sel_pair].prio;
-}
-
-/* Renomination: a direct pair that worked after a relayed one was
- * nominated is nominated in its place (the best such, one at a time);
- * the controlled side follows the larger NOMINATION value. */
-static int renominee(const stunkit_ice *a)
-{
-    if (!a->controlling || !upgrade_mode(a))
-        return -1;
-    int best = -1;
-    for (int i = 0; i < a->npairs; i++) {
-        const pair_t *p = &a->pairs[i];
-        if (p->nominate && !p->nominated && p->state != P_FAILED)
-            return -1; /* one nomination at a time */
-        if (p->state == P_SUCCEEDED && !p->nominated && upgrade_pair(a, p) &&
-            (best < 0 || p->prio > a->pairs[best].prio))
-            best = i;
-    }
-    return best;
-}
-
-static void nominate(stunkit_ice *a, uint64_t now)
-{
-    int best = nominee(a);
-    if (best >= 0 && now < nominate_time(a, &a->pairs[best]))
-        return;
-    if (best < 0 && (best = renominee(a)) < 0)
-        return;
-    pair_t *p = &a->pairs[best];
-    p->nominate = 1;
-    p->nomination = a->renom ? ++a->nominations : 0;
-    enqueue(a, best);
-}
-
-static uint64_t nominate_at(const stunkit_ice *a)
-{
-    int best = nominee(a);
-    if (best >= 0)
-        return nominate_time(a, &a->pairs[best]);
-    return renominee(a) >= 0 ? 0 : STUNKIT_NEVER;
-}
-
-static void check_failed(stunkit_ice *a)
-{
-    if (a->have_sel || a->state == STUNKIT_ICE_STATE_FAILED || a->state == STUNKIT_ICE_STATE_CLOSED || !a->remote_done ||
-        !a->gathered_reported)
-        return;
-    for (int i = 0; i < a->npairs; i++)
-        if (a->pairs[i].state != P_FAILED)
-            return;
-    set_state(a, STUNKIT_ICE_STATE_FAILED,
-              a->npairs ? "every candidate pair failed its checks" : "no candidate pairs (no common address family?)");
 }
 
 /* ---------------------------------------------------------------- poll */
@@ -1007,24 +799,26 @@ static int consent(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
         return 0;
     /* RFC 7675 5.1: "Consent expires after 30 seconds" without a response */
     if (now >= a->consent_ok + a->cfg.consent_timeout_ms) {
-        set_state(a, STUNKIT_ICE_STATE_DISCONNECTED, "consent expired: the peer stopped answering (RFC 7675)");
+        sk_ice_set_state(a, STUNKIT_ICE_STATE_DISCONNECTED, "consent expired: the peer stopped answering (RFC 7675)");
         return 0;
     }
     if (now < a->consent_next || !a->remote_set)
         return 0;
     /* "the interval [...] MUST be randomized: 0.8 to 1.2 times the basic
      * period" */
-    a->consent_next = now + a->cfg.consent_ms * (800u + rand32(a) % 401u) / 1000u;
+    a->consent_next = now + a->cfg.consent_ms * (800u + sk_ice_rand32(a) % 401u) / 1000u;
     a->cfg.env.random(a->cfg.env.random_ctx, a->consent_tid, STUNKIT_TID_LEN);
-    size_t n = build_check(a, a->sel_l, a->consent_tid, 0, 0);
+    size_t n = sk_ice_build_check(a, a->sel_l, a->consent_tid, 0, 0);
     stunkit_ice_route r;
-    if (!n || route(a, a->sel_l, &a->sel_r.addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0)
+    if (!n || sk_ice_route(a, a->sel_l, &a->sel_r.addr, a->obuf, n, a->wbuf, sizeof(a->wbuf), &r) != 0)
         return 0;
-    out_send(out, &r);
+    sk_ice_out_send(out, &r);
     return 1;
 }
 
-int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
+/* One output, from the first stage that has one; SK_ICE_AGAIN: a stage
+ * queued events (or found its work gone), look again from the top. */
+static int poll_once(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
 {
     if (sk_outq_take_lost(&a->evq))
         return STUNKIT_ERR_NOBUF;
@@ -1048,7 +842,7 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     if (turn_events(a, now, out))
         return 1;
     if (sk_outq_pending(&a->evq))
-        return stunkit_ice_poll(a, now, out);
+        return SK_ICE_AGAIN;
     if (a->state == STUNKIT_ICE_STATE_CLOSED)
         return 0;
     /* new local candidates are reported (trickle) */
@@ -1094,77 +888,20 @@ int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     if (consent(a, now, out))
         return 1;
     if (sk_outq_pending(&a->evq))
-        return stunkit_ice_poll(a, now, out);
+        return SK_ICE_AGAIN;
     if (!a->remote_set)
         return 0;
-    /* retransmissions and timeouts of checks in progress */
-    for (int i = 0; i < a->npairs; i++) {
-        pair_t *p = &a->pairs[i];
-        if (p->state != P_IN_PROGRESS || now < p->next_at)
-            continue;
-        if (p->sends >= check_sends(a, p)) {
-            p->state = P_FAILED;
-            p->nominate = 0;
-            continue;
-        }
-        if (resend_check(a, i, now, out))
-            return 1;
+    /* the checklist (ice_checks.c), on the schedule the timeout reports */
+    return sk_ice_checks_poll(a, now, out);
+}
+
+int stunkit_ice_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
+{
+    for (;;) {
+        int rv = poll_once(a, now, out);
+        if (rv != SK_ICE_AGAIN)
+            return rv;
     }
-    nominate(a, now);
-    check_failed(a);
-    if (sk_outq_pending(&a->evq))
-        return stunkit_ice_poll(a, now, out);
-    /* one new check per Ta (6.1.4.2): the triggered queue first, then the
-     * highest-priority Waiting pair, else a Frozen pair is unfrozen */
-    if (now < a->next_check_at)
-        return 0;
-    int pick = -1;
-    for (int count = a->ntrig; count > 0 && pick < 0; count--) {
-        int pi = a->trig[a->trig_head];
-        a->trig_head = (a->trig_head + 1) % STUNKIT_ICE_MAX_PAIRS;
-        a->ntrig--;
-        a->pairs[pi].queued = 0;
-        if (a->pairs[pi].state != P_WAITING)
-            continue;
-        if (relay_ready(a, &a->pairs[pi], now))
-            pick = pi;
-        else
-            enqueue(a, pi); /* its TURN permission first: later */
-    }
-    /* selected: ordinary checks stop (8.1.2), but for the direct pairs
-     * that may still replace a relayed one under renomination */
-    int upgrade = upgrade_mode(a);
-    if (pick < 0 && a->sel_pair >= 0 && !a->cfg.aggressive && !upgrade)
-        return 0;
-    for (int round = 0; pick < 0 && round < 2; round++) {
-        for (int i = 0; i < a->npairs; i++) {
-            pair_t *p = &a->pairs[i];
-            if (p->state == P_WAITING && (!upgrade || upgrade_pair(a, p)) &&
-                (pick < 0 || p->prio > a->pairs[pick].prio) && relay_ready(a, p, now))
-                pick = i;
-        }
-        if (pick >= 0 || round)
-            break;
-        /* "If there is no pair in the Waiting state, and if there are one
-         * or more pairs in the Frozen state, the agent checks the foundation
-         * associated with each pair in the Frozen state. For a given
-         * foundation, if there is no pair [...] in the Waiting or
-         * In-Progress state, the agent puts the candidate pair state to
-         * Waiting" */
-        for (int i = 0; i < a->npairs; i++) {
-            pair_t *p = &a->pairs[i];
-            if (p->state != P_FROZEN || (upgrade && !upgrade_pair(a, p)))
-                continue;
-            if (!foundation_busy(a, p))
-                p->state = P_WAITING;
-        }
-    }
-    if (pick < 0)
-        return 0;
-    a->next_check_at = now + a->cfg.ta_ms;
-    if (send_check(a, pick, now, out))
-        return 1;
-    return stunkit_ice_poll(a, now, out);
 }
 
 uint64_t stunkit_ice_timeout(const stunkit_ice *a)
@@ -1197,21 +934,7 @@ uint64_t stunkit_ice_timeout(const stunkit_ice *a)
     }
     if (!a->remote_set)
         return next;
-    int waiting = a->ntrig > 0, upgrade = upgrade_mode(a);
-    for (int i = 0; i < a->npairs; i++) {
-        const pair_t *p = &a->pairs[i];
-        if (p->state == P_IN_PROGRESS && p->next_at < next)
-            next = p->next_at;
-        if ((p->state == P_WAITING || (p->state == P_FROZEN && !foundation_busy(a, p))) &&
-            (!upgrade || upgrade_pair(a, p)))
-            waiting = 1; /* a check to send (a Frozen pair is unfrozen first) */
-    }
-    if (waiting && (a->sel_pair < 0 || a->ntrig || a->cfg.aggressive || upgrade) && a->next_check_at < next)
-        next = a->next_check_at;
-    uint64_t nom = nominate_at(a);
-    if (nom < next)
-        next = nom;
-    return next;
+    return sk_ice_checks_due(a) < next ? sk_ice_checks_due(a) : next;
 }
 
 /* ---------------------------------------------------------------- input */
@@ -1222,7 +945,7 @@ static void switch_role(stunkit_ice *a)
      * priorities" */
     a->controlling = !a->controlling;
     reprioritize(a);
-    event(a, STUNKIT_ICE_EVENT_ROLE);
+    sk_ice_event(a, STUNKIT_ICE_EVENT_ROLE);
 }
 
 /* A Binding request that arrived at local candidate l (a host, or a relay
@@ -1294,7 +1017,7 @@ static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const ui
             return;
     }
     if (a->state == STUNKIT_ICE_STATE_NEW)
-        set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
+        sk_ice_set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
     /* 7.3.1.4: the triggered check */
     int pi = find_pair(a, l, r);
     if (pi < 0 && pairable(a, l, r)) {
@@ -1309,7 +1032,7 @@ static void on_request(stunkit_ice *a, int l, const stunkit_addr *from, const ui
         /* Frozen, Waiting or Failed: into the triggered queue; In-Progress:
          * the transaction is cancelled (its answer still counts) and a new
          * one queued */
-        enqueue(a, pi);
+        sk_ice_enqueue(a, pi);
     }
     /* 7.3.1.5: USE-CANDIDATE, on the controlled side */
     if (info.use_candidate && !a->controlling) {
@@ -1355,7 +1078,7 @@ static void on_response(stunkit_ice *a, int pi, int l, const stunkit_addr *from,
              * ICE-CONTROLLED" - once - "and enqueue the candidate pair" */
             if (p->sent_controlling == a->controlling)
                 switch_role(a);
-            enqueue(a, pi);
+            sk_ice_enqueue(a, pi);
         } else {
             p->state = P_FAILED;
         }
@@ -1378,7 +1101,7 @@ static void on_response(stunkit_ice *a, int pi, int l, const stunkit_addr *from,
     p->state = P_SUCCEEDED;
     p->valid_at = now;
     if (a->state == STUNKIT_ICE_STATE_NEW)
-        set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
+        sk_ice_set_state(a, STUNKIT_ICE_STATE_CHECKING, NULL);
     /* 7.2.5.3.3: "The agent MUST set the states for all other Frozen
      * candidate pairs in all checklists with the same foundation to
      * Waiting." */
@@ -1426,7 +1149,7 @@ static int on_datagram(stunkit_ice *a, int l, const stunkit_addr *from, const ui
         stunkit_check_integrity(&m, a->rkey, (size_t)a->rkey_len) == 0) {
         a->consent_ok = now;
         if (a->state == STUNKIT_ICE_STATE_DISCONNECTED)
-            set_state(a, STUNKIT_ICE_STATE_CONNECTED, NULL);
+            sk_ice_set_state(a, STUNKIT_ICE_STATE_CONNECTED, NULL);
     }
     return 1;
 }
@@ -1502,12 +1225,12 @@ int stunkit_ice_send(stunkit_ice *a, const uint8_t *data, size_t len, uint8_t *b
     if (a->state == STUNKIT_ICE_STATE_DISCONNECTED || a->state == STUNKIT_ICE_STATE_CLOSED)
         return STUNKIT_ERR_STATE;
     if (a->have_sel)
-        return route(a, a->sel_l, &a->sel_r.addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
+        return sk_ice_route(a, a->sel_l, &a->sel_r.addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
     int best = valid_best(a);
     if (best < 0)
         return STUNKIT_ERR_STATE;
     const pair_t *p = &a->pairs[best];
-    return route(a, p->l, &a->remote[p->r].addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
+    return sk_ice_route(a, p->l, &a->remote[p->r].addr, data, len, buf, cap, r) != 0 ? STUNKIT_ERR_NOBUF : 0;
 }
 
 int stunkit_ice_path(const stunkit_ice *a, stunkit_ice_candidate *local, stunkit_ice_candidate *remote)
@@ -1550,11 +1273,11 @@ int stunkit_ice_proven(const stunkit_ice *a, const stunkit_addr *addr, int ip_on
 
 int stunkit_ice_upgrading(const stunkit_ice *a)
 {
-    if (!upgrade_mode(a))
+    if (!sk_ice_upgrade_mode(a))
         return 0;
     for (int i = 0; i < a->npairs; i++) {
         const pair_t *p = &a->pairs[i];
-        if (!upgrade_pair(a, p) || p->state == P_FAILED || p->nominated)
+        if (!sk_ice_upgrade_pair(a, p) || p->state == P_FAILED || p->nominated)
             continue;
         /* worked (the controlling side nominates it), being nominated, or
          * still being checked with a chance: the peer's checks arrive on it,
@@ -1589,7 +1312,7 @@ void stunkit_ice_close(stunkit_ice *a, uint64_t now_ms)
     a->closing = 1;
     for (int i = 0; i < a->nturns; i++)
         stunkit_turn_close(a->turns[i].t, now_ms);
-    set_state(a, STUNKIT_ICE_STATE_CLOSED, NULL);
+    sk_ice_set_state(a, STUNKIT_ICE_STATE_CLOSED, NULL);
 }
 
 const char *stunkit_ice_state_name(stunkit_ice_state s)

@@ -137,6 +137,37 @@ struct stunkit_ice {
 };
 
 /* ice-char (RFC 8839 5.4): what ufrag, pwd and foundation are made of */
+/* The checklist's constants (ice_checks.c) */
+#define CHECK_RTO_MS 500u      /* 14.3: RTO "SHOULD NOT be less than 500 ms" */
+#define CHECK_RTO_MAX_MS 1600u
+#define CHECK_SENDS 7u         /* RFC 8489 6.2.1: "Rc SHOULD be configurable and SHOULD have a default of 7" */
+#define CHECK_SENDS_MAX 16u    /* ... more when the path is seen losing checks (check_sends()) */
+#define NOMINATE_WAIT_MS 200u  /* a better direct pair may still answer */
+#define NOMINATE_WAIT_RELAY_MS 1000u
+#define UPGRADE_HOPE_SENDS 3u /* sent at 0, 0.5 and 1.5 s; the last awaited until 3.1 s */
+#define NOMINATE_WAIT_HEARD_MS 5000u /* ... while the peer's checks arrive on a better direct pair */
+
+/* ice.c: what the checklist uses */
+stunkit_ice_output *sk_ice_event(stunkit_ice *a, stunkit_ice_event e);
+void sk_ice_set_state(stunkit_ice *a, stunkit_ice_state s, const char *reason);
+uint32_t sk_ice_rand32(stunkit_ice *a);
+int sk_ice_foundation_busy(const stunkit_ice *a, const pair_t *p);
+void sk_ice_enqueue(stunkit_ice *a, int pi);
+turn_t *sk_ice_turn_of(stunkit_ice *a, int l);
+int sk_ice_route(stunkit_ice *a, int l, const stunkit_addr *to, const uint8_t *data, size_t len, uint8_t *buf,
+                 size_t cap, stunkit_ice_route *r);
+void sk_ice_out_send(stunkit_ice_output *o, const stunkit_ice_route *r);
+size_t sk_ice_build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_LEN], int use_candidate,
+                          uint32_t nomination);
+int sk_ice_pair_relayed(const stunkit_ice *a, const pair_t *p);
+
+/* ice_checks.c: the checklist and its schedule */
+#define SK_ICE_AGAIN (-100) /* sk_ice_checks_poll(): look again from the top */
+uint64_t sk_ice_checks_due(const stunkit_ice *a);
+int sk_ice_checks_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out);
+int sk_ice_upgrade_mode(const stunkit_ice *a);
+int sk_ice_upgrade_pair(const stunkit_ice *a, const pair_t *p);
+
 int sk_ice_char(int c);
 
 #endif
