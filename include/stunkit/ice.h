@@ -34,7 +34,9 @@
  *
  * One component, one data stream, UDP candidates (relayed ones reach the
  * TURN server over UDP, or over a TCP/TLS stream the application opens:
- * stunkit_ice_add_stream()). No allocation after stunkit_ice_new(); no
+ * stunkit_ice_add_stream()). Memory is taken by stunkit_ice_new() and by
+ * the TURN client each TURN server gets when a base is added
+ * (stunkit_ice_add_base(), stunkit_ice_add_stream()); none after that. No
  * clock or randomness of its own.
  */
 #ifndef STUNKIT_ICE_H

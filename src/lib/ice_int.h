@@ -161,6 +161,20 @@ size_t sk_ice_build_check(stunkit_ice *a, int l, const uint8_t tid[STUNKIT_TID_L
                           uint32_t nomination);
 int sk_ice_pair_relayed(const stunkit_ice *a, const pair_t *p);
 
+int sk_ice_find_base(const stunkit_ice *a, int id);
+int sk_ice_add_lcand(stunkit_ice *a, stunkit_ice_type t, const stunkit_addr *addr, const stunkit_addr *related,
+                     int bi, int server, int turn);
+int sk_ice_on_datagram(stunkit_ice *a, int l, const stunkit_addr *from, const uint8_t *data, size_t len,
+                       uint64_t now);
+
+/* ice_gather.c: bases, STUN and TURN servers, and what they send */
+int sk_ice_turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out);
+int sk_ice_gathering_done(const stunkit_ice *a);
+int sk_ice_gather_poll(stunkit_ice *a, uint64_t now, stunkit_ice_output *out);
+uint64_t sk_ice_gather_due(const stunkit_ice *a);
+int sk_ice_gather_input(stunkit_ice *a, int bi, const stunkit_addr *from, const uint8_t *data, size_t len,
+                        uint64_t now, stunkit_app_data *d);
+
 /* ice_checks.c: the checklist and its schedule */
 #define SK_ICE_AGAIN (-100) /* sk_ice_checks_poll(): look again from the top */
 uint64_t sk_ice_checks_due(const stunkit_ice *a);
