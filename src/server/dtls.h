@@ -15,11 +15,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conn_hook.h"
 #include "stunkit/stunkit.h"
 
 #define SKD_DTLS_SLOTS 1024
 
 typedef struct skd_dtls_session {
+    skd_conn_hook hook;    /* a TURN allocation's relayed data goes back through it (worker_dtls.c) */
     SSL *ssl;
     stunkit_addr peer;
     stunkit_addr local;    /* the server's address it arrived on */

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "conn_hook.h"
 #include "stunkit/stunkit.h"
 
 /* The server's addresses for one IP family. In RFC 5780 mode there are two
@@ -60,8 +61,8 @@ typedef struct skd_request {
     uint64_t now_s;     /* Unix time: nonces and time-limited credentials */
     uint64_t now_ms;    /* monotonic: TURN lifetimes */
     struct skd_turn *turn; /* the worker's TURN state, NULL when TURN is off */
-    void *conn;            /* TCP/TLS: the connection, DTLS: the session (a TURN allocation over it dies with it) */
-    int conn_dtls;         /* conn is a DTLS session */
+    skd_conn_hook *conn;   /* TCP/TLS: the connection, DTLS: the session (a TURN allocation over it dies
+                              with it, and its relayed data goes back through it); NULL: a datagram */
 } skd_request;
 
 /* One datagram to send. */

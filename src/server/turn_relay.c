@@ -24,11 +24,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ev_kind.h"
 #include "methods.h"
 #include "xdp.h"
 
-#define EV_RELAY_KIND 6 /* worker_int.h's EV_RELAY */
-#define EV_DEAD_KIND 7  /* worker_int.h's EV_DEAD */
 /* RFC 8656 11: channels 0x4000-0x4FFF. RFC 5766 allowed up to 0x7FFF, and
  * clients still use that range (coturn's turnutils_uclient does): accepted,
  * as coturn accepts it, for interoperability. */
@@ -108,7 +107,7 @@ static void alloc_free(skd_turn *t, skd_alloc *a)
         epoll_ctl(t->epfd, EPOLL_CTL_DEL, a->relay2.fd, NULL);
     /* Freed after the worker's current batch of epoll events, which may
      * still hold a pointer to its relay sockets. */
-    a->relay.kind = a->relay2.kind = EV_DEAD_KIND;
+    a->relay.kind = a->relay2.kind = EV_DEAD;
     a->hnext = t->dead;
     t->dead = a;
     t->n_allocs--;
@@ -409,7 +408,7 @@ static int bind_udp(const stunkit_addr *ip, uint16_t port)
 
 static int watch_relay(skd_turn *t, skd_alloc *a, skd_relay *r, int fd, const stunkit_addr *ip, uint16_t port)
 {
-    r->kind = EV_RELAY_KIND;
+    r->kind = EV_RELAY;
     r->fd = fd;
     r->addr = *ip;
     r->addr.port = port;
@@ -646,7 +645,6 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     a->client = rq->src;
     a->server = rq->dst;
     a->conn = rq->conn;
-    a->conn_dtls = rq->conn_dtls;
     a->ip_index = rq->ip_index;
     a->port_index = rq->port_index;
     memcpy(a->username, user, ulen);
@@ -924,7 +922,7 @@ void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, con
         /* 12.5: "Over TCP and TLS-over-TCP, the ChannelData message MUST be
          * padded to a multiple of four bytes" (the length field does not
          * count the padding); over UDP the padding is left out */
-        size_t pad = (a->conn && !a->conn_dtls) ? (4 - (len & 3u)) & 3u : 0;
+        size_t pad = (a->conn && a->conn->stream) ? (4 - (len & 3u)) & 3u : 0;
         if (len + 4 + pad > room || len > 0xFFFF)
             return;
         out[0] = (uint8_t)(ch->number >> 8);

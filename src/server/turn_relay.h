@@ -79,8 +79,7 @@ struct skd_alloc {
     skd_relay relay;             /* the requested family's relayed address */
     skd_relay relay2;            /* a dual allocation's second (IPv6) address; fd -1 when none */
     int relay2_error;            /* ADDITIONAL-ADDRESS-FAMILY asked but not given: the code (440/508) */
-    void *conn;                  /* over TCP/TLS: the client's connection (worker_stream.c), else NULL */
-    int conn_dtls;               /* conn is a DTLS session (worker_dtls.c) */
+    skd_conn_hook *conn;         /* over TCP/TLS or DTLS: the client's connection or session, else NULL */
     stunkit_addr client, server; /* the 5-tuple (transport: UDP) */
     int ip_index, port_index;    /* the listening socket the client uses */
     char username[128];          /* the authenticated user (USERNAME, or the user a USERHASH named) */

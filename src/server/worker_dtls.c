@@ -17,6 +17,16 @@ typedef struct dtls_ctx {
     void *session; /* the session the message came on (set by dtls.c's callback) */
 } dtls_ctx;
 
+/* Relayed data for the client of a TURN allocation over a DTLS session
+ * (its skd_conn_hook). */
+static void dtls_deliver(skd_worker *w, skd_conn_hook *h, const skd_outbox *ob)
+{
+    skd_dtls_session *session = (skd_dtls_session *)((char *)h - offsetof(skd_dtls_session, hook));
+    for (size_t k = 0; k < ob->n; k++)
+        if (skd_dtls_send(session, ob->out[k].data, ob->out[k].len) != 0)
+            SKD_STAT_INC(w->st, send_errors);
+}
+
 static size_t dtls_message(void *arg, skd_dtls_session *session, const uint8_t *msg, size_t len, uint8_t *out,
                            size_t cap)
 {
@@ -24,8 +34,10 @@ static size_t dtls_message(void *arg, skd_dtls_session *session, const uint8_t *
     const stunkit_addr *peer = &session->peer;
     d->session = session;
     skd_worker *w = d->w;
+    session->hook.deliver = dtls_deliver;
+    session->hook.stream = 0;
     skd_request rq = {msg, len, *peer, session->local, STUNKIT_DTLS, 0, 0, d->unix_s, d->now,
-                      w->turn_on ? &w->turn : NULL, d->session, 1};
+                      w->turn_on ? &w->turn : NULL, &session->hook};
     skd_outbox ob;
     skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
     SKD_STAT_INC(w->st, dtls_rx);
@@ -48,13 +60,6 @@ static size_t dtls_message(void *arg, skd_dtls_session *session, const uint8_t *
     return answer;
 }
 
-/* Relayed data for the client of a TURN allocation over a DTLS session. */
-void skd_dtls_deliver(skd_worker *w, void *session, const skd_outbox *ob)
-{
-    for (size_t k = 0; k < ob->n; k++)
-        if (skd_dtls_send(session, ob->out[k].data, ob->out[k].len) != 0)
-            SKD_STAT_INC(w->st, send_errors);
-}
 
 /* Whether a DTLS session holds a TURN allocation (it then lives as long as
  * the allocation does). */

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "dtls.h"
+#include "ev_kind.h"
 #include "turn_relay.h"
 #include "worker.h"
 
@@ -29,8 +30,6 @@
 #define MAX_DRAIN 8   /* batches per socket per wake, to stay fair */
 #define SRC_BUCKETS 4096
 
-enum { EV_UDP = 1, EV_LISTEN, EV_CONN, EV_STOP, EV_DTLS, EV_RELAY, EV_DEAD }; /* EV_RELAY: turn_relay.c's relay sockets;
-                                                                         EV_DEAD: a closed connection awaiting free */
 
 typedef struct skd_sock {
     int kind; /* EV_UDP, EV_LISTEN or EV_DTLS; first, like skd_conn's */
@@ -50,6 +49,7 @@ typedef struct skd_conn_list {
 struct skd_conn {
     int kind; /* EV_CONN */
     int fd;
+    skd_conn_hook hook;  /* a TURN allocation's relayed data comes back through it (worker_stream.c) */
     const skd_sock *listener;
     SSL *ssl;            /* STUN over TLS */
     int handshaking;     /* TLS handshake not finished */
@@ -144,8 +144,6 @@ void skd_stream_event(skd_worker *w, skd_conn *c, uint32_t events);
 void skd_stream_timers(skd_worker *w);
 void skd_stream_close_all(skd_worker *w);
 void skd_stream_reap(skd_worker *w);
-void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob);
-void skd_dtls_deliver(skd_worker *w, void *session, const skd_outbox *ob);
 void skd_dtls_session_ended(void *ctx, const skd_dtls_session *s);
 int skd_dtls_session_holds(void *ctx, const skd_dtls_session *s);
 int skd_stream_pending(const skd_worker *w);

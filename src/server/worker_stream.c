@@ -39,6 +39,8 @@
 #include "source.h"
 #include "worker_int.h"
 
+static void stream_deliver(skd_worker *w, skd_conn_hook *h, const skd_outbox *ob);
+
 /* ---- lists ---- */
 
 #define LIST_OPS(name, prev, next)                                                                                     \
@@ -293,6 +295,8 @@ void skd_stream_accept(skd_worker *w, skd_sock *l)
         }
         c->kind = EV_CONN;
         c->fd = fd;
+        c->hook.deliver = stream_deliver;
+        c->hook.stream = 1;
         c->peer = peer;
         c->listener = l;
         int one = 1; /* answers are small and must not wait for Nagle */
@@ -400,7 +404,7 @@ static int conn_process(skd_worker *w, skd_conn *c, uint64_t now)
         SKD_STAT_INC(w->st, tcp_rx);
         skd_request rq = {c->in + off, need, c->peer, c->local, c->ssl ? STUNKIT_TLS : STUNKIT_TCP,
                           c->listener->ip_index, c->listener->port_index, skd_unix_now(), now,
-                          w->turn_on ? &w->turn : NULL, c, 0};
+                          w->turn_on ? &w->turn : NULL, &c->hook};
         skd_outbox ob;
         skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
         if (skd_serve(w, &rq, &ob, now)) {
@@ -529,11 +533,12 @@ void skd_stream_timers(skd_worker *w)
     }
 }
 
-/* Relayed data for the client of a TURN allocation over this connection:
- * queued and flushed like answers (dropped when the client does not read). */
-void skd_stream_deliver(skd_worker *w, void *conn, const skd_outbox *ob)
+/* Relayed data for the client of a TURN allocation over this connection
+ * (its skd_conn_hook): queued and flushed like answers (dropped when the
+ * client does not read). */
+static void stream_deliver(skd_worker *w, skd_conn_hook *h, const skd_outbox *ob)
 {
-    skd_conn *c = conn;
+    skd_conn *c = (skd_conn *)((char *)h - offsetof(skd_conn, hook));
     if (c->kind != EV_CONN)
         return;
     for (size_t k = 0; k < ob->n; k++) {

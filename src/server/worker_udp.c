@@ -153,15 +153,11 @@ void skd_relay_drain(skd_worker *w, skd_relay *r)
             skd_turn_from_peer(&w->turn, r, &peer, w->rx_buf[i], w->rx[i].msg_len, now, &ob);
         }
         skd_alloc *a = r->alloc;
-        if (a->conn && a->conn_dtls) { /* the client is on a DTLS session of this worker */
-            skd_dtls_deliver(w, a->conn, &ob);
-            return;
-        }
         if (a->conn) {
-            /* the client is on a TCP/TLS connection of this worker; a
-             * failed write closes it and frees the allocation with r: no
-             * second round */
-            skd_stream_deliver(w, a->conn, &ob);
+            /* the client is on a TCP/TLS connection or a DTLS session of
+             * this worker: its owner sends it (a failed write may close
+             * it and free the allocation with r: no second round) */
+            a->conn->deliver(w, a->conn, &ob);
             return;
         }
         skd_sock *via = w->by_index[a->server.family == STUNKIT_AF_INET6][a->ip_index][a->port_index];
