@@ -28,6 +28,12 @@ STUNKIT_API int stunkit_check_fingerprint(const stunkit_msg *msg);
 
 /* CRC-32 (ISO-HDLC, as in zlib and RFC 1952), continuing from crc (0 first). */
 STUNKIT_API uint32_t stunkit_crc32(uint32_t crc, const uint8_t *p, size_t n);
+/* The slicing-by-8 tables behind stunkit_crc32() ([8][256]: table 0 the
+ * byte-wise table of the reflected polynomial 0xEDB88320, table t advancing
+ * table t-1 by one more byte), for code that computes FINGERPRINT where it
+ * cannot call the library: stunkitd's XDP program gets them as its
+ * read-only data. */
+STUNKIT_API const uint32_t (*stunkit_crc32_tables(void))[256];
 
 /*
  * RFC 8265 OpaqueString preparation, as RFC 8489 requires for passwords and

@@ -6,7 +6,6 @@
  */
 #include <pthread.h>
 
-#include "crc32.h"
 #include "stunkit/integrity.h"
 
 static uint32_t crc_table[8][256];
@@ -25,7 +24,7 @@ static void crc_init(void)
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFFu];
 }
 
-const uint32_t (*sk__crc32_tables(void))[256]
+const uint32_t (*stunkit_crc32_tables(void))[256]
 {
     pthread_once(&crc_once, crc_init);
     return (const uint32_t(*)[256])crc_table;

@@ -124,12 +124,12 @@ struct skd_worker {
     uint8_t one_buf[4 * TX_SIZE]; /* the outbox for a stream or DTLS request */
 };
 
-/* The server's one clock: CLOCK_MONOTONIC in milliseconds, 64 bits (a
- * 32-bit count wraps after 49.7 days of uptime). */
+/* The server's clocks (clock.c): CLOCK_MONOTONIC in milliseconds, 64 bits
+ * (a 32-bit count wraps after 49.7 days of uptime), and Unix seconds. */
 uint64_t skd_now_ms(void);
 uint64_t skd_unix_now(void);
 
-/* Rate limit, handle, count: what every transport does with a request. The
+/* serve.c. Rate limit, handle, count: what every transport does with a request. The
  * general budget is taken before anything is parsed; answers sent elsewhere,
  * unauthenticated challenges and answers over twice the request's size also
  * need the strict budget. Returns the number of datagrams the outbox gained. */
@@ -148,9 +148,7 @@ void skd_dtls_session_ended(void *ctx, const skd_dtls_session *s);
 int skd_dtls_session_holds(void *ctx, const skd_dtls_session *s);
 int skd_stream_pending(const skd_worker *w);
 
-int skd_epoll_add(int epfd, int fd, uint32_t events, void *ptr);
-
-/* Reclamation (worker.c): no shared pointer held / about to block. */
+/* Reclamation (reclaim.c): no shared pointer held / about to block. */
 void skd_worker_quiescent(skd_worker *w);
 void skd_worker_offline(skd_worker *w);
 

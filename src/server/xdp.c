@@ -34,7 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crc32.h"
 #include "stunkit/rendezvous.h"
 #include "xdp.skel.h"
 
@@ -149,7 +148,7 @@ skd_xdp *skd_xdp_load(const skd_config *cfg, const skd_handler_cfg *h, char *err
     s->rodata->cfg_burst = burst_of(cfg->burst);
     s->rodata->cfg_strict_rate = per_ms(cfg->rate_redir);
     s->rodata->cfg_strict_burst = burst_of(cfg->burst_redir);
-    memcpy((void *)s->rodata->crc_tab, sk__crc32_tables(), sizeof(s->rodata->crc_tab)); /* the library's own */
+    memcpy((void *)s->rodata->crc_tab, stunkit_crc32_tables(), sizeof(s->rodata->crc_tab)); /* the library's own */
     bpf_map__set_max_entries(s->maps.budgets, (uint32_t)(cfg->rate_slots ? cfg->rate_slots : 1));
     /* TURN channels: every UDP allocation's channels fit (capped at 2^20
      * each way; past that the socket path relays), quotas as configured */
