@@ -188,7 +188,7 @@ rx_dropped() { ip -n "$S" -s link show "$SI" | awk '/RX:/ {getline; print $4}'; 
 dump
 d0=$(grep -E "^ +xdp_dropped " "$tmp/server.log" | tail -1 | awk '{print $2}')
 c1=$(cpu_busy 1) r0=$(rx_dropped)
-ip netns exec "$C" /usr/bin/python3 "$(dirname "$0")/../tests/xdp/stun_probe.py" --paced 192.0.2.1 3478 100 \
+ip netns exec "$C" /usr/bin/python3 "$(dirname "$0")/../tests/natlab/xdp/stun_probe.py" --paced 192.0.2.1 3478 100 \
     "$((flood_secs + 1))" >"$tmp/good.txt" &
 gpid=$!
 pids="$pids $gpid"

@@ -27,7 +27,7 @@ stunkit=$2
 for tool in ip nft miniupnpd /usr/bin/python3; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/miniupnpd_lib.sh"
 tag="dn$$"
 C="${tag}c" N="${tag}n" O="${tag}o" S="${tag}s"

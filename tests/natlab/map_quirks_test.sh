@@ -16,7 +16,7 @@ stunkit=$1
 [ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces need root"; exit 77; }
 command -v ip >/dev/null 2>&1 || { echo "skip: iproute2 not installed"; exit 77; }
 dir=$(cd "$(dirname "$0")" && pwd)
-. "$dir/testlib.sh"
+. "$dir/../lib/testlib.sh"
 "$stunkit" map --help | grep -q "UPnP IGD: built in" ||
     { echo "FAIL this build has no UPnP IGD (install libminiupnpc-dev and rebuild)"; exit 1; }
 tag="mq$$"
@@ -32,7 +32,7 @@ ip -n "$C" link set c0 up; ip -n "$R" link set r0 up
 ip -n "$C" route add default via 192.0.2.1
 ip -n "$C" route add 239.0.0.0/8 dev c0
 ip -n "$R" route add 239.0.0.0/8 dev r0
-ip netns exec "$R" /usr/bin/python3 "$dir/interop/quirky_igd.py" 192.0.2.1 "$tmp/igd.log" 2>"$tmp/igd.err" &
+ip netns exec "$R" /usr/bin/python3 "$dir/../interop/quirky_igd.py" 192.0.2.1 "$tmp/igd.log" 2>"$tmp/igd.err" &
 pids="$pids $!"
 for _ in $(seq 50); do grep -q ready "$tmp/igd.log" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$tmp/igd.log" || { fail "the quirky IGD did not start: $(cat "$tmp/igd.err")"; finish; exit; }

@@ -19,15 +19,6 @@
 static uint64_t now;
 static uint32_t seed;
 
-static void rnd(void *ctx, uint8_t *buf, size_t len)
-{
-    uint32_t *s = ctx;
-    for (size_t i = 0; i < len; i++) {
-        *s = *s * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(*s >> 16);
-    }
-}
-
 static uint32_t loss_seed = 99;
 static int chance(unsigned percent)
 {
@@ -389,7 +380,7 @@ static void setup(peer *a, peer *b, const scenario *s)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.env.random = rnd;
+    cfg.env.random = test_random;
     cfg.env.random_ctx = &seed;
     cfg.servers = &srv;
     cfg.n_servers = 1;
@@ -827,7 +818,7 @@ static int answer_from(const char *from_text)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.env.random = rnd;
+    cfg.env.random = test_random;
     cfg.env.random_ctx = &seed;
     cfg.controlling = 1;
     cfg.aggressive = 1;
@@ -937,7 +928,7 @@ static void test_bad_config(void)
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
     CHECK(stunkit_ice_new(&cfg, 0) == NULL); /* no randomness */
-    cfg.env.random = rnd;
+    cfg.env.random = test_random;
     cfg.env.random_ctx = &seed;
     cfg.ufrag = "abc"; /* too short */
     CHECK(stunkit_ice_new(&cfg, 0) == NULL);
@@ -976,7 +967,7 @@ static void test_stream(void)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.env.random = rnd;
+    cfg.env.random = test_random;
     cfg.env.random_ctx = &seed;
     stunkit_ice_server srv[2];
     memset(srv, 0, sizeof(srv));
@@ -1029,7 +1020,7 @@ static void test_apply(void)
     stunkit_ice_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.size = sizeof(cfg);
-    cfg.env.random = rnd;
+    cfg.env.random = test_random;
     cfg.env.random_ctx = &seed;
     stunkit_ice *a = stunkit_ice_new(&cfg, 0);
     static const char sdp[] = "v=0\r\na=ice-ufrag:Zx9k\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"

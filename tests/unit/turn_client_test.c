@@ -12,6 +12,7 @@
 
 #include "handler.h"
 #include "stunkit/turn.h"
+#include "server_fixture.h"
 #include "test.h"
 #include "turn_relay.h"
 
@@ -25,42 +26,12 @@ static skd_turn server;
 static uint8_t obuf[16384];
 static skd_out oslots[4];
 
-static void rnd(void *ctx, uint8_t *buf, size_t len)
-{
-    uint32_t *s = ctx;
-    for (size_t i = 0; i < len; i++) {
-        *s = *s * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(*s >> 16);
-    }
-}
-
 static void server_setup(uint32_t nonce_lifetime)
 {
     const char *why;
-    memset(&cfg, 0, sizeof(cfg));
-    stunkit_addr_parse("127.0.0.1", 3478, &cfg.v4.ip[0]);
-    cfg.v4.advertise[0] = cfg.v4.ip[0];
-    cfg.v4.port[0] = 3478;
-    memset(&auth, 0, sizeof(auth));
-    skd_auth_add_user(&auth, "alice:wonderland", &why);
-    skd_auth_add_user(&auth, "bob:builder", &why);
-    memcpy(auth.realm, "example.org", 11);
-    auth.realm_len = 11;
-    auth.nonce_lifetime_s = nonce_lifetime;
-    skd_auth_finish(&auth);
-    cfg.auth = &auth;
-    memset(&tcfg, 0, sizeof(tcfg));
-    tcfg.enabled = 1;
-    tcfg.port_min = 42000;
-    tcfg.port_max = 42999;
-    tcfg.max_lifetime_s = 3600;
-    tcfg.default_lifetime_s = 600;
-    tcfg.permission_s = 300;
-    tcfg.channel_s = 600;
-    tcfg.max_allocations = 100;
-    tcfg.user_quota = 10;
-    tcfg.max_permissions = 8;
-    tcfg.max_channels = 8;
+    static const char *const users[] = {"alice:wonderland", "bob:builder", NULL};
+    fx_server_config(&cfg, &auth, users, "example.org", nonce_lifetime);
+    fx_turn_config(&tcfg, 42000, 10);
     /* the relays live on loopback here: open it, as a lab must */
     skd_cidr_parse("127.0.0.1/32", &tcfg.policy.allowed[tcfg.policy.n_allowed++], &why);
     skd_turn_limits_free(&limits);
@@ -226,7 +197,7 @@ static void client_init_dual(client *c, const char *addr, const char *user, cons
     tc.server = cfg.v4.ip[0];
     tc.username = user;
     tc.password = pass;
-    tc.env.random = rnd;
+    tc.env.random = test_random;
     tc.env.random_ctx = &seed;
     tc.transport = tr;
     tc.dual = dual;

@@ -8,7 +8,7 @@ set -u
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 stunkitd=$1
 stunkit=$2
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 
 "$stunkitd" --listen 127.0.0.1:$((base + 960)) --realm example.org --credential alice:s3cret --log-level warn 2>"$tmp/lt.err" &
 pids="$pids $!"

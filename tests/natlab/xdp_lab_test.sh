@@ -18,7 +18,7 @@ stunkitd=$1
 stunkit=$2
 pass_obj=$3
 [ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces and BPF need root"; exit 77; }
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 probe="/usr/bin/python3 $(dirname "$0")/xdp/stun_probe.py"
 tag="xl$$"
 S="${tag}s" C="${tag}c"

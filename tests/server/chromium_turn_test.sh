@@ -7,7 +7,7 @@
 # by fetching /result?... from the test's own HTTP server (Debian's python3).
 set -u
 stunkitd=$1
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 command -v chromium >/dev/null 2>&1 || { echo "skip: chromium not installed"; exit 77; }
 [ -x /usr/bin/python3 ] || { echo "skip: no /usr/bin/python3"; exit 77; }
@@ -15,7 +15,7 @@ turn=$((base + 390)) http=$((base + 391))
 "$stunkitd" --listen 127.0.0.1:$turn --turn --credential alice:turn-secret --allowed-peer 127.0.0.1/32 \
     --relay-ports $((base + 650))-$((base + 699)) --threads 1 --log-level warn 2>"$tmp/server.err" &
 pids="$pids $!"
-/usr/bin/python3 -m http.server $http --bind 127.0.0.1 --directory "$(dirname "$0")/chromium" >"$tmp/http.log" 2>&1 &
+/usr/bin/python3 -m http.server $http --bind 127.0.0.1 --directory "$(dirname "$0")/../interop/chromium" >"$tmp/http.log" 2>&1 &
 pids="$pids $!"
 for _ in $(seq 50); do ss -Hltn "sport = :$http" | grep -q . && ss -Hlun "sport = :$turn" | grep -q . && break; sleep 0.1; done
 n=0

@@ -6,6 +6,8 @@
 #define STUNKIT_TEST_H
 
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +93,18 @@ static inline size_t t_hex(const char *s, uint8_t *out, size_t cap)
         }
     }
     return n;
+}
+
+/* The machines' randomness in tests (stunkit_env.random): ctx points at a
+ * uint32_t seed, advanced per byte (an LCG), so a run replays exactly and
+ * two seeds give two different runs. */
+static inline void test_random(void *ctx, uint8_t *buf, size_t len)
+{
+    uint32_t *s = ctx;
+    for (size_t i = 0; i < len; i++) {
+        *s = *s * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(*s >> 16);
+    }
 }
 
 #endif

@@ -35,15 +35,6 @@ typedef struct sim {
     stunkit_addr pub, srv[2][2]; /* [ip][port] */
 } sim;
 
-static void rnd(void *ctx, uint8_t *buf, size_t len)
-{
-    uint32_t *state = ctx;
-    for (size_t i = 0; i < len; i++) {
-        *state = *state * 1664525u + 1013904223u;
-        buf[i] = (uint8_t)(*state >> 24);
-    }
-}
-
 static int expired(const sim *s, int i, uint64_t now)
 {
     return s->lifetime_ms && now - s->map[i].used > s->lifetime_ms;
@@ -176,7 +167,7 @@ static stunkit_nat *new_machine_ex(stunkit_addr srv[2][2], uint32_t *seed, uint6
 {
     stunkit_nat_config cfg = STUNKIT_CONFIG_INIT(cfg);
     cfg.server = srv[0][0];
-    cfg.env.random = rnd;
+    cfg.env.random = test_random;
     cfg.env.random_ctx = seed;
     cfg.lifetime = lifetime_max_s > 0;
     cfg.lifetime_max_s = lifetime_max_s;
@@ -347,7 +338,7 @@ static void test_contract(void)
     stunkit_addr_parse("198.51.100.1:3478", 0, &cfg.server);
     CHECK(stunkit_nat_new(&cfg, 0) == NULL); /* no randomness, no machine */
     uint32_t seed = 1;
-    cfg.env.random = rnd;
+    cfg.env.random = test_random;
     cfg.env.random_ctx = &seed;
     /* configs versioned by size: shorter than the first layout, refused;
      * a newer application's longer one, taken when what this library does

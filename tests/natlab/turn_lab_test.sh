@@ -17,7 +17,7 @@ stunkit=$2
 [ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces need root"; exit 77; }
 command -v ip >/dev/null 2>&1 || { echo "skip: iproute2 not installed"; exit 77; }
 command -v turnutils_uclient >/dev/null 2>&1 || { echo "skip: coturn's turnutils not installed"; exit 77; }
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 tag="tl$$"
 C="${tag}c" S="${tag}s" P="${tag}p"
 lab_down() { for ns in "$C" "$S" "$P"; do ip netns del "$ns" 2>/dev/null; done; }

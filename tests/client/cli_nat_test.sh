@@ -7,7 +7,7 @@ set -u
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 stunkitd=$1
 stunkit=$2
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -1 | tr -d '"'; }
 
 # 1. nothing listens: the refusal decides (a 60 s timeout would otherwise be

@@ -14,6 +14,7 @@
 #include "handler.h"
 #include "rooms.h"
 #include "stunkit/rendezvous.h"
+#include "server_fixture.h"
 #include "test.h"
 
 static uint64_t now_ms = 5000000;
@@ -29,30 +30,10 @@ static int server_silent;
 static int answers_lost; /* the server acts on requests, its answers never arrive */
 static unsigned long n_datagrams, max_ratio_x100;
 
-static void rnd(void *ctx, uint8_t *buf, size_t len)
-{
-    uint32_t *s = ctx;
-    for (size_t i = 0; i < len; i++) {
-        *s = *s * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(*s >> 16);
-    }
-}
-
 static void server_setup(int max_rooms, int user_rooms, uint32_t desc_max)
 {
-    const char *why;
-    memset(&cfg, 0, sizeof(cfg));
-    stunkit_addr_parse("127.0.0.1", 3478, &cfg.v4.ip[0]);
-    cfg.v4.advertise[0] = cfg.v4.ip[0];
-    cfg.v4.port[0] = 3478;
-    memset(&auth, 0, sizeof(auth));
-    skd_auth_add_user(&auth, "alice:wonderland", &why);
-    skd_auth_add_user(&auth, "bob:builder", &why);
-    memcpy(auth.realm, "example.org", 11);
-    auth.realm_len = 11;
-    auth.nonce_lifetime_s = 600;
-    skd_auth_finish(&auth);
-    cfg.auth = &auth;
+    static const char *const users[] = {"alice:wonderland", "bob:builder", NULL};
+    fx_server_config(&cfg, &auth, users, "example.org", 600);
     skd_rdv_cfg rc = {1, max_rooms, user_rooms, 600, 30, desc_max};
     CHECK_EQ(skd_rdv_init(&rooms, &rc, 7), 0);
     cfg.rdv = &rooms;
@@ -86,7 +67,7 @@ static peer *new_peer(const char *room, const char *user, const char *pass, int 
     c.room = room;
     c.username = user;
     c.password = pass;
-    c.env.random = rnd;
+    c.env.random = test_random;
     c.env.random_ctx = &p->seed;
     p->m = stunkit_rdv_new(&c, now_ms);
     CHECK(p->m != NULL);
@@ -801,7 +782,7 @@ static void test_config(void)
     c.size = sizeof(c);
     c.username = "u";
     c.password = "p";
-    c.env.random = rnd;
+    c.env.random = test_random;
     c.env.random_ctx = &s;
     c.room = "has space";
     CHECK(stunkit_rdv_new(&c, 0) == NULL);
@@ -813,7 +794,7 @@ static void test_config(void)
     c.password = "p";
     c.env.random = NULL;
     CHECK(stunkit_rdv_new(&c, 0) == NULL);
-    c.env.random = rnd;
+    c.env.random = test_random;
     stunkit_rdv *r = stunkit_rdv_new(&c, 0);
     CHECK(r != NULL);
     static char big[STUNKIT_RDV_DESC_MAX + 1];

@@ -7,7 +7,7 @@ set -u
 stunkitd=$1
 stunkit=$2
 probe=$3
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 port=$((base + 330))
 

@@ -4,7 +4,7 @@
 # python3 first on PATH is not) against stunkitd over UDP and TCP.
 set -u
 stunkitd=$1
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 [ -x /usr/bin/python3 ] || { echo "skip: no /usr/bin/python3"; exit 77; }
 /usr/bin/python3 -c "import aioice" 2>/dev/null || { echo "skip: python3-aioice not installed"; exit 77; }
@@ -13,4 +13,4 @@ port=$((base + 380))
     --relay-ports $((base + 550))-$((base + 599)) --threads 1 --log-level warn 2>"$tmp/server.err" &
 pids="$pids $!"
 for _ in $(seq 50); do ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break; sleep 0.1; done
-/usr/bin/python3 "$(dirname "$0")/aioice_turn_test.py" 127.0.0.1 $port
+/usr/bin/python3 "$(dirname "$0")/../interop/aioice_turn_test.py" 127.0.0.1 $port

@@ -27,7 +27,7 @@ done
 # the router software is here, so UPnP must be in the build too
 "$stunkit" map --help | grep -q "UPnP IGD: built in" ||
     { echo "FAIL this build has no UPnP IGD (install libminiupnpc-dev and rebuild)"; exit 1; }
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/miniupnpd_lib.sh"
 tag="ml$$"
 C="${tag}c" N="${tag}n" S="${tag}s"

@@ -19,7 +19,7 @@ nice_peer=${3:-}
 [ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces need root"; exit 77; }
 command -v ip >/dev/null 2>&1 || { echo "skip: iproute2 not installed"; exit 77; }
 dir=$(cd "$(dirname "$0")" && pwd)
-. "$dir/testlib.sh"
+. "$dir/../lib/testlib.sh"
 have_aioice=0
 /usr/bin/python3 -c "import aioice" 2>/dev/null && have_aioice=1
 [ -x "$nice_peer" ] || nice_peer=""
@@ -106,10 +106,10 @@ pair() {
         --username alice --password lab-secret)
     if [ "$ours" = offer ]; then
         mine+=(--offer)
-        /usr/bin/python3 "$dir/interop/relay_sdp.py" "${mine[@]}" -- ip netns exec "$T" timeout 25 "$@" >"$tmp/out" 2>"$tmp/err"
+        /usr/bin/python3 "$dir/../interop/relay_sdp.py" "${mine[@]}" -- ip netns exec "$T" timeout 25 "$@" >"$tmp/out" 2>"$tmp/err"
     else
         mine+=(--answer -)
-        /usr/bin/python3 "$dir/interop/relay_sdp.py" ip netns exec "$T" timeout 25 "$@" -- "${mine[@]}" >"$tmp/out" 2>"$tmp/err"
+        /usr/bin/python3 "$dir/../interop/relay_sdp.py" ip netns exec "$T" timeout 25 "$@" -- "${mine[@]}" >"$tmp/out" 2>"$tmp/err"
     fi
     local json theirs want_ctl
     json=$(grep -o '{"connected".*' "$tmp/out" | tail -1)
@@ -141,8 +141,8 @@ for lab in ${INTEROP_LABS:-flat nat sym}; do
         pair $lab "$lab: libnice offers, stunkit answers" answer "$nice_peer" offer 192.0.2.1 3478
     fi
     if [ $have_aioice = 1 ]; then
-        pair $lab "$lab: stunkit offers, aioice answers" offer /usr/bin/python3 "$dir/interop/aioice_peer.py" answer 192.0.2.1 3478
-        pair $lab "$lab: aioice offers, stunkit answers" answer /usr/bin/python3 "$dir/interop/aioice_peer.py" offer 192.0.2.1 3478
+        pair $lab "$lab: stunkit offers, aioice answers" offer /usr/bin/python3 "$dir/../interop/aioice_peer.py" answer 192.0.2.1 3478
+        pair $lab "$lab: aioice offers, stunkit answers" answer /usr/bin/python3 "$dir/../interop/aioice_peer.py" offer 192.0.2.1 3478
     fi
 done
 finish

@@ -8,8 +8,8 @@ set -u
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 stunkitd=$1
 stunkit=$2
-. "$(dirname "$0")/testlib.sh"
-man=$(dirname "$0")/../man/stunkit.1
+. "$(dirname "$0")/../lib/testlib.sh"
+man=$(dirname "$0")/../../man/stunkit.1
 
 # refused: exit 2 and exactly one line on stderr containing FRAGMENT
 refused() { # description fragment args...

@@ -8,7 +8,7 @@
 set -u
 stunkitd=$1
 stunkit=$2
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 port=$((base + 360)) plain=$((base + 361)) metrics=$((base + 362))
 

@@ -12,15 +12,6 @@
 static uint64_t now = 1000000;
 static uint32_t seed = 7;
 
-static void rnd(void *ctx, uint8_t *buf, size_t len)
-{
-    uint32_t *s = ctx;
-    for (size_t i = 0; i < len; i++) {
-        *s = *s * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(*s >> 16);
-    }
-}
-
 typedef struct run {
     stunkit_portmap *m;
     uint8_t sent[8][64];
@@ -84,7 +75,7 @@ static void start(run *r, stunkit_portmap_method method, int protocol)
     c.protocol = protocol;
     c.lifetime_s = 120;
     c.method = method;
-    c.env.random = rnd;
+    c.env.random = test_random;
     c.env.random_ctx = &seed;
     r->m = stunkit_portmap_new(&c, now);
     CHECK(r->m != NULL);
@@ -334,7 +325,7 @@ static void test_natpmp_fallback(void)
     c.internal = me;
     c.protocol = 17;
     CHECK(stunkit_portmap_new(&c, now) == NULL); /* no randomness */
-    c.env.random = rnd;
+    c.env.random = test_random;
     c.env.random_ctx = &seed;
     c.protocol = 132;
     CHECK(stunkit_portmap_new(&c, now) == NULL);

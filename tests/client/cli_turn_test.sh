@@ -7,7 +7,7 @@
 set -u
 stunkitd=$1
 stunkit=$2
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 open=$((base + 370)) closed=$((base + 371)) coturn=$((base + 372)) secure=$((base + 374)) coturn_secure=$((base + 375))
 wait_udp() { for _ in $(seq 50); do ss -Hlun "sport = :$1" 2>/dev/null | grep -q . && return 0; sleep 0.1; done; return 1; }

@@ -27,7 +27,7 @@ echo_bin=$3
 pass_obj=$4
 [ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces and BPF need root"; exit 77; }
 command -v bpftool >/dev/null || { echo "skip: bpftool not installed"; exit 77; }
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 tag="xr$$"
 S="${tag}s" C="${tag}c" P="${tag}p"
 lab_down() { for n in "$S" "$C" "$P"; do ip netns del "$n" 2>/dev/null; done; }

@@ -42,7 +42,7 @@ shift 2
 for tool in ip nft; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/miniupnpd_lib.sh"
 tag="pl$$"
 A="${tag}a" NA="${tag}x" W="${tag}w" NB="${tag}y" B="${tag}b"

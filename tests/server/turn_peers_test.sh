@@ -5,7 +5,7 @@
 # opened with --allowed-peer, as a lab must). No loss allowed.
 set -u
 stunkitd=$1
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 base=${STUNKIT_TEST_PORT_BASE:-21000}
 command -v turnutils_uclient >/dev/null 2>&1 && command -v turnutils_peer >/dev/null 2>&1 ||
     { echo "skip: coturn's turnutils not installed"; exit 77; }

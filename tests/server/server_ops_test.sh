@@ -9,7 +9,7 @@ base=${STUNKIT_TEST_PORT_BASE:-21000}
 priv1=$((300 + 2 * (base / 1000 % 40))) priv2=$((301 + 2 * (base / 1000 % 40))) # below 1024
 stunkitd=$1
 stunkit=$2
-. "$(dirname "$0")/testlib.sh"
+. "$(dirname "$0")/../lib/testlib.sh"
 
 cat >"$tmp/stunkitd.conf" <<CONF
 # stunkitd test configuration

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "handler.h"
+#include "server_fixture.h"
 #include "test.h"
 #include "turn_relay.h"
 
@@ -34,28 +35,9 @@ static const char *USER = "alice", *PASS = "s3cret";
 
 static void setup(void)
 {
-    const char *why;
-    memset(&cfg, 0, sizeof(cfg));
-    stunkit_addr_parse("127.0.0.1", 3478, &cfg.v4.ip[0]);
-    cfg.v4.advertise[0] = cfg.v4.ip[0];
-    cfg.v4.port[0] = 3478;
-    memset(&auth, 0, sizeof(auth));
-    skd_auth_add_user(&auth, "alice:s3cret", &why);
-    skd_auth_add_user(&auth, "bob:hunter2", &why);
-    skd_auth_finish(&auth);
-    cfg.auth = &auth;
-    memset(&tcfg, 0, sizeof(tcfg));
-    tcfg.enabled = 1;
-    tcfg.port_min = 41000;
-    tcfg.port_max = 41999;
-    tcfg.max_lifetime_s = 3600;
-    tcfg.default_lifetime_s = 600;
-    tcfg.permission_s = 300;
-    tcfg.channel_s = 600;
-    tcfg.max_allocations = 100;
-    tcfg.user_quota = 2;
-    tcfg.max_permissions = 8;
-    tcfg.max_channels = 8;
+    static const char *const users[] = {"alice:s3cret", "bob:hunter2", NULL};
+    fx_server_config(&cfg, &auth, users, NULL, 0);
+    fx_turn_config(&tcfg, 41000, 2);
     /* the tests' peers live in documentation ranges, allowed by default */
     skd_turn_limits_free(&limits);
     skd_turn_limits_init(&limits, tcfg.max_allocations, tcfg.user_quota, 7);
