@@ -9,21 +9,12 @@ stunkitd=$1
 stunkit=$2
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root (network namespace)"; exit 77; }
 command -v dnsmasq >/dev/null 2>&1 || { echo "skip: dnsmasq not installed"; exit 77; }
+. "$(dirname "$0")/../lib/testlib.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 ns="skdns$$"
-pids=""
-fails=0
-tmp=$(mktemp -d)
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    ip netns del "$ns" 2>/dev/null
-    rm -rf "/etc/netns/$ns" "$tmp"
-}
-trap cleanup EXIT INT TERM
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+trap 'testlib_cleanup; rm -rf "/etc/netns/$ns"' EXIT
 
-ip netns add "$ns" || exit 1
-ip -n "$ns" link set lo up
+ns_add "$ns" || exit 1
 mkdir -p "/etc/netns/$ns"
 echo "nameserver 127.0.0.1" >"/etc/netns/$ns/resolv.conf"
 
@@ -37,7 +28,8 @@ ip netns exec "$ns" "$stunkitd" --listen 127.0.0.1:34950 --log-level warn 2>"$tm
 pids="$pids $!"
 ip netns exec "$ns" "$stunkitd" --listen 127.0.0.1 --log-level warn 2>"$tmp/s2.err" & # port 3478
 pids="$pids $!"
-sleep 0.5
+ns_wait_port "$ns" udp 127.0.0.1:53 && ns_wait_port "$ns" udp 127.0.0.1:34950 && ns_wait_port "$ns" udp 127.0.0.1:3478 ||
+    fail "dnsmasq or stunkitd did not come up: $(cat "$tmp/dns.log" "$tmp/s1.err" "$tmp/s2.err")"
 
 run() { ip netns exec "$ns" "$stunkit" addr --json --timeout 2000 "$@" 2>"$tmp/err"; }
 out=$(run example.test)
@@ -54,5 +46,4 @@ case $out in *'"server_address": "127.0.0.1:34950"'*) ok "stun: URI with a port:
 *) fail "URI with port: $out $(cat "$tmp/err")" ;; esac
 run nonexistent.example.test >/dev/null
 [ $? -eq 1 ] && grep -q "does not resolve" "$tmp/err" && ok "an unknown name is reported" || fail "unknown name: $(cat "$tmp/err")"
-echo "$fails failed"
-[ $fails -eq 0 ]
+finish

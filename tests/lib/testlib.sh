@@ -17,6 +17,8 @@ FAIL ${1:0:600}"
 testlib_cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     pids=""
+    # the labs' namespaces (netns.sh), after the processes in them
+    if declare -F ns_down >/dev/null; then ns_down; fi
     rm -rf "$tmp"
 }
 trap testlib_cleanup EXIT

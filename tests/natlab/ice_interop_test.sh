@@ -20,6 +20,7 @@ nice_peer=${3:-}
 command -v ip >/dev/null 2>&1 || { echo "skip: iproute2 not installed"; exit 77; }
 dir=$(cd "$(dirname "$0")" && pwd)
 . "$dir/../lib/testlib.sh"
+. "$dir/../lib/netns.sh"
 have_aioice=0
 /usr/bin/python3 -c "import aioice" 2>/dev/null && have_aioice=1
 [ -x "$nice_peer" ] || nice_peer=""
@@ -32,9 +33,8 @@ O="${tag}o" T="${tag}t" N="${tag}n"
 lab_down() {
     for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     pids=""
-    for ns in "$O" "$T" "$N"; do ip netns del "$ns" 2>/dev/null; done
+    ns_down
 }
-trap 'lab_down; testlib_cleanup' EXIT
 
 # flat: ours (O) and theirs (T) on one link with the server (in O)
 # nat:  theirs behind N (masquerade, unsolicited UDP to the router dropped)
@@ -43,30 +43,25 @@ trap 'lab_down; testlib_cleanup' EXIT
 #       URL only), so the path is our relay, reached from a new port of
 #       their NAT (issue 24 item 1: a TURN permission is per IP)
 lab_up() {
-    for ns in "$O" "$T"; do ip netns add "$ns" && ip -n "$ns" link set lo up || return 1; done
+    ns_add "$O" "$T" || return 1
     if [ "$1" = flat ]; then
-        ip link add o0 netns "$O" type veth peer name t0 netns "$T"
-        ip -n "$O" addr add 192.0.2.10/24 dev o0
-        ip -n "$O" addr add 192.0.2.1/24 dev o0
-        ip -n "$T" addr add 192.0.2.20/24 dev t0
-        ip -n "$O" link set o0 up; ip -n "$T" link set t0 up
-        ip -n "$T" route add default via 192.0.2.1
+        ns_veth "$O" o0 "$T" t0
+        ns_addr "$O" o0 192.0.2.10/24 192.0.2.1/24
+        ns_addr "$T" t0 192.0.2.20/24
+        ns_route "$T" default via 192.0.2.1
         # libnice skips an interface until the kernel's link watch marks
         # it running (up to a second after "up")
         sleep 1
     else
-        ip netns add "$N" && ip -n "$N" link set lo up || return 1
-        ip link add o0 netns "$O" type veth peer name wan netns "$N"
-        ip link add lan netns "$N" type veth peer name t0 netns "$T"
-        ip -n "$O" addr add 192.0.2.10/24 dev o0
-        ip -n "$O" addr add 192.0.2.1/24 dev o0
-        ip -n "$N" addr add 192.0.2.254/24 dev wan
-        ip -n "$N" addr add 100.64.0.1/24 dev lan
-        ip -n "$T" addr add 100.64.0.2/24 dev t0
-        ip -n "$O" link set o0 up; ip -n "$T" link set t0 up
-        ip -n "$N" link set wan up; ip -n "$N" link set lan up
-        ip -n "$T" route add default via 100.64.0.1
-        ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
+        ns_add "$N" || return 1
+        ns_veth "$O" o0 "$N" wan
+        ns_veth "$N" lan "$T" t0
+        ns_addr "$O" o0 192.0.2.10/24 192.0.2.1/24
+        ns_addr "$N" wan 192.0.2.254/24
+        ns_addr "$N" lan 100.64.0.1/24
+        ns_addr "$T" t0 100.64.0.2/24
+        ns_route "$T" default via 100.64.0.1
+        ns_router "$N"
         local masq=masquerade
         [ "$1" = sym ] && masq="masquerade fully-random"
         ip netns exec "$N" nft -f - <<NFT || return 1
@@ -93,8 +88,7 @@ NFT
     ip netns exec "$O" "$stunkitd" --listen 192.0.2.1 --turn --credential alice:lab-secret \
         --allowed-peer 192.0.2.0/24 --log-level warn ${SECURE_STUN:+--secure-stun} 2>"$tmp/server.err" &
     pids="$pids $!"
-    for _ in $(seq 50); do ip netns exec "$O" ss -Hlun "sport = :3478" | grep -q . && return 0; sleep 0.1; done
-    return 1
+    ns_wait_port "$O" udp :3478
 }
 
 # pair LAB LABEL OURS_ROLE THEIR_CMD...

@@ -28,31 +28,25 @@ for tool in ip nft miniupnpd /usr/bin/python3; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/miniupnpd_lib.sh"
 tag="dn$$"
 C="${tag}c" N="${tag}n" O="${tag}o" S="${tag}s"
-lab_down() { for ns in "$C" "$N" "$O" "$S"; do ip netns del "$ns" 2>/dev/null; done; }
-trap 'testlib_cleanup; lab_down' EXIT
-
-for ns in "$C" "$N" "$O" "$S"; do ip netns add "$ns" && ip -n "$ns" link set lo up || { fail "netns"; exit 1; }; done
-ip link add c0 netns "$C" type veth peer name nin netns "$N"
-ip link add nout netns "$N" type veth peer name oin netns "$O"
-ip link add oout netns "$O" type veth peer name s0 netns "$S"
-ip -n "$C" addr add 192.0.2.2/24 dev c0
-ip -n "$N" addr add 192.0.2.1/24 dev nin
-ip -n "$N" addr add 100.64.0.2/24 dev nout
-ip -n "$O" addr add 100.64.0.1/24 dev oin
-ip -n "$O" addr add 198.51.100.254/24 dev oout
-ip -n "$O" addr add 198.51.100.253/24 dev oout
-ip -n "$S" addr add 198.51.100.1/24 dev s0
-ip -n "$S" addr add 198.51.100.2/24 dev s0
-ip -n "$C" link set c0 up; ip -n "$N" link set nin up; ip -n "$N" link set nout up
-ip -n "$O" link set oin up; ip -n "$O" link set oout up; ip -n "$S" link set s0 up
-ip -n "$C" route add default via 192.0.2.1
-ip -n "$C" route add 239.0.0.0/8 dev c0
-ip -n "$N" route add default via 100.64.0.1
-ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
-ip netns exec "$O" sysctl -qw net.ipv4.ip_forward=1
+ns_add "$C" "$N" "$O" "$S" || { fail "netns"; exit 1; }
+ns_veth "$C" c0 "$N" nin
+ns_veth "$N" nout "$O" oin
+ns_veth "$O" oout "$S" s0
+ns_addr "$C" c0 192.0.2.2/24
+ns_addr "$N" nin 192.0.2.1/24
+ns_addr "$N" nout 100.64.0.2/24
+ns_addr "$O" oin 100.64.0.1/24
+ns_addr "$O" oout 198.51.100.254/24 198.51.100.253/24
+ns_addr "$S" s0 198.51.100.1/24 198.51.100.2/24
+ns_route "$C" default via 192.0.2.1
+ns_route "$C" 239.0.0.0/8 dev c0
+ns_route "$N" default via 100.64.0.1
+ns_router "$N"
+ns_router "$O"
 # the outer NAT, first 1:1: everything to and from 198.51.100.254 is the inner router
 ip netns exec "$O" nft -f - <<'EOF2'
 table ip outer {
@@ -72,10 +66,10 @@ miniupnpd_conf "$tmp/miniupnpd.conf" 3a5c8b1e-0d3c-4b8a-9b1a-0123456789ac
 ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --threads 1 --log-level warn \
     >/dev/null 2>"$tmp/stunkitd.err" &
 pids="$pids $!"
-for _ in $(seq 50); do ip netns exec "$S" ss -Hlun "sport = :3478" | grep -q . && break; sleep 0.1; done
+ns_wait_port "$S" udp :3478
 start_miniupnpd() {
     [ -n "${mpid:-}" ] && { kill "$mpid"; wait "$mpid" 2>/dev/null; }
-    ip netns exec "$N" miniupnpd -d -f "$tmp/miniupnpd.conf" >"$tmp/miniupnpd.log" 2>&1 &
+    ip netns exec "$N" miniupnpd -d -P "$tmp/miniupnpd.pid" -f "$tmp/miniupnpd.conf" >"$tmp/miniupnpd.log" 2>&1 &
     mpid=$!
     pids="$pids $mpid"
     for _ in $(seq 200); do grep -q "Listening for NAT-PMP/PCP" "$tmp/miniupnpd.log" && break; sleep 0.1; done

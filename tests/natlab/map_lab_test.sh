@@ -28,25 +28,20 @@ done
 "$stunkit" map --help | grep -q "UPnP IGD: built in" ||
     { echo "FAIL this build has no UPnP IGD (install libminiupnpc-dev and rebuild)"; exit 1; }
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/miniupnpd_lib.sh"
 tag="ml$$"
 C="${tag}c" N="${tag}n" S="${tag}s"
-lab_down() { for ns in "$C" "$N" "$S"; do ip netns del "$ns" 2>/dev/null; done; }
-trap 'testlib_cleanup; lab_down' EXIT
-
-ip netns add "$C" && ip netns add "$N" && ip netns add "$S" || { fail "netns"; exit 1; }
-ip link add c0 netns "$C" type veth peer name nin netns "$N"
-ip link add nout netns "$N" type veth peer name s0 netns "$S"
-ip -n "$C" addr add 192.0.2.2/24 dev c0
-ip -n "$N" addr add 192.0.2.1/24 dev nin
-ip -n "$N" addr add 198.51.100.254/24 dev nout
-ip -n "$S" addr add 198.51.100.1/24 dev s0
-ip -n "$S" addr add 198.51.100.2/24 dev s0
-for ns in "$C" "$N" "$S"; do ip -n "$ns" link set lo up; done
-ip -n "$C" link set c0 up; ip -n "$N" link set nin up; ip -n "$N" link set nout up; ip -n "$S" link set s0 up
-ip -n "$C" route add default via 192.0.2.1
-ip -n "$C" route add 239.0.0.0/8 dev c0 # SSDP, for upnpc
-ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
+ns_add "$C" "$N" "$S" || { fail "netns"; exit 1; }
+ns_veth "$C" c0 "$N" nin
+ns_veth "$N" nout "$S" s0
+ns_addr "$C" c0 192.0.2.2/24
+ns_addr "$N" nin 192.0.2.1/24
+ns_addr "$N" nout 198.51.100.254/24
+ns_addr "$S" s0 198.51.100.1/24 198.51.100.2/24
+ns_route "$C" default via 192.0.2.1
+ns_route "$C" 239.0.0.0/8 dev c0 # SSDP, for upnpc
+ns_router "$N"
 # the chains miniupnpd fills (upnp_* names below), and a masquerading NAT
 # that lets in only answers and what miniupnpd forwards
 miniupnpd_tables "$N" || { fail "nft"; exit 1; }
@@ -54,12 +49,12 @@ miniupnpd_conf "$tmp/miniupnpd.conf" 3a5c8b1e-0d3c-4b8a-9b1a-0123456789ab
 ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --alternate 198.51.100.2 --threads 1 --log-level warn \
     2>"$tmp/stunkitd.err" &
 pids="$pids $!"
-for _ in $(seq 50); do ip netns exec "$S" ss -Hlun "sport = :3478" | grep -q . && break; sleep 0.1; done
+ns_wait_port "$S" udp :3478
 # start_miniupnpd [EXTRA CONF LINE]: (re)start it, wait until it serves
 start_miniupnpd() {
     [ -n "${mpid:-}" ] && { kill "$mpid"; wait "$mpid" 2>/dev/null; }
     { cat "$tmp/miniupnpd.conf"; echo "${1:-}"; } >"$tmp/miniupnpd-run.conf"
-    ip netns exec "$N" miniupnpd -d -f "$tmp/miniupnpd-run.conf" >"$tmp/miniupnpd.log" 2>&1 &
+    ip netns exec "$N" miniupnpd -d -P "$tmp/miniupnpd.pid" -f "$tmp/miniupnpd-run.conf" >"$tmp/miniupnpd.log" 2>&1 &
     mpid=$!
     pids="$pids $mpid"
     for _ in $(seq 150); do grep -q "Listening for NAT-PMP/PCP" "$tmp/miniupnpd.log" && break; sleep 0.1; done

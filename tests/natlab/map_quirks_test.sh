@@ -17,21 +17,18 @@ stunkit=$1
 command -v ip >/dev/null 2>&1 || { echo "skip: iproute2 not installed"; exit 77; }
 dir=$(cd "$(dirname "$0")" && pwd)
 . "$dir/../lib/testlib.sh"
+. "$dir/../lib/netns.sh"
 "$stunkit" map --help | grep -q "UPnP IGD: built in" ||
     { echo "FAIL this build has no UPnP IGD (install libminiupnpc-dev and rebuild)"; exit 1; }
 tag="mq$$"
 C="${tag}c" R="${tag}r"
-lab_down() { for ns in "$C" "$R"; do ip netns del "$ns" 2>/dev/null; done; }
-trap 'testlib_cleanup; lab_down' EXIT
-ip netns add "$C" && ip netns add "$R" || { fail "netns"; exit 1; }
-ip link add c0 netns "$C" type veth peer name r0 netns "$R"
-ip -n "$C" addr add 192.0.2.2/24 dev c0
-ip -n "$R" addr add 192.0.2.1/24 dev r0
-for ns in "$C" "$R"; do ip -n "$ns" link set lo up; done
-ip -n "$C" link set c0 up; ip -n "$R" link set r0 up
-ip -n "$C" route add default via 192.0.2.1
-ip -n "$C" route add 239.0.0.0/8 dev c0
-ip -n "$R" route add 239.0.0.0/8 dev r0
+ns_add "$C" "$R" || { fail "netns"; exit 1; }
+ns_veth "$C" c0 "$R" r0
+ns_addr "$C" c0 192.0.2.2/24
+ns_addr "$R" r0 192.0.2.1/24
+ns_route "$C" default via 192.0.2.1
+ns_route "$C" 239.0.0.0/8 dev c0
+ns_route "$R" 239.0.0.0/8 dev r0
 ip netns exec "$R" /usr/bin/python3 "$dir/../interop/quirky_igd.py" 192.0.2.1 "$tmp/igd.log" 2>"$tmp/igd.err" &
 pids="$pids $!"
 for _ in $(seq 50); do grep -q ready "$tmp/igd.log" 2>/dev/null && break; sleep 0.1; done

@@ -21,6 +21,7 @@ for tool in ip nft; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
 
+. "$(dirname "$0")/../lib/netns.sh"
 tag="sk$$"
 C="${tag}c" N="${tag}n" S="${tag}s"
 pids=""
@@ -28,7 +29,7 @@ cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null; done
     for p in $pids; do wait "$p" 2>/dev/null; done
     pids=""
-    for ns in "$C" "$N" "$S"; do ip netns del "$ns" 2>/dev/null; done
+    ns_down
 }
 trap cleanup EXIT INT TERM
 tmp=$(mktemp -d)
@@ -36,22 +37,16 @@ trap 'cleanup; rm -rf "$tmp"' EXIT
 
 lab_up() { # kind hairpin loss_percent udp_timeout server
     local kind=$1 hairpin=$2 loss=$3 udp_timeout=$4 server=${5:-stunkitd}
-    ip netns add "$C" && ip netns add "$N" && ip netns add "$S" || return 1
-    ip link add c0 netns "$C" type veth peer name nin netns "$N" || return 1
-    ip link add nout netns "$N" type veth peer name s0 netns "$S" || return 1
-    ip -n "$C" addr add 192.0.2.2/24 dev c0
-    ip -n "$N" addr add 192.0.2.1/24 dev nin
-    ip -n "$N" addr add 198.51.100.254/24 dev nout
-    ip -n "$S" addr add 198.51.100.1/24 dev s0
-    ip -n "$S" addr add 198.51.100.2/24 dev s0
-    for ns in "$C" "$N" "$S"; do ip -n "$ns" link set lo up; done
-    ip -n "$C" link set c0 up
-    ip -n "$N" link set nin up
-    ip -n "$N" link set nout up
-    ip -n "$S" link set s0 up
-    ip -n "$C" route add default via 192.0.2.1
-    ip -n "$S" route add 192.0.2.0/24 via 198.51.100.254 # only used without NAT
-    ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
+    ns_add "$C" "$N" "$S" || return 1
+    ns_veth "$C" c0 "$N" nin || return 1
+    ns_veth "$N" nout "$S" s0 || return 1
+    ns_addr "$C" c0 192.0.2.2/24
+    ns_addr "$N" nin 192.0.2.1/24
+    ns_addr "$N" nout 198.51.100.254/24
+    ns_addr "$S" s0 198.51.100.1/24 198.51.100.2/24
+    ns_route "$C" default via 192.0.2.1
+    ns_route "$S" 192.0.2.0/24 via 198.51.100.254 # only used without NAT
+    ns_router "$N"
 
     local nat_pre="" nat_post="" fwd="" setdef=""
     case $kind in

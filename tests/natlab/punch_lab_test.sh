@@ -43,15 +43,15 @@ for tool in ip nft; do
     command -v $tool >/dev/null 2>&1 || { echo "skip: $tool not installed"; exit 77; }
 done
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/miniupnpd_lib.sh"
 tag="pl$$"
 A="${tag}a" NA="${tag}x" W="${tag}w" NB="${tag}y" B="${tag}b"
 lab_down() {
     for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     pids=""
-    for ns in "$A" "$NA" "$W" "$NB" "$B"; do ip netns del "$ns" 2>/dev/null; done
+    ns_down
 }
-trap 'lab_down; testlib_cleanup' EXIT
 
 public() { [ "$1" = none ] || [ "$1" = firewall ]; }
 # a port-restricted router that runs miniupnpd: PCP and NAT-PMP (-pcp) or
@@ -131,7 +131,7 @@ start_miniupnpd() {
     [ "$2" = port-restricted-upnp ] && natpmp=no upnp=yes
     MU_EXT=wan MU_LAN=lan MU_NATPMP=$natpmp MU_UPNP=$upnp MU_STUN=203.0.113.2 MU_TABLE=mupnp MU_NAT_TABLE=mupnp \
         MU_LEASES=$tmp/leases-$r MU_ALLOW=100.64.0.0/24 miniupnpd_conf "$tmp/miniupnpd-$r.conf" 3a5c8b1e-0d3c-4b8a-9b1a-0123456789ac
-    ip netns exec "$r" miniupnpd -d -f "$tmp/miniupnpd-$r.conf" >"$tmp/miniupnpd-$r.log" 2>&1 &
+    ip netns exec "$r" miniupnpd -d -P "$tmp/miniupnpd-$r.pid" -f "$tmp/miniupnpd-$r.conf" >"$tmp/miniupnpd-$r.log" 2>&1 &
     pids="$pids $!"
     for _ in $(seq 100); do grep -q -E "Listening for NAT-PMP/PCP|HTTP listening on port" "$tmp/miniupnpd-$r.log" && return 0; sleep 0.1; done
     return 1
@@ -140,38 +140,32 @@ start_miniupnpd() {
 # side NS ROUTER KIND WAN_ADDR WAN_GW WAN_IF_OF_W PUBLIC_NET PUBLIC_PEER PUBLIC_GW
 side() {
     local ns=$1 r=$2 kind=$3 wan=$4 wgw=$5 wif=$6 pnet=$7 ppeer=$8 pgw=$9
-    ip link add lan netns "$r" type veth peer name eth0 netns "$ns"
-    ip link add wan netns "$r" type veth peer name "$wif" netns "$W"
-    ip -n "$r" addr add "$wan"/25 dev wan
-    ip -n "$W" addr add "$wgw"/25 dev "$wif"
+    ns_veth "$r" lan "$ns" eth0 || return 1
+    ns_veth "$r" wan "$W" "$wif" || return 1
+    ns_addr "$r" wan "$wan"/25
+    ns_addr "$W" "$wif" "$wgw"/25
     local peer
-    for l in lo eth0; do ip -n "$ns" link set $l up; done
-    for l in lo lan wan; do ip -n "$r" link set $l up; done
-    ip -n "$W" link set "$wif" up
     if public "$kind"; then
         peer=$ppeer
-        ip -n "$ns" addr add "$ppeer"/25 dev eth0
-        ip -n "$r" addr add "$pgw"/25 dev lan
-        ip -n "$ns" route add default via "$pgw"
-        ip -n "$W" route add "$pnet" via "$wan"
+        ns_addr "$ns" eth0 "$ppeer"/25
+        ns_addr "$r" lan "$pgw"/25
+        ns_route "$ns" default via "$pgw"
+        ns_route "$W" "$pnet" via "$wan"
     else
         peer=100.64.0.2
-        ip -n "$ns" addr add 100.64.0.2/24 dev eth0
-        ip -n "$r" addr add 100.64.0.1/24 dev lan
-        ip -n "$ns" route add default via 100.64.0.1
+        ns_addr "$ns" eth0 100.64.0.2/24
+        ns_addr "$r" lan 100.64.0.1/24
+        ns_route "$ns" default via 100.64.0.1
     fi
-    ip -n "$r" route add default via "$wgw"
-    ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
+    ns_route "$r" default via "$wgw"
+    ns_router "$r"
     nat_rules "$kind" "$peer" | ip netns exec "$r" nft -f - || return 1
 }
 
 lab_up() { # KIND_A KIND_B
-    for ns in "$A" "$NA" "$W" "$NB" "$B"; do ip netns add "$ns" || return 1; done
-    ip -n "$W" link set lo up
-    ip -n "$W" addr add 203.0.113.1/32 dev lo
-    ip -n "$W" addr add 203.0.113.2/32 dev lo
-    ip -n "$W" addr add 203.0.113.3/32 dev lo
-    ip netns exec "$W" sysctl -qw net.ipv4.ip_forward=1
+    ns_add "$A" "$NA" "$W" "$NB" "$B" || return 1
+    ns_addr "$W" lo 203.0.113.1/32 203.0.113.2/32 203.0.113.3/32
+    ns_router "$W"
     side "$A" "$NA" "$1" 198.51.100.2 198.51.100.1 wa 192.0.2.0/25 192.0.2.2 192.0.2.1 || return 1
     side "$B" "$NB" "$2" 198.51.100.130 198.51.100.129 wb 192.0.2.128/25 192.0.2.130 192.0.2.129 || return 1
     if [ -n "${LAB_CAPTURE:-}" ]; then # debugging: UDP seen by A, the internet and B
@@ -185,16 +179,14 @@ lab_up() { # KIND_A KIND_B
         --rendezvous \
         --realm lab.example --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
-    local up=0
-    for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q . && up=1 && break; sleep 0.1; done
-    [ $up = 1 ] || return 1
+    ns_wait_port "$W" udp :3478 || return 1
     if mapper "$1" || mapper "$2"; then
         # miniupnpd learns its external address from a plain RFC 5780 server
         # (it cannot read the lab server's 401: it takes attributes unpadded)
         ip netns exec "$W" "$stunkitd" --listen 203.0.113.2 --alternate 203.0.113.3 --threads 1 --log-level warn \
             2>>"$tmp/server.err" &
         pids="$pids $!"
-        for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "src 203.0.113.2:3478" | grep -q . && break; sleep 0.1; done
+        ns_wait_port "$W" udp 203.0.113.2:3478
     fi
     if mapper "$1"; then start_miniupnpd "$NA" "$1" || return 1; fi
     if mapper "$2"; then start_miniupnpd "$NB" "$2" || return 1; fi
@@ -359,24 +351,19 @@ for _ in range(80):
 # (RFC 8656 7.2 ADDITIONAL-ADDRESS-FAMILY; before: "no candidate pairs").
 v6v4() {
     local label="IPv6-only/IPv4-only through a dual-stack stunkitd"
-    for ns in "$A" "$NA" "$W" "$NB" "$B"; do ip netns add "$ns" || { fail "$label: netns"; lab_down; return; }; done
-    ip -n "$W" link set lo up
-    ip -n "$W" addr add 203.0.113.1/32 dev lo
-    ip -n "$W" addr add 2001:db8:1::1/128 dev lo nodad
-    ip netns exec "$W" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-    ip link add lan netns "$NA" type veth peer name eth0 netns "$A"
-    ip link add wan netns "$NA" type veth peer name wa netns "$W"
-    for l in lo eth0; do ip -n "$A" link set $l up; done
-    for l in lo lan wan; do ip -n "$NA" link set $l up; done
-    ip -n "$W" link set wa up
-    ip -n "$A" addr add 2001:db8:a::2/64 dev eth0 nodad
-    ip -n "$NA" addr add 2001:db8:a::1/64 dev lan nodad
-    ip -n "$NA" addr add 2001:db8:ff:a::2/64 dev wan nodad
-    ip -n "$W" addr add 2001:db8:ff:a::1/64 dev wa nodad
-    ip -n "$A" -6 route add default via 2001:db8:a::1
-    ip -n "$NA" -6 route add default via 2001:db8:ff:a::1
-    ip -n "$W" -6 route add 2001:db8:a::/64 via 2001:db8:ff:a::2
-    ip netns exec "$NA" sysctl -qw net.ipv6.conf.all.forwarding=1
+    ns_add "$A" "$NA" "$W" "$NB" "$B" || { fail "$label: netns"; lab_down; return; }
+    ns_addr "$W" lo 203.0.113.1/32 2001:db8:1::1/128
+    ns_router "$W"
+    ns_veth "$NA" lan "$A" eth0
+    ns_veth "$NA" wan "$W" wa
+    ns_addr "$A" eth0 2001:db8:a::2/64
+    ns_addr "$NA" lan 2001:db8:a::1/64
+    ns_addr "$NA" wan 2001:db8:ff:a::2/64
+    ns_addr "$W" wa 2001:db8:ff:a::1/64
+    ns_route "$A" -6 default via 2001:db8:a::1
+    ns_route "$NA" -6 default via 2001:db8:ff:a::1
+    ns_route "$W" -6 2001:db8:a::/64 via 2001:db8:ff:a::2
+    ns_router "$NA"
     ip netns exec "$NA" nft -f - <<'NFT' || { fail "$label: nft"; lab_down; return; }
 table ip6 fw {
     chain fw_fwd { type filter hook forward priority filter; policy accept;
@@ -392,9 +379,8 @@ NFT
         --relay-ip 2001:db8:1::1 --credential alice:lab-secret --rendezvous --realm lab.example \
         --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
-    local up=0
-    for _ in $(seq 50); do ip netns exec "$W" ss -Hlun "sport = :3478" | grep -q "2001:db8:1::1" && up=1 && break; sleep 0.1; done
-    [ $up = 1 ] || { fail "$label: stunkitd did not come up: $(cat "$tmp/server.err")"; lab_down; return; }
+    ns_wait_port "$W" udp "[2001:db8:1::1]:3478" ||
+        { fail "$label: stunkitd did not come up: $(cat "$tmp/server.err")"; lab_down; return; }
     rooms=$((rooms + 1))
     local room="lab-$$-$rooms"
     ip netns exec "$A" timeout 45 "$stunkit" punch 2001:db8:1::1 "$room" --json --count 3 --wait 20 \

@@ -18,19 +18,16 @@ stunkit=$2
 command -v ip >/dev/null 2>&1 || { echo "skip: iproute2 not installed"; exit 77; }
 command -v turnutils_uclient >/dev/null 2>&1 || { echo "skip: coturn's turnutils not installed"; exit 77; }
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 tag="tl$$"
 C="${tag}c" S="${tag}s" P="${tag}p"
-lab_down() { for ns in "$C" "$S" "$P"; do ip netns del "$ns" 2>/dev/null; done; }
-trap 'testlib_cleanup; lab_down' EXIT
-ip netns add "$C" && ip netns add "$S" && ip netns add "$P" || { fail "netns"; exit 1; }
-ip link add c0 netns "$C" type veth peer name sc netns "$S"
-ip link add sp netns "$S" type veth peer name p0 netns "$P"
-ip -n "$C" addr add 198.51.100.10/24 dev c0
-ip -n "$S" addr add 198.51.100.1/24 dev sc
-ip -n "$S" addr add 203.0.113.1/24 dev sp
-ip -n "$P" addr add 203.0.113.10/24 dev p0
-for ns in "$C" "$S" "$P"; do ip -n "$ns" link set lo up; done
-ip -n "$C" link set c0 up; ip -n "$S" link set sc up; ip -n "$S" link set sp up; ip -n "$P" link set p0 up
+ns_add "$C" "$S" "$P" || { fail "netns"; exit 1; }
+ns_veth "$C" c0 "$S" sc
+ns_veth "$S" sp "$P" p0
+ns_addr "$C" c0 198.51.100.10/24
+ns_addr "$S" sc 198.51.100.1/24
+ns_addr "$S" sp 203.0.113.1/24
+ns_addr "$P" p0 203.0.113.10/24
 
 ip netns exec "$P" turnutils_peer -L 203.0.113.10 -p 3480 >"$tmp/peer.log" 2>&1 &
 pids="$pids $!"
@@ -38,7 +35,7 @@ ip netns exec "$S" "$stunkitd" --listen 198.51.100.1 --turn --relay-ip 203.0.113
     --realm lab.example --threads 1 --log-level warn 2>"$tmp/server.err" &
 spid=$!
 pids="$pids $spid"
-for _ in $(seq 50); do ip netns exec "$S" ss -Hlun "sport = :3478" | grep -q . && break; sleep 0.1; done
+ns_wait_port "$S" udp :3478
 
 for mode in udp tcp; do
     flag=""; [ $mode = tcp ] && flag="-t"

@@ -19,23 +19,14 @@ stunkit=$2
 pass_obj=$3
 [ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces and BPF need root"; exit 77; }
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 probe="/usr/bin/python3 $(dirname "$0")/xdp/stun_probe.py"
 tag="xl$$"
 S="${tag}s" C="${tag}c"
-lab_down() { ip netns del "$S" 2>/dev/null; ip netns del "$C" 2>/dev/null; }
-trap 'testlib_cleanup; lab_down' EXIT
-
-ip netns add "$S" && ip netns add "$C" || { fail "netns"; exit 1; }
-ip link add s0 netns "$S" type veth peer name c0 netns "$C"
-ip -n "$S" addr add 192.0.2.1/24 dev s0
-ip -n "$S" addr add 192.0.2.9/24 dev s0
-ip -n "$S" addr add 2001:db8::1/64 dev s0 nodad
-ip -n "$S" addr add 2001:db8::9/64 dev s0 nodad
-ip -n "$C" addr add 192.0.2.7/24 dev c0
-ip -n "$C" addr add 2001:db8::7/64 dev c0 nodad
-for ns in "$S" "$C"; do ip -n "$ns" link set lo up; done
-ip -n "$S" link set s0 up
-ip -n "$C" link set c0 up
+ns_add "$S" "$C" || { fail "netns"; exit 1; }
+ns_veth "$S" s0 "$C" c0
+ns_addr "$S" s0 192.0.2.1/24 192.0.2.9/24 2001:db8::1/64 2001:db8::9/64
+ns_addr "$C" c0 192.0.2.7/24 2001:db8::7/64
 ip -n "$C" link set dev c0 xdpdrv obj "$pass_obj" sec xdp || { fail "XDP_PASS on the client's veth"; exit 1; }
 
 RFC5780="--listen 192.0.2.1:3478 --alternate 192.0.2.9:3479 --listen [2001:db8::1]:3478 --alternate [2001:db8::9]:3479"

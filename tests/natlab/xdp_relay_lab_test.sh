@@ -28,31 +28,20 @@ pass_obj=$4
 [ "$(id -u)" -eq 0 ] || { echo "skip: network namespaces and BPF need root"; exit 77; }
 command -v bpftool >/dev/null || { echo "skip: bpftool not installed"; exit 77; }
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 tag="xr$$"
 S="${tag}s" C="${tag}c" P="${tag}p"
-lab_down() { for n in "$S" "$C" "$P"; do ip netns del "$n" 2>/dev/null; done; }
-trap 'testlib_cleanup; lab_down' EXIT
-
-ip netns add "$S" && ip netns add "$C" && ip netns add "$P" || { fail "netns"; exit 1; }
-ip link add s0 netns "$S" type veth peer name c0 netns "$C"
-ip link add s1 netns "$S" type veth peer name p0 netns "$P"
-ip -n "$S" addr add 192.0.2.1/24 dev s0
-ip -n "$S" addr add 198.51.100.1/24 dev s1
-ip -n "$C" addr add 192.0.2.7/24 dev c0
-ip -n "$P" addr add 198.51.100.7/24 dev p0
-ip -n "$S" addr add 2001:db8::1/64 dev s0 nodad
-ip -n "$S" addr add 2001:db8:1::1/64 dev s1 nodad
-ip -n "$C" addr add 2001:db8::7/64 dev c0 nodad
-ip -n "$P" addr add 2001:db8:1::7/64 dev p0 nodad
-for ns in "$S" "$C" "$P"; do ip -n "$ns" link set lo up; done
-ip -n "$S" link set s0 up
-ip -n "$S" link set s1 up
-ip -n "$C" link set c0 up
-ip -n "$P" link set p0 up
-ip -n "$C" route add default via 192.0.2.1
-ip -n "$P" route add default via 198.51.100.1
-ip -n "$C" -6 route add default via 2001:db8::1
-ip -n "$P" -6 route add default via 2001:db8:1::1
+ns_add "$S" "$C" "$P" || { fail "netns"; exit 1; }
+ns_veth "$S" s0 "$C" c0
+ns_veth "$S" s1 "$P" p0
+ns_addr "$S" s0 192.0.2.1/24 2001:db8::1/64
+ns_addr "$S" s1 198.51.100.1/24 2001:db8:1::1/64
+ns_addr "$C" c0 192.0.2.7/24 2001:db8::7/64
+ns_addr "$P" p0 198.51.100.7/24 2001:db8:1::7/64
+ns_route "$C" default via 192.0.2.1
+ns_route "$P" default via 198.51.100.1
+ns_route "$C" -6 default via 2001:db8::1
+ns_route "$P" -6 default via 2001:db8:1::1
 for pair in "$C c0" "$P p0"; do
     # shellcheck disable=SC2086
     set -- $pair
