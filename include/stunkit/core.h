@@ -21,5 +21,6 @@
 #include "stunkit/portmap.h"
 #include "stunkit/ice.h"
 #include "stunkit/rendezvous.h"
+#include "stunkit/secret.h"
 
 #endif

@@ -71,6 +71,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: stunkit punch SERVER ROOM --username U --password P [options]\n"
+               "       stunkit punch SERVER [ROOM] --secret S --username U --password P [options]\n"
                "       stunkit punch SERVER --offer [options]\n"
                "       stunkit punch SERVER --answer TOKEN [options]\n"
                "\n"
@@ -84,6 +85,12 @@ static void usage(FILE *f)
                "  ROOM               meet the other peer in this room of SERVER's rendezvous\n"
                "                     (stunkitd --rendezvous; 1-64 of A-Z a-z 0-9 . _ ~ -;\n"
                "                     anyone who knows the name can take the second place)\n"
+               "  --secret S         a secret both sides were given (or STUNKIT_SECRET): the room\n"
+               "                     name comes from it (ROOM may be left out), the ICE passwords\n"
+               "                     from it never cross the wire, and each description is sealed\n"
+               "                     with it, so neither a stranger nor the server can take the\n"
+               "                     peer's place or steer its checks. Without it, the first to\n"
+               "                     come is trusted\n"
                "  --wait S           with ROOM: wait S seconds for the peer (default 120)\n"
                "  --offer            print an offer token, read the answer token from stdin\n"
                "  --answer TOKEN     answer an offer: prints the answer token to pass back\n"
@@ -235,6 +242,11 @@ typedef struct punch {
     char peer_desc[STUNKIT_RDV_DESC_MAX + 1];
     size_t peer_len, peer_applied;
     int peer_ready; /* the peer's credentials are applied */
+    /* --secret (stunkit/secret.h): ICE passwords derived, never sent;
+     * descriptions sealed, and only what a seal covers is used */
+    int have_secret;
+    stunkit_secret secret;
+    char ufrag[9], pwd[33];
     uint64_t peer_ms;
     char reason[160];
     stunkit_ice_candidate sel_local, sel_remote;
@@ -682,6 +694,8 @@ static void trace_cand(const punch *p, uint64_t now, const char *what, const stu
         trace(p, now, "%s %s", what, line);
 }
 
+static void seal_local(punch *p);
+
 static void pump(punch *p, uint64_t now)
 {
     stunkit_ice_output o;
@@ -706,6 +720,7 @@ static void pump(punch *p, uint64_t now)
                 if (n > 0) {
                     memcpy(p->local_desc + p->local_len + 2 + n, "\r\n", 2);
                     p->local_len += 2 + (size_t)n + 2;
+                    seal_local(p);
                     stunkit_rdv_set_description(p->rdv, p->local_desc, p->local_len, now);
                 }
             }
@@ -716,6 +731,7 @@ static void pump(punch *p, uint64_t now)
             if (p->rdv && p->local_len + 24 < sizeof(p->local_desc)) {
                 memcpy(p->local_desc + p->local_len, "a=end-of-candidates\r\n", 21);
                 p->local_len += 21;
+                seal_local(p);
                 stunkit_rdv_set_description(p->rdv, p->local_desc, p->local_len, now);
             }
             break;
@@ -748,11 +764,101 @@ static void pump(punch *p, uint64_t now)
     }
 }
 
+/* --secret: our description so far gets a seal line (covering it all). */
+static void seal_local(punch *p)
+{
+    if (!p->have_secret || p->local_len + STUNKIT_SECRET_MAC_LINE_LEN + 1 > sizeof(p->local_desc))
+        return;
+    int n = stunkit_secret_seal(&p->secret, p->local_desc, p->local_len, p->local_desc + p->local_len,
+                                sizeof(p->local_desc) - p->local_len);
+    if (n > 0)
+        p->local_len += (size_t)n;
+}
+
+/* --secret: the lines of in[0..len) that the agent takes, with the peer's
+ * password (derived from its ufrag, never sent) after its ufrag line; the
+ * seal lines and any ice-pwd line dropped. The length written, or -1 when
+ * the peer's ufrag is ours (our own description reflected back). */
+static int unsealed_lines(const punch *p, const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(in + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - (in + i)) + 1 : len - i;
+        const char *line = in + i;
+        i += n;
+        if (!strncmp(line, STUNKIT_SECRET_MAC_LINE, 16) || !strncmp(line, "a=ice-pwd:", 10))
+            continue;
+        if (o + n + 64 > cap)
+            return -1;
+        memcpy(out + o, line, n);
+        o += n;
+        if (!strncmp(line, "a=ice-ufrag:", 12)) {
+            char uf[257];
+            size_t un = n - 12;
+            while (un && (line[12 + un - 1] == '\n' || line[12 + un - 1] == '\r'))
+                un--;
+            if (un >= sizeof(uf))
+                return -1;
+            memcpy(uf, line + 12, un);
+            uf[un] = 0;
+            char pw[40];
+            if (!strcmp(uf, p->ufrag) || stunkit_secret_ice_pwd(&p->secret, uf, pw, sizeof(pw)) < 0)
+                return -1;
+            o += (size_t)snprintf(out + o, cap - o, "a=ice-pwd:%s\r\n", pw);
+        }
+    }
+    out[o] = 0;
+    return (int)o;
+}
+
 /* The peer's description as it comes: whole lines only, and only once its
- * ufrag and pwd are both in (the agent takes them together). */
+ * ufrag and pwd are both in (the agent takes them together). With
+ * --secret: only what its seals cover, and its password derived. */
 static void apply_peer(punch *p, uint64_t now)
 {
     p->peer_desc[p->peer_len] = 0;
+    if (p->have_secret) {
+        size_t ok = 0;
+        char lines[STUNKIT_RDV_DESC_MAX + 512];
+        int n = -1;
+        if (p->failed)
+            return;
+        if (stunkit_secret_open(&p->secret, p->peer_desc, p->peer_len, &ok) != 0 ||
+            (ok > p->peer_applied &&
+             (n = unsealed_lines(p, p->peer_desc + p->peer_applied, ok - p->peer_applied, lines, sizeof(lines))) < 0)) {
+            p->failed = 1;
+            snprintf(p->reason, sizeof(p->reason),
+                     "the peer's description does not check against the secret (another secret, our own sent "
+                     "back, or changed on the way): not used");
+            trace(p, now, "%s", p->reason);
+            return;
+        }
+        if (ok <= p->peer_applied) {
+            /* nothing sealed beyond: a peer with the secret seals each part
+             * as it sends it, so complete lines that stay unsealed (or an
+             * ICE password, which a sealed description never carries) come
+             * from someone without it */
+            const char *rest = p->peer_desc + ok, *nl = memrchr(rest, '\n', p->peer_len - ok);
+            if (nl && (memmem(rest, (size_t)(nl - rest), "a=ice-pwd:", 10) || nl - rest > 1024)) {
+                p->failed = 1;
+                snprintf(p->reason, sizeof(p->reason),
+                         "the peer in the room has no secret (its description is not sealed): not used");
+                trace(p, now, "%s", p->reason);
+            }
+            return;
+        }
+        if (!p->peer_ready && !strstr(lines, "a=ice-ufrag:"))
+            return; /* the credentials come first */
+        trace(p, now, "peer's lines (sealed): %s", lines);
+        stunkit_ice_apply(p->ice, lines, (size_t)n, now);
+        p->peer_applied = ok;
+        if (!p->peer_ready) {
+            p->peer_ready = 1;
+            p->peer_ms = now;
+        }
+        return;
+    }
     if (!p->peer_ready) {
         const char *pw = strstr(p->peer_desc, "a=ice-pwd:");
         if (!strstr(p->peer_desc, "a=ice-ufrag:") || !pw || !strchr(pw, '\n'))
@@ -806,6 +912,8 @@ static void pump_rdv(punch *p, uint64_t now)
              * (its new ufrag is an ICE restart to the agent) */
             p->peer_len = p->peer_applied = 0;
             p->peer_ready = 0;
+            if (p->have_secret && p->failed && !p->connected)
+                p->failed = 0; /* a forged description is gone with its sender */
             break;
         case STUNKIT_RDV_EVENT_FAILED:
             trace(p, now, "rendezvous failed");
@@ -1629,7 +1737,7 @@ static int has_role(const punch *p)
 
 static int peer_ready(const punch *p)
 {
-    return p->peer_ready || p->rdv_failed;
+    return p->peer_ready || p->rdv_failed || p->failed;
 }
 
 static int rdv_left(const punch *p)
@@ -1669,8 +1777,39 @@ static void print_cand(const punch *p, const char *name, const stunkit_ice_candi
 static int describe_token(punch *p, char *tok, size_t cap)
 {
     char desc[4096];
-    int n = stunkit_ice_describe(p->ice, desc, sizeof(desc));
-    return n < 0 ? -1 : token_encode(desc, (size_t)n, tok, cap);
+    int n = stunkit_ice_describe(p->ice, desc, sizeof(desc) - STUNKIT_SECRET_MAC_LINE_LEN - 1);
+    if (n < 0)
+        return -1;
+    if (p->have_secret) {
+        /* the password stays home; the rest is sealed */
+        char *pw = strstr(desc, "a=ice-pwd:"), *end = pw ? strchr(pw, '\n') : NULL;
+        if (pw && end) {
+            memmove(pw, end + 1, strlen(end + 1) + 1);
+            n = (int)strlen(desc);
+        }
+        int m = stunkit_secret_seal(&p->secret, desc, (size_t)n, desc + n, sizeof(desc) - (size_t)n);
+        if (m < 0)
+            return -1;
+        n += m;
+    }
+    return token_encode(desc, (size_t)n, tok, cap);
+}
+
+/* A pasted token's description for the agent: as it is, or with --secret
+ * its sealed lines with the peer's password derived. The text, or NULL
+ * when the seal does not check (reason written to stderr). */
+static const char *token_description(punch *p, const char *desc, char *buf, size_t cap, const char *what)
+{
+    if (!p->have_secret)
+        return desc;
+    size_t ok = 0, len = strlen(desc);
+    if (stunkit_secret_open(&p->secret, desc, len, &ok) != 0 || !ok ||
+        unsealed_lines(p, desc, ok, buf, cap) < 0) {
+        fprintf(stderr, "stunkit punch: the %s does not check against the secret (another secret, or changed on "
+                        "the way): not used\n", what);
+        return NULL;
+    }
+    return buf;
 }
 
 /* The agent, once the role is known: every local socket a base. */
@@ -1684,13 +1823,32 @@ static int start_agent(punch *p, int controlling, int aggressive, const stunkit_
     cfg.servers = servers;
     cfg.n_servers = nserv;
     cfg.env.random = stunkit_random_os;
+    if (p->have_secret) {
+        /* our ufrag at random, our password from it and the secret: the
+         * peer derives it too, and it never crosses the wire */
+        static const char ice_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        uint8_t r[8];
+        stunkit_random_os(NULL, r, sizeof(r));
+        for (int i = 0; i < 8; i++)
+            p->ufrag[i] = ice_chars[r[i] & 63];
+        p->ufrag[8] = 0;
+        if (stunkit_secret_ice_pwd(&p->secret, p->ufrag, p->pwd, sizeof(p->pwd)) < 0)
+            return -1;
+        cfg.ufrag = p->ufrag;
+        cfg.pwd = p->pwd;
+    }
     p->ice = stunkit_ice_new(&cfg, stunkit_now_ms());
     if (!p->ice)
         return -1;
     if (p->rdv) { /* what trickles up starts with our credentials */
-        int n = snprintf(p->local_desc, sizeof(p->local_desc), "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle renomination\r\n",
-                         stunkit_ice_ufrag(p->ice), stunkit_ice_pwd(p->ice));
+        int n = p->have_secret ? snprintf(p->local_desc, sizeof(p->local_desc),
+                                          "a=ice-ufrag:%s\r\na=ice-options:trickle renomination\r\n",
+                                          stunkit_ice_ufrag(p->ice))
+                               : snprintf(p->local_desc, sizeof(p->local_desc),
+                                          "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle renomination\r\n",
+                                          stunkit_ice_ufrag(p->ice), stunkit_ice_pwd(p->ice));
         p->local_len = (size_t)n;
+        seal_local(p);
         stunkit_rdv_set_description(p->rdv, p->local_desc, p->local_len, stunkit_now_ms());
         if (p->peer_len)
             apply_peer(p, stunkit_now_ms());
@@ -1789,6 +1947,7 @@ static void report(punch *p, const char *room, int json)
             json_string(stdout, room, strlen(room));
             printf(", \"role\": %s, ", !p->role_known ? "null" : p->offerer ? "\"offer\"" : "\"answer\"");
         }
+        printf("\"authenticated\": %s, ", p->have_secret ? "true" : "false");
         if (p->connected) {
             printf("\"path\": \"%s\", ", relayed ? "relay" : "direct");
             print_cand(p, "local", &p->sel_local);
@@ -1883,12 +2042,15 @@ int cmd_punch(int argc, char **argv)
                                          {"insecure", no_argument, NULL, 'k'},
                                          {"ca-file", required_argument, NULL, 'C'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"secret", required_argument, NULL, 'K'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, insecure = 0, c;
     const char *ca_file = NULL;
     long count = 5, timeout = 10000, wait_s = 120;
     const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *room = NULL;
+    const char *secret = getenv("STUNKIT_SECRET");
+    char derived_room[40];
     const char *locals[MAX_SOCKS];
     int nlocals = 0;
     optind = 1;
@@ -1937,6 +2099,7 @@ int cmd_punch(int argc, char **argv)
         case 'k': insecure = 1; break;
         case 'C': ca_file = optarg; break;
         case 'j': json = 1; break;
+        case 'K': secret = optarg; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
         default: fprintf(stderr, "stunkit punch: unknown option '%s' (try --help)\n", opt); return 2;
@@ -1948,6 +2111,26 @@ int cmd_punch(int argc, char **argv)
     }
     if (optind + 2 == argc)
         room = argv[optind + 1];
+    if (secret && !*secret)
+        secret = NULL; /* STUNKIT_SECRET= (empty): none */
+    if (secret && sdp) {
+        fprintf(stderr, "stunkit punch: --secret seals stunkit's own descriptions: not with --sdp (another agent)\n");
+        return 2;
+    }
+    if (room && secret && !stunkit_rdv_room_valid(room, strlen(room))) {
+        fprintf(stderr, "stunkit punch: room '%s': expected 1 to 64 of A-Z a-z 0-9 . _ ~ -\n", room);
+        return 2;
+    }
+    stunkit_secret sec;
+    if (secret) {
+        stunkit_secret_init(&sec, secret, strlen(secret));
+        /* the room (given or not) comes from the secret: a stranger cannot
+         * find it by its name */
+        if (!offer && !answer_tok) {
+            stunkit_secret_room(&sec, room, derived_room, sizeof(derived_room));
+            room = derived_room;
+        }
+    }
     if (room) {
         if (offer || answer_tok || sdp) {
             fprintf(stderr, "stunkit punch: a ROOM does the signalling: no --offer, --answer or --sdp with it\n");
@@ -1962,7 +2145,7 @@ int cmd_punch(int argc, char **argv)
             return 2;
         }
     } else if (offer == !!answer_tok) {
-        fprintf(stderr, "stunkit punch: choose ROOM, --offer or --answer TOKEN\n");
+        fprintf(stderr, "stunkit punch: choose ROOM (or --secret), --offer or --answer TOKEN\n");
         return 2;
     }
     if (user && !(pass && *pass)) {
@@ -2028,6 +2211,15 @@ int cmd_punch(int argc, char **argv)
     p.insecure = insecure;
     p.ca_file = ca_file;
     p.t0 = stunkit_now_ms();
+    if (secret) {
+        p.have_secret = 1;
+        p.secret = sec;
+        stunkit_secret_clear(&sec);
+    } else if (room && isatty(2)) {
+        /* said to a person at a terminal (scripts read one line of error) */
+        fprintf(stderr, "stunkit punch: no --secret: whoever comes to room '%s' first is taken for the peer "
+                        "(give both sides --secret to authenticate each other)\n", room);
+    }
     if (nlocals) {
         for (int i = 0; i < nlocals; i++) {
             stunkit_addr a;
@@ -2114,7 +2306,11 @@ int cmd_punch(int argc, char **argv)
             fprintf(stderr, "stunkit punch: expected the offer on stdin (%s)\n", sdp ? "SDP lines" : "SK1.... token");
             goto out;
         }
-        if (answer_tok && stunkit_ice_apply(p.ice, offer_desc, strlen(offer_desc), stunkit_now_ms()) < 0) {
+        char sealed[8192];
+        const char *od = answer_tok ? token_description(&p, offer_desc, sealed, sizeof(sealed), "offer") : NULL;
+        if (answer_tok && !od)
+            goto out;
+        if (answer_tok && stunkit_ice_apply(p.ice, od, strlen(od), stunkit_now_ms()) < 0) {
             fprintf(stderr, "stunkit punch: the offer carries a malformed description\n");
             goto out;
         }
@@ -2141,7 +2337,10 @@ int cmd_punch(int argc, char **argv)
                 goto out;
             }
             p.start_ms = stunkit_now_ms();
-            if (stunkit_ice_apply(p.ice, desc, strlen(desc), p.start_ms) < 0) {
+            const char *ad = token_description(&p, desc, sealed, sizeof(sealed), "answer");
+            if (!ad)
+                goto out;
+            if (stunkit_ice_apply(p.ice, ad, strlen(ad), p.start_ms) < 0) {
                 fprintf(stderr, "stunkit punch: the answer carries a malformed description\n");
                 goto out;
             }

@@ -3,7 +3,9 @@
 # loopback against stunkitd --rendezvous: two peers meet and connect (the
 # first offers), a third finds the room full, a wrong password and a
 # server without the rendezvous fail with one clear line and exit 1, bad
-# usage exits 2; the server's counters show the rooms opened and closed.
+# usage exits 2; the server's counters show the rooms opened and closed;
+# --secret: a derived room, sealed descriptions (a forged or foreign one
+# refused), no password on the wire.
 # (The NAT matrix through rooms is tests/punch_lab_test.sh.)
 set -u
 stunkitd=$1
@@ -118,4 +120,85 @@ fi
 rc=$?
 [ $rc -eq 1 ] && grep -q "rendezvous" "$tmp/n.err" && ok "server without the rendezvous: $(cat "$tmp/n.err")" ||
     fail "no rendezvous: exit $rc: $(cat "$tmp/n.err")"
+# --secret (stunkit/secret.h): the room comes from the secret (no ROOM
+# given), the ICE passwords never cross the wire, the descriptions are
+# sealed; both sides say they are authenticated
+"$stunkit" punch $srv --secret "open sesame $$" --username alice --password secret --json --count 2 --wait 10 \
+    >"$tmp/sa.json" 2>"$tmp/sa.err" &
+a=$!
+sleep 0.3
+"$stunkit" punch $srv --secret "open sesame $$" --username alice --password secret --json --count 2 --wait 10 \
+    >"$tmp/sb.json" 2>"$tmp/sb.err"
+rc_b=$?
+wait $a; rc_a=$?
+room_a=$(sed -n 's/.*"room": "\([^"]*\)".*/\1/p' "$tmp/sa.json")
+if [ $rc_a -eq 0 ] && [ $rc_b -eq 0 ] && grep -q '"authenticated": true' "$tmp/sa.json" &&
+    grep -q '"authenticated": true' "$tmp/sb.json" && [[ "$room_a" =~ ^s[0-9a-f]{31}$ ]] &&
+    grep -q "\"room\": \"$room_a\"" "$tmp/sb.json" && grep -q '"answered": 2' "$tmp/sa.json"; then
+    ok "--secret: both sides in the derived room $room_a, authenticated, connected"
+else
+    fail "--secret: A exit $rc_a $(cat "$tmp/sa.json" "$tmp/sa.err") / B exit $rc_b $(cat "$tmp/sb.json" "$tmp/sb.err")"
+fi
+# another secret: another room; they never meet
+"$stunkit" punch $srv --secret "one $$" --username alice --password secret --json --count 1 --wait 2 >"$tmp/s1.json" 2>/dev/null &
+a=$!
+"$stunkit" punch $srv --secret "two $$" --username alice --password secret --json --count 1 --wait 2 >"$tmp/s2.json" 2>/dev/null
+rc_b=$?
+wait $a; rc_a=$?
+[ $rc_a -eq 1 ] && [ $rc_b -eq 1 ] && grep -q "did not come" "$tmp/s1.json" && grep -q "did not come" "$tmp/s2.json" &&
+    ok "two secrets: two rooms, nobody meets (exit 1 both)" || fail "two secrets: A $rc_a $(cat "$tmp/s1.json") / B $rc_b $(cat "$tmp/s2.json")"
+# someone without the secret who learned the derived room: the side with
+# the secret does not take its description (exit 1, a plain reason)
+"$stunkit" punch $srv --secret "gate $$" --username alice --password secret --json --count 1 --wait 1 >"$tmp/g0.json" 2>/dev/null
+groom=$(sed -n 's/.*"room": "\([^"]*\)".*/\1/p' "$tmp/g0.json")
+"$stunkit" punch $srv --secret "gate $$" --username alice --password secret --json --count 1 --wait 5 >"$tmp/g1.json" 2>/dev/null &
+a=$!
+sleep 0.3
+"$stunkit" punch $srv "$groom" --username alice --password secret --json --count 1 --wait 5 --timeout 2000 \
+    >"$tmp/g2.json" 2>/dev/null
+rc_b=$?
+wait $a; rc_a=$?
+[ -n "$groom" ] && [ $rc_a -eq 1 ] && [ $rc_b -eq 1 ] && grep -q "has no secret" "$tmp/g1.json" &&
+    grep -q '"connected": false' "$tmp/g2.json" &&
+    ok "a stranger in the derived room: refused ($(sed -n 's/.*"reason": \("[^"]*"\).*/\1/p' "$tmp/g1.json"))" ||
+    fail "a stranger in the room: A $rc_a $(cat "$tmp/g1.json") / B $rc_b $(cat "$tmp/g2.json")"
+# pasted tokens with --secret: the offer is sealed and carries no password
+mkfifo "$tmp/to_a"
+"$stunkit" punch $srv --offer --secret "tok $$" --json --count 2 <"$tmp/to_a" >"$tmp/ta.out" 2>"$tmp/ta.err" &
+a=$!
+exec 7>"$tmp/to_a"
+for _ in $(seq 50); do grep -q "^SK1\." "$tmp/ta.out" && break; sleep 0.1; done
+offer_tok=$(grep -m1 "^SK1\." "$tmp/ta.out")
+offer_txt=$(echo "${offer_tok#SK1.}" | base64 -d 2>/dev/null)
+if [[ "$offer_txt" == *"a=x-stunkit-mac:"* ]] && [[ "$offer_txt" != *"a=ice-pwd:"* ]]; then
+    ok "a sealed offer token: a seal line, no ICE password"
+else
+    fail "the offer with --secret: $offer_txt"
+fi
+# ... changed on the way (a candidate's port): the answering side refuses it
+forged=SK1.$(printf '%s' "$offer_txt" | sed '0,/ typ host/s/\([0-9]\+\) typ host/1 typ host/' | base64 -w0)
+"$stunkit" punch $srv --answer "$forged" --secret "tok $$" --count 1 >/dev/null 2>"$tmp/f.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "does not check against the secret" "$tmp/f.err" &&
+    ok "a forged offer: exit 1, $(cat "$tmp/f.err")" || fail "forged offer: exit $rc $(cat "$tmp/f.err")"
+# ... answered with another secret: refused too
+"$stunkit" punch $srv --answer "$offer_tok" --secret "not it" --count 1 >/dev/null 2>"$tmp/w.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "does not check against the secret" "$tmp/w.err" &&
+    ok "another secret: exit 1" || fail "another secret: exit $rc $(cat "$tmp/w.err")"
+# ... and answered as it was: connected
+"$stunkit" punch $srv --answer "$offer_tok" --secret "tok $$" --json --count 2 >"$tmp/tb.out" 2>"$tmp/tb.err" &
+b=$!
+for _ in $(seq 50); do grep -q "^SK1\." "$tmp/tb.out" && break; sleep 0.1; done
+grep -m1 "^SK1\." "$tmp/tb.out" >&7
+exec 7>&-
+wait $b; rc_b=$?
+wait $a; rc_a=$?
+if [ $rc_a -eq 0 ] && [ $rc_b -eq 0 ] && grep -q '"connected": true' "$tmp/ta.out" && grep -q '"authenticated": true' "$tmp/tb.out"; then
+    ok "pasted sealed tokens: connected both ways"
+else
+    fail "sealed tokens: A $rc_a $(cat "$tmp/ta.out" "$tmp/ta.err") / B $rc_b $(cat "$tmp/tb.out" "$tmp/tb.err")"
+fi
+usage "--secret with --sdp" "not with --sdp" $srv --offer --sdp --secret x
+
 finish
