@@ -5,7 +5,9 @@
  * parse back to the same candidate. The whole input is then applied to a
  * fresh agent (ufrag, pwd, options, candidates, end-of-candidates) and the
  * agent's own description written: neither may crash, and the description
- * must fit what stunkit_ice_describe() says it wrote.
+ * must fit what stunkit_ice_describe() says it wrote. The same text as a
+ * sealed description (stunkit/secret.h, punch --secret): what the seals
+ * are said to cover lies inside it, and resealing the covered part checks.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +28,32 @@ static int same(const stunkit_ice_candidate *a, const stunkit_ice_candidate *b)
            a->component == b->component && a->tcp == b->tcp && !strcmp(a->foundation, b->foundation);
 }
 
+/* The input as a sealed description from a peer (punch --secret). */
+static void sealed(const char *text, size_t size)
+{
+    static stunkit_secret key;
+    static int have;
+    if (!have)
+        have = stunkit_secret_init(&key, "fuzz", 4) == 0;
+    size_t ok = 12345;
+    int rv = stunkit_secret_open(&key, text, size, &ok);
+    if ((rv != 0 && rv != STUNKIT_ERR_INTEGRITY_MISMATCH) || ok > size)
+        abort();
+    if (ok > 0) {
+        /* a covered part ends with a seal line that checks: the same
+         * text resealed without its last seal line gives that line */
+        char line[STUNKIT_SECRET_MAC_LINE_LEN + 1];
+        size_t body = ok - (text[ok - 2] == '\r' ? STUNKIT_SECRET_MAC_LINE_LEN : STUNKIT_SECRET_MAC_LINE_LEN - 1);
+        if (stunkit_secret_seal(&key, text, body, line, sizeof(line)) != STUNKIT_SECRET_MAC_LINE_LEN ||
+            memcmp(line, text + body, 16 + 64) != 0)
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
+    sealed(text, size);
     for (size_t off = 0; off < size;) {
         const char *nl = memchr(text + off, '\n', size - off);
         size_t len = nl ? (size_t)(nl - (text + off)) : size - off;
