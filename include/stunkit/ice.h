@@ -112,6 +112,12 @@ typedef struct stunkit_ice_config {
     uint32_t consent_ms;  /* consent check interval; 0: 5000 (RFC 7675 5.1) */
     uint32_t consent_timeout_ms; /* 0: 30000 (RFC 7675 5.1) */
     const char *software; /* SOFTWARE in requests, NULL for none */
+    /* (added 2026-12-07; an older, shorter config reads it as 0)
+     * 1: relayed candidates only, WebRTC's iceTransportPolicy "relay": the
+     * host and server-reflexive addresses are neither signalled nor used
+     * (no STUN gathering; checks arriving on them go unanswered), so the
+     * peer learns only the relay's address. */
+    int relay_only;
 } stunkit_ice_config;
 
 typedef enum stunkit_ice_state {

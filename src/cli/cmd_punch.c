@@ -91,6 +91,10 @@ static void usage(FILE *f)
                "                     with it, so neither a stranger nor the server can take the\n"
                "                     peer's place or steer its checks. Without it, the first to\n"
                "                     come is trusted\n"
+               "  --relay-only       relayed candidates only (WebRTC's iceTransportPolicy\n"
+               "                     \"relay\"): this side's addresses are neither sent to the\n"
+               "                     peer nor used; no port mapping, no guessing. For testing\n"
+               "                     a relay, or hiding where this side is\n"
                "  --wait S           with ROOM: wait S seconds for the peer (default 120)\n"
                "  --offer            print an offer token, read the answer token from stdin\n"
                "  --answer TOKEN     answer an offer: prints the answer token to pass back\n"
@@ -246,6 +250,7 @@ typedef struct punch {
      * descriptions sealed, and only what a seal covers is used */
     int have_secret;
     stunkit_secret secret;
+    int relay_only; /* --relay-only: relayed candidates only (the agent's relay_only) */
     char ufrag[9], pwd[33];
     uint64_t peer_ms;
     char reason[160];
@@ -1823,6 +1828,7 @@ static int start_agent(punch *p, int controlling, int aggressive, const stunkit_
     cfg.servers = servers;
     cfg.n_servers = nserv;
     cfg.env.random = stunkit_random_os;
+    cfg.relay_only = p->relay_only;
     if (p->have_secret) {
         /* our ufrag at random, our password from it and the secret: the
          * peer derives it too, and it never crosses the wire */
@@ -2043,9 +2049,10 @@ int cmd_punch(int argc, char **argv)
                                          {"ca-file", required_argument, NULL, 'C'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"secret", required_argument, NULL, 'K'},
+                                         {"relay-only", no_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, insecure = 0, c;
+    int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, insecure = 0, relay_only = 0, c;
     const char *ca_file = NULL;
     long count = 5, timeout = 10000, wait_s = 120;
     const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *room = NULL;
@@ -2100,6 +2107,7 @@ int cmd_punch(int argc, char **argv)
         case 'C': ca_file = optarg; break;
         case 'j': json = 1; break;
         case 'K': secret = optarg; break;
+        case 'R': relay_only = 1; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
         default: fprintf(stderr, "stunkit punch: unknown option '%s' (try --help)\n", opt); return 2;
@@ -2146,6 +2154,10 @@ int cmd_punch(int argc, char **argv)
         }
     } else if (offer == !!answer_tok) {
         fprintf(stderr, "stunkit punch: choose ROOM (or --secret), --offer or --answer TOKEN\n");
+        return 2;
+    }
+    if (relay_only && !user) {
+        fprintf(stderr, "stunkit punch: --relay-only needs a relay: the server's credentials (--username, --password)\n");
         return 2;
     }
     if (user && !(pass && *pass)) {
@@ -2210,6 +2222,12 @@ int cmd_punch(int argc, char **argv)
     p.tls_name = srv.host;
     p.insecure = insecure;
     p.ca_file = ca_file;
+    p.relay_only = relay_only;
+    if (relay_only) {
+        /* our own addresses stay ours: no port mapped, no guessing */
+        p.map = 0;
+        p.spray_on = 0;
+    }
     p.t0 = stunkit_now_ms();
     if (secret) {
         p.have_secret = 1;

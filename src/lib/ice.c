@@ -216,6 +216,8 @@ int sk_ice_foundation_busy(const stunkit_ice *a, const pair_t *p)
 static int pairable(const stunkit_ice *a, int l, int r)
 {
     const stunkit_ice_candidate *lc = &a->local[l].c, *rc = &a->remote[r];
+    if (a->cfg.relay_only && lc->type != STUNKIT_ICE_TYPE_RELAY)
+        return 0;
     return (lc->type == STUNKIT_ICE_TYPE_HOST || lc->type == STUNKIT_ICE_TYPE_RELAY) && !rc->tcp && !lc->tcp &&
            lc->addr.family == rc->addr.family && rc->component == 1;
 }
@@ -258,8 +260,8 @@ void sk_ice_enqueue(stunkit_ice *a, int pi)
 
 stunkit_ice *stunkit_ice_new(const stunkit_ice_config *cfg, uint64_t now_ms)
 {
-    stunkit_ice_config taken; /* versioned by size (config_take.h) */
-    if (sk_config_take(&taken, sizeof(taken), cfg, sizeof(taken)) != 0)
+    stunkit_ice_config taken; /* versioned by size (config_take.h): the first layout ended before relay_only */
+    if (sk_config_take(&taken, sizeof(taken), cfg, offsetof(stunkit_ice_config, relay_only)) != 0)
         return NULL;
     cfg = &taken;
     if (!cfg->env.random || cfg->n_servers > STUNKIT_ICE_MAX_SERVERS ||
@@ -369,8 +371,10 @@ int sk_ice_add_lcand(stunkit_ice *a, stunkit_ice_type t, const stunkit_addr *add
     lc->bi = bi;
     lc->server = server;
     lc->turn = turn;
-    /* peer-reflexive candidates are not signalled (7.2.5.3.1) */
-    lc->reported = t == STUNKIT_ICE_TYPE_PRFLX;
+    /* peer-reflexive candidates are not signalled (7.2.5.3.1); under
+     * relay_only, nothing but relayed ones */
+    lc->hidden = a->cfg.relay_only && t != STUNKIT_ICE_TYPE_RELAY && t != STUNKIT_ICE_TYPE_PRFLX;
+    lc->reported = t == STUNKIT_ICE_TYPE_PRFLX || lc->hidden;
     foundation(a, lc);
     int idx = a->nlocal++;
     pair_local(a, idx);
@@ -933,7 +937,9 @@ int sk_ice_on_datagram(stunkit_ice *a, int l, const stunkit_addr *from, const ui
     if (m.method != STUNKIT_METHOD_BINDING)
         return 0;
     if (m.klass == STUNKIT_CLASS_REQUEST) {
-        on_request(a, l, from, data, len, now);
+        /* relay_only: our own addresses are not for the peer to reach */
+        if (!(a->cfg.relay_only && a->local[l].c.type != STUNKIT_ICE_TYPE_RELAY))
+            on_request(a, l, from, data, len, now);
         return 1;
     }
     if (m.klass != STUNKIT_CLASS_SUCCESS && m.klass != STUNKIT_CLASS_ERROR)
@@ -1074,7 +1080,7 @@ int stunkit_ice_restart(stunkit_ice *a, uint64_t now_ms)
     a->remote_done = 0;
     a->sel_pair = -1; /* the selected route stays in use until a new nomination */
     for (int i = 0; i < a->nlocal; i++)
-        a->local[i].reported = a->local[i].c.type == STUNKIT_ICE_TYPE_PRFLX;
+        a->local[i].reported = a->local[i].c.type == STUNKIT_ICE_TYPE_PRFLX || a->local[i].hidden;
     a->gathered_reported = 0;
     if (a->state == STUNKIT_ICE_STATE_FAILED || a->state == STUNKIT_ICE_STATE_NEW)
         a->state = STUNKIT_ICE_STATE_NEW;

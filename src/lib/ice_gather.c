@@ -102,6 +102,8 @@ int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, ui
             continue;
         if (srv->transport != STUNKIT_UDP)
             continue; /* over a stream the application opened: stunkit_ice_add_stream() */
+        if (!srv->turn && a->cfg.relay_only)
+            continue; /* a server-reflexive address would not be used */
         if (srv->turn) {
             add_turn(a, bi, (int)s, now_ms);
         } else {

@@ -28,6 +28,7 @@ typedef struct lcand {
     int server;    /* the STUN/TURN server it came from, -1 none */
     int turn;      /* relayed: index into turns, else -1 */
     int reported;
+    int hidden;    /* relay_only: a host or server-reflexive candidate, never signalled or paired */
 } lcand;
 
 typedef struct base_t {

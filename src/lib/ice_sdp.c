@@ -276,7 +276,7 @@ int stunkit_ice_describe(const stunkit_ice *a, char *buf, size_t cap)
     off = (size_t)n;
     for (int i = 0; i < a->nlocal; i++) {
         const lcand *lc = &a->local[i];
-        if (lc->c.type == STUNKIT_ICE_TYPE_PRFLX || !lc->reported)
+        if (lc->c.type == STUNKIT_ICE_TYPE_PRFLX || !lc->reported || lc->hidden)
             continue;
         if (cap - off < 3)
             return STUNKIT_ERR_NOBUF;

@@ -200,5 +200,24 @@ else
     fail "sealed tokens: A $rc_a $(cat "$tmp/ta.out" "$tmp/ta.err") / B $rc_b $(cat "$tmp/tb.out" "$tmp/tb.err")"
 fi
 usage "--secret with --sdp" "not with --sdp" $srv --offer --sdp --secret x
+usage "--relay-only without credentials" "--relay-only needs a relay" $srv --offer --relay-only
+
+# --relay-only on one side: the path is its relay, and the other side never
+# hears of its own addresses
+"$stunkit" punch $srv "ro-$$" --relay-only --username alice --password secret --json --count 2 --wait 10 \
+    >"$tmp/ra.json" 2>"$tmp/ra.err" &
+a=$!
+sleep 0.3
+STUNKIT_TRACE=1 "$stunkit" punch $srv "ro-$$" --username alice --password secret --json --count 2 --wait 10 \
+    >"$tmp/rb.json" 2>"$tmp/rb.err"
+rc_b=$?
+wait $a; rc_a=$?
+if [ $rc_a -eq 0 ] && [ $rc_b -eq 0 ] && grep -q '"path": "relay"' "$tmp/ra.json" &&
+    grep -q '"local": {"type": "relay"' "$tmp/ra.json" && grep -q '"remote": {"type": "relay"' "$tmp/rb.json" &&
+    grep -q "^a=candidate.* typ relay" "$tmp/rb.err" && ! grep "^a=candidate" "$tmp/rb.err" | grep -qv " typ relay"; then
+    ok "--relay-only: connected through its relay; the peer saw only relayed candidates"
+else
+    fail "--relay-only: A $rc_a $(cat "$tmp/ra.json" "$tmp/ra.err") / B $rc_b $(cat "$tmp/rb.json") $(grep "^a=candidate" "$tmp/rb.err")"
+fi
 
 finish

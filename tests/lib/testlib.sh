@@ -22,6 +22,12 @@ testlib_cleanup() {
     rm -rf "$tmp"
 }
 trap testlib_cleanup EXIT
+# a signal (Ctrl-C, ctest's timeout, a closed pipe) exits through the EXIT
+# trap too, so namespaces and processes never outlive the test
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 # up ADDR: wait until a STUN server answers there (any answer, even a 401)
 up() {
     for _ in $(seq 50); do

@@ -223,7 +223,8 @@ table ip blk {
 NFT
     fi
     ip netns exec "$A" env STUNKIT_TRACE=1 timeout 45 "$stunkit" punch $(server_arg) "$room" --json --count 3 --wait 20 \
-        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} >"$tmp/a.json" 2>"$tmp/a.err" &
+        --timeout "${PUNCH_MS:-10000}" --username alice --password lab-secret ${NO_MAP:+--no-map} ${NO_SPRAY:+--no-spray} \
+        ${RELAY_ONLY:+--relay-only} >"$tmp/a.json" 2>"$tmp/a.err" &
     local ap=$!
     pids="$pids $ap"
     sleep 0.3
@@ -411,6 +412,8 @@ jfield() { sed -n "s/.*\"$2\": \(\"[^\"]*\"\|[a-z0-9.]\+\).*/\1/p" "$1" | head -
 expect_path() { # KIND_A KIND_B -> direct | relay | any
     local a=$1 b=$2
     [ -n "${BLOCK_MS:-}" ] && { echo upgrade; return; }
+    # --relay-only on A: its relay, whatever the NATs
+    [ -n "${RELAY_ONLY:-}" ] && { echo relay; return; }
     # one side without TURN: where a symmetric NAT meets a port-restricted
     # one, a firewall or another symmetric one, the other side's relay
     [ -n "${STUN_ONLY:-}" ] && [[ "$a $b" == *symmetric* ]] && [[ "$a $b" =~ (port-restricted-cone|firewall|symmetric\ symmetric) ]] &&
@@ -486,6 +489,9 @@ run_pair() { # KIND_A KIND_B [LABEL]
     fi
     la=$(sed -n 's/.*"local": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
     ra=$(sed -n 's/.*"remote": {"type": "\([a-z]*\)".*/\1/p' "$tmp/a.json")
+    if [ -n "${RELAY_ONLY:-}" ] && grep "^a=candidate" "$tmp/b.err" | grep -qv " typ relay"; then
+        fail "$label: B saw A's own addresses: $(grep "^a=candidate" "$tmp/b.err")"
+    fi
     # one side without TURN: the path is the other side's relay
     if [ -n "${STUN_ONLY:-}" ] && [ "$want" = relay ]; then
         local sj=$tmp/a.json tj=$tmp/b.json
@@ -680,6 +686,9 @@ else
         STUN_ONLY=a MODE=token run_pair symmetric $k "one relay: symmetric (STUN only, offers)/$k (TURN)"
         STUN_ONLY=b MODE=token run_pair $k symmetric "one relay: $k (TURN)/symmetric (STUN only, answers)"
     done
+    # --relay-only (iceTransportPolicy "relay") where a direct path exists:
+    # A's relay all the same, and B never sees A's addresses
+    RELAY_ONLY=1 run_pair full-cone none "relay-only: full-cone (A --relay-only)/none"
     # a NAT that drops UDP without a word: the TCP fallbacks after their wait
     run_pair udp-dropped port-restricted-cone
     v6v4

@@ -440,6 +440,110 @@ static void test_open_internet(void)
     teardown(&a, &b);
 }
 
+/* relay_only (iceTransportPolicy "relay"): no host or server-reflexive
+ * candidate is signalled, paired or answered on; and the config is
+ * versioned by size: one written before the field existed still works,
+ * and reads it as 0. */
+static unsigned drain_agent(stunkit_ice *a, uint64_t t, unsigned *cands, unsigned *to_stun, int *gathered)
+{
+    stunkit_ice_output o;
+    unsigned sends = 0;
+    for (int rv; (rv = stunkit_ice_poll(a, t, &o)) != 0;) {
+        CHECK(rv == 1);
+        if (o.send) {
+            sends++;
+            if (stunkit_addr_equal(&o.to, &stun_server))
+                (*to_stun)++;
+        } else if (o.event == STUNKIT_ICE_EVENT_CANDIDATE) {
+            (*cands)++;
+        } else if (o.event == STUNKIT_ICE_EVENT_GATHERED) {
+            *gathered = 1;
+        }
+    }
+    return sends;
+}
+
+static void test_relay_only(void)
+{
+    uint32_t rseed = 7;
+    stunkit_ice_server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.addr = stun_server;
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.env.random = test_random;
+    cfg.env.random_ctx = &rseed;
+    cfg.servers = &srv;
+    cfg.n_servers = 1;
+    cfg.relay_only = 1; /* beyond the old size: not read */
+    cfg.size = offsetof(stunkit_ice_config, relay_only);
+    stunkit_addr local = A("192.0.2.10"), peer_addr = A("198.51.100.20");
+    local.port = 41000;
+    peer_addr.port = 42000;
+    stunkit_ice *old = stunkit_ice_new(&cfg, 0);
+    CHECK(old != NULL);
+    unsigned cands = 0, to_stun = 0;
+    int gathered = 0;
+    stunkit_ice_add_base(old, 1, &local, 0);
+    drain_agent(old, 0, &cands, &to_stun, &gathered);
+    CHECK_EQ(cands, 1u); /* its host candidate: not relay-only */
+    CHECK_EQ(to_stun, 1u);
+    stunkit_ice_free(old);
+    cfg.size = offsetof(stunkit_ice_config, relay_only) - 1; /* shorter than any layout */
+    CHECK(stunkit_ice_new(&cfg, 0) == NULL);
+
+    cfg.size = sizeof(cfg);
+    stunkit_ice *a = stunkit_ice_new(&cfg, 0);
+    CHECK(a != NULL);
+    cfg.relay_only = 0;
+    stunkit_ice *b = stunkit_ice_new(&cfg, 0); /* a peer as usual */
+    cands = to_stun = 0;
+    gathered = 0;
+    stunkit_ice_add_base(a, 1, &local, 0);
+    stunkit_ice_local_done(a, 0);
+    for (uint64_t t = 0; t <= 5000; t += 100)
+        drain_agent(a, t, &cands, &to_stun, &gathered);
+    CHECK_EQ(cands, 0u);  /* the host address is not signalled */
+    CHECK_EQ(to_stun, 0u); /* nor a server-reflexive one sought */
+    CHECK(gathered);
+    char desc[1024];
+    CHECK(stunkit_ice_describe(a, desc, sizeof(desc)) > 0);
+    CHECK(strstr(desc, "a=candidate") == NULL && strstr(desc, "a=end-of-candidates") != NULL);
+    stunkit_ice_candidate mine[4];
+    CHECK_EQ(stunkit_ice_get_local(a, mine, 4), 1); /* known to the application, not to the peer */
+    /* a check from a peer that guessed the host address: not answered,
+     * no pair made from it */
+    CHECK_EQ(stunkit_ice_set_remote(a, stunkit_ice_ufrag(b), stunkit_ice_pwd(b), 5000), 0);
+    CHECK_EQ(stunkit_ice_set_remote(b, stunkit_ice_ufrag(a), stunkit_ice_pwd(a), 5000), 0);
+    stunkit_ice_candidate hc;
+    memset(&hc, 0, sizeof(hc));
+    hc.type = STUNKIT_ICE_TYPE_HOST;
+    hc.addr = local;
+    hc.priority = 2130706431u;
+    hc.component = 1;
+    strcpy(hc.foundation, "1");
+    stunkit_ice_add_base(b, 1, &peer_addr, 5000);
+    stunkit_ice_add_remote(b, &hc, 5000);
+    unsigned answered = 0, checks = 0;
+    for (uint64_t t = 5000; t <= 9000; t += 50) {
+        stunkit_ice_output o;
+        for (int rv; (rv = stunkit_ice_poll(b, t, &o)) != 0;) {
+            if (rv != 1 || !o.send || !stunkit_addr_equal(&o.to, &local))
+                continue;
+            checks++;
+            CHECK_EQ(stunkit_ice_input(a, 1, &peer_addr, o.data, o.len, t, NULL), STUNKIT_INPUT_TAKEN);
+            stunkit_ice_output ao;
+            for (int r2; (r2 = stunkit_ice_poll(a, t, &ao)) != 0;)
+                answered += r2 == 1 && ao.send && stunkit_addr_equal(&ao.to, &peer_addr);
+        }
+    }
+    CHECK(checks > 0);
+    CHECK_EQ(answered, 0u);
+    CHECK_EQ(stunkit_ice_get_remote(a, mine, 4), 0); /* no peer-reflexive candidate learned either */
+    stunkit_ice_free(a);
+    stunkit_ice_free(b);
+}
+
 /* stunkit_ice_proven: a candidate is the peer's claim; an address is
  * proven once a check from it passed integrity, or ours to it was answered. */
 static void test_proven(void)
@@ -1062,6 +1166,7 @@ int main(void)
     RUN(test_wrong_password);
     RUN(test_consent);
     RUN(test_restart);
+    RUN(test_relay_only);
     printf("stale timeouts: %u\n", stale_timeouts);
     CHECK_EQ(stale_timeouts, 0u);
     TEST_END();
