@@ -95,6 +95,12 @@ static void usage(FILE *f)
                "                     \"relay\"): this side's addresses are neither sent to the\n"
                "                     peer nor used; no port mapping, no guessing. For testing\n"
                "                     a relay, or hiding where this side is\n"
+               "  --forward L:A      carry a local UDP application's datagrams: what it sends\n"
+               "                     to 127.0.0.1:L goes to the peer, what the peer's sends\n"
+               "                     comes out to 127.0.0.1:A; datagrams as they are (no framing\n"
+               "                     on a direct path), across path changes, until Ctrl-C or the\n"
+               "                     peer leaves. Not encrypted: the application does that\n"
+               "                     (WireGuard does)\n"
                "  --wait S           with ROOM: wait S seconds for the peer (default 120)\n"
                "  --offer            print an offer token, read the answer token from stdin\n"
                "  --answer TOKEN     answer an offer: prints the answer token to pass back\n"
@@ -251,6 +257,11 @@ typedef struct punch {
     int have_secret;
     stunkit_secret secret;
     int relay_only; /* --relay-only: relayed candidates only (the agent's relay_only) */
+    /* --forward LISTEN:APP: the local application's datagrams (to
+     * 127.0.0.1:LISTEN) go to the peer, the peer's to 127.0.0.1:APP */
+    int fwd_fd;
+    stunkit_addr fwd_app;
+    unsigned long fwd_out, fwd_in, fwd_dropped;
     char ufrag[9], pwd[33];
     uint64_t peer_ms;
     char reason[160];
@@ -938,6 +949,34 @@ static void send_to(int fd, const stunkit_addr *to, const char *text)
     (void)sendto(fd, text, strlen(text), 0, (struct sockaddr *)&ss, (socklen_t)sl);
 }
 
+/* A datagram of the local application's (--forward) to the peer, as it
+ * is on a direct path (no framing), wrapped for the relay otherwise. */
+static void send_data(punch *p, const uint8_t *data, size_t len)
+{
+    uint8_t buf[4096 + 64];
+    stunkit_ice_route r;
+    if (p->talk_over || !p->connected || len > 4096) {
+        p->fwd_dropped++;
+        return;
+    }
+    if (p->sp.state == SPRAY_DIRECT) {
+        struct sockaddr_storage ss;
+        int sl = stunkit_addr_to_sockaddr(&p->sp.to, &ss);
+        int fd = p->sp.sock >= 0 ? p->sp.fds[p->sp.sock] : p->socks[p->sp.base].fd;
+        if (sendto(fd, data, len, 0, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
+            p->fwd_dropped++;
+        else
+            p->fwd_out++;
+        return;
+    }
+    if (stunkit_ice_send(p->ice, data, len, buf, sizeof(buf), &r) == 0) {
+        send_route(p, &r);
+        p->fwd_out++;
+    } else {
+        p->fwd_dropped++;
+    }
+}
+
 /* Through ICE's selected pair, or the direct path birthday punching found. */
 static void send_app(punch *p, const char *text)
 {
@@ -1295,7 +1334,19 @@ static int from_peer(const punch *p, const stunkit_addr *from, int relayed)
 static void on_app(punch *p, const uint8_t *d, size_t len, uint64_t now)
 {
     char msg[128];
-    if (len >= sizeof(msg) || len < 5 || memcmp(d, PING_MAGIC, 5) != 0)
+    if (len < 5 || memcmp(d, PING_MAGIC, 5) != 0) {
+        /* not ours: the application's, with --forward */
+        if (p->fwd_fd >= 0) {
+            struct sockaddr_storage ss;
+            int sl = stunkit_addr_to_sockaddr(&p->fwd_app, &ss);
+            if (sendto(p->fwd_fd, d, len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
+                p->fwd_dropped++;
+            else
+                p->fwd_in++;
+        }
+        return;
+    }
+    if (len >= sizeof(msg))
         return;
     memcpy(msg, d, len);
     msg[len] = 0;
@@ -1640,7 +1691,7 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
         if (((p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv) && p->rdv_tcp.fd < 0) ||
              (p->tcp_relay && !p->udp_server_ok && p->turn_tcp.fd < 0)) && wait > 100)
             wait = 100; /* a TCP fallback may be due (RDV_UDP_MS, TCP_RELAY_MS) */
-        struct pollfd pf[MAX_SOCKS + 5 + SPRAY_SOCKS];
+        struct pollfd pf[MAX_SOCKS + 6 + SPRAY_SOCKS];
         int nsocks = p->ice ? p->nsocks : 0;
         stream *sts[2] = {&p->turn_tcp, &p->rdv_tcp};
         for (int i = 0; i < nsocks; i++)
@@ -1654,8 +1705,16 @@ static int run(punch *p, uint64_t deadline, int (*done)(const punch *))
             pf[nsocks + 4 + k] = (struct pollfd){p->sp.fds[k], POLLIN, 0};
         /* the UPnP thread's events (last: the indexes above stay) */
         pf[nsocks + 4 + nspray] = (struct pollfd){p->pm.u ? map_upnp_fd(p->pm.u) : -1, POLLIN, 0};
-        if (poll(pf, (nfds_t)(nsocks + 5 + nspray), wait) <= 0)
+        /* the local application's datagrams (--forward) */
+        pf[nsocks + 5 + nspray] = (struct pollfd){p->fwd_fd, POLLIN, 0};
+        if (poll(pf, (nfds_t)(nsocks + 6 + nspray), wait) <= 0)
             continue;
+        if (p->fwd_fd >= 0 && (pf[nsocks + 5 + nspray].revents & POLLIN)) {
+            uint8_t buf[4096];
+            ssize_t n;
+            for (int k = 0; k < 64 && (n = recv(p->fwd_fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0; k++)
+                send_data(p, buf, (size_t)n);
+        }
         for (int k = 0; k < nspray && k < p->sp.nfds; k++) {
             uint8_t buf[256];
             struct sockaddr_storage from;
@@ -1756,6 +1815,12 @@ static int pings_done(const punch *p)
 {
     return p->disconnected ||
            (p->sent >= p->count && p->answered >= p->count && !(p->ice && stunkit_ice_upgrading(p->ice)));
+}
+
+/* --forward runs until the peer leaves or the path is gone (or a signal) */
+static int forwarding_over(const punch *p)
+{
+    return p->bye_rx || p->disconnected || p->failed;
 }
 
 /* the peer said bye, and acknowledged ours */
@@ -1954,6 +2019,9 @@ static void report(punch *p, const char *room, int json)
             printf(", \"role\": %s, ", !p->role_known ? "null" : p->offerer ? "\"offer\"" : "\"answer\"");
         }
         printf("\"authenticated\": %s, ", p->have_secret ? "true" : "false");
+        if (p->fwd_fd >= 0)
+            printf("\"forwarded\": {\"to_peer\": %lu, \"from_peer\": %lu, \"dropped\": %lu}, ", p->fwd_out, p->fwd_in,
+                   p->fwd_dropped);
         if (p->connected) {
             printf("\"path\": \"%s\", ", relayed ? "relay" : "direct");
             print_cand(p, "local", &p->sel_local);
@@ -2050,9 +2118,12 @@ int cmd_punch(int argc, char **argv)
                                          {"json", no_argument, NULL, 'j'},
                                          {"secret", required_argument, NULL, 'K'},
                                          {"relay-only", no_argument, NULL, 'R'},
+                                         {"forward", required_argument, NULL, 'F'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, insecure = 0, relay_only = 0, c;
+    int fwd_listen = 0, fwd_app = 0;
+    char *end2 = NULL;
     const char *ca_file = NULL;
     long count = 5, timeout = 10000, wait_s = 120;
     const char *answer_tok = NULL, *user = NULL, *pass = getenv("STUNKIT_PASSWORD"), *room = NULL;
@@ -2108,6 +2179,18 @@ int cmd_punch(int argc, char **argv)
         case 'j': json = 1; break;
         case 'K': secret = optarg; break;
         case 'R': relay_only = 1; break;
+        case 'F': {
+            char *colon = strchr(optarg, ':');
+            long lp = strtol(optarg, &end, 10), ap = colon ? strtol(colon + 1, &end2, 10) : 0;
+            if (!colon || end != colon || *end2 || lp < 1 || lp > 65535 || ap < 1 || ap > 65535 || lp == ap) {
+                fprintf(stderr, "stunkit punch: --forward '%s': expected LISTEN_PORT:APP_PORT (two ports of "
+                                "127.0.0.1)\n", optarg);
+                return 2;
+            }
+            fwd_listen = (int)lp;
+            fwd_app = (int)ap;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "stunkit punch: option %s needs a value\n", opt); return 2;
         default: fprintf(stderr, "stunkit punch: unknown option '%s' (try --help)\n", opt); return 2;
@@ -2223,6 +2306,19 @@ int cmd_punch(int argc, char **argv)
     p.insecure = insecure;
     p.ca_file = ca_file;
     p.relay_only = relay_only;
+    p.fwd_fd = -1;
+    if (fwd_listen) {
+        stunkit_addr la;
+        struct sockaddr_storage ss;
+        stunkit_addr_parse("127.0.0.1", (uint16_t)fwd_listen, &la);
+        stunkit_addr_parse("127.0.0.1", (uint16_t)fwd_app, &p.fwd_app);
+        int sl = stunkit_addr_to_sockaddr(&la, &ss);
+        p.fwd_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (p.fwd_fd < 0 || bind(p.fwd_fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0) {
+            fprintf(stderr, "stunkit punch: --forward: cannot listen on 127.0.0.1:%d: %s\n", fwd_listen, strerror(errno));
+            return 1;
+        }
+    }
     if (relay_only) {
         /* our own addresses stay ours: no port mapped, no guessing */
         p.map = 0;
@@ -2371,12 +2467,26 @@ int cmd_punch(int argc, char **argv)
          * resent until answered */
         run(&p, stunkit_now_ms() + (uint64_t)count * PING_EVERY_MS + 3000u + SPRAY_ROUNDS * SPRAY_ROUND_MS + 2000u,
             pings_done);
+        int forwarded = 0;
+        if (p.fwd_fd >= 0 && !stop) {
+            /* the local application's datagrams both ways, across path
+             * changes, until Ctrl-C / SIGTERM, the peer's bye or lost
+             * consent */
+            if (!json)
+                printf("forwarding  127.0.0.1:%d <-> the peer's application (Ctrl-C ends it)\n", fwd_listen);
+            fflush(stdout);
+            run(&p, stunkit_now_ms() + 10ull * 365 * 86400000u, forwarding_over);
+            forwarded = 1;
+            stop = 0; /* the usual end of a forwarder: the bye below goes */
+        }
         send_bye(&p, stunkit_now_ms());
         /* keep answering the other side's pings until it says bye */
         run(&p, stunkit_now_ms() + 3000, bye_done);
         /* success: connected, and data went both ways (a ping of ours
          * answered, or the peer's pings came and it says ours were) */
         rc = !p.count || p.answered > 0 || (p.pings_rx > 0 && p.peer_answered > 0) ? 0 : 1;
+        if (forwarded && p.disconnected)
+            rc = 1; /* the path went away under the forwarded traffic */
     }
     p.talk_over = 1;
 report:
@@ -2385,6 +2495,8 @@ report:
     report(&p, room, json);
 out:
     p.talk_over = 1;
+    if (p.fwd_fd >= 0)
+        close(p.fwd_fd);
     portmap_end(&p);
     spray_close(&p.sp, -1);
     if (p.ice) {

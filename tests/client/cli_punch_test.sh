@@ -201,6 +201,32 @@ else
 fi
 usage "--secret with --sdp" "not with --sdp" $srv --offer --sdp --secret x
 usage "--relay-only without credentials" "--relay-only needs a relay" $srv --offer --relay-only
+usage "--forward malformed" "expected LISTEN_PORT:APP_PORT" $srv --offer --forward 5000
+
+# --forward: two UDP applications (tests/client/fwd_app.py) reach each
+# other through the two punch processes; SIGTERM ends one, its bye the other
+fl=$((base + 364)) # 364-367
+"$stunkit" punch $srv "fw-$$" --username alice --password secret --json --count 1 --forward $fl:$((fl + 1)) \
+    >"$tmp/fa.json" 2>"$tmp/fa.err" &
+a=$!
+sleep 0.3
+"$stunkit" punch $srv "fw-$$" --username alice --password secret --json --count 1 --forward $((fl + 2)):$((fl + 3)) \
+    >"$tmp/fb.json" 2>"$tmp/fb.err" &
+b=$!
+/usr/bin/python3 "$(dirname "$0")/fwd_app.py" $((fl + 1)) $fl "hello from A" "hello from B" >"$tmp/appa" 2>&1 &
+pa=$!
+/usr/bin/python3 "$(dirname "$0")/fwd_app.py" $((fl + 3)) $((fl + 2)) "hello from B" "hello from A" >"$tmp/appb" 2>&1
+rc_pb=$?
+wait $pa; rc_pa=$?
+kill -TERM $a
+wait $a; rc_a=$?
+wait $b; rc_b=$?
+if [ $rc_pa -eq 0 ] && [ $rc_pb -eq 0 ] && [ $rc_a -eq 0 ] && [ $rc_b -eq 0 ] &&
+    grep -q '"forwarded": {"to_peer": [1-9]' "$tmp/fa.json" && grep -q '"from_peer": [1-9]' "$tmp/fb.json"; then
+    ok "--forward: two applications' datagrams both ways, ended by SIGTERM and the bye: $(grep -o '"forwarded": {[^}]*}' "$tmp/fa.json")"
+else
+    fail "--forward: apps $rc_pa/$rc_pb, punch $rc_a/$rc_b: $(cat "$tmp/fa.json" "$tmp/fa.err" "$tmp/fb.json" "$tmp/appa" "$tmp/appb")"
+fi
 
 # --relay-only on one side: the path is its relay, and the other side never
 # hears of its own addresses
