@@ -9,7 +9,7 @@ check=${2:-}
 
 pkgs="cmake gcc make pkg-config libssl-dev libminiupnpc-dev clang libbpf-dev bpftool"
 case "$job" in
-test) pkgs="iproute2 nftables tshark coturn stun-client stun-server openssl valgrind dnsmasq-base python3-aioice chromium miniupnpd-nftables miniupnpc natpmpc libnice-dev systemd procps" ;;
+test) pkgs="iproute2 nftables tshark coturn stun-client stun-server openssl valgrind dnsmasq-base python3-aioice chromium miniupnpd-nftables miniupnpc natpmpc libnice-dev systemd procps wireguard-go wireguard-tools iputils-ping" ;;
 fuzz) pkgs="clang libclang-rt-14-dev" ;;
 esac
 

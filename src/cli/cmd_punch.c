@@ -371,8 +371,24 @@ static int open_sock(punch *p, const stunkit_addr *ip)
     return 0;
 }
 
+/* 1 for an interface without a link layer of its own (ARPHRD_NONE: tun
+ * devices, WireGuard, other layer-3 tunnels): a path through it may be a
+ * path through the very tunnel punch carries (--forward), which would
+ * carry itself; ICE must not find it. (A PPP uplink is ARPHRD_PPP: kept.) */
+static int tunnel_interface(const char *name)
+{
+    char path[128], buf[16];
+    snprintf(path, sizeof(path), "/sys/class/net/%s/type", name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int tunnel = fgets(buf, sizeof(buf), f) && atoi(buf) == 65534;
+    fclose(f);
+    return tunnel;
+}
+
 /* Every usable local address: up, not loopback (unless the server is on
- * loopback), IPv6 only global or unique-local. */
+ * loopback), not on a tunnel interface, IPv6 only global or unique-local. */
 static void open_all(punch *p, const stunkit_addr *server)
 {
     struct ifaddrs *ifs, *i;
@@ -393,6 +409,8 @@ static void open_all(punch *p, const stunkit_addr *server)
             continue;
         if (a.family == STUNKIT_AF_INET6 && !loop && (a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80))
             continue; /* link-local: needs a scope, and the peer is not on this link */
+        if (tunnel_interface(i->ifa_name))
+            continue;
         open_sock(p, &a);
     }
     freeifaddrs(ifs);
@@ -2472,9 +2490,10 @@ int cmd_punch(int argc, char **argv)
             /* the local application's datagrams both ways, across path
              * changes, until Ctrl-C / SIGTERM, the peer's bye or lost
              * consent */
-            if (!json)
-                printf("forwarding  127.0.0.1:%d <-> the peer's application (Ctrl-C ends it)\n", fwd_listen);
-            fflush(stdout);
+            fprintf(json ? stderr : stdout,
+                    "forwarding  127.0.0.1:%d <-> the peer's application over the %s path (Ctrl-C ends it)\n",
+                    fwd_listen, selected_relayed(&p) ? "relayed" : "direct");
+            fflush(json ? stderr : stdout);
             run(&p, stunkit_now_ms() + 10ull * 365 * 86400000u, forwarding_over);
             forwarded = 1;
             stop = 0; /* the usual end of a forwarder: the bye below goes */

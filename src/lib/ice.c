@@ -929,11 +929,15 @@ static void on_response(stunkit_ice *a, int pi, int l, const stunkit_addr *from,
 int sk_ice_on_datagram(stunkit_ice *a, int l, const stunkit_addr *from, const uint8_t *data, size_t len,
                        uint64_t now)
 {
-    if (!stunkit_is_stun(data, len))
-        return 0;
+    /* STUN has the magic cookie (RFC 8489 5); RFC 7983's first byte alone
+     * (0..3) is not enough on a socket shared with any UDP application: a
+     * WireGuard message starts with 1..4. Anything else is the
+     * application's. */
+    if (!stunkit_is_stun(data, len) || data[4] != 0x21 || data[5] != 0x12 || data[6] != 0xA4 || data[7] != 0x42)
+        return STUNKIT_INPUT_NOT_MINE;
     stunkit_msg m;
     if (stunkit_msg_parse(&m, data, len) != 0)
-        return 1;
+        return STUNKIT_INPUT_TAKEN; /* STUN, malformed: dropped */
     if (m.method != STUNKIT_METHOD_BINDING)
         return 0;
     if (m.klass == STUNKIT_CLASS_REQUEST) {

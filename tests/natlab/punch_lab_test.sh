@@ -344,6 +344,91 @@ for _ in range(80):
     lab_down
 }
 
+# wireguard KIND_A KIND_B: two wireguard-go peers (a real UDP application,
+# userspace, /dev/net/tun) behind the two NATs, each talking only to its
+# own `stunkit punch --forward` on 127.0.0.1 (WireGuard's endpoint is punch's
+# listening port, punch delivers to WireGuard's): once punch connects they
+# ping each other through the tunnel (2001:db8:77::1 and ::2), direct where
+# the NATs allow, through the relay where not. stunkit does not encrypt the
+# forwarded datagrams; WireGuard does.
+wireguard() {
+    local ka=$1 kb=$2 label="wireguard-go through punch --forward: $1/$2" want
+    want=$(expect_path "$ka" "$kb")
+    [ "$want" = birthday ] && want=direct
+    command -v wireguard-go >/dev/null 2>&1 && command -v wg >/dev/null 2>&1 ||
+        { echo "skip $label: wireguard-go or wg not installed"; return; }
+    lab_up "$ka" "$kb" || { fail "$label: the lab did not come up"; lab_down; return; }
+    local side ns addr peer_addr
+    # wireguard-go's control socket is /var/run/wireguard/IFNAME.sock, one
+    # directory for every namespace: names of this run's own
+    local wga="wga$$" wgb="wgb$$"
+    wg genkey >"$tmp/wg-a.key"; wg genkey >"$tmp/wg-b.key"
+    for side in a b; do
+        ns=$A addr=2001:db8:77::1
+        [ $side = b ] && ns=$B addr=2001:db8:77::2
+        ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 wireguard-go "wg$side$$" >"$tmp/wg-$side.log" 2>&1 &
+        pids="$pids $!"
+    done
+    for _ in $(seq 50); do ip -n "$A" link show "$wga" >/dev/null 2>&1 && ip -n "$B" link show "$wgb" >/dev/null 2>&1 && break; sleep 0.1; done
+    for side in a b; do
+        local other=b
+        ns=$A addr=2001:db8:77::1 peer_addr=2001:db8:77::2
+        [ $side = b ] && ns=$B addr=2001:db8:77::2 peer_addr=2001:db8:77::1 other=a
+        ip netns exec "$ns" wg set "wg$side$$" listen-port 51820 private-key "$tmp/wg-$side.key" \
+            peer "$(wg pubkey <"$tmp/wg-$other.key")" allowed-ips "$peer_addr"/128 endpoint 127.0.0.1:51821 \
+            persistent-keepalive 1 || { fail "$label: wg set on $side"; lab_down; return; }
+        ns_addr "$ns" "wg$side$$" "$addr"/64
+        ip -n "$ns" link set "wg$side$$" up
+    done
+    rooms=$((rooms + 1))
+    local room="lab-$$-$rooms"
+    ip netns exec "$A" timeout --foreground 60 "$stunkit" punch 203.0.113.1 "$room" --json --count 1 --wait 20 --username alice \
+        --password lab-secret --forward 51821:51820 >"$tmp/a.json" 2>"$tmp/a.err" &
+    local ap=$!
+    pids="$pids $ap"
+    sleep 0.3
+    ip netns exec "$B" timeout --foreground 60 "$stunkit" punch 203.0.113.1 "$room" --json --count 1 --wait 20 --username alice \
+        --password lab-secret --forward 51821:51820 >"$tmp/b.json" 2>"$tmp/b.err" &
+    local bp=$!
+    pids="$pids $bp"
+    for _ in $(seq 300); do
+        grep -q "^forwarding" "$tmp/a.err" && grep -q "^forwarding" "$tmp/b.err" && break
+        sleep 0.1
+    done
+    local ab="" ba=""
+    if grep -q "^forwarding" "$tmp/a.err" && grep -q "^forwarding" "$tmp/b.err"; then
+        # WireGuard's own handshake first (over the forwarded path; it
+        # retries every 5 s when a message is lost), at most 15 s
+        local hs=0
+        for _ in $(seq 150); do
+            [ "$(ip netns exec "$A" wg show "$wga" latest-handshakes | awk '{print $2}')" != 0 ] &&
+                [ "$(ip netns exec "$B" wg show "$wgb" latest-handshakes | awk '{print $2}')" != 0 ] && hs=1 && break
+            sleep 0.1
+        done
+        [ $hs = 1 ] || echo "  (no WireGuard handshake in 15 s)"
+        ip netns exec "$A" ping -6 -c 5 -i 0.3 -W 3 2001:db8:77::2 >"$tmp/ping-ab" 2>&1
+        ip netns exec "$B" ping -6 -c 5 -i 0.3 -W 3 2001:db8:77::1 >"$tmp/ping-ba" 2>&1
+        ab=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$tmp/ping-ab")
+        ba=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$tmp/ping-ba")
+    fi
+    # (timeout --foreground: the TERM reaches punch once, as from a user)
+    kill -TERM $ap 2>/dev/null
+    wait $ap; local rc_a=$?
+    wait $bp; local rc_b=$?
+    local pa pb fa
+    pa=$(jfield "$tmp/a.json" path) pb=$(jfield "$tmp/b.json" path)
+    fa=$(grep -o '"forwarded": {[^}]*}' "$tmp/a.json")
+    # most pings through (the first may wait for WireGuard's handshake)
+    if [ "${ab:-0}" -ge 3 ] && [ "${ba:-0}" -ge 3 ] && [ "$pa" = "$want" ] && [ "$pb" = "$want" ] &&
+        [ $rc_a = 0 ] && [ $rc_b = 0 ]; then
+        ok "$label: $want, ping A->B $ab/5, B->A $ba/5 through the tunnel; A $fa"
+    else
+        fail "$label: want $want and pings both ways; A->B ${ab:-none}/5, B->A ${ba:-none}/5, exit A $rc_a B $rc_b; A: $(cat "$tmp/a.json") $(grep -v '^trace' "$tmp/a.err" | tail -3) / B: $(cat "$tmp/b.json") $(grep -v '^trace' "$tmp/b.err" | tail -3) / ping: $(tail -2 "$tmp/ping-ab" 2>/dev/null) / wg: $(tail -2 "$tmp/wg-a.log"; ip netns exec "$A" wg show 2>&1 | head -12)"
+    fi
+    echo "$label $want ${pa:-none} A->B ${ab:-0}/5 B->A ${ba:-0}/5" >>"$tmp/matrix"
+    lab_down
+}
+
 # An IPv6-only peer (A: 2001:db8:a::2 behind a stateful IPv6 firewall, no
 # IPv4 at all) against an IPv4-only one (B: behind a port-restricted NAT, IPv6
 # off), both through one dual-stack stunkitd (203.0.113.1 and 2001:db8:1::1,
@@ -629,12 +714,14 @@ if [ $# -eq 0 ] && [ -n "${PUNCH_LAB_QUICK:-}" ]; then
     LOSS=20 run_pair symmetric symmetric "20% loss, symmetric both (relay)"
     STUN_ONLY=a MODE=token run_pair symmetric port-restricted-cone "one relay: symmetric (STUN only, offers)/port-restricted-cone (TURN)"
     v6v4
+    wireguard symmetric symmetric
     attack
 elif [ $# -gt 0 ]; then
     for p in "$@"; do
         case $p in
         attack) attack ;;
         v6v4) v6v4 ;;
+        wg:*) p=${p#wg:}; wireguard "${p%/*}" "${p#*/}" ;;
         *) run_pair "${p%/*}" "${p#*/}" ;;
         esac
     done
@@ -689,6 +776,11 @@ else
     # --relay-only (iceTransportPolicy "relay") where a direct path exists:
     # A's relay all the same, and B never sees A's addresses
     RELAY_ONLY=1 run_pair full-cone none "relay-only: full-cone (A --relay-only)/none"
+    # a real UDP application across the NATs: WireGuard through punch --forward
+    for p in port-restricted-cone/port-restricted-cone symmetric/port-restricted-cone symmetric/symmetric \
+        udp-blocked/port-restricted-cone; do
+        wireguard "${p%/*}" "${p#*/}"
+    done
     # a NAT that drops UDP without a word: the TCP fallbacks after their wait
     run_pair udp-dropped port-restricted-cone
     v6v4
