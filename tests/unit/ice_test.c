@@ -440,6 +440,36 @@ static void test_open_internet(void)
     teardown(&a, &b);
 }
 
+/* The application's datagrams share the agent's sockets: what lacks the
+ * magic cookie is the application's even when its first byte falls in RFC
+ * 7983's STUN range (a WireGuard message starts with 1..4); STUN that is
+ * malformed is taken (dropped). */
+static void test_app_data_not_stun(void)
+{
+    uint32_t rs = 3;
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.env.random = test_random;
+    cfg.env.random_ctx = &rs;
+    stunkit_ice *a = stunkit_ice_new(&cfg, 0);
+    stunkit_addr local = A("192.0.2.10"), from = A("198.51.100.20");
+    local.port = 41000;
+    from.port = 42000;
+    CHECK_EQ(stunkit_ice_add_base(a, 1, &local, 0), 0);
+    uint8_t wg[148];
+    memset(wg, 0x5a, sizeof(wg));
+    for (uint8_t type = 1; type <= 4; type++) {
+        wg[0] = type;
+        wg[1] = wg[2] = wg[3] = 0; /* WireGuard: type, three reserved zero bytes */
+        CHECK_EQ(stunkit_ice_input(a, 1, &from, wg, sizeof(wg), 0, NULL), STUNKIT_INPUT_NOT_MINE);
+    }
+    /* the cookie but not well formed (a length past the end): STUN's, dropped */
+    uint8_t bad[20] = {0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xA4, 0x42};
+    CHECK_EQ(stunkit_ice_input(a, 1, &from, bad, sizeof(bad), 0, NULL), STUNKIT_INPUT_TAKEN);
+    stunkit_ice_free(a);
+}
+
 /* relay_only (iceTransportPolicy "relay"): no host or server-reflexive
  * candidate is signalled, paired or answered on; and the config is
  * versioned by size: one written before the field existed still works,
@@ -1167,6 +1197,7 @@ int main(void)
     RUN(test_consent);
     RUN(test_restart);
     RUN(test_relay_only);
+    RUN(test_app_data_not_stun);
     printf("stale timeouts: %u\n", stale_timeouts);
     CHECK_EQ(stale_timeouts, 0u);
     TEST_END();
