@@ -45,8 +45,8 @@ static size_t build(const stunkit_secret *s, char *buf, size_t cap, size_t *seal
     static const char *const parts[3] = {
         "a=ice-ufrag:abcd1234\r\na=ice-options:trickle renomination\r\n",
         "a=candidate:1 1 UDP 2130706431 192.0.2.2 41000 typ host\r\n",
-        "a=candidate:2 1 UDP 1694498815 198.51.100.7 52000 typ srflx raddr 192.0.2.2 rport 41000\r\n"
-        "a=end-of-candidates\r\n"};
+        ("a=candidate:2 1 UDP 1694498815 198.51.100.7 52000 typ srflx raddr 192.0.2.2 rport 41000\r\n"
+         "a=end-of-candidates\r\n")};
     size_t len = 0;
     for (int i = 0; i < 3; i++) {
         size_t n = strlen(parts[i]);
