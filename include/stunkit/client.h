@@ -110,6 +110,11 @@ STUNKIT_API int stunkit_binding_auth(const stunkit_addr *server, stunkit_transpo
  * (stunkit_env.random, stunkit/machine.h). */
 STUNKIT_API void stunkit_random_os(void *ctx, uint8_t *buf, size_t len);
 
+/* This host's default gateway of the family (STUNKIT_AF_INET: from
+ * /proc/net/route, STUNKIT_AF_INET6: /proc/net/ipv6_route), the router PCP,
+ * NAT-PMP and UPnP are asked: 0, or -1 when there is none. */
+STUNKIT_API int stunkit_default_gateway(int family, stunkit_addr *out);
+
 /* Monotonic milliseconds, for drivers. */
 STUNKIT_API uint64_t stunkit_now_ms(void);
 

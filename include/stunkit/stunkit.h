@@ -6,5 +6,6 @@
 #include "stunkit/client.h"
 #include "stunkit/link.h"
 #include "stunkit/upnp.h"
+#include "stunkit/peer.h"
 
 #endif

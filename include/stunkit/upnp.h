@@ -28,6 +28,7 @@
 
 #include "stunkit/addr.h"
 #include "stunkit/export.h"
+#include "stunkit/portmap.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -93,6 +94,41 @@ STUNKIT_API int stunkit_upnp_pinhole_add(stunkit_upnp *u, int protocol, const st
                                          char *why, size_t why_len);
 STUNKIT_API int stunkit_upnp_pinhole_update(stunkit_upnp *u, const char *uid, uint32_t lifetime_s, int *upnp_error);
 STUNKIT_API int stunkit_upnp_pinhole_delete(stunkit_upnp *u, const char *uid, int *upnp_error);
+
+/*
+ * A mapping on its own thread (libminiupnpc blocks on SSDP and HTTP), so
+ * that PCP, NAT-PMP and UPnP can be asked at once: the thread finds the IGD
+ * at `gateway` (waiting at most timeout_ms for SSDP answers), maps, renews
+ * at half the lease and, when stopped with delete, removes the mapping. It
+ * reports the events of the PCP/NAT-PMP machine (stunkit/portmap.h): MAPPED,
+ * RENEWED, FAILED, DELETED. The mapping's description is "DESCRIPTION PORT"
+ * (NULL: "stunkit"). Without libminiupnpc the thread reports FAILED at once.
+ */
+typedef struct stunkit_upnp_task stunkit_upnp_task;
+
+typedef struct stunkit_upnp_task_event {
+    stunkit_portmap_output o; /* event, external (family 0: the IGD cannot tell), lifetime_s, result, reason */
+    int permanent;            /* the router gives permanent leases only (725) */
+    int moved;                /* the asked port was taken (718) */
+    int connected;            /* the IGD says it is connected */
+    int igd_version;
+    char service[48];
+    char location[160];
+} stunkit_upnp_task_event;
+
+/* NULL: out of memory or threads. */
+STUNKIT_API stunkit_upnp_task *stunkit_upnp_task_start(const stunkit_addr *gateway, const stunkit_addr *internal,
+                                                       int protocol, uint16_t external_port, uint32_t lifetime_s,
+                                                       int timeout_ms, const char *description);
+/* Readable when an event waits. */
+STUNKIT_API int stunkit_upnp_task_fd(const stunkit_upnp_task *u);
+/* 1: *ev holds the next event; 0: none yet. */
+STUNKIT_API int stunkit_upnp_task_poll(stunkit_upnp_task *u, stunkit_upnp_task_event *ev);
+/* Asks the thread to finish; with delete, it removes the mapping first
+ * (DELETED or FAILED follows). */
+STUNKIT_API void stunkit_upnp_task_stop(stunkit_upnp_task *u, int delete_mapping);
+/* Stops (without deleting) if still running, waits for the thread, frees. */
+STUNKIT_API void stunkit_upnp_task_free(stunkit_upnp_task *u);
 
 /* The UPnP name of an error code ("ConflictInMappingEntry"), or "". */
 STUNKIT_API const char *stunkit_upnp_error_name(int code);

@@ -30,8 +30,4 @@ void json_string(FILE *f, const char *s, size_t n);
 struct stunkit_addr;
 int cli_server_udp(const char *cmd, const char *text, int family, struct stunkit_addr *out);
 
-/* The IPv4 default gateway from /proc/net/route, or the IPv6 one from
- * /proc/net/ipv6_route (gateway.c). 0 or -1. */
-int cli_default_gateway(int family, struct stunkit_addr *out);
-
 #endif

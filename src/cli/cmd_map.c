@@ -3,7 +3,7 @@
  * NAT-PMP (RFC 6886) or UPnP IGD, print the mapping, keep it renewed until
  * SIGINT or SIGTERM and then delete it; `--list` and `--delete` besides.
  * PCP and NAT-PMP are the machine in stunkit/portmap.h, UPnP runs on its
- * own thread (map_upnp.c); this file finds the gateway, owns the socket and
+ * own thread (stunkit_upnp_task_*, stunkit/upnp.h); this file finds the gateway, owns the socket and
  * the clock, races the methods in `auto`, and prints.
  */
 #define _GNU_SOURCE
@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "map_upnp.h"
 #include "stunkit/stunkit.h"
 
 static void usage(FILE *f)
@@ -81,7 +80,7 @@ static void format_external(const stunkit_addr *ext, char *buf, size_t cap)
         snprintf(buf, cap, "?:%u", ext->port);
 }
 
-static void print_mapping(const map_upnp_event *ev, const stunkit_addr *gw, const stunkit_addr *internal, int tcp,
+static void print_mapping(const stunkit_upnp_task_event *ev, const stunkit_addr *gw, const stunkit_addr *internal, int tcp,
                           int json, int renewing, const uint8_t *nonce)
 {
     const stunkit_portmap_output *o = &ev->o;
@@ -412,7 +411,7 @@ static int do_map(const map_args *a)
     }
     int fd = -1;
     stunkit_portmap *m = NULL;
-    map_upnp *u = NULL;
+    stunkit_upnp_task *u = NULL;
     if (want_machine) {
         fd = gateway_socket(&a->gw);
         m = fd >= 0 ? machine_new(a, a->method, 0) : NULL;
@@ -424,8 +423,8 @@ static int do_map(const map_args *a)
         }
     }
     if (want_upnp) {
-        u = map_upnp_start(&a->gw, &a->internal, a->tcp ? 6 : 17, (uint16_t)a->ext, (uint32_t)a->lifetime,
-                           (int)a->timeout);
+        u = stunkit_upnp_task_start(&a->gw, &a->internal, a->tcp ? 6 : 17, (uint16_t)a->ext, (uint32_t)a->lifetime,
+                                    (int)a->timeout, "stunkit map");
         if (!u)
             fprintf(stderr, "stunkit map: cannot start UPnP (out of memory?)\n");
     }
@@ -449,7 +448,7 @@ static int do_map(const map_args *a)
             deleting = 1;
             delete_deadline = now + (winner == STUNKIT_PORTMAP_UPNP ? 8000 : 2000);
             if (winner == STUNKIT_PORTMAP_UPNP)
-                map_upnp_stop(u, 1);
+                stunkit_upnp_task_stop(u, 1);
             else
                 stunkit_portmap_delete(m, now);
         } else if (stop && winner == STUNKIT_PORTMAP_AUTO) {
@@ -457,7 +456,7 @@ static int do_map(const map_args *a)
             rc = 130;
             break;
         }
-        map_upnp_event ev;
+        stunkit_upnp_task_event ev;
         int have = 0;
         /* the PCP/NAT-PMP machine */
         if (m) {
@@ -480,7 +479,7 @@ static int do_map(const map_args *a)
             case STUNKIT_PORTMAP_EVENT_MAPPED:
                 winner = o->method;
                 if (u)
-                    map_upnp_stop(u, 1); /* UPnP lost: it deletes whatever it made */
+                    stunkit_upnp_task_stop(u, 1); /* UPnP lost: it deletes whatever it made */
                 stunkit_portmap_get_nonce(m, nonce);
                 print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, !a->once,
                               o->method == STUNKIT_PORTMAP_PCP && a->once ? nonce : NULL);
@@ -518,7 +517,7 @@ static int do_map(const map_args *a)
             continue;
         }
         /* the UPnP thread */
-        if (u && map_upnp_poll(u, &ev)) {
+        if (u && stunkit_upnp_task_poll(u, &ev)) {
             stunkit_portmap_output *o = &ev.o;
             if (winner != STUNKIT_PORTMAP_AUTO && winner != STUNKIT_PORTMAP_UPNP)
                 continue; /* lost the race: it deletes on its own */
@@ -604,7 +603,7 @@ static int do_map(const map_args *a)
         if (deleting && delete_deadline < next)
             next = delete_deadline;
         int wait = next <= now ? 0 : next - now > 1000 ? 1000 : (int)(next - now);
-        struct pollfd p[2] = {{m ? fd : -1, POLLIN, 0}, {u ? map_upnp_fd(u) : -1, POLLIN, 0}};
+        struct pollfd p[2] = {{m ? fd : -1, POLLIN, 0}, {u ? stunkit_upnp_task_fd(u) : -1, POLLIN, 0}};
         if (poll(p, 2, wait) > 0 && m && (p[0].revents & (POLLIN | POLLERR)))
             unreachable |= machine_read(m, fd, &a->gw);
     }
@@ -612,7 +611,7 @@ static int do_map(const map_args *a)
         stunkit_portmap_free(m);
     /* a UPnP mapping that lost the race is deleted by its thread, and
      * --once's is left: wait for the thread either way */
-    map_upnp_free(u);
+    stunkit_upnp_task_free(u);
     if (fd >= 0)
         close(fd);
     return rc;
@@ -899,7 +898,7 @@ int cmd_map(int argc, char **argv)
             fprintf(stderr, "stunkit map: --gateway '%s' is not an IP address\n", gateway_text);
             return 2;
         }
-    } else if (cli_default_gateway(STUNKIT_AF_INET, &a.gw) != 0 && cli_default_gateway(STUNKIT_AF_INET6, &a.gw) != 0) {
+    } else if (stunkit_default_gateway(STUNKIT_AF_INET, &a.gw) != 0 && stunkit_default_gateway(STUNKIT_AF_INET6, &a.gw) != 0) {
         fprintf(stderr, "stunkit map: no default gateway (give one with --gateway)\n");
         return 1;
     }

@@ -1,11 +1,11 @@
-/* gateway.c - this host's default gateway, for `map` and `punch`. */
+/* gateway.c - this host's default gateway (for the port mapping protocols:
+ * PCP and NAT-PMP talk to it, UPnP trusts only it). */
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "stunkit/stunkit.h"
+#include "stunkit/client.h"
 
-int cli_default_gateway(int family, struct stunkit_addr *out)
+int stunkit_default_gateway(int family, stunkit_addr *out)
 {
     char line[512];
     memset(out, 0, sizeof(*out));

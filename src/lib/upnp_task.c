@@ -1,5 +1,6 @@
 /*
- * map_upnp.c - a UPnP IGD mapping on its own thread (see map_upnp.h).
+ * upnp_task.c - a UPnP IGD mapping on its own thread (stunkit/upnp.h:
+ * stunkit_upnp_task_*), so that PCP, NAT-PMP and UPnP can be asked at once.
  *
  * The thread's life: open (SSDP, description) -> add -> MAPPED ->
  * [wait until half the lease, renew -> RENEWED]... -> stop: delete ->
@@ -7,7 +8,8 @@
  * that wakes its poll().
  */
 #define _GNU_SOURCE
-#include "map_upnp.h"
+#include "stunkit/client.h"
+#include "stunkit/upnp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +22,7 @@
 
 #define QUEUE 8
 
-struct map_upnp {
+struct stunkit_upnp_task {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -28,16 +30,17 @@ struct map_upnp {
     /* what to map */
     stunkit_addr gateway, internal;
     int protocol, timeout_ms;
+    char description[48];
     uint16_t external_port;
     uint32_t lifetime_s;
     /* set by the main thread */
     int stop, delete;
     /* events for the main thread */
-    map_upnp_event q[QUEUE];
+    stunkit_upnp_task_event q[QUEUE];
     int head, n;
 };
 
-static void post(map_upnp *u, const map_upnp_event *ev)
+static void post(stunkit_upnp_task *u, const stunkit_upnp_task_event *ev)
 {
     pthread_mutex_lock(&u->lock);
     if (u->n < QUEUE)
@@ -49,7 +52,7 @@ static void post(map_upnp *u, const map_upnp_event *ev)
 }
 
 /* Waits until ms from now or a stop; 1 when stopped. */
-static int wait_stop(map_upnp *u, uint64_t ms)
+static int wait_stop(stunkit_upnp_task *u, uint64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -65,7 +68,7 @@ static int wait_stop(map_upnp *u, uint64_t ms)
     return s;
 }
 
-static int stopped(map_upnp *u, int *delete)
+static int stopped(stunkit_upnp_task *u, int *delete)
 {
     pthread_mutex_lock(&u->lock);
     int s = u->stop;
@@ -75,7 +78,7 @@ static int stopped(map_upnp *u, int *delete)
     return s;
 }
 
-static void fill(map_upnp_event *ev, stunkit_portmap_event e, const stunkit_upnp *igd, const stunkit_upnp_mapping *m)
+static void fill(stunkit_upnp_task_event *ev, stunkit_portmap_event e, const stunkit_upnp *igd, const stunkit_upnp_mapping *m)
 {
     memset(ev, 0, sizeof(*ev));
     ev->o.event = e;
@@ -98,8 +101,8 @@ static void fill(map_upnp_event *ev, stunkit_portmap_event e, const stunkit_upnp
 
 static void *run(void *arg)
 {
-    map_upnp *u = arg;
-    map_upnp_event ev;
+    stunkit_upnp_task *u = arg;
+    stunkit_upnp_task_event ev;
     stunkit_upnp *igd = NULL;
     char why[sizeof(ev.o.reason)];
     int rv = stunkit_upnp_open(&igd, &u->gateway, u->timeout_ms, why, sizeof(why));
@@ -116,7 +119,7 @@ static void *run(void *arg)
     m.internal = u->internal;
     m.external_port = u->external_port;
     m.lifetime_s = u->lifetime_s;
-    snprintf(m.description, sizeof(m.description), "stunkit map %u", u->internal.port);
+    snprintf(m.description, sizeof(m.description), "%s %u", u->description, u->internal.port);
     int code = 0;
     if (stopped(u, NULL)) { /* another method won before discovery ended */
         stunkit_upnp_close(igd);
@@ -170,10 +173,11 @@ static void *run(void *arg)
     return NULL;
 }
 
-map_upnp *map_upnp_start(const stunkit_addr *gateway, const stunkit_addr *internal, int protocol,
-                         uint16_t external_port, uint32_t lifetime_s, int timeout_ms)
+stunkit_upnp_task *stunkit_upnp_task_start(const stunkit_addr *gateway, const stunkit_addr *internal, int protocol,
+                                           uint16_t external_port, uint32_t lifetime_s, int timeout_ms,
+                                           const char *description)
 {
-    map_upnp *u = calloc(1, sizeof(*u));
+    stunkit_upnp_task *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     u->gateway = *gateway;
@@ -182,6 +186,7 @@ map_upnp *map_upnp_start(const stunkit_addr *gateway, const stunkit_addr *intern
     u->external_port = external_port;
     u->lifetime_s = lifetime_s;
     u->timeout_ms = timeout_ms;
+    snprintf(u->description, sizeof(u->description), "%s", description ? description : "stunkit");
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->wake, NULL);
     if (pipe2(u->pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -197,12 +202,12 @@ map_upnp *map_upnp_start(const stunkit_addr *gateway, const stunkit_addr *intern
     return u;
 }
 
-int map_upnp_fd(const map_upnp *u)
+int stunkit_upnp_task_fd(const stunkit_upnp_task *u)
 {
     return u->pipe[0];
 }
 
-int map_upnp_poll(map_upnp *u, map_upnp_event *ev)
+int stunkit_upnp_task_poll(stunkit_upnp_task *u, stunkit_upnp_task_event *ev)
 {
     char b[16];
     while (read(u->pipe[0], b, sizeof(b)) > 0)
@@ -218,7 +223,7 @@ int map_upnp_poll(map_upnp *u, map_upnp_event *ev)
     return got;
 }
 
-void map_upnp_stop(map_upnp *u, int delete)
+void stunkit_upnp_task_stop(stunkit_upnp_task *u, int delete)
 {
     pthread_mutex_lock(&u->lock);
     if (!u->stop) {
@@ -229,11 +234,11 @@ void map_upnp_stop(map_upnp *u, int delete)
     pthread_mutex_unlock(&u->lock);
 }
 
-void map_upnp_free(map_upnp *u)
+void stunkit_upnp_task_free(stunkit_upnp_task *u)
 {
     if (!u)
         return;
-    map_upnp_stop(u, 0);
+    stunkit_upnp_task_stop(u, 0);
     pthread_join(u->thread, NULL);
     close(u->pipe[0]);
     close(u->pipe[1]);

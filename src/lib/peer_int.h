@@ -1,0 +1,239 @@
+/*
+ * peer_int.h - the peer's state (stunkit/peer.h), shared by its files:
+ *
+ *   peer.c         the object, the public calls, the step (where every
+ *                  datagram enters: dispatch()), the three drive modes
+ *   peer_net.c     the sockets: one per local address, TCP/TLS streams to
+ *                  the server, where the agent's datagrams leave (route)
+ *   peer_signal.c  the descriptions: ours (trickled, sealed), the peer's
+ *                  (opened, applied), the rendezvous and its fallback
+ *   peer_map.c     the router's port mapping: PCP / NAT-PMP and UPnP raced
+ *   peer_spray.c   birthday-paradox punching beside the relay
+ */
+#ifndef STUNKIT_PEER_INT_H
+#define STUNKIT_PEER_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "stunkit/stunkit.h"
+#include "stunkit/peer.h"
+#include "stunkit/rendezvous.h"
+#include "stunkit/secret.h"
+
+#define PEER_MAX_SOCKS (STUNKIT_ICE_MAX_BASES - 1) /* one base left for the TURN-over-TCP stream */
+#define PEER_TURN_STREAM 100   /* the agent's name for the TURN-over-TCP connection */
+#define PEER_RDV_UDP_MS 1000u  /* the rendezvous goes over TCP when UDP has no answer by then */
+#define PEER_TCP_RELAY_MS 1000u /* TURN over TCP when the server has not answered over UDP by then */
+#define PEER_ROLE_WAIT_MS 30000u /* the room says the role by then, or the rendezvous failed */
+#define PEER_MAX_DATA 4096
+#define PEER_STRETCH_MAX 3u    /* a lossy path stretches a deadline up to threefold */
+#define PEER_CTL_NAT "SKP1 nat "
+#define PEER_CTL_SPRAY "SKP1 spray "
+
+/* Birthday-paradox punching through a symmetric NAT (beside the relay): the
+ * hard side opens SPRAY_SOCKS mappings, the easy side guesses SPRAY_GUESSES
+ * ports; a round hits with 1 - exp(-256 * 1024 / 64511) = 98% (measured in
+ * the lab: 50 of 50), at most SPRAY_ROUNDS rounds of SPRAY_ROUND_MS. */
+#define SPRAY_SOCKS STUNKIT_PEER_GUESS_SOCKETS
+#define SPRAY_GUESSES STUNKIT_PEER_GUESS_PORTS
+#define SPRAY_ROUNDS STUNKIT_PEER_GUESS_ROUNDS
+#define SPRAY_ROUND_MS 500u
+/* What a run may send while guessing, in the spirit of RFC 8445's pacing
+ * (14.2: checks are paced so that an agent cannot be used to flood): at
+ * most SPRAY_PPS datagrams a second (a burst of SPRAY_SOCKS, the hard
+ * side's round), at most SPRAY_BUDGET in all, and only ever to the IP
+ * address the peer has proven with an authenticated ICE check (or that the
+ * TURN server saw its checks come from), never to an address it merely
+ * named in a candidate. */
+#define SPRAY_PPS STUNKIT_PEER_GUESS_PPS
+#define SPRAY_BUDGET STUNKIT_PEER_GUESS_BUDGET
+#define SPRAY_MAGIC "SKB1 "
+
+/* What each epoll registration is (the high 32 bits of its data). */
+enum { EV_SOCK = 1, EV_RDV, EV_STREAM_TURN, EV_STREAM_RDV, EV_PM, EV_UPNP, EV_SPRAY, EV_WAKE };
+
+typedef struct peer_sock {
+    int fd;
+    stunkit_addr local;
+} peer_sock;
+
+/* A TCP connection to the server: TURN (a relayed candidate that needs no
+ * UDP to the server) or the rendezvous when UDP goes unanswered. */
+typedef struct peer_stream {
+    int fd;             /* -1: none */
+    stunkit_link *link; /* TLS (a turns: or stuns: server): framed by the link */
+    int connected, added, closed;
+    stunkit_addr local;
+    uint8_t rx[16384];
+    size_t rx_len;
+} peer_stream;
+
+/* A port mapping asked of the router for the socket on the way to it: a
+ * candidate that lets the peer in even through a NAT whose own mappings
+ * depend on the destination. PCP or NAT-PMP (stunkit/portmap.h) and UPnP
+ * IGD (stunkit_upnp_task, its own thread) are asked at once; the first
+ * mapping is the candidate, one the other method grants later is given back. */
+enum { UPNP_NONE, UPNP_ASKING, UPNP_MAPPED, UPNP_DONE };
+enum { MAP_NONE, MAP_PCP, MAP_UPNP }; /* whose mapping is the candidate */
+typedef struct peer_portmap {
+    stunkit_portmap *m;
+    int fd;               /* connected to the gateway's 5351, from the base's address */
+    int base;             /* the socket mapped (index), -1: none */
+    int settled;          /* mapped, refused, or no answer in time: gathering may end */
+    int mapped;           /* PCP / NAT-PMP holds a mapping */
+    stunkit_upnp_task *u;
+    int u_state;
+    int use;              /* MAP_PCP or MAP_UPNP once a candidate came */
+    int asked;            /* peer_map_start() asked the router */
+    uint64_t deadline, u_deadline;
+    stunkit_addr gateway, external;
+    stunkit_portmap_method method;
+} peer_portmap;
+
+/* The birthday-paradox upgrade from the relay to a direct path (peer_spray.c). */
+typedef enum { SPRAY_IDLE, SPRAY_TOLD, SPRAY_RUNNING, SPRAY_DIRECT, SPRAY_OFF } spray_state;
+
+typedef struct peer_spray {
+    spray_state state;
+    int self_hard;            /* our NAT maps per destination (we or the peer saw it) */
+    int self_easy;            /* it does not: our checks to the peer's relay left from our srflx */
+    int peer_seen_hard;       /* the peer's checks came from another port than its srflx */
+    int peer_kind;            /* what the peer said of itself: 0 nothing yet, 1 easy, 2 hard, 3 off, 4 unknown */
+    int peer_sees_us_hard;
+    int peer_sees_us_easy;    /* the peer saw our checks come from our srflx exactly */
+    int peer_seen_easy;       /* the peer's checks came from its srflx exactly (to another destination than the server) */
+    int go;                   /* easy side: the peer's round number to guess for */
+    int round, fds[SPRAY_SOCKS], nfds;
+    int base;                 /* the socket whose srflx the peer knows */
+    stunkit_addr self_srflx, peer_srflx;
+    long guesses, guessed;    /* easy side: this round's target and progress */
+    uint8_t used[65536 / 8];
+    uint64_t start, round_end, ms, told_at;
+    uint64_t at;              /* the direct path found, ms after the checks started */
+    int answer;               /* the peer asked ("?"): tell it once more */
+    long sent;                /* probes sent, all rounds (at most SPRAY_BUDGET) */
+    double tokens;            /* the pacing bucket: SPRAY_PPS, a burst of SPRAY_SOCKS */
+    uint64_t tokens_at;
+    /* the direct path found: from fds[sock] (hard) or socks[base] (easy) */
+    int sock;
+    stunkit_addr to, self_mapped;
+    char why[96];             /* why it was not tried */
+} peer_spray;
+
+/* Datagrams for stunkit_peer_recv() when there is no on_data. */
+#define PEER_QUEUE 64
+typedef struct peer_queue {
+    uint8_t (*slot)[PEER_MAX_DATA];
+    uint16_t len[PEER_QUEUE];
+    int head, n;
+} peer_queue;
+
+struct stunkit_peer {
+    stunkit_peer_config cfg;
+    stunkit_env env;
+    pthread_mutex_t lock; /* recursive: a callback may call back in */
+    pthread_cond_t changed;
+    pthread_t thread;
+    int thread_on, thread_stop;
+    int efd, wake_fd;
+    stunkit_ice *ice;
+    stunkit_ice_server servers[2];
+    size_t n_servers;
+    char *username, *password, *ca_file, *tls_name; /* copies */
+    peer_spray sp;
+    int spray_on;
+    peer_portmap pm;
+    int map;
+    peer_sock socks[PEER_MAX_SOCKS];
+    int nsocks;
+    int gathered, connected, failed, disconnected, closed;
+    int selected;       /* ICE selected a pair (sel_local, sel_remote) */
+    stunkit_peer_state state; /* as last reported */
+    stunkit_addr server;
+    stunkit_addr stream_server; /* the streams' server: TCP, or TLS (its own port) */
+    int tls;
+    char tls_error[160];
+    peer_stream turn_tcp;
+    int tcp_relay;      /* credentials given: TURN over TCP is the fallback */
+    int udp_server_ok;  /* the server answered over UDP (a candidate from it, or the rendezvous) */
+    uint64_t t0;
+    uint64_t t_role, t_tcp_relay; /* ms after t0 */
+    int tcp_relay_opened;
+    /* the rendezvous */
+    stunkit_rdv *rdv;
+    peer_stream rdv_tcp;
+    int rdv_on_tcp, udp_refused; /* udp_refused: ICMP said no to UDP to the server */
+    uint64_t rdv_start;
+    int rdv_fd, role_known, controlling, rdv_failed, rdv_left;
+    char room[72];
+    /* descriptions */
+    char local_desc[STUNKIT_RDV_DESC_MAX];
+    size_t local_len, local_told; /* own signalling: bytes already given out */
+    char peer_desc[STUNKIT_RDV_DESC_MAX + 1];
+    size_t peer_len, peer_applied;
+    int peer_ready;     /* the peer's credentials are applied */
+    int have_secret;
+    stunkit_secret secret;
+    char ufrag[9], pwd[33];
+    uint64_t peer_ms;   /* the peer's description came */
+    char reason[200];
+    stunkit_ice_candidate sel_local, sel_remote;
+    uint64_t connect_ms, upgraded_ms;
+    unsigned long sent, received, dropped;
+    peer_queue q;
+};
+
+/* peer.c */
+uint64_t peer_now(const stunkit_peer *p);
+void peer_log(stunkit_peer *p, uint64_t now, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void peer_emit(stunkit_peer *p, const stunkit_peer_event *ev);
+void peer_fail(stunkit_peer *p, uint64_t now, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void peer_app_in(stunkit_peer *p, const uint8_t *d, size_t len, uint64_t now);
+int peer_from_peer(const stunkit_peer *p, const stunkit_addr *from, int relayed);
+int peer_selected_relayed(const stunkit_peer *p);
+void peer_path_changed(stunkit_peer *p, const char *why);
+void peer_watch(stunkit_peer *p, int fd, int kind, uint32_t index, int writable);
+
+/* peer_net.c */
+int peer_open_sock(stunkit_peer *p, const stunkit_addr *ip);
+void peer_open_all(stunkit_peer *p);
+void peer_route(stunkit_peer *p, const stunkit_ice_route *r);
+void peer_send_to(int fd, const stunkit_addr *to, const void *data, size_t len);
+int peer_send_ctl(stunkit_peer *p, const char *text);
+void peer_stream_open(stunkit_peer *p, peer_stream *st, int kind);
+void peer_stream_close(peer_stream *st);
+void peer_stream_send(peer_stream *st, const uint8_t *data, size_t len);
+void peer_stream_event(stunkit_peer *p, peer_stream *st, int turn, uint64_t now);
+void peer_streams_step(stunkit_peer *p, uint64_t now);
+uint64_t peer_streams_timeout(const stunkit_peer *p);
+void peer_sock_readable(stunkit_peer *p, int i, uint64_t now);
+int peer_udp_refusal(int e);
+
+/* peer_signal.c */
+int peer_start_agent(stunkit_peer *p, int controlling, uint64_t now);
+void peer_ice_pump(stunkit_peer *p, uint64_t now);
+void peer_local_grow(stunkit_peer *p, const char *text, size_t len, uint64_t now);
+int peer_apply(stunkit_peer *p, uint64_t now);
+void peer_rdv_pump(stunkit_peer *p, uint64_t now);
+void peer_rdv_readable(stunkit_peer *p, uint64_t now);
+
+/* peer_map.c */
+void peer_map_start(stunkit_peer *p, uint64_t now);
+void peer_map_pump(stunkit_peer *p, uint64_t now);
+void peer_map_readable(stunkit_peer *p, uint64_t now);
+void peer_map_upnp(stunkit_peer *p, uint64_t now);
+uint64_t peer_map_timeout(const stunkit_peer *p);
+void peer_map_end(stunkit_peer *p);
+
+/* peer_spray.c */
+void peer_spray_step(stunkit_peer *p, uint64_t now);
+void peer_spray_input(stunkit_peer *p, int k, const stunkit_addr *from, const uint8_t *d, size_t len, uint64_t now);
+void peer_spray_ctl(stunkit_peer *p, const char *msg, size_t len);
+void peer_spray_close(peer_spray *sp, int keep);
+int peer_spray_busy(const stunkit_peer *p);
+void peer_spray_readable(stunkit_peer *p, int fd, uint64_t now);
+uint64_t peer_spray_timeout(const stunkit_peer *p, uint64_t now);
+void peer_spray_pair(const stunkit_peer *p, stunkit_ice_candidate *l, stunkit_ice_candidate *r);
+
+#endif
