@@ -7,7 +7,7 @@ set -eu
 job=${1:-build}
 check=${2:-}
 
-pkgs="cmake gcc make pkg-config libssl-dev libminiupnpc-dev clang libbpf-dev bpftool"
+pkgs="cmake gcc make pkg-config libssl-dev libminiupnpc-dev clang libbpf-dev bpftool libuv1-dev"
 case "$job" in
 test) pkgs="iproute2 nftables tshark coturn stun-client stun-server openssl valgrind dnsmasq-base python3-aioice chromium miniupnpd-nftables miniupnpc natpmpc libnice-dev systemd procps wireguard-go wireguard-tools iputils-ping" ;;
 fuzz) pkgs="clang libclang-rt-14-dev" ;;

@@ -429,6 +429,37 @@ wireguard() {
     lab_down
 }
 
+# The README's example (examples/chat.c, the library's peer on its own
+# thread) behind two NATs: both sides type lines with one secret, each
+# prints the other's. CHAT_EXAMPLE is the built program.
+chat() {
+    local ka=$1 kb=$2 label="examples/chat behind $1/$2"
+    [ -x "${CHAT_EXAMPLE:-}" ] || { echo "skip $label: CHAT_EXAMPLE not given"; return; }
+    lab_up "$ka" "$kb" || { fail "$label: the lab did not come up"; lab_down; return; }
+    local secret="chat $$ $ka $kb"
+    # each side: a line once connected (it waits for the peer), another a
+    # second later, then stays 2 s to hear the other's
+    (sleep 3; echo "hello from A"; sleep 1; echo "second line from A"; sleep 2) |
+        ip netns exec "$A" timeout 30 "$CHAT_EXAMPLE" 203.0.113.1 "$secret" alice lab-secret >"$tmp/chat-a.out" 2>"$tmp/chat-a.err" &
+    local ap=$!
+    pids="$pids $ap"
+    sleep 0.3
+    (sleep 3; echo "hello from B"; sleep 1; echo "second line from B"; sleep 2) |
+        ip netns exec "$B" timeout 30 "$CHAT_EXAMPLE" 203.0.113.1 "$secret" alice lab-secret >"$tmp/chat-b.out" 2>"$tmp/chat-b.err" &
+    local bp=$!
+    pids="$pids $bp"
+    wait $ap; local rc_a=$?
+    wait $bp; local rc_b=$?
+    if [ $rc_a = 0 ] && [ $rc_b = 0 ] && grep -qx "peer: hello from B" "$tmp/chat-a.out" &&
+        grep -qx "peer: second line from B" "$tmp/chat-a.out" && grep -qx "peer: hello from A" "$tmp/chat-b.out" &&
+        grep -qx "peer: second line from A" "$tmp/chat-b.out"; then
+        ok "$label: both lines each way; A: $(grep -m1 '^(path' "$tmp/chat-a.err") B: $(grep -m1 '^(path' "$tmp/chat-b.err")"
+    else
+        fail "$label: exit A $rc_a B $rc_b; A heard: $(cat "$tmp/chat-a.out") ($(cat "$tmp/chat-a.err")) / B heard: $(cat "$tmp/chat-b.out") ($(cat "$tmp/chat-b.err"))"
+    fi
+    lab_down
+}
+
 # An IPv6-only peer (A: 2001:db8:a::2 behind a stateful IPv6 firewall, no
 # IPv4 at all) against an IPv4-only one (B: behind a port-restricted NAT, IPv6
 # off), both through one dual-stack stunkitd (203.0.113.1 and 2001:db8:1::1,
@@ -715,6 +746,7 @@ if [ $# -eq 0 ] && [ -n "${PUNCH_LAB_QUICK:-}" ]; then
     STUN_ONLY=a MODE=token run_pair symmetric port-restricted-cone "one relay: symmetric (STUN only, offers)/port-restricted-cone (TURN)"
     v6v4
     wireguard symmetric symmetric
+    chat symmetric port-restricted-cone
     attack
 elif [ $# -gt 0 ]; then
     for p in "$@"; do
@@ -722,6 +754,7 @@ elif [ $# -gt 0 ]; then
         attack) attack ;;
         v6v4) v6v4 ;;
         wg:*) p=${p#wg:}; wireguard "${p%/*}" "${p#*/}" ;;
+        chat:*) p=${p#chat:}; chat "${p%/*}" "${p#*/}" ;;
         *) run_pair "${p%/*}" "${p#*/}" ;;
         esac
     done
@@ -781,6 +814,9 @@ else
         udp-blocked/port-restricted-cone; do
         wireguard "${p%/*}" "${p#*/}"
     done
+    # the README's example: lines of text through a room, direct and relayed
+    chat port-restricted-cone port-restricted-cone
+    chat symmetric symmetric
     # a NAT that drops UDP without a word: the TCP fallbacks after their wait
     run_pair udp-dropped port-restricted-cone
     v6v4
