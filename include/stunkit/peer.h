@@ -17,7 +17,10 @@
  * there, not link-local, not tunnel interfaces); the ICE agent (stunkit/ice.h)
  * with STUN and TURN gathering from the server, over UDP and, when UDP to
  * the server is refused or unanswered for a second, TURN over TCP or TLS
- * (a turns: server); a port mapping asked of the router (PCP, NAT-PMP and
+ * (a turns: server); a browser's "<uuid>.local" host candidates resolved
+ * by multicast DNS on the local link (RFC 6762; when that fails, as it does
+ * across NATs, its reflexive addresses serve); a port mapping asked of the
+ * router (PCP, NAT-PMP and
  * UPnP IGD at once; deleted at the end); birthday-paradox port guessing
  * beside the relay when exactly one NAT maps per destination; consent
  * freshness and renomination (a relayed path first, a direct one taking
@@ -139,6 +142,7 @@ typedef struct stunkit_peer_config {
     int no_port_mapping;  /* do not ask the router (PCP, NAT-PMP, UPnP) */
     int no_guessing;      /* no birthday-paradox punching */
     int aggressive;       /* aggressive nomination */
+    int no_mdns;          /* do not resolve a browser's "<uuid>.local" candidates by multicast DNS */
     const char *const *local_addresses; /* only these (textual IPs); NULL: every usable one */
     size_t n_local_addresses;
     uint32_t connect_timeout_ms; /* after the peer's description: 0 = 10000, up to 3x on a lossy path */

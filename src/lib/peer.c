@@ -239,6 +239,7 @@ static void dispatch(stunkit_peer *p, uint64_t tag, uint64_t now)
     case EV_PM: peer_map_readable(p, now); break;
     case EV_UPNP: peer_map_upnp(p, now); break;
     case EV_SPRAY: peer_spray_readable(p, (int)index, now); break;
+    case EV_MDNS: peer_mdns_readable(p, (int)index, now); break;
     case EV_WAKE: {
         uint64_t v;
         ssize_t r = read(p->wake_fd, &v, sizeof(v));
@@ -259,6 +260,7 @@ static void step_locked(stunkit_peer *p, uint64_t now)
         return;
     peer_streams_step(p, now);
     peer_map_pump(p, now);
+    peer_mdns_step(p, now);
     if (p->ice) {
         peer_ice_pump(p, now);
         peer_spray_step(p, now);
@@ -290,6 +292,8 @@ static uint64_t timeout_locked(stunkit_peer *p)
     if ((t = peer_streams_timeout(p)) < next)
         next = t;
     if ((t = peer_spray_timeout(p, now)) < next)
+        next = t;
+    if ((t = peer_mdns_timeout(p)) < next)
         next = t;
     if (!p->failed && !p->connected && p->peer_ready && (t = connect_deadline(p)) < next)
         next = t;
@@ -636,6 +640,10 @@ static void peer_destroy(stunkit_peer *p)
         close(p->wake_fd);
     if (p->rdv_fd >= 0)
         close(p->rdv_fd);
+    if (p->mdns_fd >= 0)
+        close(p->mdns_fd);
+    if (p->mdns_group_fd >= 0)
+        close(p->mdns_group_fd);
     for (int i = 0; i < p->nsocks; i++)
         close(p->socks[i].fd);
     stunkit_rdv_free(p->rdv);
@@ -701,7 +709,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     pthread_mutex_init(&p->lock, &ma);
     pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&p->changed, NULL);
-    p->efd = p->wake_fd = p->rdv_fd = -1;
+    p->efd = p->wake_fd = p->rdv_fd = p->mdns_fd = p->mdns_group_fd = -1;
     p->turn_tcp.fd = p->rdv_tcp.fd = p->pm.fd = p->pm.base = -1;
     p->sp.base = p->sp.sock = -1;
     p->cfg = cfg;
@@ -769,6 +777,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
             snprintf(why, why_len, "no usable local address");
         goto fail;
     }
+    peer_mdns_listen(p);
     p->servers[0].addr = server;
     p->n_servers = 1;
     if (p->username) {

@@ -9,6 +9,7 @@
  *                  (opened, applied), the rendezvous and its fallback
  *   peer_map.c     the router's port mapping: PCP / NAT-PMP and UPnP raced
  *   peer_spray.c   birthday-paradox punching beside the relay
+ *   peer_mdns.c    a browser's "<uuid>.local" candidates resolved
  */
 #ifndef STUNKIT_PEER_INT_H
 #define STUNKIT_PEER_INT_H
@@ -51,7 +52,7 @@
 #define SPRAY_MAGIC "SKB1 "
 
 /* What each epoll registration is (the high 32 bits of its data). */
-enum { EV_SOCK = 1, EV_RDV, EV_STREAM_TURN, EV_STREAM_RDV, EV_PM, EV_UPNP, EV_SPRAY, EV_WAKE };
+enum { EV_SOCK = 1, EV_RDV, EV_STREAM_TURN, EV_STREAM_RDV, EV_PM, EV_UPNP, EV_SPRAY, EV_WAKE, EV_MDNS };
 
 typedef struct peer_sock {
     int fd;
@@ -121,6 +122,24 @@ typedef struct peer_spray {
     char why[96];             /* why it was not tried */
 } peer_spray;
 
+/* A browser's "<uuid>.local" candidate being resolved (peer_mdns.c). */
+#define PEER_MDNS_MAX 8
+typedef struct peer_mdns_q {
+    char name[256];
+    char line[512]; /* the candidate line as it came */
+    size_t len, at, hlen; /* the name's place in it */
+    uint16_t id;
+    int tries, done;
+    uint64_t next, give_up;
+} peer_mdns_q;
+
+#define PEER_MDNS_CACHE 16
+typedef struct peer_mdns_rec {
+    char name[128];
+    stunkit_addr addr;
+    uint64_t at; /* heard then (0: empty) */
+} peer_mdns_rec;
+
 /* Datagrams for stunkit_peer_recv() when there is no on_data. */
 #define PEER_QUEUE 64
 typedef struct peer_queue {
@@ -182,6 +201,9 @@ struct stunkit_peer {
     uint64_t connect_ms, upgraded_ms;
     unsigned long sent, received, dropped;
     peer_queue q;
+    peer_mdns_q mq[PEER_MDNS_MAX];
+    int n_mq, mdns_fd, mdns_group_fd;
+    peer_mdns_rec mc[PEER_MDNS_CACHE];
 };
 
 /* peer.c */
@@ -225,6 +247,13 @@ void peer_map_readable(stunkit_peer *p, uint64_t now);
 void peer_map_upnp(stunkit_peer *p, uint64_t now);
 uint64_t peer_map_timeout(const stunkit_peer *p);
 void peer_map_end(stunkit_peer *p);
+
+/* peer_mdns.c */
+void peer_mdns_listen(stunkit_peer *p);
+void peer_mdns_want(stunkit_peer *p, const char *line, size_t len, uint64_t now);
+void peer_mdns_step(stunkit_peer *p, uint64_t now);
+uint64_t peer_mdns_timeout(const stunkit_peer *p);
+void peer_mdns_readable(stunkit_peer *p, int group, uint64_t now);
 
 /* peer_spray.c */
 void peer_spray_step(stunkit_peer *p, uint64_t now);

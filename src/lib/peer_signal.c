@@ -150,6 +150,20 @@ static int unsealed_lines(const stunkit_peer *p, const char *in, size_t len, cha
     return (int)o;
 }
 
+/* Candidate lines whose address is a ".local" name: to be resolved. */
+static void mdns_lines(stunkit_peer *p, const char *text, size_t len, uint64_t now)
+{
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
+        size_t m = n && text[i + n - 1] == '\r' ? n - 1 : n;
+        if (m > 12 && (!strncmp(text + i, "a=candidate:", 12) || !strncmp(text + i, "candidate:", 10)) &&
+            memmem(text + i, m, ".local ", 7))
+            peer_mdns_want(p, text + i, m, now);
+        i += n + 1;
+    }
+}
+
 /* The peer's description as it comes: whole lines only, and only once its
  * ufrag and pwd are both in (the agent takes them together). With
  * --secret: only what its seals cover, and its password derived. */
@@ -187,6 +201,7 @@ int peer_apply(stunkit_peer *p, uint64_t now)
             return 0; /* the credentials come first */
         peer_log(p, now, "peer's lines (sealed): %s", lines);
         int rv = stunkit_ice_apply(p->ice, lines, (size_t)n, now);
+        mdns_lines(p, lines, (size_t)n, now);
         p->peer_applied = ok;
         if (!p->peer_ready) {
             p->peer_ready = 1;
@@ -207,6 +222,7 @@ int peer_apply(stunkit_peer *p, uint64_t now)
     size_t upto = (size_t)(last - p->peer_desc) + 1;
     peer_log(p, now, "peer's lines: %.*s", (int)(upto - p->peer_applied), p->peer_desc + p->peer_applied);
     int rv = stunkit_ice_apply(p->ice, p->peer_desc + p->peer_applied, upto - p->peer_applied, now);
+    mdns_lines(p, p->peer_desc + p->peer_applied, upto - p->peer_applied, now);
     p->peer_applied = upto;
     if (!p->peer_ready) {
         p->peer_ready = 1;

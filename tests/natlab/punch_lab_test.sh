@@ -460,6 +460,74 @@ chat() {
     lab_down
 }
 
+# Headless Chromium (the ICE agent most peers meet) in A, behind KIND_A,
+# offers an RTCPeerConnection with our stunkitd as its STUN server; its host
+# candidate is an mDNS name (<uuid>.local) no one in B can resolve.
+# `stunkit punch --sdp --answer -` in B (behind KIND_B, TURN credentials)
+# answers; the page wraps our a= lines into an SDP answer. Both must reach
+# ICE connected (the browser's iceConnectionState "connected"). The
+# signalling is tests/interop/chromium/signal_server.py in the internet
+# namespace.
+browser() {
+    local ka=$1 kb=$2 label="Chromium ($1) / stunkit punch --sdp ($2)"
+    command -v chromium >/dev/null 2>&1 && [ -x /usr/bin/python3 ] ||
+        { echo "skip $label: chromium or /usr/bin/python3 missing"; return; }
+    lab_up "$ka" "$kb" || { fail "$label: the lab did not come up"; lab_down; return; }
+    local dir="$tmp/browser-$ka-$kb" http=8080
+    mkdir -p "$dir"
+    ip netns exec "$W" /usr/bin/python3 "$(dirname "$0")/../interop/chromium/signal_server.py" 203.0.113.1 $http "$dir" \
+        >"$dir/http.log" 2>&1 &
+    pids="$pids $!"
+    ns_wait_port "$W" tcp 203.0.113.1:$http || { fail "$label: the signal server did not start"; lab_down; return; }
+    # punch first (its peer listens for mDNS announcements from its start),
+    # its stdin a FIFO the offer goes into
+    mkfifo "$dir/in"
+    local pns=$B infd
+    [ -n "${SAME_LINK:-}" ] && pns=$A # SAME_LINK=1: beside Chromium in A, where its mDNS name resolves
+    exec {infd}<>"$dir/in"
+    ip netns exec "$pns" env STUNKIT_TRACE=1 timeout 40 "$stunkit" punch 203.0.113.1 --answer - --sdp --json --count 0 \
+        --username alice --password lab-secret <&$infd >"$dir/punch.out" 2>"$dir/punch.err" &
+    local bp=$!
+    pids="$pids $bp"
+    ip netns exec "$A" chromium --headless=new --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --user-data-dir="$dir/profile" \
+        "http://203.0.113.1:$http/peer.html?stun=stun:203.0.113.1:3478" >"$dir/chromium.log" 2>&1 &
+    local cp=$!
+    pids="$pids $cp"
+    for _ in $(seq 200); do [ -s "$dir/offer.sdp" ] && break; sleep 0.1; done
+    if [ ! -s "$dir/offer.sdp" ]; then
+        fail "$label: no offer from Chromium in 20 s: $(tail -3 "$dir/chromium.log")"
+        exec {infd}>&-
+        lab_down
+        return
+    fi
+    local mdns
+    mdns=$(grep -c "a=candidate:.* [0-9a-f-]*\.local " "$dir/offer.sdp")
+    # the ICE lines of the offer, then the empty line that ends them
+    { grep -E "^a=(ice-ufrag|ice-pwd|candidate|end-of-candidates)" "$dir/offer.sdp" | tr -d '\r'; echo; } >"$dir/offer.lines"
+    cat "$dir/offer.lines" >&$infd
+    for _ in $(seq 100); do grep -q "^$" "$dir/punch.out" 2>/dev/null && break; sleep 0.1; done
+    sed '/^$/q' "$dir/punch.out" | grep "^a=" >"$dir/answer.tmp" && mv "$dir/answer.tmp" "$dir/answer.sdp"
+    for _ in $(seq 250); do [ -s "$dir/result" ] && break; sleep 0.1; done
+    wait $bp; local rc_b=$?
+    exec {infd}>&-
+    kill $cp 2>/dev/null; wait $cp 2>/dev/null
+    local result json path
+    result=$(head -1 "$dir/result" 2>/dev/null)
+    json=$(grep '^{' "$dir/punch.out")
+    path=$(echo "$json" | sed -n 's/.*"path": "\([a-z]*\)".*/\1/p')
+    local resolved
+    resolved=$(grep -o "mDNS: [^ ]* is [0-9.]*" "$dir/punch.err" | head -1)
+    if [[ "$result" == connected* ]] && [ $rc_b = 0 ] && echo "$json" | grep -q '"connected": true' &&
+        { [ -z "${SAME_LINK:-}" ] || [ -n "$resolved" ]; }; then
+        ok "$label: Chromium $result; ours: $path $(echo "$json" | grep -o '"local": {[^}]*}' | sed 's/"address": "[^"]*", //'); $mdns mDNS host candidate(s) in the offer${resolved:+, $resolved}"
+    else
+        fail "$label: Chromium '${result:-nothing}', punch exit $rc_b: $json $(grep -v '^trace' "$dir/punch.err" | tail -3) $(grep mDNS "$dir/punch.err") / offer: $(tr '\r\n' '  ' <"$dir/offer.lines") / $(grep -i "error" "$dir/chromium.log" | tail -2)"
+    fi
+    echo "$label ${path:-none} chromium: ${result:-none}" >>"$tmp/matrix"
+    lab_down
+}
+
 # An IPv6-only peer (A: 2001:db8:a::2 behind a stateful IPv6 firewall, no
 # IPv4 at all) against an IPv4-only one (B: behind a port-restricted NAT, IPv6
 # off), both through one dual-stack stunkitd (203.0.113.1 and 2001:db8:1::1,
@@ -747,6 +815,7 @@ if [ $# -eq 0 ] && [ -n "${PUNCH_LAB_QUICK:-}" ]; then
     v6v4
     wireguard symmetric symmetric
     chat symmetric port-restricted-cone
+    browser symmetric port-restricted-cone
     attack
 elif [ $# -gt 0 ]; then
     for p in "$@"; do
@@ -755,6 +824,7 @@ elif [ $# -gt 0 ]; then
         v6v4) v6v4 ;;
         wg:*) p=${p#wg:}; wireguard "${p%/*}" "${p#*/}" ;;
         chat:*) p=${p#chat:}; chat "${p%/*}" "${p#*/}" ;;
+        browser:*) p=${p#browser:}; browser "${p%/*}" "${p#*/}" ;;
         *) run_pair "${p%/*}" "${p#*/}" ;;
         esac
     done
@@ -814,6 +884,12 @@ else
         udp-blocked/port-restricted-cone; do
         wireguard "${p%/*}" "${p#*/}"
     done
+    # Chromium's ICE agent (mDNS host names) against punch --sdp: behind a
+    # port-restricted NAT (direct), behind a symmetric one (our relay), and
+    # beside punch on one host (its name resolved from its announcement)
+    browser port-restricted-cone port-restricted-cone
+    browser symmetric port-restricted-cone
+    SAME_LINK=1 browser port-restricted-cone none
     # the README's example: lines of text through a room, direct and relayed
     chat port-restricted-cone port-restricted-cone
     chat symmetric symmetric
