@@ -118,8 +118,8 @@ void peer_mdns_want(stunkit_peer *p, const char *line, size_t len, uint64_t now)
 {
     char host[256];
     size_t at, hl;
-    if (p->cfg.no_mdns || len >= sizeof(p->mq[0].line) ||
-        candidate_host(line, len, host, sizeof(host), &at, &hl) != 0 || !sk_mdns_name(host))
+    if (len >= sizeof(p->mq[0].line) || candidate_host(line, len, host, sizeof(host), &at, &hl) != 0 ||
+        !sk_mdns_name(host) || p->cfg.no_mdns)
         return;
     for (int i = 0; i < p->n_mq; i++)
         if (p->mq[i].len == len && !memcmp(p->mq[i].line, line, len))
