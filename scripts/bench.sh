@@ -13,6 +13,9 @@ fi
 if [ -x "$(dirname "$0")/bench-xdp.sh" ]; then
     "$(dirname "$0")/bench-xdp.sh" "$build"
 fi
+if [ -x "$(dirname "$0")/bench-peer.sh" ]; then
+    "$(dirname "$0")/bench-peer.sh" "$build"
+fi
 if [ -x "$(dirname "$0")/bench-xdp-turn.sh" ]; then
     "$(dirname "$0")/bench-xdp-turn.sh" "$build"
 fi

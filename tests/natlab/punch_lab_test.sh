@@ -176,7 +176,7 @@ lab_up() { # KIND_A KIND_B
         sleep 2
     fi
     ip netns exec "$W" "$stunkitd" --listen 203.0.113.1 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --turn --relay-ip 203.0.113.1 --credential alice:lab-secret \
-        --rendezvous \
+        --rendezvous ${EXTRA_SERVER_ARGS:-} \
         --realm lab.example --log-level warn 2>"$tmp/server.err" &
     pids="$pids $!"
     ns_wait_port "$W" udp :3478 || return 1
@@ -787,6 +787,97 @@ birthday() {
     BIRTHDAY_HITS=$hits
 }
 
+# `make bench` (scripts/bench-peer.sh): datagrams/s and round-trip latency
+# between A and B (both public: no NAT, the same network for every path)
+# over a bare UDP path, forwarded by punch --forward over the direct path,
+# and through stunkitd's relay (A --relay-only; sockets, then XDP on the
+# internet's two links). bench_peer_load in A, bench_udp_echo in B; the
+# forwarders' CPU time per datagram from /proc.
+cpu_ticks() { # PID...: utime + stime of them all, in clock ticks
+    local t=0 p f
+    for p in "$@"; do
+        f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
+        t=$((t + ${f% *} + ${f#* }))
+    done
+    echo $t
+}
+bench_paths() {
+    local size=${BENCH_SIZE:-200} secs=${BENCH_SECONDS:-3} win=${BENCH_WINDOW:-64} mode hz
+    hz=$(getconf CLK_TCK)
+    local bare_rate="" bare_p50=""
+    local bare_pc=""
+    echo "| path | round trips/s | busy cores | per busy core | vs bare, per core | p50 us | p99 us | +p50 us | forwarders' CPU us per datagram and hop |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for mode in ${BENCH_MODES:-bare direct relay relay-xdp}; do
+        local extra=""
+        [ $mode = relay-xdp ] && extra="--xdp wa --xdp wb"
+        if [ $mode = relay-xdp ] && [ ! -f "${XDP_PASS:-}" ]; then
+            echo "| $mode | skipped: no XDP_PASS program (stunkitd built without XDP?) | | | | | |"
+            continue
+        fi
+        EXTRA_SERVER_ARGS="$extra" lab_up none none || { echo "| $mode | the lab did not come up (${extra:-sockets}) | | | | | |"; lab_down; continue; }
+        if [ $mode = relay-xdp ]; then
+            # veth hands XDP_TX'd and redirected frames only to a peer with
+            # an XDP program of its own: a pass-through on the routers' side
+            ip -n "$NA" link set dev wan xdpdrv obj "$XDP_PASS" sec xdp &&
+                ip -n "$NB" link set dev wan xdpdrv obj "$XDP_PASS" sec xdp ||
+                { echo "| $mode | XDP_PASS could not be attached | | | | | |"; lab_down; continue; }
+        fi
+        local echo_at=127.0.0.1:5001 load_bind=127.0.0.1:6002 load_to=127.0.0.1:6001 fwd=""
+        if [ $mode = bare ]; then
+            echo_at=192.0.2.130:5000 load_bind=192.0.2.2:6000 load_to=192.0.2.130:5000
+        fi
+        ip netns exec "$B" "$UDP_ECHO" "${echo_at%:*}" "${echo_at#*:}" &
+        pids="$pids $!"
+        local pa="" pb=""
+        if [ $mode != bare ]; then
+            rooms=$((rooms + 1))
+            local room="bench-$$-$rooms" ro=""
+            [ $mode != direct ] && ro=--relay-only
+            ip netns exec "$A" "$stunkit" punch 203.0.113.1 "$room" --count 1 --wait 20 --username alice --password lab-secret \
+                --forward 6001:6002 $ro >"$tmp/ba.out" 2>"$tmp/ba.err" &
+            pa=$!
+            sleep 0.3
+            ip netns exec "$B" "$stunkit" punch 203.0.113.1 "$room" --count 1 --wait 20 --username alice --password lab-secret \
+                --forward 5002:5001 >"$tmp/bb.out" 2>"$tmp/bb.err" &
+            pb=$!
+            pids="$pids $pa $pb"
+            for _ in $(seq 150); do grep -q "^forwarding" "$tmp/ba.out" && grep -q "^forwarding" "$tmp/bb.out" && break; sleep 0.1; done
+            if ! grep -q "^forwarding" "$tmp/ba.out" || ! grep -q "^forwarding" "$tmp/bb.out"; then
+                echo "| $mode | not connected: $(tail -2 "$tmp/ba.err" "$tmp/ba.out" | tr '\n' ' ') | | | | | |"
+                lab_down
+                continue
+            fi
+            fwd=$(grep -o "over the [a-z]* path" "$tmp/ba.out")
+        fi
+        local c0 c1 r
+        c0=$(cpu_ticks $pa $pb)
+        r=$(ip netns exec "$A" "$PEER_LOAD" "$load_bind" "$load_to" "$size" "$secs" "$win")
+        c1=$(cpu_ticks $pa $pb)
+        set -- $r
+        local rate=${1:-0} p50=${2:-0} p99=${3:-0} busy=${5:-0} cpu="-" pc
+        pc=$(awk -v r="$rate" -v b="$busy" 'BEGIN { printf "%.0f", (b > 0 ? r / b : 0) }')
+        if [ $mode = bare ]; then
+            bare_rate=$rate bare_p50=$p50 bare_pc=$pc
+        elif [ "$rate" != 0 ]; then
+            # a round trip passes each of the two forwarders twice; their CPU
+            # over the throughput phase and the latency one (1000 more)
+            cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$rate" -v s="$secs" 'BEGIN { printf "%.1f", t / hz * 1e6 / ((n * s + 1000) * 4) }')
+        fi
+        echo "| $mode${fwd:+ ($fwd)} | $rate | $busy | $pc | $(awk -v a="$pc" -v b="$bare_pc" 'BEGIN { printf "%.2fx", b ? a / b : 0 }') | $p50 | $p99 | $(awk -v a="$p50" -v b="$bare_p50" 'BEGIN { printf "%+.1f", a - b }') | $cpu |"
+        [ -n "$pa" ] && kill -TERM $pa $pb 2>/dev/null
+        lab_down
+    done
+    echo "(A datagram of $size bytes each way, $win in flight for $secs s; latency from 1000 round trips one at a"
+    echo " time. Busy cores: of the machine's $(nproc), not idle during the throughput phase (load, echo, forwarders"
+    echo " and the kernel's path through the lab's routers); per busy core = round trips/s / busy cores.)"
+}
+
+if [ "${1:-}" = bench ]; then
+    [ -x "${PEER_LOAD:-}" ] && [ -x "${UDP_ECHO:-}" ] || { echo "bench: PEER_LOAD and UDP_ECHO must name the programs"; exit 2; }
+    bench_paths
+    exit 0
+fi
 if [ "${1:-}" = birthday ]; then
     # the measurement: punch_lab_test.sh STUNKITD STUNKIT birthday [TRIALS]
     for km in "256 256" "256 1024" "1024 1024"; do
