@@ -10,5 +10,5 @@ if [ "$(id -u)" -ne 0 ] || ! command -v nft >/dev/null 2>&1; then
     exit 0
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-PEER_LOAD="$build/bin/bench_peer_load" UDP_ECHO="$build/bin/bench_udp_echo" XDP_PASS="$build/generated/xdp_pass.bpf.o" \
+PEER_LOAD="$build/bin/bench_peer_load" PEER_API="$build/bin/bench_peer_api" UDP_ECHO="$build/bin/bench_udp_echo" XDP_PASS="$build/generated/xdp_pass.bpf.o" \
     bash "$root/tests/natlab/punch_lab_test.sh" "$build/bin/stunkitd" "$build/bin/stunkit" bench | tee "$build/bench-peer.md"

@@ -808,7 +808,7 @@ bench_paths() {
     local bare_pc=""
     echo "| path | round trips/s | busy cores | per busy core | vs bare, per core | p50 us | p99 us | +p50 us | forwarders' CPU us per datagram and hop |"
     echo "|---|---|---|---|---|---|---|---|---|"
-    for mode in ${BENCH_MODES:-bare direct relay relay-xdp}; do
+    for mode in ${BENCH_MODES:-bare api direct relay relay-xdp}; do
         local extra=""
         [ $mode = relay-xdp ] && extra="--xdp wa --xdp wb"
         if [ $mode = relay-xdp ] && [ ! -f "${XDP_PASS:-}" ]; then
@@ -822,6 +822,23 @@ bench_paths() {
             ip -n "$NA" link set dev wan xdpdrv obj "$XDP_PASS" sec xdp &&
                 ip -n "$NB" link set dev wan xdpdrv obj "$XDP_PASS" sec xdp ||
                 { echo "| $mode | XDP_PASS could not be attached | | | | | |"; lab_down; continue; }
+        fi
+        if [ $mode = api ]; then
+            # the library's peer in the application itself: no forwarder
+            rooms=$((rooms + 1))
+            ip netns exec "$B" "$PEER_API" echo 203.0.113.1 "bench-$$-$rooms" alice lab-secret >/dev/null 2>"$tmp/api-b.err" &
+            local ep=$!
+            pids="$pids $ep"
+            sleep 0.3
+            local r
+            r=$(ip netns exec "$A" "$PEER_API" load 203.0.113.1 "bench-$$-$rooms" alice lab-secret "$size" "$secs" "$win" 2>"$tmp/api-a.err")
+            set -- $r
+            local rate=${1:-0} p50=${2:-0} p99=${3:-0} busy=${5:-0} pc
+            pc=$(awk -v r="$rate" -v b="$busy" 'BEGIN { printf "%.0f", (b > 0 ? r / b : 0) }')
+            echo "| the peer in the application (${6:-not connected: $(tail -1 "$tmp/api-a.err")}) | $rate | $busy | $pc | $(awk -v a="$pc" -v b="$bare_pc" 'BEGIN { printf "%.2fx", b ? a / b : 0 }') | $p50 | $p99 | $(awk -v a="$p50" -v b="$bare_p50" 'BEGIN { printf "%+.1f", a - b }') | - |"
+            kill $ep 2>/dev/null
+            lab_down
+            continue
         fi
         local echo_at=127.0.0.1:5001 load_bind=127.0.0.1:6002 load_to=127.0.0.1:6001 fwd=""
         if [ $mode = bare ]; then
@@ -874,7 +891,8 @@ bench_paths() {
 }
 
 if [ "${1:-}" = bench ]; then
-    [ -x "${PEER_LOAD:-}" ] && [ -x "${UDP_ECHO:-}" ] || { echo "bench: PEER_LOAD and UDP_ECHO must name the programs"; exit 2; }
+    [ -x "${PEER_LOAD:-}" ] && [ -x "${UDP_ECHO:-}" ] && [ -x "${PEER_API:-}" ] ||
+        { echo "bench: PEER_LOAD, UDP_ECHO and PEER_API must name the programs"; exit 2; }
     bench_paths
     exit 0
 fi
