@@ -46,28 +46,7 @@ static const char *server(void)
 
 static long long gauge(const char *name)
 {
-    int fd = su_tcp(su_at("127.0.0.1", METRICS));
-    if (fd < 0)
-        return -1;
-    const char *get = "GET /metrics HTTP/1.0\r\n\r\n";
-    send(fd, get, strlen(get), MSG_NOSIGNAL);
-    static char text[65536];
-    size_t n = 0;
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0 || n + 1 >= sizeof(text))
-            break;
-        ssize_t r = recv(fd, text + n, sizeof(text) - 1 - n, 0);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    text[n] = 0;
-    char key[96];
-    snprintf(key, sizeof(key), "\nstunkitd_%s_total ", name);
-    const char *at = strstr(text, key);
-    return at ? atoll(at + strlen(key)) : -1;
+    return su_metric(su_at("127.0.0.1", METRICS), name);
 }
 
 /* The gauge once it reads want (3 s at most); what it read last. */

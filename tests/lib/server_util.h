@@ -145,6 +145,34 @@ static inline void su_tid(uint8_t tid[12])
     counter++;
 }
 
+/* A counter or gauge ("turn_live" for stunkitd_turn_live_total) from the
+ * metrics endpoint at "ADDR:PORT", or -1. */
+static inline long long su_metric(const char *at, const char *name)
+{
+    int fd = su_tcp(at);
+    if (fd < 0)
+        return -1;
+    const char *get = "GET /metrics HTTP/1.0\r\n\r\n";
+    send(fd, get, strlen(get), MSG_NOSIGNAL);
+    static __thread char text[65536];
+    size_t n = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 2000) <= 0 || n + 1 >= sizeof(text))
+            break;
+        ssize_t r = recv(fd, text + n, sizeof(text) - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    text[n] = 0;
+    char key[96];
+    snprintf(key, sizeof(key), "\nstunkitd_%s_total ", name);
+    const char *hit = strstr(text, key);
+    return hit ? atoll(hit + strlen(key)) : -1;
+}
+
 /* Starts stunkitd with the given NULL-terminated arguments; waits until it
  * answers a Binding request on probe (UDP) or gives up after 5 s. */
 static inline pid_t su_start(const char *const *args, const char *probe)
