@@ -165,7 +165,8 @@ STUNKIT_API stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg, int *
 
 /* Leaves the room, deletes the router's mapping, frees the TURN allocations
  * (waits up to about 1.5 s for their answers), stops the thread, closes
- * every socket. NULL is fine. */
+ * every socket. NULL is fine. Not from one of the peer's own callbacks (it
+ * waits for the peer's thread to end). */
 STUNKIT_API void stunkit_peer_free(stunkit_peer *p);
 
 /* Own signalling: the peer's description, or the next part of it (lines in
