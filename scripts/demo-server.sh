@@ -29,6 +29,26 @@ say "stunkitd --listen 127.0.0.1:34860 --turn --credential demo:demo-secret --al
 say "stunkit turn --username demo --password demo-secret 127.0.0.1:34860    # is it working?"
 "$bin/stunkit" turn --username demo --password demo-secret 127.0.0.1:34860 || true
 
+# two peers talking through the library (examples/chat.c): they meet in a
+# room named by their secret and send each other lines
+"$bin/stunkitd" --listen 127.0.0.1:34900 --turn --rendezvous --credential demo:demo-secret --allowed-peer 127.0.0.1/32 \
+    --relay-ports 34901-34939 --no-tcp --log-level warn 2>/dev/null &
+cpid=$!
+trap 'kill $pid $tpid $cpid 2>/dev/null; wait $pid $tpid $cpid 2>/dev/null' EXIT
+sleep 0.3
+chat="$build/examples/chat"
+if [ -x "$chat" ]; then
+    say "stunkitd --listen 127.0.0.1:34900 --turn --rendezvous --credential demo:demo-secret ... &    # STUN, TURN, rooms"
+    say "examples/chat 127.0.0.1:34900 'our secret' demo demo-secret    # twice: Alice and Bob type to each other"
+    (sleep 2; echo "hello Bob, this is Alice"; sleep 1.5) | "$chat" 127.0.0.1:34900 "our secret" demo demo-secret \
+        2>&1 | sed 's/^/  alice| /' &
+    apid=$!
+    sleep 0.3
+    (sleep 2.3; echo "hi Alice, Bob here"; sleep 1.5) | "$chat" 127.0.0.1:34900 "our secret" demo demo-secret \
+        2>&1 | sed 's/^/  bob  | /'
+    wait $apid || true
+fi
+
 if [ "$(id -u)" -ne 0 ]; then
     echo
     echo "(run 'make demo' as root to see verdicts behind real Linux NATs in network namespaces)"
@@ -40,4 +60,9 @@ else
     say "tests/natlab/natlab.sh: real Linux NATs in network namespaces"
     NATLAB_SHOW=1 bash "$root/tests/natlab/natlab.sh" "$bin/stunkitd" "$bin/stunkit" \
         full-cone-hairpin port-restricted-cone symmetric firewall
+    if [ -x "$chat" ]; then
+        say "the same chat behind two NATs: a symmetric one (no direct path by ICE alone) and a port-restricted one"
+        CHAT_EXAMPLE="$chat" bash "$root/tests/natlab/punch_lab_test.sh" "$bin/stunkitd" "$bin/stunkit" \
+            chat:symmetric/port-restricted-cone chat:symmetric/symmetric | grep -v "^matrix" || true
+    fi
 fi
