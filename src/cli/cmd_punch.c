@@ -88,7 +88,8 @@ static void usage(FILE *f)
                "                     without them, no relay\n"
                "  --password P       (or STUNKIT_PASSWORD in the environment)\n"
                "  --count N          pings to exchange (default 5), each resent until answered\n"
-               "  -t, --timeout MS   give up connecting MS after the peer's description came\n"
+               "  -t, --timeout MS   give up connecting MS after the peer's description (its last\n"
+               "                     part) came\n"
                "                     (default 10000; up to threefold on a lossy path)\n"
                "  -l, --local IP     use only this local address (repeatable)\n"
                "  --aggressive       aggressive nomination (the offer side decides)\n"
@@ -871,7 +872,7 @@ int cmd_punch(int argc, char **argv)
         p.stretch = 1;
         /* the peer's own deadline (timeout after the description, stretched
          * by loss) ends it: this one is only a backstop */
-        run(&p, stunkit_now_ms() + (uint64_t)timeout * STRETCH_MAX + 1000u, is_connected);
+        run(&p, stunkit_now_ms() + (uint64_t)timeout * STRETCH_MAX * 2 + 1000u, is_connected);
     } else {
         /* gather first (no trickle through a pasted token), at most 5 s */
         run(&p, stunkit_now_ms() + 5000, is_gathered);
@@ -907,7 +908,7 @@ int cmd_punch(int argc, char **argv)
             }
         }
         p.stretch = 1;
-        run(&p, stunkit_now_ms() + (uint64_t)timeout * STRETCH_MAX + 1000u, is_connected);
+        run(&p, stunkit_now_ms() + (uint64_t)timeout * STRETCH_MAX * 2 + 1000u, is_connected);
     }
     if (connected(&p)) {
         /* the pings go once birthday punching (if it pays) is over, each

@@ -198,10 +198,15 @@ static uint64_t stretched(const stunkit_peer *p, uint64_t from, uint64_t deadlin
     return from + (deadline - from) * 1000u / (1000u - q);
 }
 
+/* The timeout runs from the peer's last description part: a peer whose
+ * relay takes long to allocate (a lossy path: each TURN transaction may need
+ * its retransmissions) trickles its best candidates seconds after its
+ * credentials, and must find this side still there. */
 static uint64_t connect_deadline(const stunkit_peer *p)
 {
     uint32_t t = p->cfg.connect_timeout_ms ? p->cfg.connect_timeout_ms : 10000u;
-    return stretched(p, p->peer_ms, p->peer_ms + t);
+    uint64_t from = p->peer_last_ms > p->peer_ms ? p->peer_last_ms : p->peer_ms;
+    return stretched(p, from, from + t);
 }
 
 static void deadlines(stunkit_peer *p, uint64_t now)

@@ -196,6 +196,7 @@ struct stunkit_peer {
     stunkit_secret secret;
     char ufrag[9], pwd[33];
     uint64_t peer_ms;   /* the peer's description came */
+    uint64_t peer_last_ms; /* ... and its last part (a peer still gathering trickles for a while) */
     char reason[200];
     stunkit_ice_candidate sel_local, sel_remote;
     uint64_t connect_ms, upgraded_ms;

@@ -202,6 +202,7 @@ int peer_apply(stunkit_peer *p, uint64_t now)
         peer_log(p, now, "peer's lines (sealed): %s", lines);
         int rv = stunkit_ice_apply(p->ice, lines, (size_t)n, now);
         mdns_lines(p, lines, (size_t)n, now);
+        p->peer_last_ms = now;
         p->peer_applied = ok;
         if (!p->peer_ready) {
             p->peer_ready = 1;
@@ -223,6 +224,7 @@ int peer_apply(stunkit_peer *p, uint64_t now)
     peer_log(p, now, "peer's lines: %.*s", (int)(upto - p->peer_applied), p->peer_desc + p->peer_applied);
     int rv = stunkit_ice_apply(p->ice, p->peer_desc + p->peer_applied, upto - p->peer_applied, now);
     mdns_lines(p, p->peer_desc + p->peer_applied, upto - p->peer_applied, now);
+    p->peer_last_ms = now;
     p->peer_applied = upto;
     if (!p->peer_ready) {
         p->peer_ready = 1;
