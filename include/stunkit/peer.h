@@ -116,6 +116,27 @@ typedef struct stunkit_peer_event {
 typedef void (*stunkit_peer_event_cb)(stunkit_peer *p, const stunkit_peer_event *ev, void *user);
 typedef void (*stunkit_peer_data_cb)(stunkit_peer *p, const uint8_t *data, size_t len, void *user);
 
+/* The application's own network instead of the peer's sockets: a
+ * simulator, a test, a user-space stack. The peer then opens no socket
+ * (and needs no epoll descriptor to be watched): it asks bind() for a UDP
+ * port on each of local_addresses (and one more for the rendezvous, on the
+ * first), sends through send(), and takes what arrives from
+ * stunkit_peer_input(). Only UDP goes this way: no TCP/TLS fallbacks, no
+ * port mapping, no multicast DNS; birthday guessing binds its sockets here
+ * too. The application drives the peer (stunkit_peer_timeout() and
+ * stunkit_peer_step() on its clock); stunkit_peer_free() sends what closing
+ * needs (the allocations' Refresh 0, the room's leave) once, and waits for
+ * no answer. */
+typedef struct stunkit_peer_io {
+    /* A UDP port on ip: 0 and *bound (ip and port), or -1. */
+    int (*bind)(void *ctx, const stunkit_addr *ip, stunkit_addr *bound);
+    /* One datagram from local (an address bind() gave) to `to`. */
+    void (*send)(void *ctx, const stunkit_addr *local, const stunkit_addr *to, const uint8_t *data, size_t len);
+    /* The port is no longer the peer's (NULL: nothing to do). */
+    void (*unbind)(void *ctx, const stunkit_addr *local);
+    void *ctx;
+} stunkit_peer_io;
+
 typedef struct stunkit_peer_config {
     size_t size;          /* sizeof(stunkit_peer_config) (stunkit/machine.h) */
     stunkit_env env;      /* randomness; NULL random: the OS's */
@@ -155,6 +176,9 @@ typedef struct stunkit_peer_config {
     stunkit_peer_event_cb on_event;
     stunkit_peer_data_cb on_data;
     void *user;
+    /* The application's network (NULL: the peer's own sockets); needs
+     * local_addresses. Copied: the struct may go after stunkit_peer_new(). */
+    const stunkit_peer_io *io;
 } stunkit_peer_config;
 
 /* Resolves the server, opens the sockets, joins the room (or starts the
@@ -190,6 +214,13 @@ STUNKIT_API const char *stunkit_peer_state_name(stunkit_peer_state s);
 STUNKIT_API int stunkit_peer_fd(const stunkit_peer *p);
 STUNKIT_API uint64_t stunkit_peer_timeout(stunkit_peer *p);
 STUNKIT_API void stunkit_peer_step(stunkit_peer *p, uint64_t now_ms);
+
+/* The application's network (config io): one datagram that came to local
+ * (an address io.bind gave the peer) from `from`, then the peer's step.
+ * 0, STUNKIT_ERR_STATE (no io, or closed), STUNKIT_ERR_NOT_FOUND (local is
+ * not the peer's: dropped). */
+STUNKIT_API int stunkit_peer_input(stunkit_peer *p, const stunkit_addr *local, const stunkit_addr *from,
+                                   const void *data, size_t len, uint64_t now_ms);
 
 /* Own thread: 0, or STUNKIT_ERR_SYSCALL. Stopped by stunkit_peer_free(). */
 STUNKIT_API int stunkit_peer_start_thread(stunkit_peer *p);

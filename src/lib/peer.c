@@ -236,7 +236,7 @@ static void dispatch(stunkit_peer *p, uint64_t tag, uint64_t now)
             peer_sock_readable(p, (int)index, now);
         break;
     case EV_RDV:
-        if (p->rdv && p->rdv_fd >= 0)
+        if (p->rdv && p->rdv_sock.fd >= 0)
             peer_rdv_readable(p, now);
         break;
     case EV_STREAM_TURN: peer_stream_event(p, &p->turn_tcp, 1, now); break;
@@ -329,6 +329,39 @@ static void wait_ready(stunkit_peer *p, uint64_t until)
         ms = until <= now ? 0 : until - now;
     struct pollfd pf = {p->efd, POLLIN, 0};
     (void)poll(&pf, 1, ms > 1000 ? 1000 : (int)ms);
+}
+
+/* ---- the application's network ---- */
+
+int stunkit_peer_input(stunkit_peer *p, const stunkit_addr *local, const stunkit_addr *from, const void *data,
+                       size_t len, uint64_t now_ms)
+{
+    int rv = 0;
+    pthread_mutex_lock(&p->lock);
+    if (!p->has_io || p->closed) {
+        rv = STUNKIT_ERR_STATE;
+        goto out;
+    }
+    int i;
+    for (i = 0; i < p->nsocks && !stunkit_addr_equal(&p->socks[i].local, local); i++)
+        ;
+    if (i < p->nsocks) {
+        peer_sock_datagram(p, i, from, data, len, now_ms);
+    } else if (p->rdv && stunkit_addr_equal(&p->rdv_sock.local, local)) {
+        stunkit_rdv_input(p->rdv, -1, NULL, data, len, now_ms);
+    } else {
+        for (i = 0; i < p->sp.nfds && !stunkit_addr_equal(&p->sp.s[i].local, local); i++)
+            ;
+        if (i == p->sp.nfds) {
+            rv = STUNKIT_ERR_NOT_FOUND;
+            goto out;
+        }
+        peer_spray_datagram(p, i, from, data, len, now_ms);
+    }
+    step_locked(p, now_ms);
+out:
+    pthread_mutex_unlock(&p->lock);
+    return rv;
 }
 
 /* ---- its own thread ---- */
@@ -469,11 +502,7 @@ int stunkit_peer_send(stunkit_peer *p, const void *data, size_t len)
     if (p->closed || p->disconnected || !p->ice) {
         rv = STUNKIT_ERR_STATE;
     } else if (p->sp.state == SPRAY_DIRECT) {
-        struct sockaddr_storage ss;
-        int sl = stunkit_addr_to_sockaddr(&p->sp.to, &ss);
-        int fd = p->sp.sock >= 0 ? p->sp.fds[p->sp.sock] : p->socks[p->sp.base].fd;
-        if (sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl) < 0)
-            rv = STUNKIT_ERR_SYSCALL;
+        peer_udp_send(p, p->sp.sock >= 0 ? &p->sp.s[p->sp.sock] : &p->socks[p->sp.base], &p->sp.to, data, len);
     } else if (stunkit_ice_send(p->ice, data, len, buf, sizeof(buf), &r) != 0) {
         rv = STUNKIT_ERR_STATE;
     } else {
@@ -632,6 +661,10 @@ static int check_config(const stunkit_peer_config *c, char *why, size_t why_len)
         return bad(why, why_len, "a username needs a password");
     if (c->n_local_addresses > PEER_MAX_SOCKS)
         return bad(why, why_len, "too many local addresses");
+    if (c->io && (!c->io->bind || !c->io->send))
+        return bad(why, why_len, "io needs bind and send");
+    if (c->io && !c->n_local_addresses)
+        return bad(why, why_len, "io needs local_addresses (the addresses its bind() serves)");
     if ((c->tls_insecure || c->ca_file) && c->tls_insecure && c->ca_file)
         return bad(why, why_len, "tls_insecure and ca_file contradict each other");
     return 0;
@@ -643,14 +676,13 @@ static void peer_destroy(stunkit_peer *p)
         close(p->efd);
     if (p->wake_fd >= 0)
         close(p->wake_fd);
-    if (p->rdv_fd >= 0)
-        close(p->rdv_fd);
+    peer_udp_close(p, &p->rdv_sock);
     if (p->mdns_fd >= 0)
         close(p->mdns_fd);
     if (p->mdns_group_fd >= 0)
         close(p->mdns_group_fd);
     for (int i = 0; i < p->nsocks; i++)
-        close(p->socks[i].fd);
+        peer_udp_close(p, &p->socks[i]);
     stunkit_rdv_free(p->rdv);
     stunkit_ice_free(p->ice);
     stunkit_secret_clear(&p->secret);
@@ -714,7 +746,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     pthread_mutex_init(&p->lock, &ma);
     pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&p->changed, NULL);
-    p->efd = p->wake_fd = p->rdv_fd = p->mdns_fd = p->mdns_group_fd = -1;
+    p->efd = p->wake_fd = p->rdv_sock.fd = p->mdns_fd = p->mdns_group_fd = -1;
     p->turn_tcp.fd = p->rdv_tcp.fd = p->pm.fd = p->pm.base = -1;
     p->sp.base = p->sp.sock = -1;
     p->cfg = cfg;
@@ -738,7 +770,16 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     p->server = server;
     p->stream_server = stream_server;
     p->tls = srv.secure;
-    p->map = !cfg.no_port_mapping && !cfg.relay_only;
+    if (cfg.io) {
+        /* the application's network carries UDP only: no streams, no
+         * router to ask, no multicast */
+        p->io = *cfg.io;
+        p->has_io = 1;
+        p->cfg.io = NULL;
+        p->cfg.no_mdns = 1;
+        p->rdv_tcp.closed = 1;
+    }
+    p->map = !cfg.no_port_mapping && !cfg.relay_only && !p->has_io;
     p->spray_on = !cfg.no_guessing && !cfg.relay_only;
     p->state = STUNKIT_PEER_MEETING;
     p->t0 = peer_now(p);
@@ -792,11 +833,13 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
         p->servers[0].turn = 1;
         p->servers[0].username = p->username;
         p->servers[0].password = p->password;
-        p->servers[1] = p->servers[0];
-        p->servers[1].addr = stream_server;
-        p->servers[1].transport = srv.secure ? STUNKIT_TLS : STUNKIT_TCP;
-        p->n_servers = 2;
-        p->tcp_relay = 1; /* opened when UDP to the server goes unanswered */
+        if (!p->has_io) {
+            p->servers[1] = p->servers[0];
+            p->servers[1].addr = stream_server;
+            p->servers[1].transport = srv.secure ? STUNKIT_TLS : STUNKIT_TCP;
+            p->n_servers = 2;
+            p->tcp_relay = 1; /* opened when UDP to the server goes unanswered */
+        }
     }
     uint64_t now = p->t0;
     if (cfg.room || (cfg.secret && !cfg.own_signalling)) {
@@ -815,20 +858,27 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
         rc.env = p->env;
         p->rdv = stunkit_rdv_new(&rc, now);
         p->rdv_start = now;
-        struct sockaddr_storage ss;
-        int sl = stunkit_addr_to_sockaddr(&server, &ss);
-        p->rdv_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (p->rdv_fd >= 0 && connect(p->rdv_fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0) {
-            close(p->rdv_fd);
-            p->rdv_fd = -1;
+        int rdv_ok;
+        if (p->has_io) {
+            rdv_ok = peer_udp_open(p, &p->socks[0].local, &p->rdv_sock, EV_RDV, 0) == 0;
+        } else {
+            struct sockaddr_storage ss;
+            int sl = stunkit_addr_to_sockaddr(&server, &ss);
+            p->rdv_sock.fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (p->rdv_sock.fd >= 0 && connect(p->rdv_sock.fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0) {
+                close(p->rdv_sock.fd);
+                p->rdv_sock.fd = -1;
+            }
+            rdv_ok = p->rdv_sock.fd >= 0;
+            if (rdv_ok)
+                peer_watch(p, p->rdv_sock.fd, EV_RDV, 0, 0);
         }
-        if (!p->rdv || p->rdv_fd < 0) {
+        if (!p->rdv || !rdv_ok) {
             e = p->rdv ? STUNKIT_ERR_SYSCALL : STUNKIT_ERR_NOMEM;
             if (why && why_len)
                 snprintf(why, why_len, "cannot reach the server for the rendezvous");
             goto fail;
         }
-        peer_watch(p, p->rdv_fd, EV_RDV, 0, 0);
     } else {
         p->role_known = 1;
         if (peer_start_agent(p, cfg.controlling, now) != 0) {
@@ -862,15 +912,21 @@ void stunkit_peer_free(stunkit_peer *p)
     /* the router's mapping (PCP and NAT-PMP answer at once, UPnP's thread
      * deletes its own), guessing's sockets */
     peer_map_end(p);
-    peer_spray_close(&p->sp, -1);
+    peer_spray_close(p, -1);
     /* the TURN allocations: Refresh with lifetime 0 */
     if (p->ice) {
         stunkit_ice_close(p->ice, peer_now(p));
         peer_ice_pump(p, peer_now(p));
     }
     pthread_mutex_unlock(&p->lock);
-    /* our place in the room (a second at most) */
-    if (p->rdv) {
+    /* our place in the room (a second at most; with the application's
+     * network the leave goes once, unanswered: nothing can come in now) */
+    if (p->rdv && p->has_io) {
+        pthread_mutex_lock(&p->lock);
+        stunkit_rdv_leave(p->rdv, peer_now(p));
+        peer_rdv_pump(p, peer_now(p));
+        pthread_mutex_unlock(&p->lock);
+    } else if (p->rdv) {
         pthread_mutex_lock(&p->lock);
         stunkit_rdv_leave(p->rdv, peer_now(p));
         pthread_mutex_unlock(&p->lock);

@@ -54,9 +54,12 @@
 /* What each epoll registration is (the high 32 bits of its data). */
 enum { EV_SOCK = 1, EV_RDV, EV_STREAM_TURN, EV_STREAM_RDV, EV_PM, EV_UPNP, EV_SPRAY, EV_WAKE, EV_MDNS };
 
+/* A UDP socket of the peer's: a descriptor, or (with the application's
+ * network, stunkit_peer_io) only the address its bind() gave (fd -1). */
 typedef struct peer_sock {
     int fd;
     stunkit_addr local;
+    uint32_t id; /* guessing's sockets: the number they are watched by */
 } peer_sock;
 
 /* A TCP connection to the server: TURN (a relayed candidate that needs no
@@ -105,7 +108,9 @@ typedef struct peer_spray {
     int peer_sees_us_easy;    /* the peer saw our checks come from our srflx exactly */
     int peer_seen_easy;       /* the peer's checks came from its srflx exactly (to another destination than the server) */
     int go;                   /* easy side: the peer's round number to guess for */
-    int round, fds[SPRAY_SOCKS], nfds;
+    int round, nfds;
+    uint32_t serial;          /* the last guessing socket's id */
+    peer_sock s[SPRAY_SOCKS]; /* the hard side's guessing sockets (nfds of them) */
     int base;                 /* the socket whose srflx the peer knows */
     stunkit_addr self_srflx, peer_srflx;
     long guesses, guessed;    /* easy side: this round's target and progress */
@@ -116,7 +121,7 @@ typedef struct peer_spray {
     long sent;                /* probes sent, all rounds (at most SPRAY_BUDGET) */
     double tokens;            /* the pacing bucket: SPRAY_PPS, a burst of SPRAY_SOCKS */
     uint64_t tokens_at;
-    /* the direct path found: from fds[sock] (hard) or socks[base] (easy) */
+    /* the direct path found: from s[sock] (hard) or the peer's socks[base] (easy) */
     int sock;
     stunkit_addr to, self_mapped;
     char why[96];             /* why it was not tried */
@@ -156,6 +161,8 @@ struct stunkit_peer {
     pthread_t thread;
     int thread_on, thread_stop;
     int efd, wake_fd;
+    stunkit_peer_io io; /* the application's network (has_io), else the peer's sockets */
+    int has_io;
     stunkit_ice *ice;
     stunkit_ice_server servers[2];
     size_t n_servers;
@@ -184,7 +191,8 @@ struct stunkit_peer {
     peer_stream rdv_tcp;
     int rdv_on_tcp, udp_refused; /* udp_refused: ICMP said no to UDP to the server */
     uint64_t rdv_start;
-    int rdv_fd, role_known, controlling, rdv_failed, rdv_left;
+    peer_sock rdv_sock; /* UDP to the server for the rendezvous (connected) */
+    int role_known, controlling, rdv_failed, rdv_left;
     char room[72];
     /* descriptions */
     char local_desc[STUNKIT_RDV_DESC_MAX];
@@ -222,7 +230,10 @@ void peer_watch(stunkit_peer *p, int fd, int kind, uint32_t index, int writable)
 int peer_open_sock(stunkit_peer *p, const stunkit_addr *ip);
 void peer_open_all(stunkit_peer *p);
 void peer_route(stunkit_peer *p, const stunkit_ice_route *r);
-void peer_send_to(int fd, const stunkit_addr *to, const void *data, size_t len);
+int peer_udp_open(stunkit_peer *p, const stunkit_addr *ip, peer_sock *s, int kind, uint32_t index);
+void peer_udp_send(stunkit_peer *p, const peer_sock *s, const stunkit_addr *to, const void *data, size_t len);
+void peer_udp_close(stunkit_peer *p, peer_sock *s);
+void peer_sock_datagram(stunkit_peer *p, int i, const stunkit_addr *src, const uint8_t *buf, size_t n, uint64_t now);
 int peer_send_ctl(stunkit_peer *p, const char *text);
 void peer_stream_open(stunkit_peer *p, peer_stream *st, int kind);
 void peer_stream_close(peer_stream *st);
@@ -240,6 +251,7 @@ void peer_local_grow(stunkit_peer *p, const char *text, size_t len, uint64_t now
 int peer_apply(stunkit_peer *p, uint64_t now);
 void peer_rdv_pump(stunkit_peer *p, uint64_t now);
 void peer_rdv_readable(stunkit_peer *p, uint64_t now);
+void peer_rdv_send(stunkit_peer *p, const uint8_t *data, size_t len);
 
 /* peer_map.c */
 void peer_map_start(stunkit_peer *p, uint64_t now);
@@ -260,9 +272,10 @@ void peer_mdns_readable(stunkit_peer *p, int group, uint64_t now);
 void peer_spray_step(stunkit_peer *p, uint64_t now);
 void peer_spray_input(stunkit_peer *p, int k, const stunkit_addr *from, const uint8_t *d, size_t len, uint64_t now);
 void peer_spray_ctl(stunkit_peer *p, const char *msg, size_t len);
-void peer_spray_close(peer_spray *sp, int keep);
+void peer_spray_close(stunkit_peer *p, int keep);
 int peer_spray_busy(const stunkit_peer *p);
 void peer_spray_readable(stunkit_peer *p, int fd, uint64_t now);
+void peer_spray_datagram(stunkit_peer *p, int k, const stunkit_addr *src, const uint8_t *buf, size_t n, uint64_t now);
 uint64_t peer_spray_timeout(const stunkit_peer *p, uint64_t now);
 void peer_spray_pair(const stunkit_peer *p, stunkit_ice_candidate *l, stunkit_ice_candidate *r);
 

@@ -18,10 +18,16 @@
 
 #include "peer_int.h"
 
-int peer_open_sock(stunkit_peer *p, const stunkit_addr *ip)
+/* A UDP socket on ip (any port): the application's network binds it
+ * (stunkit_peer_io), else a socket of ours, watched as kind/index. */
+int peer_udp_open(stunkit_peer *p, const stunkit_addr *ip, peer_sock *s, int kind, uint32_t index)
 {
-    if (p->nsocks == PEER_MAX_SOCKS)
-        return -1;
+    s->fd = -1;
+    if (p->has_io) {
+        stunkit_addr a = *ip;
+        a.port = 0;
+        return p->io.bind(p->io.ctx, &a, &s->local) == 0 ? 0 : -1;
+    }
     struct sockaddr_storage ss;
     stunkit_addr a = *ip;
     a.port = 0;
@@ -39,10 +45,40 @@ int peer_open_sock(stunkit_peer *p, const stunkit_addr *ip)
         close(fd);
         return -1;
     }
-    peer_sock *s = &p->socks[p->nsocks];
     s->fd = fd;
     stunkit_addr_from_sockaddr(&s->local, (struct sockaddr *)&mine);
-    peer_watch(p, fd, EV_SOCK, (uint32_t)p->nsocks, 0);
+    peer_watch(p, fd, kind, index, 0);
+    return 0;
+}
+
+/* Where every datagram of the peer's leaves. */
+void peer_udp_send(stunkit_peer *p, const peer_sock *s, const stunkit_addr *to, const void *data, size_t len)
+{
+    if (p->has_io) {
+        p->io.send(p->io.ctx, &s->local, to, data, len);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int sl = stunkit_addr_to_sockaddr(to, &ss);
+    (void)sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl);
+}
+
+void peer_udp_close(stunkit_peer *p, peer_sock *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    else if (p->has_io && s->local.family && p->io.unbind)
+        p->io.unbind(p->io.ctx, &s->local);
+    s->fd = -1;
+    memset(&s->local, 0, sizeof(s->local));
+}
+
+int peer_open_sock(stunkit_peer *p, const stunkit_addr *ip)
+{
+    if (p->nsocks == PEER_MAX_SOCKS)
+        return -1;
+    if (peer_udp_open(p, ip, &p->socks[p->nsocks], EV_SOCK, (uint32_t)p->nsocks) != 0)
+        return -1;
     p->nsocks++;
     return 0;
 }
@@ -111,13 +147,8 @@ void peer_route(stunkit_peer *p, const stunkit_ice_route *r)
             peer_stream_send(&p->turn_tcp, r->data, r->len);
         return;
     }
-    for (int i = 0; i < p->nsocks; i++) {
-        if (i != r->base)
-            continue;
-        struct sockaddr_storage ss;
-        int sl = stunkit_addr_to_sockaddr(&r->to, &ss);
-        sendto(p->socks[i].fd, r->data, r->len, 0, (struct sockaddr *)&ss, (socklen_t)sl);
-    }
+    if (r->base >= 0 && r->base < p->nsocks)
+        peer_udp_send(p, &p->socks[r->base], &r->to, r->data, r->len);
 }
 
 
@@ -326,13 +357,6 @@ uint64_t peer_streams_timeout(const stunkit_peer *p)
     return next;
 }
 
-void peer_send_to(int fd, const stunkit_addr *to, const void *data, size_t len)
-{
-    struct sockaddr_storage ss;
-    int sl = stunkit_addr_to_sockaddr(to, &ss);
-    (void)sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl);
-}
-
 /* A message of the peers' own (what each saw of its NAT, guessing's
  * rounds): through ICE's selected pair, or the direct path birthday
  * punching found. 0, or -1 when there is no path. */
@@ -343,7 +367,7 @@ int peer_send_ctl(stunkit_peer *p, const char *text)
     if (p->closed || !p->ice)
         return -1;
     if (p->sp.state == SPRAY_DIRECT) {
-        peer_send_to(p->sp.sock >= 0 ? p->sp.fds[p->sp.sock] : p->socks[p->sp.base].fd, &p->sp.to, text, strlen(text));
+        peer_udp_send(p, p->sp.sock >= 0 ? &p->sp.s[p->sp.sock] : &p->socks[p->sp.base], &p->sp.to, text, strlen(text));
         return 0;
     }
     if (stunkit_ice_send(p->ice, (const uint8_t *)text, strlen(text), buf, sizeof(buf), &r) != 0)
@@ -352,8 +376,26 @@ int peer_send_ctl(stunkit_peer *p, const char *text)
     return 0;
 }
 
-/* What came to local socket i: the agent's (checks, answers, the TURN
- * server's), birthday probes on the guessing base, the peer's data. */
+/* A datagram that came to local socket i: the agent's (checks, answers,
+ * the TURN server's), birthday probes on the guessing base, the peer's
+ * data. */
+void peer_sock_datagram(stunkit_peer *p, int i, const stunkit_addr *src, const uint8_t *buf, size_t n, uint64_t now)
+{
+    stunkit_app_data d;
+    if (!p->ice)
+        return; /* before the agent (the room has not said the role): nothing is ours yet */
+    if (i == p->sp.base && n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5)) {
+        peer_spray_input(p, -1, src, buf, n, now);
+        return;
+    }
+    int r = stunkit_ice_input(p->ice, i, src, buf, n, now, &d);
+    if (r == STUNKIT_INPUT_NOT_MINE && peer_from_peer(p, src, 0))
+        peer_app_in(p, buf, n, now);
+    else if (r == STUNKIT_INPUT_APP_DATA && peer_from_peer(p, &d.from, 1))
+        peer_app_in(p, d.data, d.len, now);
+}
+
+/* What came to local socket i. */
 void peer_sock_readable(stunkit_peer *p, int i, uint64_t now)
 {
     /* up to PEER_BATCH datagrams a system call (recvmmsg): under load the
@@ -376,21 +418,9 @@ void peer_sock_readable(stunkit_peer *p, int i, uint64_t now)
         if (got <= 0)
             return;
         for (int k = 0; k < got; k++) {
-            const uint8_t *buf = bufs[k];
-            size_t n = m[k].msg_len;
             stunkit_addr src;
-            if (!p->ice || stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&from[k]) != 0)
-                continue; /* before the agent (the room has not said the role): nothing is ours yet */
-            stunkit_app_data d;
-            if (i == p->sp.base && n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5)) {
-                peer_spray_input(p, -1, &src, buf, n, now);
-                continue;
-            }
-            int r = stunkit_ice_input(p->ice, i, &src, buf, n, now, &d);
-            if (r == STUNKIT_INPUT_NOT_MINE && peer_from_peer(p, &src, 0))
-                peer_app_in(p, buf, n, now);
-            else if (r == STUNKIT_INPUT_APP_DATA && peer_from_peer(p, &d.from, 1))
-                peer_app_in(p, d.data, d.len, now);
+            if (stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&from[k]) == 0)
+                peer_sock_datagram(p, i, &src, bufs[k], m[k].msg_len, now);
         }
         if (got < PEER_BATCH)
             return;

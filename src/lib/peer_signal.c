@@ -240,10 +240,7 @@ void peer_rdv_pump(stunkit_peer *p, uint64_t now)
         return;
     while (stunkit_rdv_poll(p->rdv, now, &o) == 1) {
         if (o.send) {
-            if (p->rdv_on_tcp)
-                peer_stream_send(&p->rdv_tcp, o.data, o.len);
-            else
-                (void)send(p->rdv_fd, o.data, o.len, 0);
+            peer_rdv_send(p, o.data, o.len);
             continue;
         }
         switch (o.event) {
@@ -357,17 +354,29 @@ void peer_local_grow(stunkit_peer *p, const char *text, size_t len, uint64_t now
     }
 }
 
+/* A message to the rendezvous: over TCP once it moved there, else UDP
+ * (our socket is connected to the server). */
+void peer_rdv_send(stunkit_peer *p, const uint8_t *data, size_t len)
+{
+    if (p->rdv_on_tcp)
+        peer_stream_send(&p->rdv_tcp, data, len);
+    else if (p->has_io)
+        peer_udp_send(p, &p->rdv_sock, &p->server, data, len);
+    else
+        (void)send(p->rdv_sock.fd, data, len, 0);
+}
+
 /* The rendezvous' socket (UDP, connected to the server) is readable, or
  * an ICMP error says UDP to the server is refused. */
 void peer_rdv_readable(stunkit_peer *p, uint64_t now)
 {
     uint8_t buf[2048];
     ssize_t n;
-    while ((n = recv(p->rdv_fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0 || peer_udp_refusal(errno)) {
+    while ((n = recv(p->rdv_sock.fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0 || peer_udp_refusal(errno)) {
         if (n < 0) { /* ICMP: nothing listens for UDP there, or a firewall refuses it */
             p->udp_refused = 1;
             continue;
         }
-        stunkit_rdv_input(p->rdv, p->rdv_fd, NULL, buf, (size_t)n, now);
+        stunkit_rdv_input(p->rdv, p->rdv_sock.fd, NULL, buf, (size_t)n, now);
     }
 }

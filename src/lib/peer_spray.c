@@ -26,9 +26,9 @@
 
 #include "peer_int.h"
 
-static void send_text(int fd, const stunkit_addr *to, const char *text)
+static void send_text(stunkit_peer *p, const peer_sock *s, const stunkit_addr *to, const char *text)
 {
-    peer_send_to(fd, to, text, strlen(text));
+    peer_udp_send(p, s, to, text, strlen(text));
 }
 
 /* How many probes may go now (the pacing bucket and the run's budget). */
@@ -52,22 +52,24 @@ static void spray_spent(peer_spray *sp, long n)
     sp->sent += n;
 }
 
-void peer_spray_close(peer_spray *sp, int keep)
+void peer_spray_close(stunkit_peer *p, int keep)
 {
+    peer_spray *sp = &p->sp;
     for (int i = 0; i < sp->nfds; i++)
         if (i != keep)
-            close(sp->fds[i]);
+            peer_udp_close(p, &sp->s[i]);
     if (keep >= 0) {
-        sp->fds[0] = sp->fds[keep];
+        sp->s[0] = sp->s[keep];
         sp->sock = 0;
     }
     sp->nfds = keep >= 0 ? 1 : 0;
 }
 
-static void spray_off(peer_spray *sp, const char *why)
+static void spray_off(stunkit_peer *p, const char *why)
 {
+    peer_spray *sp = &p->sp;
     if (sp->state != SPRAY_DIRECT)
-        peer_spray_close(sp, -1);
+        peer_spray_close(p, -1);
     sp->state = SPRAY_OFF;
     snprintf(sp->why, sizeof(sp->why), "%s", why);
 }
@@ -93,7 +95,7 @@ static void spray_begin(stunkit_peer *p, uint64_t now)
     sp->base = sp->sock = -1;
     if (!p->spray_on) {
         peer_send_ctl(p, "SKP1 nat off");
-        spray_off(sp, "off (--no-spray)");
+        spray_off(p, "off (--no-spray)");
         return;
     }
     /* our address as the server saw it: a relayed candidate's raddr (RFC
@@ -163,7 +165,7 @@ static void spray_begin(stunkit_peer *p, uint64_t now)
     }
     if (sp->base < 0 || !sp->peer_srflx.family) {
         peer_send_ctl(p, "SKP1 nat off");
-        spray_off(sp, claimed && sp->base >= 0
+        spray_off(p, claimed && sp->base >= 0
                           ? "the peer's public address is not proven by an authenticated check"
                           : "no public IPv4 address known on both sides (a relay over UDP gives it)");
         return;
@@ -191,25 +193,19 @@ static void spray_round(stunkit_peer *p, uint64_t now)
 {
     peer_spray *sp = &p->sp;
     char probe[64], go[64];
-    peer_spray_close(sp, -1);
+    peer_spray_close(p, -1);
     sp->round++;
     snprintf(probe, sizeof(probe), SPRAY_MAGIC "? %d", sp->round);
-    struct sockaddr_storage ss;
-    stunkit_addr any = p->socks[sp->base].local;
-    any.port = 0;
-    int sl = stunkit_addr_to_sockaddr(&any, &ss);
     long allowed = spray_allowed(sp, now);
     for (int i = 0; i < SPRAY_SOCKS && i < allowed; i++) {
-        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
+        /* watched by a number of their own: the list is compacted when a
+         * guess hits, the socket kept moves to the front */
+        peer_sock *s = &sp->s[sp->nfds];
+        if (peer_udp_open(p, &p->socks[sp->base].local, s, EV_SPRAY, ++sp->serial) != 0)
             break;
-        if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0) {
-            close(fd);
-            break;
-        }
-        sp->fds[sp->nfds++] = fd;
-        peer_watch(p, fd, EV_SPRAY, (uint32_t)fd, 0);
-        send_text(fd, &sp->peer_srflx, probe);
+        s->id = sp->serial;
+        sp->nfds++;
+        send_text(p, s, &sp->peer_srflx, probe);
         spray_spent(sp, 1);
     }
     snprintf(go, sizeof(go), "SKP1 spray go %d", sp->round);
@@ -224,7 +220,7 @@ void peer_spray_step(stunkit_peer *p, uint64_t now)
     spray_begin(p, now);
     /* begun beside the relay, and ICE found a direct path after all */
     if ((sp->state == SPRAY_TOLD || sp->state == SPRAY_RUNNING) && p->selected && !peer_selected_relayed(p))
-        spray_off(sp, "ICE found a direct path");
+        spray_off(p, "ICE found a direct path");
     if (sp->answer && sp->state != SPRAY_IDLE && sp->state != SPRAY_OFF) {
         sp->answer = 0;
         spray_tell(p, now);
@@ -232,11 +228,11 @@ void peer_spray_step(stunkit_peer *p, uint64_t now)
     if (sp->state == SPRAY_TOLD) {
         if (!sp->peer_kind) {
             if (now - sp->start > 1500)
-                spray_off(sp, "the peer did not say what its NAT does");
+                spray_off(p, "the peer did not say what its NAT does");
             else if (!sp->told_at || now - sp->told_at >= 150)
                 spray_tell(p, now);
         } else if (sp->peer_kind == 3) {
-            spray_off(sp, "off on the peer's side");
+            spray_off(p, "off on the peer's side");
         } else {
             /* what we saw and what the peer saw, together */
             sp->self_hard |= sp->peer_sees_us_hard;
@@ -245,9 +241,9 @@ void peer_spray_step(stunkit_peer *p, uint64_t now)
             sp->peer_seen_hard |= sp->peer_kind == 2;
             int peer_easy = (sp->peer_kind == 1 || sp->peer_seen_easy) && !sp->peer_seen_hard;
             if (sp->self_hard && sp->peer_seen_hard) {
-                spray_off(sp, "both NATs map per destination: guessing does not pay");
+                spray_off(p, "both NATs map per destination: guessing does not pay");
             } else if (!(sp->self_hard && peer_easy) && !(sp->self_easy && sp->peer_seen_hard)) {
-                spray_off(sp, !sp->self_hard && !sp->peer_seen_hard ? "neither NAT is seen to map per destination"
+                spray_off(p, !sp->self_hard && !sp->peer_seen_hard ? "neither NAT is seen to map per destination"
                                                                     : "the other NAT's mapping is unknown");
             } else {
                 sp->state = SPRAY_RUNNING;
@@ -263,7 +259,7 @@ void peer_spray_step(stunkit_peer *p, uint64_t now)
             if (sp->round < SPRAY_ROUNDS)
                 spray_round(p, now);
             else
-                spray_off(sp, "no guess hit");
+                spray_off(p, "no guess hit");
         }
         return;
     }
@@ -285,18 +281,18 @@ void peer_spray_step(stunkit_peer *p, uint64_t now)
         sp->used[port / 8] |= (uint8_t)(1u << (port % 8));
         stunkit_addr to = sp->peer_srflx;
         to.port = port;
-        send_text(p->socks[sp->base].fd, &to, probe);
+        send_text(p, &p->socks[sp->base], &to, probe);
         sp->guessed++;
         spray_spent(sp, 1);
     }
     if (sp->sent >= SPRAY_BUDGET && sp->guessed < sp->guesses)
         sp->guesses = sp->guessed; /* the run's budget is spent */
     if (now - sp->start > SPRAY_ROUNDS * SPRAY_ROUND_MS + 2000)
-        spray_off(sp, "no guess hit");
+        spray_off(p, "no guess hit");
 }
 
 /* A probe or answer ("SKB1 ? R", "SKB1 ! R", "SKB1 = R ADDRESS") on our
- * socket `fd` (an index into sp->fds, or -1: the base) from `from`. */
+ * socket `fd` (an index into sp->s, or -1: the base) from `from`. */
 void peer_spray_input(stunkit_peer *p, int fd, const stunkit_addr *from, const uint8_t *d, size_t len, uint64_t now)
 {
     peer_spray *sp = &p->sp;
@@ -323,18 +319,18 @@ void peer_spray_input(stunkit_peer *p, int fd, const stunkit_addr *from, const u
     if (sp->self_hard && fd >= 0) {
         /* a guess landed on one of our mappings: answer from that socket */
         for (int r = 0; r < 2 && kind == '?'; r++)
-            send_text(sp->fds[fd], from, reply);
+            send_text(p, &sp->s[fd], from, reply);
         sp->to = *from;
-        peer_spray_close(sp, fd);
+        peer_spray_close(p, fd);
     } else if (!sp->self_hard && fd < 0) {
         /* the hard side answered (or its probe came through our hole) */
         char seen[STUNKIT_ADDRSTRLEN], tell[128];
         stunkit_addr_format(from, seen, sizeof(seen));
         snprintf(tell, sizeof(tell), SPRAY_MAGIC "= %d %s", round, seen);
         if (kind == '?')
-            send_text(p->socks[sp->base].fd, from, reply);
+            send_text(p, &p->socks[sp->base], from, reply);
         for (int r = 0; r < 2; r++)
-            send_text(p->socks[sp->base].fd, from, tell);
+            send_text(p, &p->socks[sp->base], from, tell);
         sp->to = *from;
         sp->sock = -1;
     } else {
@@ -402,31 +398,35 @@ void peer_spray_ctl(stunkit_peer *p, const char *msg, size_t len)
     }
 }
 
-/* What came to one of the hard side's guessing sockets: probes and
- * answers, or (once a guess hit, on the socket kept) the peer's data. */
-void peer_spray_readable(stunkit_peer *p, int fd, uint64_t now)
+/* A datagram that came to guessing socket k: probes and answers, or (once
+ * a guess hit, on the socket kept) the peer's data. */
+void peer_spray_datagram(stunkit_peer *p, int k, const stunkit_addr *src, const uint8_t *buf, size_t n, uint64_t now)
+{
+    if (n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5))
+        peer_spray_input(p, k, src, buf, n, now);
+    else if (peer_from_peer(p, src, 0))
+        peer_app_in(p, buf, n, now);
+}
+
+/* The guessing socket watched as `id` is readable. */
+void peer_spray_readable(stunkit_peer *p, int id, uint64_t now)
 {
     int k;
-    for (k = 0; k < p->sp.nfds && p->sp.fds[k] != fd; k++)
+    for (k = 0; k < p->sp.nfds && p->sp.s[k].id != (uint32_t)id; k++)
         ;
+    if (k == p->sp.nfds)
+        return; /* closed meanwhile (its descriptor went with it) */
+    int fd = p->sp.s[k].fd;
     uint8_t buf[PEER_MAX_DATA];
     struct sockaddr_storage from;
     socklen_t fl;
     stunkit_addr src;
     ssize_t n;
-    if (k == p->sp.nfds) { /* closed meanwhile (not ours any more) */
-        while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
-            ;
-        return;
-    }
     while ((fl = sizeof(from), n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl)) >= 0) {
         if (stunkit_addr_from_sockaddr(&src, (struct sockaddr *)&from) != 0)
             continue;
-        if (n >= 5 && !memcmp(buf, SPRAY_MAGIC, 5))
-            peer_spray_input(p, k, &src, buf, (size_t)n, now);
-        else if (peer_from_peer(p, &src, 0))
-            peer_app_in(p, buf, (size_t)n, now);
-        if (k >= p->sp.nfds || p->sp.fds[k] != fd)
+        peer_spray_datagram(p, k, &src, buf, (size_t)n, now);
+        if (k >= p->sp.nfds || p->sp.s[k].fd != fd)
             break; /* the sockets changed (a hit closed the others) */
     }
 }
