@@ -13,8 +13,10 @@
 
 #include "ice_int.h"
 
-/* Relayed pairs need a TURN permission for the peer first (RFC 8656 9). 1 ready. */
-static int relay_ready(stunkit_ice *a, const pair_t *p, uint64_t now)
+/* Relayed pairs need a TURN permission for the peer first (RFC 8656 9). 1
+ * ready; 0 not yet (asked now, or asked before and unanswered); a
+ * permission that cannot be asked for fails the pair. */
+static int relay_ready(stunkit_ice *a, pair_t *p, uint64_t now)
 {
     turn_t *t = sk_ice_turn_of(a, p->l);
     if (!t)
@@ -26,7 +28,24 @@ static int relay_ready(stunkit_ice *a, const pair_t *p, uint64_t now)
     if (t->nperms < MAX_PERMS && stunkit_turn_permit(t->t, peer, now) == 0) {
         t->perms[t->nperms].peer = *peer;
         t->perms[t->nperms++].state = 1;
+    } else {
+        p->state = P_FAILED;
     }
+    return 0;
+}
+
+/* A relayed pair whose permission was asked for and is not answered yet:
+ * nothing to do for it until the answer comes (an input), so it does not
+ * make a check due (else the agent's timeout would say "now" until then,
+ * and a driver would spin). */
+static int relay_pending(const stunkit_ice *a, const pair_t *p)
+{
+    turn_t *t = sk_ice_turn_of((stunkit_ice *)a, p->l);
+    if (!t)
+        return 0;
+    for (int i = 0; i < t->nperms; i++)
+        if (stunkit_addr_ip_equal(&t->perms[i].peer, &a->remote[p->r].addr))
+            return t->perms[i].state == 1;
     return 0;
 }
 
@@ -225,16 +244,21 @@ static void check_failed(stunkit_ice *a)
 uint64_t sk_ice_checks_due(const stunkit_ice *a)
 {
     uint64_t next = STUNKIT_NEVER;
-    int waiting = a->ntrig > 0, upgrade = sk_ice_upgrade_mode(a);
+    int trig = 0, upgrade = sk_ice_upgrade_mode(a);
+    for (int k = 0; k < a->ntrig && !trig; k++) {
+        const pair_t *p = &a->pairs[a->trig[(a->trig_head + k) % STUNKIT_ICE_MAX_PAIRS]];
+        trig = p->state != P_WAITING || !relay_pending(a, p); /* to send, or to drop from the queue */
+    }
+    int waiting = trig;
     for (int i = 0; i < a->npairs; i++) {
         const pair_t *p = &a->pairs[i];
         if (p->state == P_IN_PROGRESS && p->next_at < next)
             next = p->next_at;
         if ((p->state == P_WAITING || (p->state == P_FROZEN && !sk_ice_foundation_busy(a, p))) &&
-            (!upgrade || sk_ice_upgrade_pair(a, p)))
+            (!upgrade || sk_ice_upgrade_pair(a, p)) && (p->state == P_FROZEN || !relay_pending(a, p)))
             waiting = 1; /* a check to send (a Frozen pair is unfrozen first) */
     }
-    if (waiting && (a->sel_pair < 0 || a->ntrig || a->cfg.aggressive || upgrade) && a->next_check_at < next)
+    if (waiting && (a->sel_pair < 0 || trig || a->cfg.aggressive || upgrade) && a->next_check_at < next)
         next = a->next_check_at;
     uint64_t nom = nominate_at(a);
     if (nom < next)
