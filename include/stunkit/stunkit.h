@@ -6,6 +6,7 @@
 #include "stunkit/client.h"
 #include "stunkit/link.h"
 #include "stunkit/upnp.h"
+#include "stunkit/mapping.h"
 #include "stunkit/peer.h"
 
 #endif

@@ -393,40 +393,55 @@ static void print_deleted(const map_args *a, stunkit_portmap_method method)
     fflush(stdout);
 }
 
-/* Map, print, renew until a signal, delete. `auto` races the PCP/NAT-PMP
- * machine and the UPnP thread: the first mapping wins and the other is
- * wound down (a mapping it made anyway is deleted). */
+/* Nobody mapped: JSON, an object per method asked; text, one line. */
+static void print_nobody(const map_args *a, const stunkit_mapping_event *ev)
+{
+    if (a->json) {
+        if (ev->pcp_asked)
+            print_failed(a, ev->pcp_method, ev->pcp_result, ev->pcp_reason);
+        if (ev->upnp_asked)
+            print_failed(a, STUNKIT_PORTMAP_UPNP, ev->upnp_result, ev->upnp_reason);
+        return;
+    }
+    char g[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format_ip(&a->gw, g, sizeof(g));
+    const char *mname = ev->pcp_result < 0 ? "" : stunkit_portmap_result_name(ev->pcp_method, ev->pcp_result);
+    if (ev->pcp_result < 0 && ev->upnp_result <= 0)
+        fprintf(stderr, "stunkit map: the gateway %s does not map ports (waited %ld ms)", g, a->timeout);
+    else
+        fprintf(stderr, "stunkit map: the gateway %s does not map ports", g);
+    if (ev->pcp_asked)
+        fprintf(stderr, "; %s: %s%s%s%s", method_title(ev->pcp_method), ev->pcp_reason, *mname ? " (" : "", mname,
+                *mname ? ")" : "");
+    if (ev->upnp_asked) /* the UPnP reason names its error itself */
+        fprintf(stderr, "; UPnP IGD: %s", ev->upnp_reason);
+    fprintf(stderr, "\n");
+}
+
+/* Map, print, renew until a signal, delete. `auto` races PCP/NAT-PMP and
+ * UPnP (stunkit/mapping.h, the race the library's peer runs too): the
+ * first mapping wins and the other is wound down. */
 static int do_map(const map_args *a)
 {
-    int want_machine = a->method != STUNKIT_PORTMAP_UPNP;
-    int want_upnp = a->method == STUNKIT_PORTMAP_UPNP ||
-                    (a->method == STUNKIT_PORTMAP_AUTO && stunkit_upnp_available() && a->gw.family == STUNKIT_AF_INET);
-    if (a->method == STUNKIT_PORTMAP_UPNP && !stunkit_upnp_available()) {
-        fprintf(stderr, "stunkit map: --method upnp: UPnP IGD is not in this build (built without libminiupnpc)\n");
-        return 2;
-    }
-    if (want_upnp && a->gw.family != STUNKIT_AF_INET) {
-        fprintf(stderr, "stunkit map: UPnP port mappings are IPv4 (use --method pcp for IPv6)\n");
-        return 2;
-    }
-    int fd = -1;
-    stunkit_portmap *m = NULL;
-    stunkit_upnp_task *u = NULL;
-    if (want_machine) {
-        fd = gateway_socket(&a->gw);
-        m = fd >= 0 ? machine_new(a, a->method, 0) : NULL;
-        if (!m) {
-            fprintf(stderr, "stunkit map: cannot reach the gateway: %s\n", fd < 0 ? strerror(errno) : "out of memory");
-            if (fd >= 0)
-                close(fd);
-            return 1;
-        }
-    }
-    if (want_upnp) {
-        u = stunkit_upnp_task_start(&a->gw, &a->internal, a->tcp ? 6 : 17, (uint16_t)a->ext, (uint32_t)a->lifetime,
-                                    (int)a->timeout, "stunkit map");
-        if (!u)
-            fprintf(stderr, "stunkit map: cannot start UPnP (out of memory?)\n");
+    stunkit_mapping_config c;
+    memset(&c, 0, sizeof(c));
+    c.size = sizeof(c);
+    c.gateway = a->gw;
+    c.internal = a->internal;
+    c.protocol = a->tcp ? 6 : 17;
+    c.external_port = (uint16_t)a->ext;
+    c.lifetime_s = (uint32_t)a->lifetime;
+    c.method = a->method;
+    c.timeout_ms = (uint32_t)a->timeout;
+    c.description = "stunkit map";
+    c.use_nonce = a->use_nonce;
+    memcpy(c.nonce, a->nonce, sizeof(c.nonce));
+    int err = 0;
+    char why[200];
+    stunkit_mapping *m = stunkit_mapping_start(&c, stunkit_now_ms(), &err, why, sizeof(why));
+    if (!m) {
+        fprintf(stderr, "stunkit map: %s\n", why[0] ? why : stunkit_strerror(err));
+        return err == STUNKIT_ERR_INVAL ? 2 : 1;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -434,62 +449,41 @@ static int do_map(const map_args *a)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    /* winner: the method that mapped first (AUTO until then) */
-    stunkit_portmap_method winner = STUNKIT_PORTMAP_AUTO;
-    uint64_t first_deadline = stunkit_now_ms() + (uint64_t)a->timeout, delete_deadline = 0;
-    int rc = -1, deleting = 0, truth = 0, unreachable = 0, machine_out = !m, upnp_out = !u;
-    uint8_t nonce[12];
-    char machine_why[160] = "", upnp_why[160] = "";
-    int machine_result = -1, upnp_result = -1;
-    stunkit_portmap_method machine_method = a->method;
+    uint64_t delete_deadline = 0;
+    int rc = -1, deleting = 0, truth = 0, mapped = 0;
     while (rc < 0) {
         uint64_t now = stunkit_now_ms();
-        if (stop && winner != STUNKIT_PORTMAP_AUTO && !deleting) {
+        if (stop && mapped && !deleting) {
             deleting = 1;
-            delete_deadline = now + (winner == STUNKIT_PORTMAP_UPNP ? 8000 : 2000);
-            if (winner == STUNKIT_PORTMAP_UPNP)
-                stunkit_upnp_task_stop(u, 1);
-            else
-                stunkit_portmap_delete(m, now);
-        } else if (stop && winner == STUNKIT_PORTMAP_AUTO) {
+            delete_deadline = now + (stunkit_mapping_method(m) == STUNKIT_PORTMAP_UPNP ? 8000 : 2000);
+            stunkit_mapping_delete(m, now);
+        } else if (stop && !mapped) {
             fprintf(stderr, "stunkit map: interrupted before the router answered\n");
             rc = 130;
             break;
         }
-        stunkit_upnp_task_event ev;
-        int have = 0;
-        /* the PCP/NAT-PMP machine */
-        if (m) {
-            memset(&ev, 0, sizeof(ev));
-            unreachable |= machine_send(m, fd, now, &ev.o, &have);
-        }
-        if (have) {
-            stunkit_portmap_output *o = &ev.o;
-            if (winner == STUNKIT_PORTMAP_UPNP) {
-                /* lost the race: a mapping made anyway is deleted, then done */
-                if (o->event == STUNKIT_PORTMAP_EVENT_MAPPED) {
-                    stunkit_portmap_delete(m, now);
-                } else if (o->event == STUNKIT_PORTMAP_EVENT_FAILED || o->event == STUNKIT_PORTMAP_EVENT_DELETED) {
-                    stunkit_portmap_free(m);
-                    m = NULL;
-                }
-                continue;
-            }
+        stunkit_mapping_event ev;
+        while (rc < 0 && stunkit_mapping_poll(m, now, &ev) == 1) {
+            stunkit_portmap_output *o = &ev.e.o;
             switch (o->event) {
             case STUNKIT_PORTMAP_EVENT_MAPPED:
-                winner = o->method;
-                if (u)
-                    stunkit_upnp_task_stop(u, 1); /* UPnP lost: it deletes whatever it made */
-                stunkit_portmap_get_nonce(m, nonce);
-                print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, !a->once,
-                              o->method == STUNKIT_PORTMAP_PCP && a->once ? nonce : NULL);
+                mapped = 1;
+                print_mapping(&ev.e, &a->gw, &a->internal, a->tcp, a->json, !a->once,
+                              o->method == STUNKIT_PORTMAP_PCP && a->once ? ev.nonce : NULL);
                 if (a->stun_text)
                     truth = truth_check(a->stun_text, &a->internal, &o->external, a->tcp, a->json);
+                if (a->once && ev.e.permanent)
+                    fprintf(stderr,
+                            "stunkit map: the mapping is permanent: remove it with "
+                            "stunkit map --delete --method upnp --%s --port %u --external-port %u\n",
+                            a->tcp ? "tcp" : "udp", a->internal.port, o->external.port);
                 if (a->once)
                     rc = truth;
                 break;
-            case STUNKIT_PORTMAP_EVENT_RENEWED: print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, 1, NULL); break;
+            case STUNKIT_PORTMAP_EVENT_RENEWED: print_mapping(&ev.e, &a->gw, &a->internal, a->tcp, a->json, 1, NULL); break;
             case STUNKIT_PORTMAP_EVENT_RESET:
+                if (o->method == STUNKIT_PORTMAP_UPNP)
+                    break;
                 if (a->json)
                     printf("{\"event\": \"reset\", \"reason\": \"the router lost its mappings (rebooted?)\"}\n");
                 else
@@ -501,119 +495,32 @@ static int do_map(const map_args *a)
                 rc = truth;
                 break;
             case STUNKIT_PORTMAP_EVENT_FAILED:
-                if (winner != STUNKIT_PORTMAP_AUTO || deleting) {
+                if (mapped)
                     print_failed(a, o->method, o->result, o->reason);
-                    rc = 1;
-                } else { /* before any mapping: UPnP may still win */
-                    machine_out = 1;
-                    machine_result = o->result;
-                    machine_method = o->method;
-                    snprintf(machine_why, sizeof(machine_why), "%s", o->reason);
-                    stunkit_portmap_free(m);
-                    m = NULL;
-                }
+                else
+                    print_nobody(a, &ev);
+                rc = 1;
                 break;
             }
-            continue;
-        }
-        /* the UPnP thread */
-        if (u && stunkit_upnp_task_poll(u, &ev)) {
-            stunkit_portmap_output *o = &ev.o;
-            if (winner != STUNKIT_PORTMAP_AUTO && winner != STUNKIT_PORTMAP_UPNP)
-                continue; /* lost the race: it deletes on its own */
-            switch (o->event) {
-            case STUNKIT_PORTMAP_EVENT_MAPPED:
-                winner = STUNKIT_PORTMAP_UPNP;
-                print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, !a->once, NULL);
-                if (a->stun_text)
-                    truth = truth_check(a->stun_text, &a->internal, &o->external, a->tcp, a->json);
-                if (a->once) {
-                    if (ev.permanent)
-                        fprintf(stderr,
-                                "stunkit map: the mapping is permanent: remove it with "
-                                "stunkit map --delete --method upnp --%s --port %u --external-port %u\n",
-                                a->tcp ? "tcp" : "udp", a->internal.port, o->external.port);
-                    rc = truth;
-                }
-                break;
-            case STUNKIT_PORTMAP_EVENT_RENEWED: print_mapping(&ev, &a->gw, &a->internal, a->tcp, a->json, 1, NULL); break;
-            case STUNKIT_PORTMAP_EVENT_DELETED:
-                print_deleted(a, STUNKIT_PORTMAP_UPNP);
-                rc = truth;
-                break;
-            case STUNKIT_PORTMAP_EVENT_FAILED:
-                if (winner == STUNKIT_PORTMAP_UPNP) {
-                    print_failed(a, STUNKIT_PORTMAP_UPNP, o->result, o->reason);
-                    rc = 1;
-                } else {
-                    upnp_out = 1;
-                    upnp_result = o->result;
-                    snprintf(upnp_why, sizeof(upnp_why), "%s", o->reason);
-                }
-                break;
-            case STUNKIT_PORTMAP_EVENT_RESET: break;
-            }
-            continue;
         }
         if (rc >= 0)
             break;
         now = stunkit_now_ms();
-        if (winner == STUNKIT_PORTMAP_AUTO && m && (now >= first_deadline || unreachable)) {
-            machine_out = 1;
-            snprintf(machine_why, sizeof(machine_why), "%s",
-                     unreachable ? "nothing listens on its port 5351 (ICMP port unreachable)"
-                                 : "no answer to PCP or NAT-PMP");
-            stunkit_portmap_free(m);
-            m = NULL;
-        }
-        if (winner == STUNKIT_PORTMAP_AUTO && machine_out && upnp_out) {
-            /* nobody mapped: JSON, an object per method asked; text, one line */
-            if (a->json) {
-                if (want_machine)
-                    print_failed(a, machine_method, machine_result, machine_why);
-                if (want_upnp)
-                    print_failed(a, STUNKIT_PORTMAP_UPNP, upnp_result, upnp_why);
-            } else {
-                char g[STUNKIT_ADDRSTRLEN];
-                stunkit_addr_format_ip(&a->gw, g, sizeof(g));
-                const char *mname = machine_result < 0 ? "" : stunkit_portmap_result_name(machine_method, machine_result);
-                const char *uname = ""; /* the UPnP reason names its error itself */
-                if (machine_result < 0 && upnp_result <= 0)
-                    fprintf(stderr, "stunkit map: the gateway %s does not map ports (waited %ld ms)", g, a->timeout);
-                else
-                    fprintf(stderr, "stunkit map: the gateway %s does not map ports", g);
-                if (want_machine)
-                    fprintf(stderr, "; %s: %s%s%s%s", method_title(machine_method), machine_why, *mname ? " (" : "",
-                            mname, *mname ? ")" : "");
-                if (want_upnp)
-                    fprintf(stderr, "; UPnP IGD: %s%s%s%s", upnp_why, *uname ? " (" : "", uname, *uname ? ")" : "");
-                fprintf(stderr, "\n");
-            }
-            rc = 1;
-            break;
-        }
         if (deleting && now >= delete_deadline) {
             fprintf(stderr, "stunkit map: the router did not confirm the deletion; the mapping lapses at expiry\n");
             rc = 1;
             break;
         }
-        uint64_t next = m ? stunkit_portmap_timeout(m) : UINT64_MAX;
-        if (winner == STUNKIT_PORTMAP_AUTO && m && first_deadline < next)
-            next = first_deadline;
+        uint64_t next = stunkit_mapping_timeout(m);
         if (deleting && delete_deadline < next)
             next = delete_deadline;
         int wait = next <= now ? 0 : next - now > 1000 ? 1000 : (int)(next - now);
-        struct pollfd p[2] = {{m ? fd : -1, POLLIN, 0}, {u ? stunkit_upnp_task_fd(u) : -1, POLLIN, 0}};
-        if (poll(p, 2, wait) > 0 && m && (p[0].revents & (POLLIN | POLLERR)))
-            unreachable |= machine_read(m, fd, &a->gw);
+        struct pollfd p = {stunkit_mapping_fd(m), POLLIN, 0};
+        (void)poll(&p, 1, wait); /* what came is read by the next poll (EINTR: the signal) */
     }
-    if (m)
-        stunkit_portmap_free(m);
     /* a UPnP mapping that lost the race is deleted by its thread, and
-     * --once's is left: wait for the thread either way */
-    stunkit_upnp_task_free(u);
-    if (fd >= 0)
-        close(fd);
+     * --once's is left: free waits for the thread either way */
+    stunkit_mapping_free(m);
     return rc;
 }
 

@@ -242,7 +242,6 @@ static void dispatch(stunkit_peer *p, uint64_t tag, uint64_t now)
     case EV_STREAM_TURN: peer_stream_event(p, &p->turn_tcp, 1, now); break;
     case EV_STREAM_RDV: peer_stream_event(p, &p->rdv_tcp, 0, now); break;
     case EV_PM: peer_map_readable(p, now); break;
-    case EV_UPNP: peer_map_upnp(p, now); break;
     case EV_SPRAY: peer_spray_readable(p, (int)index, now); break;
     case EV_MDNS: peer_mdns_readable(p, (int)index, now); break;
     case EV_WAKE: {
@@ -747,7 +746,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&p->changed, NULL);
     p->efd = p->wake_fd = p->rdv_sock.fd = p->mdns_fd = p->mdns_group_fd = -1;
-    p->turn_tcp.fd = p->rdv_tcp.fd = p->pm.fd = p->pm.base = -1;
+    p->turn_tcp.fd = p->rdv_tcp.fd = p->pm.base = -1;
     p->sp.base = p->sp.sock = -1;
     p->cfg = cfg;
     p->env = cfg.env;

@@ -19,6 +19,7 @@
 
 #include "stunkit/stunkit.h"
 #include "stunkit/peer.h"
+#include "stunkit/mapping.h"
 #include "stunkit/rendezvous.h"
 #include "stunkit/secret.h"
 
@@ -52,7 +53,7 @@
 #define SPRAY_MAGIC "SKB1 "
 
 /* What each epoll registration is (the high 32 bits of its data). */
-enum { EV_SOCK = 1, EV_RDV, EV_STREAM_TURN, EV_STREAM_RDV, EV_PM, EV_UPNP, EV_SPRAY, EV_WAKE, EV_MDNS };
+enum { EV_SOCK = 1, EV_RDV, EV_STREAM_TURN, EV_STREAM_RDV, EV_PM, EV_SPRAY, EV_WAKE, EV_MDNS };
 
 /* A UDP socket of the peer's: a descriptor, or (with the application's
  * network, stunkit_peer_io) only the address its bind() gave (fd -1). */
@@ -73,24 +74,13 @@ typedef struct peer_stream {
     size_t rx_len;
 } peer_stream;
 
-/* A port mapping asked of the router for the socket on the way to it: a
- * candidate that lets the peer in even through a NAT whose own mappings
- * depend on the destination. PCP or NAT-PMP (stunkit/portmap.h) and UPnP
- * IGD (stunkit_upnp_task, its own thread) are asked at once; the first
- * mapping is the candidate, one the other method grants later is given back. */
-enum { UPNP_NONE, UPNP_ASKING, UPNP_MAPPED, UPNP_DONE };
-enum { MAP_NONE, MAP_PCP, MAP_UPNP }; /* whose mapping is the candidate */
+/* A port mapping asked of the router for the socket on the way to it
+ * (peer_map.c, through stunkit/mapping.h): a candidate that lets the peer
+ * in even through a NAT whose own mappings depend on the destination. */
 typedef struct peer_portmap {
-    stunkit_portmap *m;
-    int fd;               /* connected to the gateway's 5351, from the base's address */
+    stunkit_mapping *m;
     int base;             /* the socket mapped (index), -1: none */
     int settled;          /* mapped, refused, or no answer in time: gathering may end */
-    int mapped;           /* PCP / NAT-PMP holds a mapping */
-    stunkit_upnp_task *u;
-    int u_state;
-    int use;              /* MAP_PCP or MAP_UPNP once a candidate came */
-    int asked;            /* peer_map_start() asked the router */
-    uint64_t deadline, u_deadline;
     stunkit_addr gateway, external;
     stunkit_portmap_method method;
 } peer_portmap;
@@ -257,7 +247,6 @@ void peer_rdv_send(stunkit_peer *p, const uint8_t *data, size_t len);
 void peer_map_start(stunkit_peer *p, uint64_t now);
 void peer_map_pump(stunkit_peer *p, uint64_t now);
 void peer_map_readable(stunkit_peer *p, uint64_t now);
-void peer_map_upnp(stunkit_peer *p, uint64_t now);
 uint64_t peer_map_timeout(const stunkit_peer *p);
 void peer_map_end(stunkit_peer *p);
 
