@@ -54,6 +54,8 @@
  *     stunkit_peer_timeout(); call stunkit_peer_step() on either;
  *   - blocking: stunkit_peer_wait() until connected or failed, then
  *     stunkit_peer_send() and stunkit_peer_recv(timeout).
+ * With the application's own network (config io: a simulator, a test, a
+ * user-space stack) the peer opens no socket: see stunkit_peer_io.
  * Several peers in one process are independent; there is no global state.
  * Times are milliseconds of the peer's clock (stunkit_now_ms() unless the
  * config gives one).

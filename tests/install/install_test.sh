@@ -13,7 +13,7 @@ pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$dest"' EXIT
 DESTDIR="$dest" cmake --install "$build" --prefix /opt/stunkit >/dev/null
 for f in bin/stunkit sbin/stunkitd include/stunkit/stunkit.h lib/pkgconfig/stunkit.pc lib/libstunkit.a \
-    lib/cmake/stunkit/stunkitConfig.cmake share/man/man1/stunkit.1 share/man/man8/stunkitd.8 \
+    lib/cmake/stunkit/stunkitConfig.cmake share/man/man1/stunkit.1 share/man/man8/stunkitd.8 share/man/man3/stunkit_peer.3 share/man/man3/stunkit_mapping.3 \
     share/bash-completion/completions/stunkit; do
     [ -e "$dest/opt/stunkit/$f" ] || { echo "FAIL not installed: $f"; exit 1; }
 done
