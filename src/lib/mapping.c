@@ -338,8 +338,7 @@ static void upnp_pump(stunkit_mapping *m, uint64_t now)
 int stunkit_mapping_poll(stunkit_mapping *m, uint64_t now, stunkit_mapping_event *ev)
 {
     if (!m->qn) {
-        struct epoll_event evs[4];
-        (void)epoll_wait(m->efd, evs, 4, 0); /* level-triggered: only to clear; each source is read below */
+        /* the epoll set is level-triggered: reading each source clears it */
         if (m->m)
             pcp_read(m, now);
         pcp_pump(m, now);

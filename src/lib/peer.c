@@ -263,7 +263,8 @@ static void step_locked(stunkit_peer *p, uint64_t now)
     if (p->closed)
         return;
     peer_streams_step(p, now);
-    peer_map_pump(p, now);
+    if (peer_map_timeout(p) <= now) /* else only when its descriptor is readable */
+        peer_map_pump(p, now);
     peer_mdns_step(p, now);
     if (p->ice) {
         peer_ice_pump(p, now);

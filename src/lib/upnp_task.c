@@ -38,6 +38,7 @@ struct stunkit_upnp_task {
     /* events for the main thread */
     stunkit_upnp_task_event q[QUEUE];
     int head, n;
+    int signalled; /* a byte is in the pipe (under lock) */
 };
 
 static void post(stunkit_upnp_task *u, const stunkit_upnp_task_event *ev)
@@ -45,10 +46,12 @@ static void post(stunkit_upnp_task *u, const stunkit_upnp_task_event *ev)
     pthread_mutex_lock(&u->lock);
     if (u->n < QUEUE)
         u->q[(u->head + u->n++) % QUEUE] = *ev;
-    pthread_mutex_unlock(&u->lock);
+    /* the byte goes in under the lock: poll drains it with the flag */
+    u->signalled = 1;
     char b = 1;
     ssize_t w = write(u->pipe[1], &b, 1);
     (void)w;
+    pthread_mutex_unlock(&u->lock);
 }
 
 /* Waits until ms from now or a stop; 1 when stopped. */
@@ -210,9 +213,12 @@ int stunkit_upnp_task_fd(const stunkit_upnp_task *u)
 int stunkit_upnp_task_poll(stunkit_upnp_task *u, stunkit_upnp_task_event *ev)
 {
     char b[16];
-    while (read(u->pipe[0], b, sizeof(b)) > 0)
-        ;
     pthread_mutex_lock(&u->lock);
+    if (u->signalled) { /* drained only when written: polled often, it costs no system call */
+        u->signalled = 0;
+        while (read(u->pipe[0], b, sizeof(b)) > 0)
+            ;
+    }
     int got = u->n > 0;
     if (got) {
         *ev = u->q[u->head];
