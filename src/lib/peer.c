@@ -254,7 +254,7 @@ static void dispatch(stunkit_peer *p, uint64_t tag, uint64_t now)
     }
 }
 
-static void step_locked(stunkit_peer *p, uint64_t now)
+static void step_stages(stunkit_peer *p, uint64_t now)
 {
     struct epoll_event evs[32];
     int n = epoll_wait(p->efd, evs, 32, 0);
@@ -273,6 +273,24 @@ static void step_locked(stunkit_peer *p, uint64_t now)
     peer_rdv_pump(p, now);
     deadlines(p, now);
     report_state(p);
+}
+
+/* A step: what the sockets hold, then what is due; what is sent meanwhile
+ * (answers from on_data, the agent's checks) leaves together at the end. */
+static void step_locked(stunkit_peer *p, uint64_t now)
+{
+    int outer = !p->batching; /* a callback may step again: the outer step flushes */
+    if (!p->tx && !p->has_io)
+        p->tx = malloc(sizeof(*p->tx));
+    if (p->tx && outer) {
+        p->tx->n = 0;
+        p->batching = 1;
+    }
+    step_stages(p, now);
+    if (outer) {
+        p->batching = 0;
+        peer_tx_flush(p);
+    }
 }
 
 void stunkit_peer_step(stunkit_peer *p, uint64_t now_ms)
@@ -691,6 +709,7 @@ static void peer_destroy(stunkit_peer *p)
     free(p->ca_file);
     free(p->tls_name);
     free(p->q.slot);
+    free(p->tx);
     pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->lock);
     free(p);

@@ -58,13 +58,44 @@ void peer_udp_send(stunkit_peer *p, const peer_sock *s, const stunkit_addr *to, 
         p->io.send(p->io.ctx, &s->local, to, data, len);
         return;
     }
+    peer_tx *tx = p->tx;
+    if (p->batching && tx && len <= sizeof(tx->buf[0])) {
+        if (tx->n && (tx->fd != s->fd || tx->n == PEER_TX_BATCH))
+            peer_tx_flush(p);
+        int k = tx->n++;
+        tx->fd = s->fd;
+        memcpy(tx->buf[k], data, len);
+        tx->iov[k] = (struct iovec){tx->buf[k], len};
+        memset(&tx->m[k].msg_hdr, 0, sizeof(tx->m[k].msg_hdr));
+        tx->m[k].msg_hdr.msg_name = &tx->to[k];
+        tx->m[k].msg_hdr.msg_namelen = (socklen_t)stunkit_addr_to_sockaddr(to, &tx->to[k]);
+        tx->m[k].msg_hdr.msg_iov = &tx->iov[k];
+        tx->m[k].msg_hdr.msg_iovlen = 1;
+        return;
+    }
     struct sockaddr_storage ss;
     int sl = stunkit_addr_to_sockaddr(to, &ss);
     (void)sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, (socklen_t)sl);
 }
 
+/* What waits in the batch leaves (a datagram the socket refuses, as a full
+ * buffer, is dropped, as sendto's would be). */
+void peer_tx_flush(stunkit_peer *p)
+{
+    peer_tx *tx = p->tx;
+    if (!tx || !tx->n)
+        return;
+    for (int off = 0; off < tx->n;) {
+        int r = sendmmsg(tx->fd, tx->m + off, (unsigned)(tx->n - off), MSG_DONTWAIT);
+        off += r > 0 ? r : 1; /* skip the one that failed */
+    }
+    tx->n = 0;
+}
+
 void peer_udp_close(stunkit_peer *p, peer_sock *s)
 {
+    if (p->tx && p->tx->n && p->tx->fd == s->fd)
+        peer_tx_flush(p);
     if (s->fd >= 0)
         close(s->fd);
     else if (p->has_io && s->local.family && p->io.unbind)
