@@ -10,8 +10,13 @@
 #define _GNU_SOURCE
 #include "metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/opensslv.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <poll.h>
 #include <stdio.h>
@@ -20,6 +25,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stunkit/export.h"
+
+#ifdef STUNKITD_HAVE_XDP
+#define STUNKITD_HAVE_XDP_TEXT "yes"
+#else
+#define STUNKITD_HAVE_XDP_TEXT "no"
+#endif
 
 static uint64_t mono_ms(void)
 {
@@ -68,35 +80,218 @@ int skd_metrics_open(skd_metrics *m, const stunkit_addr *addr, int max_conns, sk
     return 0;
 }
 
+/* The exposition (text format 0.0.4): families of one name each, labelled
+ * where the server counts the same thing several ways; counters end in
+ * _total, gauges do not. Each row: a family (HELP and TYPE once, at its
+ * first row), its labels, the value's field. */
+typedef struct prom_row {
+    const char *family, *type, *help, *labels;
+    size_t off;
+} prom_row;
+
+#define F(field) offsetof(skd_stats, field)
+static const prom_row rows[] = {
+    {"stunkitd_received_total", "counter", "Messages received (UDP datagrams; TCP, TLS and DTLS messages)", "transport=\"udp\"", F(udp_rx)},
+    {"stunkitd_received_total", NULL, NULL, "transport=\"tcp\"", F(tcp_rx)},
+    {"stunkitd_received_total", NULL, NULL, "transport=\"dtls\"", F(dtls_rx)},
+    {"stunkitd_sent_total", "counter", "Messages sent", "transport=\"udp\"", F(udp_tx)},
+    {"stunkitd_sent_total", NULL, NULL, "transport=\"tcp\"", F(tcp_tx)},
+    {"stunkitd_sent_total", NULL, NULL, "transport=\"dtls\"", F(dtls_tx)},
+    {"stunkitd_received_bytes_total", "counter", "Bytes received", "transport=\"udp\"", F(udp_rx_bytes)},
+    {"stunkitd_received_bytes_total", NULL, NULL, "transport=\"tcp\"", F(tcp_rx_bytes)},
+    {"stunkitd_received_bytes_total", NULL, NULL, "transport=\"dtls\"", F(dtls_rx_bytes)},
+    {"stunkitd_sent_bytes_total", "counter", "Bytes sent", "transport=\"udp\"", F(udp_tx_bytes)},
+    {"stunkitd_sent_bytes_total", NULL, NULL, "transport=\"tcp\"", F(tcp_tx_bytes)},
+    {"stunkitd_sent_bytes_total", NULL, NULL, "transport=\"dtls\"", F(dtls_tx_bytes)},
+    {"stunkitd_responses_total", "counter", "Responses by STUN error code (success: no error)", "code=\"success\"", F(success)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"300\"", F(err_300)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"400\"", F(err_400)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"401\"", F(err_401)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"403\"", F(err_403)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"420\"", F(err_420)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"437\"", F(err_437)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"438\"", F(err_438)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"440\"", F(err_440)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"441\"", F(err_441)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"442\"", F(err_442)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"443\"", F(err_443)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"486\"", F(err_486)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"487\"", F(err_487)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"500\"", F(err_500)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"508\"", F(err_508)},
+    {"stunkitd_responses_total", NULL, NULL, "code=\"other\"", F(err_other)},
+    {"stunkitd_redirected_total", "counter", "Answers sent elsewhere (CHANGE-REQUEST, RESPONSE-PORT)", "", F(redirected)},
+    {"stunkitd_rfc3489_total", "counter", "RFC 3489 requests answered", "", F(rfc3489)},
+    {"stunkitd_dropped_total", "counter", "Messages dropped without an answer, by reason", "reason=\"not_stun\"", F(drop_not_stun)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"malformed\"", F(drop_malformed)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"not_request\"", F(drop_not_request)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"method\"", F(drop_method)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"rate\"", F(drop_rate)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"rate_strict\"", F(drop_rate_redirect)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"turn_no_permission\"", F(turn_no_permission)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"turn_over_quota\"", F(turn_over_quota)},
+    {"stunkitd_dropped_total", NULL, NULL, "reason=\"turn_too_big\"", F(turn_too_big)},
+    {"stunkitd_send_errors_total", "counter", "Datagrams the kernel would not send", "", F(send_errors)},
+    {"stunkitd_xdp_total", "counter", "Datagrams the XDP program handled (also in the families above)", "action=\"answered\"", F(xdp_answered)},
+    {"stunkitd_xdp_total", NULL, NULL, "action=\"passed\"", F(xdp_passed)},
+    {"stunkitd_xdp_total", NULL, NULL, "action=\"dropped\"", F(xdp_dropped)},
+    {"stunkitd_xdp_total", NULL, NULL, "action=\"relayed\"", F(xdp_relayed)},
+    {"stunkitd_connections_total", "counter", "TCP/TLS connections, by what happened to them", "event=\"accepted\"", F(tcp_accepted)},
+    {"stunkitd_connections_total", NULL, NULL, "event=\"refused\"", F(tcp_rejected)},
+    {"stunkitd_connections_total", NULL, NULL, "event=\"idle_closed\"", F(tcp_idle_closed)},
+    {"stunkitd_connections_total", NULL, NULL, "event=\"timeout_closed\"", F(tcp_timeout_closed)},
+    {"stunkitd_connections_total", NULL, NULL, "event=\"evicted\"", F(tcp_evicted)},
+    {"stunkitd_connections_total", NULL, NULL, "event=\"bad_framing\"", F(tcp_bad_framing)},
+    {"stunkitd_connection_reads_paused_total", "counter", "TCP/TLS reads paused: answers not read fast enough", "", F(tcp_paused)},
+    {"stunkitd_dtls_total", "counter", "DTLS handshakes, by step", "event=\"hello_verify\"", F(dtls_hello_verify)},
+    {"stunkitd_dtls_total", NULL, NULL, "event=\"session\"", F(dtls_sessions)},
+    {"stunkitd_dtls_total", NULL, NULL, "event=\"refused\"", F(dtls_refused)},
+    {"stunkitd_turn_allocations_made_total", "counter", "TURN allocations made", "", F(turn_allocations)},
+    {"stunkitd_turn_allocations_expired_total", "counter", "TURN allocations that ended (expired or deleted)", "", F(turn_expired)},
+    {"stunkitd_turn_allocations", "gauge", "TURN allocations now", "", F(turn_live)},
+    {"stunkitd_turn_relayed_total", "counter", "TURN datagrams relayed", "direction=\"to_peer\"", F(turn_to_peer)},
+    {"stunkitd_turn_relayed_total", NULL, NULL, "direction=\"to_client\"", F(turn_to_client)},
+    {"stunkitd_turn_relayed_bytes_total", "counter", "TURN application bytes relayed", "direction=\"to_peer\"", F(turn_to_peer_bytes)},
+    {"stunkitd_turn_relayed_bytes_total", NULL, NULL, "direction=\"to_client\"", F(turn_to_client_bytes)},
+    {"stunkitd_turn_peers_refused_total", "counter", "TURN peers refused by policy (403)", "", F(turn_peer_refused)},
+    {"stunkitd_rendezvous_rooms_opened_total", "counter", "Rendezvous rooms opened", "", F(rdv_rooms_opened)},
+    {"stunkitd_rendezvous_rooms_expired_total", "counter", "Rendezvous rooms closed at the end of their lifetime", "", F(rdv_rooms_expired)},
+    {"stunkitd_rendezvous_rooms", "gauge", "Rendezvous rooms open now", "", F(rdv_rooms_open)},
+    {"stunkitd_rendezvous_peers_met_total", "counter", "Rendezvous: second peers that joined a room", "", F(rdv_peers_met)},
+    {"stunkitd_rendezvous_refused_total", "counter", "Rendezvous requests refused, by reason", "reason=\"full\"", F(rdv_refused_full)},
+    {"stunkitd_rendezvous_refused_total", NULL, NULL, "reason=\"quota\"", F(rdv_refused_quota)},
+    {"stunkitd_rendezvous_refused_total", NULL, NULL, "reason=\"capacity\"", F(rdv_refused_capacity)},
+    {"stunkitd_rendezvous_refused_total", NULL, NULL, "reason=\"size\"", F(rdv_refused_size)},
+};
+#undef F
+
+/* The standard process metrics (what Prometheus' client libraries export),
+ * from /proc. */
+static int process_metrics(char *b, size_t cap)
+{
+    int n = 0;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        n += snprintf(b + n, cap - (size_t)n,
+                      "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
+                      (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long vm = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%lu %lu", &vm, &rss) == 2 && (size_t)n < cap)
+        n += snprintf(b + n, cap - (size_t)n,
+                      "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                      "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %lu\n"
+                      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lu\n",
+                      vm * (unsigned long)page, rss * (unsigned long)page);
+    if (f)
+        fclose(f);
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            fds += e->d_name[0] != '.';
+        closedir(d);
+        fds--; /* the directory's own descriptor */
+        n += snprintf(b + n, cap - (size_t)n,
+                      "# HELP process_open_fds Number of open file descriptors.\n"
+                      "# TYPE process_open_fds gauge\nprocess_open_fds %d\n", fds);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (size_t)n < cap)
+        n += snprintf(b + n, cap - (size_t)n,
+                      "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                      "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    /* the start: field 22 of /proc/self/stat (clock ticks after boot) plus the boot time */
+    char st[1024];
+    unsigned long long start_ticks = 0, btime = 0;
+    f = fopen("/proc/self/stat", "r");
+    size_t got = f ? fread(st, 1, sizeof(st) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    st[got] = 0;
+    const char *p = strrchr(st, ')'); /* the command name may hold spaces */
+    for (int field = 2; p && *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (p)
+        start_ticks = strtoull(p, NULL, 10);
+    f = fopen("/proc/stat", "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (btime && (size_t)n < cap)
+        n += snprintf(b + n, cap - (size_t)n,
+                      "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                      "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+                      (double)btime + (double)start_ticks / (double)sysconf(_SC_CLK_TCK));
+    return (size_t)n < cap ? n : (int)cap - 1;
+}
+
+static int exposition(skd_metrics *m, char *b, size_t cap)
+{
+    skd_stats total;
+    skd_server_stats(m->srv, &total);
+    int n = 0;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]) && (size_t)n < cap; i++) {
+        const prom_row *r = &rows[i];
+        uint64_t v;
+        memcpy(&v, (const char *)&total + r->off, sizeof(v));
+        if (r->type)
+            n += snprintf(b + n, cap - (size_t)n, "# HELP %s %s\n# TYPE %s %s\n", r->family, r->help, r->family, r->type);
+        if ((size_t)n < cap)
+            n += snprintf(b + n, cap - (size_t)n, r->labels[0] ? "%s{%s} %llu\n" : "%s%s %llu\n", r->family, r->labels,
+                          (unsigned long long)v);
+    }
+    if ((size_t)n < cap)
+        n += snprintf(b + n, cap - (size_t)n,
+                      "# HELP stunkitd_worker_threads Worker threads (UDP and TCP/TLS/DTLS)\n"
+                      "# TYPE stunkitd_worker_threads gauge\nstunkitd_worker_threads %d\n"
+                      "# HELP stunkitd_build_info The build: version, and the optional parts compiled in\n"
+                      "# TYPE stunkitd_build_info gauge\n"
+                      "stunkitd_build_info{version=\"%s\",xdp=\"%s\",openssl=\"%s\"} 1\n",
+                      m->srv->n_workers, STUNKIT_VERSION, STUNKITD_HAVE_XDP_TEXT, OPENSSL_VERSION_STR);
+    if ((size_t)n < cap)
+        n += process_metrics(b + n, cap - (size_t)n);
+    return (size_t)n < cap ? n : (int)cap - 1;
+}
+
 /* Answers a complete request head. */
 static void answer(skd_metrics *m, int c, const char *req)
 {
     int ok = !strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET / ", 6);
-    char body[16384];
+    static __thread char body[32768];
     int blen = 0;
-    if (ok) {
-        skd_stats total;
-        skd_server_stats(m->srv, &total);
-#define SKD__PROM(name, desc)                                                                                          \
-    blen += snprintf(body + blen, sizeof(body) - (size_t)blen,                                                         \
-                     "# HELP stunkitd_" #name "_total " desc "\n# TYPE stunkitd_" #name "_total counter\n"            \
-                     "stunkitd_" #name "_total %llu\n",                                                               \
-                     (unsigned long long)total.name);
-        SKD_STATS_MAP(SKD__PROM)
-#undef SKD__PROM
-        blen += snprintf(body + blen, sizeof(body) - (size_t)blen,
-                         "# TYPE stunkitd_threads gauge\nstunkitd_threads %d\n", m->srv->n_workers);
-    } else {
+    if (ok)
+        blen = exposition(m, body, sizeof(body));
+    else
         blen = snprintf(body, sizeof(body), "only /metrics is here\n");
-    }
     char head[256];
     int hlen = snprintf(head, sizeof(head),
                         "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %d\r\n"
                         "Connection: close\r\n\r\n",
                         ok ? "200 OK" : "404 Not Found", blen);
-    /* small enough for the socket buffer: MSG_DONTWAIT never blocks the loop */
-    if (send(c, head, (size_t)hlen, MSG_NOSIGNAL | MSG_DONTWAIT) == hlen)
-        (void)send(c, body, (size_t)blen, MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* the answer may outgrow the socket's buffer: the rest goes blocking,
+     * bounded by a send timeout, so a reader that stops cannot hold the
+     * thread for long */
+    struct timeval tv = {1, 0};
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    int fl = fcntl(c, F_GETFL);
+    if (fl >= 0)
+        fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
+    if (send(c, head, (size_t)hlen, MSG_NOSIGNAL) == hlen)
+        for (int off = 0; off < blen;) {
+            ssize_t w = send(c, body + off, (size_t)(blen - off), MSG_NOSIGNAL);
+            if (w <= 0)
+                break;
+            off += (int)w;
+        }
 }
 
 static void conn_drop(skd_metrics_conn *k)

@@ -26,10 +26,22 @@ static void count_answer(skd_stats *st, const skd_out *o)
 {
     switch (o->code) {
     case 0: SKD_STAT_INC(st, success); break;
+    case 300: SKD_STAT_INC(st, err_300); break;
+    case 400: SKD_STAT_INC(st, err_400); break;
     case 401: SKD_STAT_INC(st, err_401); break;
+    case 403: SKD_STAT_INC(st, err_403); break;
     case 420: SKD_STAT_INC(st, err_420); break;
+    case 437: SKD_STAT_INC(st, err_437); break;
     case 438: SKD_STAT_INC(st, err_438); break;
-    default: SKD_STAT_INC(st, err_400); break;
+    case 440: SKD_STAT_INC(st, err_440); break;
+    case 441: SKD_STAT_INC(st, err_441); break;
+    case 442: SKD_STAT_INC(st, err_442); break;
+    case 443: SKD_STAT_INC(st, err_443); break;
+    case 486: SKD_STAT_INC(st, err_486); break;
+    case 487: SKD_STAT_INC(st, err_487); break;
+    case 500: SKD_STAT_INC(st, err_500); break;
+    case 508: SKD_STAT_INC(st, err_508); break;
+    default: SKD_STAT_INC(st, err_other); break;
     }
     if (o->flags & SKD_OUT_REDIRECT)
         SKD_STAT_INC(st, redirected);

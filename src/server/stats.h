@@ -16,11 +16,29 @@
     X(tcp_tx, "TCP messages sent")                                                                                     \
     X(dtls_rx, "DTLS messages received")                                                                               \
     X(dtls_tx, "DTLS messages sent")                                                                                   \
+    X(udp_rx_bytes, "UDP bytes received")                                                                              \
+    X(udp_tx_bytes, "UDP bytes sent")                                                                                  \
+    X(tcp_rx_bytes, "TCP/TLS bytes of messages received")                                                              \
+    X(tcp_tx_bytes, "TCP/TLS bytes of messages sent")                                                                  \
+    X(dtls_rx_bytes, "DTLS bytes of messages received")                                                                \
+    X(dtls_tx_bytes, "DTLS bytes of messages sent")                                                                    \
     X(success, "success responses")                                                                                    \
+    X(err_300, "300 Try Alternate responses")                                                                          \
     X(err_400, "400 Bad Request responses")                                                                            \
     X(err_401, "401 Unauthenticated responses")                                                                        \
+    X(err_403, "403 Forbidden responses")                                                                              \
     X(err_420, "420 Unknown Attribute responses")                                                                      \
+    X(err_437, "437 Allocation Mismatch responses")                                                                    \
     X(err_438, "438 Stale Nonce responses")                                                                            \
+    X(err_440, "440 Address Family not Supported responses")                                                           \
+    X(err_441, "441 Wrong Credentials responses")                                                                      \
+    X(err_442, "442 Unsupported Transport Protocol responses")                                                         \
+    X(err_443, "443 Peer Address Family Mismatch responses")                                                           \
+    X(err_486, "486 Allocation Quota Reached responses")                                                               \
+    X(err_487, "487 Role Conflict responses")                                                                          \
+    X(err_500, "500 Server Error responses")                                                                           \
+    X(err_508, "508 Insufficient Capacity responses")                                                                  \
+    X(err_other, "error responses with another code")                                                                  \
     X(redirected, "answers sent elsewhere (CHANGE-REQUEST, RESPONSE-PORT)")                                            \
     X(rfc3489, "RFC 3489 requests answered")                                                                           \
     X(drop_not_stun, "dropped: not STUN")                                                                              \
@@ -49,6 +67,8 @@
     X(turn_live, "TURN allocations now (a gauge)")                                                                     \
     X(turn_to_peer, "TURN datagrams relayed to peers")                                                                 \
     X(turn_to_client, "TURN datagrams relayed to clients")                                                             \
+    X(turn_to_peer_bytes, "TURN application bytes relayed to peers")                                                   \
+    X(turn_to_client_bytes, "TURN application bytes relayed to clients")                                               \
     X(turn_peer_refused, "TURN peers refused by policy (403)")                                                         \
     X(turn_no_permission, "TURN datagrams dropped: no permission")                                                     \
     X(turn_over_quota, "TURN datagrams dropped: over the bandwidth quota")                                             \

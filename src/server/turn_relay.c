@@ -844,6 +844,7 @@ static int relay_out(skd_turn *t, skd_alloc *a, const stunkit_addr *peer, const 
         o->relay_fd = (a->relay2.fd >= 0 && peer->family == a->relay2.addr.family) ? a->relay2.fd : a->relay.fd;
         a->to_peer++;
         t->relayed_to_peer++;
+        t->relayed_to_peer_bytes += len;
     }
     return 1;
 }
@@ -948,5 +949,6 @@ void skd_turn_from_peer(skd_turn *t, skd_relay *r, const stunkit_addr *peer, con
     if (o) {
         a->from_peer++;
         t->relayed_to_client++;
+        t->relayed_to_client_bytes += len;
     }
 }

@@ -117,6 +117,7 @@ typedef struct skd_turn {
     uint64_t total_ms;
     uint64_t allocations_made, allocations_expired, relayed_to_peer, relayed_to_client, peer_refused,
         no_permission, over_quota;
+    uint64_t relayed_to_peer_bytes, relayed_to_client_bytes; /* application data */
 } skd_turn;
 
 /* workers: how many workers relay (each gets its share of the total

@@ -95,6 +95,8 @@ static void *worker_main(void *arg)
             SKD_STAT_SET(w->st, turn_expired, w->turn.allocations_expired);
             SKD_STAT_SET(w->st, turn_to_peer, w->turn.relayed_to_peer);
             SKD_STAT_SET(w->st, turn_to_client, w->turn.relayed_to_client);
+            SKD_STAT_SET(w->st, turn_to_peer_bytes, w->turn.relayed_to_peer_bytes);
+            SKD_STAT_SET(w->st, turn_to_client_bytes, w->turn.relayed_to_client_bytes);
             SKD_STAT_SET(w->st, turn_peer_refused, w->turn.peer_refused);
             SKD_STAT_SET(w->st, turn_no_permission, w->turn.no_permission);
             SKD_STAT_SET(w->st, turn_over_quota, w->turn.over_quota);

@@ -41,6 +41,7 @@ static size_t dtls_message(void *arg, skd_dtls_session *session, const uint8_t *
     skd_outbox ob;
     skd_outbox_init(&ob, w->one_buf, sizeof(w->one_buf), w->one_out, 4);
     SKD_STAT_INC(w->st, dtls_rx);
+    SKD_STAT_ADD(w->st, dtls_rx_bytes, len);
     if (!skd_serve(w, &rq, &ob, d->now))
         return 0;
     size_t answer = 0;
@@ -56,6 +57,7 @@ static size_t dtls_message(void *arg, skd_dtls_session *session, const uint8_t *
         memcpy(out, o->data, o->len);
         answer = o->len;
         SKD_STAT_INC(w->st, dtls_tx);
+        SKD_STAT_ADD(w->st, dtls_tx_bytes, o->len);
     }
     return answer;
 }

@@ -402,6 +402,7 @@ static int conn_process(skd_worker *w, skd_conn *c, uint64_t now)
         if (c->in_len - off < need)
             break;
         SKD_STAT_INC(w->st, tcp_rx);
+        SKD_STAT_ADD(w->st, tcp_rx_bytes, need);
         skd_request rq = {c->in + off, need, c->peer, c->local, c->ssl ? STUNKIT_TLS : STUNKIT_TCP,
                           c->listener->ip_index, c->listener->port_index, skd_unix_now(), now,
                           w->turn_on ? &w->turn : NULL, &c->hook};
@@ -420,6 +421,7 @@ static int conn_process(skd_worker *w, skd_conn *c, uint64_t now)
                 c->out_len += o->len;
                 c->answered |= o->code == 0 && !(o->flags & SKD_OUT_RELAYED);
                 SKD_STAT_INC(w->st, tcp_tx);
+                SKD_STAT_ADD(w->st, tcp_tx_bytes, o->len);
             }
         }
         off += need;

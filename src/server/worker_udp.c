@@ -86,7 +86,11 @@ static void udp_flush(skd_worker *w, int n)
         while (i < j) {
             int sent = sendmmsg(fd, &w->tx[i], (unsigned)(j - i), MSG_DONTWAIT);
             if (sent > 0) {
+                uint64_t bytes = 0;
+                for (int k = i; k < i + sent; k++)
+                    bytes += w->tx[k].msg_len;
                 SKD_STAT_ADD(w->st, udp_tx, sent);
+                SKD_STAT_ADD(w->st, udp_tx_bytes, bytes);
                 i += sent;
                 continue;
             }
@@ -189,6 +193,12 @@ void skd_udp_drain(skd_worker *w, skd_sock *s, int blocking)
         int ntx = 0;
         skd_outbox_clear(&ob);
         SKD_STAT_ADD(w->st, udp_rx, n);
+        {
+            uint64_t bytes = 0;
+            for (int i = 0; i < n; i++)
+                bytes += w->rx[i].msg_len;
+            SKD_STAT_ADD(w->st, udp_rx_bytes, bytes);
+        }
         for (int i = 0; i < n; i++) {
             struct msghdr *h = &w->rx[i].msg_hdr;
             skd_request rq = {.transport = STUNKIT_UDP}; /* every field not set below is zero */

@@ -790,10 +790,11 @@ static __always_inline int relay(struct xdp_md *ctx, const struct pkt *pk, const
     }
     count(to_client ? SKX_RELAY_TO_CLIENT : SKX_RELAY_TO_PEER);
     __u32 cpu = bpf_get_smp_processor_id();
+    int bytes = to_client ? SKX_RELAY_BYTES_TO_CLIENT : SKX_RELAY_BYTES;
     if (cpu < SKX_MAX_CPUS - 1)
-        counters[cpu][SKX_RELAY_BYTES] += dlen;
+        counters[cpu][bytes] += dlen;
     else
-        __sync_fetch_and_add(&counters[SKX_MAX_CPUS - 1][SKX_RELAY_BYTES], dlen);
+        __sync_fetch_and_add(&counters[SKX_MAX_CPUS - 1][bytes], dlen);
     if (out_if == ctx->ingress_ifindex)
         return XDP_TX;
     return bpf_redirect_map(&tx_ports, out_if, 0);

@@ -553,6 +553,8 @@ void skd_xdp_add_stats(const skd_xdp *x, skd_stats *t)
     t->xdp_relayed += c[SKX_RELAY_TO_PEER] + c[SKX_RELAY_TO_CLIENT];
     t->turn_to_peer += c[SKX_RELAY_TO_PEER];
     t->turn_to_client += c[SKX_RELAY_TO_CLIENT];
+    t->turn_to_peer_bytes += c[SKX_RELAY_BYTES];
+    t->turn_to_client_bytes += c[SKX_RELAY_BYTES_TO_CLIENT];
     t->turn_over_quota += c[SKX_RELAY_OVER_QUOTA];
 }
 

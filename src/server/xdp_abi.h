@@ -27,9 +27,10 @@ enum skx_counter {
     SKX_TX_ERRORS,      /* the frame could not be rewritten after it was cut (dropped) */
     SKX_RELAY_TO_PEER,  /* TURN: ChannelData relayed to its peer in XDP */
     SKX_RELAY_TO_CLIENT, /* TURN: a peer's datagram relayed to the client as ChannelData in XDP */
-    SKX_RELAY_BYTES,    /* TURN: application bytes of both */
+    SKX_RELAY_BYTES,    /* TURN: application bytes relayed to peers */
     SKX_RELAY_OVER_QUOTA, /* TURN: dropped over the allocation's or the server's bandwidth quota */
     SKX_RELAY_PASSED,   /* TURN: a published channel left to the socket path (expired, no route, checksum, size) */
+    SKX_RELAY_BYTES_TO_CLIENT, /* TURN: application bytes relayed to clients */
     SKX_N_COUNTERS
 };
 

@@ -66,9 +66,9 @@ exec 3<>/dev/tcp/127.0.0.1/$metrics
 printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
 cat <&3 >"$tmp/metrics.txt"
 exec 3<&-
-open=$(sed -n 's/^stunkitd_rdv_rooms_open_total //p' "$tmp/metrics.txt")
-met=$(sed -n 's/^stunkitd_rdv_peers_met_total //p' "$tmp/metrics.txt")
-full=$(sed -n 's/^stunkitd_rdv_refused_full_total //p' "$tmp/metrics.txt")
+open=$(tr -d '\r' <"$tmp/metrics.txt" | sed -n 's/^stunkitd_rendezvous_rooms //p')
+met=$(tr -d '\r' <"$tmp/metrics.txt" | sed -n 's/^stunkitd_rendezvous_peers_met_total //p')
+full=$(tr -d '\r' <"$tmp/metrics.txt" | sed -n 's/^stunkitd_rendezvous_refused_total{reason="full"} //p')
 [ "$open" = 0 ] && [ "$met" = 1 ] && [ "$full" = 1 ] && ok "metrics: rooms open 0, peers met 1, refused full 1" ||
     fail "metrics: rooms open '$open', peers met '$met', refused full '$full'"
 

@@ -285,7 +285,7 @@ static void rooms_threads(void)
     }
     for (int i = 0; i < 4; i++)
         CHECK_EQ(stunkit_peer_wait(p[i], 10000), STUNKIT_PEER_CONNECTED);
-    CHECK_EQ(gauge_settles("rdv_rooms_open", 2), 2);
+    CHECK_EQ(gauge_settles("stunkitd_rendezvous_rooms", 2), 2);
     for (int i = 0; i < 4; i++) {
         char line[32];
         snprintf(line, sizeof(line), "from %d", i);
@@ -308,11 +308,11 @@ static void rooms_threads(void)
     stunkit_peer_info info;
     stunkit_peer_get_info(p[0], &info);
     CHECK(info.role_known && info.controlling);
-    long long live = gauge("turn_live");
+    long long live = gauge("stunkitd_turn_allocations");
     CHECK(live >= 4); /* each peer's relay (over UDP) */
     for (int i = 0; i < 4; i++)
         stunkit_peer_free(p[i]);
-    long long rooms = gauge_settles("rdv_rooms_open", 0), left = gauge_settles("turn_live", 0);
+    long long rooms = gauge_settles("stunkitd_rendezvous_rooms", 0), left = gauge_settles("stunkitd_turn_allocations", 0);
     CHECK_EQ(rooms, 0);
     CHECK_EQ(left, 0);
     printf("rooms on threads: two pairs connected, each heard its own; %lld allocations before free, %lld rooms "

@@ -145,7 +145,7 @@ static inline void su_tid(uint8_t tid[12])
     counter++;
 }
 
-/* A counter or gauge ("turn_live" for stunkitd_turn_live_total) from the
+/* A series ("stunkitd_turn_allocations", or one with its labels as exported) from the
  * metrics endpoint at "ADDR:PORT", or -1. */
 static inline long long su_metric(const char *at, const char *name)
 {
@@ -167,8 +167,8 @@ static inline long long su_metric(const char *at, const char *name)
     }
     close(fd);
     text[n] = 0;
-    char key[96];
-    snprintf(key, sizeof(key), "\nstunkitd_%s_total ", name);
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name); /* the series as exported: name{labels} */
     const char *hit = strstr(text, key);
     return hit ? atoll(hit + strlen(key)) : -1;
 }

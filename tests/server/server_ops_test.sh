@@ -35,9 +35,49 @@ printf 'GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n' >&3
 cat <&3 >"$tmp/metrics.txt"
 exec 3<&-
 head -1 "$tmp/metrics.txt" | grep -q "HTTP/1.0 200 OK" && ok "metrics endpoint answers" || fail "metrics: $(head -3 "$tmp/metrics.txt")"
-success=$(sed -n 's/^stunkitd_success_total \([0-9]*\).*/\1/p' "$tmp/metrics.txt")
-[ -n "$success" ] && [ "$success" -ge 5 ] && ok "metrics count the answers ($success)" || fail "stunkitd_success_total is '$success'"
-grep -q "^# TYPE stunkitd_udp_rx_total counter" "$tmp/metrics.txt" && ok "Prometheus TYPE lines" || fail "no TYPE lines"
+success=$(sed -n 's/^stunkitd_responses_total{code="success"} \([0-9]*\).*/\1/p' "$tmp/metrics.txt")
+[ -n "$success" ] && [ "$success" -ge 5 ] && ok "metrics count the answers ($success)" || fail "stunkitd_responses_total{code=\"success\"} is '$success'"
+# the exposition format (0.0.4): every sample's family has HELP and TYPE
+# before it, once; counters end in _total, gauges do not; names and labels
+# well formed; the standard process metrics are there
+tr -d '\r' <"$tmp/metrics.txt" | sed '1,/^$/d' >"$tmp/metrics.body"
+if why=$(awk '
+    /^# HELP / { if (help[$3]++) { print "HELP twice: " $3; bad = 1 } next }
+    /^# TYPE / { if (type[$3]) { print "TYPE twice: " $3; bad = 1 }
+                 if (!help[$3]) { print "TYPE before HELP: " $3; bad = 1 }
+                 type[$3] = $4
+                 if ($4 == "counter" && $3 !~ /_total$/) { print "counter without _total: " $3; bad = 1 }
+                 if ($4 == "gauge" && $3 ~ /_total$/) { print "gauge named _total: " $3; bad = 1 }
+                 next }
+    /^#/ { next }
+    { name = $0; sub(/[{ ].*/, "", name)
+      if ($0 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? [0-9.e+-]+$/) { print "bad sample: " $0; bad = 1 }
+      if (!type[name]) { print "no TYPE for " name; bad = 1 }
+      samples++ }
+    END { if (samples < 50) { print "only " samples " samples"; bad = 1 } exit bad }' "$tmp/metrics.body"); then
+    ok "the exposition is well formed ($(grep -c '^# TYPE' "$tmp/metrics.body") families, gauges typed gauge)"
+else
+    fail "exposition: $why"
+fi
+for m in process_cpu_seconds_total process_resident_memory_bytes process_open_fds process_start_time_seconds \
+    stunkitd_build_info stunkitd_turn_allocations stunkitd_rendezvous_rooms; do
+    grep -q "^$m[ {]" "$tmp/metrics.body" || fail "no $m"
+done
+grep -q '^# TYPE stunkitd_turn_allocations gauge' "$tmp/metrics.body" && ok "process metrics, build info, gauges" || fail "gauges"
+start=$(sed -n 's/^process_start_time_seconds \([0-9]*\).*/\1/p' "$tmp/metrics.body")
+now=$(date +%s)
+[ -n "$start" ] && [ $((now - start)) -ge 0 ] && [ $((now - start)) -lt 120 ] && ok "process_start_time_seconds is the start ($((now - start)) s ago)" ||
+    fail "process_start_time_seconds '$start', now $now"
+rx=$(sed -n 's/^stunkitd_received_bytes_total{transport="udp"} \([0-9]*\)/\1/p' "$tmp/metrics.body")
+[ -n "$rx" ] && [ "$rx" -ge $((20 * success)) ] && ok "bytes counted ($rx received over UDP)" || fail "received bytes '$rx'"
+# the Grafana dashboard asks only for what the server exports
+dash="$(dirname "$0")/../../contrib/grafana/stunkitd.json"
+missing=""
+for m in $(grep '"expr":' "$dash" | grep -oE '\b(stunkitd|process)_[a-z_]+' | sort -u); do
+    grep -q "^# TYPE $m " "$tmp/metrics.body" || missing="$missing $m"
+done
+n=$(grep '"expr":' "$dash" | grep -oE '\b(stunkitd|process)_[a-z_]+' | sort -u | wc -l)
+[ -z "$missing" ] && [ "$n" -ge 10 ] && ok "the Grafana dashboard's $n metrics are all exported" || fail "dashboard asks for:$missing (of $n)"
 
 # a slow client (a byte every 0.9 s) and ten idle connections do not hold a
 # scrape up: each connection has 2 s for its request, and they are polled

@@ -152,12 +152,12 @@ static void relay_batch(const char *threads)
     /* data over the 4096-byte buffer, both ways: dropped and counted */
     static uint8_t big[5000 + 4];
     memset(big, 'x', sizeof(big));
-    long long too_big0 = counter("turn_too_big");
+    long long too_big0 = counter("stunkitd_dropped_total{reason=\"turn_too_big\"}");
     size_t bl = tu_channel_data(big, 0x4000, big + 4, 5000, 0);
     CHECK(tu_send(&c, big, bl) == 0);
     CHECK(su_sendto(peer, big, 5000, su_fmt("%s:%u", relay_ip(), relayed.port)) == 0);
     su_sleep_ms(1200); /* the counters are taken each loop turn (at least once a second) */
-    long long too_big = counter("turn_too_big") - too_big0;
+    long long too_big = counter("stunkitd_dropped_total{reason=\"turn_too_big\"}") - too_big0;
     printf("relay_batch --threads %s: 5000-byte data both ways: turn_too_big +%lld\n",
            threads ? threads : "default", too_big);
     CHECK(too_big == 2);
@@ -711,7 +711,7 @@ static void clock_wrap(void)
     CHECK(tu_open(&rdv, TU_UDP, su_at("127.0.0.1", 910), "carol", "carol-pw") == 0);
     tu_attrs room = {.lifetime = -1, .room = "wrap-room", .peer_id = "WRAPPEER"};
     CHECK(tu_ask(&rdv, STUNKIT_METHOD_RENDEZVOUS, &room, buf, sizeof(buf), &m) == 0);
-    long long rooms_before = counter("rdv_rooms_open");
+    long long rooms_before = counter("stunkitd_rendezvous_rooms");
     while (mono_s() - t0 < 9.5)
         su_sleep_ms(100);
     CHECK(tu_ask(&before, STUNKIT_METHOD_REFRESH, &ten, buf, sizeof(buf), &m) == 0);
@@ -719,7 +719,7 @@ static void clock_wrap(void)
     CHECK(tu_open(&after, 0, su_at("127.0.0.1", 910), "bob", "bob-pw") == 0);
     CHECK(tu_allocate(&after, NULL) == 0);
     double made_after = mono_s() - t0;
-    long long rooms_after_wrap = counter("rdv_rooms_open");
+    long long rooms_after_wrap = counter("stunkitd_rendezvous_rooms");
     /* the peer speaks (within the idle time): the room is its own */
     CHECK(tu_ask(&rdv, STUNKIT_METHOD_RENDEZVOUS, &room, buf, sizeof(buf), &m) == 0);
     /* alive 5 s later, gone 12 s later */
@@ -729,7 +729,7 @@ static void clock_wrap(void)
     su_sleep_ms(12000);
     int gone_before = tu_ask(&before, STUNKIT_METHOD_REFRESH, &probe, buf, sizeof(buf), &m);
     int gone_after = tu_ask(&after, STUNKIT_METHOD_REFRESH, &probe, buf, sizeof(buf), &m);
-    long long rooms_end = counter("rdv_rooms_open");
+    long long rooms_end = counter("stunkitd_rendezvous_rooms");
     printf("clock_wrap: a room opened before the wrap (lifetime 14 s): open before %lld, just after the wrap %lld, "
            "at the end %lld\n",
            rooms_before, rooms_after_wrap, rooms_end);
