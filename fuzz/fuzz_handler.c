@@ -56,8 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!auth_ready) {
         const char *why;
         skd_auth_add_user(&auth, "alice:s3cret", &why);
-        memcpy(auth.secret, "fuzz-secret-123", 15);
-        auth.secret_len = 15;
+        memcpy(auth.secrets[0], "fuzz-secret-123", 15);
+        auth.secret_lens[0] = 15;
+        memcpy(auth.secrets[1], "fuzz-secret-456", 15);
+        auth.secret_lens[1] = 15;
+        auth.n_secrets = 2;
         skd_auth_finish(&auth);
         auth_ready = 1;
     }

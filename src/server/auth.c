@@ -8,9 +8,9 @@
  *
  * "obMatJos2" is the nonce cookie of RFC 8489 9.2; "AAAD" is base64 of the
  * 24 STUN Security Feature bits with "Password algorithms" and "Username
- * anonymity" set (bit numbering per RFC errata 6290). With --auth-secret the
- * nonce key derives from the secret, so every server of a fleet accepts the
- * nonces of the others.
+ * anonymity" set (bit numbering per RFC errata 6290). The nonce key derives
+ * from --nonce-key, else from the first --auth-secret, so every server of a
+ * fleet accepts the nonces of the others.
  */
 #include "auth.h"
 
@@ -55,6 +55,27 @@ int skd_auth_add_user(skd_auth *a, const char *spec, const char **why)
     return 0;
 }
 
+int skd_auth_add_secret(skd_auth *a, const char *secret, size_t len, const char **why)
+{
+    if (len < 8 || len > sizeof(a->secrets[0])) {
+        *why = "expected a secret of 8 to 128 bytes";
+        return -1;
+    }
+    if (a->n_secrets == SKD_AUTH_MAX_SECRETS) {
+        *why = "at most 8 secrets";
+        return -1;
+    }
+    for (size_t i = 0; i < a->n_secrets; i++)
+        if (a->secret_lens[i] == len && !memcmp(a->secrets[i], secret, len)) {
+            *why = "the same secret twice";
+            return -1;
+        }
+    memcpy(a->secrets[a->n_secrets], secret, len);
+    a->secret_lens[a->n_secrets++] = len;
+    a->enabled = 1;
+    return 0;
+}
+
 static int derive_keys(const skd_auth *a, skd_credential *c)
 {
     int n = stunkit_key_short_term(c->password, c->password_len, c->key_short, sizeof(c->key_short));
@@ -77,10 +98,12 @@ int skd_auth_finish(skd_auth *a)
     }
     if (!a->nonce_lifetime_s)
         a->nonce_lifetime_s = 600;
-    if (a->secret_len) {
+    const uint8_t *seed = a->nonce_seed_len ? a->nonce_seed : a->n_secrets ? a->secrets[0] : NULL;
+    size_t seed_len = a->nonce_seed_len ? a->nonce_seed_len : a->n_secrets ? a->secret_lens[0] : 0;
+    if (a->n_secrets)
         a->enabled = 1;
-        if (stunkit_hmac_sha256(a->secret, a->secret_len, (const uint8_t *)"stunkitd nonce key", 18, NULL, 0,
-                                a->nonce_key) != 0)
+    if (seed) {
+        if (stunkit_hmac_sha256(seed, seed_len, (const uint8_t *)"stunkitd nonce key", 18, NULL, 0, a->nonce_key) != 0)
             return -1;
     } else if (RAND_bytes(a->nonce_key, sizeof(a->nonce_key)) != 1) {
         return -1;
@@ -161,44 +184,51 @@ static int verdict(skd_auth_verdict *v, int code, int challenge, const char *rea
     return code;
 }
 
+/* A REST-API username ("EXPIRY" or "EXPIRY:NAME", Unix seconds) not yet
+ * expired: its credential from secret i, password and keys derived now into
+ * *tmp. NULL: not that form, expired, or no secret i. */
+static const skd_credential *rest_user(const skd_auth *a, const stunkit_msg *m, size_t i, uint64_t now_s,
+                                       skd_credential *tmp)
+{
+    stunkit_attr u;
+    if (i >= a->n_secrets || a->short_term || stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &u) != 0 ||
+        u.len >= sizeof(tmp->name))
+        return NULL;
+    char text[128];
+    memcpy(text, u.value, u.len);
+    text[u.len] = '\0';
+    char *end;
+    unsigned long long expiry = strtoull(text, &end, 10);
+    if (end == text || (*end != ':' && *end != '\0') || expiry < now_s)
+        return NULL;
+    memset(tmp, 0, sizeof(*tmp));
+    memcpy(tmp->name, u.value, u.len);
+    tmp->name_len = u.len;
+    int n = skd_auth_rest_password(a->secrets[i], a->secret_lens[i], text, u.len, tmp->password, sizeof(tmp->password));
+    if (n < 0)
+        return NULL;
+    tmp->password_len = (size_t)n;
+    if (stunkit_key_long_term(STUNKIT_PWALG_MD5, tmp->name, tmp->name_len, a->realm, a->realm_len, tmp->password,
+                              tmp->password_len, tmp->key_md5, sizeof(tmp->key_md5)) < 0 ||
+        stunkit_key_long_term(STUNKIT_PWALG_SHA256, tmp->name, tmp->name_len, a->realm, a->realm_len, tmp->password,
+                              tmp->password_len, tmp->key_sha256, sizeof(tmp->key_sha256)) < 0)
+        return NULL;
+    return tmp;
+}
+
 /*
- * The credential for the request's USERNAME or USERHASH: a static user (keys
- * derived at load), or a REST-API user whose password and keys are derived
- * now into *tmp. NULL when there is none.
+ * The static credential for the request's USERNAME or USERHASH (keys derived
+ * at load). NULL when there is none (a REST-API user is rest_user's).
  */
-static const skd_credential *lookup(const skd_auth *a, const stunkit_msg *m, uint64_t now_s, skd_credential *tmp)
+static const skd_credential *lookup(const skd_auth *a, const stunkit_msg *m)
 {
     stunkit_attr u;
     if (stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &u) == 0) {
-        if (u.len >= sizeof(tmp->name))
+        if (u.len >= sizeof(a->users[0].name))
             return NULL;
         for (size_t i = 0; i < a->n_users; i++)
             if (a->users[i].name_len == u.len && memcmp(a->users[i].name, u.value, u.len) == 0)
                 return &a->users[i];
-        if (a->secret_len && !a->short_term) {
-            /* "expiry:name" (or just "expiry"), expiry in Unix seconds */
-            char text[128];
-            memcpy(text, u.value, u.len);
-            text[u.len] = '\0';
-            char *end;
-            unsigned long long expiry = strtoull(text, &end, 10);
-            if (end == text || (*end != ':' && *end != '\0') || expiry < now_s)
-                return NULL;
-            memset(tmp, 0, sizeof(*tmp));
-            memcpy(tmp->name, u.value, u.len);
-            tmp->name_len = u.len;
-            int n = skd_auth_rest_password(a->secret, a->secret_len, text, u.len, tmp->password,
-                                           sizeof(tmp->password));
-            if (n < 0)
-                return NULL;
-            tmp->password_len = (size_t)n;
-            if (stunkit_key_long_term(STUNKIT_PWALG_MD5, tmp->name, tmp->name_len, a->realm, a->realm_len,
-                                      tmp->password, tmp->password_len, tmp->key_md5, sizeof(tmp->key_md5)) < 0 ||
-                stunkit_key_long_term(STUNKIT_PWALG_SHA256, tmp->name, tmp->name_len, a->realm, a->realm_len,
-                                      tmp->password, tmp->password_len, tmp->key_sha256, sizeof(tmp->key_sha256)) < 0)
-                return NULL;
-            return tmp;
-        }
         return NULL;
     }
     /* RFC 8489 14.4 USERHASH: only static credentials can be found by hash */
@@ -238,7 +268,7 @@ int skd_auth_check(const skd_auth *a, const stunkit_msg *m, const stunkit_addr *
          * user), so the answer does not tell which names exist. */
         if (!has_mi || stunkit_msg_find(m, STUNKIT_ATTR_USERNAME, &attr) != 0)
             return verdict(v, 400, 0, "Credentials required");
-        const skd_credential *c = lookup(a, m, now_s, &tmp);
+        const skd_credential *c = lookup(a, m);
         int known = c != NULL;
         if (!c)
             c = &a->dummy;
@@ -305,13 +335,24 @@ int skd_auth_check(const skd_auth *a, const stunkit_msg *m, const stunkit_addr *
         return verdict(v, 401, 1, "Wrong realm");
     /* 6. the key and the MAC. An unknown user gets the same answer after the
      * same work: a MAC check with a stand-in key. */
-    const skd_credential *c = lookup(a, m, now_s, &tmp);
-    int known = c != NULL;
-    if (!c)
-        c = &a->dummy;
-    const uint8_t *key = alg == STUNKIT_PWALG_SHA256 ? c->key_sha256 : c->key_md5;
-    size_t klen = alg == STUNKIT_PWALG_SHA256 ? sizeof(c->key_sha256) : sizeof(c->key_md5);
-    int bad = check_mac(m, key, klen, v) != 0;
+    const skd_credential *c = lookup(a, m);
+    int known = c != NULL, bad = 1;
+    if (c) {
+        bad = check_mac(m, alg == STUNKIT_PWALG_SHA256 ? c->key_sha256 : c->key_md5,
+                        alg == STUNKIT_PWALG_SHA256 ? sizeof(c->key_sha256) : sizeof(c->key_md5), v) != 0;
+    } else if (rest_user(a, m, 0, now_s, &tmp)) {
+        /* a REST-API user: each secret in turn (the newest first) until one
+         * makes the MAC */
+        known = 1;
+        for (size_t i = 0; bad && (c = rest_user(a, m, i, now_s, &tmp)) != NULL; i++)
+            bad = check_mac(m, alg == STUNKIT_PWALG_SHA256 ? c->key_sha256 : c->key_md5,
+                            alg == STUNKIT_PWALG_SHA256 ? sizeof(c->key_sha256) : sizeof(c->key_md5), v) != 0;
+        c = &tmp;
+    } else {
+        c = &a->dummy; /* the same work as for a known user */
+        check_mac(m, alg == STUNKIT_PWALG_SHA256 ? c->key_sha256 : c->key_md5,
+                  alg == STUNKIT_PWALG_SHA256 ? sizeof(c->key_sha256) : sizeof(c->key_md5), v);
+    }
     if (!bad && known) {
         memcpy(v->user, c->name, c->name_len);
         v->user_len = c->name_len;

@@ -14,6 +14,7 @@
 #include "stunkit/stunkit.h"
 
 #define SKD_AUTH_MAX_USERS 256
+#define SKD_AUTH_MAX_SECRETS 8
 #define SKD_NONCE_LEN 37
 
 typedef struct skd_credential {
@@ -37,8 +38,17 @@ typedef struct skd_auth {
     size_t realm_len;
     skd_credential users[SKD_AUTH_MAX_USERS];
     size_t n_users;
-    uint8_t secret[128];  /* REST-API shared secret */
-    size_t secret_len;
+    /* REST-API shared secrets: every one verifies (the credential service
+     * signs with the newest; the old ones stay until the credentials made
+     * from them have expired: rotation without a flag day) */
+    uint8_t secrets[SKD_AUTH_MAX_SECRETS][128];
+    size_t secret_lens[SKD_AUTH_MAX_SECRETS];
+    size_t n_secrets;
+    /* The NONCE key: from nonce-key when given (one for the fleet: a
+     * client whose next request reaches another server keeps its nonce),
+     * else from the first secret, else random (this server only). */
+    uint8_t nonce_seed[128];
+    size_t nonce_seed_len;
     uint8_t nonce_key[32];
     uint32_t nonce_lifetime_s;
     skd_credential dummy; /* unknown users cost the same work as known ones */
@@ -46,6 +56,8 @@ typedef struct skd_auth {
 
 /* Adds "NAME:PASSWORD". Returns 0, or -1 with why set. */
 int skd_auth_add_user(skd_auth *a, const char *spec, const char **why);
+/* Adds a REST secret (8-128 bytes). 0, or -1 with why set. */
+int skd_auth_add_secret(skd_auth *a, const char *secret, size_t len, const char **why);
 /* After every user and the realm are known: userhashes, the nonce key. */
 int skd_auth_finish(skd_auth *a);
 

@@ -23,7 +23,7 @@ typedef enum opt_id {
     O_LISTEN, O_ALTERNATE, O_ADVERTISE, O_ADVERTISE_ALT, O_THREADS, O_NO_UDP, O_NO_TCP, O_XDP, O_SOFTWARE,
     O_RATE, O_BURST, O_RATE_REDIR, O_RATE_TABLE, O_TCP_IDLE, O_REQUEST_TIMEOUT, O_TCP_MAX, O_TLS_MAX,
     O_TCP_PER_SOURCE, O_DTLS_PER_SOURCE, O_LOG_LEVEL, O_CONFIG, O_USER, O_METRICS, O_METRICS_MAX,
-    O_CREDENTIAL, O_AUTH_SECRET, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
+    O_CREDENTIAL, O_AUTH_SECRET, O_NONCE_KEY, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
     O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_SECURE_STUN, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
     O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
@@ -111,7 +111,14 @@ static const opt_def options[] = {
     {O_AUTH_SECRET, "auth-secret", 0, T_TEXT, "SECRET", 0, 0,
      "accept time-limited credentials made from SECRET (8-128 bytes):\n"
      "username \"EXPIRY:NAME\" (Unix time), password\n"
-     "base64(HMAC-SHA1(SECRET, username)), as coturn's REST API",
+     "base64(HMAC-SHA1(SECRET, username)), as coturn's REST API; repeatable\n"
+     "(at most 8, each verifies: add the new one, drop the old one once\n"
+     "its credentials have expired)",
+     NULL},
+    {O_NONCE_KEY, "nonce-key", 0, T_TEXT, "KEY", 0, 0,
+     "the NONCE key (16-128 bytes), the same on every server of a fleet: a\n"
+     "client's next request may reach another server and keep its nonce\n"
+     "(default: from the first --auth-secret, else random)",
      NULL},
     {O_REALM, "realm", 0, T_TEXT, "REALM", 0, 0, "long-term credential realm, 1-127 bytes (default stunkit)", NULL},
     {O_NONCE_LIFETIME, "nonce-lifetime", 0, T_INT, "S", 10, 86400,
@@ -376,6 +383,7 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_METRICS_MAX: cfg->metrics_max_conns = (int)iv; return 0;
     case O_CREDENTIAL:
     case O_AUTH_SECRET:
+    case O_NONCE_KEY:
     case O_REALM:
     case O_NONCE_LIFETIME:
     case O_SHORT_TERM: {
@@ -393,11 +401,14 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
             if (skd_auth_add_user(a, arg, &why) != 0)
                 return bad(where, "NAME:...", why);
         } else if (o->id == O_AUTH_SECRET) {
+            if (skd_auth_add_secret(a, arg, strlen(arg), &why) != 0)
+                return bad(where, "...", why);
+        } else if (o->id == O_NONCE_KEY) {
             size_t n = strlen(arg);
-            if (n < 8 || n > sizeof(a->secret))
-                return bad(where, "...", "expected a secret of 8 to 128 bytes");
-            memcpy(a->secret, arg, n);
-            a->secret_len = n;
+            if (n < 16 || n > sizeof(a->nonce_seed))
+                return bad(where, "...", "expected a key of 16 to 128 bytes");
+            memcpy(a->nonce_seed, arg, n);
+            a->nonce_seed_len = n;
         } else if (o->id == O_SHORT_TERM) {
             a->short_term = 1;
         } else {
@@ -632,11 +643,11 @@ static int finish(skd_config *cfg, pstate *st)
     }
     if (cfg->auth) {
         skd_auth *a = cfg->auth;
-        if (!a->n_users && !a->secret_len) {
+        if (!a->n_users && !a->n_secrets) {
             fprintf(stderr, "%sstunkitd: authentication options need --credential or --auth-secret\n", SKD_ERR_PREFIX);
             return -1;
         }
-        if (a->short_term && a->secret_len) {
+        if (a->short_term && a->n_secrets) {
             fprintf(stderr, "%sstunkitd: --auth-secret gives long-term credentials: drop --short-term\n", SKD_ERR_PREFIX);
             return -1;
         }

@@ -112,7 +112,7 @@ static void reload_credentials(skd_server *srv, const skd_config *running, int a
     skd_auth *old = (skd_auth *)srv->hcfg.auth;
     skd_auth *next = fresh.auth;
     fresh.auth = NULL; /* now the server's */
-    if (next && old && !next->secret_len)
+    if (next && old && !next->n_secrets && !next->nonce_seed_len)
         memcpy(next->nonce_key, old->nonce_key, sizeof(next->nonce_key)); /* outstanding nonces stay valid */
     __atomic_store_n(&srv->hcfg.auth, next, __ATOMIC_RELEASE);
     if (srv->xdp) /* Binding in XDP only without credentials */
@@ -121,8 +121,8 @@ static void reload_credentials(skd_server *srv, const skd_config *running, int a
         skd_server_retire(srv, old, auth_free);
     skd_config_free(&fresh);
     if (next)
-        skd_info("SIGHUP: credentials reloaded (%zu user%s%s)", next->n_users, next->n_users == 1 ? "" : "s",
-                 next->secret_len ? ", shared secret" : "");
+        skd_info("SIGHUP: credentials reloaded (%zu user%s, %zu shared secret%s)", next->n_users,
+                 next->n_users == 1 ? "" : "s", next->n_secrets, next->n_secrets == 1 ? "" : "s");
     else
         skd_info("SIGHUP: reloaded: authentication is off");
 }

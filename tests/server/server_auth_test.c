@@ -197,6 +197,66 @@ static void test_long_term(void)
     CHECK_EQ(su_stop(pid), 0);
 }
 
+/* A REST-API password (coturn's form) for user from secret. */
+static void rest_password(const char *secret, const char *user, char *out)
+{
+    uint8_t mac[20];
+    stunkit_hmac_sha1((const uint8_t *)secret, strlen(secret), (const uint8_t *)user, strlen(user), NULL, 0, mac);
+    EVP_EncodeBlock((unsigned char *)out, mac, 20);
+}
+
+/* A fleet: X accepts the new and the old secret (rotation under way), Y
+ * only the new one (rotation done); both have the fleet's nonce key, so a
+ * nonce X gave is good at Y. Z has no nonce key: X's nonce is not. */
+static void test_fleet_secrets(void)
+{
+    const char *x_args[] = {"--listen", su_at("127.0.0.1", 885), "--realm", "example.org", "--auth-secret",
+                            "new-secret-2026", "--auth-secret", "old-secret-2025", "--nonce-key",
+                            "fleet-nonce-key-0123", "--log-level", "warn", NULL};
+    const char *y_args[] = {"--listen", su_at("127.0.0.1", 886), "--realm", "example.org", "--auth-secret",
+                            "new-secret-2026", "--nonce-key", "fleet-nonce-key-0123", "--log-level", "warn", NULL};
+    const char *z_args[] = {"--listen", su_at("127.0.0.1", 887), "--realm", "example.org", "--auth-secret",
+                            "new-secret-2026", "--log-level", "warn", NULL};
+    pid_t x = su_start(x_args, su_at("127.0.0.1", 885)), y = su_start(y_args, su_at("127.0.0.1", 886)),
+          z = su_start(z_args, su_at("127.0.0.1", 887));
+    CHECK(x > 0 && y > 0 && z > 0);
+    if (x > 0 && y > 0 && z > 0) {
+        int fd = su_udp("127.0.0.1", 0);
+        const char *to_x = su_at("127.0.0.1", 885), *to_y = su_at("127.0.0.1", 886), *to_z = su_at("127.0.0.1", 887);
+        char nonce[128], user[64], pw_new[64], pw_old[64];
+        uint8_t resp[1024];
+        stunkit_msg m;
+        int mac_ok = 0;
+        CHECK_EQ(challenge(fd, to_x, nonce, sizeof(nonce)), 0);
+        snprintf(user, sizeof(user), "%llu:carol", (unsigned long long)time(NULL) + 3600);
+        rest_password("new-secret-2026", user, pw_new);
+        rest_password("old-secret-2025", user, pw_old);
+        creds new_c = {user, NULL, pw_new, "example.org", 0, 0, 0};
+        creds old_c = {user, NULL, pw_old, "example.org", 0, 0, 0};
+        creds new_256 = {user, NULL, pw_new, "example.org", STUNKIT_PWALG_SHA256, 0, 1};
+        /* X: both secrets verify, and the answer is signed with the key that did */
+        CHECK_EQ(try(fd, to_x, &new_c, nonce, &m, resp, sizeof(resp), &mac_ok), 200);
+        CHECK(mac_ok);
+        CHECK_EQ(try(fd, to_x, &old_c, nonce, &m, resp, sizeof(resp), &mac_ok), 200);
+        CHECK(mac_ok);
+        CHECK_EQ(try(fd, to_x, &new_256, nonce, &m, resp, sizeof(resp), &mac_ok), 200);
+        CHECK(mac_ok);
+        /* Y: X's nonce is good (the fleet's key); the old secret is gone */
+        CHECK_EQ(try(fd, to_y, &new_c, nonce, &m, resp, sizeof(resp), &mac_ok), 200);
+        CHECK(mac_ok);
+        CHECK_EQ(try(fd, to_y, &old_c, nonce, &m, resp, sizeof(resp), NULL), 401);
+        /* Z: another nonce key; X's nonce is not its own: 401 and a fresh one */
+        CHECK_EQ(try(fd, to_z, &new_c, nonce, &m, resp, sizeof(resp), NULL), 401);
+        char fresh[128];
+        CHECK(text_attr(&m, STUNKIT_ATTR_NONCE, fresh, sizeof(fresh)) > 0 && strcmp(fresh, nonce) != 0);
+        CHECK_EQ(try(fd, to_z, &new_c, fresh, &m, resp, sizeof(resp), &mac_ok), 200);
+        close(fd);
+    }
+    CHECK_EQ(su_stop(x), 0);
+    CHECK_EQ(su_stop(y), 0);
+    CHECK_EQ(su_stop(z), 0);
+}
+
 static void test_short_term_and_budget(void)
 {
     const char *args[] = {"--listen",          su_at("127.0.0.1", 882), "--short-term", "--credential", "evtj:h6vY",
@@ -386,11 +446,13 @@ static void test_many_reloads(void)
 
 static void test_bad_auth_flags(void)
 {
-    static const char *const cases[][4] = {
+    static const char *const cases[][5] = {
         {"--credential", "nopassword", NULL, NULL},
         {"--realm", "x", NULL, NULL}, /* auth options without credentials */
         {"--auth-secret", "short", NULL, NULL},
         {"--short-term", "--auth-secret", "long-enough-secret", NULL},
+        {"--auth-secret", "same-secret-twice", "--auth-secret", "same-secret-twice", NULL},
+        {"--credential", "a:b", "--nonce-key", "too-short", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         pid_t pid = fork();
@@ -419,5 +481,6 @@ int main(int argc, char **argv)
     RUN(test_many_reloads);
     RUN(test_reload_on_sighup);
     RUN(test_long_term);
+    RUN(test_fleet_secrets);
     TEST_END();
 }
