@@ -68,7 +68,13 @@ typedef enum stunkit_turn_event {
     STUNKIT_TURN_EVENT_BOUND,         /* peer, channel */
     STUNKIT_TURN_EVENT_REFRESHED,     /* lifetime_s */
     STUNKIT_TURN_EVENT_FAILED,        /* error_code (0: no answer), reason; peer for a permission or channel */
-    STUNKIT_TURN_EVENT_CLOSED         /* the allocation is gone (deleted or expired) */
+    STUNKIT_TURN_EVENT_CLOSED,        /* the allocation is gone (deleted or expired) */
+    /* The server sent the Allocate elsewhere (RFC 8489 10, 300 Try
+     * Alternate, authenticated): from now on every output goes to peer (the
+     * alternate server; over TCP/TLS/DTLS open a new connection to it,
+     * checking its certificate against reason when that is not empty, else
+     * the original name). The machine has already asked it again. */
+    STUNKIT_TURN_EVENT_REDIRECTED
 } stunkit_turn_event;
 
 typedef struct stunkit_turn_output {

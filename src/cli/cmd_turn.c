@@ -57,6 +57,10 @@ typedef struct side {
     uint32_t lifetime;
     int got;
     char data[64];
+    /* the link's settings, for a new one to an alternate server (300) */
+    stunkit_link_config lc;
+    char tls_name[256];
+    stunkit_addr redirected; /* family 0: not redirected */
 } side;
 
 static const char *step_of(const side *s)
@@ -110,6 +114,29 @@ static void run_machine(side *s)
             break;
         case STUNKIT_TURN_EVENT_CLOSED: s->closed = 1; break;
         case STUNKIT_TURN_EVENT_FAILED: side_failed(s, out.error_code, "", out.reason); break;
+        case STUNKIT_TURN_EVENT_REDIRECTED: {
+            /* 300 Try Alternate: the same request, the same credentials, the
+             * same transport, to the alternate (its certificate checked
+             * against ALTERNATE-DOMAIN when given, else the name we used) */
+            char why[200] = "";
+            stunkit_link *next = NULL;
+            stunkit_link_config lc = s->lc;
+            if (out.reason[0])
+                snprintf(s->tls_name, sizeof(s->tls_name), "%s", out.reason);
+            lc.tls_name = s->tls_name;
+            lc.error_text = why;
+            lc.error_text_cap = sizeof(why);
+            lc.timeout_ms = 5000;
+            int rv = stunkit_link_open(&next, &out.peer, &lc);
+            if (rv != 0) {
+                side_failed(s, 300, "redirected (300) to a server that cannot be reached: ", why);
+                break;
+            }
+            stunkit_link_close(s->link);
+            s->link = next;
+            s->redirected = out.peer;
+            break;
+        }
         }
     }
 }
@@ -297,6 +324,8 @@ int cmd_turn(int argc, char **argv)
         stunkit_link_config lc = {.size = sizeof(lc), .transport = tr, .tls_name = srv.host, .tls_insecure = insecure,
                                   .ca_file = ca_file, .timeout_ms = (uint32_t)(deadline - stunkit_now_ms()),
                                   .error_text = why, .error_text_cap = sizeof(why)};
+        s[i].lc = lc;
+        snprintf(s[i].tls_name, sizeof(s[i].tls_name), "%s", srv.host);
         int rv = stunkit_link_open(&s[i].link, &server, &lc);
         if (rv != 0) {
             char at[STUNKIT_ADDRSTRLEN];
@@ -418,6 +447,14 @@ int cmd_turn(int argc, char **argv)
             printf("%llu", (unsigned long long)rtt);
         else
             printf("null");
+        printf(", \"redirected_to\": ");
+        if (s[0].redirected.family) {
+            char r[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(&s[0].redirected, r, sizeof(r));
+            json_string(stdout, r, strlen(r));
+        } else {
+            printf("null");
+        }
         printf(", \"failed_step\": ");
         if (okay) {
             printf("null, \"error_code\": null}\n");
@@ -430,6 +467,11 @@ int cmd_turn(int argc, char **argv)
         }
     } else if (okay) {
         printf("transport        %s\n", transport_name(tr));
+        if (s[0].redirected.family) {
+            char r[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(&s[0].redirected, r, sizeof(r));
+            printf("redirected       to %s (300 Try Alternate)\n", r);
+        }
         printf("relayed address  %s (lifetime %u s, refreshed)\n", relayed, s[0].lifetime);
         printf("mapped address   %s\n", mapped);
         printf("relay            data went through two allocations and back: Send/Data indications and "

@@ -499,7 +499,7 @@ int sk_ice_route(stunkit_ice *a, int l, const stunkit_addr *to, const uint8_t *d
     int n = stunkit_turn_send(t->t, to, data, len, buf, cap);
     if (n < 0)
         return -1;
-    r->to = a->servers[t->server].addr;
+    r->to = t->addr;
     r->data = buf;
     r->len = (size_t)n;
     r->relayed = 1;

@@ -38,6 +38,7 @@ static int add_turn(stunkit_ice *a, int bi, int s, uint64_t now_ms)
         return STUNKIT_ERR_NOMEM;
     t->bi = bi;
     t->server = s;
+    t->addr = srv->addr;
     t->lc = t->lc2 = -1;
     a->nturns++;
     return 0;
@@ -138,7 +139,7 @@ int sk_ice_turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
                 memset(out, 0, sizeof(*out));
                 out->send = 1;
                 out->base = a->bases[t->bi].id;
-                out->to = a->servers[t->server].addr;
+                out->to = t->addr;
                 out->data = to.data;
                 out->len = to.len;
                 return 1;
@@ -160,6 +161,13 @@ int sk_ice_turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
                                        t->bi, t->server, i);
                     a->bases[t->bi].local_pref++;
                 }
+                break;
+            case STUNKIT_TURN_EVENT_REDIRECTED:
+                /* 300 Try Alternate (RFC 8489 10): over UDP the machine's
+                 * datagrams go to the alternate from now on; a stream stays
+                 * connected where it is (the machine fails there) */
+                if (a->servers[t->server].transport == STUNKIT_UDP)
+                    t->addr = to.peer;
                 break;
             case STUNKIT_TURN_EVENT_PERMITTED:
                 for (int k = 0; k < t->nperms; k++)
@@ -241,7 +249,7 @@ int sk_ice_gather_input(stunkit_ice *a, int bi, const stunkit_addr *from, const 
     /* from a TURN server of this base: its answers, and relayed data */
     for (int i = 0; i < a->nturns; i++) {
         turn_t *t = &a->turns[i];
-        if (t->bi != bi || !stunkit_addr_equal(from, &a->servers[t->server].addr))
+        if (t->bi != bi || !stunkit_addr_equal(from, &t->addr))
             continue;
         stunkit_app_data td;
         int r = stunkit_turn_input(t->t, a->bases[bi].id, from, data, len, now, &td);

@@ -54,6 +54,7 @@ typedef struct perm_t {
 typedef struct turn_t {
     stunkit_turn *t;
     int bi, server;
+    stunkit_addr addr; /* where it is: the server's address, or the alternate a 300 sent it to */
     int done;   /* allocated or failed */
     int lc;     /* the relayed candidate, -1 until allocated */
     int lc2;    /* a dual allocation's other-family relayed candidate, -1: none */

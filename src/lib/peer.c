@@ -280,12 +280,8 @@ static void step_stages(stunkit_peer *p, uint64_t now)
 static void step_locked(stunkit_peer *p, uint64_t now)
 {
     int outer = !p->batching; /* a callback may step again: the outer step flushes */
-    if (!p->tx && !p->has_io)
-        p->tx = malloc(sizeof(*p->tx));
-    if (p->tx && outer) {
-        p->tx->n = 0;
-        p->batching = 1;
-    }
+    if (outer)
+        peer_tx_begin(p);
     step_stages(p, now);
     if (outer) {
         p->batching = 0;
@@ -709,7 +705,7 @@ static void peer_destroy(stunkit_peer *p)
     free(p->ca_file);
     free(p->tls_name);
     free(p->q.slot);
-    free(p->tx);
+    peer_tx_free(p);
     pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->lock);
     free(p);

@@ -15,7 +15,6 @@
 #define STUNKIT_PEER_INT_H
 
 #include <pthread.h>
-#include <sys/socket.h>
 #include <stdint.h>
 
 #include "stunkit/stunkit.h"
@@ -138,15 +137,8 @@ typedef struct peer_mdns_rec {
 
 /* Datagrams sent during a step (answers from callbacks, the agent's checks)
  * leave together at its end: one sendmmsg a socket, as they came in by
- * recvmmsg. */
-#define PEER_TX_BATCH 32
-typedef struct peer_tx {
-    int n, fd;
-    struct mmsghdr m[PEER_TX_BATCH];
-    struct iovec iov[PEER_TX_BATCH];
-    struct sockaddr_storage to[PEER_TX_BATCH];
-    uint8_t buf[PEER_TX_BATCH][PEER_MAX_DATA + 64];
-} peer_tx;
+ * recvmmsg (peer_net.c). */
+typedef struct peer_tx peer_tx;
 
 /* Datagrams for stunkit_peer_recv() when there is no on_data. */
 #define PEER_QUEUE 64
@@ -239,6 +231,8 @@ int peer_udp_open(stunkit_peer *p, const stunkit_addr *ip, peer_sock *s, int kin
 void peer_udp_send(stunkit_peer *p, const peer_sock *s, const stunkit_addr *to, const void *data, size_t len);
 void peer_udp_close(stunkit_peer *p, peer_sock *s);
 void peer_tx_flush(stunkit_peer *p);
+void peer_tx_begin(stunkit_peer *p);
+void peer_tx_free(stunkit_peer *p);
 void peer_sock_datagram(stunkit_peer *p, int i, const stunkit_addr *src, const uint8_t *buf, size_t n, uint64_t now);
 int peer_send_ctl(stunkit_peer *p, const char *text);
 void peer_stream_open(stunkit_peer *p, peer_stream *st, int kind);

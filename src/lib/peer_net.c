@@ -51,6 +51,32 @@ int peer_udp_open(stunkit_peer *p, const stunkit_addr *ip, peer_sock *s, int kin
     return 0;
 }
 
+#define PEER_TX_BATCH 32
+struct peer_tx {
+    int n, fd;
+    struct mmsghdr m[PEER_TX_BATCH];
+    struct iovec iov[PEER_TX_BATCH];
+    struct sockaddr_storage to[PEER_TX_BATCH];
+    uint8_t buf[PEER_TX_BATCH][PEER_MAX_DATA + 64];
+};
+
+/* A step begins: what it sends waits in the batch (allocated once). */
+void peer_tx_begin(stunkit_peer *p)
+{
+    if (!p->tx && !p->has_io)
+        p->tx = malloc(sizeof(*p->tx));
+    if (p->tx) {
+        p->tx->n = 0;
+        p->batching = 1;
+    }
+}
+
+void peer_tx_free(stunkit_peer *p)
+{
+    free(p->tx);
+    p->tx = NULL;
+}
+
 /* Where every datagram of the peer's leaves. */
 void peer_udp_send(stunkit_peer *p, const peer_sock *s, const stunkit_addr *to, const void *data, size_t len)
 {

@@ -20,6 +20,7 @@
 #define MAX_TX 16
 #define MAX_PEERS 32
 #define MAX_EVENTS 16
+#define MAX_REDIRECTS 3 /* 300s followed for one allocation */
 #define REQ_MAX 1536 /* a long REALM and NONCE, USERHASH, PASSWORD-ALGORITHMS, SHA-256 */
 #define PERMISSION_REFRESH_MS 240000u /* permissions last 300 s (9) */
 #define CHANNEL_REFRESH_MS 540000u    /* channel bindings last 600 s (11) */
@@ -58,6 +59,11 @@ struct stunkit_turn {
     int n_peers;
     uint16_t next_channel;
     int dual_refused; /* 440 to a dual Allocate: asked again for one family */
+    /* servers this Allocate was sent to (RFC 8489 10: a redirection back to
+     * one of them within five minutes fails the transaction) */
+    stunkit_addr tried[MAX_REDIRECTS + 1];
+    uint64_t tried_at[MAX_REDIRECTS + 1];
+    int n_tried;
     stunkit_turn_output events[MAX_EVENTS], ev_spill; /* ev_spill: what did not fit (outq.h) */
     sk_outq evq;
 };
@@ -71,6 +77,7 @@ const char *stunkit_turn_event_name(stunkit_turn_event e)
     case STUNKIT_TURN_EVENT_REFRESHED: return "refreshed";
     case STUNKIT_TURN_EVENT_FAILED: return "failed";
     case STUNKIT_TURN_EVENT_CLOSED: return "closed";
+    case STUNKIT_TURN_EVENT_REDIRECTED: return "redirected";
     }
     return "unknown";
 }
@@ -438,6 +445,58 @@ uint64_t stunkit_turn_timeout(const stunkit_turn *t)
 
 /* ---- input ---- */
 
+/*
+ * RFC 8489 10: "The client looks for an ALTERNATE-SERVER attribute in the
+ * error response. If one is found, then the client considers the current
+ * transaction as failed and reattempts the request with the server
+ * specified in the attribute, using the same transport protocol [...]. That
+ * request, if authenticated, MUST utilize the same credentials". "If the
+ * client has been redirected to a server to which it has already sent this
+ * request within the last five minutes, it MUST ignore the redirection and
+ * consider the transaction to have failed." Only an answer signed with our
+ * key is followed (else anyone could send our credentials elsewhere), and
+ * only to an address of the family we use. 1: followed.
+ */
+static int follow_alternate(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
+{
+    stunkit_attr a;
+    stunkit_addr alt = {0};
+    if (x->kind != K_ALLOCATE || sk_auth_verify(&t->auth, m) != 0)
+        return 0;
+    stunkit_attr_iter it;
+    stunkit_attr_iter_init(&it, m, 0);
+    while (!alt.family && stunkit_attr_next(&it, &a) == 1) {
+        stunkit_addr c;
+        if (a.type == STUNKIT_ATTR_ALTERNATE_SERVER && stunkit_attr_addr(m, &a, &c) == 0 &&
+            c.family == t->cfg.server.family)
+            alt = c;
+    }
+    if (!alt.family)
+        return 0;
+    if (!t->n_tried) {
+        t->tried[0] = t->cfg.server;
+        t->tried_at[0] = now;
+        t->n_tried = 1;
+    }
+    for (int i = 0; i < t->n_tried; i++)
+        if (stunkit_addr_equal(&t->tried[i], &alt) && now - t->tried_at[i] < 300000u)
+            return 0; /* a loop */
+    if (t->n_tried == MAX_REDIRECTS + 1)
+        return 0;
+    t->tried[t->n_tried] = alt;
+    t->tried_at[t->n_tried++] = now;
+    t->cfg.server = alt;
+    stunkit_turn_output *o = event(t, STUNKIT_TURN_EVENT_REDIRECTED);
+    o->peer = alt;
+    if (stunkit_msg_find(m, STUNKIT_ATTR_ALTERNATE_DOMAIN, &a) == 0 && a.len < sizeof(o->reason)) {
+        memcpy(o->reason, a.value, a.len);
+        o->reason[a.len] = '\0';
+    }
+    x->auth_tries = 0;
+    restart(t, x, now);
+    return 1;
+}
+
 static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
 {
     stunkit_attr a;
@@ -467,6 +526,8 @@ static void answer(stunkit_turn *t, tx *x, const stunkit_msg *m, uint64_t now)
             restart(t, x, now);
             return;
         }
+        if (code == 300 && follow_alternate(t, x, m, now))
+            return;
         x->used = 0;
         fail_event(t, code, text[0] ? text : NULL, p ? &p->addr : NULL);
         if (x->kind == K_ALLOCATE || (x->kind == K_REFRESH && code == 437)) {

@@ -26,6 +26,7 @@ typedef enum opt_id {
     O_CREDENTIAL, O_AUTH_SECRET, O_NONCE_KEY, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
     O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_SECURE_STUN, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
+    O_ALT_SERVER, O_ALT_DOMAIN, O_REDIRECT_ABOVE, O_DRAIN_TIMEOUT,
     O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
     O_HELP, O_VERSION
 } opt_id;
@@ -157,6 +158,18 @@ static const opt_def options[] = {
      "relayed bytes per second per allocation, both ways together, 0-1e12\n(default 0: no limit); more is dropped and counted", NULL},
     {O_TURN_TOTAL_BPS, "turn-total-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
      "relayed bytes per second for all allocations (default 0: no limit)", NULL},
+    {O_ALT_SERVER, "alternate-server", 0, T_TEXT, "ADDR[:PORT]", 0, 0,
+     "another server of the fleet (repeatable, at most 8; port 3478 by\n"
+     "default): new allocations are sent there with 300 Try Alternate while\n"
+     "this one drains (SIGUSR2) or holds --turn-redirect-above allocations",
+     "Fleet (RFC 8489 10: ALTERNATE-SERVER)"},
+    {O_ALT_DOMAIN, "alternate-domain", 0, T_TEXT, "NAME", 0, 0,
+     "the name in the alternates' TLS certificate (ALTERNATE-DOMAIN, sent to\nTLS and DTLS clients)", NULL},
+    {O_REDIRECT_ABOVE, "turn-redirect-above", 0, T_INT, "N", 1, 1000000,
+     "send new allocations to an --alternate-server once this server holds N", NULL},
+    {O_DRAIN_TIMEOUT, "drain-timeout", 0, T_INT, "S", 0, 86400,
+     "SIGUSR2 drains: no new allocations (300 to an alternate, else 508), the\n"
+     "others kept until they end or S seconds passed, then exit (default 3600)", NULL},
     {O_RDV, "rendezvous", 0, T_FLAG, NULL, 0, 0,
      "let two peers that name the same room meet and exchange their ICE\n"
      "descriptions (`stunkit punch SERVER ROOM`); needs long-term credentials",
@@ -460,6 +473,26 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_SECURE_STUN: cfg->secure_stun = 1; return 0;
     case O_TURN_ALLOC_BPS: cfg->turn.alloc_bps = (uint64_t)iv; return 0;
     case O_TURN_TOTAL_BPS: cfg->turn.total_bps = (uint64_t)iv; return 0;
+    case O_ALT_SERVER: {
+        stunkit_addr a;
+        if (parse_addr(where, arg, 3478, &a) != 0)
+            return -1;
+        if (skd_is_wildcard(&a))
+            return bad(where, arg, "expected the alternate's own address, not a wildcard");
+        if (cfg->turn.n_alternates == SKD_MAX_ALTERNATES)
+            return bad(where, arg, "at most 8 alternate servers");
+        cfg->turn.alternates[cfg->turn.n_alternates++] = a;
+        return 0;
+    }
+    case O_ALT_DOMAIN: {
+        size_t n = strlen(arg);
+        if (n == 0 || n > 253 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*") != n)
+            return bad(where, arg, "expected a DNS name");
+        cfg->turn.alternate_domain = arg;
+        return 0;
+    }
+    case O_REDIRECT_ABOVE: cfg->turn.redirect_above = (int)iv; return 0;
+    case O_DRAIN_TIMEOUT: cfg->drain_timeout_s = (int)iv; return 0;
     case O_RDV: cfg->rdv.enabled = 1; return 0;
     case O_RDV_ROOMS: cfg->rdv.max_rooms = (int)iv; return 0;
     case O_RDV_USER_ROOMS: cfg->rdv.user_rooms = (int)iv; return 0;
@@ -558,6 +591,7 @@ static void defaults(skd_config *cfg)
     cfg->tcp_per_source = 64;
     cfg->dtls_per_source = 16;
     cfg->metrics_max_conns = 8;
+    cfg->drain_timeout_s = 3600;
     cfg->log_level = SKD_LOG_INFO;
     cfg->tls_port = 5349;
     cfg->turn.port_min = 49152;
@@ -631,6 +665,23 @@ static int finish(skd_config *cfg, pstate *st)
                         "--short-term): RFC 8656 5\n");
         return -1;
     }
+    if ((cfg->turn.n_alternates || cfg->turn.alternate_domain || cfg->turn.redirect_above) && !cfg->turn.enabled) {
+        fprintf(stderr, "%sstunkitd: --alternate-server, --alternate-domain and --turn-redirect-above send TURN "
+                        "allocations elsewhere: they need --turn\n", SKD_ERR_PREFIX);
+        return -1;
+    }
+    if ((cfg->turn.redirect_above || cfg->turn.alternate_domain) && !cfg->turn.n_alternates) {
+        fprintf(stderr, "%sstunkitd: --turn-redirect-above and --alternate-domain need an --alternate-server\n",
+                SKD_ERR_PREFIX);
+        return -1;
+    }
+    for (int i = 0; i < cfg->turn.n_alternates; i++)
+        for (int k = 0; k < cfg->n_listen; k++)
+            if (stunkit_addr_equal(&cfg->turn.alternates[i], &cfg->listen[k])) {
+                fprintf(stderr, "%sstunkitd: --alternate-server is this server's own --listen address\n",
+                        SKD_ERR_PREFIX);
+                return -1;
+            }
     if (cfg->turn.default_lifetime_s > cfg->turn.max_lifetime_s) {
         fprintf(stderr, "%sstunkitd: turn-default-lifetime %u is longer than turn-max-lifetime %u\n", SKD_ERR_PREFIX,
                 cfg->turn.default_lifetime_s, cfg->turn.max_lifetime_s);

@@ -50,6 +50,7 @@ typedef struct skd_config {
     skd_turn_cfg turn;              /* TURN relay (--turn) */
     int secure_stun;                /* --secure-stun: with TURN, Binding needs credentials too */
     skd_rdv_cfg rdv;                /* rendezvous rooms (--rendezvous) */
+    int drain_timeout_s;            /* SIGUSR2: the longest drain before the exit */
     char **strings;       /* config file values the fields point into */
     int n_strings, cap_strings;
 } skd_config;

@@ -86,6 +86,48 @@ static void auth_free(void *ptr)
     free(a);
 }
 
+static uint64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+static int live_allocations(const skd_server *srv)
+{
+    return srv->turn_limits ? __atomic_load_n(&srv->turn_limits->n_held, __ATOMIC_RELAXED) : 0;
+}
+
+/* SIGUSR2: a drain. New allocations go to an alternate (300) or are
+ * refused (508); the ones there are kept until they end or the drain
+ * times out; /ready says 503 at once, so a balancer sends no one new. The
+ * exit follows (drain_tick). Returns the deadline (monotonic seconds). */
+static uint64_t drain_start(skd_server *srv, const skd_config *cfg)
+{
+    __atomic_store_n(&srv->draining, 1, __ATOMIC_RELEASE);
+    if (srv->turn_limits)
+        __atomic_store_n(&srv->turn_limits->draining, 1, __ATOMIC_RELEASE);
+    skd_info("SIGUSR2: draining: no new allocations (%s); %d held, waiting at most %d s for them to end",
+             cfg->turn.n_alternates ? "300 Try Alternate" : "508", live_allocations(srv), cfg->drain_timeout_s);
+    skd_notify("STATUS=draining");
+    return mono_s() + (uint64_t)cfg->drain_timeout_s;
+}
+
+/* 1 when the drain is over: no allocation left, or the time is up. */
+static int drain_tick(skd_server *srv, uint64_t end)
+{
+    int left = live_allocations(srv);
+    if (left == 0) {
+        skd_info("drained: no allocation left; stopping");
+    } else if (mono_s() >= end) {
+        skd_info("drain timed out with %d allocation%s left; stopping", left, left == 1 ? "" : "s");
+    } else {
+        return 0;
+    }
+    skd_notify("STOPPING=1");
+    return 1;
+}
+
 static void reload_credentials(skd_server *srv, const skd_config *running, int argc, char **argv)
 {
     skd_config fresh;
@@ -176,6 +218,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -207,10 +250,17 @@ int main(int argc, char **argv)
              srv.n_dgram, srv.n_stream, srv.n_stream == 1 ? "" : "s", cfg.rate > 0 ? "on" : "off");
     skd_notify("READY=1\nSTATUS=serving"); /* Type=notify: the sockets are bound, the workers run */
     struct timespec tick = {1, 0};
+    uint64_t drain_end = 0;
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &tick);
         skd_server_reclaim(&srv);
-        if (sig == SIGUSR1) {
+        if (drain_end && drain_tick(&srv, drain_end))
+            break;
+        if (sig == SIGUSR2 && !drain_end) {
+            drain_end = drain_start(&srv, &cfg);
+            if (drain_tick(&srv, drain_end))
+                break;
+        } else if (sig == SIGUSR1) {
             dump_stats(&srv, "SIGUSR1", 1);
         } else if (sig == SIGHUP) {
             skd_debug("SIGHUP: reloading");

@@ -268,15 +268,26 @@ static void answer(skd_metrics *m, int c, const char *req)
     int ok = !strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET / ", 6);
     static __thread char body[32768];
     int blen = 0;
-    if (ok)
+    const char *status = ok ? "200 OK" : "404 Not Found";
+    if (ok) {
         blen = exposition(m, body, sizeof(body));
-    else
-        blen = snprintf(body, sizeof(body), "only /metrics is here\n");
+    } else if (!strncmp(req, "GET /live ", 10)) {
+        /* the process answers: its threads run (a health check's "alive") */
+        status = "200 OK";
+        blen = snprintf(body, sizeof(body), "live\n");
+    } else if (!strncmp(req, "GET /ready ", 11)) {
+        /* ready for new clients: bound, serving, not draining */
+        int draining = __atomic_load_n(&m->srv->draining, __ATOMIC_ACQUIRE);
+        status = draining ? "503 Service Unavailable" : "200 OK";
+        blen = snprintf(body, sizeof(body), draining ? "draining\n" : "ready\n");
+    } else {
+        blen = snprintf(body, sizeof(body), "/metrics, /live and /ready are here\n");
+    }
     char head[256];
     int hlen = snprintf(head, sizeof(head),
                         "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %d\r\n"
                         "Connection: close\r\n\r\n",
-                        ok ? "200 OK" : "404 Not Found", blen);
+                        status, blen);
     /* the answer may outgrow the socket's buffer: the rest goes blocking,
      * bounded by a send timeout, so a reader that stops cannot hold the
      * thread for long */

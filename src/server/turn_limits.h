@@ -49,6 +49,7 @@ typedef struct skd_turn_limits {
     skd_reservation reservations[SKD_TURN_RESERVATIONS];
     uint64_t next_expiry_ms; /* the earliest kept port's end (atomic read; UINT64_MAX: none) */
     uint64_t refused_user, refused_total; /* 486 and 508 given for the limits */
+    int draining;            /* atomic: no new allocations (main thread sets it: SIGUSR2, the control socket) */
 } skd_turn_limits;
 
 int skd_turn_limits_init(skd_turn_limits *l, int max_allocations, int user_quota, uint32_t seed);

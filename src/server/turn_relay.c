@@ -536,6 +536,77 @@ static int claim_reservation(skd_turn *t, const uint8_t *token, skd_alloc *a, ui
 /* ---- the methods ---- */
 
 /* 7.2 Receiving an Allocate Request */
+/*
+ * RFC 8489 10: "The server MUST include at least one ALTERNATE-SERVER
+ * attribute in the error response, which MUST contain an IP address of the
+ * same address family as the source IP address of the request message. The
+ * server SHOULD include an additional ALTERNATE-SERVER attribute, after the
+ * mandatory one, that contains an IP address of the address family other
+ * than the source IP address". "If the transaction uses TLS or DTLS, if the
+ * transaction is authenticated by a MESSAGE-INTEGRITY-SHA256 attribute, and
+ * if the server wants to redirect to a server that uses a different
+ * certificate, then it MUST include an ALTERNATE-DOMAIN attribute". The
+ * answer is signed like any other to an authenticated request, so the
+ * client can trust where it is sent. A client always gets the same
+ * alternate (a hash of its address), retransmissions included.
+ */
+static int redirected(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                      const skd_auth_verdict *authed, skd_outbox *ob, skd_turn *t, skd_verdict *out)
+{
+    const skd_turn_cfg *c = t->cfg;
+    int draining = t->limits && __atomic_load_n(&t->limits->draining, __ATOMIC_RELAXED);
+    int loaded = c->redirect_above && t->limits &&
+                 __atomic_load_n(&t->limits->n_held, __ATOMIC_RELAXED) >= c->redirect_above;
+    if (!draining && !loaded)
+        return 0;
+    const stunkit_addr *same[SKD_MAX_ALTERNATES], *other[SKD_MAX_ALTERNATES];
+    int ns = 0, no = 0;
+    for (int i = 0; i < c->n_alternates; i++) {
+        if (c->alternates[i].family == rq->src.family)
+            same[ns++] = &c->alternates[i];
+        else
+            other[no++] = &c->alternates[i];
+    }
+    if (!ns) {
+        if (!draining)
+            return 0; /* loaded, and nowhere to send this family: served here */
+        *out = skd_reply_error(cfg, rq, m, authed, 508, "Insufficient Capacity: the server is draining", NULL, 0, ob);
+        return 1;
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < (rq->src.family == STUNKIT_AF_INET ? 4u : 16u); i++)
+        h = (h ^ rq->src.ip[i]) * 16777619u;
+    size_t room;
+    uint8_t *buf = skd_outbox_room(ob, &room);
+    if (!buf) {
+        *out = SKD_DROP_NOBUF;
+        return 1;
+    }
+    stunkit_writer w;
+    stunkit_writer_init(&w, buf, room, m->method, STUNKIT_CLASS_ERROR, m->tid);
+    stunkit_put_error_code(&w, 300, draining ? "Try Alternate: this server is draining" : "Try Alternate: this server is full");
+    stunkit_put_addr(&w, STUNKIT_ATTR_ALTERNATE_SERVER, same[h % (uint32_t)ns]);
+    if (no)
+        stunkit_put_addr(&w, STUNKIT_ATTR_ALTERNATE_SERVER, other[h % (uint32_t)no]);
+    if (c->alternate_domain && (rq->transport == STUNKIT_TLS || rq->transport == STUNKIT_DTLS) && authed &&
+        authed->sha256)
+        stunkit_put(&w, STUNKIT_ATTR_ALTERNATE_DOMAIN, c->alternate_domain, strlen(c->alternate_domain));
+    if (cfg->software)
+        stunkit_put(&w, STUNKIT_ATTR_SOFTWARE, cfg->software, cfg->software_len);
+    if (authed && authed->key_len) {
+        if (authed->sha256)
+            stunkit_put_integrity_sha256(&w, authed->key, authed->key_len, 32);
+        else
+            stunkit_put_integrity(&w, authed->key, authed->key_len);
+    }
+    if (m->fp_off)
+        stunkit_put_fingerprint(&w);
+    int len = stunkit_writer_finish(&w);
+    *out = len > 0 && skd_outbox_commit(ob, len, &rq->src, rq->ip_index, rq->port_index, 300, 0) ? SKD_ANSWERED
+                                                                                                   : SKD_DROP_NOBUF;
+    return 1;
+}
+
 skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
                               const skd_auth_verdict *authed, skd_outbox *ob)
 {
@@ -605,6 +676,10 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     stunkit_addr ip, ip6;
     if (relay_ip_for(c, rq, family, &ip) != 0)
         return FAIL(440, NULL);
+    /* draining, or loaded: sent elsewhere (before anything is taken) */
+    skd_verdict moved;
+    if (redirected(cfg, rq, m, authed, ob, t, &moved))
+        return moved;
     /* quotas, server-wide (turn_limits.h): 486 per user, 508 in total */
     skd_turn_user *quota = NULL;
     size_t ulen;

@@ -33,8 +33,16 @@
 #define SKD_TURN_WHEEL 4096 /* seconds; longer than the longest lifetime (3600) */
 #define SKD_TURN_BUCKETS 4096
 
+#define SKD_MAX_ALTERNATES 8
+
 typedef struct skd_turn_cfg {
     int enabled;
+    /* RFC 8489 10: new Allocates are sent elsewhere (300 Try Alternate) when
+     * the server drains, or holds redirect_above allocations or more */
+    stunkit_addr alternates[SKD_MAX_ALTERNATES]; /* --alternate-server, in order */
+    int n_alternates;
+    const char *alternate_domain;  /* ALTERNATE-DOMAIN for TLS/DTLS (their certificate's name), NULL: none */
+    int redirect_above;            /* 0: only when draining */
     stunkit_addr relay_ip[4]; /* per family, the first of each is used; family 0: the address the client reached */
     int n_relay_ip;
     uint16_t port_min, port_max;   /* relay ports */

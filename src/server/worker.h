@@ -41,6 +41,7 @@ typedef struct skd_server {
     int n_workers;       /* n_dgram + n_stream */
     int n_dgram, n_stream;
     int stopping;        /* atomic; blocking workers poll it */
+    int draining;        /* atomic: no new allocations; the exit follows (main.c) */
     skd_worker **workers;
     skd_stats *stats; /* one block per worker */
     int tls_on;

@@ -50,7 +50,8 @@ typedef struct client {
     stunkit_transport tr;
     int sent; /* messages handed to the server */
     stunkit_addr addr;
-    int allocated, permitted, bound, failed, closed, last_code;
+    int allocated, permitted, bound, failed, closed, last_code, redirected;
+    stunkit_addr alternate;
     stunkit_addr relayed, relayed2;
     char got[64];
     size_t got_len;
@@ -157,6 +158,10 @@ static void pump(void)
                     c->last_code = out.error_code;
                     break;
                 case STUNKIT_TURN_EVENT_CLOSED: c->closed++; break;
+                case STUNKIT_TURN_EVENT_REDIRECTED:
+                    c->redirected++;
+                    c->alternate = out.peer;
+                    break;
                 default: break;
                 }
             }
@@ -249,6 +254,40 @@ static void test_dual(void)
         clients[0] = NULL;
         server_teardown();
     }
+}
+
+/* RFC 8489 10: a draining server answers the (authenticated) Allocate
+ * with 300 and ALTERNATE-SERVER; the machine says REDIRECTED and asks the
+ * alternate. Here every datagram reaches the same server, which redirects
+ * again to the same alternate: "If the client has been redirected to a
+ * server to which it has already sent this request within the last five
+ * minutes, it MUST ignore the redirection and consider the transaction to
+ * have failed". Then, the drain over, the same request succeeds. */
+static void test_redirect(void)
+{
+    client a;
+    server_setup(600);
+    stunkit_addr_parse("127.0.0.9:3478", 0, &tcfg.alternates[0]);
+    tcfg.n_alternates = 1;
+    limits.draining = 1;
+    client_init(&a, "127.0.0.1:50021", "alice", "wonderland");
+    clients[0] = &a;
+    pump();
+    CHECK_EQ(a.redirected, 1);
+    CHECK(stunkit_addr_equal(&a.alternate, &tcfg.alternates[0]));
+    CHECK_EQ(a.allocated, 0);
+    CHECK_EQ(a.failed, 1);
+    CHECK_EQ(a.last_code, 300);
+    stunkit_turn_free(a.m);
+    limits.draining = 0;
+    client_init(&a, "127.0.0.1:50022", "alice", "wonderland");
+    pump();
+    CHECK_EQ(a.allocated, 1);
+    CHECK_EQ(a.redirected, 0);
+    stunkit_turn_free(a.m);
+    clients[0] = NULL;
+    tcfg.n_alternates = 0;
+    server_teardown();
 }
 
 static void test_two_clients(void)
@@ -525,5 +564,6 @@ int main(void)
     RUN(test_permission_per_ip_and_lost_bind);
     RUN(test_failures);
     RUN(test_stream);
+    RUN(test_redirect);
     TEST_END();
 }

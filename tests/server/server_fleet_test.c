@@ -1,0 +1,251 @@
+/*
+ * server_fleet_test.c - stunkitd as one server of a fleet, on loopback:
+ *
+ *   - a drain (SIGUSR2): /ready turns 503 while /live stays 200; a new
+ *     Allocate gets an authenticated 300 Try Alternate naming the other
+ *     server (RFC 8489 10); `stunkit turn` follows it and relays through
+ *     the alternate; the allocation held here is kept (its Refresh works)
+ *     and, once it is deleted, the server exits by itself;
+ *   - a drain with no alternate: 508, and the drain's timeout ends the
+ *     process though an allocation is still held;
+ *   - --turn-redirect-above: the allocation over the mark goes elsewhere;
+ *   - the new flags' mistakes, each refused with a reason.
+ *
+ * Usage: server_fleet_test STUNKITD STUNKIT
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "test.h"
+#include "turn_util.h"
+
+static const char *stunkit_cli;
+
+#define A_PORT 963
+#define B_PORT 964
+#define C_PORT 965
+#define D_PORT 966
+#define METRICS_PORT 967
+
+static pid_t start(int port, const char *const *extra)
+{
+    const char *args[40] = {"--listen", su_at("127.0.0.1", port), "--turn", "--credential", "alice:fleet-pw",
+                            "--realm", "fleet.example", "--nonce-key", "the-fleet-nonce-key-42",
+                            "--allowed-peer", "127.0.0.1/32", "--log-level", "warn"};
+    int n = 13;
+    for (int i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return su_start(args, su_at("127.0.0.1", port));
+}
+
+/* GET path from the metrics endpoint: the HTTP status, -1 when none. */
+static int http_status(const char *at, const char *path)
+{
+    int fd = su_tcp(at);
+    if (fd < 0)
+        return -1;
+    char req[128], resp[512];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    send(fd, req, strlen(req), MSG_NOSIGNAL);
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 2000) <= 0)
+            break;
+        ssize_t r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    resp[got] = 0;
+    int status = -1;
+    sscanf(resp, "HTTP/1.0 %d", &status);
+    return status;
+}
+
+/* The process's exit status once it exits by itself within ms (-1: it did
+ * not; then it is stopped). */
+static int exits_within(pid_t pid, int ms)
+{
+    int status;
+    for (int waited = 0; waited < ms; waited += 20) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        su_sleep_ms(20);
+    }
+    su_stop(pid);
+    return -1;
+}
+
+/* An Allocate: the answer's code (0 success) and the message in buf. */
+static int allocate(tu_client *c, uint8_t *buf, size_t cap, stunkit_msg *m)
+{
+    tu_attrs a = {.transport = 1, .lifetime = -1};
+    return tu_ask(c, STUNKIT_METHOD_ALLOCATE, &a, buf, cap, m);
+}
+
+static int refresh(tu_client *c, int lifetime)
+{
+    uint8_t buf[1024];
+    stunkit_msg m;
+    tu_attrs a = {.lifetime = lifetime};
+    return tu_ask(c, STUNKIT_METHOD_REFRESH, &a, buf, sizeof(buf), &m);
+}
+
+static void test_drain(void)
+{
+    pid_t b = start(B_PORT, NULL);
+    const char *extra[] = {"--alternate-server", su_at("127.0.0.1", B_PORT), "--metrics",
+                           su_at("127.0.0.1", METRICS_PORT), "--drain-timeout", "30", NULL};
+    pid_t a = start(A_PORT, extra);
+    CHECK(a > 0 && b > 0);
+    if (a <= 0 || b <= 0)
+        goto out;
+    const char *metrics = su_at("127.0.0.1", METRICS_PORT);
+    CHECK_EQ(http_status(metrics, "/ready"), 200);
+    CHECK_EQ(http_status(metrics, "/live"), 200);
+
+    /* an allocation held through the drain */
+    tu_client held;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    CHECK_EQ(tu_open(&held, TU_UDP, su_at("127.0.0.1", A_PORT), "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&held, buf, sizeof(buf), &m), 0);
+
+    kill(a, SIGUSR2);
+    int ready = 0;
+    for (int i = 0; i < 50 && (ready = http_status(metrics, "/ready")) != 503; i++)
+        su_sleep_ms(20);
+    CHECK_EQ(ready, 503);
+    CHECK_EQ(http_status(metrics, "/live"), 200);
+
+    /* a newcomer: 300, signed, naming B */
+    tu_client n;
+    CHECK_EQ(tu_open(&n, TU_UDP, su_at("127.0.0.1", A_PORT), "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&n, buf, sizeof(buf), &m), 300);
+    stunkit_addr alt, b_addr;
+    stunkit_addr_parse("127.0.0.1", (uint16_t)su_port(B_PORT), &b_addr);
+    CHECK(tu_addr_attr(&m, STUNKIT_ATTR_ALTERNATE_SERVER, &alt) == 0 && stunkit_addr_equal(&alt, &b_addr));
+    CHECK_EQ(stunkit_check_integrity(&m, n.key, sizeof(n.key)), 0); /* the client can trust where it is sent */
+    tu_close(&n);
+
+    /* the library's TURN client follows it: stunkit turn relays through B */
+    char cmd[512], out[4096] = "";
+    snprintf(cmd, sizeof(cmd), "%s turn --json --username alice --password fleet-pw %s 2>&1", stunkit_cli,
+             su_at("127.0.0.1", A_PORT));
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(out, 1, sizeof(out) - 1, p) : 0;
+    out[got] = 0;
+    int rc = p ? pclose(p) : -1;
+    char want[96];
+    snprintf(want, sizeof(want), "\"redirected_to\": \"%s\"", su_at("127.0.0.1", B_PORT));
+    CHECK(rc == 0 && strstr(out, "\"ok\": true") && strstr(out, want));
+    if (!(rc == 0 && strstr(out, want)))
+        fprintf(stderr, "  stunkit turn: %d %s\n", rc, out);
+
+    /* the held allocation is kept: refreshed, then deleted; the drain ends */
+    CHECK_EQ(refresh(&held, 600), 0);
+    CHECK_EQ(waitpid(a, NULL, WNOHANG), 0); /* still serving it */
+    CHECK_EQ(refresh(&held, 0), 0);
+    tu_close(&held);
+    CHECK_EQ(exits_within(a, 5000), 0);
+    a = 0;
+out:
+    if (a > 0)
+        su_stop(a);
+    if (b > 0)
+        CHECK_EQ(su_stop(b), 0);
+}
+
+/* No alternate: 508 while draining; the drain's timeout ends it though an
+ * allocation is still held. */
+static void test_drain_alone(void)
+{
+    const char *extra[] = {"--drain-timeout", "2", NULL};
+    pid_t d = start(D_PORT, extra);
+    CHECK(d > 0);
+    if (d <= 0)
+        return;
+    tu_client held, n;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    CHECK_EQ(tu_open(&held, TU_UDP, su_at("127.0.0.1", D_PORT), "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&held, buf, sizeof(buf), &m), 0);
+    kill(d, SIGUSR2);
+    su_sleep_ms(300);
+    CHECK_EQ(tu_open(&n, TU_UDP, su_at("127.0.0.1", D_PORT), "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&n, buf, sizeof(buf), &m), 508);
+    CHECK_EQ(exits_within(d, 5000), 0);
+    tu_close(&n);
+    tu_close(&held);
+}
+
+/* --turn-redirect-above 1: the second allocation goes to the alternate. */
+static void test_redirect_above(void)
+{
+    const char *extra[] = {"--alternate-server", su_at("127.0.0.1", B_PORT), "--turn-redirect-above", "1", NULL};
+    pid_t c = start(C_PORT, extra);
+    CHECK(c > 0);
+    if (c <= 0)
+        return;
+    tu_client one, two;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    CHECK_EQ(tu_open(&one, TU_UDP, su_at("127.0.0.1", C_PORT), "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&one, buf, sizeof(buf), &m), 0);
+    CHECK_EQ(tu_open(&two, TU_UDP, su_at("127.0.0.1", C_PORT), "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&two, buf, sizeof(buf), &m), 300);
+    CHECK_EQ(refresh(&one, 0), 0);
+    CHECK_EQ(allocate(&two, buf, sizeof(buf), &m), 0); /* below the mark again: served here */
+    CHECK_EQ(refresh(&two, 0), 0);
+    tu_close(&one);
+    tu_close(&two);
+    CHECK_EQ(su_stop(c), 0);
+}
+
+/* Each mistake: exit 2 (or 1) with a line that names it. */
+static void test_bad_flags(void)
+{
+    static const char *const cases[][8] = {
+        {"--listen", "127.0.0.1:1", "--alternate-server", "127.0.0.2", NULL}, /* without --turn */
+        {"--listen", "127.0.0.1:1", "--turn", "--credential", "a:b", "--turn-redirect-above", "5", NULL},
+        {"--listen", "127.0.0.1:1", "--turn", "--credential", "a:b", "--alternate-server", "0.0.0.0", NULL},
+        {"--listen", "127.0.0.1:1", "--turn", "--credential", "a:b", "--alternate-server", "127.0.0.1:1", NULL},
+        {"--listen", "127.0.0.1:1", "--drain-timeout", "-4", NULL},
+        {"--listen", "127.0.0.1:1", "--turn", "--credential", "a:b", "--alternate-domain", "bad name", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cmd[512] = "", *w = cmd;
+        w += snprintf(w, sizeof(cmd), "%s", su_stunkitd);
+        for (int k = 0; cases[i][k]; k++)
+            w += snprintf(w, sizeof(cmd) - (size_t)(w - cmd), " '%s'", cases[i][k]);
+        snprintf(w, sizeof(cmd) - (size_t)(w - cmd), " 2>&1");
+        FILE *p = popen(cmd, "r");
+        char out[512] = "";
+        size_t got = p ? fread(out, 1, sizeof(out) - 1, p) : 0;
+        out[got] = 0;
+        int rc = p ? pclose(p) : -1;
+        int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+        CHECK(code != 0 && strstr(out, "stunkitd") != NULL);
+        if (code == 0)
+            fprintf(stderr, "  accepted: %s\n", cmd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: server_fleet_test STUNKITD STUNKIT\n");
+        return 2;
+    }
+    su_stunkitd = argv[1];
+    stunkit_cli = argv[2];
+    signal(SIGPIPE, SIG_IGN);
+    RUN(test_bad_flags);
+    RUN(test_redirect_above);
+    RUN(test_drain_alone);
+    RUN(test_drain);
+    TEST_END();
+}
