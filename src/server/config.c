@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ typedef enum opt_id {
     O_CREDENTIAL, O_AUTH_SECRET, O_NONCE_KEY, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
     O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_SECURE_STUN, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
-    O_ALT_SERVER, O_ALT_DOMAIN, O_REDIRECT_ABOVE, O_DRAIN_TIMEOUT,
+    O_ALT_SERVER, O_ALT_DOMAIN, O_REDIRECT_ABOVE, O_DRAIN_TIMEOUT, O_CONTROL, O_CONTROL_MODE, O_CONTROL_GROUP,
     O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
     O_HELP, O_VERSION
 } opt_id;
@@ -170,6 +171,12 @@ static const opt_def options[] = {
     {O_DRAIN_TIMEOUT, "drain-timeout", 0, T_INT, "S", 0, 86400,
      "SIGUSR2 drains: no new allocations (300 to an alternate, else 508), the\n"
      "others kept until they end or S seconds passed, then exit (default 3600)", NULL},
+    {O_CONTROL, "control", 0, T_TEXT, "PATH", 0, 0,
+     "a control socket (Unix; off by default): `stunkitd ctl --socket PATH\n"
+     "status|allocations|rooms|kick USER|revoke USER|unrevoke USER|revoked|\n"
+     "drain|reload`", NULL},
+    {O_CONTROL_MODE, "control-mode", 0, T_TEXT, "MODE", 0, 0, "its permissions, octal (default 0600)", NULL},
+    {O_CONTROL_GROUP, "control-group", 0, T_TEXT, "GROUP", 0, 0, "its group (with a mode such as 0660)", NULL},
     {O_RDV, "rendezvous", 0, T_FLAG, NULL, 0, 0,
      "let two peers that name the same room meet and exchange their ICE\n"
      "descriptions (`stunkit punch SERVER ROOM`); needs long-term credentials",
@@ -493,6 +500,24 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     }
     case O_REDIRECT_ABOVE: cfg->turn.redirect_above = (int)iv; return 0;
     case O_DRAIN_TIMEOUT: cfg->drain_timeout_s = (int)iv; return 0;
+    case O_CONTROL:
+        if (!arg[0] || arg[0] != '/' || strlen(arg) > 107)
+            return bad(where, arg, "expected an absolute path of at most 107 bytes");
+        cfg->control = arg;
+        return 0;
+    case O_CONTROL_MODE: {
+        char *end;
+        long mode = strtol(arg, &end, 8);
+        if (!arg[0] || *end || mode < 0 || mode > 0777 || (mode & 0600) != 0600)
+            return bad(where, arg, "expected an octal mode from 0600 to 0777 (the owner reads and writes)");
+        cfg->control_mode = (unsigned)mode;
+        return 0;
+    }
+    case O_CONTROL_GROUP:
+        if (!getgrnam(arg))
+            return bad(where, arg, "no such group");
+        cfg->control_group = arg;
+        return 0;
     case O_RDV: cfg->rdv.enabled = 1; return 0;
     case O_RDV_ROOMS: cfg->rdv.max_rooms = (int)iv; return 0;
     case O_RDV_USER_ROOMS: cfg->rdv.user_rooms = (int)iv; return 0;
@@ -592,6 +617,7 @@ static void defaults(skd_config *cfg)
     cfg->dtls_per_source = 16;
     cfg->metrics_max_conns = 8;
     cfg->drain_timeout_s = 3600;
+    cfg->control_mode = 0600;
     cfg->log_level = SKD_LOG_INFO;
     cfg->tls_port = 5349;
     cfg->turn.port_min = 49152;
@@ -663,6 +689,10 @@ static int finish(skd_config *cfg, pstate *st)
     if (cfg->turn.enabled && (!cfg->auth || cfg->auth->short_term)) {
         fprintf(stderr, "stunkitd: --turn needs long-term credentials (--credential or --auth-secret, not "
                         "--short-term): RFC 8656 5\n");
+        return -1;
+    }
+    if ((cfg->control_group || cfg->control_mode != 0600) && !cfg->control) {
+        fprintf(stderr, "%sstunkitd: --control-mode and --control-group are for a --control socket\n", SKD_ERR_PREFIX);
         return -1;
     }
     if ((cfg->turn.n_alternates || cfg->turn.alternate_domain || cfg->turn.redirect_above) && !cfg->turn.enabled) {

@@ -51,6 +51,9 @@ typedef struct skd_config {
     int secure_stun;                /* --secure-stun: with TURN, Binding needs credentials too */
     skd_rdv_cfg rdv;                /* rendezvous rooms (--rendezvous) */
     int drain_timeout_s;            /* SIGUSR2: the longest drain before the exit */
+    const char *control;            /* the control socket's path, NULL: off */
+    unsigned control_mode;
+    const char *control_group;
     char **strings;       /* config file values the fields point into */
     int n_strings, cap_strings;
 } skd_config;

@@ -14,6 +14,7 @@
  *   the method                           -> binding.c, turn_relay.c, rooms.c
  */
 #include "handler.h"
+#include "revoked.h"
 
 #include <string.h>
 
@@ -222,6 +223,11 @@ skd_verdict skd_handle(const skd_handler_cfg *cfg, const skd_request *rq, skd_ou
                 ob->out[ob->n - 1].flags |= SKD_OUT_CHALLENGE;
             return v;
         }
+        /* revoked through the control socket: refused as a wrong password
+         * is (the same 401 and a fresh challenge) */
+        if (cfg->revoked && av.user_len && skd_revoked_has(cfg->revoked, av.user, av.user_len))
+            return auth->short_term ? skd_reply_error(cfg, rq, &m, NULL, 401, "Integrity check failed", NULL, 0, ob)
+                                    : challenge(cfg, auth, rq, &m, 401, ob);
         authed = &av;
         ob->authenticated = 1;
     }

@@ -38,6 +38,7 @@ typedef struct skd_handler_cfg {
     size_t software_len;
     const skd_auth *auth; /* NULL or disabled: no authentication; swapped on SIGHUP */
     struct skd_rdv *rdv;  /* the rendezvous rooms (--rendezvous), else NULL */
+    struct skd_revoked *revoked; /* users revoked through the control socket (revoked.h), else NULL */
     int open_binding;     /* a Binding request without MESSAGE-INTEGRITY is answered without
                              credentials (--turn without --secure-stun) */
     /* Every transport address the server itself listens on (each --listen

@@ -17,7 +17,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "control.h"
 #include "metrics.h"
+#include "revoked.h"
 #include "notify.h"
 #include "worker.h"
 #include "xdp.h"
@@ -190,6 +192,8 @@ int main(int argc, char **argv)
 {
     skd_config cfg;
     skd_server srv;
+    if (argc >= 2 && !strcmp(argv[1], "ctl")) /* the control socket's client */
+        return skd_ctl_main(argc - 1, argv + 1);
     skd_log_init();
     int rv = skd_config_parse(&cfg, argc, argv);
     if (rv != 0) {
@@ -226,20 +230,34 @@ int main(int argc, char **argv)
     skd_metrics metrics;
     memset(&metrics, 0, sizeof(metrics));
     metrics.fd = -1;
+    skd_control control;
+    memset(&control, 0, sizeof(control));
+    control.fd = -1;
+    static skd_revoked revoked; /* lives as long as the process; the workers read it */
     int opened = skd_server_open(&srv, &cfg);
     if (opened == 0)
         /* before --user drops the privileges XDP needs; never fatal */
         skd_server_set_xdp(&srv, skd_xdp_start(&cfg, &srv.hcfg, srv.specs, srv.n_specs));
+    if (opened == 0 && cfg.control) {
+        if (skd_revoked_init(&revoked) == 0)
+            srv.hcfg.revoked = &revoked; /* before the workers start */
+        else
+            opened = -1;
+    }
     if (opened != 0 ||
         (cfg.metrics.family && skd_metrics_open(&metrics, &cfg.metrics, cfg.metrics_max_conns, &srv) != 0) ||
+        (cfg.control && skd_control_open(&control, cfg.control, cfg.control_mode, cfg.control_group, &srv) != 0) ||
         (cfg.user && drop_privileges(cfg.user) != 0)) {
+        skd_control_close(&control);
         skd_metrics_close(&metrics);
         skd_server_close(&srv);
         skd_config_free(&cfg);
         return 1;
     }
-    if (skd_server_start(&srv) != 0 || (metrics.fd >= 0 && skd_metrics_start(&metrics) != 0)) {
+    if (skd_server_start(&srv) != 0 || (metrics.fd >= 0 && skd_metrics_start(&metrics) != 0) ||
+        skd_control_start(&control) != 0) {
         skd_server_stop(&srv);
+        skd_control_close(&control);
         skd_metrics_close(&metrics);
         skd_server_close(&srv);
         skd_config_free(&cfg);
@@ -288,6 +306,7 @@ int main(int argc, char **argv)
         }
     }
     skd_server_stop(&srv);
+    skd_control_close(&control);
     skd_metrics_close(&metrics);
     dump_stats(&srv, "exit", 0);
     skd_auth *current = (skd_auth *)srv.hcfg.auth;

@@ -135,6 +135,46 @@ void skd_rdv_counters_get(skd_rdv *r, uint64_t now_ms, skd_rdv_counters *c)
     pthread_mutex_unlock(&r->lock);
 }
 
+size_t skd_rdv_describe(skd_rdv *r, uint64_t now_ms, char *buf, size_t cap, int *n, int *left)
+{
+    size_t off = 0;
+    if (cap)
+        buf[0] = 0;
+    pthread_mutex_lock(&r->lock);
+    for (uint32_t b = 0; b < r->n_buckets; b++) {
+        sweep_bucket(r, b, now_ms);
+        for (const skd_room *room = r->buckets[b]; room; room = room->next) {
+            char user[300], one[512];
+            size_t u = 0;
+            user[u++] = '"';
+            for (size_t i = 0; i < room->user_len && u + 8 < sizeof(user); i++) {
+                unsigned char c = (unsigned char)room->user[i];
+                if (c == '"' || c == '\\')
+                    user[u++] = '\\';
+                if (c < 0x20)
+                    u += (size_t)snprintf(user + u, sizeof(user) - u, "\\u%04x", c);
+                else
+                    user[u++] = (char)c;
+            }
+            user[u++] = '"';
+            user[u] = 0;
+            int m = snprintf(one, sizeof(one), "%s{\"room\": \"%.*s\", \"user\": %s, \"age_s\": %llu, \"peers\": %d}",
+                             *n ? ",\n  " : "\n  ", (int)room->name_len, room->name, user,
+                             (unsigned long long)((now_ms - room->opened_ms) / 1000),
+                             room->place[0].used + room->place[1].used);
+            if (m < 0 || (size_t)m >= cap - off) {
+                (*left)++;
+                continue;
+            }
+            memcpy(buf + off, one, (size_t)m + 1);
+            off += (size_t)m;
+            (*n)++;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return off;
+}
+
 /* A room still counts for its user: within its lifetime, and a peer in it
  * has spoken within the idle time (what the sweep would close is not
  * counted, whether or not the sweep has reached it yet). */

@@ -60,5 +60,8 @@ typedef struct skd_rdv_counters {
     int rooms_open;
 } skd_rdv_counters;
 void skd_rdv_counters_get(skd_rdv *r, uint64_t now_ms, skd_rdv_counters *c);
+/* Each open room as a JSON object (name, user, age, peers), comma-separated
+ * after *n written; what did not fit counted in *left. The bytes written. */
+size_t skd_rdv_describe(skd_rdv *r, uint64_t now_ms, char *buf, size_t cap, int *n, int *left);
 
 #endif

@@ -110,7 +110,7 @@ int skd_turn_limits_take(skd_turn_limits *l, const char *user, size_t user_len, 
     int code = u ? room_for(l, u) : 508;
     if (code == 0) {
         u->held++;
-        l->n_held++;
+        __atomic_add_fetch(&l->n_held, 1, __ATOMIC_RELAXED); /* read without the lock: drains, redirects */
         *held = u;
     } else if (u) {
         user_release(l, u);
@@ -125,7 +125,7 @@ void skd_turn_limits_put(skd_turn_limits *l, skd_turn_user *held)
         return;
     pthread_mutex_lock(&l->lock);
     held->held--;
-    l->n_held--;
+    __atomic_sub_fetch(&l->n_held, 1, __ATOMIC_RELAXED);
     user_release(l, held);
     pthread_mutex_unlock(&l->lock);
 }
@@ -152,7 +152,7 @@ int skd_turn_limits_keep(skd_turn_limits *l, const char *user, size_t user_len, 
     if (code == 0) {
         u->held++;
         u->reserved++;
-        l->n_held++;
+        __atomic_add_fetch(&l->n_held, 1, __ATOMIC_RELAXED); /* read without the lock: drains, redirects */
         memcpy(slot->token, token, 8);
         slot->fd = fd;
         slot->addr = *addr;
@@ -173,7 +173,7 @@ static int unkeep(skd_turn_limits *l, skd_reservation *r)
     r->fd = -1;
     r->user->held--;
     r->user->reserved--;
-    l->n_held--;
+    __atomic_sub_fetch(&l->n_held, 1, __ATOMIC_RELAXED);
     user_release(l, r->user);
     r->user = NULL;
     return fd;

@@ -13,8 +13,10 @@
  */
 #define _GNU_SOURCE
 #include "turn_relay.h"
+#include "revoked.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,78 @@ void skd_turn_conn_closed(skd_turn *t, const stunkit_addr *client, const stunkit
     skd_alloc *a = find(t, client, server);
     if (a)
         alloc_free(t, a);
+}
+
+int skd_turn_kick(skd_turn *t, const char *user, size_t len)
+{
+    int n = 0;
+    for (size_t b = 0; b < SKD_TURN_BUCKETS; b++)
+        for (skd_alloc *a = t->by_tuple[b], *next; a; a = next) {
+            next = a->hnext;
+            if (skd_revoked_match(a->username, a->username_len, user, len)) {
+                alloc_free(t, a);
+                n++;
+            }
+        }
+    return n;
+}
+
+/* text as a JSON string (control characters escaped) */
+static size_t json_text(char *out, size_t cap, const char *s, size_t len)
+{
+    size_t o = 0;
+    if (cap < 3)
+        return 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < len && o + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    return o;
+}
+
+size_t skd_turn_describe(const skd_turn *t, uint64_t now_ms, char *buf, size_t cap, int *first, int *left)
+{
+    static const char *const tr[] = {"udp", "tcp", "tls", "dtls"};
+    size_t off = 0;
+    for (size_t b = 0; b < SKD_TURN_BUCKETS; b++)
+        for (const skd_alloc *a = t->by_tuple[b]; a; a = a->hnext) {
+            char one[1024], user[300], client[STUNKIT_ADDRSTRLEN], r1[STUNKIT_ADDRSTRLEN], r2[STUNKIT_ADDRSTRLEN + 8];
+            json_text(user, sizeof(user), a->username, a->username_len);
+            stunkit_addr_format(&a->client, client, sizeof(client));
+            stunkit_addr_format(&a->relay.addr, r1, sizeof(r1));
+            r2[0] = 0;
+            if (a->relay2.fd >= 0) {
+                char x[STUNKIT_ADDRSTRLEN];
+                stunkit_addr_format(&a->relay2.addr, x, sizeof(x));
+                snprintf(r2, sizeof(r2), ", \"%s\"", x);
+            }
+            int n = snprintf(one, sizeof(one),
+                             "%s{\"user\": %s, \"client\": \"%s\", \"transport\": \"%s\", \"relayed\": [\"%s\"%s], "
+                             "\"lifetime_left_s\": %llu, \"to_peer\": %llu, \"from_peer\": %llu, \"permissions\": %d, "
+                             "\"channels\": %d}",
+                             *first ? ",\n  " : "\n  ", user, client,
+                             (unsigned)a->transport < 4 ? tr[a->transport] : "?", r1, r2,
+                             (unsigned long long)(a->expires_ms > now_ms ? (a->expires_ms - now_ms) / 1000 : 0),
+                             (unsigned long long)a->to_peer, (unsigned long long)a->from_peer, a->n_perms, a->n_chans);
+            if (n < 0 || (size_t)n >= cap - off) {
+                (*left)++;
+                continue;
+            }
+            memcpy(buf + off, one, (size_t)n + 1);
+            off += (size_t)n;
+            (*first)++;
+        }
+    return off;
 }
 
 void skd_turn_tick(skd_turn *t, uint64_t now_ms)
@@ -720,6 +794,7 @@ skd_verdict skd_turn_allocate(const skd_handler_cfg *cfg, const skd_request *rq,
     a->client = rq->src;
     a->server = rq->dst;
     a->conn = rq->conn;
+    a->transport = rq->transport;
     a->ip_index = rq->ip_index;
     a->port_index = rq->port_index;
     memcpy(a->username, user, ulen);

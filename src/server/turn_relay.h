@@ -88,6 +88,7 @@ struct skd_alloc {
     skd_relay relay2;            /* a dual allocation's second (IPv6) address; fd -1 when none */
     int relay2_error;            /* ADDITIONAL-ADDRESS-FAMILY asked but not given: the code (440/508) */
     skd_conn_hook *conn;         /* over TCP/TLS or DTLS: the client's connection or session, else NULL */
+    stunkit_transport transport; /* to the client: UDP, TCP, TLS or DTLS */
     stunkit_addr client, server; /* the 5-tuple (transport: UDP) */
     int ip_index, port_index;    /* the listening socket the client uses */
     char username[128];          /* the authenticated user (USERNAME, or the user a USERHASH named) */
@@ -165,5 +166,14 @@ void skd_turn_reap(skd_turn *t);
 
 /* Expires what is due. */
 void skd_turn_tick(skd_turn *t, uint64_t now_ms);
+
+/* The control socket (control.c), with the worker's lock held: the
+ * allocations of a user (a REST username by its NAME too) end now; how
+ * many. */
+int skd_turn_kick(skd_turn *t, const char *user, size_t len);
+/* Each allocation as a JSON object, comma-separated after *first objects
+ * were written; what did not fit is counted in *left. Returns the bytes
+ * written. */
+size_t skd_turn_describe(const skd_turn *t, uint64_t now_ms, char *buf, size_t cap, int *first, int *left);
 
 #endif

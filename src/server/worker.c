@@ -65,10 +65,11 @@ static void *worker_main(void *arg)
         if (n < 0 && errno != EINTR)
             break;
         skd_worker_quiescent(w);
+        pthread_mutex_lock(&w->ctl_lock);
         for (int i = 0; i < n; i++) {
             int kind = *(int *)evs[i].data.ptr;
             switch (kind) {
-            case EV_STOP: return NULL;
+            case EV_STOP: pthread_mutex_unlock(&w->ctl_lock); return NULL;
             case EV_UDP: skd_udp_drain(w, evs[i].data.ptr, 0); break;
             case EV_LISTEN: skd_stream_accept(w, evs[i].data.ptr); break;
             case EV_DTLS: skd_dtls_drain(w, evs[i].data.ptr); break;
@@ -111,6 +112,7 @@ static void *worker_main(void *arg)
                 SKD_STAT_SET(w->st, dtls_refused, w->dtls.refused);
             }
         }
+        pthread_mutex_unlock(&w->ctl_lock);
     }
     return NULL;
 }
@@ -338,7 +340,10 @@ int skd_server_open(skd_server *srv, const skd_config *cfg)
     for (int i = 0; i < srv->n_workers; i++) {
         /* Each worker holds ~300 KiB of batch buffers: allocated once here. */
         srv->workers[i] = calloc(1, sizeof(skd_worker));
-        if (!srv->workers[i] || worker_open(srv, srv->workers[i], i, i >= srv->n_dgram) != 0)
+        if (!srv->workers[i])
+            return -1;
+        pthread_mutex_init(&srv->workers[i]->ctl_lock, NULL);
+        if (worker_open(srv, srv->workers[i], i, i >= srv->n_dgram) != 0)
             return -1;
     }
     for (int i = 0; i < srv->n_specs; i++) {
@@ -434,6 +439,7 @@ void skd_server_close(skd_server *srv)
             skd_dtls_free(&w->dtls);
         if (w->turn_on)
             skd_turn_free(&w->turn);
+        pthread_mutex_destroy(&w->ctl_lock);
         free(w);
         srv->workers[i] = NULL;
     }

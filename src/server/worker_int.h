@@ -78,6 +78,9 @@ typedef struct skd_pool {
 struct skd_worker {
     skd_server *srv;
     int id;
+    /* held while the worker handles a batch of events: the control socket
+     * (control.c) takes it to read or end this worker's allocations */
+    pthread_mutex_t ctl_lock;
     uint64_t dbg_made, dbg_expired; /* TURN totals last logged (debug) */
     pthread_t thread;
     int started;

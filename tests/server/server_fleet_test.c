@@ -13,8 +13,12 @@
  *
  * Usage: server_fleet_test STUNKITD STUNKIT
  */
+#include <openssl/evp.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "test.h"
 #include "turn_util.h"
@@ -26,6 +30,7 @@ static const char *stunkit_cli;
 #define C_PORT 965
 #define D_PORT 966
 #define METRICS_PORT 967
+#define E_PORT 968
 
 static pid_t start(int port, const char *const *extra)
 {
@@ -205,6 +210,119 @@ static void test_redirect_above(void)
     CHECK_EQ(su_stop(c), 0);
 }
 
+/* `stunkitd ctl ARGS` against sock: the exit status and the answer in out. */
+static int ctl(const char *sock, const char *args, char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s ctl --socket %s %s 2>&1", su_stunkitd, sock, args);
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(out, 1, cap - 1, p) : 0;
+    out[got] = 0;
+    int rc = p ? pclose(p) : -1;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The control socket: what it lists is what is there; kick and revoke end
+ * allocations at once; a revoked user (a REST user by its name) is refused
+ * until unrevoked, the others go on; drain ends the process. */
+static void test_control(void)
+{
+    char dir[] = "/tmp/stunkitd-ctl-XXXXXX", sock[64], out[8192];
+    if (!mkdtemp(dir)) {
+        CHECK_FAIL("mkdtemp");
+        return;
+    }
+    snprintf(sock, sizeof(sock), "%s/control", dir);
+    const char *extra[] = {"--control", sock, "--rendezvous", "--credential", "bob:bob-pw", "--auth-secret",
+                           "fleet-rest-secret", NULL};
+    pid_t e = start(E_PORT, extra);
+    CHECK(e > 0);
+    if (e <= 0)
+        return;
+    struct stat st;
+    CHECK(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0600);
+    const char *to = su_at("127.0.0.1", E_PORT);
+    tu_client alice, bob, carol;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    char rest_user[64], rest_pw[64];
+    snprintf(rest_user, sizeof(rest_user), "%llu:carol", (unsigned long long)time(NULL) + 3600);
+    uint8_t mac[20];
+    stunkit_hmac_sha1((const uint8_t *)"fleet-rest-secret", 17, (const uint8_t *)rest_user, strlen(rest_user), NULL, 0,
+                      mac);
+    EVP_EncodeBlock((unsigned char *)rest_pw, mac, 20);
+    CHECK_EQ(tu_open(&alice, TU_UDP, to, "alice", "fleet-pw"), 0);
+    CHECK_EQ(tu_open(&bob, TU_UDP, to, "bob", "bob-pw"), 0);
+    CHECK_EQ(tu_open(&carol, TU_UDP, to, rest_user, rest_pw), 0);
+    CHECK_EQ(allocate(&alice, buf, sizeof(buf), &m), 0);
+    CHECK_EQ(allocate(&bob, buf, sizeof(buf), &m), 0);
+    CHECK_EQ(allocate(&carol, buf, sizeof(buf), &m), 0);
+    tu_attrs room = {.lifetime = -1, .room = "ctl-room", .peer_id = "CTLPEER1"};
+    CHECK_EQ(tu_ask(&bob, STUNKIT_METHOD_RENDEZVOUS, &room, buf, sizeof(buf), &m), 0);
+
+    CHECK_EQ(ctl(sock, "status", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"allocations\": 3") && strstr(out, "\"rooms\": 1") && strstr(out, "\"draining\": false"));
+    CHECK_EQ(ctl(sock, "allocations", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"user\": \"alice\"") && strstr(out, "\"user\": \"bob\"") && strstr(out, rest_user) &&
+          strstr(out, "\"count\": 3") && strstr(out, "\"transport\": \"udp\"") && strstr(out, "\"relayed\": [\"127.0.0.1:"));
+    CHECK_EQ(ctl(sock, "rooms", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"room\": \"ctl-room\"") && strstr(out, "\"user\": \"bob\"") && strstr(out, "\"peers\": 1"));
+
+    /* revoke alice: her allocation ends now, her credentials are refused */
+    CHECK_EQ(ctl(sock, "revoke alice", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"allocations_ended\": 1") != NULL);
+    CHECK_EQ(refresh(&alice, 600), 401);
+    tu_client again;
+    CHECK_EQ(tu_open(&again, TU_UDP, to, "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&again, buf, sizeof(buf), &m), 401);
+    CHECK_EQ(refresh(&bob, 600), 0); /* the others go on */
+    /* a REST user is revoked by its name, whatever the expiry */
+    CHECK_EQ(ctl(sock, "revoke carol", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"allocations_ended\": 1") != NULL);
+    CHECK_EQ(refresh(&carol, 600), 401);
+    CHECK_EQ(ctl(sock, "revoked", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"alice\"") && strstr(out, "\"carol\"") && strstr(out, "\"count\": 2"));
+    CHECK_EQ(ctl(sock, "unrevoke alice", out, sizeof(out)), 0);
+    CHECK_EQ(allocate(&again, buf, sizeof(buf), &m), 0);
+    CHECK_EQ(ctl(sock, "unrevoke nobody", out, sizeof(out)), 1);
+
+    /* kick bob: his allocation ends, his credentials still count */
+    CHECK_EQ(ctl(sock, "kick bob", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"allocations_ended\": 1") != NULL);
+    CHECK_EQ(refresh(&bob, 600), 437); /* no allocation any more */
+
+    /* mistakes: exit 2 before anything is sent; an unknown command from a raw client: ok false */
+    CHECK_EQ(ctl(sock, "kick", out, sizeof(out)), 2);
+    CHECK_EQ(ctl(sock, "explode", out, sizeof(out)), 2);
+    CHECK_EQ(ctl("/nonexistent/ctl", "status", out, sizeof(out)), 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        send(fd, "explode\n", 8, MSG_NOSIGNAL);
+        ssize_t r = recv(fd, out, sizeof(out) - 1, 0);
+        out[r > 0 ? r : 0] = 0;
+        CHECK(strstr(out, "\"ok\": false") && strstr(out, "unknown command"));
+    } else {
+        CHECK_FAIL("connect to the control socket");
+    }
+    if (fd >= 0)
+        close(fd);
+
+    /* drain: the last allocation deleted, the process exits, the socket goes */
+    CHECK_EQ(ctl(sock, "drain", out, sizeof(out)), 0);
+    CHECK_EQ(ctl(sock, "status", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"draining\": true") != NULL);
+    CHECK_EQ(refresh(&again, 0), 0);
+    CHECK_EQ(exits_within(e, 5000), 0);
+    CHECK(stat(sock, &st) != 0);
+    tu_close(&alice);
+    tu_close(&bob);
+    tu_close(&carol);
+    tu_close(&again);
+    rmdir(dir);
+}
+
 /* Each mistake: exit 2 (or 1) with a line that names it. */
 static void test_bad_flags(void)
 {
@@ -215,6 +333,10 @@ static void test_bad_flags(void)
         {"--listen", "127.0.0.1:1", "--turn", "--credential", "a:b", "--alternate-server", "127.0.0.1:1", NULL},
         {"--listen", "127.0.0.1:1", "--drain-timeout", "-4", NULL},
         {"--listen", "127.0.0.1:1", "--turn", "--credential", "a:b", "--alternate-domain", "bad name", NULL},
+        {"--listen", "127.0.0.1:1", "--control", "relative/path", NULL},
+        {"--listen", "127.0.0.1:1", "--control", "/tmp/x", "--control-mode", "0644x", NULL},
+        {"--listen", "127.0.0.1:1", "--control", "/tmp/x", "--control-mode", "0400", NULL},
+        {"--listen", "127.0.0.1:1", "--control-group", "root", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char cmd[512] = "", *w = cmd;
@@ -247,5 +369,6 @@ int main(int argc, char **argv)
     RUN(test_redirect_above);
     RUN(test_drain_alone);
     RUN(test_drain);
+    RUN(test_control);
     TEST_END();
 }
