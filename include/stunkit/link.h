@@ -36,6 +36,9 @@ typedef struct stunkit_link_config {
     uint32_t timeout_ms;         /* connect and handshake, 0: 10000 */
     char *error_text;            /* optional: why opening failed, in words */
     size_t error_text_cap;
+    /* TLS/DTLS: the ALPN protocol offered (RFC 7443): "stun.turn" for TURN,
+     * NULL: "stun.nat-discovery"; "": none */
+    const char *alpn;
 } stunkit_link_config;
 
 typedef struct stunkit_link stunkit_link;

@@ -321,7 +321,7 @@ int cmd_turn(int argc, char **argv)
     memset(s, 0, sizeof(s));
     for (int i = 0; i < 2; i++) {
         char why[200] = "";
-        stunkit_link_config lc = {.size = sizeof(lc), .transport = tr, .tls_name = srv.host, .tls_insecure = insecure,
+        stunkit_link_config lc = {.size = sizeof(lc), .transport = tr, .tls_name = srv.host, .tls_insecure = insecure, .alpn = "stun.turn",
                                   .ca_file = ca_file, .timeout_ms = (uint32_t)(deadline - stunkit_now_ms()),
                                   .error_text = why, .error_text_cap = sizeof(why)};
         s[i].lc = lc;

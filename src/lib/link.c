@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "stunkit/client.h"
+#include "config_take.h"
 #include "stunkit/link.h"
 #include "stunkit/turn.h"
 
@@ -165,6 +166,19 @@ static int secure_connect(stunkit_link *l, const stunkit_addr *server, const stu
         why(cfg, "cannot set up OpenSSL");
         return STUNKIT_ERR_CRYPTO;
     }
+    /* RFC 7443: the usage, named by ALPN (a proxy in front of the server
+     * may route by it: TURN and STUN beside the web on port 443) */
+    const char *alpn = cfg->alpn ? cfg->alpn : "stun.nat-discovery";
+    size_t alen = strlen(alpn);
+    unsigned char wire[64];
+    if (alen && alen < sizeof(wire)) {
+        wire[0] = (unsigned char)alen;
+        memcpy(wire + 1, alpn, alen);
+        if (SSL_set_alpn_protos(l->ssl, wire, (unsigned)(alen + 1)) != 0) {
+            why(cfg, "cannot offer ALPN '%s'", alpn);
+            return STUNKIT_ERR_CRYPTO;
+        }
+    }
     if (dtls) {
         BIO *bio = BIO_new_dgram(l->fd, BIO_NOCLOSE);
         if (!bio)
@@ -209,11 +223,20 @@ static int secure_connect(stunkit_link *l, const stunkit_addr *server, const stu
     }
 }
 
-int stunkit_link_open(stunkit_link **out, const stunkit_addr *server, const stunkit_link_config *cfg)
+/* The first published stunkit_link_config ended with error_text_cap. */
+#define LINK_CONFIG_V1 (offsetof(stunkit_link_config, error_text_cap) + sizeof(size_t))
+
+int stunkit_link_open(stunkit_link **out, const stunkit_addr *server, const stunkit_link_config *cfg_in)
 {
     *out = NULL;
+    stunkit_link_config taken, *cfg = &taken;
+    if (!cfg_in || sk_config_take(&taken, sizeof(taken), cfg_in, LINK_CONFIG_V1) != 0) {
+        if (cfg_in && cfg_in->size >= LINK_CONFIG_V1)
+            why(cfg_in, "bad link settings (a field this library does not know)");
+        return STUNKIT_ERR_INVAL;
+    }
     int secure = cfg->transport == STUNKIT_TLS || cfg->transport == STUNKIT_DTLS;
-    if (cfg->size < sizeof(stunkit_link_config) || (unsigned)cfg->transport > STUNKIT_DTLS) {
+    if ((unsigned)cfg->transport > STUNKIT_DTLS) {
         why(cfg, "bad link settings");
         return STUNKIT_ERR_INVAL;
     }

@@ -228,6 +228,7 @@ void peer_stream_open(stunkit_peer *p, peer_stream *st, int kind)
         lc.timeout_ms = 5000;
         lc.error_text = p->tls_error;
         lc.error_text_cap = sizeof(p->tls_error);
+        lc.alpn = kind == EV_STREAM_TURN ? "stun.turn" : "stun.nat-discovery"; /* RFC 7443 */
         if (stunkit_link_open(&st->link, &p->stream_server, &lc) != 0) {
             st->link = NULL;
             st->fd = -1;

@@ -27,7 +27,7 @@ typedef enum opt_id {
     O_CREDENTIAL, O_AUTH_SECRET, O_NONCE_KEY, O_REALM, O_NONCE_LIFETIME, O_SHORT_TERM, O_TLS_CERT, O_TLS_KEY, O_TLS_PORT,
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
     O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_SECURE_STUN, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
-    O_ALT_SERVER, O_ALT_DOMAIN, O_REDIRECT_ABOVE, O_DRAIN_TIMEOUT, O_CONTROL, O_CONTROL_MODE, O_CONTROL_GROUP,
+    O_PROXY_FROM, O_ALT_SERVER, O_ALT_DOMAIN, O_REDIRECT_ABOVE, O_DRAIN_TIMEOUT, O_CONTROL, O_CONTROL_MODE, O_CONTROL_GROUP,
     O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
     O_HELP, O_VERSION
 } opt_id;
@@ -159,6 +159,11 @@ static const opt_def options[] = {
      "relayed bytes per second per allocation, both ways together, 0-1e12\n(default 0: no limit); more is dropped and counted", NULL},
     {O_TURN_TOTAL_BPS, "turn-total-bandwidth", 0, T_INT, "BYTES", 0, 1e12,
      "relayed bytes per second for all allocations (default 0: no limit)", NULL},
+    {O_PROXY_FROM, "proxy-from", 0, T_TEXT, "CIDR", 0, 0,
+     "take the PROXY protocol v2 header from these proxies (repeatable, at most\n"
+     "16): their TCP/TLS connections carry the client's own address; a PROXY\n"
+     "header from anyone else closes the connection",
+     "Behind a proxy (HAProxy, nginx stream) on a shared port"},
     {O_ALT_SERVER, "alternate-server", 0, T_TEXT, "ADDR[:PORT]", 0, 0,
      "another server of the fleet (repeatable, at most 8; port 3478 by\n"
      "default): new allocations are sent there with 300 Try Alternate while\n"
@@ -480,6 +485,15 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_SECURE_STUN: cfg->secure_stun = 1; return 0;
     case O_TURN_ALLOC_BPS: cfg->turn.alloc_bps = (uint64_t)iv; return 0;
     case O_TURN_TOTAL_BPS: cfg->turn.total_bps = (uint64_t)iv; return 0;
+    case O_PROXY_FROM: {
+        const char *why;
+        if (cfg->n_proxy_from == 16)
+            return bad(where, arg, "at most 16 proxy ranges");
+        if (skd_cidr_parse(arg, &cfg->proxy_from[cfg->n_proxy_from], &why) != 0)
+            return bad(where, arg, why);
+        cfg->n_proxy_from++;
+        return 0;
+    }
     case O_ALT_SERVER: {
         stunkit_addr a;
         if (parse_addr(where, arg, 3478, &a) != 0)

@@ -52,6 +52,8 @@ typedef struct skd_config {
     skd_rdv_cfg rdv;                /* rendezvous rooms (--rendezvous) */
     int drain_timeout_s;            /* SIGUSR2: the longest drain before the exit */
     const char *control;            /* the control socket's path, NULL: off */
+    skd_cidr proxy_from[16];        /* proxies whose PROXY v2 header is taken (--proxy-from) */
+    int n_proxy_from;
     unsigned control_mode;
     const char *control_group;
     char **strings;       /* config file values the fields point into */

@@ -142,6 +142,8 @@ static const prom_row rows[] = {
     {"stunkitd_connections_total", NULL, NULL, "event=\"timeout_closed\"", F(tcp_timeout_closed)},
     {"stunkitd_connections_total", NULL, NULL, "event=\"evicted\"", F(tcp_evicted)},
     {"stunkitd_connections_total", NULL, NULL, "event=\"bad_framing\"", F(tcp_bad_framing)},
+    {"stunkitd_connections_total", NULL, NULL, "event=\"proxied\"", F(tcp_proxied)},
+    {"stunkitd_connections_total", NULL, NULL, "event=\"proxy_refused\"", F(tcp_proxy_refused)},
     {"stunkitd_connection_reads_paused_total", "counter", "TCP/TLS reads paused: answers not read fast enough", "", F(tcp_paused)},
     {"stunkitd_dtls_total", "counter", "DTLS handshakes, by step", "event=\"hello_verify\"", F(dtls_hello_verify)},
     {"stunkitd_dtls_total", NULL, NULL, "event=\"session\"", F(dtls_sessions)},

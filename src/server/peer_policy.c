@@ -126,6 +126,13 @@ static int in_cidr(const skd_cidr *c, const stunkit_addr *a)
     return (c->net.ip[full] & mask) == (a->ip[full] & mask);
 }
 
+int skd_cidr_contains(const skd_cidr *c, const stunkit_addr *a)
+{
+    stunkit_addr canonical;
+    skd_peer_canonical(a, &canonical);
+    return in_cidr(c, &canonical);
+}
+
 static skd_cidr table[N_BUILTIN];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 

@@ -37,6 +37,8 @@ typedef struct skd_peer_policy {
 
 /* Parses "ADDR/BITS" or "ADDR" (a host). 0, or -1 with why set. */
 int skd_cidr_parse(const char *text, skd_cidr *out, const char **why);
+/* Whether a (in its canonical form) is inside c. */
+int skd_cidr_contains(const skd_cidr *c, const stunkit_addr *a);
 
 /* The address an IPv6 form stands for: ::ffff:a.b.c.d, ::ffff:0:a.b.c.d,
  * ::a.b.c.d, 64:ff9b::a.b.c.d and 2002:AABB:CCDD:: become IPv4. */

@@ -62,6 +62,8 @@
     X(dtls_sessions, "DTLS sessions created (after a valid cookie)")                                                   \
     X(dtls_refused, "DTLS sessions refused: per-source cap")                                                           \
     X(tcp_bad_framing, "TCP connections closed: not STUN or too large")                                                \
+    X(tcp_proxied, "TCP/TLS connections whose PROXY v2 header named the client")                                       \
+    X(tcp_proxy_refused, "TCP/TLS connections closed: a PROXY header from an unlisted address, or malformed")         \
     X(turn_allocations, "TURN allocations made")                                                                       \
     X(turn_expired, "TURN allocations expired")                                                                        \
     X(turn_live, "TURN allocations now (a gauge)")                                                                     \

@@ -11,6 +11,35 @@
 #include "dtls.h"
 #include "log.h"
 
+/*
+ * RFC 7443: "stun.turn" (TURN) and "stun.nat-discovery" (STUN), over TLS
+ * and DTLS. A client that offers neither while offering ALPN gets what RFC
+ * 7301 3.2 asks: "In the event that the server supports no protocols that
+ * the client advertises, then the server SHALL respond with a fatal
+ * 'no_application_protocol' alert." (A proxy in front routes by ALPN: the
+ * web's h2 and http/1.1 never reach here.) No ALPN at all is fine.
+ */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    static const char *const ours[] = {"stun.turn", "stun.nat-discovery"};
+    (void)ssl;
+    (void)arg;
+    for (size_t k = 0; k < 2; k++)
+        for (unsigned int i = 0; i < inlen;) {
+            unsigned int n = in[i];
+            if (i + 1 + n > inlen)
+                return SSL_TLSEXT_ERR_ALERT_FATAL; /* a malformed list */
+            if (n == strlen(ours[k]) && !memcmp(in + i + 1, ours[k], n)) {
+                *out = in + i + 1;
+                *outlen = (unsigned char)n;
+                return SSL_TLSEXT_ERR_OK;
+            }
+            i += 1 + n;
+        }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
 static SSL_CTX *load(const char *cert, const char *key, int dtls)
 {
     SSL_CTX *ctx = SSL_CTX_new(dtls ? DTLS_server_method() : TLS_server_method());
@@ -21,6 +50,7 @@ static SSL_CTX *load(const char *cert, const char *key, int dtls)
         skd_dtls_setup_ctx(ctx);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         unsigned long e = ERR_get_error();
         skd_error("cannot load the TLS certificate %s: %s", cert, ERR_reason_error_string(e));

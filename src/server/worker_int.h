@@ -53,6 +53,10 @@ struct skd_conn {
     const skd_sock *listener;
     SSL *ssl;            /* STUN over TLS */
     int handshaking;     /* TLS handshake not finished */
+    int pool;            /* 0 TCP, 1 TLS: its listener's (the pools count connections by the port they came to) */
+    int sniffing;        /* its first bytes not seen yet: a PROXY header? TLS or STUN? (worker_stream.c) */
+    int from_proxy;      /* the TCP source is a listed proxy (--proxy-from): a PROXY v2 header is taken */
+    int proxy_seen;      /* past the PROXY header (or there was none) */
     int reading_paused;  /* answers queued faster than the client reads them */
     int answered;        /* a request of its got a success answer (not a stranger: eviction takes strangers first) */
     uint32_t events;     /* the epoll events currently asked for */

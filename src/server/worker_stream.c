@@ -38,6 +38,8 @@
 #include "log.h"
 #include "source.h"
 #include "worker_int.h"
+#include "peer_policy.h"
+#include "proxy.h"
 
 static void stream_deliver(skd_worker *w, skd_conn_hook *h, const skd_outbox *ob);
 
@@ -71,7 +73,7 @@ LIST_OPS(dl, dprev, dnext)
 
 static skd_pool *pool_of(skd_worker *w, const skd_conn *c)
 {
-    return &w->pools[c->ssl != NULL];
+    return &w->pools[c->pool];
 }
 
 static void deadline_start(skd_worker *w, skd_conn *c, uint64_t now)
@@ -257,11 +259,12 @@ static int evict_one(skd_worker *w, skd_pool *p)
     return 1;
 }
 
+static int proxy_listed(const skd_config *cfg, const stunkit_addr *a);
+
 void skd_stream_accept(skd_worker *w, skd_sock *l)
 {
     const skd_config *cfg = w->srv->cfg;
     skd_pool *p = &w->pools[l->tls != 0];
-    (void)cfg;
     for (int k = 0; k < 64; k++) {
         struct sockaddr_storage ss, ls;
         socklen_t slen = sizeof(ss), llen = sizeof(ls);
@@ -276,7 +279,10 @@ void skd_stream_accept(skd_worker *w, skd_sock *l)
             close(fd);
             continue;
         }
-        if (w->per_source && source_count(w, &peer) >= w->per_source) {
+        /* a listed proxy's connections are counted by the client its
+         * PROXY header names (sniff) */
+        int from_proxy = proxy_listed(cfg, &peer);
+        if (w->per_source && !from_proxy && source_count(w, &peer) >= w->per_source) {
             SKD_STAT_INC(w->st, tcp_rejected);
             close(fd);
             continue;
@@ -299,9 +305,13 @@ void skd_stream_accept(skd_worker *w, skd_sock *l)
         c->hook.stream = 1;
         c->peer = peer;
         c->listener = l;
+        c->pool = l->tls != 0;
+        c->from_proxy = from_proxy;
+        /* with TLS or proxies about, the first bytes decide (sniff) */
+        c->sniffing = w->srv->tls_on || cfg->n_proxy_from;
         int one = 1; /* answers are small and must not wait for Nagle */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (l->tls) {
+        if (l->tls && !c->sniffing) {
             c->ssl = SSL_new(skd_tls_current(&w->srv->tls));
             if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
                 if (c->ssl)
@@ -326,10 +336,79 @@ void skd_stream_accept(skd_worker *w, skd_sock *l)
         lru_append(&p->lru, c);
         source_add(w, c);
         p->n++;
-        if (c->ssl)
-            deadline_start(w, c, now); /* the handshake must finish in time */
+        if (c->ssl || c->sniffing)
+            deadline_start(w, c, now); /* the first bytes, the handshake: in time */
         SKD_STAT_INC(w->st, tcp_accepted);
     }
+}
+
+static int proxy_listed(const skd_config *cfg, const stunkit_addr *a)
+{
+    for (int i = 0; i < cfg->n_proxy_from; i++)
+        if (skd_cidr_contains(&cfg->proxy_from[i], a))
+            return 1;
+    return 0;
+}
+
+/*
+ * The first bytes decide, looked at (MSG_PEEK) and left for whoever reads
+ * them: a PROXY v2 header from a listed proxy is read, and the client it
+ * names takes the proxy's place (XOR-MAPPED-ADDRESS, rate limits, quotas,
+ * per-source caps and logs see the client); from anyone else a PROXY
+ * header closes the connection, as does a malformed one. Then a TLS
+ * handshake record (0x16) is TLS (OpenSSL reads the ClientHello itself);
+ * anything else is STUN or ChannelData, as on coturn's TLS port. So one
+ * port (443, say, behind a proxy that routes by ALPN) serves both. 1
+ * decided, 0 wait for more, -1 close.
+ */
+static int sniff(skd_worker *w, skd_conn *c)
+{
+    uint8_t b[SKD_PROXY_MAX];
+    ssize_t n = recv(c->fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0)
+        return -1;
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    if (!c->proxy_seen) {
+        size_t len;
+        stunkit_addr src, dst;
+        skd_proxy_result r = skd_proxy_parse(b, (size_t)n, &len, &src, &dst);
+        if (r == SKD_PROXY_MORE)
+            return 0;
+        if (r != SKD_PROXY_NONE) {
+            if (r == SKD_PROXY_BAD || !c->from_proxy) {
+                SKD_STAT_INC(w->st, tcp_proxy_refused);
+                return -1;
+            }
+            if (recv(c->fd, b, len, MSG_DONTWAIT) != (ssize_t)len)
+                return -1;
+            c->proxy_seen = 1;
+            SKD_STAT_INC(w->st, tcp_proxied);
+            if (src.family) {
+                source_remove(w, c);
+                c->peer = src;
+                int over = w->per_source && source_count(w, &c->peer) >= w->per_source;
+                source_add(w, c);
+                if (over) {
+                    SKD_STAT_INC(w->st, tcp_rejected);
+                    return -1;
+                }
+            }
+            return sniff(w, c); /* the client's own first bytes may be there already */
+        }
+        c->proxy_seen = 1; /* none: a listed proxy may also connect without one (a health check) */
+    }
+    if (b[0] == 0x16) { /* a TLS handshake record: the ClientHello */
+        if (!w->srv->tls_on)
+            return -1;
+        c->ssl = SSL_new(skd_tls_current(&w->srv->tls));
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+            return -1;
+        SSL_set_accept_state(c->ssl);
+        c->handshaking = 1;
+    }
+    c->sniffing = 0;
+    return 1;
 }
 
 /* Plain or TLS I/O: >0 bytes, 0 closed, -1 try later (*want set to the
@@ -446,6 +525,15 @@ static int conn_run(skd_worker *w, skd_conn *c)
 {
     uint64_t now = skd_now_ms();
     uint32_t want_r = 0, want_w = 0;
+    if (c->sniffing) {
+        int r = sniff(w, c);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            set_events(w, c, EPOLLIN | EPOLLRDHUP);
+            return 0;
+        }
+    }
     for (int rounds = 0; rounds < 16; rounds++) {
         if (conn_process(w, c, now) != 0)
             return -1;
