@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int rooms_ready;
     static uint64_t clock_ms = 1000000;
     if (!rooms_ready) {
-        skd_rdv_cfg rc = {1, 64, 8, 60, 5, 1024};
+        skd_rdv_cfg rc = {1, 64, 8, 60, 5, 1024, NULL, NULL};
         skd_rdv_init(&rooms, &rc, 1);
         rooms_ready = 1;
     }

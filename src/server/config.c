@@ -28,7 +28,7 @@ typedef enum opt_id {
     O_TURN, O_RELAY_IP, O_RELAY_PORTS, O_ALLOWED_PEER, O_DENIED_PEER, O_TURN_MAX_ALLOC, O_TURN_USER_QUOTA,
     O_TURN_MAX_PERMS, O_TURN_MAX_CHANNELS, O_TURN_MAX_LIFETIME, O_TURN_DEFAULT_LIFETIME, O_SECURE_STUN, O_TURN_ALLOC_BPS, O_TURN_TOTAL_BPS,
     O_PROXY_FROM, O_ALT_SERVER, O_ALT_DOMAIN, O_REDIRECT_ABOVE, O_DRAIN_TIMEOUT, O_CONTROL, O_CONTROL_MODE, O_CONTROL_GROUP,
-    O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX,
+    O_RDV, O_RDV_ROOMS, O_RDV_USER_ROOMS, O_RDV_LIFETIME, O_RDV_IDLE, O_RDV_DESC_MAX, O_RDV_REDIS, O_RDV_REDIS_PREFIX,
     O_HELP, O_VERSION
 } opt_id;
 
@@ -196,6 +196,13 @@ static const opt_def options[] = {
      "a peer silent for S seconds loses its place, 2-3600 (default 30)", NULL},
     {O_RDV_DESC_MAX, "rendezvous-max-description", 0, T_INT, "BYTES", 256, 8192,
      "bytes per peer's description, 256-8192 (default 4096)", NULL},
+    {O_RDV_REDIS, "rendezvous-redis", 0, T_TEXT, "HOST[:PORT]|PATH", 0, 0,
+     "keep the rooms in Redis (port 6379 by default, or a Unix socket path): a\n"
+     "fleet's servers share them, a restart loses none; Redis down: 500 to the\n"
+     "rendezvous, STUN and TURN go on",
+     NULL},
+    {O_RDV_REDIS_PREFIX, "rendezvous-redis-prefix", 0, T_TEXT, "PREFIX", 0, 0,
+     "the keys' prefix in Redis (default \"stunkitd:\"; 1-32 of A-Z a-z 0-9 : _ -)", NULL},
     {O_HELP, "help", 'h', T_FLAG, NULL, 0, 0, "this text", "Other"},
     {O_VERSION, "version", 'V', T_FLAG, NULL, 0, 0, "the version", NULL},
 };
@@ -538,6 +545,21 @@ static int apply(pstate *st, const opt_def *o, const char *arg, const char *wher
     case O_RDV_LIFETIME: cfg->rdv.lifetime_s = (uint32_t)iv; return 0;
     case O_RDV_IDLE: cfg->rdv.idle_s = (uint32_t)iv; return 0;
     case O_RDV_DESC_MAX: cfg->rdv.desc_max = (uint32_t)iv; return 0;
+    case O_RDV_REDIS:
+        if (!skd_rdv_redis_available())
+            return bad(where, arg, "this stunkitd is built without Redis (hiredis; apt install libhiredis-dev)");
+        if (!arg[0] || strlen(arg) > 200 || strchr(arg, ' '))
+            return bad(where, arg, "expected HOST[:PORT] or a Unix socket's path");
+        cfg->rdv.redis = arg;
+        return 0;
+    case O_RDV_REDIS_PREFIX: {
+        size_t n = strlen(arg);
+        if (n == 0 || n > 32 ||
+            strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-") != n)
+            return bad(where, arg, "expected 1-32 of A-Z a-z 0-9 : _ -");
+        cfg->rdv.redis_prefix = arg;
+        return 0;
+    }
     case O_HELP:
     case O_VERSION: return bad(where, arg, "not a config-file key");
     }
@@ -729,6 +751,11 @@ static int finish(skd_config *cfg, pstate *st)
     if (cfg->turn.default_lifetime_s > cfg->turn.max_lifetime_s) {
         fprintf(stderr, "%sstunkitd: turn-default-lifetime %u is longer than turn-max-lifetime %u\n", SKD_ERR_PREFIX,
                 cfg->turn.default_lifetime_s, cfg->turn.max_lifetime_s);
+        return -1;
+    }
+    if ((cfg->rdv.redis || cfg->rdv.redis_prefix) && !cfg->rdv.enabled) {
+        fprintf(stderr, "%sstunkitd: --rendezvous-redis and --rendezvous-redis-prefix are for --rendezvous\n",
+                SKD_ERR_PREFIX);
         return -1;
     }
     if (cfg->rdv.enabled && (!cfg->auth || cfg->auth->short_term)) {

@@ -12,6 +12,7 @@
  *           ──> answer: STATUS, and the other peer's bytes from ACK on
  */
 #include "rooms.h"
+#include "rooms_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +20,6 @@
 
 #include "stunkit/rendezvous.h"
 
-typedef struct skd_place {
-    int used;
-    int left;          /* its peer left or went silent: the other side hears "left" once it asks */
-    uint8_t id[8];
-    uint16_t gen;      /* changes whenever another peer takes the place */
-    uint64_t seen_ms;
-    uint32_t len;
-    char *desc;        /* desc_max bytes, in the room's allocation */
-} skd_place;
 
 struct skd_room {
     skd_room *next;
@@ -87,6 +79,7 @@ void skd_rdv_free(skd_rdv *r)
         }
     free(r->buckets);
     r->buckets = NULL;
+    skd_rdv_redis_close(r);
     pthread_mutex_destroy(&r->lock);
 }
 
@@ -122,7 +115,7 @@ void skd_rdv_counters_get(skd_rdv *r, uint64_t now_ms, skd_rdv_counters *c)
     /* a gauge says what is true now: rooms past their lifetime (or left by
      * both peers' silence) are closed first, not counted until a lazy sweep
      * happens to reach them */
-    for (uint32_t b = 0; b < r->n_buckets; b++)
+    for (uint32_t b = 0; b < r->n_buckets && !r->cfg.redis; b++)
         sweep_bucket(r, b, now_ms);
     c->rooms_opened = r->rooms_opened;
     c->rooms_expired = r->rooms_expired;
@@ -131,7 +124,7 @@ void skd_rdv_counters_get(skd_rdv *r, uint64_t now_ms, skd_rdv_counters *c)
     c->refused_quota = r->refused_quota;
     c->refused_capacity = r->refused_capacity;
     c->refused_size = r->refused_size;
-    c->rooms_open = r->n_rooms;
+    c->rooms_open = r->cfg.redis ? skd_rdv_redis_rooms(r, now_ms) : r->n_rooms;
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -141,6 +134,11 @@ size_t skd_rdv_describe(skd_rdv *r, uint64_t now_ms, char *buf, size_t cap, int 
     if (cap)
         buf[0] = 0;
     pthread_mutex_lock(&r->lock);
+    if (r->cfg.redis) {
+        off = skd_rdv_redis_describe(r, now_ms, buf, cap, n, left);
+        pthread_mutex_unlock(&r->lock);
+        return off;
+    }
     for (uint32_t b = 0; b < r->n_buckets; b++) {
         sweep_bucket(r, b, now_ms);
         for (const skd_room *room = r->buckets[b]; room; room = room->next) {
@@ -201,9 +199,9 @@ static int user_rooms(const skd_rdv *r, const char *user, size_t len, uint64_t n
 
 /* ---- the answer ---- */
 
-static skd_verdict answer(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
-                          const skd_auth_verdict *authed, skd_outbox *ob, int role, const skd_place *me,
-                          const skd_place *other, uint32_t ack)
+skd_verdict skd_rdv_answer(const skd_handler_cfg *cfg, const skd_request *rq, const stunkit_msg *m,
+                           const skd_auth_verdict *authed, skd_outbox *ob, int role, const skd_place *me,
+                           const skd_place *other, uint32_t ack)
 {
     stunkit_writer w;
     size_t room;
@@ -241,16 +239,6 @@ static skd_verdict answer(const skd_handler_cfg *cfg, const skd_request *rq, con
 
 /* ---- the method ---- */
 
-typedef struct rdv_req {
-    const char *room;
-    size_t room_len;
-    const uint8_t *id;
-    uint32_t ack;
-    int has_desc, leave;
-    uint32_t offset;
-    const uint8_t *desc;
-    size_t desc_len;
-} rdv_req;
 
 /* The request's attributes: NULL, or why it is malformed (400). */
 static const char *parse(const stunkit_msg *m, rdv_req *q)
@@ -296,6 +284,8 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
     if (why)
         return skd_reply_error(cfg, rq, m, authed, STUNKIT_CODE_BAD_REQUEST, why, NULL, 0, ob);
     uint64_t now = rq->now_ms;
+    if (r->cfg.redis)
+        return skd_rdv_redis_serve(cfg, rq, m, authed, ob, &q);
     pthread_mutex_lock(&r->lock);
     /* a little of the table is swept with every request */
     uint32_t b = hash_name(r, q.room, q.room_len);
@@ -311,7 +301,7 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
     static const skd_place nobody;
     if (!room) {
         if (q.leave) { /* nothing to leave */
-            skd_verdict v = answer(cfg, rq, m, authed, ob, 0, NULL, &nobody, 0);
+            skd_verdict v = skd_rdv_answer(cfg, rq, m, authed, ob, 0, NULL, &nobody, 0);
             pthread_mutex_unlock(&r->lock);
             return v;
         }
@@ -355,7 +345,7 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
         if (room->place[i].used && !memcmp(room->place[i].id, q.id, 8))
             me = i;
     if (me < 0 && q.leave) {
-        skd_verdict v = answer(cfg, rq, m, authed, ob, 0, NULL, &nobody, 0);
+        skd_verdict v = skd_rdv_answer(cfg, rq, m, authed, ob, 0, NULL, &nobody, 0);
         pthread_mutex_unlock(&r->lock);
         return v;
     }
@@ -381,7 +371,7 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
         pl->used = 0;
         pl->left = 1;
         pl->len = 0;
-        skd_verdict v = answer(cfg, rq, m, authed, ob, me, NULL, other, 0);
+        skd_verdict v = skd_rdv_answer(cfg, rq, m, authed, ob, me, NULL, other, 0);
         if (!other->used) { /* the last one out closes the room */
             for (skd_room **pp = &r->buckets[b]; *pp; pp = &(*pp)->next)
                 if (*pp == room) {
@@ -410,7 +400,7 @@ skd_verdict skd_rendezvous(const skd_handler_cfg *cfg, const skd_request *rq, co
             pl->len = q.offset + (uint32_t)q.desc_len;
         }
     }
-    skd_verdict v = answer(cfg, rq, m, authed, ob, me, pl, other, q.ack);
+    skd_verdict v = skd_rdv_answer(cfg, rq, m, authed, ob, me, pl, other, q.ack);
     pthread_mutex_unlock(&r->lock);
     return v;
 }

@@ -28,6 +28,8 @@ typedef struct skd_rdv_cfg {
     uint32_t lifetime_s; /* a room closes this long after it opened (default 600) */
     uint32_t idle_s;     /* a peer silent this long loses its place (default 30) */
     uint32_t desc_max;   /* bytes per description (default 4096) */
+    const char *redis;   /* --rendezvous-redis HOST[:PORT] or a Unix socket path: the rooms live there, NULL: here */
+    const char *redis_prefix; /* key prefix (default "stunkitd:") */
 } skd_rdv_cfg;
 
 typedef struct skd_room skd_room;
@@ -41,6 +43,9 @@ typedef struct skd_rdv {
     uint32_t sweep;     /* the next bucket the lazy sweep looks at */
     int n_rooms;
     uint16_t next_gen;
+    void *redis;        /* the connection (redisContext), NULL until made; under lock */
+    uint64_t redis_retry_ms; /* no reconnection before then */
+    uint64_t redis_errors;
     /* counters (read under the lock) */
     uint64_t rooms_opened, rooms_expired, peers_met, refused_full, refused_quota, refused_capacity,
         refused_size;
@@ -63,5 +68,7 @@ void skd_rdv_counters_get(skd_rdv *r, uint64_t now_ms, skd_rdv_counters *c);
 /* Each open room as a JSON object (name, user, age, peers), comma-separated
  * after *n written; what did not fit counted in *left. The bytes written. */
 size_t skd_rdv_describe(skd_rdv *r, uint64_t now_ms, char *buf, size_t cap, int *n, int *left);
+/* 1 when built with hiredis (--rendezvous-redis works). */
+int skd_rdv_redis_available(void);
 
 #endif

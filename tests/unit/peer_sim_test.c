@@ -344,7 +344,7 @@ static void server_up(void)
     skd_cidr_parse("203.0.113.0/24", &tcfg.policy.allowed[tcfg.policy.n_allowed++], &why);
     skd_turn_limits_init(&limits, tcfg.max_allocations, tcfg.user_quota, 7);
     skd_turn_init(&turn, &tcfg, &limits, epoll_create1(EPOLL_CLOEXEC), 1, 99, now_ms);
-    skd_rdv_cfg rc = {1, 100, 10, 600, 30, 4096};
+    skd_rdv_cfg rc = {1, 100, 10, 600, 30, 4096, NULL, NULL};
     skd_rdv_init(&rooms, &rc, 7);
     cfg.rdv = &rooms;
 }

@@ -34,7 +34,7 @@ static void server_setup(int max_rooms, int user_rooms, uint32_t desc_max)
 {
     static const char *const users[] = {"alice:wonderland", "bob:builder", NULL};
     fx_server_config(&cfg, &auth, users, "example.org", 600);
-    skd_rdv_cfg rc = {1, max_rooms, user_rooms, 600, 30, desc_max};
+    skd_rdv_cfg rc = {1, max_rooms, user_rooms, 600, 30, desc_max, NULL, NULL};
     CHECK_EQ(skd_rdv_init(&rooms, &rc, 7), 0);
     cfg.rdv = &rooms;
     drop_every = duplicate = server_silent = answers_lost = 0;
