@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "revoked.h"
 #include "rooms.h"
@@ -127,17 +128,8 @@ static void put(answer *a, const char *fmt, ...)
 
 static void put_text(answer *a, const char *s, size_t len)
 {
-    put(a, "\"");
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            put(a, "\\%c", ch);
-        else if (ch < 0x20)
-            put(a, "\\u%04x", ch);
-        else
-            put(a, "%c", ch);
-    }
-    put(a, "\"");
+    if (a->n < a->cap)
+        a->n += skd_json_text(a->b + a->n, a->cap - a->n, s, len);
 }
 
 static int live_allocations(const skd_server *srv)

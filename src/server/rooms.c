@@ -13,6 +13,7 @@
  */
 #include "rooms.h"
 #include "rooms_int.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,19 +144,7 @@ size_t skd_rdv_describe(skd_rdv *r, uint64_t now_ms, char *buf, size_t cap, int 
         sweep_bucket(r, b, now_ms);
         for (const skd_room *room = r->buckets[b]; room; room = room->next) {
             char user[300], one[512];
-            size_t u = 0;
-            user[u++] = '"';
-            for (size_t i = 0; i < room->user_len && u + 8 < sizeof(user); i++) {
-                unsigned char c = (unsigned char)room->user[i];
-                if (c == '"' || c == '\\')
-                    user[u++] = '\\';
-                if (c < 0x20)
-                    u += (size_t)snprintf(user + u, sizeof(user) - u, "\\u%04x", c);
-                else
-                    user[u++] = (char)c;
-            }
-            user[u++] = '"';
-            user[u] = 0;
+            skd_json_text(user, sizeof(user), room->user, room->user_len);
             int m = snprintf(one, sizeof(one), "%s{\"room\": \"%.*s\", \"user\": %s, \"age_s\": %llu, \"peers\": %d}",
                              *n ? ",\n  " : "\n  ", (int)room->name_len, room->name, user,
                              (unsigned long long)((now_ms - room->opened_ms) / 1000),

@@ -31,6 +31,7 @@
 #ifdef STUNKITD_HAVE_HIREDIS
 #include <hiredis/hiredis.h>
 
+#include "json.h"
 #include "log.h"
 
 static const char script[] =
@@ -339,19 +340,7 @@ size_t skd_rdv_redis_describe(skd_rdv *r, uint64_t now_ms, char *buf, size_t cap
             continue;
         }
         char user[300], one[512];
-        size_t u = 0;
-        user[u++] = '"';
-        for (size_t k = 0; k < h->element[0]->len && u + 8 < sizeof(user); k++) {
-            unsigned char ch = (unsigned char)h->element[0]->str[k];
-            if (ch == '"' || ch == '\\')
-                user[u++] = '\\';
-            if (ch < 0x20)
-                u += (size_t)snprintf(user + u, sizeof(user) - u, "\\u%04x", ch);
-            else
-                user[u++] = (char)ch;
-        }
-        user[u++] = '"';
-        user[u] = 0;
+        skd_json_text(user, sizeof(user), h->element[0]->str, h->element[0]->len);
         int peers = 0;
         for (int p = 1; p <= 2; p++)
             peers += h->element[p]->type == REDIS_REPLY_STRING && h->element[p]->len == 1 && h->element[p]->str[0] == '1';

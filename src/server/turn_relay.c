@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "turn_relay.h"
+#include "json.h"
 #include "revoked.h"
 
 #include <errno.h>
@@ -180,29 +181,6 @@ int skd_turn_kick(skd_turn *t, const char *user, size_t len)
     return n;
 }
 
-/* text as a JSON string (control characters escaped) */
-static size_t json_text(char *out, size_t cap, const char *s, size_t len)
-{
-    size_t o = 0;
-    if (cap < 3)
-        return 0;
-    out[o++] = '"';
-    for (size_t i = 0; i < len && o + 7 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o++] = '"';
-    out[o] = 0;
-    return o;
-}
-
 size_t skd_turn_describe(const skd_turn *t, uint64_t now_ms, char *buf, size_t cap, int *first, int *left)
 {
     static const char *const tr[] = {"udp", "tcp", "tls", "dtls"};
@@ -210,7 +188,7 @@ size_t skd_turn_describe(const skd_turn *t, uint64_t now_ms, char *buf, size_t c
     for (size_t b = 0; b < SKD_TURN_BUCKETS; b++)
         for (const skd_alloc *a = t->by_tuple[b]; a; a = a->hnext) {
             char one[1024], user[300], client[STUNKIT_ADDRSTRLEN], r1[STUNKIT_ADDRSTRLEN], r2[STUNKIT_ADDRSTRLEN + 8];
-            json_text(user, sizeof(user), a->username, a->username_len);
+            skd_json_text(user, sizeof(user), a->username, a->username_len);
             stunkit_addr_format(&a->client, client, sizeof(client));
             stunkit_addr_format(&a->relay.addr, r1, sizeof(r1));
             r2[0] = 0;

@@ -285,6 +285,10 @@ static void test_control(void)
     CHECK_EQ(ctl(sock, "unrevoke alice", out, sizeof(out)), 0);
     CHECK_EQ(allocate(&again, buf, sizeof(buf), &m), 0);
     CHECK_EQ(ctl(sock, "unrevoke nobody", out, sizeof(out)), 1);
+    /* a name with a quote and a backslash comes back escaped: JSON stays JSON */
+    CHECK_EQ(ctl(sock, "revoke 'ma\"l\\lory'", out, sizeof(out)), 0);
+    CHECK(strstr(out, "\"user\": \"ma\\\"l\\\\lory\"") != NULL);
+    CHECK_EQ(ctl(sock, "unrevoke 'ma\"l\\lory'", out, sizeof(out)), 0);
 
     /* kick bob: his allocation ends, his credentials still count */
     CHECK_EQ(ctl(sock, "kick bob", out, sizeof(out)), 0);
