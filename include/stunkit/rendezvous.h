@@ -91,6 +91,10 @@ typedef struct stunkit_rdv_config {
      * the outputs to its stream and cuts what comes back with
      * stunkit_msg_frame(); requests are then sent once (RFC 8489 6.2.2) */
     stunkit_transport transport;
+    /* Over UDP: FAILED (error_code 0) when the server has been silent
+     * this long (0: 20000). A client with other servers of the fleet to
+     * go to (stunkit_rdv_move) sets less. */
+    uint32_t silence_ms;
 } stunkit_rdv_config;
 
 typedef enum stunkit_rdv_event {
@@ -139,6 +143,18 @@ STUNKIT_API unsigned stunkit_rdv_loss(const stunkit_rdv *r);
  * connected over TCP, say): the request in flight goes again over the new
  * transport, as the same peer (the server holds its place, not two). */
 STUNKIT_API void stunkit_rdv_set_transport(stunkit_rdv *r, stunkit_transport transport, uint64_t now_ms);
+/* Another server of the same fleet (rooms shared: stunkitd
+ * --rendezvous-redis) now carries the rendezvous: the application sends
+ * the outputs there over `transport` from now on. The request in flight
+ * goes again as a new transaction, as the same peer (PEER-ID), with what
+ * we hold of the peer's description (ACK) and our bytes from what the new
+ * server says it holds; a machine that had FAILED (the old server went
+ * silent, or answered 5xx) runs again. The nonce goes along: a fleet with
+ * one nonce-key takes it, any other server's 401/438 renews it (RFC 8489
+ * 9.2). A machine that has left stays done. */
+STUNKIT_API void stunkit_rdv_move(stunkit_rdv *r, stunkit_transport transport, uint64_t now_ms);
+/* When the server last answered (0: never). */
+STUNKIT_API uint64_t stunkit_rdv_last_answer(const stunkit_rdv *r);
 /* 1 once the server has answered anything. */
 STUNKIT_API int stunkit_rdv_answered(const stunkit_rdv *r);
 

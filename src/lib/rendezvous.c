@@ -48,7 +48,7 @@ struct stunkit_rdv {
     int role_known, offerer;
     /* pending events */
     int ev_role, ev_left, ev_failed, ev_done;
-    int fail_code;
+    int fail_code, failed; /* failed: S_DONE by a failure (stunkit_rdv_move may resume) */
     char fail_reason[128];
     /* the one request in flight */
     int busy;
@@ -58,6 +58,7 @@ struct stunkit_rdv {
     size_t req_len;
     uint64_t next_ms, news_ms;
     uint64_t answered_ms; /* the server's last answer (0: none yet) */
+    uint64_t heard_ms;    /* its last answer, or when we began with this server: silence counts from here */
     unsigned ans_n, ans_sends; /* requests answered, and the sends they took */
 };
 
@@ -65,9 +66,12 @@ struct stunkit_rdv {
  * after its sends at 0, 0.25, 0.75 and 1.75 s (at 2.75 s) and the next one
  * (built afresh: every request says all there is) goes at once, so a lossy
  * path costs a second, not a 4 s wait in RFC 8489's last interval; the
- * rendezvous fails only when the server has been silent for
- * RDV_SILENCE_MS. Before its first answer: RFC 8489's 7 sends. UDP only:
- * over TCP and TLS a request goes once (RFC 8489 6.2.2). */
+ * rendezvous fails when a request ends unanswered and the server has
+ * been silent for silence_ms (20 s by default: a client with other servers
+ * to go to sets less, and then the requests before the first answer are
+ * the short ones too: FAILED after silence_ms + at most 2.75 s). Without:
+ * before its first answer, RFC 8489's 7 sends (19.75 s). UDP only: over
+ * TCP and TLS a request goes once (RFC 8489 6.2.2). */
 #define RDV_SILENCE_MS 20000u
 
 int stunkit_rdv_room_valid(const char *room, size_t len)
@@ -131,8 +135,11 @@ stunkit_rdv *stunkit_rdv_new(const stunkit_rdv_config *cfg, uint64_t now_ms)
      * 10 s (it answers in milliseconds, or drops an unknown method) will not */
     r->rto.tcp_timeout_ms = 10000;
     cfg->env.random(cfg->env.random_ctx, r->peer_id, sizeof(r->peer_id));
+    if (!r->cfg.silence_ms)
+        r->cfg.silence_ms = RDV_SILENCE_MS;
     r->next_ms = now_ms;
     r->news_ms = now_ms;
+    r->heard_ms = now_ms;
     return r;
 }
 
@@ -164,6 +171,7 @@ int stunkit_rdv_set_description(stunkit_rdv *r, const char *desc, size_t len, ui
 static void fail(stunkit_rdv *r, int code, const char *reason)
 {
     r->ev_failed = 1;
+    r->failed = 1;
     r->fail_code = code;
     snprintf(r->fail_reason, sizeof(r->fail_reason), "%s", reason);
     r->state = S_DONE;
@@ -214,6 +222,17 @@ static int udp(const stunkit_rdv *r)
     return r->cfg.transport != STUNKIT_TCP && r->cfg.transport != STUNKIT_TLS;
 }
 
+/* Requests of 4 sends (given up at 2.75 s, the next at once) until the
+ * silence ends: over UDP once the server has answered, or from the start
+ * when the silence allowed is shorter than RFC 8489's 7 sends take.
+ * Silence is counted by requests that went out unanswered, never by a
+ * clock alone: a process that was stopped a while does not come back to
+ * a failure its requests never had. */
+static int short_requests(const stunkit_rdv *r)
+{
+    return udp(r) && (r->answered_ms || r->cfg.silence_ms < RDV_SILENCE_MS);
+}
+
 static int start(stunkit_rdv *r, uint64_t now)
 {
     if (build(r) != 0) {
@@ -221,7 +240,7 @@ static int start(stunkit_rdv *r, uint64_t now)
         return -1;
     }
     stunkit_rto rto = r->rto;
-    if (r->answered_ms && udp(r)) {
+    if (short_requests(r)) {
         rto.rc = 4;
         rto.rm = 4;
     }
@@ -283,7 +302,7 @@ int stunkit_rdv_poll(stunkit_rdv *r, uint64_t now_ms, stunkit_rdv_output *out)
             r->state = S_DONE;
             r->busy = 0;
             r->ev_done = 1;
-        } else if (r->answered_ms && udp(r) && now_ms - r->answered_ms < RDV_SILENCE_MS) {
+        } else if (short_requests(r) && now_ms - r->heard_ms < r->cfg.silence_ms) {
             r->busy = 0; /* lost on the way: the next request at once */
             r->next_ms = now_ms;
         } else {
@@ -308,6 +327,29 @@ void stunkit_rdv_set_transport(stunkit_rdv *r, stunkit_transport transport, uint
     r->cfg.transport = transport;
     if (r->busy && r->state != S_DONE)
         start(r, now_ms); /* a new transaction: answers to the old one no longer match */
+}
+
+void stunkit_rdv_move(stunkit_rdv *r, stunkit_transport transport, uint64_t now_ms)
+{
+    if (r->state == S_DONE && !r->failed)
+        return; /* left: nothing to carry on */
+    r->cfg.transport = transport;
+    r->heard_ms = now_ms;
+    r->auth_tries = 0;
+    if (r->state == S_DONE) {
+        /* FAILED here: run again. What we hold of the peer's description
+         * stays (ACK says so); how much of ours the new server holds, its
+         * first answer says (a server that shares the room says all of it) */
+        r->state = S_RUN;
+        r->failed = 0;
+        r->ev_failed = 0;
+    }
+    start(r, now_ms); /* a new transaction, to the new server */
+}
+
+uint64_t stunkit_rdv_last_answer(const stunkit_rdv *r)
+{
+    return r->answered_ms;
 }
 
 unsigned stunkit_rdv_loss(const stunkit_rdv *r)
@@ -444,6 +486,7 @@ int stunkit_rdv_input(stunkit_rdv *r, int sock, const stunkit_addr *from, const 
         return STUNKIT_INPUT_NOT_MINE;
     if (m.method != STUNKIT_METHOD_RENDEZVOUS)
         return STUNKIT_INPUT_TAKEN;
+    r->heard_ms = now_ms; /* the server is there, whatever it says */
     if (m.klass == STUNKIT_CLASS_ERROR) {
         on_error(r, &m, now_ms);
         return STUNKIT_INPUT_TAKEN;

@@ -56,6 +56,8 @@ typedef struct peer {
     size_t got_len;
 } peer;
 
+static uint32_t silence_cfg; /* the next peers' silence_ms (0: the default) */
+
 static peer *new_peer(const char *room, const char *user, const char *pass, int port)
 {
     peer *p = calloc(1, sizeof(*p));
@@ -69,6 +71,7 @@ static peer *new_peer(const char *room, const char *user, const char *pass, int 
     c.password = pass;
     c.env.random = test_random;
     c.env.random_ctx = &p->seed;
+    c.silence_ms = silence_cfg;
     p->m = stunkit_rdv_new(&c, now_ms);
     CHECK(p->m != NULL);
     return p;
@@ -493,6 +496,73 @@ static void test_lossy_keeps_going(void)
     server_teardown();
 }
 
+/* A fleet: the server goes silent (killed), the client, told after its
+ * silence_ms (3 s here, and one short request), moves to another server that shares the rooms
+ * (the same in-process store stands for Redis): the same peer carries on
+ * there, its place and description kept, and meets the peer who came to
+ * that server. Before any answer the silence ends waiting too (not RFC
+ * 8489's 19.75 s); a machine that left does not come back. */
+static void test_fleet_move(void)
+{
+    server_setup(10, 10, 4096);
+    silence_cfg = 3000;
+    peer *a = new_peer("fleet", "alice", "wonderland", 40060);
+    text_a = "a=ice-ufrag:aaaa\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaa\r\n";
+    stunkit_rdv_set_description(a->m, "a=ice-ufrag:aaaa\r\n", 18, now_ms);
+    run(&a, 1, 1000, NULL);
+    CHECK_EQ(a->role_seen, 1);
+    CHECK_EQ(a->offerer, 1);
+    uint64_t last = stunkit_rdv_last_answer(a->m);
+    CHECK(last > 0);
+    server_silent = 1; /* killed mid-exchange, with more to send */
+    stunkit_rdv_set_description(a->m, text_a, strlen(text_a), now_ms);
+    run(&a, 1, 60000, has_failed);
+    CHECK_EQ(a->failed, 1);
+    CHECK_EQ(a->fail_code, 0);
+    CHECK(now_ms - last >= 3000 && now_ms - last <= 1000 + 3000 + 2750);
+    CHECK_EQ(stunkit_rdv_timeout(a->m), UINT64_MAX);
+    /* to the next server of the fleet */
+    server_silent = 0;
+    int sends = a->sends;
+    stunkit_rdv_move(a->m, STUNKIT_UDP, now_ms);
+    peer *b = new_peer("fleet", "bob", "builder", 40061);
+    text_b = "a=ice-ufrag:bbbb\r\n";
+    stunkit_rdv_set_description(b->m, text_b, strlen(text_b), now_ms);
+    peer *ps[2] = {a, b};
+    run(ps, 2, 5000, both_complete);
+    CHECK(a->sends > sends);
+    CHECK_EQ(a->failed, 1);    /* no second failure */
+    CHECK_EQ(a->role_seen, 1); /* the same place: no second ROLE */
+    CHECK_EQ(b->offerer, 0);   /* a still holds the first place */
+    CHECK_EQ(b->got_len, strlen(text_a));
+    CHECK_EQ(a->got_len, strlen(text_b));
+    CHECK(stunkit_rdv_last_answer(a->m) > last);
+    skd_rdv_counters c;
+    skd_rdv_counters_get(&rooms, now_ms, &c);
+    CHECK_EQ(c.rooms_open, 1);
+    /* a machine that left stays done */
+    stunkit_rdv_leave(a->m, now_ms);
+    run(&a, 1, 2000, NULL);
+    CHECK_EQ(a->left_done, 1);
+    sends = a->sends;
+    stunkit_rdv_move(a->m, STUNKIT_UDP, now_ms);
+    run(&a, 1, 2000, NULL);
+    CHECK_EQ(a->sends, sends);
+    CHECK_EQ(stunkit_rdv_timeout(a->m), UINT64_MAX);
+    free_peer(a);
+    free_peer(b);
+    /* never answered: the silence ends it (3 s and one short request, not 19.75 s) */
+    server_silent = 1;
+    peer *d = new_peer("fleet2", "alice", "wonderland", 40062);
+    uint64_t took = run(&d, 1, 60000, has_failed);
+    CHECK_EQ(d->failed, 1);
+    CHECK(took >= 3000 && took <= 3000 + 2750);
+    CHECK_EQ(d->sends, 8);
+    free_peer(d);
+    silence_cfg = 0;
+    server_teardown();
+}
+
 /* What raw() sends besides its arguments: the user (alice unless set),
  * named by USERHASH; the PEER-ID; LEAVE. And the last answer it got. */
 static const char *raw_user = "alice", *raw_pass = "wonderland", *raw_id = "12345678901234";
@@ -814,6 +884,7 @@ int main(void)
     RUN(test_wrong_password);
     RUN(test_silent_server);
     RUN(test_lossy_keeps_going);
+    RUN(test_fleet_move);
     RUN(test_malformed);
     RUN(test_strangers_and_quota);
     RUN(test_truncated_answers);
