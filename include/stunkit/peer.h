@@ -181,6 +181,17 @@ typedef struct stunkit_peer_config {
     /* The application's network (NULL: the peer's own sockets); needs
      * local_addresses. Copied: the struct may go after stunkit_peer_new(). */
     const stunkit_peer_io *io;
+    /* Other servers of the same fleet (up to 7, each as `server`, all TLS
+     * or none; the same credentials; rooms shared: stunkitd
+     * --rendezvous-redis), after the addresses the server's own name gives
+     * (DNS SRV, several A/AAAA: those come first, and are a fleet too).
+     * When the rendezvous' server goes silent for 4 s, answers 5xx, or
+     * refuses or closes the connection, the peer carries the rendezvous on
+     * at the next, as the same peer: its place in the room and both
+     * descriptions are kept. The ICE agent keeps the server it started
+     * with (a relayed candidate dies with it; direct paths do not). */
+    const char *const *fallback_servers;
+    size_t n_fallback_servers;
 } stunkit_peer_config;
 
 /* Resolves the server, opens the sockets, joins the room (or starts the
@@ -259,6 +270,10 @@ typedef struct stunkit_peer_info {
     uint64_t birthday_ms, birthday_at_ms;
     char birthday_why[96];
     unsigned long sent, received, dropped; /* application datagrams */
+    /* the fleet: the server the rendezvous is at now, and the moves to it */
+    stunkit_addr server;
+    unsigned server_moves;
+    int n_servers;
 } stunkit_peer_info;
 
 STUNKIT_API void stunkit_peer_get_info(stunkit_peer *p, stunkit_peer_info *out);

@@ -71,6 +71,11 @@ static void usage(FILE *f)
                "                     \"relay\"): this side's addresses are neither sent to the\n"
                "                     peer nor used; no port mapping, no guessing. For testing\n"
                "                     a relay, or hiding where this side is\n"
+               "  --fallback S       another server of the same fleet (repeatable, 7 at most;\n"
+               "                     rooms shared: stunkitd --rendezvous-redis). When SERVER\n"
+               "                     goes silent for 4 s (or answers 5xx, or refuses), the\n"
+               "                     rendezvous carries on at the next, as the same peer.\n"
+               "                     A name with several SRV or A records is such a list too\n"
                "  --forward L:A      carry a local UDP application's datagrams: what it sends\n"
                "                     to 127.0.0.1:L goes to the peer, what the peer's sends\n"
                "                     comes out to 127.0.0.1:A; datagrams as they are (no framing\n"
@@ -498,6 +503,12 @@ static void report(punch *p, const char *room, int json)
             printf(", \"role\": %s, ", !i->role_known ? "null" : i->controlling ? "\"offer\"" : "\"answer\"");
         }
         printf("\"authenticated\": %s, ", p->have_secret ? "true" : "false");
+        if (room) {
+            /* the server the rendezvous ended at, and the moves to it (a fleet) */
+            char sv[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(&i->server, sv, sizeof(sv));
+            printf("\"server\": \"%s\", \"servers\": %d, \"server_moves\": %u, ", sv, i->n_servers, i->server_moves);
+        }
         if (p->fwd_fd >= 0)
             printf("\"forwarded\": {\"to_peer\": %lu, \"from_peer\": %lu, \"dropped\": %lu}, ", p->fwd_out, p->fwd_in,
                    p->fwd_dropped);
@@ -632,6 +643,7 @@ int cmd_punch(int argc, char **argv)
                                          {"secret", required_argument, NULL, 'K'},
                                          {"relay-only", no_argument, NULL, 'R'},
                                          {"forward", required_argument, NULL, 'F'},
+                                         {"fallback", required_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int offer = 0, json = 0, aggressive = 0, sdp = 0, map = 1, spray_on = 1, insecure = 0, relay_only = 0, c;
@@ -644,6 +656,8 @@ int cmd_punch(int argc, char **argv)
     char derived_room[40];
     const char *locals[MAX_SOCKS];
     int nlocals = 0;
+    const char *fallbacks[7];
+    int nfallbacks = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":t:l:h", opts, NULL)) != -1) {
@@ -682,6 +696,13 @@ int cmd_punch(int argc, char **argv)
                 return 2;
             }
             locals[nlocals++] = optarg;
+            break;
+        case 'f':
+            if (nfallbacks == 7) {
+                fprintf(stderr, "stunkit punch: at most 7 --fallback servers\n");
+                return 2;
+            }
+            fallbacks[nfallbacks++] = optarg;
             break;
         case 'A': aggressive = 1; break;
         case 'S': sdp = 1; break;
@@ -779,6 +800,24 @@ int cmd_punch(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
+    for (int i = 0; i < nfallbacks; i++) {
+        stunkit_server fb;
+        if (stunkit_server_parse(fallbacks[i], &fb) != 0) {
+            fprintf(stderr, "stunkit punch: --fallback '%s': expected host[:port] or a stun:, stuns:, turn: or turns: "
+                            "URI\n", fallbacks[i]);
+            return 2;
+        }
+        if (fb.secure != srv.secure) {
+            fprintf(stderr, "stunkit punch: --fallback '%s': %s\n", fallbacks[i],
+                    srv.secure ? "SERVER is TLS (turns:): the fallbacks must be too"
+                               : "SERVER is not TLS: nor may a fallback be (turns:, stuns:)");
+            return 2;
+        }
+    }
+    if (nfallbacks && !room) {
+        fprintf(stderr, "stunkit punch: --fallback is for the rendezvous (a ROOM or --secret)\n");
+        return 2;
+    }
     if ((insecure || ca_file) && !srv.secure) {
         fprintf(stderr, "stunkit punch: --%s is for a TLS server (a turns: or stuns: URI)\n",
                 insecure ? "insecure" : "ca-file");
@@ -817,6 +856,8 @@ int cmd_punch(int argc, char **argv)
 
     stunkit_peer_config cfg = STUNKIT_CONFIG_INIT(cfg);
     cfg.server = argv[optind];
+    cfg.fallback_servers = fallbacks;
+    cfg.n_fallback_servers = (size_t)nfallbacks;
     cfg.username = user;
     cfg.password = pass;
     cfg.ca_file = ca_file;

@@ -626,6 +626,9 @@ void stunkit_peer_get_info(stunkit_peer *p, stunkit_peer_info *o)
     o->check_loss = p->ice ? stunkit_ice_loss(p->ice) : 0;
     o->rendezvous_loss = p->rdv ? stunkit_rdv_loss(p->rdv) : 0;
     o->upgrading = p->ice && stunkit_ice_upgrading(p->ice);
+    o->server = p->server;
+    o->server_moves = p->moves;
+    o->n_servers = p->n_fleet;
     o->mapped = p->pm.external.family != 0;
     o->mapping_method = o->mapped ? stunkit_portmap_method_name(p->pm.method) : NULL;
     o->mapping_external = p->pm.external;
@@ -675,6 +678,17 @@ static int check_config(const stunkit_peer_config *c, char *why, size_t why_len)
         return bad(why, why_len, "a username needs a password");
     if (c->n_local_addresses > PEER_MAX_SOCKS)
         return bad(why, why_len, "too many local addresses");
+    if (c->n_fallback_servers > PEER_FLEET_MAX - 1 || (c->n_fallback_servers && !c->fallback_servers))
+        return bad(why, why_len, "fallback servers: at most 7");
+    stunkit_server first, other;
+    if (stunkit_server_parse(c->server, &first) != 0)
+        return bad(why, why_len, "the server: expected host[:port] or a stun:, stuns:, turn: or turns: URI");
+    for (size_t i = 0; i < c->n_fallback_servers; i++) {
+        if (!c->fallback_servers[i] || stunkit_server_parse(c->fallback_servers[i], &other) != 0)
+            return bad(why, why_len, "a fallback server: expected host[:port] or a stun:, stuns:, turn: or turns: URI");
+        if (other.secure != first.secure)
+            return bad(why, why_len, "fallback servers: all TLS (turns:, stuns:) as the server, or none");
+    }
     if (c->io && (!c->io->bind || !c->io->send))
         return bad(why, why_len, "io needs bind and send");
     if (c->io && !c->n_local_addresses)
@@ -703,7 +717,7 @@ static void peer_destroy(stunkit_peer *p)
     free(p->username);
     free(p->password);
     free(p->ca_file);
-    free(p->tls_name);
+    peer_fleet_free(p);
     free(p->q.slot);
     peer_tx_free(p);
     pthread_cond_destroy(&p->changed);
@@ -723,32 +737,12 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     }
     if ((e = check_config(&cfg, why, why_len)) != 0)
         goto fail0;
-    stunkit_server srv, udp_srv;
-    stunkit_addr server, stream_server;
-    if (stunkit_server_parse(cfg.server, &srv) != 0) {
-        e = bad(why, why_len, "the server: expected host[:port] or a stun:, stuns:, turn: or turns: URI");
-        goto fail0;
-    }
+    stunkit_server srv;
+    stunkit_server_parse(cfg.server, &srv); /* checked above */
     if ((cfg.tls_insecure || cfg.ca_file) && !srv.secure) {
         e = bad(why, why_len, "tls_insecure and ca_file are for a TLS server (a turns: or stuns: URI)");
         goto fail0;
     }
-    /* a TLS server (turns:host[:port], 5349 by default) carries the TCP
-     * fallbacks; UDP goes to the same host's STUN port */
-    udp_srv = srv;
-    if (srv.secure) {
-        udp_srv.secure = 0;
-        udp_srv.port = 0;
-    }
-    if (stunkit_server_resolve(&udp_srv, STUNKIT_UDP, 0, &server, 1) < 1 ||
-        (srv.secure && stunkit_server_resolve(&srv, STUNKIT_TLS, server.family, &stream_server, 1) < 1)) {
-        e = STUNKIT_ERR_RESOLVE;
-        if (why && why_len)
-            snprintf(why, why_len, "cannot resolve the server '%s'", cfg.server);
-        goto fail0;
-    }
-    if (!srv.secure)
-        stream_server = server;
 
     stunkit_peer *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -773,7 +767,24 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     p->username = dup_or_null(cfg.username);
     p->password = dup_or_null(cfg.password);
     p->ca_file = dup_or_null(cfg.ca_file);
-    p->tls_name = dup_or_null(srv.host);
+    /* the servers: the name's addresses, then the fallbacks' (peer_fleet.c) */
+    if (peer_fleet_add(p, &srv) != 0) {
+        e = STUNKIT_ERR_RESOLVE;
+        if (why && why_len)
+            snprintf(why, why_len, "cannot resolve the server '%s'", cfg.server);
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg.n_fallback_servers; i++) {
+        stunkit_server fb;
+        stunkit_server_parse(cfg.fallback_servers[i], &fb);
+        if (peer_fleet_add(p, &fb) != 0) {
+            e = STUNKIT_ERR_RESOLVE;
+            if (why && why_len)
+                snprintf(why, why_len, "cannot resolve the fallback server '%s'", cfg.fallback_servers[i]);
+            goto fail;
+        }
+    }
+    peer_fleet_use(p, 0);
     /* the copies are what the peer keeps; the caller's strings may go */
     p->cfg.username = p->username;
     p->cfg.password = p->password;
@@ -782,8 +793,8 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     p->cfg.room = NULL;
     p->cfg.secret = NULL;
     p->cfg.local_addresses = NULL;
-    p->server = server;
-    p->stream_server = stream_server;
+    p->cfg.fallback_servers = NULL;
+    p->cfg.n_fallback_servers = 0;
     p->tls = srv.secure;
     if (cfg.io) {
         /* the application's network carries UDP only: no streams, no
@@ -798,8 +809,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     p->spray_on = !cfg.no_guessing && !cfg.relay_only;
     p->state = STUNKIT_PEER_MEETING;
     p->t0 = peer_now(p);
-    if ((cfg.username && !p->username) || (cfg.password && !p->password) || (cfg.ca_file && !p->ca_file) ||
-        (srv.host[0] && !p->tls_name)) {
+    if ((cfg.username && !p->username) || (cfg.password && !p->password) || (cfg.ca_file && !p->ca_file)) {
         e = STUNKIT_ERR_NOMEM;
         goto fail;
     }
@@ -839,7 +849,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
         goto fail;
     }
     peer_mdns_listen(p);
-    p->servers[0].addr = server;
+    p->servers[0].addr = p->server;
     p->n_servers = 1;
     if (p->username) {
         /* the same server relays (its Allocate answer gives the reflexive
@@ -850,7 +860,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
         p->servers[0].password = p->password;
         if (!p->has_io) {
             p->servers[1] = p->servers[0];
-            p->servers[1].addr = stream_server;
+            p->servers[1].addr = p->stream_server;
             p->servers[1].transport = srv.secure ? STUNKIT_TLS : STUNKIT_TCP;
             p->n_servers = 2;
             p->tcp_relay = 1; /* opened when UDP to the server goes unanswered */
@@ -871,6 +881,8 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
         rc.username = p->username;
         rc.password = p->password;
         rc.env = p->env;
+        if (p->n_fleet > 1)
+            rc.silence_ms = PEER_FLEET_SILENCE_MS; /* another server to go to: do not wait 20 s */
         p->rdv = stunkit_rdv_new(&rc, now);
         p->rdv_start = now;
         int rdv_ok;
@@ -878,7 +890,7 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
             rdv_ok = peer_udp_open(p, &p->socks[0].local, &p->rdv_sock, EV_RDV, 0) == 0;
         } else {
             struct sockaddr_storage ss;
-            int sl = stunkit_addr_to_sockaddr(&server, &ss);
+            int sl = stunkit_addr_to_sockaddr(&p->server, &ss);
             p->rdv_sock.fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
             if (p->rdv_sock.fd >= 0 && connect(p->rdv_sock.fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0) {
                 close(p->rdv_sock.fd);

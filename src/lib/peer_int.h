@@ -24,6 +24,8 @@
 #include "stunkit/secret.h"
 
 #define PEER_MAX_SOCKS (STUNKIT_ICE_MAX_BASES - 1) /* one base left for the TURN-over-TCP stream */
+#define PEER_FLEET_MAX 8                /* servers: the name's addresses and the fallbacks */
+#define PEER_FLEET_SILENCE_MS 4000u     /* with another server to go to: a silent one is left after this */
 #define PEER_TURN_STREAM 100   /* the agent's name for the TURN-over-TCP connection */
 #define PEER_RDV_UDP_MS 1000u  /* the rendezvous goes over TCP when UDP has no answer by then */
 #define PEER_TCP_RELAY_MS 1000u /* TURN over TCP when the server has not answered over UDP by then */
@@ -70,9 +72,17 @@ typedef struct peer_stream {
     stunkit_link *link; /* TLS (a turns: or stuns: server): framed by the link */
     int connected, added, closed;
     stunkit_addr local;
+    stunkit_addr remote; /* the server it goes to */
     uint8_t rx[16384];
     size_t rx_len;
 } peer_stream;
+
+/* One server of the peer's fleet (peer_fleet.c). */
+typedef struct peer_server {
+    stunkit_addr udp, stream; /* STUN/TURN over UDP; the TCP/TLS fallbacks */
+    char *tls_name;           /* the name its certificate must carry */
+    int owns_name;
+} peer_server;
 
 /* A port mapping asked of the router for the socket on the way to it
  * (peer_map.c, through stunkit/mapping.h): a candidate that lets the peer
@@ -161,7 +171,12 @@ struct stunkit_peer {
     stunkit_ice *ice;
     stunkit_ice_server servers[2];
     size_t n_servers;
-    char *username, *password, *ca_file, *tls_name; /* copies */
+    char *username, *password, *ca_file; /* copies */
+    const char *tls_name;  /* the current server's (fleet[at]) */
+    peer_server fleet[PEER_FLEET_MAX];
+    int n_fleet, at;
+    unsigned moves, moves_unanswered; /* to the next server: in all, and since the last answer */
+    uint64_t moved_ms;
     peer_spray sp;
     int spray_on;
     peer_portmap pm;
@@ -243,6 +258,13 @@ void peer_streams_step(stunkit_peer *p, uint64_t now);
 uint64_t peer_streams_timeout(const stunkit_peer *p);
 void peer_sock_readable(stunkit_peer *p, int i, uint64_t now);
 int peer_udp_refusal(int e);
+
+/* peer_fleet.c */
+int peer_fleet_add(stunkit_peer *p, const stunkit_server *srv);
+void peer_fleet_free(stunkit_peer *p);
+void peer_fleet_use(stunkit_peer *p, int i);
+int peer_fleet_move(stunkit_peer *p, uint64_t now, const char *why);
+int peer_fleet_answered_here(const stunkit_peer *p);
 
 /* peer_signal.c */
 int peer_start_agent(stunkit_peer *p, int controlling, uint64_t now);

@@ -217,6 +217,7 @@ void peer_stream_open(stunkit_peer *p, peer_stream *st, int kind)
     struct sockaddr_storage ss;
     int sl = stunkit_addr_to_sockaddr(&p->stream_server, &ss);
     memset(st, 0, sizeof(*st));
+    st->remote = p->stream_server;
     if (p->tls) {
         stunkit_link_config lc;
         memset(&lc, 0, sizeof(lc));
@@ -270,7 +271,7 @@ static void stream_message(stunkit_peer *p, int turn, const uint8_t *msg, size_t
 {
     if (turn && p->ice) {
         stunkit_app_data d;
-        if (stunkit_ice_input(p->ice, PEER_TURN_STREAM, &p->stream_server, msg, len, now, &d) == STUNKIT_INPUT_APP_DATA &&
+        if (stunkit_ice_input(p->ice, PEER_TURN_STREAM, &p->turn_tcp.remote, msg, len, now, &d) == STUNKIT_INPUT_APP_DATA &&
             peer_from_peer(p, &d.from, 1))
             peer_app_in(p, d.data, d.len, now);
     } else if (!turn && p->rdv) {
@@ -283,7 +284,7 @@ static void stream_lost(stunkit_peer *p, peer_stream *st, int turn, uint64_t now
     peer_stream_close(st);
     if (turn && p->ice && st->added)
         stunkit_ice_stream_closed(p->ice, PEER_TURN_STREAM, now);
-    if (!turn && p->rdv_on_tcp) {
+    if (!turn && p->rdv_on_tcp && !peer_fleet_move(p, now, "closed the connection")) {
         p->rdv_failed = 1;
         snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: the server closed the connection");
     }
@@ -379,7 +380,7 @@ void peer_streams_step(stunkit_peer *p, uint64_t now)
     if (p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv)) {
         if (p->rdv_tcp.fd < 0 && !p->rdv_tcp.closed && (p->udp_refused || now - p->rdv_start >= PEER_RDV_UDP_MS)) {
             peer_stream_open(p, &p->rdv_tcp, EV_STREAM_RDV);
-            if (p->rdv_tcp.closed && p->tls) {
+            if (p->rdv_tcp.closed && p->tls && !peer_fleet_move(p, now, "has no TLS for us")) {
                 p->rdv_failed = 1;
                 snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: TLS to the server: %.110s", p->tls_error);
             }

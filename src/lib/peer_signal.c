@@ -273,6 +273,12 @@ void peer_rdv_pump(stunkit_peer *p, uint64_t now)
                 p->failed = 0; /* a forged description is gone with its sender */
             break;
         case STUNKIT_RDV_EVENT_FAILED:
+            /* silent, or failing itself (500: its store is down; 503; 508:
+             * full): another server of the fleet may carry on. 4xx are
+             * about us (credentials, the room full): the same anywhere */
+            if ((o.error_code == 0 || o.error_code >= 500) &&
+                peer_fleet_move(p, now, o.error_code ? o.reason : "does not answer"))
+                break;
             peer_log(p, now, "rendezvous failed");
             p->rdv_failed = 1;
             snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: %s",
@@ -374,6 +380,10 @@ void peer_rdv_readable(stunkit_peer *p, uint64_t now)
     ssize_t n;
     while ((n = recv(p->rdv_sock.fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0 || peer_udp_refusal(errno)) {
         if (n < 0) { /* ICMP: nothing listens for UDP there, or a firewall refuses it */
+            /* after it answered over UDP: the server went away (another
+             * of the fleet, if there is one); before: try TCP */
+            if (!p->rdv_on_tcp && peer_fleet_answered_here(p) && peer_fleet_move(p, now, "refuses UDP now"))
+                return;
             p->udp_refused = 1;
             continue;
         }

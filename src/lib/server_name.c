@@ -1,6 +1,7 @@
 /*
  * server_name.c - naming a STUN server: RFC 7064 URIs, host[:port], and
- * resolution through DNS SRV (RFC 8489 8.1) with A/AAAA fallback.
+ * resolution through DNS SRV (RFC 8489 8.1; RFC 2782's order: priority,
+ * then a weighted random draw) with A/AAAA fallback.
  *
  * RFC 7064 3.1: stunURI = scheme ":" host [ ":" port ], scheme = "stun" /
  * "stuns"; host = IP-literal / IPv4address / reg-name.
@@ -132,6 +133,52 @@ static int srv_cmp(const void *a, const void *b)
     return x->weight > y->weight ? -1 : x->weight < y->weight; /* heavier first */
 }
 
+/* RFC 2782, "Usage rules": within one priority, "arrange all SRV RRs (that
+ * have not been ordered yet) in any order, except that all those with
+ * weight 0 are placed at the beginning of the list. Compute the sum of the
+ * weights [...] choose a uniform random number between 0 and the sum [...]
+ * select the RR whose running sum value is the first in the selected
+ * order which is greater than or equal to the random number selected";
+ * repeat with the rest. So a fleet's clients spread over its servers in
+ * proportion to the weights, and each client has the others as fallbacks. */
+static void srv_weigh(srv_rr *rr, int n)
+{
+    for (int lo = 0; lo < n;) {
+        int hi = lo;
+        while (hi < n && rr[hi].prio == rr[lo].prio)
+            hi++;
+        for (int k = lo; k < hi - 1; k++) {
+            /* rr[k..hi) are unordered: weight 0 first (the sort put them last) */
+            uint32_t sum = 0, pick, run = 0;
+            for (int j = k; j < hi; j++)
+                sum += rr[j].weight;
+            uint8_t r[4];
+            stunkit_random_os(NULL, r, sizeof(r));
+            pick = sum ? ((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3]) % (sum + 1) : 0;
+            int chosen = hi - 1;
+            for (int j = hi - 1; j >= k && rr[j].weight == 0; j--) /* zero weights: first in running order */
+                if (pick == 0) {
+                    chosen = j;
+                    goto take;
+                }
+            for (int j = k; j < hi; j++) {
+                if (!rr[j].weight)
+                    continue;
+                run += rr[j].weight;
+                if (run >= pick) {
+                    chosen = j;
+                    break;
+                }
+            }
+        take:;
+            srv_rr t = rr[k];
+            rr[k] = rr[chosen];
+            rr[chosen] = t;
+        }
+        lo = hi;
+    }
+}
+
 /* DNS SRV lookup; returns the records found (0 if none). */
 static int srv_lookup(const char *name, srv_rr *rr, int cap)
 {
@@ -163,6 +210,7 @@ static int srv_lookup(const char *name, srv_rr *rr, int cap)
     }
     res_nclose(&st);
     qsort(rr, (size_t)n, sizeof(*rr), srv_cmp);
+    srv_weigh(rr, n);
     return n;
 }
 

@@ -88,6 +88,11 @@ usage "three positional arguments" "expected SERVER [ROOM]" $srv room1 extra
 usage "--insecure without a TLS server" "is for a TLS server" $srv room1 --insecure --username alice --password secret
 usage "--insecure with --ca-file" "contradict" turns:$srv room1 --insecure --ca-file /dev/null --username alice --password secret
 usage "a malformed server" "expected host[:port]" "stun:[::1" room1 --username alice --password secret
+usage "a malformed --fallback" "--fallback 'stun:[::1'" $srv room1 --fallback "stun:[::1" --username alice --password secret
+usage "a TLS --fallback to a plain server" "nor may a fallback be" $srv room1 --fallback turns:$srv --username alice --password secret
+usage "a plain --fallback to a TLS server" "the fallbacks must be too" turns:$srv room1 --fallback $srv --username alice --password secret
+usage "--fallback without a room" "is for the rendezvous" $srv --offer --fallback $srv
+usage "eight --fallback" "at most 7" $srv room1 $(for i in 1 2 3 4 5 6 7 8; do printf -- '--fallback 127.0.0.%d ' $i; done) --username alice --password secret
 
 # IPv6: a server on ::1, two peers meet over it and connect on ::1 host
 # candidates

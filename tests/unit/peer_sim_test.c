@@ -187,7 +187,7 @@ typedef struct host {
     int binds;             /* ports it was ever given */
     /* what the peer said */
     stunkit_peer_state state;
-    uint64_t connected_at;
+    uint64_t connected_at, role_at;
     int paths, relayed, direct_after_relay;
     char path_why[32];
     char reason[200];
@@ -287,10 +287,12 @@ static void wire(const stunkit_addr *from, const stunkit_addr *to, const uint8_t
 }
 
 static const stunkit_addr *server_addr(void);
+static const stunkit_addr *server2_addr(void);
 
 static int via_server(const stunkit_addr *a)
 {
-    return same_ip(a, server_addr()); /* the server and its relays share 127.0.0.1 */
+    /* the servers (127.0.0.1, 127.0.0.2) and their relays (127.0.0.1) */
+    return same_ip(a, server_addr()) || same_ip(a, server2_addr());
 }
 
 static void sim_send(void *ctx, const stunkit_addr *local, const stunkit_addr *to, const uint8_t *data, size_t len)
@@ -308,7 +310,13 @@ static void sim_send(void *ctx, const stunkit_addr *local, const stunkit_addr *t
 
 /* ---- the server: stunkitd's handler, relay and rooms ---- */
 
-static skd_handler_cfg cfg;
+/* Two servers of one fleet: 127.0.0.1 and 127.0.0.2, each its own
+ * handler, one TURN relay table and one rooms store between them (what
+ * Redis is to a real fleet). server1_dead: the first is killed: nothing
+ * reaches it or its allocations' relays, nothing comes from them. */
+static skd_handler_cfg cfg, cfg2;
+static int server1_dead;
+static unsigned long dropped_dead;
 static skd_auth auth;
 static skd_turn_cfg tcfg;
 static skd_turn_limits limits;
@@ -320,6 +328,14 @@ static const stunkit_addr *server_addr(void)
     static stunkit_addr a;
     a = cfg.v4.ip[0];
     a.port = cfg.v4.port[0];
+    return &a;
+}
+
+static const stunkit_addr *server2_addr(void)
+{
+    static stunkit_addr a;
+    a = cfg2.v4.ip[0];
+    a.port = cfg2.v4.port[0];
     return &a;
 }
 
@@ -347,6 +363,9 @@ static void server_up(void)
     skd_rdv_cfg rc = {1, 100, 10, 600, 30, 4096, NULL, NULL};
     skd_rdv_init(&rooms, &rc, 7);
     cfg.rdv = &rooms;
+    cfg2 = cfg;
+    stunkit_addr_parse("127.0.0.2", 0, &cfg2.v4.ip[0]);
+    server1_dead = 0;
 }
 
 static void server_down(void)
@@ -371,11 +390,13 @@ static skd_alloc *alloc_where(int fd, const stunkit_addr *relay, skd_relay **r)
     return NULL;
 }
 
-static void server_out(skd_outbox *ob)
+/* What a server sends: from the server the client uses (server), or
+ * from a relay. */
+static void server_out(skd_outbox *ob, const stunkit_addr *server)
 {
     for (size_t i = 0; i < ob->n; i++) {
         skd_out *o = &ob->out[i];
-        stunkit_addr from = *server_addr();
+        stunkit_addr from = *server;
         skd_relay *r;
         if (o->relay_fd >= 0) {
             if (!alloc_where(o->relay_fd, NULL, &r))
@@ -393,26 +414,38 @@ static void to_server(const pkt *p)
     static skd_out slots[16];
     skd_outbox ob;
     skd_outbox_init(&ob, obuf, sizeof(obuf), slots, 16);
-    if (stunkit_addr_equal(&p->to, server_addr())) {
+    stunkit_addr server = *server_addr();
+    if (stunkit_addr_equal(&p->to, server_addr()) || stunkit_addr_equal(&p->to, server2_addr())) {
+        server = p->to;
+        if (server1_dead && stunkit_addr_equal(&p->to, server_addr())) {
+            dropped_dead++;
+            return;
+        }
         skd_request rq;
         memset(&rq, 0, sizeof(rq));
         rq.data = p->data;
         rq.len = p->len;
         rq.src = p->from;
-        rq.dst = *server_addr();
+        rq.dst = server;
         rq.transport = STUNKIT_UDP;
         rq.now_s = epoch_s + now_ms / 1000;
         rq.now_ms = now_ms;
         rq.turn = &turn;
         if (!skd_turn_from_client(&turn, &rq, &ob))
-            skd_handle(&cfg, &rq, &ob);
+            skd_handle(stunkit_addr_equal(&server, server_addr()) ? &cfg : &cfg2, &rq, &ob);
     } else {
         skd_relay *r;
-        if (!alloc_where(-1, &p->to, &r))
+        skd_alloc *a = alloc_where(-1, &p->to, &r);
+        if (!a)
             return; /* no allocation there (any more) */
+        if (server1_dead && stunkit_addr_equal(&a->server, server_addr())) {
+            dropped_dead++; /* its relays died with it */
+            return;
+        }
+        server = a->server;
         skd_turn_from_peer(&turn, r, &p->from, p->data, p->len, now_ms, &ob);
     }
-    server_out(&ob);
+    server_out(&ob, &server);
     skd_turn_reap(&turn);
 }
 
@@ -460,6 +493,10 @@ static void on_event(stunkit_peer *p, const stunkit_peer_event *ev, void *user)
         if (ev->reason)
             snprintf(h->reason, sizeof(h->reason), "%s", ev->reason);
         break;
+    case STUNKIT_PEER_EVENT_ROLE:
+        if (!h->role_at)
+            h->role_at = now_ms;
+        break;
     case STUNKIT_PEER_EVENT_PATH:
         if (h->paths && h->relayed && !ev->relayed)
             h->direct_after_relay = 1;
@@ -499,6 +536,7 @@ typedef struct setup {
     nat_kind a, b;
     const char *room;   /* the rendezvous, or NULL: own signalling */
     const char *secret;
+    int fleet;          /* A at server 1, B at server 2, each with the other as its fallback */
 } setup;
 
 static stunkit_peer_io ios[2];
@@ -526,7 +564,13 @@ static void world_up(const setup *s)
         local[0] = ipbuf;
         stunkit_peer_config c = STUNKIT_CONFIG_INIT(c);
         c.env.random = sim_random;
-        c.server = "127.0.0.1:3478";
+        static const char *const at[2] = {"127.0.0.1:3478", "127.0.0.2:3478"};
+        const char *fallback[1] = {at[!k]};
+        c.server = s->fleet ? at[k] : at[0];
+        if (s->fleet) {
+            c.fallback_servers = fallback;
+            c.n_fallback_servers = 1;
+        }
         c.username = "alice";
         c.password = "wonderland";
         c.room = s->room;
@@ -615,6 +659,11 @@ static void run(int (*done)(void), uint64_t ms)
     }
 }
 
+static int a_has_role(void)
+{
+    return hosts[0].role_at != 0;
+}
+
 static int both_connected(void)
 {
     return hosts[0].state == STUNKIT_PEER_CONNECTED && hosts[1].state == STUNKIT_PEER_CONNECTED;
@@ -699,7 +748,7 @@ static void every_pair(void)
     int n = 0;
     for (int a = OPEN; a <= SYMMETRIC; a++)
         for (int b = a; b <= SYMMETRIC; b++) {
-            setup s = {(nat_kind)a, (nat_kind)b, room, NULL};
+            setup s = {(nat_kind)a, (nat_kind)b, room, NULL, 0};
             snprintf(room, sizeof(room), "sim-%d-%d", a, b);
             world_up(&s);
             uint64_t t0 = now_ms;
@@ -734,7 +783,7 @@ static void every_pair(void)
  * on. */
 static void relay_then_direct(void)
 {
-    setup s = {PORT_RESTRICTED, PORT_RESTRICTED, "sim-upgrade", NULL};
+    setup s = {PORT_RESTRICTED, PORT_RESTRICTED, "sim-upgrade", NULL, 0};
     world_up(&s);
     direct_blocked_until = now_ms + 4000;
     run(both_connected, 30000);
@@ -761,7 +810,7 @@ static void relay_then_direct(void)
  * carried by the application. */
 static void own_signalling(void)
 {
-    setup s = {SYMMETRIC, FULL_CONE, NULL, "the sim's secret"};
+    setup s = {SYMMETRIC, FULL_CONE, NULL, "the sim's secret", 0};
     world_up(&s);
     run(both_connected, 30000);
     CHECK_EQ(hosts[0].state, STUNKIT_PEER_CONNECTED);
@@ -776,7 +825,7 @@ static void own_signalling(void)
  * relay still connects them. */
 static void lossy_relay(void)
 {
-    setup s = {SYMMETRIC, SYMMETRIC, "sim-loss", NULL};
+    setup s = {SYMMETRIC, SYMMETRIC, "sim-loss", NULL, 0};
     world_up(&s);
     loss_pct = 10;
     run(both_settled, 40000);
@@ -789,10 +838,63 @@ static void lossy_relay(void)
     world_down();
 }
 
+/* A fleet of two servers that share the rooms (Redis's part): A comes to
+ * server 1, B to server 2, each with the other as its fallback. Server 1
+ * is killed the moment A has its role (mid-exchange: A's description still
+ * going up, its agent's gathering from server 1 cut short). A carries the
+ * rendezvous on at server 2 as the same peer; the two meet and connect.
+ * With first_down, server 1 is dead from the start: A has never been
+ * answered, and moves all the same. */
+static void fleet_case(int first_down)
+{
+    setup s = {PORT_RESTRICTED, FULL_CONE, first_down ? "sim-fleet-down" : "sim-fleet", NULL, 1};
+    world_up(&s);
+    server1_dead = first_down;
+    if (!first_down) {
+        run(a_has_role, 10000);
+        CHECK(hosts[0].role_at != 0);
+        server1_dead = 1;
+    }
+    uint64_t killed = now_ms;
+    unsigned long dead_before = dropped_dead;
+    run(both_connected, 40000);
+    stunkit_peer_info ia, ib;
+    stunkit_peer_get_info(hosts[0].peer, &ia);
+    stunkit_peer_get_info(hosts[1].peer, &ib);
+    char at[64];
+    stunkit_addr_format(&ia.server, at, sizeof(at));
+    fprintf(stderr, "  server 1 %s; A at %s after %u move(s), both connected %llu ms after (%s)\n",
+            first_down ? "dead from the start" : "killed when A had its role", at, ia.server_moves,
+            (unsigned long long)(hosts[0].connected_at ? hosts[0].connected_at - killed : 0),
+            ia.relayed ? "relayed" : "direct");
+    CHECK_EQ(hosts[0].state, STUNKIT_PEER_CONNECTED);
+    CHECK_EQ(hosts[1].state, STUNKIT_PEER_CONNECTED);
+    CHECK_EQ(ia.n_servers, 2);
+    CHECK_EQ(ia.server_moves, 1);
+    CHECK(stunkit_addr_equal(&ia.server, server2_addr()));
+    CHECK_EQ(ib.server_moves, 0);
+    CHECK(dropped_dead > dead_before); /* A did talk to the dead server */
+    CHECK_EQ(ia.controlling, !first_down); /* killed mid-way: A kept its place (the first) */
+    skd_rdv_counters rc;
+    skd_rdv_counters_get(&rooms, now_ms, &rc);
+    CHECK_EQ(rc.rooms_open, 1);
+    CHECK_EQ(rc.peers_met, 1);
+    if (both_connected())
+        exchange("after the failover");
+    server1_dead = 0; /* A's leftovers there (if any) are freed by its closing */
+    world_down();
+}
+
+static void fleet_failover(void)
+{
+    fleet_case(0);
+    fleet_case(1);
+}
+
 /* The peer's input names a port it does not hold: dropped, said. */
 static void stray_input(void)
 {
-    setup s = {OPEN, OPEN, "sim-stray", NULL};
+    setup s = {OPEN, OPEN, "sim-stray", NULL, 0};
     world_up(&s);
     stunkit_addr nobody = A("192.0.2.99", 1), from = A("203.0.113.50", 9);
     CHECK_EQ(stunkit_peer_input(hosts[0].peer, &nobody, &from, "x", 1, now_ms), STUNKIT_ERR_NOT_FOUND);
@@ -808,6 +910,7 @@ int main(void)
     RUN(own_signalling);
     RUN(lossy_relay);
     RUN(stray_input);
+    RUN(fleet_failover);
     fprintf(stderr, "  wire: %lu delivered, %lu filtered by NATs, %lu lost, %lu blocked, %lu relayed\n", delivered,
             dropped_filter, dropped_loss, dropped_block, relayed_pkts);
     free(heap);
