@@ -8,7 +8,12 @@
  *
  * "obMatJos2" is the nonce cookie of RFC 8489 9.2; "AAAD" is base64 of the
  * 24 STUN Security Feature bits with "Password algorithms" and "Username
- * anonymity" set (bit numbering per RFC errata 6290). The nonce key derives
+ * anonymity" set (bit numbering per RFC errata 6290). With --auth-secret,
+ * "AAAB": no "Username anonymity". RFC 8489 9.2.3.2: a client that sees
+ * that bit sends USERHASH instead of USERNAME, and a REST-API user
+ * ("EXPIRY:NAME") cannot be found by its hash: its password is derived
+ * from the name, which the hash hides (every such client got 401 before).
+ * Either cookie is taken back: a fleet may mix servers. The nonce key derives
  * from --nonce-key, else from the first --auth-secret, so every server of a
  * fleet accepts the nonces of the others.
  */
@@ -20,7 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define COOKIE "obMatJos2AAAD"
+#define COOKIE_ANON "obMatJos2AAAD"    /* password algorithms, username anonymity */
+#define COOKIE_NO_ANON "obMatJos2AAAB" /* password algorithms only: REST-API users need USERNAME */
 #define COOKIE_LEN 13
 
 static const uint16_t server_algs[] = {STUNKIT_PWALG_MD5, STUNKIT_PWALG_SHA256};
@@ -143,14 +149,15 @@ void skd_auth_nonce(const skd_auth *a, const stunkit_addr *client, uint64_t now_
     char buf[SKD_NONCE_LEN + 1], mac[17];
     uint32_t ts = (uint32_t)now_s;
     nonce_mac(a, ts, client, mac);
-    snprintf(buf, sizeof(buf), COOKIE "%08x%s", (unsigned)ts, mac);
+    snprintf(buf, sizeof(buf), "%s%08x%s", a->n_secrets ? COOKIE_NO_ANON : COOKIE_ANON, (unsigned)ts, mac);
     memcpy(out, buf, SKD_NONCE_LEN);
 }
 
 /* 0 valid, 1 stale (ours, but old), -1 not ours. */
 static int nonce_state(const skd_auth *a, const stunkit_attr *n, const stunkit_addr *client, uint64_t now_s)
 {
-    if (n->len != SKD_NONCE_LEN || memcmp(n->value, COOKIE, COOKIE_LEN) != 0)
+    if (n->len != SKD_NONCE_LEN ||
+        (memcmp(n->value, COOKIE_ANON, COOKIE_LEN) != 0 && memcmp(n->value, COOKIE_NO_ANON, COOKIE_LEN) != 0))
         return -1;
     char hex[9], mac[17];
     memcpy(hex, n->value + COOKIE_LEN, 8);

@@ -140,6 +140,7 @@ static void test_long_term(void)
     stunkit_msg m;
     int mac_ok = 0;
     CHECK_EQ(challenge(fd, to, nonce, sizeof(nonce)), 0);
+    CHECK(!strncmp(nonce, "obMatJos2AAAB", 13)); /* a REST secret: no username anonymity offered */
 
     creds c = {"alice", NULL, "s3cret", "example.org", 0, 0, 0};
     CHECK_EQ(try(fd, to, &c, nonce, &m, resp, sizeof(resp), &mac_ok), 200);
@@ -250,6 +251,17 @@ static void test_fleet_secrets(void)
         char fresh[128];
         CHECK(text_attr(&m, STUNKIT_ATTR_NONCE, fresh, sizeof(fresh)) > 0 && strcmp(fresh, nonce) != 0);
         CHECK_EQ(try(fd, to_z, &new_c, fresh, &m, resp, sizeof(resp), &mac_ok), 200);
+        /* With REST secrets the nonce offers no username anonymity (RFC 8489
+         * 9.2.3.2: a client would send USERHASH, and a REST user cannot be
+         * found by its hash): the library's own client, which follows the
+         * nonce's feature bits, is served with REST credentials (it got 401
+         * when the bit was set) */
+        CHECK(!strncmp(nonce, "obMatJos2AAAB", 13));
+        stunkit_credentials rc = {user, pw_new, 0};
+        stunkit_binding_result br;
+        stunkit_addr ya;
+        stunkit_addr_parse(to_y, 0, &ya);
+        CHECK_EQ(stunkit_binding_auth(&ya, STUNKIT_UDP, NULL, NULL, 3000, &rc, &br), 0);
         close(fd);
     }
     CHECK_EQ(su_stop(x), 0);
@@ -337,6 +349,7 @@ static void test_reload_on_sighup(void)
     uint8_t resp[1024];
     stunkit_msg m;
     CHECK_EQ(challenge(fd, to, nonce, sizeof(nonce)), 0);
+    CHECK(!strncmp(nonce, "obMatJos2AAAD", 13)); /* static users only: username anonymity offered */
     creds one = {"alice", NULL, "one", "example.org", 0, 0, 0}, two = {"alice", NULL, "two", "example.org", 0, 0, 0};
     CHECK_EQ(try(fd, to, &one, nonce, &m, resp, sizeof(resp), NULL), 200);
     CHECK_EQ(try(fd, to, &two, nonce, &m, resp, sizeof(resp), NULL), 401);
