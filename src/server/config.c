@@ -888,8 +888,16 @@ int skd_config_restart_keys(const skd_config *r, const skd_config *f, char *out,
     DIFF(memcmp(&r->metrics, &f->metrics, sizeof(r->metrics)) != 0 || r->metrics_max_conns != f->metrics_max_conns,
          "metrics");
     DIFF((r->tls_cert == NULL) != (f->tls_cert == NULL) || r->tls_port != f->tls_port, "tls-port");
-    DIFF(memcmp(&r->turn, &f->turn, sizeof(r->turn)) != 0, "turn");
-    DIFF(memcmp(&r->rdv, &f->rdv, sizeof(r->rdv)) != 0, "rendezvous");
+    skd_turn_cfg rt = r->turn, ft = f->turn; /* its one string compared as text */
+    rt.alternate_domain = ft.alternate_domain = NULL;
+    DIFF(memcmp(&rt, &ft, sizeof(rt)) != 0 || str_differs(r->turn.alternate_domain, f->turn.alternate_domain),
+         "turn");
+    /* field by field: the Redis strings are pointers into each file's text */
+    DIFF(r->rdv.enabled != f->rdv.enabled || r->rdv.max_rooms != f->rdv.max_rooms ||
+             r->rdv.user_rooms != f->rdv.user_rooms || r->rdv.lifetime_s != f->rdv.lifetime_s ||
+             r->rdv.idle_s != f->rdv.idle_s || r->rdv.desc_max != f->rdv.desc_max ||
+             str_differs(r->rdv.redis, f->rdv.redis) || str_differs(r->rdv.redis_prefix, f->rdv.redis_prefix),
+         "rendezvous");
     DIFF(r->secure_stun != f->secure_stun, "secure-stun");
 #undef DIFF
     return n;
