@@ -134,7 +134,14 @@ typedef enum stunkit_ice_event {
     STUNKIT_ICE_EVENT_GATHERED,      /* every local candidate was reported: signal end-of-candidates */
     STUNKIT_ICE_EVENT_STATE,         /* state (and reason for FAILED/DISCONNECTED) */
     STUNKIT_ICE_EVENT_SELECTED,      /* local, remote: the pair application data takes now */
-    STUNKIT_ICE_EVENT_ROLE           /* controlling: the role changed (a role conflict, RFC 8445 7.3.1.1) */
+    STUNKIT_ICE_EVENT_ROLE,          /* controlling: the role changed (a role conflict, RFC 8445 7.3.1.1) */
+    /* base: the TURN server of that TCP/TLS stream answered 300 Try
+     * Alternate (RFC 8489 10, a server draining or full): close the stream,
+     * connect one to `to` (over TLS: reason is the ALTERNATE-DOMAIN its
+     * certificate must name, empty: the same name as before) and hand it
+     * over with stunkit_ice_stream_moved(); the Allocate runs again there.
+     * Nothing goes to the old stream meanwhile. (UDP follows on its own.) */
+    STUNKIT_ICE_EVENT_STREAM_REDIRECTED
 } stunkit_ice_event;
 
 typedef struct stunkit_ice_output {
@@ -180,6 +187,12 @@ STUNKIT_API int stunkit_ice_add_stream(stunkit_ice *a, int base, size_t server, 
 /* The connection ended: its allocation is gone (RFC 8656 3.1), and the
  * pairs of its relayed candidate fail. */
 STUNKIT_API void stunkit_ice_stream_closed(stunkit_ice *a, int base, uint64_t now_ms);
+/* After STUNKIT_ICE_EVENT_STREAM_REDIRECTED: the stream named base now
+ * goes to the alternate (local: the new connection's local address); the
+ * Allocate is sent there. 0, STUNKIT_ERR_INVAL (no stream of that name
+ * waits to move). When the alternate cannot be reached, say
+ * stunkit_ice_stream_closed() instead. */
+STUNKIT_API int stunkit_ice_stream_moved(stunkit_ice *a, int base, const stunkit_addr *local, uint64_t now_ms);
 /* A local candidate found by other means (c->base names its socket; type
  * srflx for a port mapping): reported and paired like the others. */
 STUNKIT_API int stunkit_ice_add_local(stunkit_ice *a, const stunkit_ice_candidate *c, uint64_t now_ms);

@@ -274,6 +274,7 @@ typedef struct stunkit_peer_info {
     stunkit_addr server;
     unsigned server_moves;
     int n_servers;
+    unsigned tcp_relay_redirects; /* 300s that sent the TURN-over-TCP/TLS stream to an alternate */
 } stunkit_peer_info;
 
 STUNKIT_API void stunkit_peer_get_info(stunkit_peer *p, stunkit_peer_info *out);

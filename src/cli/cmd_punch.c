@@ -509,6 +509,7 @@ static void report(punch *p, const char *room, int json)
             stunkit_addr_format(&i->server, sv, sizeof(sv));
             printf("\"server\": \"%s\", \"servers\": %d, \"server_moves\": %u, ", sv, i->n_servers, i->server_moves);
         }
+        printf("\"tcp_relay_redirects\": %u, ", i->tcp_relay_redirects);
         if (p->fwd_fd >= 0)
             printf("\"forwarded\": {\"to_peer\": %lu, \"from_peer\": %lu, \"dropped\": %lu}, ", p->fwd_out, p->fwd_in,
                    p->fwd_dropped);

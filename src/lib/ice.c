@@ -726,7 +726,7 @@ uint64_t stunkit_ice_timeout(const stunkit_ice *a)
         return 0;
     uint64_t next = STUNKIT_NEVER;
     for (int i = 0; i < a->nturns; i++) {
-        uint64_t t = stunkit_turn_timeout(a->turns[i].t);
+        uint64_t t = a->turns[i].moving ? STUNKIT_NEVER : stunkit_turn_timeout(a->turns[i].t);
         if (t < next)
             next = t;
     }
@@ -1094,8 +1094,13 @@ int stunkit_ice_restart(stunkit_ice *a, uint64_t now_ms)
 void stunkit_ice_close(stunkit_ice *a, uint64_t now_ms)
 {
     a->closing = 1;
-    for (int i = 0; i < a->nturns; i++)
+    for (int i = 0; i < a->nturns; i++) {
+        if (a->turns[i].moving) { /* no stream to close it over: nothing was allocated */
+            a->turns[i].moving = 0;
+            stunkit_turn_disconnected(a->turns[i].t);
+        }
         stunkit_turn_close(a->turns[i].t, now_ms);
+    }
     sk_ice_set_state(a, STUNKIT_ICE_STATE_CLOSED, NULL);
 }
 
@@ -1113,6 +1118,7 @@ const char *stunkit_ice_event_name(stunkit_ice_event e)
     case STUNKIT_ICE_EVENT_STATE: return "state";
     case STUNKIT_ICE_EVENT_SELECTED: return "selected";
     case STUNKIT_ICE_EVENT_ROLE: return "role";
+    case STUNKIT_ICE_EVENT_STREAM_REDIRECTED: return "stream-redirected";
     }
     return "unknown";
 }

@@ -9,6 +9,7 @@
  * relays, which goes on to the checks (a check through the relay) or out
  * to the application.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "stunkit/error.h"
@@ -77,11 +78,29 @@ void stunkit_ice_stream_closed(stunkit_ice *a, int base, uint64_t now_ms)
             continue;
         /* RFC 8656 3.1: the allocation is gone with the connection; its
          * pairs cannot carry anything any more */
+        t->moving = 0;
         stunkit_turn_disconnected(t->t);
         for (int k = 0; t->lc >= 0 && k < a->npairs; k++)
             if (a->pairs[k].l == t->lc || a->pairs[k].l == t->lc2)
                 a->pairs[k].state = P_FAILED;
     }
+}
+
+int stunkit_ice_stream_moved(stunkit_ice *a, int base, const stunkit_addr *local, uint64_t now_ms)
+{
+    (void)now_ms;
+    int bi = sk_ice_find_base(a, base);
+    if (bi < 0 || !a->bases[bi].stream || !local || !local->family)
+        return STUNKIT_ERR_INVAL;
+    for (int i = 0; i < a->nturns; i++) {
+        turn_t *t = &a->turns[i];
+        if (t->bi == bi && t->moving) {
+            t->moving = 0; /* its Allocate, asked again, goes out at the next poll */
+            a->bases[bi].addr = *local;
+            return 0;
+        }
+    }
+    return STUNKIT_ERR_INVAL;
 }
 
 int stunkit_ice_add_base(stunkit_ice *a, int base, const stunkit_addr *local, uint64_t now_ms)
@@ -132,6 +151,8 @@ int sk_ice_turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
     for (int i = 0; i < a->nturns; i++) {
         turn_t *t = &a->turns[i];
         stunkit_turn_output to;
+        if (t->moving)
+            continue; /* its stream is being reconnected: nothing to the old one */
         for (int pr; (pr = stunkit_turn_poll(t->t, now, &to)) != 0;) {
             if (pr < 0)
                 continue; /* STUNKIT_ERR_NOBUF: events were lost; the rest follow */
@@ -164,11 +185,19 @@ int sk_ice_turn_events(stunkit_ice *a, uint64_t now, stunkit_ice_output *out)
                 break;
             case STUNKIT_TURN_EVENT_REDIRECTED:
                 /* 300 Try Alternate (RFC 8489 10): over UDP the machine's
-                 * datagrams go to the alternate from now on; a stream stays
-                 * connected where it is (the machine fails there) */
+                 * datagrams go to the alternate from now on; a stream is
+                 * the application's to reconnect there, and the machine
+                 * (which asks again at once) waits for it */
+                t->addr = to.peer;
                 if (a->servers[t->server].transport == STUNKIT_UDP)
-                    t->addr = to.peer;
-                break;
+                    break;
+                t->moving = 1;
+                memset(out, 0, sizeof(*out));
+                out->event = STUNKIT_ICE_EVENT_STREAM_REDIRECTED;
+                out->base = a->bases[t->bi].id;
+                out->to = to.peer;
+                snprintf(out->reason, sizeof(out->reason), "%.95s", to.reason);
+                return 1;
             case STUNKIT_TURN_EVENT_PERMITTED:
                 for (int k = 0; k < t->nperms; k++)
                     if (stunkit_addr_ip_equal(&t->perms[k].peer, &to.peer))
@@ -249,7 +278,7 @@ int sk_ice_gather_input(stunkit_ice *a, int bi, const stunkit_addr *from, const 
     /* from a TURN server of this base: its answers, and relayed data */
     for (int i = 0; i < a->nturns; i++) {
         turn_t *t = &a->turns[i];
-        if (t->bi != bi || !stunkit_addr_equal(from, &t->addr))
+        if (t->bi != bi || t->moving || !stunkit_addr_equal(from, &t->addr))
             continue;
         stunkit_app_data td;
         int r = stunkit_turn_input(t->t, a->bases[bi].id, from, data, len, now, &td);

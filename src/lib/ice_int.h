@@ -56,6 +56,7 @@ typedef struct turn_t {
     int bi, server;
     stunkit_addr addr; /* where it is: the server's address, or the alternate a 300 sent it to */
     int done;   /* allocated or failed */
+    int moving; /* over a stream: a 300 named another server; the application reconnects */
     int lc;     /* the relayed candidate, -1 until allocated */
     int lc2;    /* a dual allocation's other-family relayed candidate, -1: none */
     perm_t perms[MAX_PERMS];

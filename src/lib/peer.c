@@ -629,6 +629,7 @@ void stunkit_peer_get_info(stunkit_peer *p, stunkit_peer_info *o)
     o->server = p->server;
     o->server_moves = p->moves;
     o->n_servers = p->n_fleet;
+    o->tcp_relay_redirects = p->turn_redirects;
     o->mapped = p->pm.external.family != 0;
     o->mapping_method = o->mapped ? stunkit_portmap_method_name(p->pm.method) : NULL;
     o->mapping_external = p->pm.external;

@@ -98,6 +98,7 @@ void peer_fleet_use(stunkit_peer *p, int i)
         p->servers[0].addr = p->server;
         if (p->n_servers > 1)
             p->servers[1].addr = p->stream_server;
+        p->turn_server = p->stream_server;
     }
 }
 

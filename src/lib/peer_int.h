@@ -191,6 +191,10 @@ struct stunkit_peer {
     int tls;
     char tls_error[160];
     peer_stream turn_tcp;
+    stunkit_addr turn_server;  /* where turn_tcp goes: the stream server, or the alternate a 300 named */
+    char turn_tls_name[256];   /* its certificate's name when a 300 gave one (ALTERNATE-DOMAIN), else tls_name's */
+    int turn_moving;           /* the agent waits for turn_tcp to reach the alternate */
+    unsigned turn_redirects;   /* 300s that moved turn_tcp */
     int tcp_relay;      /* credentials given: TURN over TCP is the fallback */
     int udp_server_ok;  /* the server answered over UDP (a candidate from it, or the rendezvous) */
     uint64_t t0;
@@ -255,6 +259,7 @@ void peer_stream_close(peer_stream *st);
 void peer_stream_send(peer_stream *st, const uint8_t *data, size_t len);
 void peer_stream_event(stunkit_peer *p, peer_stream *st, int turn, uint64_t now);
 void peer_streams_step(stunkit_peer *p, uint64_t now);
+void peer_turn_stream_redirected(stunkit_peer *p, const stunkit_addr *to, const char *domain, uint64_t now);
 uint64_t peer_streams_timeout(const stunkit_peer *p);
 void peer_sock_readable(stunkit_peer *p, int i, uint64_t now);
 int peer_udp_refusal(int e);

@@ -215,22 +215,23 @@ void peer_route(stunkit_peer *p, const stunkit_ice_route *r)
 void peer_stream_open(stunkit_peer *p, peer_stream *st, int kind)
 {
     struct sockaddr_storage ss;
-    int sl = stunkit_addr_to_sockaddr(&p->stream_server, &ss);
+    const stunkit_addr *to = kind == EV_STREAM_TURN ? &p->turn_server : &p->stream_server;
+    int sl = stunkit_addr_to_sockaddr(to, &ss);
     memset(st, 0, sizeof(*st));
-    st->remote = p->stream_server;
+    st->remote = *to;
     if (p->tls) {
         stunkit_link_config lc;
         memset(&lc, 0, sizeof(lc));
         lc.size = sizeof(lc);
         lc.transport = STUNKIT_TLS;
-        lc.tls_name = p->tls_name;
+        lc.tls_name = kind == EV_STREAM_TURN && p->turn_tls_name[0] ? p->turn_tls_name : p->tls_name;
         lc.tls_insecure = p->cfg.tls_insecure;
         lc.ca_file = p->ca_file;
         lc.timeout_ms = 5000;
         lc.error_text = p->tls_error;
         lc.error_text_cap = sizeof(p->tls_error);
         lc.alpn = kind == EV_STREAM_TURN ? "stun.turn" : "stun.nat-discovery"; /* RFC 7443 */
-        if (stunkit_link_open(&st->link, &p->stream_server, &lc) != 0) {
+        if (stunkit_link_open(&st->link, to, &lc) != 0) {
             st->link = NULL;
             st->fd = -1;
             st->closed = 1;
@@ -282,8 +283,10 @@ static void stream_message(stunkit_peer *p, int turn, const uint8_t *msg, size_t
 static void stream_lost(stunkit_peer *p, peer_stream *st, int turn, uint64_t now)
 {
     peer_stream_close(st);
-    if (turn && p->ice && st->added)
+    if (turn && p->ice && (st->added || p->turn_moving))
         stunkit_ice_stream_closed(p->ice, PEER_TURN_STREAM, now);
+    if (turn)
+        p->turn_moving = 0;
     if (!turn && p->rdv_on_tcp && !peer_fleet_move(p, now, "closed the connection")) {
         p->rdv_failed = 1;
         snprintf(p->reason, sizeof(p->reason), "the rendezvous failed: the server closed the connection");
@@ -374,7 +377,11 @@ void peer_streams_step(stunkit_peer *p, uint64_t now)
         peer_stream_open(p, &p->turn_tcp, EV_STREAM_TURN);
     }
     if (p->ice && p->turn_tcp.connected && !p->turn_tcp.added && !p->turn_tcp.closed) {
-        stunkit_ice_add_stream(p->ice, PEER_TURN_STREAM, 1, &p->turn_tcp.local, now);
+        if (p->turn_moving) /* to the alternate a 300 named */
+            stunkit_ice_stream_moved(p->ice, PEER_TURN_STREAM, &p->turn_tcp.local, now);
+        else
+            stunkit_ice_add_stream(p->ice, PEER_TURN_STREAM, 1, &p->turn_tcp.local, now);
+        p->turn_moving = 0;
         p->turn_tcp.added = 1;
     }
     if (p->rdv && !p->rdv_on_tcp && !stunkit_rdv_answered(p->rdv)) {
@@ -392,6 +399,30 @@ void peer_streams_step(stunkit_peer *p, uint64_t now)
     }
 }
 
+
+/* The agent's TURN server over TCP/TLS answered 300 Try Alternate (it
+ * drains, or is full: RFC 8489 10): the stream goes to the alternate it
+ * named (over TLS, checked against its ALTERNATE-DOMAIN when given); once
+ * connected, peer_streams_step hands it to the agent, whose Allocate
+ * follows. Not reachable: the agent hears the stream closed. */
+void peer_turn_stream_redirected(stunkit_peer *p, const stunkit_addr *to, const char *domain, uint64_t now)
+{
+    char a[STUNKIT_ADDRSTRLEN];
+    stunkit_addr_format(to, a, sizeof(a));
+    peer_log(p, now, "TURN over %s: 300 Try Alternate, on to %s%s%s", p->tls ? "TLS" : "TCP", a, domain[0] ? " " : "",
+             domain);
+    peer_stream_close(&p->turn_tcp);
+    p->turn_server = *to;
+    if (domain[0])
+        snprintf(p->turn_tls_name, sizeof(p->turn_tls_name), "%s", domain);
+    p->turn_moving = 1;
+    p->turn_redirects++;
+    peer_stream_open(p, &p->turn_tcp, EV_STREAM_TURN);
+    if (p->turn_tcp.closed) {
+        stunkit_ice_stream_closed(p->ice, PEER_TURN_STREAM, now);
+        p->turn_moving = 0;
+    }
+}
 
 /* The stream is writable (its connect ended) or readable. */
 void peer_stream_event(stunkit_peer *p, peer_stream *st, int turn, uint64_t now)

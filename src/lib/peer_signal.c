@@ -51,6 +51,9 @@ void peer_ice_pump(stunkit_peer *p, uint64_t now)
                 }
             }
             break;
+        case STUNKIT_ICE_EVENT_STREAM_REDIRECTED:
+            peer_turn_stream_redirected(p, &o.to, o.reason, now);
+            break;
         case STUNKIT_ICE_EVENT_GATHERED:
             peer_log(p, now, "gathered");
             p->gathered = 1;

@@ -47,11 +47,12 @@ fi
 . "$(dirname "$0")/../lib/netns.sh"
 tag="fl$$"
 F="${tag}f" S1="${tag}1" S2="${tag}2" S3="${tag}3" NA="${tag}x" NB="${tag}y" A="${tag}a" B="${tag}b"
-trap 'testlib_cleanup; rm -rf "/etc/netns/$A" "/etc/netns/$B"' EXIT
+NC="${tag}z" C="${tag}c"
+trap 'testlib_cleanup; rm -rf "/etc/netns/$A" "/etc/netns/$B" "/etc/netns/$C"' EXIT
 lab_started=$(date +%s)
 
 # ---- the network ----
-ns_add "$F" "$S1" "$S2" "$S3" "$NA" "$NB" "$A" "$B" || { fail "netns"; exit 1; }
+ns_add "$F" "$S1" "$S2" "$S3" "$NA" "$NB" "$A" "$B" "$NC" "$C" || { fail "netns"; exit 1; }
 ip -n "$F" link add br0 type bridge && ip -n "$F" link set br0 up   # the servers' network
 ip -n "$F" link add br1 type bridge && ip -n "$F" link set br1 up   # the internet side
 ns_addr "$F" br0 198.51.100.1/24 198.51.100.20/24
@@ -63,8 +64,12 @@ for i in 1 2 3; do
     ns_addr "$s" eth0 "198.51.100.1$i/24"
     ns_route "$s" default via 198.51.100.1
 done
-side() { # PEER_NS NAT_NS WAN_ADDR
-    local p=$1 r=$2 wan=$3
+side() { # PEER_NS NAT_NS WAN_ADDR [udp-blocked]
+    local p=$1 r=$2 wan=$3 block=""
+    # a network that lets no UDP out but to its DNS resolver, and says so
+    # (ICMP administratively prohibited): TCP and TLS only, as some
+    # corporate networks
+    [ "${4:-}" = udp-blocked ] && block='chain udp_out { type filter hook forward priority filter; policy accept; ct state established,related accept; ip daddr 203.0.113.53 udp dport 53 accept; meta l4proto udp reject with icmp type admin-prohibited; }' 
     ns_veth "$r" wan "$F" "w$r" && ip -n "$F" link set "w$r" master br1
     ns_veth "$p" eth0 "$r" lan
     ns_addr "$r" wan "$wan/24"
@@ -74,17 +79,20 @@ side() { # PEER_NS NAT_NS WAN_ADDR
     ns_route "$p" default via 100.64.0.1
     ns_router "$r"
     # a home router: port-restricted cone (masquerade), unsolicited UDP to itself dropped
-    ip netns exec "$r" nft -f - <<'NFT'
+    ip netns exec "$r" nft -f - <<NFT
 table ip lab {
     chain post { type nat hook postrouting priority srcnat; policy accept; oifname "wan" masquerade; }
     chain in { type filter hook input priority filter; policy accept; iifname "wan" meta l4proto udp ct state new drop; }
+    $block
 }
 NFT
+    [ $? = 0 ] || fail "the router $r's nftables rules did not load"
     mkdir -p "/etc/netns/$p"
     echo "nameserver 203.0.113.53" >"/etc/netns/$p/resolv.conf" # ip netns exec mounts it over /etc/resolv.conf
 }
 side "$A" "$NA" 203.0.113.10
 side "$B" "$NB" 203.0.113.20
+side "$C" "$NC" 203.0.113.30 udp-blocked
 in_a() { ip netns exec "$A" "$@"; }
 in_b() { ip netns exec "$B" "$@"; }
 
@@ -280,11 +288,11 @@ metrics() { # N -> /metrics
     ip netns exec "$F" timeout 3 bash -c "exec 3<>/dev/tcp/198.51.100.1$1/9478 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null
 }
 case $(ready 2) in *" 200 "*) ok "6. stun2 /ready: 200 before the drain" ;; *) fail "6. /ready before: $(ready 2)" ;; esac
-# a call relayed by stun2 (both sides relay-only, pings for ~6 s)
-punch "$A" "$tmp/p3a.json" stun2.example.org call --relay-only --count 60 &
+# a call relayed by stun2 (both sides relay-only, pings for ~10 s)
+punch "$A" "$tmp/p3a.json" stun2.example.org call --relay-only --count 100 &
 pa=$!
 sleep 0.3
-punch "$B" "$tmp/p3b.json" stun2.example.org call --relay-only --count 60 &
+punch "$B" "$tmp/p3b.json" stun2.example.org call --relay-only --count 100 &
 pb=$!
 held=0
 for _ in $(seq 100); do
@@ -300,6 +308,14 @@ case $out in
 *'"ok": true'*'"redirected_to": "198.51.100.1'[13]':3478"'*) ok "6. a new Allocate at stun2: 300 to $(echo "$out" | sed -n 's/.*"redirected_to": "\([^"]*\)".*/\1/p'), followed" ;;
 *) fail "6. allocate while draining: $out" ;;
 esac
+# a newcomer whose network blocks UDP: its room at stun2 over TCP, its
+# relay over TCP sent by stun2's 300 to another server, the other peer's
+# (over UDP) too; the two connect through the relay
+punch "$C" "$tmp/p4c.json" stun2.example.org tcp-only &
+pc=$!
+sleep 0.3
+punch "$B" "$tmp/p4b.json" stun2.example.org tcp-only &
+pb2=$!
 m2=$(metrics 2)
 case $m2 in *'stunkitd_responses_total{code="300"} '[1-9]*) ok "7. stun2's metrics count its 300s" ;;
 *) fail "7. stun2 metrics: $(echo "$m2" | grep -E 'code="300"|^HTTP' | head -3)" ;; esac
@@ -313,13 +329,23 @@ for _ in 1 2 3 4; do
 done
 case $via in *198.51.100.12* | *failed*) fail "6. through the edge after the drain:$via" ;;
 *) ok "6. through the edge: 4 allocations, none at stun2 ($via )" ;; esac
+wait $pc
+rc=$?
+wait $pb2
+rb2=$?
+if [ $rc = 0 ] && [ $rb2 = 0 ] && grep -q '"path": "relay"' "$tmp/p4c.json" &&
+    [ "$(field "$tmp/p4c.json" tcp_relay_redirects)" = 1 ] && grep -q '"protocol": "tcp"' "$tmp/p4c.json"; then
+    ok "6. a peer without UDP joined during the drain: its TURN over TCP followed stun2's 300 to another server, connected through it"
+else
+    fail "6. UDP-blocked peer during the drain: C rc=$rc $(head -c 600 "$tmp/p4c.json") $(tail -c 300 "$tmp/p4c.json.err"); B rc=$rb2 $(head -c 300 "$tmp/p4b.json")"
+fi
 wait $pa
 ra=$?
 wait $pb
 rb=$?
 if [ $ra = 0 ] && [ $rb = 0 ] && grep -q '"path": "relay"' "$tmp/p3a.json" &&
-    grep -q '"sent": 60, "answered": 60' "$tmp/p3a.json"; then
-    ok "6. the call relayed by stun2 went on through the drain: 60 pings answered"
+    grep -q '"sent": 100, "answered": 100' "$tmp/p3a.json"; then
+    ok "6. the call relayed by stun2 went on through the drain: 100 pings answered"
 else
     fail "6. the call: A rc=$ra $(head -c 400 "$tmp/p3a.json"); B rc=$rb $(head -c 300 "$tmp/p3b.json")"
 fi

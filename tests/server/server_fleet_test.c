@@ -9,6 +9,8 @@
  *   - a drain with no alternate: 508, and the drain's timeout ends the
  *     process though an allocation is still held;
  *   - --turn-redirect-above: the allocation over the mark goes elsewhere;
+ *     the ICE agent's TURN over TCP follows such a 300 to the alternate
+ *     (the application reconnects its stream when told);
  *   - the new flags' mistakes, each refused with a reason.
  *
  * Usage: server_fleet_test STUNKITD STUNKIT
@@ -210,6 +212,109 @@ static void test_redirect_above(void)
     CHECK_EQ(su_stop(c), 0);
 }
 
+/* The ICE agent's TURN over TCP at a server that answers 300 (over its
+ * --turn-redirect-above mark): the agent says STREAM_REDIRECTED naming the
+ * alternate and sends nothing more on the old stream; the application
+ * connects to the alternate and hands the new stream over; the Allocate
+ * goes there and a relayed candidate comes. */
+static void test_ice_stream_redirect(void)
+{
+    pid_t b = start(B_PORT, NULL);
+    const char *extra[] = {"--alternate-server", su_at("127.0.0.1", B_PORT), "--turn-redirect-above", "1", NULL};
+    pid_t c = start(C_PORT, extra);
+    CHECK(b > 0 && c > 0);
+    if (b <= 0 || c <= 0)
+        goto out;
+    tu_client held;
+    uint8_t buf[2048];
+    stunkit_msg m;
+    CHECK_EQ(tu_open(&held, TU_UDP, su_at("127.0.0.1", C_PORT), "alice", "fleet-pw"), 0);
+    CHECK_EQ(allocate(&held, buf, sizeof(buf), &m), 0); /* C is at its mark */
+
+    stunkit_ice_server srv;
+    memset(&srv, 0, sizeof(srv));
+    stunkit_addr_parse(su_at("127.0.0.1", C_PORT), 0, &srv.addr);
+    srv.turn = 1;
+    srv.username = "alice";
+    srv.password = "fleet-pw";
+    srv.transport = STUNKIT_TCP;
+    stunkit_ice_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.size = sizeof(cfg);
+    cfg.env.random = stunkit_random_os;
+    cfg.servers = &srv;
+    cfg.n_servers = 1;
+    stunkit_ice *ice = stunkit_ice_new(&cfg, stunkit_now_ms());
+    int fd = su_tcp(su_at("127.0.0.1", C_PORT));
+    CHECK(ice && fd >= 0);
+    stunkit_addr local = su_local(fd), b_addr, relay;
+    stunkit_addr_parse(su_at("127.0.0.1", B_PORT), 0, &b_addr);
+    memset(&relay, 0, sizeof(relay));
+    CHECK_EQ(stunkit_ice_add_stream(ice, 100, 0, &local, stunkit_now_ms()), 0);
+    CHECK_EQ(stunkit_ice_stream_moved(ice, 100, &local, stunkit_now_ms()), STUNKIT_ERR_INVAL); /* nothing to move yet */
+    stunkit_ice_local_done(ice, stunkit_now_ms());
+    int redirected = 0, sent_after = 0, moved = 0;
+    uint8_t rx[8192];
+    size_t have = 0;
+    for (uint64_t end = stunkit_now_ms() + 5000; stunkit_now_ms() < end && !relay.family;) {
+        stunkit_ice_output o;
+        while (stunkit_ice_poll(ice, stunkit_now_ms(), &o) == 1) {
+            if (o.send && o.base == 100) {
+                sent_after += redirected && !moved;
+                if (send(fd, o.data, o.len, MSG_NOSIGNAL) != (ssize_t)o.len)
+                    CHECK_FAIL("send on the stream");
+            } else if (!o.send && o.event == STUNKIT_ICE_EVENT_STREAM_REDIRECTED) {
+                redirected++;
+                CHECK_EQ(o.base, 100);
+                CHECK(stunkit_addr_equal(&o.to, &b_addr));
+                close(fd);
+                fd = -1;
+            } else if (!o.send && o.event == STUNKIT_ICE_EVENT_CANDIDATE && o.local.type == STUNKIT_ICE_TYPE_RELAY) {
+                relay = o.local.addr;
+            }
+        }
+        if (redirected && fd < 0) {
+            /* the application's part: a connection to the alternate */
+            fd = su_tcp(su_at("127.0.0.1", B_PORT));
+            CHECK(fd >= 0);
+            if (fd < 0)
+                break;
+            local = su_local(fd);
+            have = 0;
+            CHECK_EQ(stunkit_ice_stream_moved(ice, 100, &local, stunkit_now_ms()), 0);
+            moved = 1;
+        }
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 20) == 1) {
+            ssize_t r = recv(fd, rx + have, sizeof(rx) - have, 0);
+            if (r <= 0) {
+                CHECK_FAIL("the stream closed");
+                break;
+            }
+            have += (size_t)r;
+            size_t need;
+            while (have && stunkit_turn_frame(rx, have, &need) == 0 && need <= have) {
+                stunkit_ice_input(ice, 100, moved ? &b_addr : &srv.addr, rx, need, stunkit_now_ms(), NULL);
+                memmove(rx, rx + need, have - need);
+                have -= need;
+            }
+        }
+    }
+    CHECK_EQ(redirected, 1);
+    CHECK_EQ(sent_after, 0);
+    CHECK(relay.family != 0);
+    if (fd >= 0)
+        close(fd);
+    stunkit_ice_free(ice);
+    CHECK_EQ(refresh(&held, 0), 0);
+    tu_close(&held);
+out:
+    if (c > 0)
+        CHECK_EQ(su_stop(c), 0);
+    if (b > 0)
+        CHECK_EQ(su_stop(b), 0);
+}
+
 /* `stunkitd ctl ARGS` against sock: the exit status and the answer in out. */
 static int ctl(const char *sock, const char *args, char *out, size_t cap)
 {
@@ -371,6 +476,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     RUN(test_bad_flags);
     RUN(test_redirect_above);
+    RUN(test_ice_stream_redirect);
     RUN(test_drain_alone);
     RUN(test_drain);
     RUN(test_control);

@@ -220,6 +220,7 @@ static void handle_event(peer *p, const stunkit_ice_output *o)
             p->disconnected = 1;
         break;
     case STUNKIT_ICE_EVENT_ROLE: p->role_changes++; break;
+    case STUNKIT_ICE_EVENT_STREAM_REDIRECTED: CHECK_FAIL("a stream redirected: these peers have none"); break;
     }
 }
 
