@@ -334,8 +334,9 @@ rc=$?
 wait $pb2
 rb2=$?
 if [ $rc = 0 ] && [ $rb2 = 0 ] && grep -q '"path": "relay"' "$tmp/p4c.json" &&
-    [ "$(field "$tmp/p4c.json" tcp_relay_redirects)" = 1 ] && grep -q '"protocol": "tcp"' "$tmp/p4c.json"; then
-    ok "6. a peer without UDP joined during the drain: its TURN over TCP followed stun2's 300 to another server, connected through it"
+    [ "$(field "$tmp/p4c.json" tcp_relay_redirects)" = 1 ] &&
+    grep -q '"local": {"type": "relay", "address": "198.51.100.1[13]:[0-9]*", "protocol": "tcp"' "$tmp/p4c.json"; then
+    ok "6. a peer without UDP joined during the drain: its TURN over TCP followed stun2's 300 to $(sed -n 's/.*"local": {"type": "relay", "address": "\([0-9.]*\):.*/\1/p' "$tmp/p4c.json"), connected through it"
 else
     fail "6. UDP-blocked peer during the drain: C rc=$rc $(head -c 600 "$tmp/p4c.json") $(tail -c 300 "$tmp/p4c.json.err"); B rc=$rb2 $(head -c 300 "$tmp/p4b.json")"
 fi
