@@ -2,10 +2,13 @@
  * metrics.c - a tiny HTTP/1.0 responder for Prometheus: every request gets
  * the counters in the text exposition format (version 0.0.4). One thread
  * polls up to --metrics-max-conns connections at once; each has 2 s from
- * accept to send its request head, however slowly it trickles, so neither
- * a slow client nor idle connections hold a scrape up. When all slots are
- * taken, the oldest connection makes room. It serves a scraper, not the
- * public: a warning says so when it listens beyond loopback.
+ * accept to send its request head, however slowly it trickles, and 5 s to
+ * take its answer (about 9 KB: more than a small socket buffer holds, so
+ * it goes out as the reader takes it, never blocking the thread), so
+ * neither a slow client nor idle connections hold a scrape or a health
+ * check up. When all slots are taken, the oldest connection makes room.
+ * It serves a scraper, not the public: a warning says so when it listens
+ * beyond loopback.
  */
 #define _GNU_SOURCE
 #include "metrics.h"
@@ -264,8 +267,9 @@ static int exposition(skd_metrics *m, char *b, size_t cap)
     return (size_t)n < cap ? n : (int)cap - 1;
 }
 
-/* Answers a complete request head. */
-static void answer(skd_metrics *m, int c, const char *req)
+/* Builds the answer to a complete request head into k->out (NULL: no
+ * memory; the connection is dropped). */
+static void answer(skd_metrics *m, skd_metrics_conn *k, const char *req)
 {
     int ok = !strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET / ", 6);
     static __thread char body[32768];
@@ -290,21 +294,14 @@ static void answer(skd_metrics *m, int c, const char *req)
                         "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %d\r\n"
                         "Connection: close\r\n\r\n",
                         status, blen);
-    /* the answer may outgrow the socket's buffer: the rest goes blocking,
-     * bounded by a send timeout, so a reader that stops cannot hold the
-     * thread for long */
-    struct timeval tv = {1, 0};
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    int fl = fcntl(c, F_GETFL);
-    if (fl >= 0)
-        fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
-    if (send(c, head, (size_t)hlen, MSG_NOSIGNAL) == hlen)
-        for (int off = 0; off < blen;) {
-            ssize_t w = send(c, body + off, (size_t)(blen - off), MSG_NOSIGNAL);
-            if (w <= 0)
-                break;
-            off += (int)w;
-        }
+    k->out = malloc((size_t)hlen + (size_t)blen);
+    if (!k->out)
+        return;
+    memcpy(k->out, head, (size_t)hlen);
+    memcpy(k->out + hlen, body, (size_t)blen);
+    k->out_len = (size_t)hlen + (size_t)blen;
+    k->out_off = 0;
+    k->deadline_ms = mono_ms() + SKD_METRICS_ANSWER_MS;
 }
 
 static void conn_drop(skd_metrics_conn *k)
@@ -312,6 +309,24 @@ static void conn_drop(skd_metrics_conn *k)
     close(k->fd);
     k->fd = -1;
     k->got = 0;
+    free(k->out);
+    k->out = NULL;
+    k->out_len = k->out_off = 0;
+}
+
+/* Sends what the socket takes now; closes once all is out (or the reader
+ * is gone). */
+static void conn_write(skd_metrics_conn *k)
+{
+    while (k->out_off < k->out_len) {
+        ssize_t w = send(k->fd, k->out + k->out_off, k->out_len - k->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            return; /* POLLOUT says when there is room */
+        if (w <= 0)
+            break;
+        k->out_off += (size_t)w;
+    }
+    conn_drop(k);
 }
 
 /* Reads what arrived; answers and closes once the head is complete. */
@@ -328,8 +343,11 @@ static void conn_read(skd_metrics *m, skd_metrics_conn *k)
     k->req[k->got] = '\0';
     if (memmem(k->req, k->got, "\r\n\r\n", 4) || memmem(k->req, k->got, "\n\n", 2) ||
         k->got == sizeof(k->req) - 1) {
-        answer(m, k->fd, k->req);
-        conn_drop(k);
+        answer(m, k, k->req);
+        if (!k->out)
+            conn_drop(k);
+        else
+            conn_write(k);
     }
 }
 
@@ -354,6 +372,7 @@ static void accept_one(skd_metrics *m)
     }
     slot->fd = c;
     slot->got = 0;
+    slot->out = NULL;
     slot->deadline_ms = mono_ms() + SKD_METRICS_REQUEST_MS;
 }
 
@@ -369,7 +388,7 @@ static void *metrics_main(void *arg)
         p[n++] = (struct pollfd){m->srv->stop_fd, POLLIN, 0};
         for (int i = 0; i < m->max_conns; i++)
             if (m->conns[i].fd >= 0)
-                p[n++] = (struct pollfd){m->conns[i].fd, POLLIN, 0};
+                p[n++] = (struct pollfd){m->conns[i].fd, m->conns[i].out ? POLLOUT : POLLIN, 0};
         if (poll(p, (nfds_t)n, 250) < 0 && errno != EINTR)
             break;
         if (p[1].revents & POLLIN)
@@ -379,7 +398,10 @@ static void *metrics_main(void *arg)
                 continue;
             for (int k = 0; k < m->max_conns; k++)
                 if (m->conns[k].fd == p[i].fd) {
-                    conn_read(m, &m->conns[k]);
+                    if (m->conns[k].out)
+                        conn_write(&m->conns[k]);
+                    else
+                        conn_read(m, &m->conns[k]);
                     break;
                 }
         }
@@ -388,7 +410,7 @@ static void *metrics_main(void *arg)
         uint64_t now = mono_ms();
         for (int k = 0; k < m->max_conns; k++)
             if (m->conns[k].fd >= 0 && now > m->conns[k].deadline_ms)
-                conn_drop(&m->conns[k]); /* a request not complete in time */
+                conn_drop(&m->conns[k]); /* a request not complete in time, or an answer not taken */
     }
     free(p);
     return NULL;
@@ -412,7 +434,7 @@ void skd_metrics_close(skd_metrics *m)
     m->fd = -1;
     for (int i = 0; m->conns && i < m->max_conns; i++)
         if (m->conns[i].fd >= 0)
-            close(m->conns[i].fd);
+            conn_drop(&m->conns[i]);
     free(m->conns);
     m->conns = NULL;
 }

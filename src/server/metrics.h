@@ -7,12 +7,15 @@
 #include "worker.h"
 
 #define SKD_METRICS_REQUEST_MS 2000 /* a whole request, from accept */
+#define SKD_METRICS_ANSWER_MS 5000  /* a whole answer, from its first byte */
 
 typedef struct skd_metrics_conn {
     int fd;                /* -1: free slot */
-    uint64_t deadline_ms;
+    uint64_t deadline_ms;  /* the request's, then the answer's */
     size_t got;
     char req[2048];
+    char *out;             /* the answer while it goes out (NULL: still reading) */
+    size_t out_len, out_off;
 } skd_metrics_conn;
 
 typedef struct skd_metrics {
