@@ -9,10 +9,12 @@
  * "obMatJos2" is the nonce cookie of RFC 8489 9.2; "AAAD" is base64 of the
  * 24 STUN Security Feature bits with "Password algorithms" and "Username
  * anonymity" set (bit numbering per RFC errata 6290). With --auth-secret,
- * "AAAB": no "Username anonymity". RFC 8489 9.2.3.2: a client that sees
- * that bit sends USERHASH instead of USERNAME, and a REST-API user
- * ("EXPIRY:NAME") cannot be found by its hash: its password is derived
- * from the name, which the hash hides (every such client got 401 before).
+ * "AAAB": no "Username anonymity". RFC 8489 9.2.5 (the client): "If the
+ * 'nonce cookie' is present and has the STUN Security Feature 'Username
+ * anonymity' bit set to 1, then the USERHASH attribute MUST be used", and
+ * a REST-API user ("EXPIRY:NAME") cannot be found by its hash: its
+ * password is derived from the name, which the hash hides (every such
+ * client got 401 before).
  * Either cookie is taken back: a fleet may mix servers. The nonce key derives
  * from --nonce-key, else from the first --auth-secret, so every server of a
  * fleet accepts the nonces of the others.

@@ -252,7 +252,7 @@ static void test_fleet_secrets(void)
         CHECK(text_attr(&m, STUNKIT_ATTR_NONCE, fresh, sizeof(fresh)) > 0 && strcmp(fresh, nonce) != 0);
         CHECK_EQ(try(fd, to_z, &new_c, fresh, &m, resp, sizeof(resp), &mac_ok), 200);
         /* With REST secrets the nonce offers no username anonymity (RFC 8489
-         * 9.2.3.2: a client would send USERHASH, and a REST user cannot be
+         * 9.2.5: a client would send USERHASH, and a REST user cannot be
          * found by its hash): the library's own client, which follows the
          * nonce's feature bits, is served with REST credentials (it got 401
          * when the bit was set) */
