@@ -584,6 +584,13 @@ static void report(punch *p, const char *room, int json)
             printf("pings       %d sent, none answered\n", p->sent);
         if (i->check_loss)
             printf("loss        %.1f%% of the checks' sends went unanswered\n", i->check_loss / 10.0);
+        if (i->server_moves || i->tcp_relay_redirects) {
+            char sv[STUNKIT_ADDRSTRLEN];
+            stunkit_addr_format(&i->server, sv, sizeof(sv));
+            printf("fleet       the rendezvous at %s (moved %u time%s), the TCP relay redirected %u time%s\n", sv,
+                   i->server_moves, i->server_moves == 1 ? "" : "s", i->tcp_relay_redirects,
+                   i->tcp_relay_redirects == 1 ? "" : "s");
+        }
     } else if (!strncmp(why, "the rendezvous failed", 21)) {
         fprintf(stderr, "stunkit punch: %s\n", why);
     } else {

@@ -778,10 +778,15 @@ stunkit_peer *stunkit_peer_new(const stunkit_peer_config *cfg_in, int *err, char
     for (size_t i = 0; i < cfg.n_fallback_servers; i++) {
         stunkit_server fb;
         stunkit_server_parse(cfg.fallback_servers[i], &fb);
-        if (peer_fleet_add(p, &fb) != 0) {
-            e = STUNKIT_ERR_RESOLVE;
+        int rv = peer_fleet_add(p, &fb);
+        if (rv != 0) {
+            e = rv == -2 ? STUNKIT_ERR_INVAL : STUNKIT_ERR_RESOLVE;
             if (why && why_len)
-                snprintf(why, why_len, "cannot resolve the fallback server '%s'", cfg.fallback_servers[i]);
+                snprintf(why, why_len,
+                         rv == -2 ? "the fallback server '%s': not of the server's address family (IPv4 and IPv6 "
+                                    "do not mix in one fleet)"
+                                  : "cannot resolve the fallback server '%s'",
+                         cfg.fallback_servers[i]);
             goto fail;
         }
     }

@@ -37,6 +37,9 @@ static int fleet_has(const stunkit_peer *p, const stunkit_addr *a)
     return 0;
 }
 
+/* Adds the server's addresses: 0, -1 (does not resolve), -2 (only to
+ * another address family than the first server's: one socket carries the
+ * rendezvous), STUNKIT_ERR_NOMEM. */
 int peer_fleet_add(stunkit_peer *p, const stunkit_server *srv)
 {
     /* a TLS server (turns:host[:port], 5349 by default) carries the TCP
@@ -50,7 +53,7 @@ int peer_fleet_add(stunkit_peer *p, const stunkit_server *srv)
     }
     int n = stunkit_server_resolve(&udp_srv, STUNKIT_UDP, family, udp, PEER_FLEET_MAX);
     if (n < 1)
-        return -1;
+        return family && stunkit_server_resolve(&udp_srv, STUNKIT_UDP, 0, udp, 1) > 0 ? -2 : -1;
     int ns = n;
     if (srv->secure) {
         ns = stunkit_server_resolve(srv, STUNKIT_TLS, udp[0].family, stream, PEER_FLEET_MAX);

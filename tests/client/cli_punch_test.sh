@@ -92,6 +92,7 @@ usage "a malformed --fallback" "--fallback 'stun:[::1'" $srv room1 --fallback "s
 usage "a TLS --fallback to a plain server" "nor may a fallback be" $srv room1 --fallback turns:$srv --username alice --password secret
 usage "a plain --fallback to a TLS server" "the fallbacks must be too" turns:$srv room1 --fallback $srv --username alice --password secret
 usage "--fallback without a room" "is for the rendezvous" $srv --offer --fallback $srv
+usage "an IPv6 --fallback to an IPv4 server" "not of the server's address family" $srv room1 --fallback "[::1]:3478" --username alice --password secret
 usage "eight --fallback" "at most 7" $srv room1 $(for i in 1 2 3 4 5 6 7 8; do printf -- '--fallback 127.0.0.%d ' $i; done) --username alice --password secret
 
 # IPv6: a server on ::1, two peers meet over it and connect on ::1 host
