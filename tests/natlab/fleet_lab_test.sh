@@ -235,6 +235,10 @@ for _ in $(seq 100); do # A in the room (the fleet's rooms are in Redis: any ser
     sleep 0.05
 done
 [ $listed = 1 ] || fail "4. A's room not listed: $("$stunkitd" ctl --socket "$tmp/control3" rooms 2>&1)"
+# A's agent gathers from stun1 in milliseconds here; half a second so its
+# reflexive address is certainly in (its relay at stun1 dies with stun1:
+# the agent keeps the server it started with, so the pair must go direct)
+sleep 0.5
 kill -9 "${spid[1]}" # stun1 dies with A waiting in its room
 wait "${spid[1]}" 2>/dev/null
 killed_at=$(date +%s%N)
