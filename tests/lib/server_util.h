@@ -147,12 +147,15 @@ static inline void su_tid(uint8_t tid[12])
 
 /* A series ("stunkitd_turn_allocations", or one with its labels as exported) from the
  * metrics endpoint at "ADDR:PORT", or -1. */
-static inline long long su_metric(const char *at, const char *name)
+/* GET path from an HTTP endpoint at "ADDR:PORT": the whole answer (status
+ * line, head and body; valid until the next call), NULL when nothing came. */
+static inline const char *su_http_get(const char *at, const char *path)
 {
     int fd = su_tcp(at);
     if (fd < 0)
-        return -1;
-    const char *get = "GET /metrics HTTP/1.0\r\n\r\n";
+        return NULL;
+    char get[256];
+    snprintf(get, sizeof(get), "GET %s HTTP/1.0\r\n\r\n", path);
     send(fd, get, strlen(get), MSG_NOSIGNAL);
     static __thread char text[65536];
     size_t n = 0;
@@ -167,6 +170,14 @@ static inline long long su_metric(const char *at, const char *name)
     }
     close(fd);
     text[n] = 0;
+    return n ? text : NULL;
+}
+
+static inline long long su_metric(const char *at, const char *name)
+{
+    const char *text = su_http_get(at, "/metrics");
+    if (!text)
+        return -1;
     char key[128];
     snprintf(key, sizeof(key), "\n%s ", name); /* the series as exported: name{labels} */
     const char *hit = strstr(text, key);

@@ -49,26 +49,10 @@ static pid_t start(int port, const char *const *extra)
 /* GET path from the metrics endpoint: the HTTP status, -1 when none. */
 static int http_status(const char *at, const char *path)
 {
-    int fd = su_tcp(at);
-    if (fd < 0)
-        return -1;
-    char req[128], resp[512];
-    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
-    send(fd, req, strlen(req), MSG_NOSIGNAL);
-    size_t got = 0;
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0)
-            break;
-        ssize_t r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    resp[got] = 0;
+    const char *resp = su_http_get(at, path);
     int status = -1;
-    sscanf(resp, "HTTP/1.0 %d", &status);
+    if (resp)
+        sscanf(resp, "HTTP/1.0 %d", &status);
     return status;
 }
 
