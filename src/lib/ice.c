@@ -445,6 +445,10 @@ static int add_rcand(stunkit_ice *a, const stunkit_ice_candidate *c)
         if (a->remote[r].type == STUNKIT_ICE_TYPE_PRFLX && c->type != STUNKIT_ICE_TYPE_PRFLX) {
             a->remote[r] = *c;
             reprioritize(a);
+            /* the selected pair's copy too: a path through the peer's
+             * relay, first seen as peer-reflexive, is reported relayed */
+            if (a->have_sel && stunkit_addr_equal(&a->sel_r.addr, &c->addr))
+                a->sel_r = *c;
         }
         return r;
     }

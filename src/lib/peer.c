@@ -94,7 +94,9 @@ static void current_path(const stunkit_peer *p, stunkit_ice_candidate *l, stunki
 {
     if (p->sp.state == SPRAY_DIRECT) {
         peer_spray_pair(p, l, r);
-    } else {
+    } else if (!p->ice || !p->selected || stunkit_ice_path(p->ice, l, r) != 1) {
+        /* the agent's view when it has one (a peer-reflexive remote later
+         * signalled as the peer's relay is a relay); else as selected */
         *l = p->sel_local;
         *r = p->sel_remote;
     }
